@@ -1,0 +1,45 @@
+//! Generates the parser from `src/parse/grammar.lalrpop`, and the table of
+//! the tapset library in `../stdlib` that is embedded in the binary.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+fn collect(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect(&path, base, out);
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("stp" | "stpm")) {
+            let rel = path.strip_prefix(base).expect("collected under base").to_string_lossy().into_owned();
+            out.push((rel, path));
+        }
+    }
+}
+
+fn main() {
+    lalrpop::Configuration::new()
+        .use_cargo_dir_conventions()
+        .emit_rerun_directives(true)
+        .process()
+        .expect("the grammar must generate");
+
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let stdlib = manifest.join("../stdlib").canonicalize().expect("stdlib/ exists beside compiler/");
+    println!("cargo:rerun-if-changed={}", stdlib.display());
+    let mut files = Vec::new();
+    collect(&stdlib, &stdlib, &mut files);
+    let mut code = String::from(
+        "/// The embedded tapset library: (path under stdlib/, text).\npub static FILES: &[(&str, &str)] = &[\n",
+    );
+    for (rel, path) in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        writeln!(code, "    ({rel:?}, include_str!({:?})),", path.display().to_string()).expect("write to string");
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("stdlib.rs");
+    std::fs::write(out, code).expect("OUT_DIR is writable");
+}

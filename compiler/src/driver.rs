@@ -1,0 +1,270 @@
+//! Runs the passes in order, stopping after `-pN` or after a pass that
+//! reported errors. Each pass is a function from the previous pass's data
+//! to its own; the driver only threads them together and applies the
+//! warning policy (`-w`, `-W`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::diag::{Diagnostic, Severity, has_errors};
+use crate::kernel::Kernel;
+use crate::parse::ast::Script;
+use crate::parse::{self, ParseOptions, PpEnv, printer};
+use crate::source::{FileKind, SourceMap};
+use crate::tapset::{self, Library, LibraryOptions};
+
+/// The SystemTap version whose language stp speaks by default.
+pub const SYSTEMTAP_VERSION: &str = "5.0";
+
+/// One script given to stp: a file, `-e` text, `-E` text or stdin.
+#[derive(Clone, Debug)]
+pub struct ScriptInput {
+    /// `<input>`, `<stdin>`, or the path.
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WarningMode {
+    #[default]
+    Normal,
+    /// `-w`: no warnings.
+    Suppress,
+    /// `-W`: warnings are errors.
+    Error,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The main script, then any `-E` scripts.
+    pub scripts: Vec<ScriptInput>,
+    pub args: Vec<String>,
+    pub include_dirs: Vec<PathBuf>,
+    /// `SYSTEMTAP_TAPSET` from the environment.
+    pub tapset_dir: Option<PathBuf>,
+    /// Stop after this pass (1 to 5).
+    pub last_pass: u8,
+    pub guru: bool,
+    /// `--compatible`: the SystemTap version to behave as.
+    pub compatible: String,
+    pub privilege: String,
+    pub warnings: WarningMode,
+    pub verbose: u8,
+    /// `-u`: no elision of unused code.
+    pub unoptimized: bool,
+    /// `-D NAME[=VALUE]` settings (limits such as MAXSTRINGLEN).
+    pub defines: Vec<String>,
+    /// `-G NAME=VALUE` initial values of globals.
+    pub globals: Vec<String>,
+    /// `-o FILE`: where the script's output goes.
+    pub output: Option<PathBuf>,
+    /// `-c CMD`: the command to run once probes are attached.
+    pub command: Option<String>,
+    /// `-x PID`: the value of `target()`.
+    pub target_pid: Option<u32>,
+    /// `-T SECONDS`: stop after this long.
+    pub timeout: Option<u64>,
+    /// `-m NAME`: the name of the compiled object.
+    pub module: Option<String>,
+    /// `-s NUM`: output buffer size in megabytes.
+    pub buffer_size: Option<u32>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            scripts: Vec::new(),
+            args: Vec::new(),
+            include_dirs: Vec::new(),
+            tapset_dir: None,
+            last_pass: 5,
+            guru: false,
+            compatible: SYSTEMTAP_VERSION.to_string(),
+            privilege: "stapdev".to_string(),
+            warnings: WarningMode::Normal,
+            verbose: 0,
+            unoptimized: false,
+            defines: Vec::new(),
+            globals: Vec::new(),
+            output: None,
+            command: None,
+            target_pid: None,
+            timeout: None,
+            module: None,
+            buffer_size: None,
+        }
+    }
+}
+
+/// Pass 1's result: the user's scripts and the library they may draw on.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The main script first, then `-E` scripts.
+    pub user: Vec<Script>,
+    pub library: Library,
+}
+
+/// What a run of the passes produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub diagnostics: Vec<Diagnostic>,
+    /// The pass that failed, if one did.
+    pub failed_pass: Option<u8>,
+    /// The dump a `-pN` run prints.
+    pub output: String,
+    /// One line per pass run, for `-v`.
+    pub timings: Vec<(u8, String, Duration)>,
+}
+
+/// Calls `f` with the preprocessor's view of the session.
+pub fn with_env<R>(opts: &Options, kernel: &Kernel, f: impl FnOnce(&PpEnv<'_>) -> R) -> R {
+    let kconfig = |name: &str| kernel.config(name);
+    let compat = opts.compatible.as_str();
+    let env = PpEnv {
+        args: &opts.args,
+        kernel_release: &kernel.release,
+        arch: &kernel.arch,
+        runtime: "bpf",
+        systemtap_v: compat,
+        privilege: &opts.privilege,
+        guru_mode: opts.guru,
+        kconfig: &kconfig,
+        glue_across_comments: parse::preprocess::version_cmp(compat, "2.0").is_ge(),
+    };
+    f(&env)
+}
+
+/// Pass 1: parses the user's scripts and loads the library.
+pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parsed, Vec<Diagnostic>) {
+    with_env(opts, kernel, |env| {
+        let lib_opts = LibraryOptions {
+            include_dirs: &opts.include_dirs,
+            tapset_dir: opts.tapset_dir.as_deref(),
+            arch: &kernel.arch,
+        };
+        let (mut library, mut diags) = tapset::load(&lib_opts, env, sm);
+        // Pass 1 parses the whole library, as stap's does, so that every
+        // tapset is known to parse (and `-W` holds for it).
+        for i in 0..library.files.len() {
+            diags.extend(library.ensure_parsed(i, env, sm));
+        }
+        let tapset_dirs: Vec<PathBuf> =
+            opts.tapset_dir.iter().chain(&opts.include_dirs).filter_map(|d| d.canonicalize().ok()).collect();
+        let popts = ParseOptions {
+            guru: opts.guru,
+            tapset: false,
+            autocast: parse::preprocess::version_cmp(&opts.compatible, "2.6").is_ge(),
+        };
+        let mut user = Vec::new();
+        for s in &opts.scripts {
+            if let Ok(path) = std::path::Path::new(&s.name).canonicalize()
+                && tapset_dirs.iter().any(|d| path.starts_with(d))
+            {
+                diags.push(Diagnostic::error(format!(
+                    "usage error: tapset file '{}' cannot be run directly as a session script.",
+                    s.name
+                )));
+                continue;
+            }
+            let file = sm.add(s.name.clone(), s.text.clone(), FileKind::User);
+            let (script, d) = parse::parse_file(sm, file, env, &library.macros, popts);
+            if !has_errors(&d) && script.is_empty() && opts.scripts.len() == 1 {
+                diags.push(Diagnostic::error(format!("Input file '{}' is empty after preprocessing.", s.name)));
+            }
+            diags.extend(d);
+            user.push(script);
+        }
+        (Parsed { user, library }, diags)
+    })
+}
+
+/// Applies `-w` and `-W` to a pass's diagnostics.
+fn apply_warning_mode(diags: Vec<Diagnostic>, mode: WarningMode) -> Vec<Diagnostic> {
+    match mode {
+        WarningMode::Normal => diags,
+        WarningMode::Suppress => diags.into_iter().filter(|d| d.severity != Severity::Warning).collect(),
+        WarningMode::Error => diags
+            .into_iter()
+            .map(|mut d| {
+                if d.severity == Severity::Warning {
+                    d.severity = Severity::Error;
+                    d.message = format!("{} (warning treated as error)", d.message);
+                }
+                d
+            })
+            .collect(),
+    }
+}
+
+/// Runs the passes the options ask for.
+pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
+    let mut outcome =
+        Outcome { diagnostics: Vec::new(), failed_pass: None, output: String::new(), timings: Vec::new() };
+    let start = Instant::now();
+    let (parsed, diags) = parse_pass(opts, kernel, sm);
+    let diags = apply_warning_mode(diags, opts.warnings);
+    let failed = has_errors(&diags);
+    outcome.diagnostics.extend(diags);
+    let library_parsed = parsed.library.files.iter().filter(|f| f.script.is_some()).count();
+    outcome.timings.push((
+        1,
+        format!("parsed user script and {} library scripts", parsed.library.files.len().max(library_parsed)),
+        start.elapsed(),
+    ));
+    if failed {
+        outcome.failed_pass = Some(1);
+        return outcome;
+    }
+    if opts.last_pass == 1 {
+        if let Some((script, input)) = parsed.user.first().zip(opts.scripts.first()) {
+            outcome.output = printer::print_script(script, &input.name);
+        }
+        return outcome;
+    }
+    outcome
+        .diagnostics
+        .push(Diagnostic::error(format!("pass {} is not implemented yet; use -p1", 2.min(opts.last_pass))));
+    outcome.failed_pass = Some(2);
+    outcome
+}
+
+/// What printing a parsed script and parsing the print again came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RoundTrip {
+    /// The script itself did not parse.
+    NotParsed,
+    /// The print parses to the same tree (spans aside).
+    Stable,
+    /// The print does not parse, or parses to another tree.
+    Unstable { printed: String, why: String },
+}
+
+/// Parses `input`, prints it as `-p1` does, parses the print and compares
+/// the two trees, spans aside: the `-p1` output must mean what the script
+/// meant.
+pub fn round_trip(opts: &Options, kernel: &Kernel, input: ScriptInput) -> RoundTrip {
+    let first_opts = Options { scripts: vec![input], ..opts.clone() };
+    let mut sm = SourceMap::new();
+    let (parsed, diags) = parse_pass(&first_opts, kernel, &mut sm);
+    let Some(script) = parsed.user.first().filter(|_| !has_errors(&diags)) else { return RoundTrip::NotParsed };
+    let printed = printer::print_script(script, "<input>");
+    let second_opts =
+        Options { scripts: vec![ScriptInput { name: "<printed>".to_string(), text: printed.clone() }], ..opts.clone() };
+    let mut sm2 = SourceMap::new();
+    let (reparsed, diags2) = parse_pass(&second_opts, kernel, &mut sm2);
+    if has_errors(&diags2) {
+        let why = crate::diag::render_all(&diags2, &sm2, crate::diag::RenderOptions::default());
+        return RoundTrip::Unstable { printed, why };
+    }
+    let (a, b) = (format!("{script:#?}"), reparsed.user.first().map(|s| format!("{s:#?}")).unwrap_or_default());
+    if a == b {
+        RoundTrip::Stable
+    } else {
+        let line = a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or(0);
+        let show = |t: &str| t.lines().skip(line.saturating_sub(3)).take(8).collect::<Vec<_>>().join("\n");
+        RoundTrip::Unstable {
+            printed,
+            why: format!("trees differ:\n--- parsed\n{}\n--- reparsed\n{}", show(&a), show(&b)),
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! `stp`: the command-line driver. It reads the options, runs the
+//! compiler's passes and prints what they produce; the work is in the
+//! `stp-compiler` and `stp-runtime` crates.
+
+mod cli;
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use stp_compiler::diag::Severity;
+use stp_compiler::diag::{RenderOptions, render_all};
+use stp_compiler::driver::{self, Options, ScriptInput, WarningMode};
+use stp_compiler::kernel::Kernel;
+use stp_compiler::source::SourceMap;
+
+/// Exit status for an internal error (a bug in stp), as sysexits' EX_SOFTWARE.
+const EXIT_INTERNAL: u8 = 70;
+
+/// The stack for compiling: deeply nested scripts recurse deeply.
+const COMPILER_STACK: usize = 256 << 20;
+
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "internal error in stp {}, please report: {payload}{location}\n\
+             (include the script and the command line that caused it)",
+            stp_compiler::VERSION
+        );
+    }));
+}
+
+/// An error in the command line: stap's wording, exit status 1.
+struct UsageError(String);
+
+fn fail<T>(msg: impl Into<String>) -> Result<T, UsageError> {
+    Err(UsageError(msg.into()))
+}
+
+/// Checks `s` against a pattern of the form stap's safety checks use:
+/// a name of `[a-z_][a-z0-9_]*`, case-insensitive.
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `-D NAME[=VALUE]`, where VALUE is `-?[a-z_0-9]+`.
+fn valid_define(s: &str) -> bool {
+    match s.split_once('=') {
+        None => is_name(s),
+        Some((name, value)) => {
+            let v = value.strip_prefix('-').unwrap_or(value);
+            is_name(name) && !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+    }
+}
+
+/// `-G NAME=VALUE`, where VALUE is `[a-z0-9_.-]+`.
+fn valid_global(s: &str) -> bool {
+    s.split_once('=').is_some_and(|(name, value)| {
+        is_name(name) && !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    })
+}
+
+fn read_stdin() -> Result<String, UsageError> {
+    let mut text = String::new();
+    match std::io::stdin().read_to_string(&mut text) {
+        Ok(_) => Ok(text),
+        Err(e) => fail(format!("Cannot read the script from standard input: {e}")),
+    }
+}
+
+fn apply_rlimit(name: &str, value: Option<&str>, resource: libc::__rlimit_resource_t) -> Result<(), UsageError> {
+    let Some(value) = value else { return Ok(()) };
+    if value.is_empty() {
+        return fail(format!("An --{name} option value must be specified."));
+    }
+    let Ok(limit) = value.parse::<u64>() else {
+        return fail(format!("Unable to convert {name} resource limit '{value}'."));
+    };
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit fills the struct we pass and nothing else.
+    if unsafe { libc::getrlimit(resource, &mut rl) } != 0 {
+        return fail(format!("Unable to read the {name} resource limit: {}", std::io::Error::last_os_error()));
+    }
+    // The soft limit; the hard limit stays, and caps it.
+    rl.rlim_cur = limit.min(rl.rlim_max);
+    // SAFETY: setrlimit reads the struct we pass and nothing else.
+    if unsafe { libc::setrlimit(resource, &rl) } != 0 {
+        return fail(format!("Unable to set {name} resource limit to {value}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Settings of the driver itself, beside the compiler's options.
+struct Session {
+    opts: Options,
+    color: bool,
+}
+
+fn session(cli: cli::Cli) -> Result<Session, UsageError> {
+    let mut opts = Options::default();
+    if let Some(p) = &cli.pass {
+        match p.parse::<u8>() {
+            Ok(n @ 1..=5) => opts.last_pass = n,
+            _ => return fail("Invalid pass number (should be 1-5)."),
+        }
+    }
+    if cli.script.len() > 1 {
+        return fail("Only one script can be given on the command line.");
+    }
+    if cli.command.is_some() && cli.target_pid.is_some() {
+        return fail("You can't specify -c and -x together.");
+    }
+    if let Some(x) = &cli.target_pid
+        && x.parse::<u32>().is_err()
+    {
+        return fail("Invalid target process ID number.");
+    }
+    if let Some(t) = &cli.timeout
+        && !t.parse::<u64>().is_ok_and(|t| t > 0)
+    {
+        return fail("Invalid timeout interval.");
+    }
+    if let Some(s) = &cli.buffer_size
+        && !s.parse::<u32>().is_ok_and(|s| (1..=4095).contains(&s))
+    {
+        return fail("Invalid buffer size (should be 1-4095).");
+    }
+    if let Some(m) = &cli.module {
+        if m.is_empty() {
+            return fail("Module name cannot be empty.");
+        }
+        if !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return fail(format!("Invalid module name '{m}': only a-z, 0-9 and _ are allowed."));
+        }
+    }
+    for d in &cli.define {
+        if !valid_define(d) {
+            return fail(format!("Invalid -D parameter '{d}': expected NAME or NAME=VALUE."));
+        }
+    }
+    for g in &cli.set_global {
+        if !valid_global(g) {
+            return fail(format!("Invalid -G parameter '{g}': expected NAME=VALUE."));
+        }
+    }
+    if let Some(v) = &cli.compatible {
+        let valid = !v.is_empty() && v.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if !valid || stp_compiler::parse::preprocess::version_cmp(v, driver::SYSTEMTAP_VERSION).is_gt() {
+            return fail(format!(
+                "stp speaks the SystemTap {} language and cannot be compatible with version {v}",
+                driver::SYSTEMTAP_VERSION
+            ));
+        }
+        opts.compatible.clone_from(v);
+    }
+    if let Some(r) = &cli.runtime
+        && r != "bpf"
+    {
+        return fail(format!("{r} is an invalid argument for --runtime: stp has only the bpf runtime"));
+    }
+    if let Some(p) = &cli.prologue_searching
+        && !matches!(p.as_str(), "always" | "never" | "auto")
+    {
+        return fail(format!("Invalid argument '{p}' for --prologue-searching."));
+    }
+    let color = match cli.color.as_deref() {
+        None | Some("auto") => std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb"),
+        Some("always") => true,
+        Some("never") => false,
+        Some(other) => return fail(format!("Invalid argument '{other}' for --color.")),
+    };
+    apply_rlimit("rlimit-as", cli.rlimit_as.as_deref(), libc::RLIMIT_AS)?;
+    apply_rlimit("rlimit-cpu", cli.rlimit_cpu.as_deref(), libc::RLIMIT_CPU)?;
+    apply_rlimit("rlimit-nproc", cli.rlimit_nproc.as_deref(), libc::RLIMIT_NPROC)?;
+    apply_rlimit("rlimit-stack", cli.rlimit_stack.as_deref(), libc::RLIMIT_STACK)?;
+    apply_rlimit("rlimit-fsize", cli.rlimit_fsize.as_deref(), libc::RLIMIT_FSIZE)?;
+    if cli.list.is_some() {
+        return fail("stp: option '-l' is not supported yet");
+    }
+    if cli.list_vars.is_some() {
+        return fail("stp: option '-L' is not supported yet");
+    }
+
+    let mut positional = cli.positional.into_iter();
+    match cli.script.into_iter().next() {
+        Some(text) => opts.scripts.push(ScriptInput { name: "<input>".to_string(), text }),
+        None => match positional.next() {
+            Some(path) if path == "-" => {
+                opts.scripts.push(ScriptInput { name: "<stdin>".to_string(), text: read_stdin()? })
+            }
+            Some(path) => match std::fs::read(&path) {
+                Ok(bytes) => {
+                    opts.scripts.push(ScriptInput { name: path, text: String::from_utf8_lossy(&bytes).into_owned() })
+                }
+                Err(e) => {
+                    return fail(format!("Input file '{path}' can't be opened for reading: {e}"));
+                }
+            },
+            None => return fail("A script must be specified.\nTry '--help' for more information."),
+        },
+    }
+    for (i, text) in cli.extra.into_iter().enumerate() {
+        opts.scripts.push(ScriptInput { name: format!("<input{}>", i + 2), text });
+    }
+    opts.args = positional.collect();
+    opts.include_dirs = cli.include;
+    opts.tapset_dir = std::env::var_os("SYSTEMTAP_TAPSET").map(Into::into);
+    opts.guru = cli.guru;
+    opts.warnings = if cli.no_warnings {
+        WarningMode::Suppress
+    } else if cli.warnings_are_errors {
+        WarningMode::Error
+    } else {
+        WarningMode::Normal
+    };
+    opts.verbose = cli.verbose;
+    opts.unoptimized = cli.unoptimized;
+    opts.defines = cli.define;
+    opts.globals = cli.set_global;
+    opts.output = cli.output;
+    opts.command = cli.command;
+    opts.target_pid = cli.target_pid.and_then(|x| x.parse().ok());
+    opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
+    opts.module = cli.module;
+    opts.buffer_size = cli.buffer_size.and_then(|s| s.parse().ok());
+    Ok(Session { opts, color })
+}
+
+/// Processor time of this process so far: (user, system) in milliseconds.
+fn cpu_times() -> (u128, u128) {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+        return (0, 0);
+    }
+    // SAFETY: zeroed, then filled by a successful getrusage.
+    let usage = unsafe { usage.assume_init() };
+    let ms = |t: libc::timeval| (t.tv_sec as u128) * 1000 + (t.tv_usec as u128) / 1000;
+    (ms(usage.ru_utime), ms(usage.ru_stime))
+}
+
+fn compile(session: Session) -> u8 {
+    let Session { opts, color } = session;
+    let kernel = Kernel::live();
+    let mut sm = SourceMap::new();
+    let outcome = driver::run(&opts, &kernel, &mut sm);
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    // Write errors on stdout/stderr (a closed pipe) are not worth a report.
+    let _ = stdout.write_all(outcome.output.as_bytes());
+    let _ = stdout.flush();
+    let rendered = render_all(&outcome.diagnostics, &sm, RenderOptions { color });
+    let _ = stderr.write_all(rendered.as_bytes());
+    if opts.verbose > 0 {
+        let (usr, sys) = cpu_times();
+        for (pass, what, time) in &outcome.timings {
+            let _ = writeln!(stderr, "Pass {pass}: {what} in {usr}usr/{sys}sys/{}real ms.", time.as_millis());
+        }
+    }
+    match outcome.failed_pass {
+        None => 0,
+        Some(pass) => {
+            let errors = outcome.diagnostics.iter().filter(|d| d.severity >= Severity::Error).count();
+            if pass == 1 && errors > 0 {
+                let _ = writeln!(stderr, "{errors} parse error{}.", if errors == 1 { "" } else { "s" });
+            }
+            let name = ["", "parse", "semantic analysis", "translation", "compilation", "run"];
+            let _ = writeln!(stderr, "Pass {pass}: {} failed.", name.get(usize::from(pass)).unwrap_or(&"run"));
+            1
+        }
+    }
+}
+
+fn print_usage_error(e: &UsageError) {
+    eprintln!("{}", e.0);
+}
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = match cli::parse(std::env::args_os()) {
+        cli::Parsed::Run(cli) => cli,
+        cli::Parsed::Print(text) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        cli::Parsed::Fail(text) => {
+            eprint!("{text}");
+            return ExitCode::from(1);
+        }
+    };
+    if cli.version {
+        println!("stp {} (SystemTap {} language, eBPF runtime)", stp_compiler::VERSION, driver::SYSTEMTAP_VERSION);
+        return ExitCode::SUCCESS;
+    }
+    let session = match session(*cli) {
+        Ok(s) => s,
+        Err(e) => {
+            print_usage_error(&e);
+            return ExitCode::from(1);
+        }
+    };
+    let worker =
+        std::thread::Builder::new().name("stp".to_string()).stack_size(COMPILER_STACK).spawn(move || compile(session));
+    match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(_)) => ExitCode::from(EXIT_INTERNAL),
+        Err(e) => {
+            eprintln!("internal error in stp {}: cannot start the compiler thread: {e}", stp_compiler::VERSION);
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defines_and_globals_follow_staps_patterns() {
+        assert!(valid_define("MAXSTRINGLEN=256"));
+        assert!(valid_define("FOO"));
+        assert!(valid_define("x=-1"));
+        assert!(!valid_define("1x=2"));
+        assert!(!valid_define("x="));
+        assert!(valid_global("limit=1.5"));
+        assert!(!valid_global("x"));
+        assert!(!valid_global("x=a b"));
+    }
+}

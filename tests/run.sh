@@ -1,0 +1,21 @@
+#!/bin/sh
+# Runs the whole test suite: unit, golden, command-line, conformance and
+# round-trip tests. Installs what the tests need first (as root, with apt),
+# so that it works on a fresh machine.
+set -eu
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use, by the command that shows each is there.
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    missing="${missing:-} $2"
+}
+need timeout coreutils
+if [ -n "${missing:-}" ]; then
+    echo "installing:${missing}"
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing}
+fi
+
+cargo test --workspace --all-targets
