@@ -460,6 +460,9 @@ impl Pp<'_, '_> {
         self.process(toks.get(at..then_at).unwrap_or_default(), ctx);
         let cond = std::mem::replace(&mut self.out, saved);
         let cond_span = toks.get(then_at).map_or(open, |t| t.span);
+        if cond.iter().any(|t| matches!(&t.tok, Tok::AtIdent(n) if n == "defined")) {
+            return self.deferred_conditional(toks, &cond, then_at, scan.else_at.first().copied(), close, ctx);
+        }
         let value = match eval_condition(&cond, self.env, cond_span) {
             Ok(v) => v,
             Err(d) => {
@@ -474,6 +477,67 @@ impl Pp<'_, '_> {
             (false, None) => (close, close),
         };
         self.process(toks.get(from..to).unwrap_or_default(), ctx);
+        close + 1
+    }
+}
+
+impl Pp<'_, '_> {
+    /// `%( @defined(x) %? a %: b %)`: whether a target value exists is known
+    /// only once probe points are resolved, so the choice is left to
+    /// elaboration as `((cond) ? (a) : (b))`, which it folds to one branch.
+    /// The condition may combine `@defined` terms with `!`, `&&`, `||` and
+    /// parentheses; the branches must be expressions (a missing `%:` branch
+    /// is 0).
+    fn deferred_conditional(
+        &mut self,
+        toks: &[Token],
+        cond: &[Token],
+        then_at: usize,
+        else_at: Option<usize>,
+        close: usize,
+        ctx: &Ctx,
+    ) -> usize {
+        let mut depth = 0usize;
+        let mut in_defined = false;
+        for t in cond {
+            match &t.tok {
+                Tok::AtIdent(n) if n == "defined" && depth == 0 => in_defined = true,
+                Tok::LParen => depth += 1,
+                Tok::RParen => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        in_defined = false;
+                    }
+                }
+                Tok::AndAnd | Tok::OrOr | Tok::Bang if !in_defined || depth == 0 => {}
+                _ if in_defined && depth > 0 => {}
+                _ => {
+                    self.error("a condition with @defined may only combine @defined terms with !, && and ||", t.span);
+                    return close + 1;
+                }
+            }
+        }
+        let eof = self.eof;
+        let at = |i: usize| toks.get(i).map_or(eof, |t| t.span);
+        let synth = |tok: Tok, span: Span| Token { tok, span };
+        let (open_span, then_span) = (cond.first().map_or(at(then_at), |t| t.span), at(then_at));
+        self.out.push(synth(Tok::LParen, open_span));
+        self.out.push(synth(Tok::LParen, open_span));
+        self.out.extend(cond.iter().cloned());
+        self.out.push(synth(Tok::RParen, then_span));
+        self.out.push(synth(Tok::Question, then_span));
+        self.out.push(synth(Tok::LParen, then_span));
+        self.process(toks.get(then_at + 1..else_at.unwrap_or(close)).unwrap_or_default(), ctx);
+        let else_span = at(else_at.unwrap_or(close));
+        self.out.push(synth(Tok::RParen, else_span));
+        self.out.push(synth(Tok::Colon, else_span));
+        self.out.push(synth(Tok::LParen, else_span));
+        match else_at {
+            Some(e) => self.process(toks.get(e + 1..close).unwrap_or_default(), ctx),
+            None => self.out.push(synth(Tok::Number("0".to_string()), else_span)),
+        }
+        self.out.push(synth(Tok::RParen, at(close)));
+        self.out.push(synth(Tok::RParen, at(close)));
         close + 1
     }
 }
@@ -837,6 +901,27 @@ mod tests {
         assert_eq!(run("%( 1 == 1 %? %( 0 == 1 %? c %: d %) %: b %)", &[]).0, vec![ident("d")]);
         assert_eq!(run("%( $# == 2 && @# == \"2\" %? a %: b %)", &["x", "y"]).0, vec![ident("a")]);
         assert_eq!(run("%( runtime == \"bpf\" && guru_mode == 0 %? a %: b %)", &[]).0, vec![ident("a")]);
+    }
+
+    #[test]
+    fn defined_conditions_are_left_to_elaboration() {
+        let render = |toks: &[Tok]| {
+            toks.iter()
+                .map(|t| match t {
+                    Tok::AtIdent(n) => format!("@{n}"),
+                    Tok::TargetVar(v) | Tok::Number(v) => v.clone(),
+                    other => other.spelling().to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let (toks, diags) = run("%( @defined($x) && !@defined($y) %? $x %: 5 %)", &[]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(render(&toks), "( ( @defined ( $x ) && ! @defined ( $y ) ) ? ( $x ) : ( 5 ) )");
+        let (toks, _) = run("%( @defined($x) %? $x %)", &[]);
+        assert_eq!(render(&toks), "( ( @defined ( $x ) ) ? ( $x ) : ( 0 ) )");
+        let (_, diags) = run("%( @defined($x) && arch == \"x86_64\" %? 1 %)", &[]);
+        assert_eq!(diags.len(), 1, "{diags:?}");
     }
 
     #[test]
