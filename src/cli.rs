@@ -117,6 +117,21 @@ pub struct Cli {
     /// Limit the size of files stp writes to NUM bytes.
     #[arg(long = "rlimit-fsize", value_name = "NUM")]
     pub rlimit_fsize: Option<String>,
+    /// List the probe aliases of the tapset library.
+    #[arg(long = "dump-probe-aliases")]
+    pub dump_probe_aliases: bool,
+    /// List the functions of the tapset library and the compiler.
+    #[arg(long = "dump-functions")]
+    pub dump_functions: bool,
+    /// Describe the kernel from a snapshot directory instead of the running kernel.
+    #[arg(long = "kernel", value_name = "DIR")]
+    pub kernel: Option<PathBuf>,
+    /// Write a snapshot of the running kernel's description (BTF, kallsyms, tracepoints) to DIR and exit.
+    #[arg(long = "snapshot-kernel", value_name = "DIR")]
+    pub snapshot_kernel: Option<PathBuf>,
+    /// With --snapshot-kernel: keep only what FILE lists (`function GLOB`, `event SYS:NAME`, `type NAME`, `depth N` lines).
+    #[arg(long = "snapshot-prune", value_name = "FILE", requires = "snapshot_kernel")]
+    pub snapshot_prune: Option<PathBuf>,
     /// FILE (or - for stdin) then the script's arguments; with -e, only arguments.
     #[arg(value_name = "FILE [ARGS]", allow_hyphen_values = false)]
     pub positional: Vec<String>,
@@ -162,8 +177,6 @@ const UNSUPPORTED: &[(Option<char>, Option<&str>, Value)] = &[
     (None, Some("trust-servers"), Value::Optional),
     (None, Some("sign-module"), Value::Optional),
     (None, Some("dump-probe-types"), Value::None),
-    (None, Some("dump-probe-aliases"), Value::None),
-    (None, Some("dump-functions"), Value::None),
     (None, Some("remote"), Value::Required),
     (None, Some("remote-prefix"), Value::None),
     (None, Some("tmpdir"), Value::Required),

@@ -103,6 +103,8 @@ fn apply_rlimit(name: &str, value: Option<&str>, resource: libc::__rlimit_resour
 struct Session {
     opts: Options,
     color: bool,
+    /// `--kernel DIR`.
+    kernel_dir: Option<std::path::PathBuf>,
 }
 
 fn session(cli: cli::Cli) -> Result<Session, UsageError> {
@@ -183,30 +185,50 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     apply_rlimit("rlimit-nproc", cli.rlimit_nproc.as_deref(), libc::RLIMIT_NPROC)?;
     apply_rlimit("rlimit-stack", cli.rlimit_stack.as_deref(), libc::RLIMIT_STACK)?;
     apply_rlimit("rlimit-fsize", cli.rlimit_fsize.as_deref(), libc::RLIMIT_FSIZE)?;
-    if cli.list.is_some() {
-        return fail("stp: option '-l' is not supported yet");
-    }
-    if cli.list_vars.is_some() {
-        return fail("stp: option '-L' is not supported yet");
+    let listing = match (cli.list.clone(), cli.list_vars.clone()) {
+        (Some(_), Some(_)) => return fail("You can't specify -l and -L together."),
+        (Some(p), None) => Some((p, false)),
+        (None, Some(p)) => Some((p, true)),
+        (None, None) => None,
+    };
+    if cli.dump_functions {
+        opts.dump = Some(driver::Dump::Functions);
+    } else if cli.dump_probe_aliases {
+        opts.dump = Some(driver::Dump::ProbeAliases);
     }
 
     let mut positional = cli.positional.into_iter();
-    match cli.script.into_iter().next() {
-        Some(text) => opts.scripts.push(ScriptInput { name: "<input>".to_string(), text }),
-        None => match positional.next() {
-            Some(path) if path == "-" => {
-                opts.scripts.push(ScriptInput { name: "<stdin>".to_string(), text: read_stdin()? })
-            }
-            Some(path) => match std::fs::read(&path) {
-                Ok(bytes) => {
-                    opts.scripts.push(ScriptInput { name: path, text: String::from_utf8_lossy(&bytes).into_owned() })
+    if let Some((pattern, vars)) = listing {
+        if !cli.script.is_empty() || positional.len() > 0 {
+            return fail("Cannot specify a script with -l/-L/--dump-* switches.");
+        }
+        opts.scripts.push(ScriptInput { name: "<input>".to_string(), text: format!("probe {pattern} {{}}") });
+        opts.list = Some(vars);
+        opts.last_pass = 2;
+    } else if opts.dump.is_some() {
+        if !cli.script.is_empty() || positional.len() > 0 {
+            return fail("Cannot specify a script with -l/-L/--dump-* switches.");
+        }
+        opts.scripts.push(ScriptInput { name: "<input>".to_string(), text: String::new() });
+        opts.last_pass = 2;
+    } else {
+        match cli.script.into_iter().next() {
+            Some(text) => opts.scripts.push(ScriptInput { name: "<input>".to_string(), text }),
+            None => match positional.next() {
+                Some(path) if path == "-" => {
+                    opts.scripts.push(ScriptInput { name: "<stdin>".to_string(), text: read_stdin()? })
                 }
-                Err(e) => {
-                    return fail(format!("Input file '{path}' can't be opened for reading: {e}"));
-                }
+                Some(path) => match std::fs::read(&path) {
+                    Ok(bytes) => opts
+                        .scripts
+                        .push(ScriptInput { name: path, text: String::from_utf8_lossy(&bytes).into_owned() }),
+                    Err(e) => {
+                        return fail(format!("Input file '{path}' can't be opened for reading: {e}"));
+                    }
+                },
+                None => return fail("A script must be specified.\nTry '--help' for more information."),
             },
-            None => return fail("A script must be specified.\nTry '--help' for more information."),
-        },
+        }
     }
     for (i, text) in cli.extra.into_iter().enumerate() {
         opts.scripts.push(ScriptInput { name: format!("<input{}>", i + 2), text });
@@ -232,7 +254,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
     opts.module = cli.module;
     opts.buffer_size = cli.buffer_size.and_then(|s| s.parse().ok());
-    Ok(Session { opts, color })
+    Ok(Session { opts, color, kernel_dir: cli.kernel })
 }
 
 /// Processor time of this process so far: (user, system) in milliseconds.
@@ -249,8 +271,11 @@ fn cpu_times() -> (u128, u128) {
 }
 
 fn compile(session: Session) -> u8 {
-    let Session { opts, color } = session;
-    let kernel = Kernel::live();
+    let Session { opts, color, kernel_dir } = session;
+    let kernel = match &kernel_dir {
+        Some(dir) => Kernel::snapshot(dir),
+        None => Kernel::live(),
+    };
     let mut sm = SourceMap::new();
     let outcome = driver::run(&opts, &kernel, &mut sm);
     let mut stdout = std::io::stdout().lock();
@@ -300,6 +325,28 @@ fn main() -> ExitCode {
     if cli.version {
         println!("stp {} (SystemTap {} language, eBPF runtime)", stp_compiler::VERSION, driver::SYSTEMTAP_VERSION);
         return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = &cli.snapshot_kernel {
+        let prune = match &cli.snapshot_prune {
+            None => None,
+            Some(f) => match std::fs::read_to_string(f)
+                .map_err(|e| e.to_string())
+                .and_then(|t| stp_compiler::kernel::Prune::parse(&t).map_err(|e| e.to_string()))
+            {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("stp: {}: {e}", f.display());
+                    return ExitCode::from(1);
+                }
+            },
+        };
+        return match Kernel::live().write_snapshot(dir, prune.as_ref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("stp: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     let session = match session(*cli) {
         Ok(s) => s,

@@ -87,7 +87,8 @@ fn bad_command_lines() {
         (&["-p1", "/nonexistent/x.stp"], "Input file '/nonexistent/x.stp' can't be opened for reading"),
         (&["-k", "-e", "probe begin {}"], "stp: option '-k' is not supported yet"),
         (&["--use-server", "-e", "probe begin {}"], "stp: option '--use-server' is not supported yet"),
-        (&["--dump-functions"], "stp: option '--dump-functions' is not supported yet"),
+        (&["--dump-functions", "-e", "probe begin {}"], "Cannot specify a script with -l/-L/--dump-* switches."),
+        (&["-l", "begin", "x.stp"], "Cannot specify a script with -l/-L/--dump-* switches."),
         (&["--no-such-option"], "--no-such-option"),
     ];
     for (args, message) in cases {
@@ -174,7 +175,7 @@ fn a_tapset_file_is_not_a_session_script() {
 
 #[test]
 fn later_passes_say_they_are_not_there_yet() {
-    let out = run_stp(&["-p2", "-e", "probe begin {}"]);
+    let out = run_stp(&["-p3", "-e", "probe begin {}"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not implemented yet"), "{}", stderr(&out));
 }

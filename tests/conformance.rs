@@ -168,3 +168,13 @@ fn exceptions_are_real_files_with_reasons() {
         assert!(reason.len() > 10, "exceptions.tsv: {path} needs a reason");
     }
 }
+
+#[test]
+fn sem_ok() {
+    check_suite("sem/ok", true, "-p2");
+}
+
+#[test]
+fn sem_ko() {
+    check_suite("sem/ko", false, "-p2");
+}

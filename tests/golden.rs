@@ -14,6 +14,11 @@ use std::process::Command;
 use common::{root, run_in, stp};
 
 fn run_case(path: &std::path::Path) -> String {
+    run_case_with(path, &["-p1"])
+}
+
+/// Runs a case with `base` options before the case's own.
+fn run_case_with(path: &std::path::Path, base: &[&str]) -> String {
     let text = std::fs::read_to_string(path).expect("a readable case");
     let opts: Vec<String> = text
         .lines()
@@ -31,7 +36,7 @@ fn run_case(path: &std::path::Path) -> String {
         Command::new(stp())
             .current_dir(root())
             .env_remove("SYSTEMTAP_TAPSET")
-            .arg("-p1")
+            .args(base)
             .args(before)
             .arg(rel)
             .args(after),
@@ -41,8 +46,23 @@ fn run_case(path: &std::path::Path) -> String {
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
         out.status.code().map_or("signal".to_string(), |c| c.to_string()),
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        without_times(&String::from_utf8_lossy(&out.stderr))
     )
+}
+
+/// `-v` reports each pass's time (`in 4usr/0sys/1real ms`); golden output
+/// keeps the words and drops the figures.
+fn without_times(text: &str) -> String {
+    text.lines()
+        .map(|l| match (l.starts_with("Pass "), l.rfind(" in ")) {
+            (true, Some(i)) if l.ends_with("real ms.") => format!("{} in Nusr/Nsys/Nreal ms.", l.get(..i).unwrap_or(l)),
+            _ => l.to_string(),
+        })
+        .fold(String::new(), |mut acc, l| {
+            acc.push_str(&l);
+            acc.push('\n');
+            acc
+        })
 }
 
 #[test]
@@ -50,4 +70,48 @@ fn parse_cases() {
     insta::glob!("parse/*.stp", |path| {
         insta::assert_snapshot!(run_case(path));
     });
+}
+
+/// Golden tests of `stp -p2` against the kernel snapshot in `tests/kernel`.
+#[test]
+fn elab_cases() {
+    insta::glob!("elab/*.stp", |path| {
+        insta::assert_snapshot!(run_case_with(path, &["-p2", "--kernel", "tests/kernel"]));
+    });
+}
+
+/// `-l` and `-L` against the kernel snapshot.
+#[test]
+fn list_cases() {
+    let cases: &[(&str, &str)] = &[
+        ("-l", "begin"),
+        ("-l", "kernel.function(\"vfs_r*\")"),
+        ("-L", "kernel.function(\"vfs_read\")"),
+        ("-L", "kernel.function(\"vfs_read\").return"),
+        ("-L", "kernel.trace(\"sched:sched_switch\")"),
+        ("-l", "kernel.trace(\"sched:sched_*\")"),
+        ("-l", "syscall.*"),
+        ("-L", "syscall.read"),
+        ("-l", "scheduler.*"),
+        ("-L", "timer.s(1)"),
+    ];
+    let mut all = String::new();
+    for (opt, pattern) in cases {
+        let out = run_in(
+            Command::new(stp()).current_dir(root()).env_remove("SYSTEMTAP_TAPSET").args([
+                "--kernel",
+                "tests/kernel",
+                opt,
+                pattern,
+            ]),
+            None,
+        );
+        all.push_str(&format!(
+            "$ stp {opt} '{pattern}'\nexit: {}\n{}{}\n",
+            out.status.code().map_or("signal".to_string(), |c| c.to_string()),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    insta::assert_snapshot!(all);
 }

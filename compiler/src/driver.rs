@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::diag::{Diagnostic, Severity, has_errors};
+use crate::elab;
 use crate::kernel::Kernel;
 use crate::parse::ast::Script;
 use crate::parse::{self, ParseOptions, PpEnv, printer};
@@ -68,6 +69,18 @@ pub struct Options {
     pub module: Option<String>,
     /// `-s NUM`: output buffer size in megabytes.
     pub buffer_size: Option<u32>,
+    /// `-l` (false) or `-L` (true): list the probe points the script's
+    /// only probe names instead of compiling it.
+    pub list: Option<bool>,
+    /// `--dump-functions`, `--dump-probe-aliases`.
+    pub dump: Option<Dump>,
+}
+
+/// What a `--dump-*` option lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dump {
+    Functions,
+    ProbeAliases,
 }
 
 impl Default for Options {
@@ -92,6 +105,8 @@ impl Default for Options {
             timeout: None,
             module: None,
             buffer_size: None,
+            list: None,
+            dump: None,
         }
     }
 }
@@ -168,7 +183,7 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
             }
             let file = sm.add(s.name.clone(), s.text.clone(), FileKind::User);
             let (script, d) = parse::parse_file(sm, file, env, &library.macros, popts);
-            if !has_errors(&d) && script.is_empty() && opts.scripts.len() == 1 {
+            if !has_errors(&d) && script.is_empty() && opts.scripts.len() == 1 && opts.dump.is_none() {
                 diags.push(Diagnostic::error(format!("Input file '{}' is empty after preprocessing.", s.name)));
             }
             diags.extend(d);
@@ -221,11 +236,68 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         }
         return outcome;
     }
+    if let Some(dump) = opts.dump {
+        outcome.output = match dump {
+            Dump::Functions => elab::list::dump_functions(&parsed.library),
+            Dump::ProbeAliases => elab::list::dump_aliases(&parsed.library),
+        };
+        return outcome;
+    }
+    let start = Instant::now();
+    if let Some(vars) = opts.list {
+        let (lines, diags) = elab::list::list(&parsed.user, &parsed.library, &elab_options(opts, kernel), vars);
+        let failed = has_errors(&diags);
+        outcome.diagnostics.extend(apply_warning_mode(diags, opts.warnings));
+        outcome.output = lines.iter().map(|l| format!("{l}\n")).collect();
+        outcome.timings.push((2, format!("listed {} probe points", lines.len()), start.elapsed()));
+        if failed {
+            outcome.failed_pass = Some(2);
+        }
+        return outcome;
+    }
+    let (program, diags) = elaborate_pass(opts, kernel, &parsed);
+    let diags = apply_warning_mode(diags, opts.warnings);
+    let failed = has_errors(&diags);
+    outcome.diagnostics.extend(diags);
+    outcome.timings.push((
+        2,
+        format!(
+            "analyzed script: {} probes, {} functions, {} globals, {} tapsets",
+            program.probes.iter().map(|p| p.points.len()).sum::<usize>(),
+            program.functions.len(),
+            program.globals.len(),
+            program.tapsets.len()
+        ),
+        start.elapsed(),
+    ));
+    if failed {
+        outcome.failed_pass = Some(2);
+        return outcome;
+    }
+    if opts.last_pass == 2 {
+        outcome.output = elab::print::print_program(&program, opts.verbose > 0);
+        return outcome;
+    }
     outcome
         .diagnostics
-        .push(Diagnostic::error(format!("pass {} is not implemented yet; use -p1", 2.min(opts.last_pass))));
-    outcome.failed_pass = Some(2);
+        .push(Diagnostic::error(format!("pass {} is not implemented yet; use -p2", opts.last_pass.min(3))));
+    outcome.failed_pass = Some(3);
     outcome
+}
+
+/// Pass 2: elaborates the parsed scripts against the kernel.
+pub fn elaborate_pass(opts: &Options, kernel: &Kernel, parsed: &Parsed) -> (elab::Program, Vec<Diagnostic>) {
+    elab::elaborate(&parsed.user, &parsed.library, &elab_options(opts, kernel))
+}
+
+fn elab_options<'a>(opts: &'a Options, kernel: &'a Kernel) -> elab::ElabOptions<'a> {
+    elab::ElabOptions {
+        kernel,
+        guru: opts.guru,
+        unoptimized: opts.unoptimized,
+        target_pid: opts.target_pid,
+        command: opts.command.as_deref(),
+    }
 }
 
 /// What printing a parsed script and parsing the print again came to.

@@ -8,6 +8,7 @@
 
 pub mod diag;
 pub mod driver;
+pub mod elab;
 pub mod kernel;
 pub mod parse;
 pub mod source;

@@ -322,6 +322,7 @@ impl Ctx<'_> {
                             ops: Vec::new(),
                             pretty,
                             addr_of: false,
+                            resolved: None,
                         })),
                         span,
                     );
@@ -335,7 +336,10 @@ impl Ctx<'_> {
             }
             (TargetBase::Var(name.to_string()), pretty)
         };
-        Expr::new(ExprKind::Target(Box::new(Target { base, ops: Vec::new(), pretty, addr_of: false })), span)
+        Expr::new(
+            ExprKind::Target(Box::new(Target { base, ops: Vec::new(), pretty, addr_of: false, resolved: None })),
+            span,
+        )
     }
 
     fn autocast(&self, e: Expr) -> Target {
@@ -345,7 +349,13 @@ impl Ctx<'_> {
                     .with_note("--compatible asks for an older version"),
             );
         }
-        Target { base: TargetBase::Autocast(Box::new(e)), ops: Vec::new(), pretty: None, addr_of: false }
+        Target {
+            base: TargetBase::Autocast(Box::new(e)),
+            ops: Vec::new(),
+            pretty: None,
+            addr_of: false,
+            resolved: None,
+        }
     }
 
     /// Makes `e` a target expression that more `->`/`[]` can extend.
@@ -523,7 +533,13 @@ impl Ctx<'_> {
                 let type_name = string_at(1, "the type name").map(|s| lossy(&s)).unwrap_or_default();
                 let module = if exprs.len() > 2 { string_at(2, "the module").map(|s| lossy(&s)) } else { None };
                 let base = TargetBase::Cast { operand: take(0), type_name, module };
-                ExprKind::Target(Box::new(Target { base, ops: Vec::new(), pretty: None, addr_of: false }))
+                ExprKind::Target(Box::new(Target {
+                    base,
+                    ops: Vec::new(),
+                    pretty: None,
+                    addr_of: false,
+                    resolved: None,
+                }))
             }
             "var" => {
                 if !arity(1, 2) {
@@ -532,7 +548,13 @@ impl Ctx<'_> {
                 let var = string_at(0, "the variable name").map(|s| lossy(&s)).unwrap_or_default();
                 let module = if exprs.len() > 1 { string_at(1, "the module").map(|s| lossy(&s)) } else { None };
                 let base = TargetBase::AtVar { name: var, module };
-                ExprKind::Target(Box::new(Target { base, ops: Vec::new(), pretty: None, addr_of: false }))
+                ExprKind::Target(Box::new(Target {
+                    base,
+                    ops: Vec::new(),
+                    pretty: None,
+                    addr_of: false,
+                    resolved: None,
+                }))
             }
             "defined" if arity(1, 1) => ExprKind::Defined(take(0)),
             "entry" if arity(1, 1) => ExprKind::Entry(take(0)),

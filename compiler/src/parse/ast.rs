@@ -434,6 +434,8 @@ pub struct Target {
     pub pretty: Option<Pretty>,
     /// `&$var->x`: the address instead of the value.
     pub addr_of: bool,
+    /// Filled by elaboration: what the expression reads and its type.
+    pub resolved: Option<Box<crate::elab::target::Resolved>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

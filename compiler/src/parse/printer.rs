@@ -55,6 +55,13 @@ pub fn print_expr(e: &Expr) -> String {
     p.out
 }
 
+/// Prints a block as the dump would.
+pub fn print_block(b: &Block) -> String {
+    let mut p = Printer { out: String::new() };
+    p.block(b);
+    p.out
+}
+
 /// Prints one probe point as the dump would.
 pub fn print_point(pp: &ProbePoint) -> String {
     let mut p = Printer { out: String::new() };

@@ -1,0 +1,266 @@
+//! Probe aliases: expanding a user's probe points through `=` and `+=`
+//! aliases (of aliases, with suffixes, wildcards, several definitions of
+//! one name) down to concrete points, and building each derived probe's
+//! body with the alias prologues before and epilogues after the user's.
+
+use super::points::{self, PointContext, ProbeKind, ResolvedPoint};
+use super::symbols::{PendingProbe, Session};
+use super::{DerivedProbe, Placement, glob_match, origin_of};
+use crate::diag::Diagnostic;
+use crate::parse::ast::{Block, Component, Expr, ExprKind, LogicalOp, ProbeAlias, ProbePoint, Stmt, StmtKind};
+use crate::source::Span;
+
+/// An alias the session can see.
+pub(crate) struct AliasDef<'a> {
+    /// Each name's components (brace expansion gives several names).
+    pub names: Vec<Vec<String>>,
+    pub def: &'a ProbeAlias,
+    /// The library file that defines it, pulled in when it is used.
+    pub lib: Option<usize>,
+}
+
+/// One concrete point reached from a user's point.
+struct Expansion {
+    /// Aliases crossed, the one the user named first.
+    path: Vec<usize>,
+    point: ResolvedPoint,
+    conditions: Vec<Expr>,
+}
+
+const MAX_ALIAS_DEPTH: usize = 32;
+
+/// Placement of a concrete point's handler.
+pub fn placement_of(kind: &ProbeKind) -> Placement {
+    match kind {
+        ProbeKind::Begin { .. }
+        | ProbeKind::End { .. }
+        | ProbeKind::Error { .. }
+        | ProbeKind::Never
+        | ProbeKind::Timer { .. } => Placement::User,
+        _ => Placement::Kernel,
+    }
+}
+
+/// Derived probes that share a handler: (alias path, placement, condition
+/// text, conditions, points).
+type Group = (Vec<usize>, Placement, String, Vec<Expr>, Vec<ResolvedPoint>);
+
+impl<'a> Session<'a> {
+    pub(crate) fn collect_aliases(&mut self) {
+        let names_of = |a: &ProbeAlias| -> Vec<Vec<String>> {
+            a.names.iter().map(|n| n.components.iter().map(|c| c.name.clone()).collect()).collect()
+        };
+        for s in self.user {
+            for a in &s.aliases {
+                for n in &a.names {
+                    if n.components.iter().any(|c| super::has_glob(&c.name)) {
+                        let shown = crate::parse::printer::print_point(n);
+                        self.error(Diagnostic::semantic_error(
+                            format!("probe alias name '{shown}' may not contain wildcards"),
+                            n.span,
+                        ));
+                    }
+                }
+                self.aliases.push(AliasDef { names: names_of(a), def: a, lib: None });
+            }
+        }
+        let library = self.library;
+        for (i, f) in library.files.iter().enumerate() {
+            let Some(s) = &f.script else { continue };
+            for a in &s.aliases {
+                self.aliases.push(AliasDef { names: names_of(a), def: a, lib: Some(i) });
+            }
+        }
+    }
+
+    /// Aliases a point names, with the components left over (a suffix
+    /// added to the alias's own points). Full matches win over prefixes,
+    /// longer prefixes over shorter.
+    fn match_aliases(&self, point: &ProbePoint) -> Vec<(usize, Vec<Component>)> {
+        let comps = &point.components;
+        let mut best: Vec<(usize, usize)> = Vec::new();
+        let mut best_len = 0;
+        for (ai, a) in self.aliases.iter().enumerate() {
+            for name in &a.names {
+                if name.len() > comps.len() || name.is_empty() {
+                    continue;
+                }
+                let ok = name
+                    .iter()
+                    .zip(comps.iter())
+                    .all(|(n, c)| c.arg.is_none() && (c.name == *n || glob_match(&c.name, n)));
+                if !ok {
+                    continue;
+                }
+                if name.len() > best_len {
+                    best.clear();
+                    best_len = name.len();
+                }
+                if name.len() == best_len && !best.iter().any(|&(x, _)| x == ai) {
+                    best.push((ai, name.len()));
+                }
+            }
+        }
+        best.into_iter()
+            .map(|(ai, len)| (ai, comps.get(len..).map(<[Component]>::to_vec).unwrap_or_default()))
+            .collect()
+    }
+
+    fn expand(&mut self, point: &ProbePoint, optional: bool, depth: usize) -> Result<Vec<Expansion>, Diagnostic> {
+        let optional = optional || point.optional || point.sufficient;
+        if depth > MAX_ALIAS_DEPTH {
+            return Err(Diagnostic::semantic_error("probe alias expansion is too deep (recursive alias?)", point.span));
+        }
+        let mut out = Vec::new();
+        let matches = self.match_aliases(point);
+        let wild = point.components.iter().any(|c| super::has_glob(&c.name));
+        for (ai, suffix) in &matches {
+            let Some(alias) = self.aliases.get(*ai) else { continue };
+            let (def, lib) = (alias.def, alias.lib);
+            if let Some(i) = lib {
+                self.pull(i);
+            }
+            for q in &def.points {
+                let mut q = q.clone();
+                q.components.extend(suffix.iter().cloned());
+                let sub = match self.expand(&q, optional, depth + 1) {
+                    Ok(sub) => sub,
+                    Err(e) if optional => {
+                        let _ = e;
+                        Vec::new()
+                    }
+                    Err(e) => return Err(e),
+                };
+                let hit = !sub.is_empty();
+                for mut x in sub {
+                    x.path.insert(0, *ai);
+                    if let Some(c) = &point.condition {
+                        x.conditions.push(c.clone());
+                    }
+                    out.push(x);
+                }
+                if hit && q.sufficient {
+                    break;
+                }
+            }
+        }
+        if matches.is_empty() || wild {
+            let ctx = PointContext {
+                kernel: self.opts.kernel,
+                guru: self.opts.guru,
+                target_pid: self.opts.target_pid,
+                command: self.opts.command,
+            };
+            match points::resolve(point, &ctx) {
+                Ok(list) => {
+                    for p in list {
+                        out.push(Expansion {
+                            path: Vec::new(),
+                            point: p,
+                            conditions: point.condition.iter().cloned().collect(),
+                        });
+                    }
+                }
+                Err(e) => {
+                    if matches.is_empty() && !optional {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if out.is_empty() && !optional {
+            let shown = crate::parse::printer::print_point(point);
+            return Err(Diagnostic::semantic_error(format!("probe point '{shown}' matched nothing"), point.span)
+                .with_help("add '?' to the probe point if it may match nothing"));
+        }
+        Ok(out)
+    }
+
+    /// Expands one probe into derived probes and resolves their bodies.
+    pub(crate) fn derive(&mut self, p: PendingProbe) {
+        let origin = origin_of(&p.probe.points);
+        let mut expansions = Vec::new();
+        for point in &p.probe.points {
+            match self.expand(point, false, 0) {
+                Ok(x) => {
+                    let hit = !x.is_empty();
+                    expansions.extend(x);
+                    if hit && point.sufficient {
+                        break;
+                    }
+                }
+                Err(d) => {
+                    let shown = crate::parse::printer::print_point(point);
+                    let d = if d.span().is_some() { d } else { d.at(point.span, "") };
+                    self.error(d.with_note(format!("while resolving probe point {shown}")));
+                    return;
+                }
+            }
+        }
+        // Group the concrete points by the aliases crossed, placement and condition.
+        let mut groups: Vec<Group> = Vec::new();
+        for x in expansions {
+            let place = placement_of(&x.point.kind);
+            let cond_key: String =
+                x.conditions.iter().map(crate::parse::printer::print_expr).collect::<Vec<_>>().join("&&");
+            match groups.iter_mut().find(|g| g.0 == x.path && g.1 == place && g.2 == cond_key) {
+                Some(g) => {
+                    if !g.4.contains(&x.point) {
+                        g.4.push(x.point);
+                    }
+                }
+                None => groups.push((x.path, place, cond_key, x.conditions, vec![x.point])),
+            }
+        }
+        // Target expressions resolve per point (a wildcard's functions have
+        // different parameters): such bodies get one probe per point.
+        let per_point = super::target::uses_targets(&p.probe.body)
+            || path_bodies_use_targets(&groups.iter().flat_map(|g| g.0.clone()).collect::<Vec<_>>(), &self.aliases);
+        let groups: Vec<_> = if per_point {
+            groups
+                .into_iter()
+                .flat_map(|(path, place, key, conds, points)| {
+                    points.into_iter().map(move |pt| (path.clone(), place, key.clone(), conds.clone(), vec![pt]))
+                })
+                .collect()
+        } else {
+            groups
+        };
+        for (path, placement, _, conditions, points) in groups {
+            let mut body = p.probe.body.clone();
+            for ai in &path {
+                let Some(a) = self.aliases.get(*ai) else { continue };
+                let alias_body = Stmt { span: a.def.body.span, kind: StmtKind::Block(a.def.body.clone()) };
+                let user = Stmt { span: body.span, kind: StmtKind::Block(body) };
+                let stmts = if a.def.epilogue { vec![user, alias_body] } else { vec![alias_body, user] };
+                body = Block { stmts, span: p.probe.body.span };
+            }
+            let condition = conditions.into_iter().reduce(|a, b| {
+                let span = a.span;
+                Expr::new(ExprKind::Logical { op: LogicalOp::And, lhs: Box::new(a), rhs: Box::new(b) }, span)
+            });
+            let mut probe = DerivedProbe {
+                origin: origin.clone(),
+                points,
+                body,
+                locals: Vec::new(),
+                condition,
+                placement,
+                file: p.file,
+                span: p.probe.span,
+                from_tapset: p.from_tapset,
+            };
+            self.resolve_probe_body(&mut probe);
+            self.probes.push(probe);
+        }
+    }
+}
+
+fn path_bodies_use_targets(path: &[usize], aliases: &[AliasDef<'_>]) -> bool {
+    path.iter().any(|&i| aliases.get(i).is_some_and(|a| super::target::uses_targets(&a.def.body)))
+}
+
+/// A span for nodes made up by expansion.
+pub fn no_span() -> Span {
+    Span::DUMMY
+}

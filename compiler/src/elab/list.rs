@@ -1,0 +1,125 @@
+//! `-l`/`-L`: the probe points a pattern names, with their context
+//! variables; `--dump-functions` and `--dump-probe-aliases`.
+
+use std::collections::BTreeSet;
+
+use super::points::{self, PointContext};
+use super::symbols::{PendingProbe, Session};
+use super::{ElabOptions, Type, glob_match, infer, intrinsics, target};
+use crate::diag::Diagnostic;
+use crate::parse::ast::{Block, Probe, Script};
+use crate::parse::printer;
+use crate::tapset::Library;
+
+/// The lines `stp -l PATTERN` (or `-L` with `vars`) prints, sorted.
+pub fn list(user: &[Script], library: &Library, opts: &ElabOptions<'_>, vars: bool) -> (Vec<String>, Vec<Diagnostic>) {
+    let mut lines = BTreeSet::new();
+    let Some(probe) = user.first().and_then(|s| s.probes.first()) else { return (Vec::new(), Vec::new()) };
+    let mut session = Session::new(user, library, opts);
+    session.collect_aliases();
+    for point in &probe.points {
+        // Aliases whose whole name the pattern matches.
+        let names: Vec<(usize, Vec<String>)> = session
+            .aliases
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| a.names.iter().map(move |n| (i, n.clone())))
+            .filter(|(_, n)| {
+                n.len() == point.components.len()
+                    && n.iter().zip(&point.components).all(|(n, c)| c.arg.is_none() && glob_match(&c.name, n))
+            })
+            .collect();
+        for (_, name) in names {
+            let text = name.join(".");
+            let Ok(alias_point) = parse_point(&text, probe) else { continue };
+            let mut sub = Session::new(user, library, opts);
+            sub.collect_aliases();
+            let body = Block { stmts: Vec::new(), span: probe.body.span };
+            let pending = Probe { points: vec![alias_point], body, span: probe.span };
+            let file = user.first().map(|s| s.file).unwrap_or_default();
+            sub.derive(PendingProbe { probe: pending, file, from_tapset: false });
+            if sub.probes.is_empty() || crate::diag::has_errors(&sub.diags) {
+                continue;
+            }
+            if !vars {
+                lines.insert(text);
+                continue;
+            }
+            let mut program = sub.into_program();
+            let _ = infer::infer(&mut program);
+            let mut locals: Vec<String> = Vec::new();
+            for p in &program.probes {
+                for v in &p.locals {
+                    let s = format!("{}:{}", v.name, v.ty.name());
+                    if v.ty != Type::Unknown && !locals.contains(&s) && !v.name.starts_with("__") {
+                        locals.push(s);
+                    }
+                }
+            }
+            lines.insert(if locals.is_empty() { text } else { format!("{text} {}", locals.join(" ")) });
+        }
+        let ctx =
+            PointContext { kernel: opts.kernel, guru: opts.guru, target_pid: opts.target_pid, command: opts.command };
+        if let Ok(found) = points::resolve(point, &ctx) {
+            for p in found {
+                if vars {
+                    let cv: Vec<String> =
+                        target::context_vars(opts.kernel, &p).into_iter().map(|(n, t)| format!("${n}:{t}")).collect();
+                    lines.insert(if cv.is_empty() { p.name } else { format!("{} {}", p.name, cv.join(" ")) });
+                } else {
+                    lines.insert(p.name);
+                }
+            }
+        }
+    }
+    (lines.into_iter().collect(), Vec::new())
+}
+
+/// A probe point from its text, reusing the pattern probe's spans.
+fn parse_point(text: &str, probe: &Probe) -> Result<crate::parse::ast::ProbePoint, ()> {
+    let span = probe.points.first().map(|p| p.span).ok_or(())?;
+    let components =
+        text.split('.').map(|n| crate::parse::ast::Component { name: n.to_string(), arg: None, span }).collect();
+    Ok(crate::parse::ast::ProbePoint { components, optional: false, sufficient: false, condition: None, span })
+}
+
+/// `--dump-probe-aliases`: every alias of the library, `name = points`.
+pub fn dump_aliases(library: &Library) -> String {
+    let mut lines = BTreeSet::new();
+    for f in &library.files {
+        let Some(s) = &f.script else { continue };
+        for a in &s.aliases {
+            let points: Vec<String> = a.points.iter().map(printer::print_point).collect();
+            for n in &a.names {
+                let op = if a.epilogue { "+=" } else { "=" };
+                lines.insert(format!("{} {op} {}", printer::print_point(n), points.join(", ")));
+            }
+        }
+    }
+    lines.into_iter().map(|l| l + "\n").collect()
+}
+
+/// `--dump-functions`: the library's functions and the intrinsics, with
+/// their signatures.
+pub fn dump_functions(library: &Library) -> String {
+    let ty = |t: Option<(crate::parse::ast::TypeName, crate::source::Span)>| match t.map(|t| t.0) {
+        Some(crate::parse::ast::TypeName::Long) => "long",
+        Some(crate::parse::ast::TypeName::String) => "string",
+        None => "unknown",
+    };
+    let mut lines = BTreeSet::new();
+    for f in &library.files {
+        let Some(s) = &f.script else { continue };
+        for func in s.functions.iter().filter(|f| !f.private) {
+            let params: Vec<String> = func.params.iter().map(|p| format!("{}:{}", p.name.name, ty(p.ty))).collect();
+            lines.insert(format!("{}:{} ({})", func.name.name, ty(func.ret), params.join(", ")));
+        }
+    }
+    for name in intrinsics::names() {
+        for i in intrinsics::lookup(name).unwrap_or_default() {
+            let params: Vec<String> = i.params.iter().map(|(n, t)| format!("{n}:{}", t.name())).collect();
+            lines.insert(format!("{}:{} ({})", i.name, i.ret.name(), params.join(", ")));
+        }
+    }
+    lines.into_iter().map(|l| l + "\n").collect()
+}

@@ -1,0 +1,509 @@
+//! `$target` expressions: context variables of the probe (a kernel
+//! function's parameters and `$return`, a tracepoint's arguments and
+//! fields), `->` chains through structs, unions, pointers and arrays,
+//! `@cast`, the `$`/`$$` pretty-printing suffixes and `&`, all typed
+//! from the kernel's BTF.
+//!
+//! The result is an access path that translation turns into loads: a base
+//! value, then steps that move an address in hand, then a final load.
+
+use super::points::{ProbeKind, ResolvedPoint};
+use super::{ElabOptions, Type};
+use crate::diag::{Diagnostic, suggest};
+use crate::kernel::{FuncProto, KFunc, Kernel, TpField, TypeId, TypeKind};
+use crate::parse::ast::{Block, ContextVars, Expr, ExprKind, Pretty, Stmt, StmtKind, Target, TargetBase, TargetOp};
+use crate::source::Span;
+
+/// Where the value comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// A function's (or BTF tracepoint's) argument, by position.
+    Arg { index: usize, name: String },
+    /// A function's return value.
+    Return,
+    /// A field of the tracepoint's record (tracefs format).
+    Field(TpField),
+    /// `@cast`: the operand's value is the address of the object.
+    Cast,
+    /// `$$vars`, `$$parms`, `$$locals`, `$$return`: printed text.
+    Context(ContextVars),
+}
+
+/// A move of the address in hand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Add a member's byte offset.
+    Offset(u32),
+    /// Read the pointer stored at the address in hand; it becomes the
+    /// address in hand.
+    LoadPointer,
+    /// Add `index * elem_size`; the index is `ops[op]`'s expression.
+    Index { op: usize, elem_size: u32 },
+}
+
+/// How the final value is produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// The base value itself (an argument in a register).
+    Value,
+    /// An integer (or pointer, or enum) of this size at the address in hand.
+    Int { size: u32, signed: bool },
+    /// A bitfield: `bits` bits at `bit_offset` in the `size`-byte unit at
+    /// the address in hand.
+    Bitfield { size: u32, bit_offset: u32, bits: u32, signed: bool },
+    /// A NUL-terminated char array at the address in hand, at most `len` bytes.
+    CharArray { len: u32 },
+    /// A `__data_loc` string of the tracepoint record.
+    DataLoc,
+    /// `&...`: the address in hand.
+    Address,
+    /// `$`/`$$`: the object printed as text.
+    Pretty { deep: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub ty: Type,
+    pub base: Base,
+    /// Whether the base value is an address (of a struct, an array, a
+    /// record field) rather than a scalar in hand.
+    pub base_is_address: bool,
+    pub steps: Vec<Step>,
+    pub load: Load,
+    /// The C type of the value, as `-L` prints it.
+    pub c_type: String,
+    /// The BTF type of the final object, when there is one.
+    pub btf: Option<TypeId>,
+}
+
+/// Whether a body mentions `$` expressions (or `@defined`, `@cast`).
+pub fn uses_targets(b: &Block) -> bool {
+    b.stmts.iter().any(stmt_uses)
+}
+
+fn stmt_uses(s: &Stmt) -> bool {
+    match &s.kind {
+        StmtKind::Null | StmtKind::Next | StmtKind::Break | StmtKind::Continue => false,
+        StmtKind::Block(b) => uses_targets(b),
+        StmtKind::Expr(e) | StmtKind::Delete(e) => expr_uses(e),
+        StmtKind::Return(e) => e.as_ref().is_some_and(expr_uses),
+        StmtKind::If { cond, then, otherwise } => {
+            expr_uses(cond) || stmt_uses(then) || otherwise.as_deref().is_some_and(stmt_uses)
+        }
+        StmtKind::For { init, cond, incr, body } => {
+            init.as_ref().is_some_and(expr_uses)
+                || expr_uses(cond)
+                || incr.as_ref().is_some_and(expr_uses)
+                || stmt_uses(body)
+        }
+        StmtKind::Foreach(f) => expr_uses(&f.array) || f.limit.as_ref().is_some_and(expr_uses) || stmt_uses(&f.body),
+        StmtKind::Try { body, catch, .. } => uses_targets(body) || uses_targets(catch),
+    }
+}
+
+fn expr_uses(e: &Expr) -> bool {
+    matches!(e.kind, ExprKind::Target(_) | ExprKind::Entry(_)) || super::symbols::children(e).into_iter().any(expr_uses)
+}
+
+/// The context variables a point offers: name and BTF type or field.
+pub enum ContextVar {
+    Btf { name: String, ty: TypeId },
+    Field(TpField),
+}
+
+/// The arguments of a tracepoint as its BTF probe function declares them
+/// (`__bpf_trace_NAME`, the leading `void *` left out).
+fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
+    let f = KFunc { name: format!("__bpf_trace_{name}"), module: None };
+    if let Some(mut proto) = kernel.function_proto(&f) {
+        if !proto.params.is_empty() {
+            proto.params.remove(0);
+        }
+        return Some(proto);
+    }
+    kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })
+}
+
+/// Everything `-L` lists for a point: `(name, C type)`.
+pub fn context_vars(kernel: &Kernel, point: &ResolvedPoint) -> Vec<(String, String)> {
+    match &point.kind {
+        ProbeKind::KernelFunction { func, ret, .. } => {
+            let Some(proto) = kernel.function_proto(func) else { return Vec::new() };
+            let mut v: Vec<(String, String)> =
+                proto.params.iter().map(|(n, t)| (n.clone(), kernel.type_name(*t))).collect();
+            if *ret && let Some(r) = proto.ret {
+                v.push(("return".to_string(), kernel.type_name(r)));
+            }
+            v
+        }
+        ProbeKind::Tracepoint { tp } => {
+            if let Some(proto) = tracepoint_args(kernel, &tp.name) {
+                return proto.params.iter().map(|(n, t)| (n.clone(), kernel.type_name(*t))).collect();
+            }
+            kernel
+                .tracepoint_fields(tp)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| (f.name.clone(), f.c_type.clone()))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Where a traversal stands.
+enum At {
+    /// A value of this type is in hand.
+    Value(TypeId),
+    /// The object of this type is at the address in hand.
+    Memory(TypeId),
+}
+
+struct Walk<'k> {
+    kernel: &'k Kernel,
+    steps: Vec<Step>,
+    at: At,
+    bitfield: Option<(u32, u32)>,
+}
+
+fn describe(t: &Target) -> String {
+    let mut s = match &t.base {
+        TargetBase::Var(n) => format!("${n}"),
+        TargetBase::Context(c) => c.name().to_string(),
+        TargetBase::Cast { type_name, .. } => format!("@cast(..., \"{type_name}\")"),
+        TargetBase::AtVar { name, .. } => format!("@var(\"{name}\")"),
+        TargetBase::Autocast(_) => "expression".to_string(),
+    };
+    for op in &t.ops {
+        match op {
+            TargetOp::Member(m) => {
+                s.push_str("->");
+                s.push_str(&m.name);
+            }
+            TargetOp::Index(_) => s.push_str("[...]"),
+        }
+    }
+    s
+}
+
+impl Walk<'_> {
+    fn member(&mut self, name: &str, span: Span, what: &str) -> Result<(), Diagnostic> {
+        let k = self.kernel;
+        self.bitfield = None;
+        let strukt = match self.at {
+            At::Value(t) => match k.type_kind(t) {
+                TypeKind::Pointer(p) => p,
+                _ => {
+                    return Err(Diagnostic::semantic_error(
+                        format!("'{what}': '{}' is not a pointer to a struct or union", k.type_name(t)),
+                        span,
+                    ));
+                }
+            },
+            At::Memory(t) => match k.type_kind(t) {
+                TypeKind::Pointer(p) => {
+                    self.steps.push(Step::LoadPointer);
+                    p
+                }
+                TypeKind::Struct { .. } | TypeKind::Union { .. } => t,
+                _ => {
+                    return Err(Diagnostic::semantic_error(
+                        format!("'{what}': '{}' is not a struct or union", k.type_name(t)),
+                        span,
+                    ));
+                }
+            },
+        };
+        if !matches!(k.type_kind(strukt), TypeKind::Struct { .. } | TypeKind::Union { .. }) {
+            return Err(Diagnostic::semantic_error(
+                format!("'{what}': '{}' is not a struct or union", k.type_name(strukt)),
+                span,
+            ));
+        }
+        let Some(m) = k.member(strukt, name) else {
+            let members = k.members(strukt);
+            let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+            let similar = suggest(name, names.iter().copied());
+            let list = if similar.is_empty() { names.join(", ") } else { similar.join(", ") };
+            return Err(Diagnostic::semantic_error(
+                format!("unable to find member '{name}' for {} (alternatives: {list})", k.type_name(strukt)),
+                span,
+            ));
+        };
+        if m.bitfield_size.is_some() {
+            self.bitfield = Some((m.bit_offset % 8, m.bitfield_size.unwrap_or(0)));
+        }
+        if m.bit_offset / 8 != 0 {
+            self.steps.push(Step::Offset(m.bit_offset / 8));
+        }
+        self.at = At::Memory(m.ty);
+        Ok(())
+    }
+
+    fn index(&mut self, op: usize, span: Span, what: &str) -> Result<(), Diagnostic> {
+        let k = self.kernel;
+        let elem = match self.at {
+            At::Value(t) => match k.type_kind(t) {
+                TypeKind::Pointer(p) => p,
+                _ => return Err(Diagnostic::semantic_error(format!("'{what}': cannot index a non-pointer"), span)),
+            },
+            At::Memory(t) => match k.type_kind(t) {
+                TypeKind::Array { elem, .. } => elem,
+                TypeKind::Pointer(p) => {
+                    self.steps.push(Step::LoadPointer);
+                    p
+                }
+                _ => return Err(Diagnostic::semantic_error(format!("'{what}': cannot index a non-array"), span)),
+            },
+        };
+        let elem_size = k.type_size(elem).unwrap_or(1);
+        self.steps.push(Step::Index { op, elem_size });
+        self.at = At::Memory(elem);
+        Ok(())
+    }
+
+    fn finish(self, t: &Target, base: Base, base_is_address: bool, span: Span) -> Result<Resolved, Diagnostic> {
+        let k = self.kernel;
+        let what = describe(t);
+        let (ty_id, in_memory) = match self.at {
+            At::Value(t) => (t, false),
+            At::Memory(t) => (t, true),
+        };
+        let c_type = k.type_name(ty_id);
+        let mk = |ty, load| Resolved {
+            ty,
+            base: base.clone(),
+            base_is_address,
+            steps: self.steps.clone(),
+            load,
+            c_type: c_type.clone(),
+            btf: Some(ty_id),
+        };
+        if let Some(p) = t.pretty {
+            return Ok(mk(Type::String, Load::Pretty { deep: p == Pretty::Deep }));
+        }
+        if t.addr_of {
+            if self.bitfield.is_some() {
+                return Err(Diagnostic::semantic_error(format!("cannot take the address of bitfield '{what}'"), span));
+            }
+            if !in_memory {
+                return Err(Diagnostic::semantic_error(format!("cannot take the address of '{what}'"), span));
+            }
+            return Ok(mk(Type::Long, Load::Address));
+        }
+        match k.type_kind(ty_id) {
+            TypeKind::Int { size, signed, .. } | TypeKind::Enum { size, signed } => {
+                if !in_memory {
+                    return Ok(mk(Type::Long, Load::Value));
+                }
+                if let Some((bit_offset, bits)) = self.bitfield {
+                    return Ok(mk(Type::Long, Load::Bitfield { size, bit_offset, bits, signed }));
+                }
+                Ok(mk(Type::Long, Load::Int { size, signed }))
+            }
+            TypeKind::Pointer(_) => {
+                if in_memory {
+                    Ok(mk(Type::Long, Load::Int { size: 8, signed: false }))
+                } else {
+                    Ok(mk(Type::Long, Load::Value))
+                }
+            }
+            // As in SystemTap, an array is its address: `kernel_string($p->comm)`
+            // reads a char array, `$p->comm$` prints it.
+            TypeKind::Array { .. } if in_memory => Ok(mk(Type::Long, Load::Address)),
+            TypeKind::Struct { .. } | TypeKind::Union { .. } | TypeKind::Array { .. } => {
+                Err(Diagnostic::semantic_error(
+                    format!(
+                        "'{what}' is of type '{c_type}', which cannot be used as a value; use '{what}$' to print it"
+                    ),
+                    span,
+                ))
+            }
+            TypeKind::Float { .. } => Err(Diagnostic::semantic_error(
+                format!("'{what}' is a floating-point value, which stp cannot read"),
+                span,
+            )),
+            TypeKind::Void | TypeKind::Function => {
+                Err(Diagnostic::semantic_error(format!("'{what}' has type '{c_type}', which has no value"), span))
+            }
+        }
+    }
+}
+
+/// Resolves one target expression in a probe with these points.
+pub fn resolve(
+    t: &Target,
+    span: Span,
+    points: &[ResolvedPoint],
+    opts: &ElabOptions<'_>,
+    in_function: bool,
+) -> Result<Resolved, Diagnostic> {
+    let kernel = opts.kernel;
+    let what = describe(t);
+    // Where the walk starts.
+    let (walk_at, base, base_is_address) = match &t.base {
+        TargetBase::Cast { type_name, module, .. } => {
+            let name = type_name.trim();
+            let ty = kernel
+                .find_type(name, module.as_deref().filter(|m| *m != "kernel" && !m.starts_with("kernel<")))
+                .ok_or_else(|| {
+                    Diagnostic::semantic_error(format!("type definition '{name}' not found in BTF"), span)
+                })?;
+            (At::Memory(ty), Base::Cast, true)
+        }
+        TargetBase::Autocast(_) => {
+            return Err(Diagnostic::semantic_error(
+                "member access on an untyped value: use @cast(value, \"type\") to give it a type",
+                span,
+            ));
+        }
+        TargetBase::AtVar { name, .. } => {
+            return Err(Diagnostic::semantic_error(
+                format!("unable to find global '{name}': @var needs DWARF debuginfo, which stp does not use"),
+                span,
+            ));
+        }
+        TargetBase::Var(_) | TargetBase::Context(_) if in_function => {
+            return Err(Diagnostic::semantic_error("unresolved target-symbol expression", span)
+                .with_note("target variables ($name) can be used in probe handlers only, not in functions"));
+        }
+        TargetBase::Context(c) => {
+            if points.is_empty() || !points.iter().all(|p| has_context(&p.kind)) {
+                return Err(Diagnostic::semantic_error("unresolved target-symbol expression", span));
+            }
+            if *c == ContextVars::Return && !points.iter().all(is_ret) {
+                return Err(Diagnostic::semantic_error("$$return is only available in .return probes", span));
+            }
+            return Ok(Resolved {
+                ty: Type::String,
+                base: Base::Context(*c),
+                base_is_address: false,
+                steps: Vec::new(),
+                load: Load::Pretty { deep: t.pretty == Some(Pretty::Deep) },
+                c_type: "string".to_string(),
+                btf: None,
+            });
+        }
+        TargetBase::Var(name) => {
+            let Some(point) = points.first() else {
+                return Err(Diagnostic::semantic_error("unresolved target-symbol expression", span));
+            };
+            match start_var(kernel, point, name, span)? {
+                Start::Btf(at, base) => (at, base, false),
+                Start::Field(f) => return resolve_field(t, f, span),
+            }
+        }
+    };
+    let mut walk = Walk { kernel, steps: Vec::new(), at: walk_at, bitfield: None };
+    for (i, op) in t.ops.iter().enumerate() {
+        match op {
+            TargetOp::Member(m) => walk.member(&m.name, m.span, &what)?,
+            TargetOp::Index(e) => walk.index(i, e.span, &what)?,
+        }
+    }
+    walk.finish(t, base, base_is_address, span)
+}
+
+fn has_context(k: &ProbeKind) -> bool {
+    matches!(k, ProbeKind::KernelFunction { .. } | ProbeKind::Tracepoint { .. })
+}
+
+fn is_ret(p: &ResolvedPoint) -> bool {
+    matches!(p.kind, ProbeKind::KernelFunction { ret: true, .. } | ProbeKind::Uprobe { ret: true, .. })
+}
+
+/// `$name` in a probe at `point`.
+fn start_var(kernel: &Kernel, point: &ResolvedPoint, name: &str, span: Span) -> Result<Start, Diagnostic> {
+    let unknown = |names: Vec<String>| {
+        let list = names.iter().map(|n| format!("${n}")).collect::<Vec<_>>().join(" ");
+        Diagnostic::semantic_error(
+            format!(
+                "unable to find local '{name}', [man error::dwarf] dieoffset: none in {}",
+                point.name.split('(').next().unwrap_or("")
+            ),
+            span,
+        )
+        .with_note(if list.is_empty() {
+            "no context variables here".to_string()
+        } else {
+            format!("alternatives: {list}")
+        })
+    };
+    match &point.kind {
+        ProbeKind::KernelFunction { func, ret, .. } => {
+            let proto = kernel.function_proto(func).ok_or_else(|| {
+                Diagnostic::semantic_error(format!("no BTF type information for '{}'", func.name), span)
+            })?;
+            if name == "return" {
+                if !ret {
+                    return Err(unknown(proto.params.iter().map(|p| p.0.clone()).collect()));
+                }
+                let r = proto.ret.ok_or_else(|| {
+                    Diagnostic::semantic_error(format!("'{}' returns void: there is no $return", func.name), span)
+                })?;
+                return Ok(Start::Btf(At::Value(r), Base::Return));
+            }
+            match proto.params.iter().position(|(n, _)| n == name) {
+                Some(i) => {
+                    let ty = proto.params.get(i).map(|p| p.1).unwrap_or(TypeId { btf: 0, id: 0 });
+                    Ok(Start::Btf(At::Value(ty), Base::Arg { index: i, name: name.to_string() }))
+                }
+                None => Err(unknown(proto.params.iter().map(|p| p.0.clone()).collect())),
+            }
+        }
+        ProbeKind::Tracepoint { tp } => {
+            if let Some(proto) = tracepoint_args(kernel, &tp.name)
+                && let Some(i) = proto.params.iter().position(|(n, _)| n == name)
+            {
+                let ty = proto.params.get(i).map(|p| p.1).unwrap_or(TypeId { btf: 0, id: 0 });
+                return Ok(Start::Btf(At::Value(ty), Base::Arg { index: i, name: name.to_string() }));
+            }
+            let fields = kernel.tracepoint_fields(tp).map_err(|e| Diagnostic::semantic_error(e.0, span))?;
+            match fields.iter().find(|f| f.name == name) {
+                Some(f) => Ok(Start::Field(f.clone())),
+                None => Err(unknown(fields.iter().map(|f| f.name.clone()).collect())),
+            }
+        }
+        ProbeKind::Uprobe { .. } | ProbeKind::Usdt { .. } => Err(Diagnostic::semantic_error(
+            format!(
+                "unable to find local '{name}': user-space target variables need DWARF debuginfo, which stp does not use"
+            ),
+            span,
+        )),
+        _ => Err(Diagnostic::semantic_error("unresolved target-symbol expression", span)),
+    }
+}
+
+enum Start {
+    Btf(At, Base),
+    Field(TpField),
+}
+
+/// A tracepoint field known only from its tracefs format.
+fn resolve_field(t: &Target, f: TpField, span: Span) -> Result<Resolved, Diagnostic> {
+    let what = describe(t);
+    if !t.ops.is_empty() || t.addr_of {
+        return Err(Diagnostic::semantic_error(
+            format!("'{what}': the field's type '{}' is known only by name (no BTF for this tracepoint)", f.c_type),
+            span,
+        ));
+    }
+    let (ty, load) = if let Some(p) = t.pretty {
+        (Type::String, Load::Pretty { deep: p == Pretty::Deep })
+    } else if f.data_loc {
+        (Type::String, Load::DataLoc)
+    } else if f.array_len.is_some() {
+        (Type::Long, Load::Address)
+    } else {
+        (Type::Long, Load::Int { size: f.size, signed: f.signed })
+    };
+    Ok(Resolved {
+        ty,
+        c_type: f.c_type.clone(),
+        base: Base::Field(f),
+        base_is_address: true,
+        steps: Vec::new(),
+        load,
+        btf: None,
+    })
+}

@@ -1,0 +1,34 @@
+//! Passes 1 and 2 on arbitrary input against the kernel snapshot checked
+//! into `tests/kernel`: any diagnostic is fine, a panic is a bug.
+//!
+//! The first byte chooses options (guru mode, `-u`), the rest is the
+//! script. Run with `cargo +nightly fuzz run elaborate corpus/parse`.
+
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use stp_compiler::driver::{Options, ScriptInput, run};
+use stp_compiler::kernel::Kernel;
+use stp_compiler::source::SourceMap;
+
+fn kernel() -> &'static Kernel {
+    static KERNEL: OnceLock<Kernel> = OnceLock::new();
+    KERNEL.get_or_init(|| Kernel::snapshot(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/kernel")))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&flags, rest)) = data.split_first() else { return };
+    let text = String::from_utf8_lossy(rest).into_owned();
+    let opts = Options {
+        scripts: vec![ScriptInput { name: "<fuzz>".into(), text }],
+        last_pass: 2,
+        guru: flags & 1 != 0,
+        unoptimized: flags & 2 != 0,
+        args: vec!["arg1".to_string(), "2".to_string()],
+        ..Options::default()
+    };
+    let mut sm = SourceMap::new();
+    let _ = run(&opts, kernel(), &mut sm);
+});
