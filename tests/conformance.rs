@@ -46,8 +46,13 @@ impl ShellEnv {
         std::fs::create_dir_all(&suite).expect("testsuite/");
         // The corpora, less the listed exceptions.
         let exceptions = read_table("exceptions.tsv");
-        for (name, sub) in [("parseok", "parse/ok"), ("parseko", "parse/ko"), ("semok", "sem/ok"), ("semko", "sem/ko")]
-        {
+        for (name, sub) in [
+            ("parseok", "parse/ok"),
+            ("parseko", "parse/ko"),
+            ("semok", "sem/ok"),
+            ("semko", "sem/ko"),
+            ("semlib", "sem/semlib"),
+        ] {
             let to = suite.join(name);
             std::fs::create_dir(&to).expect("corpus directory");
             for entry in std::fs::read_dir(conformance.join(sub)).into_iter().flatten().flatten() {

@@ -73,37 +73,69 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Aliases a point names, with the components left over (a suffix
-    /// added to the alias's own points). Full matches win over prefixes,
-    /// longer prefixes over shorter.
-    fn match_aliases(&self, point: &ProbePoint) -> Vec<(usize, Vec<Component>)> {
-        let comps = &point.components;
-        let mut best: Vec<(usize, usize)> = Vec::new();
-        let mut best_len = 0;
+    /// Aliases a point names, each with how many of the point's leading
+    /// components spell the alias name (the rest is a suffix added to the
+    /// alias's own points), most components first. A component holding
+    /// `**` may spell several components of a name (stap's doubleglob).
+    fn match_aliases(&self, point: &ProbePoint) -> Vec<(usize, usize)> {
+        let mut found: Vec<(usize, usize)> = Vec::new();
         for (ai, a) in self.aliases.iter().enumerate() {
             for name in &a.names {
-                if name.len() > comps.len() || name.is_empty() {
+                if name.is_empty() {
                     continue;
                 }
-                let ok = name
-                    .iter()
-                    .zip(comps.iter())
-                    .all(|(n, c)| c.arg.is_none() && (c.name == *n || glob_match(&c.name, n)));
-                if !ok {
-                    continue;
-                }
-                if name.len() > best_len {
-                    best.clear();
-                    best_len = name.len();
-                }
-                if name.len() == best_len && !best.iter().any(|&(x, _)| x == ai) {
-                    best.push((ai, name.len()));
+                let mut used = Vec::new();
+                spell(&point.components, name, 0, &mut used);
+                for u in used {
+                    if !found.contains(&(ai, u)) {
+                        found.push((ai, u));
+                    }
                 }
             }
         }
-        best.into_iter()
-            .map(|(ai, len)| (ai, comps.get(len..).map(<[Component]>::to_vec).unwrap_or_default()))
-            .collect()
+        // Stable: aliases keep their order within one length.
+        found.sort_by_key(|&(_, u)| std::cmp::Reverse(u));
+        found
+    }
+
+    /// One alias's expansions for a point, `used` of whose components
+    /// spell the alias name.
+    fn expand_alias(
+        &mut self,
+        point: &ProbePoint,
+        ai: usize,
+        used: usize,
+        optional: bool,
+        depth: usize,
+    ) -> Result<Vec<Expansion>, Diagnostic> {
+        let mut out = Vec::new();
+        let Some(alias) = self.aliases.get(ai) else { return Ok(out) };
+        let (def, lib) = (alias.def, alias.lib);
+        if let Some(i) = lib {
+            self.pull(i);
+        }
+        let suffix = point.components.get(used..).unwrap_or_default();
+        for q in &def.points {
+            let mut q = q.clone();
+            q.components.extend(suffix.iter().cloned());
+            let sub = match self.expand(&q, optional, depth + 1) {
+                Ok(sub) => sub,
+                Err(_) if optional => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            let hit = !sub.is_empty();
+            for mut x in sub {
+                x.path.insert(0, ai);
+                if let Some(c) = &point.condition {
+                    x.conditions.push(c.clone());
+                }
+                out.push(x);
+            }
+            if hit && q.sufficient {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn expand(&mut self, point: &ProbePoint, optional: bool, depth: usize) -> Result<Vec<Expansion>, Diagnostic> {
@@ -114,33 +146,23 @@ impl<'a> Session<'a> {
         let mut out = Vec::new();
         let matches = self.match_aliases(point);
         let wild = point.components.iter().any(|c| super::has_glob(&c.name));
-        for (ai, suffix) in &matches {
-            let Some(alias) = self.aliases.get(*ai) else { continue };
-            let (def, lib) = (alias.def, alias.lib);
-            if let Some(i) = lib {
-                self.pull(i);
+        // A plain point takes the aliases spelled by the most components.
+        // A wildcard point (as stap's match tree does) ignores the errors of
+        // the aliases it happens to match, and falls back to shorter names
+        // with a suffix when the longer ones give nothing.
+        let mut i = 0;
+        while let Some(&(_, len)) = matches.get(i) {
+            if i > 0 && (!wild || !out.is_empty()) {
+                break;
             }
-            for q in &def.points {
-                let mut q = q.clone();
-                q.components.extend(suffix.iter().cloned());
-                let sub = match self.expand(&q, optional, depth + 1) {
-                    Ok(sub) => sub,
-                    Err(e) if optional => {
-                        let _ = e;
-                        Vec::new()
-                    }
+            while let Some(&(ai, used)) = matches.get(i)
+                && used == len
+            {
+                i += 1;
+                match self.expand_alias(point, ai, used, optional, depth) {
+                    Ok(x) => out.extend(x),
+                    Err(_) if wild => {}
                     Err(e) => return Err(e),
-                };
-                let hit = !sub.is_empty();
-                for mut x in sub {
-                    x.path.insert(0, *ai);
-                    if let Some(c) = &point.condition {
-                        x.conditions.push(c.clone());
-                    }
-                    out.push(x);
-                }
-                if hit && q.sufficient {
-                    break;
                 }
             }
         }
@@ -253,6 +275,33 @@ impl<'a> Session<'a> {
             self.resolve_probe_body(&mut probe);
             self.probes.push(probe);
         }
+    }
+}
+
+/// Ways the leading components of a point spell an alias name: each way's
+/// count of components used (past `used`) is pushed onto `out`. A `**`
+/// component spells one or more name components, matched against them
+/// joined with dots; any other one spells exactly one.
+fn spell(comps: &[Component], name: &[String], used: usize, out: &mut Vec<usize>) {
+    if name.is_empty() {
+        out.push(used);
+        return;
+    }
+    let Some((c, rest)) = comps.split_first() else { return };
+    if c.arg.is_some() {
+        return;
+    }
+    if c.name.contains("**") {
+        for k in 1..=name.len() {
+            let (head, tail) = name.split_at(k);
+            if glob_match(&c.name, &head.join(".")) {
+                spell(rest, tail, used + 1, out);
+            }
+        }
+    } else if let Some((n, tail)) = name.split_first()
+        && (c.name == *n || glob_match(&c.name, n))
+    {
+        spell(rest, tail, used + 1, out);
     }
 }
 

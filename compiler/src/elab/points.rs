@@ -701,7 +701,7 @@ fn build(family: Family, path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Resu
         Family::UFunc => user_functions(path, ctx),
         Family::Usdt => usdt(path, ctx),
         Family::Timer => timer(path, ctx).and_then(one),
-        Family::Perf => perf(path).and_then(one),
+        Family::Perf => perf(path, ctx).and_then(one),
         Family::Unsupported(what) => {
             let shown = written(path.point);
             Err(Diagnostic::semantic_error(format!("probe point not supported by stp: {shown}"), path.point.span)
@@ -749,10 +749,11 @@ fn kernel_function(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<Vec
     let ret = path.has("return");
     let call = path.has("call");
     let maxactive = path.num("maxactive");
+    // The kernel keeps kretprobe instances in an array sized by it.
     if let Some(m) = maxactive
-        && m <= 0
+        && !(1..=65535).contains(&m)
     {
-        return Err(Diagnostic::semantic_error("maxactive must be positive", path.span("maxactive")));
+        return Err(Diagnostic::semantic_error("maxactive value out of range [1,65535]", path.span("maxactive")));
     }
     let mut out = Vec::new();
     for func in funcs {
@@ -876,7 +877,7 @@ fn timer(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<ProbeKind, Di
     Ok(ProbeKind::Timer { period_ns: period as u64, randomize_ns: rand as u64 })
 }
 
-fn perf(path: &MatchedPath<'_>) -> Result<ProbeKind, Diagnostic> {
+fn perf(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<ProbeKind, Diagnostic> {
     let event = |table: &[(&str, u64)]| {
         path.steps.get(2).and_then(|s| table.iter().find(|(n, _)| *n == s.name)).map(|&(_, c)| c)
     };
@@ -901,6 +902,13 @@ fn perf(path: &MatchedPath<'_>) -> Result<ProbeKind, Diagnostic> {
             .ok_or_else(|| Diagnostic::semantic_error("invalid perf sample period", path.span("sample")))?,
     };
     let process = path.has("process").then(|| path.string("process").unwrap_or_default());
+    // `.process` without a path counts the target process.
+    if process.as_deref() == Some("") && ctx.target_pid.is_none() && ctx.command.is_none() {
+        return Err(Diagnostic::semantic_error(
+            "perf probe '.process' without a path needs a target process (-c CMD or -x PID)",
+            path.span("process"),
+        ));
+    }
     Ok(ProbeKind::Perf { type_, config, sample_period, process })
 }
 
@@ -1440,10 +1448,15 @@ mod tests {
             perf("perf.hw.ref_cpu_cycles.process(\"/bin/ls\")"),
             ProbeKind::Perf { type_: 0, config: 9, sample_period: 1_000_000, process: Some("/bin/ls".into()) }
         );
+        // `.process` without a path counts the target (-x/-c) process.
+        let k = kernel_with(&[]);
+        let ctx = PointContext { kernel: &k, guru: false, target_pid: Some(1), command: None };
+        let r = resolve(&point("perf.type(4).config(42).sample(10).process"), &ctx).expect("with -x");
         assert_eq!(
-            perf("perf.type(4).config(42).sample(10).process"),
-            ProbeKind::Perf { type_: 4, config: 42, sample_period: 10, process: Some(String::new()) }
+            r.first().map(|p| p.kind.clone()),
+            Some(ProbeKind::Perf { type_: 4, config: 42, sample_period: 10, process: Some(String::new()) })
         );
+        assert!(err("perf.type(4).config(42).process").message.contains("needs a target process"));
         assert_eq!(only("perf.sw.task_clock.sample(100)").name, "perf.sw.task_clock.sample(100)");
         assert!(err("perf.sw.cpu_clok").message.contains("similar: cpu_clock"));
         // Wildcards fan out over the event names.

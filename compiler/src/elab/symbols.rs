@@ -25,6 +25,8 @@ pub(crate) struct Scope<'p> {
     /// Inside `@defined(...)`: failures are answers, not errors.
     pub probing: bool,
     pub failed: bool,
+    /// Per variable name: occurrences in the body, and as a `<<<` target.
+    pub uses: HashMap<String, (usize, usize)>,
 }
 
 impl Scope<'_> {
@@ -232,6 +234,7 @@ impl<'a> Session<'a> {
             in_function: true,
             probing: false,
             failed: false,
+            uses: var_uses(&body),
         };
         self.block(&mut body, &mut scope);
         if let Some(f) = self.functions.get_mut(i) {
@@ -252,6 +255,7 @@ impl<'a> Session<'a> {
             in_function: false,
             probing: false,
             failed: false,
+            uses: var_uses(&probe.body),
         };
         if let Some(c) = &mut probe.condition {
             self.check_condition(c);
@@ -475,15 +479,51 @@ impl<'a> Session<'a> {
         match &mut s.kind {
             StmtKind::Null | StmtKind::Next | StmtKind::Break | StmtKind::Continue => {}
             StmtKind::Block(b) => self.block(b, scope),
+            // As stap's optimizer: an expression statement that does nothing
+            // goes before it is resolved (`-u` keeps it).
+            StmtKind::Expr(e) if !self.opts.unoptimized && side_effect_free(e) => {
+                let w = Diagnostic::new(crate::diag::Severity::Warning, "Eliding side-effect-free expression")
+                    .at(e.span, "");
+                self.diags.push(w);
+                s.kind = StmtKind::Null;
+            }
             StmtKind::Expr(e) => self.expr(e, scope),
             StmtKind::If { cond, then, otherwise } => {
+                let foldable = is_defined_condition(cond);
                 self.expr(cond, scope);
-                self.stmt(then, scope);
-                if let Some(o) = otherwise {
-                    self.stmt(o, scope);
+                if foldable {
+                    fold_logic(cond);
+                }
+                match cond.kind {
+                    // `@defined` decided the branch: the other is dropped
+                    // unresolved, as stap does.
+                    ExprKind::Number(n) if foldable => {
+                        let keep = if n != 0 { Some(&mut **then) } else { otherwise.as_deref_mut() };
+                        let kept = match keep {
+                            Some(k) => {
+                                self.stmt(k, scope);
+                                std::mem::replace(k, Stmt { kind: StmtKind::Null, span: s.span })
+                            }
+                            None => Stmt { kind: StmtKind::Null, span: s.span },
+                        };
+                        *s = kept;
+                    }
+                    _ => {
+                        self.stmt(then, scope);
+                        if let Some(o) = otherwise {
+                            self.stmt(o, scope);
+                        }
+                    }
                 }
             }
             StmtKind::For { init, cond, incr, body } => {
+                if !self.opts.unoptimized {
+                    for part in [&mut *init, &mut *incr] {
+                        if part.as_ref().is_some_and(side_effect_free) {
+                            *part = None;
+                        }
+                    }
+                }
                 if let Some(i) = init {
                     self.expr(i, scope);
                 }
@@ -686,6 +726,21 @@ impl<'a> Session<'a> {
                     && let ExprKind::Var(name) = &lhs.kind
                     && (scope.local(name).is_some() || self.find_global(name, scope.file).is_none())
                 {
+                    // As stap: a statistic nobody can read is never kept, so
+                    // the assignment goes and its value stays. Reading it
+                    // (`@count(a)`) is the error.
+                    let only_stats = scope.uses.get(name.as_str()).is_some_and(|(all, stats)| all == stats);
+                    if !self.opts.unoptimized && only_stats {
+                        let w = Diagnostic::new(
+                            crate::diag::Severity::Warning,
+                            format!("Eliding assignment to '{name}': operator '<<<'"),
+                        )
+                        .at(span, "");
+                        self.diags.push(w);
+                        let value = std::mem::replace(&mut **rhs, Expr { kind: ExprKind::Number(0), span });
+                        *e = value;
+                        return;
+                    }
                     let d =
                         Diagnostic::semantic_error("stat locals not supported, missing global declaration?", lhs.span);
                     self.fail(scope, d);
@@ -892,7 +947,29 @@ fn is_return_point(k: &ProbeKind) -> bool {
 /// Elision of unused code (with stap's warnings, unless `-u`) and
 /// placement of handlers and functions.
 pub fn finish(program: &mut Program, opts: &ElabOptions<'_>) -> Vec<Diagnostic> {
-    let diags: Vec<Diagnostic> = Vec::new();
+    let mut diags: Vec<Diagnostic> = Vec::new();
+    // As stap: a probe that does nothing is not kept, and a script left
+    // with no probe is an error.
+    if !opts.unoptimized && !program.probes.is_empty() {
+        let mut elided: Vec<(String, Span)> = Vec::new();
+        program.probes.retain(|p| {
+            let empty = block_is_empty(&p.body) && p.condition.is_none();
+            if empty && !p.from_tapset && !elided.iter().any(|(o, s)| *o == p.origin && *s == p.span) {
+                elided.push((p.origin.clone(), p.span));
+            }
+            !empty
+        });
+        for (origin, span) in elided {
+            diags.push(
+                Diagnostic::new(crate::diag::Severity::Warning, format!("Probe '{origin}' has been elided"))
+                    .at(span, ""),
+            );
+        }
+        if program.probes.is_empty() {
+            diags.push(Diagnostic::error("semantic error: no probes found"));
+            return diags;
+        }
+    }
     // Which functions are reachable from probes.
     let mut used: HashSet<usize> = HashSet::new();
     let mut placed: HashMap<usize, HashSet<Placement>> = HashMap::new();
@@ -932,7 +1009,6 @@ pub fn finish(program: &mut Program, opts: &ElabOptions<'_>) -> Vec<Diagnostic> 
         p.sort();
         f.placements = p;
     }
-    let mut diags = diags;
     // Overloads after one that never says `next` cannot be reached.
     let mut seen: HashSet<(String, usize, Option<FileId>)> = HashSet::new();
     for (i, f) in program.functions.iter().enumerate() {
@@ -1011,49 +1087,75 @@ pub fn finish(program: &mut Program, opts: &ElabOptions<'_>) -> Vec<Diagnostic> 
     diags
 }
 
-fn collect_calls_block(b: &Block, out: &mut Vec<String>) {
+/// Calls `f` on each expression a block holds directly (not on their
+/// subexpressions).
+fn each_expr_block(b: &Block, f: &mut dyn FnMut(&Expr)) {
     for s in &b.stmts {
-        collect_calls_stmt(s, out);
+        each_expr_stmt(s, f);
     }
 }
 
-fn collect_calls_stmt(s: &Stmt, out: &mut Vec<String>) {
+fn each_expr_stmt(s: &Stmt, f: &mut dyn FnMut(&Expr)) {
     match &s.kind {
         StmtKind::Null | StmtKind::Next | StmtKind::Break | StmtKind::Continue => {}
-        StmtKind::Block(b) => collect_calls_block(b, out),
-        StmtKind::Expr(e) | StmtKind::Delete(e) => collect_calls_expr(e, out),
+        StmtKind::Block(b) => each_expr_block(b, f),
+        StmtKind::Expr(e) | StmtKind::Delete(e) => f(e),
         StmtKind::Return(e) => {
             if let Some(e) = e {
-                collect_calls_expr(e, out);
+                f(e);
             }
         }
         StmtKind::If { cond, then, otherwise } => {
-            collect_calls_expr(cond, out);
-            collect_calls_stmt(then, out);
+            f(cond);
+            each_expr_stmt(then, f);
             if let Some(o) = otherwise {
-                collect_calls_stmt(o, out);
+                each_expr_stmt(o, f);
             }
         }
         StmtKind::For { init, cond, incr, body } => {
             for e in [init.as_ref(), Some(cond), incr.as_ref()].into_iter().flatten() {
-                collect_calls_expr(e, out);
+                f(e);
             }
-            collect_calls_stmt(body, out);
+            each_expr_stmt(body, f);
         }
-        StmtKind::Foreach(f) => {
-            collect_calls_expr(&f.array, out);
-            if let Some(l) = &f.limit {
-                collect_calls_expr(l, out);
+        StmtKind::Foreach(fe) => {
+            f(&fe.array);
+            if let Some(l) = &fe.limit {
+                f(l);
             }
-            for k in f.slice.iter().flatten().flatten() {
-                collect_calls_expr(k, out);
+            for k in fe.slice.iter().flatten().flatten() {
+                f(k);
             }
-            collect_calls_stmt(&f.body, out);
+            each_expr_stmt(&fe.body, f);
         }
         StmtKind::Try { body, catch, .. } => {
-            collect_calls_block(body, out);
-            collect_calls_block(catch, out);
+            each_expr_block(body, f);
+            each_expr_block(catch, f);
         }
+    }
+}
+
+/// A block that does nothing: only `;` and empty blocks.
+fn block_is_empty(b: &Block) -> bool {
+    b.stmts.iter().all(|s| match &s.kind {
+        StmtKind::Null => true,
+        StmtKind::Block(inner) => block_is_empty(inner),
+        _ => false,
+    })
+}
+
+/// Whether evaluating `e` changes nothing: no assignment, increment,
+/// call, statistics update or embedded code anywhere in it.
+fn side_effect_free(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Assign { .. }
+        | ExprKind::Crement { .. }
+        | ExprKind::Call { .. }
+        | ExprKind::Print { .. }
+        | ExprKind::Embedded(_)
+        | ExprKind::Entry(_)
+        | ExprKind::Defined(_) => false,
+        _ => children(e).into_iter().all(side_effect_free),
     }
 }
 
@@ -1126,6 +1228,32 @@ pub(crate) fn children(e: &Expr) -> Vec<&Expr> {
         }
     }
     v
+}
+
+fn collect_calls_block(b: &Block, out: &mut Vec<String>) {
+    each_expr_block(b, &mut |e| collect_calls_expr(e, out));
+}
+
+/// How often each variable name occurs in a block, and how often as the
+/// target of `<<<`.
+fn var_uses(b: &Block) -> HashMap<String, (usize, usize)> {
+    fn walk(e: &Expr, out: &mut HashMap<String, (usize, usize)>) {
+        match &e.kind {
+            ExprKind::Var(n) => out.entry(n.clone()).or_default().0 += 1,
+            ExprKind::Assign { op: AssignOp::Aggregate, lhs, .. } => {
+                if let ExprKind::Var(n) = &lhs.kind {
+                    out.entry(n.clone()).or_default().1 += 1;
+                }
+            }
+            _ => {}
+        }
+        for c in children(e) {
+            walk(c, out);
+        }
+    }
+    let mut out = HashMap::new();
+    each_expr_block(b, &mut |e| walk(e, &mut out));
+    out
 }
 
 fn collect_calls_expr(e: &Expr, out: &mut Vec<String>) {

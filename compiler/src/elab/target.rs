@@ -164,6 +164,9 @@ struct Walk<'k> {
     steps: Vec<Step>,
     at: At,
     bitfield: Option<(u32, u32)>,
+    /// No member or index applied yet: `@cast(p, "T")[N]` is the N-th `T`
+    /// from `p`.
+    root: bool,
 }
 
 fn describe(t: &Target) -> String {
@@ -190,6 +193,7 @@ impl Walk<'_> {
     fn member(&mut self, name: &str, span: Span, what: &str) -> Result<(), Diagnostic> {
         let k = self.kernel;
         self.bitfield = None;
+        self.root = false;
         let strukt = match self.at {
             At::Value(t) => match k.type_kind(t) {
                 TypeKind::Pointer(p) => p,
@@ -253,9 +257,11 @@ impl Walk<'_> {
                     self.steps.push(Step::LoadPointer);
                     p
                 }
+                _ if self.root => t,
                 _ => return Err(Diagnostic::semantic_error(format!("'{what}': cannot index a non-array"), span)),
             },
         };
+        self.root = false;
         let elem_size = k.type_size(elem).unwrap_or(1);
         self.steps.push(Step::Index { op, elem_size });
         self.at = At::Memory(elem);
@@ -394,7 +400,7 @@ pub fn resolve(
             }
         }
     };
-    let mut walk = Walk { kernel, steps: Vec::new(), at: walk_at, bitfield: None };
+    let mut walk = Walk { kernel, steps: Vec::new(), at: walk_at, bitfield: None, root: true };
     for (i, op) in t.ops.iter().enumerate() {
         match op {
             TargetOp::Member(m) => walk.member(&m.name, m.span, &what)?,
@@ -492,8 +498,10 @@ fn resolve_field(t: &Target, f: TpField, span: Span) -> Result<Resolved, Diagnos
         (Type::String, Load::Pretty { deep: p == Pretty::Deep })
     } else if f.data_loc {
         (Type::String, Load::DataLoc)
-    } else if f.array_len.is_some() {
-        (Type::Long, Load::Address)
+    } else if let Some(len) = f.array_len {
+        // A tracefs record field (not a C object stap would know): a char
+        // array reads as the string it holds.
+        if f.c_type.contains("char") { (Type::String, Load::CharArray { len }) } else { (Type::Long, Load::Address) }
     } else {
         (Type::Long, Load::Int { size: f.size, signed: f.signed })
     };

@@ -480,13 +480,13 @@ impl Writer<'_> {
                         self.rec(n, 7, 0, kind == KIND_UNION, 0);
                         continue;
                     }
-                    let bitfields = s.members.iter().any(|m| m.bitfield_size().is_some());
+                    let bitfields = s.members.iter().any(|m| m.bitfield_size().is_some_and(|b| b != 0));
                     self.rec(n, kind, s.members.len(), bitfields, s.size() as u32);
                     for m in &s.members {
                         let mn = self.file.name_of(m);
                         let mn = self.string(&mn);
                         let mt = m.get_type_id().map(|c| self.new_id(c)).unwrap_or(0);
-                        let off = match (bitfields, m.bitfield_size()) {
+                        let off = match (bitfields, m.bitfield_size().filter(|&b| b != 0)) {
                             (true, Some(b)) => (b << 24) | m.bit_offset(),
                             _ => m.bit_offset(),
                         };

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-const MAGIC: &str = "stp-functions 1";
+const MAGIC: &str = "stp-functions 2";
 
 /// Where the list for this boot lives, if there is a cache directory.
 pub(super) fn functions_file(release: &str, btf_len: usize) -> Option<PathBuf> {

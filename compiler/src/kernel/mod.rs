@@ -391,10 +391,15 @@ impl Kernel {
                 }
                 let syms = self.symbols()?;
                 let traceable = self.traceable();
+                // Init code is gone once the kernel has booted.
+                let init = match (syms.get("_sinittext", None), syms.get("_einittext", None)) {
+                    (Some(a), Some(b)) if a > 0 && a < b => a..b,
+                    _ => 0..0,
+                };
                 let mut list: Vec<(Box<str>, u32)> = set
                     .vmlinux
                     .func_names()
-                    .filter(|(name, _)| syms.contains(name, None))
+                    .filter(|(name, _)| syms.get(name, None).is_some_and(|a| !init.contains(&a)))
                     .filter(|(name, _)| traceable.as_ref().is_none_or(|t| t.contains(*name)))
                     .map(|(name, id)| (Box::from(name), id))
                     .collect();
@@ -601,8 +606,19 @@ impl Kernel {
         {
             return Some(TypeId { btf: i, id });
         }
-        let id = self.btf_file(0)?.type_named(&name)?;
-        Some(TypeId { btf: 0, id })
+        let vmlinux = self.btf_file(0)?;
+        if let Some(id) = vmlinux.type_named(&name) {
+            return Some(TypeId { btf: 0, id });
+        }
+        // `@cast(p, "task_struct")`: stap takes a bare tag name too.
+        if !name.contains(' ') {
+            for tag in ["struct", "union", "enum"] {
+                if let Some(id) = vmlinux.type_named(&format!("{tag} {name}")) {
+                    return Some(TypeId { btf: 0, id });
+                }
+            }
+        }
+        None
     }
 
     fn raw_type(&self, ty: TypeId) -> Option<btf_rs::Type> {
@@ -739,7 +755,7 @@ impl Kernel {
                     self.collect_members(mty, bit_offset, out, depth + 1);
                 }
             } else {
-                out.push(Member { name, ty: mty, bit_offset, bitfield_size: m.bitfield_size() });
+                out.push(Member { name, ty: mty, bit_offset, bitfield_size: m.bitfield_size().filter(|&b| b != 0) });
             }
         }
     }

@@ -764,6 +764,12 @@ impl CondParser<'_, '_> {
                 let have = (self.env.kconfig)(name).unwrap_or_default();
                 let rspan = self.here();
                 match self.next().map(|t| t.tok) {
+                    // `==` and `!=` match the value as a wildcard pattern,
+                    // as stap does (`CONFIG_NFSD == "[my]"`).
+                    Some(Tok::String(s)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
+                        let pattern = String::from_utf8_lossy(&s).replace('*', "**");
+                        Ok(crate::elab::glob_match(&pattern, &have) == (op == CmpOp::Eq))
+                    }
                     Some(Tok::String(s)) => Ok(op.holds(have.as_bytes().cmp(s.as_slice()))),
                     Some(Tok::Number(n)) => {
                         let want = number_value(&n)
@@ -897,6 +903,11 @@ mod tests {
         assert_eq!(run("%( arch == \"i386\" || arch == \"x86_64\" %? a %: b %)", &[]).0, vec![ident("a")]);
         assert_eq!(run("%( CONFIG_BPF == \"y\" && CONFIG_NR_CPUS > 32 %? a %: b %)", &[]).0, vec![ident("a")]);
         assert_eq!(run("%( CONFIG_NOPE == \"\" %? a %: b %)", &[]).0, vec![ident("a")]);
+        // Wildcards, as in fnmatch(3).
+        assert_eq!(run("%( CONFIG_BPF == \"[my]\" %? a %: b %)", &[]).0, vec![ident("a")]);
+        assert_eq!(run("%( CONFIG_BPF == \"*\" && CONFIG_BPF == \"?\" %? a %: b %)", &[]).0, vec![ident("a")]);
+        assert_eq!(run("%( CONFIG_BPF != \"[a-x]\" %? a %: b %)", &[]).0, vec![ident("a")]);
+        assert_eq!(run("%( CONFIG_NOPE == \"?\" %? a %: b %)", &[]).0, vec![ident("b")]);
         assert_eq!(run("%( 1 == 0 %? a %)", &[]).0, vec![]);
         assert_eq!(run("%( 1 == 1 %? %( 0 == 1 %? c %: d %) %: b %)", &[]).0, vec![ident("d")]);
         assert_eq!(run("%( $# == 2 && @# == \"2\" %? a %: b %)", &["x", "y"]).0, vec![ident("a")]);
