@@ -51,6 +51,12 @@ pub struct Cli {
     /// Unoptimised translation: keep unused variables and functions.
     #[arg(short = 'u')]
     pub unoptimized: bool,
+    /// Substitute 0 for target variables that cannot be resolved (with a warning).
+    #[arg(long = "skip-badvars")]
+    pub skip_badvars: bool,
+    /// Do not read or write the cache of the kernel's traceable functions.
+    #[arg(long = "disable-cache")]
+    pub disable_cache: bool,
     /// Guru mode: allow embedded C and other expert constructs.
     #[arg(short = 'g')]
     pub guru: bool,
@@ -163,11 +169,9 @@ const UNSUPPORTED: &[(Option<char>, Option<&str>, Value)] = &[
     (None, Some("modinfo"), Value::Required),
     (None, Some("ldd"), Value::None),
     (None, Some("all-modules"), Value::None),
-    (None, Some("skip-badvars"), Value::None),
     (None, Some("suppress-handler-errors"), Value::None),
     (None, Some("check-version"), Value::None),
     (None, Some("clean-cache"), Value::None),
-    (None, Some("disable-cache"), Value::None),
     (None, Some("poison-cache"), Value::None),
     (None, Some("privilege"), Value::Optional),
     (None, Some("unprivileged"), Value::None),

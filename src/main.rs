@@ -105,6 +105,8 @@ struct Session {
     color: bool,
     /// `--kernel DIR`.
     kernel_dir: Option<std::path::PathBuf>,
+    /// Not `--disable-cache`.
+    cache: bool,
 }
 
 fn session(cli: cli::Cli) -> Result<Session, UsageError> {
@@ -246,6 +248,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     };
     opts.verbose = cli.verbose;
     opts.unoptimized = cli.unoptimized;
+    opts.skip_badvars = cli.skip_badvars;
     opts.defines = cli.define;
     opts.globals = cli.set_global;
     opts.output = cli.output;
@@ -254,7 +257,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
     opts.module = cli.module;
     opts.buffer_size = cli.buffer_size.and_then(|s| s.parse().ok());
-    Ok(Session { opts, color, kernel_dir: cli.kernel })
+    Ok(Session { opts, color, kernel_dir: cli.kernel, cache: !cli.disable_cache })
 }
 
 /// Processor time of this process so far: (user, system) in milliseconds.
@@ -271,10 +274,11 @@ fn cpu_times() -> (u128, u128) {
 }
 
 fn compile(session: Session) -> u8 {
-    let Session { opts, color, kernel_dir } = session;
+    let Session { opts, color, kernel_dir, cache } = session;
     let kernel = match &kernel_dir {
         Some(dir) => Kernel::snapshot(dir),
-        None => Kernel::live(),
+        None if cache => Kernel::live(),
+        None => Kernel::live().without_cache(),
     };
     let mut sm = SourceMap::new();
     let outcome = driver::run(&opts, &kernel, &mut sm);

@@ -53,6 +53,8 @@ pub struct Options {
     pub verbose: u8,
     /// `-u`: no elision of unused code.
     pub unoptimized: bool,
+    /// `--skip-badvars`: unresolvable target variables read as 0.
+    pub skip_badvars: bool,
     /// `-D NAME[=VALUE]` settings (limits such as MAXSTRINGLEN).
     pub defines: Vec<String>,
     /// `-G NAME=VALUE` initial values of globals.
@@ -97,6 +99,7 @@ impl Default for Options {
             warnings: WarningMode::Normal,
             verbose: 0,
             unoptimized: false,
+            skip_badvars: false,
             defines: Vec::new(),
             globals: Vec::new(),
             output: None,
@@ -297,6 +300,7 @@ fn elab_options<'a>(opts: &'a Options, kernel: &'a Kernel) -> elab::ElabOptions<
         unoptimized: opts.unoptimized,
         target_pid: opts.target_pid,
         command: opts.command.as_deref(),
+        skip_badvars: opts.skip_badvars,
     }
 }
 

@@ -221,17 +221,25 @@ impl<'a> Session<'a> {
         }
         // Group the concrete points by the aliases crossed, placement and condition.
         let mut groups: Vec<Group> = Vec::new();
+        // (group, point name) pairs already placed: a wildcard can name
+        // tens of thousands of points.
+        let mut seen: std::collections::HashSet<(usize, String)> = std::collections::HashSet::new();
         for x in expansions {
             let place = placement_of(&x.point.kind);
             let cond_key: String =
                 x.conditions.iter().map(crate::parse::printer::print_expr).collect::<Vec<_>>().join("&&");
-            match groups.iter_mut().find(|g| g.0 == x.path && g.1 == place && g.2 == cond_key) {
-                Some(g) => {
-                    if !g.4.contains(&x.point) {
+            match groups.iter().position(|g| g.0 == x.path && g.1 == place && g.2 == cond_key) {
+                Some(i) => {
+                    if seen.insert((i, x.point.name.clone()))
+                        && let Some(g) = groups.get_mut(i)
+                    {
                         g.4.push(x.point);
                     }
                 }
-                None => groups.push((x.path, place, cond_key, x.conditions, vec![x.point])),
+                None => {
+                    seen.insert((groups.len(), x.point.name.clone()));
+                    groups.push((x.path, place, cond_key, x.conditions, vec![x.point]));
+                }
             }
         }
         // Target expressions resolve per point (a wildcard's functions have

@@ -171,6 +171,8 @@ pub struct ElabOptions<'a> {
     pub unoptimized: bool,
     pub target_pid: Option<u32>,
     pub command: Option<&'a str>,
+    /// `--skip-badvars`: a target variable that does not resolve reads as 0.
+    pub skip_badvars: bool,
 }
 
 impl Program {
@@ -261,8 +263,29 @@ pub fn elaborate(
     library: &crate::tapset::Library,
     opts: &ElabOptions<'_>,
 ) -> (Program, Vec<Diagnostic>) {
-    let mut session = symbols::Session::new(user, library, opts);
-    session.run();
+    // Autocast: a round that meets `x->member` on an untyped value learns
+    // the types locals and functions carry, and the next round uses them.
+    let mut hints = symbols::AutocastHints::default();
+    let mut round = 0;
+    let mut session = loop {
+        round += 1;
+        let mut session = symbols::Session::new(user, library, opts);
+        session.hints = std::mem::take(&mut hints);
+        session.autocast_final = round >= 4;
+        session.run();
+        if !session.autocast_pending {
+            break session;
+        }
+        let learnt = session.collect_hints();
+        if learnt == session.hints {
+            // Nothing new: the last round reports what stays untyped.
+            let mut last = symbols::Session::new(user, library, opts);
+            last.hints = learnt;
+            last.run();
+            break last;
+        }
+        hints = learnt;
+    };
     let mut diags = std::mem::take(&mut session.diags);
     let mut program = session.into_program();
     if !crate::diag::has_errors(&diags) {

@@ -118,6 +118,7 @@ pub fn resolve(point: &ProbePoint, ctx: &PointContext<'_>) -> Result<Vec<Resolve
     }
     let single = matches.len() == 1;
     let mut results: Vec<ResolvedPoint> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut real_error = None;
     let mut unsupported = None;
     let mut any_ok = false;
@@ -127,7 +128,7 @@ pub fn resolve(point: &ProbePoint, ctx: &PointContext<'_>) -> Result<Vec<Resolve
             Ok(list) => {
                 any_ok = true;
                 for r in list {
-                    if !results.contains(&r) {
+                    if seen.insert(r.name.clone()) {
                         results.push(r);
                     }
                 }

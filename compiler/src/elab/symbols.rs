@@ -27,6 +27,7 @@ pub(crate) struct Scope<'p> {
     pub failed: bool,
     /// Per variable name: occurrences in the body, and as a `<<<` target.
     pub uses: HashMap<String, (usize, usize)>,
+    pub body: BodyId,
 }
 
 impl Scope<'_> {
@@ -60,7 +61,35 @@ pub(crate) struct Session<'a> {
     /// Functions whose bodies are resolved.
     resolved_functions: usize,
     reported: HashSet<(Span, String)>,
+    /// What an earlier round learnt of the C types locals and functions
+    /// carry (autocast).
+    pub hints: AutocastHints,
+    /// The last round: an untyped `x->member` is an error, not a retry.
+    pub autocast_final: bool,
+    /// This round met an `x->member` it could not type yet.
+    pub autocast_pending: bool,
 }
+
+/// Which body a local belongs to: a derived probe or a function, by index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum BodyId {
+    Probe(usize),
+    Function(usize),
+}
+
+/// Autocast: the kernel type a value points to, for locals assigned only
+/// typed pointers and functions returning only them. `x->member` on such a
+/// value reads as `@cast(x, "T")->member`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct AutocastHints {
+    pub locals: HashMap<(BodyId, String), CType>,
+    pub funcs: HashMap<(String, usize), CType>,
+}
+
+/// A kernel type and where its definition came from (`kernel`, or the
+/// module or header list an @cast named): types from different places
+/// are different, as in stap.
+pub(crate) type CType = (crate::kernel::TypeId, String);
 
 fn file_script(library: &Library, i: usize) -> Option<&Script> {
     library.files.get(i).and_then(|f| f.script.as_ref())
@@ -97,6 +126,9 @@ impl<'a> Session<'a> {
             aliases: Vec::new(),
             resolved_functions: 0,
             reported: HashSet::new(),
+            hints: AutocastHints::default(),
+            autocast_final: true,
+            autocast_pending: false,
         }
     }
 
@@ -235,6 +267,7 @@ impl<'a> Session<'a> {
             probing: false,
             failed: false,
             uses: var_uses(&body),
+            body: BodyId::Function(i),
         };
         self.block(&mut body, &mut scope);
         if let Some(f) = self.functions.get_mut(i) {
@@ -256,6 +289,7 @@ impl<'a> Session<'a> {
             probing: false,
             failed: false,
             uses: var_uses(&probe.body),
+            body: BodyId::Probe(self.probes.len()),
         };
         if let Some(c) = &mut probe.condition {
             self.check_condition(c);
@@ -780,6 +814,22 @@ impl<'a> Session<'a> {
             }
             ExprKind::Target(t) => {
                 if let Err(d) = self.target(t, span, scope) {
+                    // `--skip-badvars`: the variable reads as 0 (not inside
+                    // `@defined`, whose answer it is).
+                    if self.opts.skip_badvars
+                        && !scope.probing
+                        && matches!(t.base, TargetBase::Var(_) | TargetBase::Context(_))
+                    {
+                        let w = Diagnostic::new(
+                            crate::diag::Severity::Warning,
+                            "Bad $context variable being substituted with literal 0",
+                        )
+                        .at(span, "")
+                        .with_note(d.message.trim_start_matches("semantic error: ").to_string());
+                        self.diags.push(w);
+                        *e = Expr::new(ExprKind::Number(0), span);
+                        return;
+                    }
                     self.fail(scope, d);
                 }
             }
@@ -879,9 +929,137 @@ impl<'a> Session<'a> {
                 self.expr(i, scope);
             }
         }
+        if let TargetBase::Autocast(operand) = &t.base {
+            match self.ctype_of(operand, scope.body) {
+                Some((ty, _)) => {
+                    let resolved = super::target::resolve_autocast(t, ty, span, self.opts)?;
+                    t.resolved = Some(Box::new(resolved));
+                    return Ok(());
+                }
+                None if !self.autocast_final => {
+                    self.autocast_pending = true;
+                    return Ok(());
+                }
+                None => {}
+            }
+        }
         let resolved = super::target::resolve(t, span, scope.points, self.opts, scope.in_function)?;
         t.resolved = Some(Box::new(resolved));
         Ok(())
+    }
+
+    /// The kernel type `e`'s value points to, where it is known: a typed
+    /// target expression, a local or function call typed by an earlier
+    /// round, or a choice between two of the same type.
+    fn ctype_of(&self, e: &Expr, body: BodyId) -> Option<CType> {
+        use super::target::Load;
+        match &e.kind {
+            ExprKind::Target(t) => {
+                let r = t.resolved.as_ref()?;
+                let ty = r.btf?;
+                let origin = match &t.base {
+                    TargetBase::Cast { module: Some(m), .. } if m.as_str() != "kernel" => m.clone(),
+                    _ => "kernel".to_string(),
+                };
+                match &r.load {
+                    Load::Address => Some((ty, origin)),
+                    Load::Value | Load::Int { .. } => match self.opts.kernel.type_kind(ty) {
+                        crate::kernel::TypeKind::Pointer(p) => Some((p, origin)),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            ExprKind::Var(name) => self.hints.locals.get(&(body, name.clone())).cloned(),
+            ExprKind::Call { name, args } => self.hints.funcs.get(&(name.name.clone(), args.len())).cloned(),
+            ExprKind::Ternary { then, otherwise, .. } => {
+                let a = self.ctype_of(then, body)?;
+                (self.ctype_of(otherwise, body)? == a).then_some(a)
+            }
+            ExprKind::Assign { op: AssignOp::Assign, rhs, .. } => self.ctype_of(rhs, body),
+            _ => None,
+        }
+    }
+
+    /// What this round's resolved bodies say of locals and functions.
+    pub fn collect_hints(&self) -> AutocastHints {
+        let mut hints = AutocastHints::default();
+        let learn = |body: BodyId, block: &Block, locals: &[Var], hints: &mut AutocastHints| {
+            let mut seen: HashMap<String, Option<CType>> = HashMap::new();
+            let mut walk = |e: &Expr| {
+                fn visit(
+                    s: &Session<'_>,
+                    e: &Expr,
+                    body: BodyId,
+                    locals: &[Var],
+                    seen: &mut HashMap<String, Option<CType>>,
+                ) {
+                    if let ExprKind::Assign { op, lhs, rhs } = &e.kind
+                        && let ExprKind::Var(name) = &lhs.kind
+                        && locals.iter().any(|v| v.name == *name)
+                    {
+                        let ty = if *op == AssignOp::Assign { s.ctype_of(rhs, body) } else { None };
+                        let entry = seen.entry(name.clone()).or_insert_with(|| ty.clone());
+                        if *entry != ty {
+                            *entry = None;
+                        }
+                    }
+                    for c in children(e) {
+                        visit(s, c, body, locals, seen);
+                    }
+                }
+                visit(self, e, body, locals, &mut seen);
+            };
+            each_expr_block(block, &mut walk);
+            for (name, ty) in seen {
+                if let Some(ty) = ty {
+                    hints.locals.insert((body, name), ty);
+                }
+            }
+        };
+        for (i, p) in self.probes.iter().enumerate() {
+            learn(BodyId::Probe(i), &p.body, &p.locals, &mut hints);
+        }
+        for (i, f) in self.functions.iter().enumerate() {
+            let FunctionBody::Script(body) = &f.def.body else { continue };
+            let all: Vec<Var> = f.params.iter().chain(&f.locals).cloned().collect();
+            learn(BodyId::Function(i), body, &all, &mut hints);
+            let mut returns = Vec::new();
+            block_returns(body, &mut returns);
+            let types: Vec<Option<CType>> = returns.iter().map(|e| self.ctype_of(e, BodyId::Function(i))).collect();
+            if let Some(Some(first)) = types.first()
+                && types.iter().all(|t| t.as_ref() == Some(first))
+            {
+                hints.funcs.insert((f.def.name.name.clone(), f.params.len()), first.clone());
+            }
+        }
+        hints
+    }
+}
+
+/// The expressions a body returns.
+fn block_returns<'b>(b: &'b Block, out: &mut Vec<&'b Expr>) {
+    fn stmt<'b>(s: &'b Stmt, out: &mut Vec<&'b Expr>) {
+        match &s.kind {
+            StmtKind::Return(Some(e)) => out.push(e),
+            StmtKind::Block(b) => block_returns(b, out),
+            StmtKind::If { then, otherwise, .. } => {
+                stmt(then, out);
+                if let Some(o) = otherwise {
+                    stmt(o, out);
+                }
+            }
+            StmtKind::For { body, .. } => stmt(body, out),
+            StmtKind::Foreach(f) => stmt(&f.body, out),
+            StmtKind::Try { body, catch, .. } => {
+                block_returns(body, out);
+                block_returns(catch, out);
+            }
+            _ => {}
+        }
+    }
+    for s in &b.stmts {
+        stmt(s, out);
     }
 }
 

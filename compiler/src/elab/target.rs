@@ -345,7 +345,6 @@ pub fn resolve(
     in_function: bool,
 ) -> Result<Resolved, Diagnostic> {
     let kernel = opts.kernel;
-    let what = describe(t);
     // Where the walk starts.
     let (walk_at, base, base_is_address) = match &t.base {
         TargetBase::Cast { type_name, module, .. } => {
@@ -400,7 +399,25 @@ pub fn resolve(
             }
         }
     };
-    let mut walk = Walk { kernel, steps: Vec::new(), at: walk_at, bitfield: None, root: true };
+    walk_from(kernel, t, walk_at, base, base_is_address, span)
+}
+
+/// Resolves `x->member` where `x` is known to point to a `ty` (autocast):
+/// as `@cast(x, "ty")->member`.
+pub fn resolve_autocast(t: &Target, ty: TypeId, span: Span, opts: &ElabOptions<'_>) -> Result<Resolved, Diagnostic> {
+    walk_from(opts.kernel, t, At::Memory(ty), Base::Cast, true, span)
+}
+
+fn walk_from(
+    kernel: &Kernel,
+    t: &Target,
+    at: At,
+    base: Base,
+    base_is_address: bool,
+    span: Span,
+) -> Result<Resolved, Diagnostic> {
+    let what = describe(t);
+    let mut walk = Walk { kernel, steps: Vec::new(), at, bitfield: None, root: true };
     for (i, op) in t.ops.iter().enumerate() {
         match op {
             TargetOp::Member(m) => walk.member(&m.name, m.span, &what)?,

@@ -40,6 +40,9 @@ pub struct Kernel {
     pub arch: String,
     config: OnceLock<HashMap<String, String>>,
     lazy: Lazy,
+    /// Whether the traceable-function list may be read from and written to
+    /// the cache.
+    cache: bool,
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
@@ -56,7 +59,13 @@ impl Kernel {
             arch: std::env::consts::ARCH.to_string(),
             config: OnceLock::new(),
             lazy: Lazy::default(),
+            cache: true,
         }
+    }
+
+    /// The same kernel, never using the on-disk cache (`--disable-cache`).
+    pub fn without_cache(self) -> Kernel {
+        Kernel { cache: false, ..self }
     }
 
     /// A snapshot directory: `release` and `arch` files name the kernel.
@@ -69,6 +78,7 @@ impl Kernel {
             arch,
             config: OnceLock::new(),
             lazy: Lazy::default(),
+            cache: false,
         }
     }
 
@@ -82,6 +92,7 @@ impl Kernel {
             arch: arch.into(),
             config: cell,
             lazy: Lazy::default(),
+            cache: false,
         }
     }
 
@@ -383,7 +394,7 @@ impl Kernel {
             .get_or_init(|| {
                 let set = self.btf_set()?;
                 let cache = match self.source {
-                    KernelSource::Live => cache::functions_file(&self.release, set.vmlinux.len()),
+                    KernelSource::Live if self.cache => cache::functions_file(&self.release, set.vmlinux.len()),
                     _ => None,
                 };
                 if let Some(list) = cache.as_deref().and_then(cache::read_functions) {
