@@ -86,7 +86,7 @@ cpu_clock_ns:long(cpu:long) cpu_clock_us:long(cpu:long) cpu_clock_ms:long(cpu:lo
 ktime_get_ns:long()
 randint:long(n:long)
 task_current:long() task_parent:long(task:long) task_state:long(task:long) task_execname:string(task:long)
-task_pid:long(task:long) task_ns_pid:long(task:long) task_tid:long(task:long) task_ns_tid:long(task:long)
+task_pid:long(task:long) #task_ns_pid:long(task:long) task_tid:long(task:long) #task_ns_tid:long(task:long)
 task_gid:long(task:long) task_egid:long(task:long) task_uid:long(task:long) task_euid:long(task:long)
 task_prio:long(task:long) task_nice:long(task:long) task_cpu:long(task:long) pid2task:long(pid:long)
 pid2execname:string(pid:long) task_open_file_handles:long(task:long) task_max_file_handles:long(task:long)

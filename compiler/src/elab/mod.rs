@@ -18,6 +18,7 @@ pub mod intrinsics;
 pub mod list;
 pub mod points;
 pub mod print;
+pub mod regex;
 pub mod symbols;
 pub mod target;
 

@@ -665,9 +665,18 @@ impl<'a> Session<'a> {
                     _ => self.expr(base, scope),
                 }
             }
-            ExprKind::Target(_) => {
+            ExprKind::Target(t) => {
+                let on_tracepoint = matches!(t.base, TargetBase::Var(_))
+                    && !scope.points.is_empty()
+                    && scope.points.iter().all(|p| matches!(p.kind, ProbeKind::Tracepoint { .. }));
                 if !self.opts.guru {
                     let d = Diagnostic::semantic_error("write to target variable not permitted; need stap -g", span);
+                    self.fail(scope, d);
+                } else if on_tracepoint {
+                    let d = Diagnostic::semantic_error(
+                        "write to target variable not permitted: a tracepoint's arguments are read-only",
+                        span,
+                    );
                     self.fail(scope, d);
                 }
                 self.expr(e, scope);
@@ -733,7 +742,16 @@ impl<'a> Session<'a> {
                 self.expr(lhs, scope);
                 self.expr(rhs, scope);
             }
-            ExprKind::Regex { operand, .. } => self.expr(operand, scope),
+            ExprKind::Regex { operand, pattern, pattern_span, .. } => {
+                if let Err(e) = super::regex::check(pattern) {
+                    let d = Diagnostic::semantic_error(
+                        format!("regex compilation error (at position {}): {}", e.position, e.message),
+                        *pattern_span,
+                    );
+                    self.error(d);
+                }
+                self.expr(operand, scope)
+            }
             ExprKind::Ternary { cond, then, otherwise } => {
                 let foldable = is_defined_condition(cond);
                 self.expr(cond, scope);
