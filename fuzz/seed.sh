@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out="$here/corpus/parse"
 mkdir -p "$out"
 n=0
-for f in "$here"/../examples/*.stp "$here"/../stdlib/*.stp "$here"/../stdlib/*/*.stp "$here"/../tests/parse/*.stp \
+for f in "$here"/../examples/*.stp "$here"/../stdlib/*.stp "$here"/../stdlib/*/*.stp "$here"/../tests/parse/*.stp "$here"/../tests/elab/*.stp \
          "$here"/../../shared/conformance/*/*.stp "$here"/../../shared/conformance/*/*/*.stp; do
     [ -f "$f" ] || continue
     n=$((n + 1))

@@ -151,6 +151,17 @@ pub fn lookup_arity(name: &str, arity: usize) -> Option<&'static Intrinsic> {
     lookup(name)?.iter().find(|i| i.params.len() == arity)
 }
 
+/// Whether calling the intrinsic changes nothing the script could see: it
+/// returns a value and is not one of those that act (exit, error, output,
+/// writes). stap's optimizer drops unused calls of such functions.
+pub fn is_pure(name: &str, arity: usize) -> bool {
+    const ACTS: &[&str] =
+        &["exit", "abort", "error", "warn", "log", "printk", "ftrace", "system", "raise", "flush", "delete"];
+    lookup_arity(name, arity).is_some_and(|i| {
+        i.ret != Type::Unknown && !ACTS.contains(&name) && !name.starts_with("print") && !name.starts_with("set_")
+    })
+}
+
 /// Every intrinsic name (for suggestions).
 pub fn names() -> impl Iterator<Item = &'static str> {
     table().keys().copied()

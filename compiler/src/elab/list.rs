@@ -33,6 +33,7 @@ pub fn list(user: &[Script], library: &Library, opts: &ElabOptions<'_>, vars: bo
             let text = name.join(".");
             let Ok(alias_point) = parse_point(&text, probe) else { continue };
             let mut sub = Session::new(user, library, opts);
+            sub.keep_all = true;
             sub.collect_aliases();
             let body = Block { stmts: Vec::new(), span: probe.body.span };
             let pending = Probe { points: vec![alias_point], body, span: probe.span };

@@ -68,6 +68,11 @@ pub(crate) struct Session<'a> {
     pub autocast_final: bool,
     /// This round met an `x->member` it could not type yet.
     pub autocast_pending: bool,
+    /// Keep every statement (listing: `-L` shows what aliases set).
+    pub keep_all: bool,
+    /// The points of the probe being simplified: target variables in code
+    /// that goes are still resolved where the points give them meaning.
+    dropped_points: Vec<super::ResolvedPoint>,
 }
 
 /// Which body a local belongs to: a derived probe or a function, by index.
@@ -129,6 +134,8 @@ impl<'a> Session<'a> {
             hints: AutocastHints::default(),
             autocast_final: true,
             autocast_pending: false,
+            keep_all: false,
+            dropped_points: Vec::new(),
         }
     }
 
@@ -259,6 +266,9 @@ impl<'a> Session<'a> {
             return;
         };
         let mut body = body.clone();
+        let file = f.file;
+        self.simplify(&mut body, file, &[]);
+        let Some(f) = self.functions.get(i) else { return };
         let mut scope = Scope {
             file: f.file,
             locals: f.params.clone(),
@@ -280,6 +290,8 @@ impl<'a> Session<'a> {
 
     /// Resolves a derived probe's body in place.
     pub fn resolve_probe_body(&mut self, probe: &mut DerivedProbe) {
+        let points = probe.points.clone();
+        self.simplify(&mut probe.body, probe.file, &points);
         let points = probe.points.clone();
         let mut scope = Scope {
             file: probe.file,
@@ -501,6 +513,176 @@ impl<'a> Session<'a> {
         if private.is_empty() { pick(None) } else { private }
     }
 
+    // ----- stap's optimizer, before resolution -----
+
+    /// Drops what does nothing, as stap's optimizer does, until nothing
+    /// more goes: expression statements without side effects, assignments
+    /// to locals nobody reads, `if`s with empty branches, side-effect-free
+    /// `for` parts. `-u` keeps everything; so does `-L`, which lists what
+    /// aliases offer.
+    fn simplify(&mut self, body: &mut Block, file: FileId, points: &[super::ResolvedPoint]) {
+        if self.opts.unoptimized || self.keep_all {
+            return;
+        }
+        self.dropped_points = points.to_vec();
+        for _ in 0..32 {
+            let reads = var_reads(body);
+            if !self.simplify_block(body, &reads, file) {
+                break;
+            }
+        }
+    }
+
+    fn simplify_block(&mut self, b: &mut Block, reads: &HashMap<String, usize>, file: FileId) -> bool {
+        let mut changed = false;
+        for s in &mut b.stmts {
+            changed |= self.simplify_stmt(s, reads, file);
+        }
+        changed
+    }
+
+    /// What elision drops was still resolved by stap first: a global used
+    /// with two arities is an error even there.
+    fn check_dropped(&mut self, e: &Expr, file: FileId) {
+        let (name, arity, span) = match &e.kind {
+            // `@defined` answers; it does not fail.
+            ExprKind::Defined(_) => return,
+            ExprKind::Target(t) => {
+                let points = std::mem::take(&mut self.dropped_points);
+                let context = !points.is_empty()
+                    && points
+                        .iter()
+                        .all(|p| matches!(p.kind, ProbeKind::KernelFunction { .. } | ProbeKind::Tracepoint { .. }));
+                if context
+                    && matches!(t.base, TargetBase::Var(_) | TargetBase::Context(_))
+                    && let Err(d) = super::target::resolve(t, e.span, &points, self.opts, false)
+                {
+                    self.error(d);
+                }
+                self.dropped_points = points;
+                for c in children(e) {
+                    self.check_dropped(c, file);
+                }
+                return;
+            }
+            ExprKind::Var(n) => (n, 0, e.span),
+            ExprKind::Index { base, keys } | ExprKind::In { array: base, keys } => match &base.kind {
+                ExprKind::Var(n) => (n, keys.len(), base.span),
+                _ => {
+                    for c in children(e) {
+                        self.check_dropped(c, file);
+                    }
+                    return;
+                }
+            },
+            _ => {
+                for c in children(e) {
+                    self.check_dropped(c, file);
+                }
+                return;
+            }
+        };
+        if let Some(g) = self.find_global(name, file)
+            && let Some(gv) = self.globals.get(g)
+            && let Some(a) = gv.var.arity
+            && a != arity
+        {
+            let first = gv.var.arity_span.unwrap_or(gv.var.span);
+            self.error(
+                Diagnostic::semantic_error(format!("inconsistent arity ({arity} vs {a})"), span)
+                    .with_label(first, format!("arity {a} first inferred here")),
+            );
+        }
+        // The keys; the array itself was the name just checked.
+        if let ExprKind::Index { keys, .. } | ExprKind::In { keys, .. } = &e.kind {
+            for k in keys.iter().flatten() {
+                self.check_dropped(k, file);
+            }
+        }
+    }
+
+    fn simplify_stmt(&mut self, s: &mut Stmt, reads: &HashMap<String, usize>, file: FileId) -> bool {
+        // As stap: said once, and only of the user's own code.
+        let warn = |this: &mut Self, msg: String, span: Span| {
+            if !this.is_tapset_file(span.file) && this.reported.insert((span, msg.clone())) {
+                this.diags.push(Diagnostic::new(crate::diag::Severity::Warning, msg).at(span, ""));
+            }
+        };
+        match &mut s.kind {
+            StmtKind::Expr(e) if side_effect_free(e) => {
+                self.check_dropped(e, file);
+                warn(self, "Eliding side-effect-free expression".into(), e.span);
+                s.kind = StmtKind::Null;
+                true
+            }
+            StmtKind::Expr(e) => {
+                let ExprKind::Assign { op: AssignOp::Assign, lhs, rhs } = &mut e.kind else { return false };
+                let ExprKind::Var(name) = &lhs.kind else { return false };
+                if reads.get(name).copied().unwrap_or(0) > 0 || self.find_global(name, file).is_some() {
+                    return false;
+                }
+                warn(self, format!("Eliding assignment to '{name}'"), e.span);
+                let value = std::mem::replace(&mut **rhs, Expr::new(ExprKind::Number(0), e.span));
+                *e = value;
+                true
+            }
+            StmtKind::If { cond, then, otherwise } => {
+                let empty = |s: &Stmt| match &s.kind {
+                    StmtKind::Null => true,
+                    StmtKind::Block(b) => block_is_empty(b),
+                    _ => false,
+                };
+                if empty(then) && otherwise.as_deref().is_none_or(empty) {
+                    let c = std::mem::replace(&mut *cond, Expr::new(ExprKind::Number(0), s.span));
+                    s.kind = StmtKind::Expr(c);
+                    return true;
+                }
+                let mut changed = self.simplify_stmt(then, reads, file);
+                if let Some(o) = otherwise {
+                    changed |= self.simplify_stmt(o, reads, file);
+                }
+                changed
+            }
+            StmtKind::For { init, incr, body, .. } => {
+                let mut changed = false;
+                for part in [&mut *init, &mut *incr] {
+                    if let Some(p) = part.as_ref().filter(|p| side_effect_free(p)) {
+                        self.check_dropped(p, file);
+                        *part = None;
+                        changed = true;
+                    }
+                }
+                changed | self.simplify_stmt(body, reads, file)
+            }
+            StmtKind::Block(b) => self.simplify_block(b, reads, file),
+            StmtKind::Foreach(f) => {
+                let empty = match &f.body.kind {
+                    StmtKind::Null => true,
+                    StmtKind::Block(b) => block_is_empty(b),
+                    _ => false,
+                };
+                if empty && f.limit.as_ref().is_none_or(side_effect_free) {
+                    if let ExprKind::Var(name) = &f.array.kind {
+                        let index = ExprKind::In {
+                            keys: (0..f.keys.len())
+                                .map(|_| Some(Expr::new(ExprKind::Number(0), f.array.span)))
+                                .collect(),
+                            array: Box::new(Expr::new(ExprKind::Var(name.clone()), f.array.span)),
+                        };
+                        self.check_dropped(&Expr::new(index, f.array.span), file);
+                    }
+                    s.kind = StmtKind::Null;
+                    return true;
+                }
+                self.simplify_stmt(&mut f.body, reads, file)
+            }
+            StmtKind::Try { body, catch, .. } => {
+                self.simplify_block(body, reads, file) | self.simplify_block(catch, reads, file)
+            }
+            _ => false,
+        }
+    }
+
     // ----- bodies -----
 
     pub fn block(&mut self, b: &mut Block, scope: &mut Scope<'_>) {
@@ -513,14 +695,6 @@ impl<'a> Session<'a> {
         match &mut s.kind {
             StmtKind::Null | StmtKind::Next | StmtKind::Break | StmtKind::Continue => {}
             StmtKind::Block(b) => self.block(b, scope),
-            // As stap's optimizer: an expression statement that does nothing
-            // goes before it is resolved (`-u` keeps it).
-            StmtKind::Expr(e) if !self.opts.unoptimized && side_effect_free(e) => {
-                let w = Diagnostic::new(crate::diag::Severity::Warning, "Eliding side-effect-free expression")
-                    .at(e.span, "");
-                self.diags.push(w);
-                s.kind = StmtKind::Null;
-            }
             StmtKind::Expr(e) => self.expr(e, scope),
             StmtKind::If { cond, then, otherwise } => {
                 let foldable = is_defined_condition(cond);
@@ -551,13 +725,6 @@ impl<'a> Session<'a> {
                 }
             }
             StmtKind::For { init, cond, incr, body } => {
-                if !self.opts.unoptimized {
-                    for part in [&mut *init, &mut *incr] {
-                        if part.as_ref().is_some_and(side_effect_free) {
-                            *part = None;
-                        }
-                    }
-                }
                 if let Some(i) = init {
                     self.expr(i, scope);
                 }
@@ -1344,15 +1511,33 @@ fn block_is_empty(b: &Block) -> bool {
 /// call, statistics update or embedded code anywhere in it.
 fn side_effect_free(e: &Expr) -> bool {
     match &e.kind {
-        ExprKind::Assign { .. }
-        | ExprKind::Crement { .. }
-        | ExprKind::Call { .. }
-        | ExprKind::Print { .. }
-        | ExprKind::Embedded(_)
-        | ExprKind::Entry(_)
-        | ExprKind::Defined(_) => false,
+        ExprKind::Assign { .. } | ExprKind::Crement { .. } | ExprKind::Print { .. } | ExprKind::Embedded(_) => false,
+        ExprKind::Call { name, args } => {
+            super::intrinsics::is_pure(&name.name, args.len()) && args.iter().all(side_effect_free)
+        }
         _ => children(e).into_iter().all(side_effect_free),
     }
+}
+
+/// How often each name is read in a block: every occurrence but the
+/// left side of a plain `=`.
+fn var_reads(b: &Block) -> HashMap<String, usize> {
+    fn walk(e: &Expr, out: &mut HashMap<String, usize>) {
+        match &e.kind {
+            ExprKind::Var(n) => *out.entry(n.clone()).or_default() += 1,
+            ExprKind::Assign { op: AssignOp::Assign, lhs, rhs } if matches!(lhs.kind, ExprKind::Var(_)) => {
+                walk(rhs, out);
+                return;
+            }
+            _ => {}
+        }
+        for c in children(e) {
+            walk(c, out);
+        }
+    }
+    let mut out = HashMap::new();
+    each_expr_block(b, &mut |e| walk(e, &mut out));
+    out
 }
 
 /// Calls a walk over every sub-expression of `e` (not into statements).
