@@ -162,6 +162,16 @@ pub fn is_pure(name: &str, arity: usize) -> bool {
     })
 }
 
+/// The kernel type an intrinsic's result points to, for autocast
+/// (`task_current()->mm`).
+pub fn points_to(name: &str, arity: usize) -> Option<&'static str> {
+    match (name, arity) {
+        ("task_current", 0) | ("task_parent", 1) => Some("struct task_struct"),
+        ("task_exe_file", 1) => Some("struct file"),
+        _ => None,
+    }
+}
+
 /// Every intrinsic name (for suggestions).
 pub fn names() -> impl Iterator<Item = &'static str> {
     table().keys().copied()

@@ -1118,6 +1118,7 @@ impl<'a> Session<'a> {
             match self.ctype_of(operand, scope.body) {
                 Some((ty, _)) => {
                     let resolved = super::target::resolve_autocast(t, ty, span, self.opts)?;
+                    self.aggregate_check(t, &resolved, span, scope)?;
                     t.resolved = Some(Box::new(resolved));
                     return Ok(());
                 }
@@ -1129,8 +1130,27 @@ impl<'a> Session<'a> {
             }
         }
         let resolved = super::target::resolve(t, span, scope.points, self.opts, scope.in_function)?;
+        self.aggregate_check(t, &resolved, span, scope)?;
         t.resolved = Some(Box::new(resolved));
         Ok(())
+    }
+
+    /// A struct or union resolves (so `@defined` holds) but is no value.
+    fn aggregate_check(
+        &self,
+        t: &Target,
+        r: &super::target::Resolved,
+        span: Span,
+        scope: &Scope<'_>,
+    ) -> Result<(), Diagnostic> {
+        if r.load != super::target::Load::Aggregate || scope.probing {
+            return Ok(());
+        }
+        let what = super::target::describe(t);
+        Err(Diagnostic::semantic_error(
+            format!("'{what}' is of type '{}', which cannot be used as a value; use '{what}$' to print it", r.c_type),
+            span,
+        ))
     }
 
     /// The kernel type `e`'s value points to, where it is known: a typed
@@ -1156,7 +1176,17 @@ impl<'a> Session<'a> {
                 }
             }
             ExprKind::Var(name) => self.hints.locals.get(&(body, name.clone())).cloned(),
-            ExprKind::Call { name, args } => self.hints.funcs.get(&(name.name.clone(), args.len())).cloned(),
+            ExprKind::Call { name, args } => {
+                if let Some(t) = self.hints.funcs.get(&(name.name.clone(), args.len())) {
+                    return Some(t.clone());
+                }
+                // An intrinsic, unless a script function of that name hides it.
+                let c_type = super::intrinsics::points_to(&name.name, args.len())?;
+                if self.functions.iter().any(|f| f.def.name.name == name.name) {
+                    return None;
+                }
+                Some((self.opts.kernel.find_type(c_type, None)?, "kernel".to_string()))
+            }
             ExprKind::Ternary { then, otherwise, .. } => {
                 let a = self.ctype_of(then, body)?;
                 (self.ctype_of(otherwise, body)? == a).then_some(a)

@@ -59,6 +59,9 @@ pub enum Load {
     Address,
     /// `$`/`$$`: the object printed as text.
     Pretty { deep: bool },
+    /// A struct, union or array that is not in memory: it resolves (what
+    /// `@defined` asks) but has no value to read.
+    Aggregate,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,7 +172,7 @@ struct Walk<'k> {
     root: bool,
 }
 
-fn describe(t: &Target) -> String {
+pub(crate) fn describe(t: &Target) -> String {
     let mut s = match &t.base {
         TargetBase::Var(n) => format!("${n}"),
         TargetBase::Context(c) => c.name().to_string(),
@@ -318,12 +321,7 @@ impl Walk<'_> {
             // reads a char array, `$p->comm$` prints it.
             TypeKind::Array { .. } if in_memory => Ok(mk(Type::Long, Load::Address)),
             TypeKind::Struct { .. } | TypeKind::Union { .. } | TypeKind::Array { .. } => {
-                Err(Diagnostic::semantic_error(
-                    format!(
-                        "'{what}' is of type '{c_type}', which cannot be used as a value; use '{what}$' to print it"
-                    ),
-                    span,
-                ))
+                Ok(mk(Type::Unknown, Load::Aggregate))
             }
             TypeKind::Float { .. } => Err(Diagnostic::semantic_error(
                 format!("'{what}' is a floating-point value, which stp cannot read"),
