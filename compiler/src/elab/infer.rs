@@ -237,6 +237,28 @@ impl Infer<'_> {
 
     /// Makes an expression that can take a type (a variable, an array
     /// element, a call) have type `t`.
+    /// Two values that must have one type (`a = b`, the arms of `?:`): an
+    /// unknown side takes the other's type; two known ones must agree,
+    /// else the second is the mismatch.
+    fn join(&mut self, first: &Expr, a: Type, second: &Expr, b: Type, env: &mut Env) -> Type {
+        match (a, b) {
+            (Type::Unknown, t) => {
+                self.unify_slot(first, env, t);
+                t
+            }
+            (t, Type::Unknown) => {
+                self.unify_slot(second, env, t);
+                t
+            }
+            (a, b) => {
+                if a != b {
+                    self.mismatch(second.span, a, b);
+                }
+                a
+            }
+        }
+    }
+
     fn unify_slot(&mut self, e: &Expr, env: &mut Env, t: Type) {
         if t == Type::Unknown {
             return;
@@ -412,6 +434,9 @@ impl Infer<'_> {
                 Some(k) => {
                     let want = known.get(i).copied().unwrap_or_default();
                     let t = if want == Type::Unknown { self.expr(k, env) } else { self.expect(k, env, want) };
+                    if t == Type::Stats {
+                        self.error(k.span, "array keys cannot be statistics".to_string());
+                    }
                     kts.push(t);
                     spans.push(k.span);
                 }
@@ -440,27 +465,7 @@ impl Infer<'_> {
                     }
                     return Type::Long;
                 };
-                let known = self.array_key_types(name, env);
-                let mut kts = Vec::new();
-                let mut spans = Vec::new();
-                for (i, k) in keys.iter().enumerate() {
-                    match k {
-                        Some(k) => {
-                            let want = known.get(i).copied().unwrap_or_default();
-                            let t = if want == Type::Unknown { self.expr(k, env) } else { self.expect(k, env, want) };
-                            if t == Type::Stats {
-                                self.error(k.span, "array keys cannot be statistics".to_string());
-                            }
-                            kts.push(t);
-                            spans.push(k.span);
-                        }
-                        None => {
-                            kts.push(Type::Unknown);
-                            spans.push(e.span);
-                        }
-                    }
-                }
-                self.array_keys(name, env, &kts, &spans);
+                self.keys_of(base, keys, env);
                 self.var_type(name, env)
             }
             ExprKind::Call { name, args } => self.call(&name.name, name.span, args, env),
@@ -540,22 +545,7 @@ impl Infer<'_> {
                 self.expect(cond, env, Type::Long);
                 let a = self.expr(then, env);
                 let b = self.expr(otherwise, env);
-                match (a, b) {
-                    (Type::Unknown, t) => {
-                        self.unify_slot(then, env, t);
-                        t
-                    }
-                    (t, Type::Unknown) => {
-                        self.unify_slot(otherwise, env, t);
-                        t
-                    }
-                    (a, b) => {
-                        if a != b {
-                            self.mismatch(otherwise.span, a, b);
-                        }
-                        a
-                    }
-                }
+                self.join(then, a, otherwise, b, env)
             }
             ExprKind::Assign { op, lhs, rhs } => match op {
                 AssignOp::Aggregate => {
@@ -584,22 +574,7 @@ impl Infer<'_> {
                         self.error(e.span, "cannot assign to a statistic; use <<<".to_string());
                         return Type::Stats;
                     }
-                    match (lt, rt) {
-                        (Type::Unknown, t) => {
-                            self.unify_slot(lhs, env, t);
-                            t
-                        }
-                        (t, Type::Unknown) => {
-                            self.unify_slot(rhs, env, t);
-                            t
-                        }
-                        (a, b) => {
-                            if a != b {
-                                self.mismatch(rhs.span, a, b);
-                            }
-                            a
-                        }
-                    }
+                    self.join(lhs, lt, rhs, rt, env)
                 }
             },
             ExprKind::In { keys, array } => {

@@ -697,16 +697,11 @@ impl<'a> Session<'a> {
             StmtKind::Block(b) => self.block(b, scope),
             StmtKind::Expr(e) => self.expr(e, scope),
             StmtKind::If { cond, then, otherwise } => {
-                let foldable = is_defined_condition(cond);
-                self.expr(cond, scope);
-                if foldable {
-                    fold_logic(cond);
-                }
-                match cond.kind {
+                match self.decide(cond, scope) {
                     // `@defined` decided the branch: the other is dropped
                     // unresolved, as stap does.
-                    ExprKind::Number(n) if foldable => {
-                        let keep = if n != 0 { Some(&mut **then) } else { otherwise.as_deref_mut() };
+                    Some(taken) => {
+                        let keep = if taken { Some(&mut **then) } else { otherwise.as_deref_mut() };
                         let kept = match keep {
                             Some(k) => {
                                 self.stmt(k, scope);
@@ -819,19 +814,7 @@ impl<'a> Session<'a> {
                 }
                 self.var(&name, 0, span, true, scope);
             }
-            ExprKind::Index { base, keys } => {
-                for k in keys.iter_mut().flatten() {
-                    self.expr(k, scope);
-                }
-                let arity = keys.len();
-                match &base.kind {
-                    ExprKind::Var(name) => {
-                        let name = name.clone();
-                        self.array_ref(&name, arity, base.span, true, scope);
-                    }
-                    _ => self.expr(base, scope),
-                }
-            }
+            ExprKind::Index { base, keys } => self.index_ref(base, keys, true, scope),
             ExprKind::Target(t) => {
                 let on_tracepoint = matches!(t.base, TargetBase::Var(_))
                     && !scope.points.is_empty()
@@ -856,6 +839,36 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Resolves a condition; one made of `@defined` terms is folded, and
+    /// which branch it takes is the answer.
+    fn decide(&mut self, cond: &mut Expr, scope: &mut Scope<'_>) -> Option<bool> {
+        let foldable = is_defined_condition(cond);
+        self.expr(cond, scope);
+        if !foldable {
+            return None;
+        }
+        fold_logic(cond);
+        match cond.kind {
+            ExprKind::Number(n) => Some(n != 0),
+            _ => None,
+        }
+    }
+
+    /// `a[k, ...]`, read or written.
+    fn index_ref(&mut self, base: &mut Expr, keys: &mut [Option<Expr>], write: bool, scope: &mut Scope<'_>) {
+        for k in keys.iter_mut().flatten() {
+            self.expr(k, scope);
+        }
+        let arity = keys.len();
+        match &base.kind {
+            ExprKind::Var(name) => {
+                let name = name.clone();
+                self.array_ref(&name, arity, base.span, write, scope);
+            }
+            _ => self.expr(base, scope),
+        }
+    }
+
     pub fn expr(&mut self, e: &mut Expr, scope: &mut Scope<'_>) {
         let span = e.span;
         match &mut e.kind {
@@ -870,19 +883,7 @@ impl<'a> Session<'a> {
                 let name = name.clone();
                 self.var(&name, 0, span, false, scope);
             }
-            ExprKind::Index { base, keys } => {
-                for k in keys.iter_mut().flatten() {
-                    self.expr(k, scope);
-                }
-                let arity = keys.len();
-                match &base.kind {
-                    ExprKind::Var(name) => {
-                        let name = name.clone();
-                        self.array_ref(&name, arity, base.span, false, scope);
-                    }
-                    _ => self.expr(base, scope),
-                }
-            }
+            ExprKind::Index { base, keys } => self.index_ref(base, keys, false, scope),
             ExprKind::Call { name, args } => {
                 for a in args.iter_mut() {
                     self.expr(a, scope);
@@ -920,15 +921,10 @@ impl<'a> Session<'a> {
                 self.expr(operand, scope)
             }
             ExprKind::Ternary { cond, then, otherwise } => {
-                let foldable = is_defined_condition(cond);
-                self.expr(cond, scope);
-                if foldable {
-                    fold_logic(cond);
-                }
-                match cond.kind {
+                match self.decide(cond, scope) {
                     // `@defined` decided the branch: the other is dropped unresolved.
-                    ExprKind::Number(n) if foldable => {
-                        let keep = if n != 0 { then } else { otherwise };
+                    Some(taken) => {
+                        let keep = if taken { then } else { otherwise };
                         self.expr(keep, scope);
                         let kept = std::mem::replace(&mut **keep, Expr::new(ExprKind::Number(0), span));
                         *e = kept;

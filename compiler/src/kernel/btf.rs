@@ -78,7 +78,7 @@ pub(crate) struct NameTable {
 
 /// The identity hash: keys are FNV hashes already.
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {

@@ -236,7 +236,7 @@ struct BtfSet {
 struct Symbols {
     text: String,
     /// Key: `symbol_key`; value: the line's offset in `text`.
-    lines: HashMap<u64, u32, std::hash::BuildHasherDefault<IdHasher>>,
+    lines: HashMap<u64, u32, std::hash::BuildHasherDefault<btf::IdHasher>>,
     modules: Vec<String>,
 }
 
@@ -245,24 +245,6 @@ fn symbol_key(name: &str, module: Option<&str>) -> u64 {
     match module {
         None => h,
         Some(m) => h.rotate_left(17) ^ btf::fnv(m.as_bytes()),
-    }
-}
-
-/// The identity hash, for keys that are hashes already.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 
