@@ -70,6 +70,9 @@ pub(crate) struct Session<'a> {
     pub autocast_pending: bool,
     /// Keep every statement (listing: `-L` shows what aliases set).
     pub keep_all: bool,
+    /// The variables the user's handler of the probe being resolved writes
+    /// (`@probewrite`).
+    pub probe_writes: HashSet<String>,
     /// The points of the probe being simplified: target variables in code
     /// that goes are still resolved where the points give them meaning.
     dropped_points: Vec<super::ResolvedPoint>,
@@ -135,6 +138,7 @@ impl<'a> Session<'a> {
             autocast_final: true,
             autocast_pending: false,
             keep_all: false,
+            probe_writes: HashSet::new(),
             dropped_points: Vec::new(),
         }
     }
@@ -1033,9 +1037,16 @@ impl<'a> Session<'a> {
                 }
                 self.expr(inner, scope);
             }
+            // Whether the user's handler (inside the aliases) writes the
+            // variable: decided here, a constant from now on.
             ExprKind::ProbeWrite(id) => {
-                let name = id.name.clone();
-                self.var(&name, 0, id.span, false, scope);
+                if scope.in_function {
+                    let d = Diagnostic::semantic_error("@probewrite is only valid in probe handlers", span);
+                    self.fail(scope, d);
+                    return;
+                }
+                let written = self.probe_writes.contains(&id.name);
+                *e = Expr::new(ExprKind::Number(i64::from(written)), span);
             }
             ExprKind::Register { number, .. } => {
                 self.guru_only("register access", span, scope);
@@ -1639,6 +1650,27 @@ pub(crate) fn children(e: &Expr) -> Vec<&Expr> {
 
 fn collect_calls_block(b: &Block, out: &mut Vec<String>) {
     each_expr_block(b, &mut |e| collect_calls_expr(e, out));
+}
+
+/// The variables a block assigns, increments or `<<<`s into.
+pub(crate) fn assigned_names(b: &Block) -> HashSet<String> {
+    fn walk(e: &Expr, out: &mut HashSet<String>) {
+        if let ExprKind::Assign { lhs: target, .. } | ExprKind::Crement { operand: target, .. } = &e.kind {
+            let base = match &target.kind {
+                ExprKind::Index { base, .. } => base,
+                _ => target,
+            };
+            if let ExprKind::Var(n) = &base.kind {
+                out.insert(n.clone());
+            }
+        }
+        for c in children(e) {
+            walk(c, out);
+        }
+    }
+    let mut out = HashSet::new();
+    each_expr_block(b, &mut |e| walk(e, &mut out));
+    out
 }
 
 /// How often each variable name occurs in a block, and how often as the
