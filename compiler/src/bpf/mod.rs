@@ -1,0 +1,4 @@
+//! The eBPF back end: instructions, and (as passes 3 and 4 grow) register
+//! allocation, helpers and the ELF object.
+
+pub mod insn;
