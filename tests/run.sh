@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs the whole test suite: unit, golden, command-line, conformance and
-# round-trip tests. Installs what the tests need first (as root, with apt),
-# so that it works on a fresh machine.
+# Runs the whole test suite: unit, golden, command-line, conformance,
+# round-trip and runtime tests. Installs what the tests need first (as root,
+# with apt), so that it works on a fresh machine.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ need() {
     missing="${missing:-} $2"
 }
 need timeout coreutils
+need bpftool bpftool
 if [ -n "${missing:-}" ]; then
     echo "installing:${missing}"
     apt-get update -qq

@@ -1,4 +1,5 @@
 //! The eBPF back end: instructions, and (as passes 3 and 4 grow) register
 //! allocation, helpers and the ELF object.
 
+pub mod elf;
 pub mod insn;

@@ -1,0 +1,79 @@
+//! Runtime tests on the host kernel: objects stp writes, loaded by aya (and
+//! bpftool), attached, and firing for real. They need root; outside CI
+//! they skip with a reason, in CI (`CI=true`) they must run.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // Tests may fail loudly.
+
+use std::process::Command;
+
+use stp_compiler::bpf::elf::{Program, write_object};
+use stp_compiler::bpf::insn::{Insn, Reg};
+
+fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Whether the test may touch the kernel; says why not when it may not.
+fn as_root(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(!in_ci(), "{what}: CI runs the tests as root");
+    eprintln!("skipped {what}: needs root");
+    false
+}
+
+/// `r0 = 0; exit` on `syscalls:sys_enter_getppid`.
+fn getppid_object() -> Vec<u8> {
+    let prog = Program {
+        name: "probe_0".into(),
+        section: "tracepoint/syscalls/sys_enter_getppid".into(),
+        insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
+    };
+    write_object(&[prog], "GPL").expect("an object")
+}
+
+#[test]
+fn tracepoint_program_loads_attaches_and_fires() {
+    if !as_root("tracepoint_program_loads_attaches_and_fires") {
+        return;
+    }
+    let bytes = getppid_object();
+    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
+    let prog: &mut aya::programs::TracePoint =
+        ebpf.program_mut("probe_0").expect("the program").try_into().expect("a tracepoint program");
+    prog.load().expect("the verifier accepts it");
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("run statistics");
+    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
+    for _ in 0..100 {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+    let runs = prog.info().expect("program info").run_count();
+    prog.detach(link).expect("detached");
+    // Other processes may call getppid too: at least ours.
+    assert!(runs >= 100, "the program ran {runs} times for 100 getppid calls");
+}
+
+#[test]
+fn bpftool_loads_the_object() {
+    if !as_root("bpftool_loads_the_object") {
+        return;
+    }
+    let has_bpftool = Command::new("bpftool").arg("version").output().is_ok_and(|o| o.status.success());
+    if !has_bpftool {
+        assert!(!in_ci(), "CI installs bpftool (tests/run.sh)");
+        eprintln!("skipped bpftool_loads_the_object: bpftool is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let obj = dir.path().join("probe.o");
+    std::fs::write(&obj, getppid_object()).expect("the object written");
+    let pin = format!("/sys/fs/bpf/stp-test-{}", std::process::id());
+    let out = Command::new("bpftool").args(["prog", "loadall"]).arg(&obj).arg(&pin).output().expect("bpftool runs");
+    let pinned = std::fs::read_dir(&pin).map(|d| d.count()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&pin);
+    assert!(out.status.success(), "bpftool prog loadall: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(pinned, 1, "one program pinned");
+}
