@@ -10,6 +10,7 @@ pub mod bpf;
 pub mod diag;
 pub mod driver;
 pub mod elab;
+pub mod format;
 pub mod kernel;
 pub mod parse;
 pub mod source;

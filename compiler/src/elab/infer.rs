@@ -48,51 +48,7 @@ pub fn infer(p: &mut Program) -> Vec<Diagnostic> {
 /// The conversions of a printf format, as the types they take (a `*`
 /// width or precision takes a long).
 pub fn format_types(format: &[u8]) -> Result<Vec<Type>, String> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(&c) = format.get(i) {
-        i += 1;
-        if c != b'%' {
-            continue;
-        }
-        if format.get(i) == Some(&b'%') {
-            i += 1;
-            continue;
-        }
-        while format.get(i).is_some_and(|c| b"-+ #0".contains(c)) {
-            i += 1;
-        }
-        if format.get(i) == Some(&b'*') {
-            out.push(Type::Long);
-            i += 1;
-        }
-        while format.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if format.get(i) == Some(&b'.') {
-            i += 1;
-            if format.get(i) == Some(&b'*') {
-                out.push(Type::Long);
-                i += 1;
-            }
-            while format.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-        }
-        while format.get(i).is_some_and(|c| b"hlLqjzt".contains(c)) {
-            i += 1;
-        }
-        let Some(&conv) = format.get(i) else {
-            return Err("invalid or missing conversion specifier".to_string());
-        };
-        i += 1;
-        out.push(match conv {
-            b'd' | b'i' | b'u' | b'x' | b'X' | b'o' | b'c' | b'p' | b'b' => Type::Long,
-            b's' | b'm' | b'M' => Type::String,
-            _ => return Err(format!("invalid or missing conversion specifier '%{}'", conv as char)),
-        });
-    }
-    Ok(out)
+    crate::format::parse(format).map(|pieces| crate::format::arg_types(&pieces))
 }
 
 impl Infer<'_> {
@@ -704,5 +660,7 @@ mod tests {
         assert_eq!(format_types(b"%-*.*s|%5lx"), Ok(vec![Type::Long, Type::Long, Type::String, Type::Long]));
         assert!(format_types(b"%").is_err());
         assert!(format_types(b"%y").is_err());
+        // %m and %M read memory at an address.
+        assert_eq!(format_types(b"%.4m %M"), Ok(vec![Type::Long, Type::Long]));
     }
 }
