@@ -281,10 +281,29 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.output = elab::print::print_program(&program, opts.verbose > 0);
         return outcome;
     }
+    let start = Instant::now();
+    let module = match crate::ir::lower::lower(&program) {
+        Ok(m) => m,
+        Err(diags) => {
+            outcome.diagnostics.extend(diags);
+            outcome.failed_pass = Some(3);
+            return outcome;
+        }
+    };
+    if let Err(e) = crate::ir::verify::verify(&module) {
+        outcome.diagnostics.push(Diagnostic::internal(format!("the IR of this script is inconsistent: {e}")));
+        outcome.failed_pass = Some(3);
+        return outcome;
+    }
+    outcome.timings.push((3, format!("translated to IR: {} functions", module.functions.len()), start.elapsed()));
+    if opts.last_pass == 3 {
+        outcome.output = crate::ir::print::print_module(&module, sm);
+        return outcome;
+    }
     outcome
         .diagnostics
-        .push(Diagnostic::error(format!("pass {} is not implemented yet; use -p2", opts.last_pass.min(3))));
-    outcome.failed_pass = Some(3);
+        .push(Diagnostic::error(format!("pass {} is not implemented yet; use -p3", opts.last_pass.min(4))));
+    outcome.failed_pass = Some(4);
     outcome
 }
 

@@ -11,6 +11,7 @@ pub mod diag;
 pub mod driver;
 pub mod elab;
 pub mod format;
+pub mod ir;
 pub mod kernel;
 pub mod parse;
 pub mod source;

@@ -31,7 +31,14 @@ pub fn print_program(p: &Program, verbose: bool) -> String {
     if !p.globals.is_empty() {
         out.push_str("# globals\n");
         for g in &p.globals {
-            out.push_str(&var(&g.var));
+            // A wrapping array shows its `%`, as stap prints it: `a%:long [long]`.
+            let shown = var(&g.var);
+            match (g.decl.wrap, shown.split_once(':')) {
+                (true, Some((name, rest))) => {
+                    let _ = write!(out, "{name}%:{rest}");
+                }
+                _ => out.push_str(&shown),
+            }
             if verbose && let Some((l, _)) = &g.decl.init {
                 let _ = write!(out, " = {}", literal(l));
             }

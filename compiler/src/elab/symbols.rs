@@ -152,12 +152,6 @@ impl<'a> Session<'a> {
 
     fn add_script(&mut self, s: &Script, from_tapset: bool) {
         for g in &s.globals {
-            if g.wrap && !g.array {
-                self.error(Diagnostic::semantic_error(
-                    format!("wrapping (%) is only for arrays; '{}' is a scalar", g.name.name),
-                    g.name.span,
-                ));
-            }
             let mut var = Var::new(&g.name.name, g.name.span);
             if g.array {
                 var.arity_span = Some(g.name.span);
@@ -1459,6 +1453,10 @@ pub fn finish(program: &mut Program, opts: &ElabOptions<'_>) -> Vec<Diagnostic> 
         program.globals.retain(|g| g.var.read || g.var.written || g.var.arity.is_some());
     }
     diags.extend(check_foreach_writes(program));
+    // `global x%` is for arrays; what its uses made a scalar cannot wrap.
+    for g in program.globals.iter().filter(|g| g.decl.wrap && g.var.arity == Some(0)) {
+        diags.push(Diagnostic::semantic_error("wrapping not supported for scalars", g.decl.name.span));
+    }
     for g in program.globals.iter().filter(|g| !g.from_tapset) {
         if g.var.read && !g.var.written {
             diags.push(

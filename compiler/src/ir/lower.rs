@@ -1,0 +1,707 @@
+//! From the elaborated program to the IR.
+//!
+//! Names are bound as pass 2 bound them: a name in a body is a local of
+//! that body (a parameter, a script local) or else a global of the file.
+//! `&&`, `||` and `?:` become branches; loops become blocks with their
+//! `break` and `continue` targets.
+
+use std::collections::HashMap;
+
+use super::{
+    BinOp, Block, BlockId, FuncId, Function, Global, GlobalId, GlobalKind, Handler, Inst, InstKind, Module, Operand,
+    Terminator, Ty, UnOp, VarDecl, VarId,
+};
+use crate::diag::Diagnostic;
+use crate::elab::{Placement, Program, Type, Var, intrinsics};
+use crate::parse::ast::{
+    AssignOp, BinaryOp, Block as AstBlock, Crement, Expr, ExprKind, FunctionBody, Literal, LogicalOp, Stmt, StmtKind,
+    TargetBase, TargetOp, UnaryOp,
+};
+use crate::source::{FileId, Span};
+
+/// Lowers every handler and every instance of a script function.
+pub fn lower(program: &Program) -> Result<Module, Vec<Diagnostic>> {
+    let mut module = Module { globals: program.globals.iter().map(global).collect(), ..Module::default() };
+    // Function instances first, so that calls can name them.
+    let mut ids: HashMap<(usize, Placement), FuncId> = HashMap::new();
+    let mut instances = Vec::new();
+    for (i, f) in program.functions.iter().enumerate() {
+        for &p in &f.placements {
+            ids.insert((i, p), FuncId((instances.len()) as u32));
+            instances.push((i, p));
+        }
+    }
+    let mut diags = Vec::new();
+    for &(i, placement) in &instances {
+        let Some(f) = program.functions.get(i) else { continue };
+        let FunctionBody::Script(body) = &f.def.body else {
+            diags.push(Diagnostic::semantic_error(
+                format!("function '{}' is embedded C, which stp cannot run", f.def.name.name),
+                f.def.name.span,
+            ));
+            continue;
+        };
+        let ret = (f.ret != Type::Unknown).then(|| ty(f.ret));
+        let mut l = Lower::new(program, &ids, f.file, placement, f.def.name.name.clone(), ret, f.def.span);
+        let params: Vec<VarId> = f.params.iter().map(|v| l.declare(v)).collect();
+        for v in &f.locals {
+            l.declare(v);
+        }
+        l.func.params = params;
+        match l.body(body) {
+            Ok(func) => module.functions.push(func),
+            Err(d) => diags.push(d),
+        }
+    }
+    for (pi, p) in program.probes.iter().enumerate() {
+        let mut l = Lower::new(program, &ids, p.file, p.placement, format!("probe_{pi}"), None, p.span);
+        for v in &p.locals {
+            l.declare(v);
+        }
+        let lowered = match &p.condition {
+            // `if (cond)` on a point: the handler runs only while it holds.
+            Some(c) => l.guarded_body(c, &p.body),
+            None => l.body(&p.body),
+        };
+        match lowered {
+            Ok(func) => {
+                module.handlers.push(Handler { func: FuncId(module.functions.len() as u32), probe: pi });
+                module.functions.push(func);
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    if diags.is_empty() { Ok(module) } else { Err(diags) }
+}
+
+fn ty(t: Type) -> Ty {
+    if t == Type::String { Ty::Str } else { Ty::Long }
+}
+
+fn global(g: &crate::elab::GlobalVar) -> Global {
+    let v = &g.var;
+    let keys: Vec<Ty> = v.keys.iter().map(|&k| ty(k)).collect();
+    let kind = match (v.ty, v.arity.unwrap_or(0)) {
+        (Type::Stats, _) => GlobalKind::Stats { keys },
+        (t, 0) if !g.decl.array => GlobalKind::Scalar(ty(t)),
+        (t, _) => GlobalKind::Array { keys, value: ty(t) },
+    };
+    let init = g.decl.init.as_ref().map(|(l, _)| match l {
+        Literal::Number(n) => Operand::Long(*n),
+        Literal::String(s) => Operand::Str(s.clone()),
+    });
+    Global {
+        name: v.name.clone(),
+        kind,
+        size: g.decl.size.and_then(|s| u64::try_from(s).ok()),
+        wrap: g.decl.wrap,
+        init,
+    }
+}
+
+fn not_yet(what: &str, span: Span) -> Diagnostic {
+    Diagnostic::semantic_error(format!("pass 3 does not translate {what} yet"), span)
+}
+
+/// A place a value can be written to.
+enum Place {
+    Local(VarId, Ty),
+    Global(GlobalId, Ty),
+    Elem(GlobalId, Vec<Operand>, Ty),
+}
+
+struct Lower<'a> {
+    program: &'a Program,
+    ids: &'a HashMap<(usize, Placement), FuncId>,
+    file: FileId,
+    func: Function,
+    names: HashMap<String, VarId>,
+    /// The block instructions go to.
+    cur: BlockId,
+    /// Blocks whose terminator is still to come.
+    open: Vec<bool>,
+    /// (break, continue) targets of the enclosing loops.
+    loops: Vec<(BlockId, BlockId)>,
+}
+
+impl<'a> Lower<'a> {
+    fn new(
+        program: &'a Program,
+        ids: &'a HashMap<(usize, Placement), FuncId>,
+        file: FileId,
+        placement: Placement,
+        name: String,
+        ret: Option<Ty>,
+        span: Span,
+    ) -> Lower<'a> {
+        let func = Function {
+            name,
+            placement,
+            params: Vec::new(),
+            ret,
+            vars: Vec::new(),
+            blocks: vec![Block { insts: Vec::new(), term: Terminator::Return(None), term_span: span }],
+            span,
+        };
+        Lower { program, ids, file, func, names: HashMap::new(), cur: BlockId(0), open: vec![true], loops: Vec::new() }
+    }
+
+    fn declare(&mut self, v: &Var) -> VarId {
+        let id = VarId(self.func.vars.len() as u32);
+        self.func.vars.push(VarDecl { name: v.name.clone(), ty: ty(v.ty) });
+        self.names.insert(v.name.clone(), id);
+        id
+    }
+
+    fn temp(&mut self, t: Ty) -> VarId {
+        let id = VarId(self.func.vars.len() as u32);
+        self.func.vars.push(VarDecl { name: String::new(), ty: t });
+        id
+    }
+
+    fn new_block(&mut self) -> BlockId {
+        let id = BlockId(self.func.blocks.len() as u32);
+        self.func.blocks.push(Block { insts: Vec::new(), term: Terminator::Return(None), term_span: self.func.span });
+        self.open.push(true);
+        id
+    }
+
+    fn emit(&mut self, kind: InstKind, span: Span) {
+        if let Some(b) = self.func.blocks.get_mut(self.cur.0 as usize) {
+            b.insts.push(Inst { kind, span });
+        }
+    }
+
+    /// Ends the current block; what follows (dead code) goes to a fresh one.
+    fn terminate(&mut self, term: Terminator, span: Span) {
+        let i = self.cur.0 as usize;
+        if self.open.get(i).copied().unwrap_or(false) {
+            if let Some(b) = self.func.blocks.get_mut(i) {
+                b.term = term;
+                b.term_span = span;
+            }
+            if let Some(o) = self.open.get_mut(i) {
+                *o = false;
+            }
+        }
+    }
+
+    fn switch_to(&mut self, b: BlockId) {
+        self.cur = b;
+    }
+
+    /// Jumps to `to` and continues there.
+    fn goto(&mut self, to: BlockId, span: Span) {
+        self.terminate(Terminator::Jump(to), span);
+        self.switch_to(to);
+    }
+
+    fn body(mut self, b: &AstBlock) -> Result<Function, Diagnostic> {
+        self.block(b)?;
+        self.fall_off(b.span);
+        self.finish()
+    }
+
+    /// The end of a body: a function with a type returns 0 or "" there,
+    /// as stap's do.
+    fn fall_off(&mut self, span: Span) {
+        let value = self.func.ret.map(zero);
+        self.terminate(Terminator::Return(value), span);
+    }
+
+    fn guarded_body(mut self, cond: &Expr, b: &AstBlock) -> Result<Function, Diagnostic> {
+        let (c, _) = self.expr(cond)?;
+        let (run, skip) = (self.new_block(), self.new_block());
+        self.terminate(Terminator::Branch { cond: c, then: run, otherwise: skip }, cond.span);
+        self.switch_to(skip);
+        self.fall_off(cond.span);
+        self.switch_to(run);
+        self.block(b)?;
+        self.fall_off(b.span);
+        self.finish()
+    }
+
+    /// Blocks left open (dead code after a `return`, `next` or `break`)
+    /// end like the body does; the back ends drop unreachable blocks.
+    fn finish(mut self) -> Result<Function, Diagnostic> {
+        let value = self.func.ret.map(zero);
+        for (i, open) in self.open.iter().enumerate() {
+            if *open && let Some(b) = self.func.blocks.get_mut(i) {
+                b.term = Terminator::Return(value.clone());
+            }
+        }
+        Ok(self.func)
+    }
+
+    fn block(&mut self, b: &AstBlock) -> Result<(), Diagnostic> {
+        for s in &b.stmts {
+            self.stmt(s)?;
+        }
+        Ok(())
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Result<(), Diagnostic> {
+        let span = s.span;
+        match &s.kind {
+            StmtKind::Null => {}
+            StmtKind::Block(b) => self.block(b)?,
+            StmtKind::Expr(e) => {
+                self.expr(e)?;
+            }
+            StmtKind::If { cond, then, otherwise } => {
+                let (c, _) = self.expr(cond)?;
+                let (t, join) = (self.new_block(), self.new_block());
+                let o = if otherwise.is_some() { self.new_block() } else { join };
+                self.terminate(Terminator::Branch { cond: c, then: t, otherwise: o }, cond.span);
+                self.switch_to(t);
+                self.stmt(then)?;
+                self.goto(join, span);
+                if let Some(other) = otherwise {
+                    self.switch_to(o);
+                    self.stmt(other)?;
+                    self.goto(join, span);
+                }
+                self.switch_to(join);
+            }
+            StmtKind::For { init, cond, incr, body } => {
+                if let Some(i) = init {
+                    self.expr(i)?;
+                }
+                let (head, inside, step, exit) =
+                    (self.new_block(), self.new_block(), self.new_block(), self.new_block());
+                self.goto(head, span);
+                let (c, _) = self.expr(cond)?;
+                self.terminate(Terminator::Branch { cond: c, then: inside, otherwise: exit }, cond.span);
+                self.switch_to(inside);
+                self.loops.push((exit, step));
+                self.stmt(body)?;
+                self.loops.pop();
+                self.goto(step, span);
+                if let Some(i) = incr {
+                    self.expr(i)?;
+                }
+                self.terminate(Terminator::Jump(head), span);
+                self.switch_to(exit);
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                let Some(&(brk, cont)) = self.loops.last() else {
+                    return Err(Diagnostic::semantic_error("break or continue outside a loop", span));
+                };
+                let to = if matches!(s.kind, StmtKind::Break) { brk } else { cont };
+                self.terminate(Terminator::Jump(to), span);
+                let dead = self.new_block();
+                self.switch_to(dead);
+            }
+            StmtKind::Return(e) => {
+                let v = match e {
+                    Some(e) => Some(self.expr(e)?.0),
+                    None => None,
+                };
+                self.terminate(Terminator::Return(v), span);
+                let dead = self.new_block();
+                self.switch_to(dead);
+            }
+            StmtKind::Next => {
+                self.terminate(Terminator::Next, span);
+                let dead = self.new_block();
+                self.switch_to(dead);
+            }
+            StmtKind::Delete(e) => self.delete(e)?,
+            StmtKind::Foreach(f) => return Err(not_yet("foreach", f.span)),
+            StmtKind::Try { .. } => return Err(not_yet("try/catch", span)),
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, e: &Expr) -> Result<(), Diagnostic> {
+        match &e.kind {
+            ExprKind::Var(name) => match self.names.get(name) {
+                Some(&v) => {
+                    let t = self.var_ty(v);
+                    self.emit(InstKind::Copy { dst: v, src: zero(t) }, e.span);
+                }
+                None => {
+                    let g = self.global(name, e.span)?;
+                    match self.program.globals.get(g.0 as usize).map(|g| (g.var.arity.unwrap_or(0), g.var.ty)) {
+                        Some((0, t)) if t != Type::Stats => {
+                            self.emit(InstKind::StoreGlobal { global: g, src: zero(ty(t)) }, e.span)
+                        }
+                        _ => self.emit(InstKind::MapDelete { map: g, keys: None }, e.span),
+                    }
+                }
+            },
+            ExprKind::Index { base, keys } => {
+                let ExprKind::Var(name) = &base.kind else { return Err(not_yet("this delete", e.span)) };
+                let g = self.global(name, base.span)?;
+                if keys.iter().any(Option::is_none) {
+                    return Err(not_yet("delete of an array slice", e.span));
+                }
+                let keys = self.keys(keys)?;
+                self.emit(InstKind::MapDelete { map: g, keys: Some(keys) }, e.span);
+            }
+            _ => return Err(not_yet("this delete", e.span)),
+        }
+        Ok(())
+    }
+
+    fn var_ty(&self, v: VarId) -> Ty {
+        self.func.var(v).map_or(Ty::Long, |d| d.ty)
+    }
+
+    fn global(&self, name: &str, span: Span) -> Result<GlobalId, Diagnostic> {
+        self.program.global(name, self.file).map(|g| GlobalId(g as u32)).ok_or_else(|| {
+            Diagnostic::internal(format!("pass 3: '{name}' is neither a local nor a global")).at(span, "")
+        })
+    }
+
+    fn global_ty(&self, g: GlobalId) -> Ty {
+        self.program.globals.get(g.0 as usize).map_or(Ty::Long, |g| ty(g.var.ty))
+    }
+
+    fn keys(&mut self, keys: &[Option<Expr>]) -> Result<Vec<Operand>, Diagnostic> {
+        let mut out = Vec::new();
+        for k in keys {
+            match k {
+                Some(k) => out.push(self.expr(k)?.0),
+                None => return Err(Diagnostic::internal("pass 3: a `*` key where a key is needed")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where an assignment writes.
+    fn place(&mut self, e: &Expr) -> Result<Place, Diagnostic> {
+        match &e.kind {
+            ExprKind::Var(name) => match self.names.get(name) {
+                Some(&v) => Ok(Place::Local(v, self.var_ty(v))),
+                None => {
+                    let g = self.global(name, e.span)?;
+                    Ok(Place::Global(g, self.global_ty(g)))
+                }
+            },
+            ExprKind::Index { base, keys } => {
+                let ExprKind::Var(name) = &base.kind else { return Err(not_yet("this assignment", e.span)) };
+                let g = self.global(name, base.span)?;
+                let keys = self.keys(keys)?;
+                Ok(Place::Elem(g, keys, self.global_ty(g)))
+            }
+            ExprKind::Target(_) => Err(not_yet("writes to target variables", e.span)),
+            _ => Err(Diagnostic::internal("pass 3: not an lvalue").at(e.span, "")),
+        }
+    }
+
+    fn read(&mut self, p: &Place, span: Span) -> Operand {
+        match p {
+            Place::Local(v, _) => Operand::Var(*v),
+            Place::Global(g, t) => {
+                let dst = self.temp(*t);
+                self.emit(InstKind::LoadGlobal { dst, global: *g }, span);
+                Operand::Var(dst)
+            }
+            Place::Elem(g, keys, t) => {
+                let dst = self.temp(*t);
+                self.emit(InstKind::MapGet { dst, map: *g, keys: keys.clone() }, span);
+                Operand::Var(dst)
+            }
+        }
+    }
+
+    fn write(&mut self, p: &Place, value: Operand, span: Span) {
+        match p {
+            Place::Local(v, _) => self.emit(InstKind::Copy { dst: *v, src: value }, span),
+            Place::Global(g, _) => self.emit(InstKind::StoreGlobal { global: *g, src: value }, span),
+            Place::Elem(g, keys, _) => self.emit(InstKind::MapSet { map: *g, keys: keys.clone(), value }, span),
+        }
+    }
+
+    fn place_ty(p: &Place) -> Ty {
+        match p {
+            Place::Local(_, t) | Place::Global(_, t) | Place::Elem(_, _, t) => *t,
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: Operand, b: Operand, span: Span) -> (Operand, Ty) {
+        if op == BinaryOp::Concat {
+            let dst = self.temp(Ty::Str);
+            self.emit(InstKind::Concat { dst, a, b }, span);
+            return (Operand::Var(dst), Ty::Str);
+        }
+        let op = match op {
+            BinaryOp::Add => BinOp::Add,
+            BinaryOp::Sub => BinOp::Sub,
+            BinaryOp::Mul => BinOp::Mul,
+            BinaryOp::Div => BinOp::Div,
+            BinaryOp::Mod => BinOp::Mod,
+            BinaryOp::Shl => BinOp::Shl,
+            BinaryOp::Shr => BinOp::Shr,
+            BinaryOp::BitAnd => BinOp::And,
+            BinaryOp::BitOr => BinOp::Or,
+            BinaryOp::BitXor | BinaryOp::Concat => BinOp::Xor,
+        };
+        let dst = self.temp(Ty::Long);
+        self.emit(InstKind::Binary { dst, op, a, b }, span);
+        (Operand::Var(dst), Ty::Long)
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<(Operand, Ty), Diagnostic> {
+        let span = e.span;
+        Ok(match &e.kind {
+            ExprKind::Number(n) => (Operand::Long(*n), Ty::Long),
+            ExprKind::String(s) => (Operand::Str(s.clone()), Ty::Str),
+            ExprKind::Var(_) | ExprKind::Index { .. } => {
+                if let ExprKind::Index { base, .. } = &e.kind
+                    && !matches!(base.kind, ExprKind::Var(_))
+                {
+                    return Err(not_yet("histogram buckets", span));
+                }
+                let p = self.place(e)?;
+                let t = Self::place_ty(&p);
+                (self.read(&p, span), t)
+            }
+            ExprKind::Unary { op, operand } => {
+                let (a, _) = self.expr(operand)?;
+                let op = match op {
+                    UnaryOp::Plus => return Ok((a, Ty::Long)),
+                    UnaryOp::Neg => UnOp::Neg,
+                    UnaryOp::Not => UnOp::Not,
+                    UnaryOp::BitNot => UnOp::BitNot,
+                };
+                let dst = self.temp(Ty::Long);
+                self.emit(InstKind::Unary { dst, op, a }, span);
+                (Operand::Var(dst), Ty::Long)
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (a, _) = self.expr(lhs)?;
+                let (b, _) = self.expr(rhs)?;
+                self.binary(*op, a, b, span)
+            }
+            ExprKind::Compare { op, lhs, rhs } => {
+                let (a, ta) = self.expr(lhs)?;
+                let (b, _) = self.expr(rhs)?;
+                let dst = self.temp(Ty::Long);
+                self.emit(InstKind::Compare { dst, op: *op, a, b, strings: ta == Ty::Str }, span);
+                (Operand::Var(dst), Ty::Long)
+            }
+            ExprKind::Logical { op, lhs, rhs } => {
+                // The result is 0 or 1; the right side runs only if needed.
+                let dst = self.temp(Ty::Long);
+                let (a, _) = self.expr(lhs)?;
+                let (right, short, join) = (self.new_block(), self.new_block(), self.new_block());
+                let (then, otherwise) = if *op == LogicalOp::And { (right, short) } else { (short, right) };
+                self.terminate(Terminator::Branch { cond: a, then, otherwise }, lhs.span);
+                self.switch_to(short);
+                let short_value = i64::from(*op == LogicalOp::Or);
+                self.emit(InstKind::Copy { dst, src: Operand::Long(short_value) }, span);
+                self.goto(join, span);
+                self.switch_to(right);
+                let (b, _) = self.expr(rhs)?;
+                self.emit(
+                    InstKind::Compare {
+                        dst,
+                        op: crate::parse::ast::CompareOp::Ne,
+                        a: b,
+                        b: Operand::Long(0),
+                        strings: false,
+                    },
+                    span,
+                );
+                self.goto(join, span);
+                (Operand::Var(dst), Ty::Long)
+            }
+            ExprKind::Ternary { cond, then, otherwise } => {
+                let (c, _) = self.expr(cond)?;
+                let (tb, ob, join) = (self.new_block(), self.new_block(), self.new_block());
+                self.terminate(Terminator::Branch { cond: c, then: tb, otherwise: ob }, cond.span);
+                self.switch_to(tb);
+                let (a, t) = self.expr(then)?;
+                let dst = self.temp(t);
+                self.emit(InstKind::Copy { dst, src: a }, span);
+                self.goto(join, span);
+                self.switch_to(ob);
+                let (b, _) = self.expr(otherwise)?;
+                self.emit(InstKind::Copy { dst, src: b }, span);
+                self.goto(join, span);
+                (Operand::Var(dst), t)
+            }
+            ExprKind::Assign { op, lhs, rhs } => self.assign(*op, lhs, rhs, span)?,
+            ExprKind::Crement { op, prefix, operand } => {
+                let p = self.place(operand)?;
+                let old = self.read(&p, span);
+                let before = self.temp(Ty::Long);
+                self.emit(InstKind::Copy { dst: before, src: old }, span);
+                let delta = Operand::Long(if *op == Crement::Incr { 1 } else { -1 });
+                let (new, _) = self.binary(BinaryOp::Add, Operand::Var(before), delta, span);
+                self.write(&p, new.clone(), span);
+                (if *prefix { new } else { Operand::Var(before) }, Ty::Long)
+            }
+            ExprKind::Regex { negated, operand, pattern, .. } => {
+                let (a, _) = self.expr(operand)?;
+                let dst = self.temp(Ty::Long);
+                self.emit(InstKind::Regex { dst, a, pattern: pattern.clone(), negated: *negated }, span);
+                (Operand::Var(dst), Ty::Long)
+            }
+            ExprKind::In { keys, array } => {
+                let ExprKind::Var(name) = &array.kind else { return Err(not_yet("this `in`", span)) };
+                if keys.iter().any(Option::is_none) {
+                    return Err(not_yet("`in` with an array slice", span));
+                }
+                let g = self.global(name, array.span)?;
+                let keys = self.keys(keys)?;
+                let dst = self.temp(Ty::Long);
+                self.emit(InstKind::MapHas { dst, map: g, keys }, span);
+                (Operand::Var(dst), Ty::Long)
+            }
+            ExprKind::Stat { op, operand, extra } => {
+                if !extra.is_empty() {
+                    return Err(not_yet("@variance with a bucket size", span));
+                }
+                let (stat, keys) = self.stat_place(operand)?;
+                let dst = self.temp(Ty::Long);
+                self.emit(InstKind::StatGet { dst, stat, keys, op: *op }, span);
+                (Operand::Var(dst), Ty::Long)
+            }
+            ExprKind::Target(t) => {
+                let Some(resolved) = t.resolved.clone() else {
+                    return Err(Diagnostic::internal("pass 3: an unresolved target expression").at(span, ""));
+                };
+                let mut operands = Vec::new();
+                if let TargetBase::Cast { operand, .. } | TargetBase::Autocast(operand) = &t.base {
+                    operands.push(self.expr(operand)?.0);
+                }
+                for op in &t.ops {
+                    if let TargetOp::Index(i) = op {
+                        operands.push(self.expr(i)?.0);
+                    }
+                }
+                let t = ty(resolved.ty);
+                let dst = self.temp(t);
+                self.emit(InstKind::Target { dst, resolved, operands }, span);
+                (Operand::Var(dst), t)
+            }
+            ExprKind::Call { name, args } => self.call(&name.name, args, span)?,
+            ExprKind::Print { kind, format, delimiter, args } => {
+                let delimiter = match delimiter {
+                    Some(d) => Some(self.expr(d)?.0),
+                    None => None,
+                };
+                let mut values = Vec::new();
+                for a in args {
+                    if let ExprKind::Hist { .. } = a.kind {
+                        return Err(not_yet("printing histograms", a.span));
+                    }
+                    values.push(self.expr(a)?);
+                }
+                let dst = kind.returns_string().then(|| self.temp(Ty::Str));
+                let format = format.as_ref().map(|(f, _)| f.clone());
+                self.emit(InstKind::Print { dst, kind: *kind, format, delimiter, args: values }, span);
+                match dst {
+                    Some(d) => (Operand::Var(d), Ty::Str),
+                    None => (Operand::Long(0), Ty::Long),
+                }
+            }
+            ExprKind::Defined(_) => return Err(Diagnostic::internal("pass 3: an undecided @defined").at(span, "")),
+            ExprKind::Hist { .. } => return Err(not_yet("histograms outside print", span)),
+            ExprKind::Entry(_) => return Err(not_yet("@entry", span)),
+            ExprKind::Perf(_) => return Err(not_yet("@perf", span)),
+            ExprKind::ProbeWrite(_) => {
+                return Err(Diagnostic::internal("pass 3: an undecided @probewrite").at(span, ""));
+            }
+            ExprKind::Register { .. } | ExprKind::Deref { .. } => {
+                return Err(not_yet("register and memory access", span));
+            }
+            ExprKind::Embedded(_) => return Err(not_yet("embedded C", span)),
+        })
+    }
+
+    fn stat_place(&mut self, e: &Expr) -> Result<(GlobalId, Vec<Operand>), Diagnostic> {
+        match &e.kind {
+            ExprKind::Var(name) => Ok((self.global(name, e.span)?, Vec::new())),
+            ExprKind::Index { base, keys } => {
+                let ExprKind::Var(name) = &base.kind else { return Err(not_yet("this statistic", e.span)) };
+                let g = self.global(name, base.span)?;
+                Ok((g, self.keys(keys)?))
+            }
+            _ => Err(not_yet("this statistic", e.span)),
+        }
+    }
+
+    fn assign(&mut self, op: AssignOp, lhs: &Expr, rhs: &Expr, span: Span) -> Result<(Operand, Ty), Diagnostic> {
+        if op == AssignOp::Aggregate {
+            let (value, _) = self.expr(rhs)?;
+            let (stat, keys) = self.stat_place(lhs)?;
+            self.emit(InstKind::StatAdd { stat, keys, value: value.clone() }, span);
+            return Ok((value, Ty::Long));
+        }
+        let (value, vt) = self.expr(rhs)?;
+        let p = self.place(lhs)?;
+        let value = match op {
+            AssignOp::Op(bop) => {
+                let old = self.read(&p, span);
+                self.binary(bop, old, value, span).0
+            }
+            _ => value,
+        };
+        // The assignment's value is what was stored: a temporary keeps it
+        // stable when the place is a variable written again later.
+        let t = if matches!(op, AssignOp::Op(BinaryOp::Concat)) { Ty::Str } else { vt };
+        let kept = match (&p, &value) {
+            (_, Operand::Var(_)) | (Place::Local(..), _) => {
+                let dst = self.temp(t);
+                self.emit(InstKind::Copy { dst, src: value }, span);
+                Operand::Var(dst)
+            }
+            _ => value,
+        };
+        self.write(&p, kept.clone(), span);
+        Ok((kept, t))
+    }
+
+    fn call(&mut self, name: &str, args: &[Expr], span: Span) -> Result<(Operand, Ty), Diagnostic> {
+        let mut values = Vec::new();
+        for a in args {
+            values.push(self.expr(a)?.0);
+        }
+        let overloads = self.program.functions_named(name, self.file);
+        if !overloads.is_empty() {
+            let placement = self.func.placement;
+            let ids: Vec<FuncId> = overloads
+                .iter()
+                .filter(|&&i| self.program.functions.get(i).is_some_and(|f| f.params.len() == args.len()))
+                .filter_map(|&i| self.ids.get(&(i, placement)).copied())
+                .collect();
+            let ret = overloads
+                .first()
+                .and_then(|&i| self.program.functions.get(i))
+                .map(|f| f.ret)
+                .filter(|&t| t != Type::Unknown)
+                .map(ty);
+            let dst = ret.map(|t| self.temp(t));
+            self.emit(InstKind::Call { dst, overloads: ids, args: values }, span);
+            return Ok(match (dst, ret) {
+                (Some(d), Some(t)) => (Operand::Var(d), t),
+                _ => (Operand::Long(0), Ty::Long),
+            });
+        }
+        if name == "error" {
+            let msg = values.into_iter().next().unwrap_or(Operand::Str(Vec::new()));
+            self.terminate(Terminator::Error(msg), span);
+            let dead = self.new_block();
+            self.switch_to(dead);
+            return Ok((Operand::Long(0), Ty::Long));
+        }
+        let ret = intrinsics::lookup_arity(name, args.len()).map(|i| i.ret).filter(|&t| t != Type::Unknown).map(ty);
+        let dst = ret.map(|t| self.temp(t));
+        self.emit(InstKind::Intrinsic { dst, name: name.to_string(), args: values }, span);
+        Ok(match (dst, ret) {
+            (Some(d), Some(t)) => (Operand::Var(d), t),
+            _ => (Operand::Long(0), Ty::Long),
+        })
+    }
+}
+
+fn zero(t: Ty) -> Operand {
+    match t {
+        Ty::Long => Operand::Long(0),
+        Ty::Str => Operand::Str(Vec::new()),
+    }
+}

@@ -1,0 +1,308 @@
+//! Pass 3's intermediate representation: one typed IR for both placements.
+//!
+//! Each probe handler and each script function becomes a [`Function`] of
+//! basic blocks over typed variables (the script's locals and numbered
+//! temporaries). Instructions make everything explicit that the back ends
+//! must do differently: global and map access, statistics, context
+//! (target variable) reads, string building, output. Every instruction
+//! carries the span of the script text it came from, for diagnostics and
+//! BTF line info. The eBPF back end lowers kernel-placed functions; the
+//! Cranelift back end lowers user-placed ones.
+
+pub mod lower;
+pub mod print;
+pub mod verify;
+
+use crate::elab::Placement;
+use crate::elab::target::Resolved;
+use crate::parse::ast::{CompareOp, PrintKind, StatOp};
+use crate::source::Span;
+
+/// A value type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ty {
+    Long,
+    Str,
+}
+
+impl Ty {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ty::Long => "long",
+            Ty::Str => "string",
+        }
+    }
+}
+
+/// A variable of a function: a parameter, a script local or a temporary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VarId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlockId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GlobalId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FuncId(pub u32);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VarDecl {
+    /// The script's name, or empty for a temporary.
+    pub name: String,
+    pub ty: Ty,
+}
+
+/// What a global holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GlobalKind {
+    Scalar(Ty),
+    /// An associative array: key types, value type.
+    Array {
+        keys: Vec<Ty>,
+        value: Ty,
+    },
+    /// Statistics, scalar (no keys) or keyed.
+    Stats {
+        keys: Vec<Ty>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    pub name: String,
+    pub kind: GlobalKind,
+    /// Entries an array may hold (`global a[100]`), when declared.
+    pub size: Option<u64>,
+    /// `%`: a full array drops its oldest entries.
+    pub wrap: bool,
+    /// The initial value of a scalar.
+    pub init: Option<Operand>,
+}
+
+/// An instruction's input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operand {
+    Var(VarId),
+    Long(i64),
+    Str(Vec<u8>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    Neg,
+    BitNot,
+    /// Logical not: 1 if zero, else 0.
+    Not,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    /// Division and remainder fail on a zero divisor (a runtime error).
+    Div,
+    Mod,
+    Shl,
+    /// Arithmetic shift, as stap's `>>` on signed longs.
+    Shr,
+    And,
+    Or,
+    Xor,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum InstKind {
+    /// `dst = src`.
+    Copy {
+        dst: VarId,
+        src: Operand,
+    },
+    Unary {
+        dst: VarId,
+        op: UnOp,
+        a: Operand,
+    },
+    Binary {
+        dst: VarId,
+        op: BinOp,
+        a: Operand,
+        b: Operand,
+    },
+    /// 1 or 0; `strings` compares byte strings.
+    Compare {
+        dst: VarId,
+        op: CompareOp,
+        a: Operand,
+        b: Operand,
+        strings: bool,
+    },
+    /// String concatenation, truncated at MAXSTRINGLEN.
+    Concat {
+        dst: VarId,
+        a: Operand,
+        b: Operand,
+    },
+    /// `s =~ "re"` (negated for `!~`).
+    Regex {
+        dst: VarId,
+        a: Operand,
+        pattern: Vec<u8>,
+        negated: bool,
+    },
+    LoadGlobal {
+        dst: VarId,
+        global: GlobalId,
+    },
+    StoreGlobal {
+        global: GlobalId,
+        src: Operand,
+    },
+    /// `a[k...]`: 0 or "" when absent.
+    MapGet {
+        dst: VarId,
+        map: GlobalId,
+        keys: Vec<Operand>,
+    },
+    /// Fails with "array overflow" when the array is full (and not `%`).
+    MapSet {
+        map: GlobalId,
+        keys: Vec<Operand>,
+        value: Operand,
+    },
+    /// `delete a[k...]`; no keys: the whole array (or statistic).
+    MapDelete {
+        map: GlobalId,
+        keys: Option<Vec<Operand>>,
+    },
+    /// `[k...] in a`.
+    MapHas {
+        dst: VarId,
+        map: GlobalId,
+        keys: Vec<Operand>,
+    },
+    /// `s[k...] <<< v`.
+    StatAdd {
+        stat: GlobalId,
+        keys: Vec<Operand>,
+        value: Operand,
+    },
+    /// `@count(s[k...])` and the other extractors; `@avg` and `@variance`
+    /// of an empty statistic are runtime errors.
+    StatGet {
+        dst: VarId,
+        stat: GlobalId,
+        keys: Vec<Operand>,
+        op: StatOp,
+    },
+    /// A target variable read: the walk elaboration resolved, with the
+    /// operands it takes (an `@cast`'s address, the indexes in order).
+    Target {
+        dst: VarId,
+        resolved: Box<Resolved>,
+        operands: Vec<Operand>,
+    },
+    /// A compiler intrinsic (`execname()`, `kernel_string(p)`, ...).
+    Intrinsic {
+        dst: Option<VarId>,
+        name: String,
+        args: Vec<Operand>,
+    },
+    /// A script function: the overloads in order, each may say `next`.
+    Call {
+        dst: Option<VarId>,
+        overloads: Vec<FuncId>,
+        args: Vec<Operand>,
+    },
+    /// The print family; `dst` receives the text for `sprint*`.
+    Print {
+        dst: Option<VarId>,
+        kind: PrintKind,
+        format: Option<Vec<u8>>,
+        delimiter: Option<Operand>,
+        args: Vec<(Operand, Ty)>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inst {
+    pub kind: InstKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Terminator {
+    Jump(BlockId),
+    /// On a non-zero long.
+    Branch {
+        cond: Operand,
+        then: BlockId,
+        otherwise: BlockId,
+    },
+    /// From a function (with its value), or the end of a handler.
+    Return(Option<Operand>),
+    /// `next`: out of the handler, or on to the next overload.
+    Next,
+    /// `error(msg)`: a runtime error; it ends the handler (a surrounding
+    /// `try` catches it). `exit()` is an intrinsic: the handler goes on.
+    Error(Operand),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub insts: Vec<Inst>,
+    pub term: Terminator,
+    pub term_span: Span,
+}
+
+/// A handler or a script function, for one placement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    /// `probe_0` for handlers, the script name for functions.
+    pub name: String,
+    pub placement: Placement,
+    pub params: Vec<VarId>,
+    /// `None`: returns nothing (a handler, or a function without a type).
+    pub ret: Option<Ty>,
+    pub vars: Vec<VarDecl>,
+    /// Block 0 is the entry.
+    pub blocks: Vec<Block>,
+    pub span: Span,
+}
+
+impl Function {
+    pub fn var(&self, v: VarId) -> Option<&VarDecl> {
+        self.vars.get(v.0 as usize)
+    }
+
+    pub fn block(&self, b: BlockId) -> Option<&Block> {
+        self.blocks.get(b.0 as usize)
+    }
+}
+
+/// A handler: the function and the probe it serves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Handler {
+    pub func: FuncId,
+    /// Index of the derived probe in the elaborated program.
+    pub probe: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Module {
+    pub globals: Vec<Global>,
+    pub functions: Vec<Function>,
+    pub handlers: Vec<Handler>,
+}
+
+impl Module {
+    pub fn global(&self, g: GlobalId) -> Option<&Global> {
+        self.globals.get(g.0 as usize)
+    }
+
+    pub fn function(&self, f: FuncId) -> Option<&Function> {
+        self.functions.get(f.0 as usize)
+    }
+}

@@ -1,0 +1,241 @@
+//! The IR as text: part of `-p3`'s output, and what golden tests compare.
+
+use std::fmt::Write as _;
+
+use super::{Block, Function, GlobalKind, Inst, InstKind, Module, Operand, Terminator, UnOp, VarId};
+use crate::source::SourceMap;
+
+fn quote(s: &[u8]) -> String {
+    format!("\"{}\"", crate::parse::lexer::escape_bytes(s))
+}
+
+/// `arg1 +8 *ptr +16 : int (int 4)`: where a target read starts, its
+/// steps, and what it loads.
+fn describe(r: &crate::elab::target::Resolved) -> String {
+    use crate::elab::target::{Base, Load, Step};
+    let mut out = match &r.base {
+        Base::Arg { index, name } => format!("arg{index}({name})"),
+        Base::Return => "return".to_string(),
+        Base::Field(f) => format!("field({}@{})", f.name, f.offset),
+        Base::Cast => "cast".to_string(),
+        Base::Context(c) => format!("{c:?}").to_lowercase(),
+    };
+    for s in &r.steps {
+        match s {
+            Step::Offset(n) => out.push_str(&format!(" +{n}")),
+            Step::LoadPointer => out.push_str(" *ptr"),
+            Step::Index { op, elem_size } => out.push_str(&format!(" +op{op}*{elem_size}")),
+        }
+    }
+    let load = match &r.load {
+        Load::Value => "value".to_string(),
+        Load::Int { size, signed } => format!("{}{}", if *signed { "s" } else { "u" }, size * 8),
+        Load::Bitfield { bits, bit_offset, .. } => format!("bits {bit_offset}..{}", bit_offset + bits),
+        Load::CharArray { len } => format!("chars {len}"),
+        Load::DataLoc => "data_loc".to_string(),
+        Load::Address => "address".to_string(),
+        Load::Pretty { deep } => {
+            if *deep {
+                "pretty deep".to_string()
+            } else {
+                "pretty".to_string()
+            }
+        }
+        Load::Aggregate => "aggregate".to_string(),
+    };
+    format!("{out} : {} ({load})", r.c_type)
+}
+
+fn operand(f: &Function, o: &Operand) -> String {
+    match o {
+        Operand::Var(v) => var(f, *v),
+        Operand::Long(n) => n.to_string(),
+        Operand::Str(s) => quote(s),
+    }
+}
+
+fn var(f: &Function, v: VarId) -> String {
+    match f.var(v) {
+        Some(d) if !d.name.is_empty() => format!("%{}:{}", v.0, d.name),
+        _ => format!("%{}", v.0),
+    }
+}
+
+fn list(f: &Function, ops: &[Operand]) -> String {
+    ops.iter().map(|o| operand(f, o)).collect::<Vec<_>>().join(", ")
+}
+
+pub fn print_module(m: &Module, sm: &SourceMap) -> String {
+    let mut out = String::new();
+    for (i, g) in m.globals.iter().enumerate() {
+        let kind = match &g.kind {
+            GlobalKind::Scalar(t) => t.name().to_string(),
+            GlobalKind::Array { keys, value } => {
+                format!("{}[{}]", value.name(), keys.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))
+            }
+            GlobalKind::Stats { keys } if keys.is_empty() => "stats".to_string(),
+            GlobalKind::Stats { keys } => {
+                format!("stats[{}]", keys.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))
+            }
+        };
+        let _ = write!(out, "global @{i}:{} {kind}", g.name);
+        if let Some(n) = g.size {
+            let _ = write!(out, " size {n}");
+        }
+        if g.wrap {
+            out.push_str(" wrap");
+        }
+        if let Some(init) = &g.init {
+            let _ = write!(
+                out,
+                " = {}",
+                match init {
+                    Operand::Long(n) => n.to_string(),
+                    Operand::Str(s) => quote(s),
+                    Operand::Var(_) => "?".to_string(),
+                }
+            );
+        }
+        out.push('\n');
+    }
+    for (i, f) in m.functions.iter().enumerate() {
+        let handler = m.handlers.iter().find(|h| h.func.0 as usize == i);
+        out.push('\n');
+        out.push_str(&print_function(f, i, handler.map(|h| h.probe), sm));
+    }
+    out
+}
+
+pub fn print_function(f: &Function, index: usize, probe: Option<usize>, sm: &SourceMap) -> String {
+    let mut out = String::new();
+    let params: Vec<String> =
+        f.params.iter().map(|&p| format!("{}:{}", var(f, p), f.var(p).map_or("?", |d| d.ty.name()))).collect();
+    let ret = f.ret.map(|t| format!(":{}", t.name())).unwrap_or_default();
+    let what = match probe {
+        Some(p) => format!("handler of probe {p}"),
+        None => "function".to_string(),
+    };
+    let _ =
+        writeln!(out, "func #{index} {}{ret}({}) /* {}, {} */ {{", f.name, params.join(", "), f.placement.name(), what);
+    let temps: Vec<String> = f
+        .vars
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !f.params.iter().any(|p| p.0 as usize == *i))
+        .map(|(i, d)| format!("{}:{}", var(f, VarId(i as u32)), d.ty.name()))
+        .collect();
+    if !temps.is_empty() {
+        let _ = writeln!(out, "  vars {}", temps.join(" "));
+    }
+    for (i, b) in f.blocks.iter().enumerate() {
+        let _ = writeln!(out, "b{i}:");
+        print_block(&mut out, f, b, sm);
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn print_block(out: &mut String, f: &Function, b: &Block, sm: &SourceMap) {
+    for i in &b.insts {
+        let text = inst(f, i);
+        let _ = writeln!(out, "  {text:<48} # {}", location(sm, i));
+    }
+    let term = match &b.term {
+        Terminator::Jump(t) => format!("jump b{}", t.0),
+        Terminator::Branch { cond, then, otherwise } => {
+            format!("branch {} ? b{} : b{}", operand(f, cond), then.0, otherwise.0)
+        }
+        Terminator::Return(None) => "return".to_string(),
+        Terminator::Return(Some(v)) => format!("return {}", operand(f, v)),
+        Terminator::Next => "next".to_string(),
+        Terminator::Error(m) => format!("error {}", operand(f, m)),
+    };
+    let _ = writeln!(out, "  {term}");
+}
+
+fn location(sm: &SourceMap, i: &Inst) -> String {
+    if i.span.is_dummy() { String::new() } else { sm.location(i.span) }
+}
+
+fn inst(f: &Function, i: &Inst) -> String {
+    let v = |x: &VarId| var(f, *x);
+    let o = |x: &Operand| operand(f, x);
+    let dst = |d: &Option<VarId>| d.as_ref().map(|d| format!("{} = ", var(f, *d))).unwrap_or_default();
+    match &i.kind {
+        InstKind::Copy { dst, src } => format!("{} = {}", v(dst), o(src)),
+        InstKind::Unary { dst, op, a } => {
+            let op = match op {
+                UnOp::Neg => "-",
+                UnOp::BitNot => "~",
+                UnOp::Not => "!",
+            };
+            format!("{} = {op}{}", v(dst), o(a))
+        }
+        InstKind::Binary { dst, op, a, b } => format!("{} = {} {} {}", v(dst), o(a), binop(*op), o(b)),
+        InstKind::Compare { dst, op, a, b, strings } => {
+            format!(
+                "{} = {} {} {}{}",
+                v(dst),
+                o(a),
+                crate::parse::printer::compare_op(*op),
+                o(b),
+                if *strings { " (str)" } else { "" }
+            )
+        }
+        InstKind::Concat { dst, a, b } => format!("{} = concat {}, {}", v(dst), o(a), o(b)),
+        InstKind::Regex { dst, a, pattern, negated } => {
+            format!("{} = {} {} {}", v(dst), o(a), if *negated { "!~" } else { "=~" }, quote(pattern))
+        }
+        InstKind::LoadGlobal { dst, global } => format!("{} = load @{}", v(dst), global.0),
+        InstKind::StoreGlobal { global, src } => format!("store @{}, {}", global.0, o(src)),
+        InstKind::MapGet { dst, map, keys } => format!("{} = @{}[{}]", v(dst), map.0, list(f, keys)),
+        InstKind::MapSet { map, keys, value } => format!("@{}[{}] = {}", map.0, list(f, keys), o(value)),
+        InstKind::MapDelete { map, keys: None } => format!("delete @{}", map.0),
+        InstKind::MapDelete { map, keys: Some(k) } => format!("delete @{}[{}]", map.0, list(f, k)),
+        InstKind::MapHas { dst, map, keys } => format!("{} = [{}] in @{}", v(dst), list(f, keys), map.0),
+        InstKind::StatAdd { stat, keys, value } => {
+            let k = if keys.is_empty() { String::new() } else { format!("[{}]", list(f, keys)) };
+            format!("@{}{k} <<< {}", stat.0, o(value))
+        }
+        InstKind::StatGet { dst, stat, keys, op } => {
+            let k = if keys.is_empty() { String::new() } else { format!("[{}]", list(f, keys)) };
+            format!("{} = @{}(@{}{k})", v(dst), op.name(), stat.0)
+        }
+        InstKind::Target { dst, resolved, operands } => {
+            let args = if operands.is_empty() { String::new() } else { format!(" ({})", list(f, operands)) };
+            format!("{} = target {}{args}", v(dst), describe(resolved))
+        }
+        InstKind::Intrinsic { dst: d, name, args } => format!("{}{name}({})", dst(d), list(f, args)),
+        InstKind::Call { dst: d, overloads, args } => {
+            let fs: Vec<String> = overloads.iter().map(|f| format!("#{}", f.0)).collect();
+            format!("{}call {}({})", dst(d), fs.join("|"), list(f, args))
+        }
+        InstKind::Print { dst: d, kind, format, delimiter, args } => {
+            let mut parts = Vec::new();
+            if let Some(fm) = format {
+                parts.push(quote(fm));
+            }
+            if let Some(dl) = delimiter {
+                parts.push(o(dl));
+            }
+            parts.extend(args.iter().map(|(a, _)| o(a)));
+            format!("{}{}({})", dst(d), kind.name(), parts.join(", "))
+        }
+    }
+}
+
+fn binop(op: super::BinOp) -> &'static str {
+    use super::BinOp::*;
+    match op {
+        Add => "+",
+        Sub => "-",
+        Mul => "*",
+        Div => "/",
+        Mod => "%",
+        Shl => "<<",
+        Shr => ">>",
+        And => "&",
+        Or => "|",
+        Xor => "^",
+    }
+}
