@@ -122,6 +122,8 @@ fn list_cases() {
         ("-L", "syscall.read"),
         ("-l", "scheduler.*"),
         ("-L", "timer.s(1)"),
+        ("-L", "lsm.file_open"),
+        ("-l", "lsm.bprm_*"),
     ];
     let mut all = String::new();
     for (opt, pattern) in cases {

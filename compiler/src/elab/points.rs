@@ -90,9 +90,39 @@ pub enum ProbeKind {
     Perf {
         type_: u32,
         config: u64,
+        /// Events per sample, or samples per second with `frequency`
+        /// (`.hz(N)`).
         sample_period: u64,
+        frequency: bool,
         process: Option<String>,
     },
+    /// `lsm.HOOK`: a BPF LSM program on the kernel's `bpf_lsm_HOOK`.
+    Lsm {
+        hook: String,
+    },
+}
+
+/// `lsm.HOOK`: the hooks are the kernel's `bpf_lsm_*` functions, so the
+/// names come from BTF rather than from the template tree. `None`: not an
+/// LSM point.
+fn lsm(point: &ProbePoint, ctx: &PointContext<'_>) -> Option<Result<Vec<ResolvedPoint>, Diagnostic>> {
+    let [family, hook] = point.components.as_slice() else { return None };
+    if family.arg.is_some() || !crate::elab::glob_match(&family.name, "lsm") || family.name.contains("**") {
+        return None;
+    }
+    if hook.arg.is_some() {
+        let d = Diagnostic::semantic_error("an LSM hook takes no argument", hook.span);
+        return Some(Err(d));
+    }
+    let pattern = format!("bpf_lsm_{}", hook.name);
+    Some(match ctx.kernel.match_functions(None, &pattern) {
+        Err(e) => Err(Diagnostic::semantic_error(e.to_string(), hook.span)),
+        Ok(funcs) => Ok(funcs
+            .into_iter()
+            .filter_map(|f| f.name.strip_prefix("bpf_lsm_").map(str::to_string))
+            .map(|hook| ResolvedPoint { name: format!("lsm.{hook}"), kind: ProbeKind::Lsm { hook } })
+            .collect()),
+    })
 }
 
 /// One concrete point a probe point resolved to.
@@ -109,6 +139,9 @@ pub struct ResolvedPoint {
 /// Points stp does not support at all get `semantic error: probe point
 /// not supported by stp: ...`.
 pub fn resolve(point: &ProbePoint, ctx: &PointContext<'_>) -> Result<Vec<ResolvedPoint>, Diagnostic> {
+    if let Some(found) = lsm(point, ctx) {
+        return found;
+    }
     let mut walker = Walker { comps: &point.components, matches: Vec::new(), failure: None };
     let mut path = Vec::new();
     walker.walk(tree(), 0, &mut path);
@@ -309,7 +342,12 @@ const DEFAULT_SAMPLE_PERIOD: u64 = 1_000_000;
 fn perf_kids() -> Vec<Node> {
     let process = || leaf("process", Arg::OptStr, Family::Perf);
     let counter = || unsup("counter", Arg::Str, "perf counters");
-    vec![node("sample", Arg::Num, Some(Family::Perf), vec![process(), counter()]), process(), counter()]
+    vec![
+        node("sample", Arg::Num, Some(Family::Perf), vec![process(), counter()]),
+        node("hz", Arg::Num, Some(Family::Perf), vec![process(), counter()]),
+        process(),
+        counter(),
+    ]
 }
 
 fn perf_event(name: &'static str) -> Node {
@@ -895,12 +933,22 @@ fn perf(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<ProbeKind, Dia
             .map_err(|_| Diagnostic::semantic_error(format!("invalid perf event config {c}"), path.span("config")))?;
         (type_, config)
     };
-    let sample_period = match path.num("sample") {
-        None => DEFAULT_SAMPLE_PERIOD,
-        Some(p) => u64::try_from(p)
-            .ok()
-            .filter(|&p| p > 0)
-            .ok_or_else(|| Diagnostic::semantic_error("invalid perf sample period", path.span("sample")))?,
+    let (sample_period, frequency) = match (path.num("sample"), path.num("hz")) {
+        (Some(p), _) => (
+            u64::try_from(p)
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| Diagnostic::semantic_error("invalid perf sample period", path.span("sample")))?,
+            false,
+        ),
+        (None, Some(hz)) => (
+            u64::try_from(hz)
+                .ok()
+                .filter(|&f| f > 0)
+                .ok_or_else(|| Diagnostic::semantic_error("frequency must be greater than 0", path.span("hz")))?,
+            true,
+        ),
+        (None, None) => (DEFAULT_SAMPLE_PERIOD, false),
     };
     let process = path.has("process").then(|| path.string("process").unwrap_or_default());
     // `.process` without a path counts the target process.
@@ -910,7 +958,7 @@ fn perf(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<ProbeKind, Dia
             path.span("process"),
         ));
     }
-    Ok(ProbeKind::Perf { type_, config, sample_period, process })
+    Ok(ProbeKind::Perf { type_, config, sample_period, frequency, process })
 }
 
 // ---------------------------------------------------------------------------
@@ -1435,19 +1483,25 @@ mod tests {
         let perf = |text: &str| only(text).kind;
         assert_eq!(
             perf("perf.sw.cpu_clock"),
-            ProbeKind::Perf { type_: 1, config: 0, sample_period: 1_000_000, process: None }
+            ProbeKind::Perf { type_: 1, config: 0, sample_period: 1_000_000, frequency: false, process: None }
         );
         assert_eq!(
             perf("perf.sw.page_faults_maj.sample(4000)"),
-            ProbeKind::Perf { type_: 1, config: 6, sample_period: 4000, process: None }
+            ProbeKind::Perf { type_: 1, config: 6, sample_period: 4000, frequency: false, process: None }
         );
         assert_eq!(
             perf("perf.hw.cache_misses"),
-            ProbeKind::Perf { type_: 0, config: 3, sample_period: 1_000_000, process: None }
+            ProbeKind::Perf { type_: 0, config: 3, sample_period: 1_000_000, frequency: false, process: None }
         );
         assert_eq!(
             perf("perf.hw.ref_cpu_cycles.process(\"/bin/ls\")"),
-            ProbeKind::Perf { type_: 0, config: 9, sample_period: 1_000_000, process: Some("/bin/ls".into()) }
+            ProbeKind::Perf {
+                type_: 0,
+                config: 9,
+                sample_period: 1_000_000,
+                frequency: false,
+                process: Some("/bin/ls".into())
+            }
         );
         // `.process` without a path counts the target (-x/-c) process.
         let k = kernel_with(&[]);
@@ -1455,7 +1509,13 @@ mod tests {
         let r = resolve(&point("perf.type(4).config(42).sample(10).process"), &ctx).expect("with -x");
         assert_eq!(
             r.first().map(|p| p.kind.clone()),
-            Some(ProbeKind::Perf { type_: 4, config: 42, sample_period: 10, process: Some(String::new()) })
+            Some(ProbeKind::Perf {
+                type_: 4,
+                config: 42,
+                sample_period: 10,
+                frequency: false,
+                process: Some(String::new())
+            })
         );
         assert!(err("perf.type(4).config(42).process").message.contains("needs a target process"));
         assert_eq!(only("perf.sw.task_clock.sample(100)").name, "perf.sw.task_clock.sample(100)");

@@ -548,9 +548,12 @@ impl<'a> Session<'a> {
             ExprKind::Target(t) => {
                 let points = std::mem::take(&mut self.dropped_points);
                 let context = !points.is_empty()
-                    && points
-                        .iter()
-                        .all(|p| matches!(p.kind, ProbeKind::KernelFunction { .. } | ProbeKind::Tracepoint { .. }));
+                    && points.iter().all(|p| {
+                        matches!(
+                            p.kind,
+                            ProbeKind::KernelFunction { .. } | ProbeKind::Tracepoint { .. } | ProbeKind::Lsm { .. }
+                        )
+                    });
                 if context
                     && matches!(t.base, TargetBase::Var(_) | TargetBase::Context(_))
                     && let Err(d) = super::target::resolve(t, e.span, &points, self.opts, false)

@@ -127,18 +127,28 @@ fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
     kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })
 }
 
+/// The kernel function whose arguments a point's `$vars` are: the probed
+/// function, or an LSM hook's `bpf_lsm_HOOK`; and whether `$return` is there.
+fn function_of(kind: &ProbeKind) -> Option<(KFunc, bool)> {
+    match kind {
+        ProbeKind::KernelFunction { func, ret, .. } => Some((func.clone(), *ret)),
+        ProbeKind::Lsm { hook } => Some((KFunc { name: format!("bpf_lsm_{hook}"), module: None }, false)),
+        _ => None,
+    }
+}
+
 /// Everything `-L` lists for a point: `(name, C type)`.
 pub fn context_vars(kernel: &Kernel, point: &ResolvedPoint) -> Vec<(String, String)> {
-    match &point.kind {
-        ProbeKind::KernelFunction { func, ret, .. } => {
-            let Some(proto) = kernel.function_proto(func) else { return Vec::new() };
-            let mut v: Vec<(String, String)> =
-                proto.params.iter().map(|(n, t)| (n.clone(), kernel.type_name(*t))).collect();
-            if *ret && let Some(r) = proto.ret {
-                v.push(("return".to_string(), kernel.type_name(r)));
-            }
-            v
+    if let Some((func, ret)) = function_of(&point.kind) {
+        let Some(proto) = kernel.function_proto(&func) else { return Vec::new() };
+        let mut v: Vec<(String, String)> =
+            proto.params.iter().map(|(n, t)| (n.clone(), kernel.type_name(*t))).collect();
+        if ret && let Some(r) = proto.ret {
+            v.push(("return".to_string(), kernel.type_name(r)));
         }
+        return v;
+    }
+    match &point.kind {
         ProbeKind::Tracepoint { tp } => {
             if let Some(proto) = tracepoint_args(kernel, &tp.name) {
                 return proto.params.iter().map(|(n, t)| (n.clone(), kernel.type_name(*t))).collect();
@@ -426,7 +436,7 @@ fn walk_from(
 }
 
 fn has_context(k: &ProbeKind) -> bool {
-    matches!(k, ProbeKind::KernelFunction { .. } | ProbeKind::Tracepoint { .. })
+    matches!(k, ProbeKind::KernelFunction { .. } | ProbeKind::Tracepoint { .. } | ProbeKind::Lsm { .. })
 }
 
 fn is_ret(p: &ResolvedPoint) -> bool {
@@ -450,7 +460,21 @@ fn start_var(kernel: &Kernel, point: &ResolvedPoint, name: &str, span: Span) -> 
             format!("alternatives: {list}")
         })
     };
-    match &point.kind {
+    let kind = match function_of(&point.kind) {
+        Some((func, ret)) => ProbeKind::KernelFunction { func, ret, maxactive: None },
+        None => point.kind.clone(),
+    };
+    // An LSM probe's `$ctx` is the hook's first argument (the object the
+    // hook guards), as in stap's LSM probes.
+    if let (ProbeKind::Lsm { .. }, ProbeKind::KernelFunction { func, .. }) = (&point.kind, &kind)
+        && name == "ctx"
+        && let Some(proto) = kernel.function_proto(func)
+        && !proto.params.iter().any(|(n, _)| n == "ctx")
+        && let Some((first, ty)) = proto.params.first()
+    {
+        return Ok(Start::Btf(At::Value(*ty), Base::Arg { index: 0, name: first.clone() }));
+    }
+    match &kind {
         ProbeKind::KernelFunction { func, ret, .. } => {
             let proto = kernel.function_proto(func).ok_or_else(|| {
                 Diagnostic::semantic_error(format!("no BTF type information for '{}'", func.name), span)
@@ -503,6 +527,36 @@ enum Start {
 /// A tracepoint field known only from its tracefs format.
 fn resolve_field(t: &Target, f: TpField, span: Span) -> Result<Resolved, Diagnostic> {
     let what = describe(t);
+    // `$comm[i]`: an element of an array field, its size the field's over
+    // its length; `&$field` is the field's address in the record.
+    if let (Some(len), [TargetOp::Index(_)], None, false) = (f.array_len, t.ops.as_slice(), t.pretty, t.addr_of)
+        && len > 0
+        && f.size.is_multiple_of(len)
+        && matches!(f.size / len, 1 | 2 | 4 | 8)
+    {
+        let elem_size = f.size / len;
+        let c_type = f.c_type.split('[').next().unwrap_or(&f.c_type).trim().to_string();
+        return Ok(Resolved {
+            ty: Type::Long,
+            c_type,
+            base: Base::Field(f.clone()),
+            base_is_address: true,
+            steps: vec![Step::Index { op: 0, elem_size }],
+            load: Load::Int { size: elem_size, signed: f.signed },
+            btf: None,
+        });
+    }
+    if t.ops.is_empty() && t.addr_of && t.pretty.is_none() {
+        return Ok(Resolved {
+            ty: Type::Long,
+            c_type: format!("{}*", f.c_type),
+            base: Base::Field(f),
+            base_is_address: true,
+            steps: Vec::new(),
+            load: Load::Address,
+            btf: None,
+        });
+    }
     if !t.ops.is_empty() || t.addr_of {
         return Err(Diagnostic::semantic_error(
             format!("'{what}': the field's type '{}' is known only by name (no BTF for this tracepoint)", f.c_type),
