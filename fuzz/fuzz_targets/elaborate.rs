@@ -1,5 +1,7 @@
-//! Passes 1 and 2 on arbitrary input against the kernel snapshot checked
-//! into `tests/kernel`: any diagnostic is fine, a panic is a bug.
+//! Passes 1 to 3 on arbitrary input against the kernel snapshot checked
+//! into `tests/kernel`: any diagnostic is fine, a panic is a bug (and so
+//! is IR that fails its verifier, which the driver reports as an internal
+//! error: the target checks for it).
 //!
 //! The first byte chooses options (guru mode, `-u`), the rest is the
 //! script. Run with `cargo +nightly fuzz run elaborate corpus/parse`.
@@ -23,12 +25,16 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(rest).into_owned();
     let opts = Options {
         scripts: vec![ScriptInput { name: "<fuzz>".into(), text }],
-        last_pass: 2,
+        last_pass: 3,
         guru: flags & 1 != 0,
         unoptimized: flags & 2 != 0,
         args: vec!["arg1".to_string(), "2".to_string()],
         ..Options::default()
     };
     let mut sm = SourceMap::new();
-    let _ = run(&opts, kernel(), &mut sm);
+    let outcome = run(&opts, kernel(), &mut sm);
+    assert!(
+        !outcome.diagnostics.iter().any(|d| d.message.contains("IR of this script is inconsistent")),
+        "lowering produced IR its verifier rejects"
+    );
 });

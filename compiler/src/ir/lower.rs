@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use super::{
-    BinOp, Block, BlockId, FuncId, Function, Global, GlobalId, GlobalKind, Handler, Inst, InstKind, Module, Operand,
-    Terminator, Ty, UnOp, VarDecl, VarId,
+    BinOp, Block, BlockId, Catch, FuncId, Function, Global, GlobalId, GlobalKind, Handler, Inst, InstKind, Module,
+    Operand, Terminator, Ty, UnOp, VarDecl, VarId,
 };
 use crate::diag::Diagnostic;
 use crate::elab::{Placement, Program, Type, Var, intrinsics};
@@ -122,6 +122,8 @@ struct Lower<'a> {
     open: Vec<bool>,
     /// (break, continue) targets of the enclosing loops.
     loops: Vec<(BlockId, BlockId)>,
+    /// The `catch` of each enclosing `try`, innermost last.
+    catches: Vec<Catch>,
 }
 
 impl<'a> Lower<'a> {
@@ -140,10 +142,20 @@ impl<'a> Lower<'a> {
             params: Vec::new(),
             ret,
             vars: Vec::new(),
-            blocks: vec![Block { insts: Vec::new(), term: Terminator::Return(None), term_span: span }],
+            blocks: vec![Block { insts: Vec::new(), term: Terminator::Return(None), term_span: span, on_error: None }],
             span,
         };
-        Lower { program, ids, file, func, names: HashMap::new(), cur: BlockId(0), open: vec![true], loops: Vec::new() }
+        Lower {
+            program,
+            ids,
+            file,
+            func,
+            names: HashMap::new(),
+            cur: BlockId(0),
+            open: vec![true],
+            loops: Vec::new(),
+            catches: Vec::new(),
+        }
     }
 
     fn declare(&mut self, v: &Var) -> VarId {
@@ -161,7 +173,13 @@ impl<'a> Lower<'a> {
 
     fn new_block(&mut self) -> BlockId {
         let id = BlockId(self.func.blocks.len() as u32);
-        self.func.blocks.push(Block { insts: Vec::new(), term: Terminator::Return(None), term_span: self.func.span });
+        let on_error = self.catches.last().copied();
+        self.func.blocks.push(Block {
+            insts: Vec::new(),
+            term: Terminator::Return(None),
+            term_span: self.func.span,
+            on_error,
+        });
         self.open.push(true);
         id
     }
@@ -307,9 +325,76 @@ impl<'a> Lower<'a> {
                 self.switch_to(dead);
             }
             StmtKind::Delete(e) => self.delete(e)?,
-            StmtKind::Foreach(f) => return Err(not_yet("foreach", f.span)),
-            StmtKind::Try { .. } => return Err(not_yet("try/catch", span)),
+            StmtKind::Foreach(f) => self.foreach(f)?,
+            StmtKind::Try { body, var, catch } => {
+                // The catch block belongs to the outer try, if any.
+                let handler = self.new_block();
+                let message = match var {
+                    Some(v) => Some(self.names.get(&v.name).copied().ok_or_else(|| {
+                        Diagnostic::internal(format!("pass 3: catch variable '{}' is not a local", v.name))
+                            .at(v.span, "")
+                    })?),
+                    None => None,
+                };
+                self.catches.push(Catch { block: handler, message });
+                let inside = self.new_block();
+                self.catches.pop();
+                let join = self.new_block();
+                self.goto(inside, span);
+                self.catches.push(Catch { block: handler, message });
+                let lowered = self.block(body);
+                self.catches.pop();
+                lowered?;
+                self.goto(join, span);
+                self.switch_to(handler);
+                self.block(catch)?;
+                self.goto(join, span);
+                self.switch_to(join);
+            }
         }
+        Ok(())
+    }
+
+    /// `foreach`: start an iteration, then take entries until none is
+    /// left; `continue` takes the next, `break` leaves.
+    fn foreach(&mut self, f: &crate::parse::ast::Foreach) -> Result<(), Diagnostic> {
+        let span = f.span;
+        let ExprKind::Var(name) = &f.array.kind else { return Err(not_yet("foreach over this", f.array.span)) };
+        let map = self.global(name, f.array.span)?;
+        let mut slice = Vec::new();
+        for k in f.slice.iter().flatten() {
+            slice.push(match k {
+                Some(k) => Some(self.expr(k)?.0),
+                None => None,
+            });
+        }
+        let limit = match &f.limit {
+            Some(l) => Some(self.expr(l)?.0),
+            None => None,
+        };
+        let local = |l: &Self, id: &crate::parse::ast::Ident| {
+            l.names.get(&id.name).copied().ok_or_else(|| {
+                Diagnostic::internal(format!("pass 3: foreach variable '{}' is not a local", id.name)).at(id.span, "")
+            })
+        };
+        let keys = f.keys.iter().map(|k| local(self, k)).collect::<Result<Vec<_>, _>>()?;
+        let value = match &f.value {
+            Some(v) => Some(local(self, v)?),
+            None => None,
+        };
+        let iter = self.temp(Ty::Long);
+        let found = self.temp(Ty::Long);
+        self.emit(InstKind::IterStart { iter, map, sort: f.sort, aggregate: f.aggregate, limit, slice }, span);
+        let (head, body, exit) = (self.new_block(), self.new_block(), self.new_block());
+        self.goto(head, span);
+        self.emit(InstKind::IterNext { iter, map, found, keys, value }, span);
+        self.terminate(Terminator::Branch { cond: Operand::Var(found), then: body, otherwise: exit }, span);
+        self.switch_to(body);
+        self.loops.push((exit, head));
+        self.stmt(&f.body)?;
+        self.loops.pop();
+        self.terminate(Terminator::Jump(head), span);
+        self.switch_to(exit);
         Ok(())
     }
 

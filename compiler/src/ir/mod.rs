@@ -15,7 +15,7 @@ pub mod verify;
 
 use crate::elab::Placement;
 use crate::elab::target::Resolved;
-use crate::parse::ast::{CompareOp, PrintKind, StatOp};
+use crate::parse::ast::{CompareOp, PrintKind, Sort, StatOp};
 use crate::source::Span;
 
 /// A value type.
@@ -216,6 +216,27 @@ pub enum InstKind {
         overloads: Vec<FuncId>,
         args: Vec<Operand>,
     },
+    /// `foreach`: a new iteration over `map`'s entries as they are now,
+    /// sorted and limited as asked, restricted to keys equal to the given
+    /// slice keys. `iter` holds it; it lives until the function returns.
+    IterStart {
+        iter: VarId,
+        map: GlobalId,
+        sort: Option<Sort>,
+        /// For statistics sorted by value: the extractor sorted on.
+        aggregate: Option<StatOp>,
+        limit: Option<Operand>,
+        slice: Vec<Option<Operand>>,
+    },
+    /// The next entry: `found` is 1 and the keys (and value) are set, or
+    /// `found` is 0 at the end.
+    IterNext {
+        iter: VarId,
+        map: GlobalId,
+        found: VarId,
+        keys: Vec<VarId>,
+        value: Option<VarId>,
+    },
     /// The print family; `dst` receives the text for `sprint*`.
     Print {
         dst: Option<VarId>,
@@ -250,11 +271,21 @@ pub enum Terminator {
     Error(Operand),
 }
 
+/// Where a runtime error in a block goes: the `catch` of the innermost
+/// `try` around it, with the variable that receives the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Catch {
+    pub block: BlockId,
+    pub message: Option<VarId>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
     pub insts: Vec<Inst>,
     pub term: Terminator,
     pub term_span: Span,
+    /// `None`: an error ends the handler (and is reported).
+    pub on_error: Option<Catch>,
 }
 
 /// A handler or a script function, for one placement.

@@ -128,7 +128,15 @@ pub fn print_function(f: &Function, index: usize, probe: Option<usize>, sm: &Sou
         let _ = writeln!(out, "  vars {}", temps.join(" "));
     }
     for (i, b) in f.blocks.iter().enumerate() {
-        let _ = writeln!(out, "b{i}:");
+        match b.on_error {
+            None => {
+                let _ = writeln!(out, "b{i}:");
+            }
+            Some(c) => {
+                let to = c.message.map(|m| format!(", message to {}", var(f, m))).unwrap_or_default();
+                let _ = writeln!(out, "b{i}: (on error: b{}{to})", c.block.0);
+            }
+        }
         print_block(&mut out, f, b, sm);
     }
     out.push_str("}\n");
@@ -209,6 +217,32 @@ fn inst(f: &Function, i: &Inst) -> String {
         InstKind::Call { dst: d, overloads, args } => {
             let fs: Vec<String> = overloads.iter().map(|f| format!("#{}", f.0)).collect();
             format!("{}call {}({})", dst(d), fs.join("|"), list(f, args))
+        }
+        InstKind::IterStart { iter, map, sort, aggregate, limit, slice } => {
+            let mut s = format!("{} = iterate @{}", v(iter), map.0);
+            if !slice.is_empty() {
+                let keys: Vec<String> = slice.iter().map(|k| k.as_ref().map_or("*".to_string(), &o)).collect();
+                s.push_str(&format!("[{}]", keys.join(", ")));
+            }
+            if let Some(sort) = sort {
+                let by = match sort.by {
+                    crate::parse::ast::SortBy::Key(i) => format!("key {i}"),
+                    crate::parse::ast::SortBy::Value => match aggregate {
+                        Some(a) => format!("@{}", a.name()),
+                        None => "value".to_string(),
+                    },
+                };
+                s.push_str(&format!(" sorted by {by}{}", if sort.descending { " descending" } else { "" }));
+            }
+            if let Some(l) = limit {
+                s.push_str(&format!(" limit {}", o(l)));
+            }
+            s
+        }
+        InstKind::IterNext { iter, found, keys, value, .. } => {
+            let keys: Vec<String> = keys.iter().map(&v).collect();
+            let value = value.as_ref().map(|x| format!(", value {}", v(x))).unwrap_or_default();
+            format!("{} = next {} -> [{}]{value}", v(found), v(iter), keys.join(", "))
         }
         InstKind::Print { dst: d, kind, format, delimiter, args } => {
             let mut parts = Vec::new();

@@ -59,6 +59,12 @@ fn verify_function(m: &Module, f: &Function) -> Result<(), String> {
         if f.block(b).is_some() { Ok(()) } else { Err(format!("jump to missing block b{}", b.0)) }
     };
     for (bi, b) in f.blocks.iter().enumerate() {
+        if let Some(c) = b.on_error {
+            block_ok(c.block)?;
+            if let Some(m) = c.message {
+                want(f, &Operand::Var(m), Ty::Str, "a caught message")?;
+            }
+        }
         for inst in &b.insts {
             check_inst(m, f, &inst.kind).map_err(|e| format!("b{bi}: {e}"))?;
         }
@@ -177,6 +183,44 @@ fn check_inst(m: &Module, f: &Function, k: &InstKind) -> Result<(), String> {
                 dst_ty(f, *d)?;
             }
         }
+        InstKind::IterStart { iter, map, limit, slice, .. } => {
+            let global = m.global(*map).ok_or_else(|| format!("no global @{}", map.0))?;
+            let key_tys = match &global.kind {
+                GlobalKind::Array { keys, .. } | GlobalKind::Stats { keys } => keys,
+                GlobalKind::Scalar(_) => return Err(format!("iteration over scalar @{}", map.0)),
+            };
+            if !slice.is_empty() && slice.len() != key_tys.len() {
+                return Err(format!("a slice of {} keys over @{} with {}", slice.len(), map.0, key_tys.len()));
+            }
+            for (k, t) in slice.iter().zip(key_tys) {
+                if let Some(k) = k {
+                    want(f, k, *t, "a slice key")?;
+                }
+            }
+            if let Some(l) = limit {
+                want(f, l, Ty::Long, "a limit")?;
+            }
+            want(f, &Operand::Var(*iter), Ty::Long, "an iterator")?;
+        }
+        InstKind::IterNext { iter, map, found, keys, value } => {
+            want(f, &Operand::Var(*iter), Ty::Long, "an iterator")?;
+            want(f, &Operand::Var(*found), Ty::Long, "a result")?;
+            let global = m.global(*map).ok_or_else(|| format!("no global @{}", map.0))?;
+            let (key_tys, value_ty) = match &global.kind {
+                GlobalKind::Array { keys, value } => (keys, *value),
+                GlobalKind::Stats { keys } => (keys, Ty::Long),
+                GlobalKind::Scalar(_) => return Err(format!("iteration over scalar @{}", map.0)),
+            };
+            if keys.len() != key_tys.len() {
+                return Err(format!("{} keys taken from @{} with {}", keys.len(), map.0, key_tys.len()));
+            }
+            for (k, t) in keys.iter().zip(key_tys) {
+                want(f, &Operand::Var(*k), *t, "an iteration key")?;
+            }
+            if let Some(v) = value {
+                want(f, &Operand::Var(*v), value_ty, "an iteration value")?;
+            }
+        }
         InstKind::Print { dst, delimiter, args, .. } => {
             if let Some(d) = delimiter {
                 want(f, d, Ty::Str, "a delimiter")?;
@@ -210,6 +254,7 @@ mod tests {
                 insts: insts.into_iter().map(|kind| Inst { kind, span: Span::DUMMY }).collect(),
                 term,
                 term_span: Span::DUMMY,
+                on_error: None,
             }],
             span: Span::DUMMY,
         }
