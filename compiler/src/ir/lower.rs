@@ -49,7 +49,8 @@ pub fn lower(program: &Program) -> Result<Module, Vec<Diagnostic>> {
         }
         l.func.params = params;
         match l.body(body) {
-            Ok(func) => module.functions.push(func),
+            Ok((func, entries)) if entries.is_empty() => module.functions.push(func),
+            Ok(_) => diags.push(Diagnostic::semantic_error("@entry is allowed only in .return probes", f.def.span)),
             Err(d) => diags.push(d),
         }
     }
@@ -63,9 +64,31 @@ pub fn lower(program: &Program) -> Result<Module, Vec<Diagnostic>> {
             Some(c) => l.guarded_body(c, &p.body),
             None => l.body(&p.body),
         };
-        match lowered {
+        let (func, entries) = match lowered {
+            Ok(x) => x,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        module.handlers.push(Handler { func: FuncId(module.functions.len() as u32), probe: pi, at_entry: false });
+        module.functions.push(func);
+        if entries.is_empty() {
+            continue;
+        }
+        // `@entry(e)`: a function at the probed functions' entry keeps each
+        // `e` for the return.
+        let mut l = Lower::new(program, &ids, p.file, p.placement, format!("probe_{pi}_entry"), None, p.span);
+        for v in &p.locals {
+            l.declare(v);
+        }
+        match l.entry_body(&entries, p.span) {
             Ok(func) => {
-                module.handlers.push(Handler { func: FuncId(module.functions.len() as u32), probe: pi });
+                module.handlers.push(Handler {
+                    func: FuncId(module.functions.len() as u32),
+                    probe: pi,
+                    at_entry: true,
+                });
                 module.functions.push(func);
             }
             Err(d) => diags.push(d),
@@ -124,6 +147,8 @@ struct Lower<'a> {
     loops: Vec<(BlockId, BlockId)>,
     /// The `catch` of each enclosing `try`, innermost last.
     catches: Vec<Catch>,
+    /// The operands of `@entry(...)`, by slot.
+    entries: Vec<Expr>,
 }
 
 impl<'a> Lower<'a> {
@@ -155,6 +180,7 @@ impl<'a> Lower<'a> {
             open: vec![true],
             loops: Vec::new(),
             catches: Vec::new(),
+            entries: Vec::new(),
         }
     }
 
@@ -214,10 +240,22 @@ impl<'a> Lower<'a> {
         self.switch_to(to);
     }
 
-    fn body(mut self, b: &AstBlock) -> Result<Function, Diagnostic> {
+    fn body(mut self, b: &AstBlock) -> Result<(Function, Vec<Expr>), Diagnostic> {
         self.block(b)?;
         self.fall_off(b.span);
         self.finish()
+    }
+
+    /// The entry function of a return probe: each `@entry` operand,
+    /// evaluated and kept.
+    fn entry_body(mut self, entries: &[Expr], span: Span) -> Result<Function, Diagnostic> {
+        for (slot, e) in entries.iter().enumerate() {
+            let (value, _) = self.expr(e)?;
+            self.emit(InstKind::EntrySave { slot: slot as u32, value }, e.span);
+        }
+        self.fall_off(span);
+        let (func, nested) = self.finish()?;
+        if nested.is_empty() { Ok(func) } else { Err(Diagnostic::semantic_error("@entry cannot be nested", span)) }
     }
 
     /// The end of a body: a function with a type returns 0 or "" there,
@@ -227,7 +265,7 @@ impl<'a> Lower<'a> {
         self.terminate(Terminator::Return(value), span);
     }
 
-    fn guarded_body(mut self, cond: &Expr, b: &AstBlock) -> Result<Function, Diagnostic> {
+    fn guarded_body(mut self, cond: &Expr, b: &AstBlock) -> Result<(Function, Vec<Expr>), Diagnostic> {
         let (c, _) = self.expr(cond)?;
         let (run, skip) = (self.new_block(), self.new_block());
         self.terminate(Terminator::Branch { cond: c, then: run, otherwise: skip }, cond.span);
@@ -241,14 +279,14 @@ impl<'a> Lower<'a> {
 
     /// Blocks left open (dead code after a `return`, `next` or `break`)
     /// end like the body does; the back ends drop unreachable blocks.
-    fn finish(mut self) -> Result<Function, Diagnostic> {
+    fn finish(mut self) -> Result<(Function, Vec<Expr>), Diagnostic> {
         let value = self.func.ret.map(zero);
         for (i, open) in self.open.iter().enumerate() {
             if *open && let Some(b) = self.func.blocks.get_mut(i) {
                 b.term = Terminator::Return(value.clone());
             }
         }
-        Ok(self.func)
+        Ok((self.func, self.entries))
     }
 
     fn block(&mut self, b: &AstBlock) -> Result<(), Diagnostic> {
@@ -686,7 +724,15 @@ impl<'a> Lower<'a> {
             }
             ExprKind::Defined(_) => return Err(Diagnostic::internal("pass 3: an undecided @defined").at(span, "")),
             ExprKind::Hist { .. } => return Err(not_yet("histograms outside print", span)),
-            ExprKind::Entry(_) => return Err(not_yet("@entry", span)),
+            ExprKind::Entry(inner) => {
+                // Typed as its operand; evaluated at entry by the entry function.
+                let t = self.expr_type(inner);
+                let slot = self.entries.len() as u32;
+                self.entries.push((**inner).clone());
+                let dst = self.temp(t);
+                self.emit(InstKind::EntryLoad { dst, slot }, span);
+                (Operand::Var(dst), t)
+            }
             ExprKind::Perf(_) => return Err(not_yet("@perf", span)),
             ExprKind::ProbeWrite(_) => {
                 return Err(Diagnostic::internal("pass 3: an undecided @probewrite").at(span, ""));
@@ -696,6 +742,16 @@ impl<'a> Lower<'a> {
             }
             ExprKind::Embedded(_) => return Err(not_yet("embedded C", span)),
         })
+    }
+
+    /// The type an expression would have, without lowering it: lowered
+    /// into a throwaway copy of this function.
+    fn expr_type(&self, e: &Expr) -> Ty {
+        let mut probe =
+            Lower::new(self.program, self.ids, self.file, self.func.placement, String::new(), None, self.func.span);
+        probe.func.vars = self.func.vars.clone();
+        probe.names = self.names.clone();
+        probe.expr(e).map_or(Ty::Long, |(_, t)| t)
     }
 
     fn stat_place(&mut self, e: &Expr) -> Result<(GlobalId, Vec<Operand>), Diagnostic> {

@@ -237,6 +237,18 @@ pub enum InstKind {
         keys: Vec<VarId>,
         value: Option<VarId>,
     },
+    /// In a return probe's entry function: keep `value` for this thread's
+    /// return, in `@entry` slot `slot`.
+    EntrySave {
+        slot: u32,
+        value: Operand,
+    },
+    /// In the return probe: what the entry function kept in `slot` (0 or
+    /// "" if the entry was not seen).
+    EntryLoad {
+        dst: VarId,
+        slot: u32,
+    },
     /// The print family; `dst` receives the text for `sprint*`.
     Print {
         dst: Option<VarId>,
@@ -319,6 +331,9 @@ pub struct Handler {
     pub func: FuncId,
     /// Index of the derived probe in the elaborated program.
     pub probe: usize,
+    /// Runs at the entry of the probed functions of a `.return` probe, to
+    /// keep its `@entry` values.
+    pub at_entry: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -101,18 +101,19 @@ pub fn print_module(m: &Module, sm: &SourceMap) -> String {
     for (i, f) in m.functions.iter().enumerate() {
         let handler = m.handlers.iter().find(|h| h.func.0 as usize == i);
         out.push('\n');
-        out.push_str(&print_function(f, i, handler.map(|h| h.probe), sm));
+        out.push_str(&print_function(f, i, handler.map(|h| (h.probe, h.at_entry)), sm));
     }
     out
 }
 
-pub fn print_function(f: &Function, index: usize, probe: Option<usize>, sm: &SourceMap) -> String {
+pub fn print_function(f: &Function, index: usize, probe: Option<(usize, bool)>, sm: &SourceMap) -> String {
     let mut out = String::new();
     let params: Vec<String> =
         f.params.iter().map(|&p| format!("{}:{}", var(f, p), f.var(p).map_or("?", |d| d.ty.name()))).collect();
     let ret = f.ret.map(|t| format!(":{}", t.name())).unwrap_or_default();
     let what = match probe {
-        Some(p) => format!("handler of probe {p}"),
+        Some((p, false)) => format!("handler of probe {p}"),
+        Some((p, true)) => format!("entry of probe {p}"),
         None => "function".to_string(),
     };
     let _ =
@@ -244,6 +245,8 @@ fn inst(f: &Function, i: &Inst) -> String {
             let value = value.as_ref().map(|x| format!(", value {}", v(x))).unwrap_or_default();
             format!("{} = next {} -> [{}]{value}", v(found), v(iter), keys.join(", "))
         }
+        InstKind::EntrySave { slot, value } => format!("entry[{slot}] = {}", o(value)),
+        InstKind::EntryLoad { dst, slot } => format!("{} = entry[{slot}]", v(dst)),
         InstKind::Print { dst: d, kind, format, delimiter, args } => {
             let mut parts = Vec::new();
             if let Some(fm) = format {

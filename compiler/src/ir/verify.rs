@@ -221,6 +221,12 @@ fn check_inst(m: &Module, f: &Function, k: &InstKind) -> Result<(), String> {
                 want(f, &Operand::Var(*v), value_ty, "an iteration value")?;
             }
         }
+        InstKind::EntrySave { value, .. } => {
+            ty_of(f, value)?;
+        }
+        InstKind::EntryLoad { dst, .. } => {
+            dst_ty(f, *dst)?;
+        }
         InstKind::Print { dst, delimiter, args, .. } => {
             if let Some(d) = delimiter {
                 want(f, d, Ty::Str, "a delimiter")?;
