@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use super::{
-    BinOp, Block, BlockId, Catch, FuncId, Function, Global, GlobalId, GlobalKind, Handler, Inst, InstKind, Module,
-    Operand, Terminator, Ty, UnOp, VarDecl, VarId,
+    BinOp, Block, BlockId, Catch, FuncId, Function, Global, GlobalId, GlobalKind, Handler, Hist, Inst, InstKind,
+    Module, Operand, Terminator, Ty, UnOp, VarDecl, VarId,
 };
 use crate::diag::Diagnostic;
 use crate::elab::{Placement, Program, Type, Var, intrinsics};
@@ -572,10 +572,22 @@ impl<'a> Lower<'a> {
             ExprKind::Number(n) => (Operand::Long(*n), Ty::Long),
             ExprKind::String(s) => (Operand::Str(s.clone()), Ty::Str),
             ExprKind::Var(_) | ExprKind::Index { .. } => {
-                if let ExprKind::Index { base, .. } = &e.kind
+                if let ExprKind::Index { base, keys } = &e.kind
                     && !matches!(base.kind, ExprKind::Var(_))
                 {
-                    return Err(not_yet("histogram buckets", span));
+                    // `@hist_log(s)[i]`: a bucket's count.
+                    let ExprKind::Hist { kind, operand } = &base.kind else {
+                        return Err(not_yet("indexing this", span));
+                    };
+                    let [Some(index)] = keys.as_slice() else {
+                        return Err(Diagnostic::semantic_error("a histogram bucket takes one index", span));
+                    };
+                    let (stat, skeys) = self.stat_place(operand)?;
+                    let hist = self.hist(kind)?;
+                    let (index, _) = self.expr(index)?;
+                    let dst = self.temp(Ty::Long);
+                    self.emit(InstKind::HistBucket { dst, stat, keys: skeys, hist, index }, span);
+                    return Ok((Operand::Var(dst), Ty::Long));
                 }
                 let p = self.place(e)?;
                 let t = Self::place_ty(&p);
@@ -707,10 +719,34 @@ impl<'a> Lower<'a> {
                     Some(d) => Some(self.expr(d)?.0),
                     None => None,
                 };
+                // `print(@hist_log(s))`, `println(...)`: the histogram drawn.
+                if let [arg] = args.as_slice()
+                    && let ExprKind::Hist { kind: hk, operand } = &arg.kind
+                    && matches!(kind, crate::parse::ast::PrintKind::Print | crate::parse::ast::PrintKind::Println)
+                {
+                    let (stat, keys) = self.stat_place(operand)?;
+                    let hist = self.hist(hk)?;
+                    self.emit(InstKind::HistPrint { stat, keys, hist }, span);
+                    if *kind == crate::parse::ast::PrintKind::Println {
+                        let nl = Operand::Str(b"\n".to_vec());
+                        let print = crate::parse::ast::PrintKind::Print;
+                        self.emit(
+                            InstKind::Print {
+                                dst: None,
+                                kind: print,
+                                format: None,
+                                delimiter: None,
+                                args: vec![(nl, Ty::Str)],
+                            },
+                            span,
+                        );
+                    }
+                    return Ok((Operand::Long(0), Ty::Long));
+                }
                 let mut values = Vec::new();
                 for a in args {
                     if let ExprKind::Hist { .. } = a.kind {
-                        return Err(not_yet("printing histograms", a.span));
+                        return Err(not_yet("a histogram among other values", a.span));
                     }
                     values.push(self.expr(a)?);
                 }
@@ -741,6 +777,15 @@ impl<'a> Lower<'a> {
                 return Err(not_yet("register and memory access", span));
             }
             ExprKind::Embedded(_) => return Err(not_yet("embedded C", span)),
+        })
+    }
+
+    fn hist(&mut self, kind: &crate::parse::ast::HistKind) -> Result<Hist, Diagnostic> {
+        Ok(match kind {
+            crate::parse::ast::HistKind::Log => Hist::Log,
+            crate::parse::ast::HistKind::Linear { start, stop, step } => {
+                Hist::Linear { lo: self.expr(start)?.0, hi: self.expr(stop)?.0, step: self.expr(step)?.0 }
+            }
         })
     }
 

@@ -237,6 +237,21 @@ pub enum InstKind {
         keys: Vec<VarId>,
         value: Option<VarId>,
     },
+    /// `print(@hist_log(s[k...]))`, `@hist_linear(s, lo, hi, step)`: the
+    /// histogram drawn as stap draws it.
+    HistPrint {
+        stat: GlobalId,
+        keys: Vec<Operand>,
+        hist: Hist,
+    },
+    /// `@hist_log(s)[i]`: the count in bucket `i`.
+    HistBucket {
+        dst: VarId,
+        stat: GlobalId,
+        keys: Vec<Operand>,
+        hist: Hist,
+        index: Operand,
+    },
     /// In a return probe's entry function: keep `value` for this thread's
     /// return, in `@entry` slot `slot`.
     EntrySave {
@@ -257,6 +272,15 @@ pub enum InstKind {
         delimiter: Option<Operand>,
         args: Vec<(Operand, Ty)>,
     },
+}
+
+/// A histogram's buckets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hist {
+    /// Powers of two.
+    Log,
+    /// `[lo, hi)` in steps of `step`, with under- and overflow buckets.
+    Linear { lo: Operand, hi: Operand, step: Operand },
 }
 
 #[derive(Clone, Debug, PartialEq)]

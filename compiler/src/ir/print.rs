@@ -245,6 +245,10 @@ fn inst(f: &Function, i: &Inst) -> String {
             let value = value.as_ref().map(|x| format!(", value {}", v(x))).unwrap_or_default();
             format!("{} = next {} -> [{}]{value}", v(found), v(iter), keys.join(", "))
         }
+        InstKind::HistPrint { stat, keys, hist } => format!("print {}", hist_text(f, *stat, keys, hist)),
+        InstKind::HistBucket { dst, stat, keys, hist, index } => {
+            format!("{} = {}[{}]", v(dst), hist_text(f, *stat, keys, hist), o(index))
+        }
         InstKind::EntrySave { slot, value } => format!("entry[{slot}] = {}", o(value)),
         InstKind::EntryLoad { dst, slot } => format!("{} = entry[{slot}]", v(dst)),
         InstKind::Print { dst: d, kind, format, delimiter, args } => {
@@ -257,6 +261,16 @@ fn inst(f: &Function, i: &Inst) -> String {
             }
             parts.extend(args.iter().map(|(a, _)| o(a)));
             format!("{}{}({})", dst(d), kind.name(), parts.join(", "))
+        }
+    }
+}
+
+fn hist_text(f: &Function, stat: super::GlobalId, keys: &[Operand], hist: &super::Hist) -> String {
+    let k = if keys.is_empty() { String::new() } else { format!("[{}]", list(f, keys)) };
+    match hist {
+        super::Hist::Log => format!("@hist_log(@{}{k})", stat.0),
+        super::Hist::Linear { lo, hi, step } => {
+            format!("@hist_linear(@{}{k}, {}, {}, {})", stat.0, operand(f, lo), operand(f, hi), operand(f, step))
         }
     }
 }

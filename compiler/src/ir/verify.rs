@@ -51,6 +51,15 @@ fn keys_match(m: &Module, f: &Function, g: super::GlobalId, keys: &[Operand], st
     Ok(value)
 }
 
+fn check_hist(f: &Function, hist: &super::Hist) -> Result<(), String> {
+    if let super::Hist::Linear { lo, hi, step } = hist {
+        for o in [lo, hi, step] {
+            want(f, o, Ty::Long, "a histogram bound")?;
+        }
+    }
+    Ok(())
+}
+
 fn verify_function(m: &Module, f: &Function) -> Result<(), String> {
     if f.blocks.is_empty() {
         return Err("no blocks".into());
@@ -220,6 +229,16 @@ fn check_inst(m: &Module, f: &Function, k: &InstKind) -> Result<(), String> {
             if let Some(v) = value {
                 want(f, &Operand::Var(*v), value_ty, "an iteration value")?;
             }
+        }
+        InstKind::HistPrint { stat, keys, hist } => {
+            keys_match(m, f, *stat, keys, true)?;
+            check_hist(f, hist)?;
+        }
+        InstKind::HistBucket { dst, stat, keys, hist, index } => {
+            keys_match(m, f, *stat, keys, true)?;
+            check_hist(f, hist)?;
+            want(f, index, Ty::Long, "a bucket index")?;
+            want(f, &Operand::Var(*dst), Ty::Long, "a result")?;
         }
         InstKind::EntrySave { value, .. } => {
             ty_of(f, value)?;
