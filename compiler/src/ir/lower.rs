@@ -456,10 +456,7 @@ impl<'a> Lower<'a> {
             ExprKind::Index { base, keys } => {
                 let ExprKind::Var(name) = &base.kind else { return Err(not_yet("this delete", e.span)) };
                 let g = self.global(name, base.span)?;
-                if keys.iter().any(Option::is_none) {
-                    return Err(not_yet("delete of an array slice", e.span));
-                }
-                let keys = self.keys(keys)?;
+                let keys = self.slice(keys)?;
                 self.emit(InstKind::MapDelete { map: g, keys: Some(keys) }, e.span);
             }
             _ => return Err(not_yet("this delete", e.span)),
@@ -488,6 +485,18 @@ impl<'a> Lower<'a> {
                 Some(k) => out.push(self.expr(k)?.0),
                 None => return Err(Diagnostic::internal("pass 3: a `*` key where a key is needed")),
             }
+        }
+        Ok(out)
+    }
+
+    /// Keys where `*` may stand for any.
+    fn slice(&mut self, keys: &[Option<Expr>]) -> Result<Vec<Option<Operand>>, Diagnostic> {
+        let mut out = Vec::new();
+        for k in keys {
+            out.push(match k {
+                Some(k) => Some(self.expr(k)?.0),
+                None => None,
+            });
         }
         Ok(out)
     }
@@ -677,11 +686,8 @@ impl<'a> Lower<'a> {
             }
             ExprKind::In { keys, array } => {
                 let ExprKind::Var(name) = &array.kind else { return Err(not_yet("this `in`", span)) };
-                if keys.iter().any(Option::is_none) {
-                    return Err(not_yet("`in` with an array slice", span));
-                }
                 let g = self.global(name, array.span)?;
-                let keys = self.keys(keys)?;
+                let keys = self.slice(keys)?;
                 let dst = self.temp(Ty::Long);
                 self.emit(InstKind::MapHas { dst, map: g, keys }, span);
                 (Operand::Var(dst), Ty::Long)
@@ -746,7 +752,7 @@ impl<'a> Lower<'a> {
                 let mut values = Vec::new();
                 for a in args {
                     if let ExprKind::Hist { .. } = a.kind {
-                        return Err(not_yet("a histogram among other values", a.span));
+                        return Err(not_yet("histograms in sprint or among other values", a.span));
                     }
                     values.push(self.expr(a)?);
                 }

@@ -172,16 +172,17 @@ pub enum InstKind {
         keys: Vec<Operand>,
         value: Operand,
     },
-    /// `delete a[k...]`; no keys: the whole array (or statistic).
+    /// `delete a[k...]`; no keys: the whole array (or statistic); a `None`
+    /// key (`*`) matches any, deleting every entry of the slice.
     MapDelete {
         map: GlobalId,
-        keys: Option<Vec<Operand>>,
+        keys: Option<Vec<Option<Operand>>>,
     },
-    /// `[k...] in a`.
+    /// `[k...] in a`; a `None` key (`*`) matches any.
     MapHas {
         dst: VarId,
         map: GlobalId,
-        keys: Vec<Operand>,
+        keys: Vec<Option<Operand>>,
     },
     /// `s[k...] <<< v`.
     StatAdd {

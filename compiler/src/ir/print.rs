@@ -200,8 +200,8 @@ fn inst(f: &Function, i: &Inst) -> String {
         InstKind::MapGet { dst, map, keys } => format!("{} = @{}[{}]", v(dst), map.0, list(f, keys)),
         InstKind::MapSet { map, keys, value } => format!("@{}[{}] = {}", map.0, list(f, keys), o(value)),
         InstKind::MapDelete { map, keys: None } => format!("delete @{}", map.0),
-        InstKind::MapDelete { map, keys: Some(k) } => format!("delete @{}[{}]", map.0, list(f, k)),
-        InstKind::MapHas { dst, map, keys } => format!("{} = [{}] in @{}", v(dst), list(f, keys), map.0),
+        InstKind::MapDelete { map, keys: Some(k) } => format!("delete @{}[{}]", map.0, slice(f, k)),
+        InstKind::MapHas { dst, map, keys } => format!("{} = [{}] in @{}", v(dst), slice(f, keys), map.0),
         InstKind::StatAdd { stat, keys, value } => {
             let k = if keys.is_empty() { String::new() } else { format!("[{}]", list(f, keys)) };
             format!("@{}{k} <<< {}", stat.0, o(value))
@@ -273,6 +273,10 @@ fn hist_text(f: &Function, stat: super::GlobalId, keys: &[Operand], hist: &super
             format!("@hist_linear(@{}{k}, {}, {}, {})", stat.0, operand(f, lo), operand(f, hi), operand(f, step))
         }
     }
+}
+
+fn slice(f: &Function, keys: &[Option<Operand>]) -> String {
+    keys.iter().map(|k| k.as_ref().map_or("*".to_string(), |k| operand(f, k))).collect::<Vec<_>>().join(", ")
 }
 
 fn binop(op: super::BinOp) -> &'static str {

@@ -51,6 +51,24 @@ fn keys_match(m: &Module, f: &Function, g: super::GlobalId, keys: &[Operand], st
     Ok(value)
 }
 
+/// Keys of an array or statistic, some possibly `*`.
+fn slice_match(m: &Module, f: &Function, g: super::GlobalId, keys: &[Option<Operand>]) -> Result<(), String> {
+    let global = m.global(g).ok_or_else(|| format!("no global @{}", g.0))?;
+    let key_tys = match &global.kind {
+        GlobalKind::Array { keys, .. } | GlobalKind::Stats { keys } => keys,
+        GlobalKind::Scalar(_) => return Err(format!("@{} ({}) is not an array", g.0, global.name)),
+    };
+    if key_tys.len() != keys.len() {
+        return Err(format!("@{} takes {} keys, given {}", g.0, key_tys.len(), keys.len()));
+    }
+    for (k, t) in keys.iter().zip(key_tys) {
+        if let Some(k) = k {
+            want(f, k, *t, "a key")?;
+        }
+    }
+    Ok(())
+}
+
 fn check_hist(f: &Function, hist: &super::Hist) -> Result<(), String> {
     if let super::Hist::Linear { lo, hi, step } = hist {
         for o in [lo, hi, step] {
@@ -140,17 +158,13 @@ fn check_inst(m: &Module, f: &Function, k: &InstKind) -> Result<(), String> {
             let t = keys_match(m, f, *map, keys, false)?;
             want(f, value, t, "a map value")?;
         }
-        InstKind::MapDelete { map, keys } => {
-            let stats = matches!(m.global(*map).map(|g| &g.kind), Some(GlobalKind::Stats { .. }));
-            if let Some(keys) = keys {
-                keys_match(m, f, *map, keys, stats)?;
-            } else if m.global(*map).is_none() {
-                return Err(format!("no global @{}", map.0));
-            }
-        }
+        InstKind::MapDelete { map, keys } => match keys {
+            Some(keys) => slice_match(m, f, *map, keys)?,
+            None if m.global(*map).is_none() => return Err(format!("no global @{}", map.0)),
+            None => {}
+        },
         InstKind::MapHas { dst, map, keys } => {
-            let stats = matches!(m.global(*map).map(|g| &g.kind), Some(GlobalKind::Stats { .. }));
-            keys_match(m, f, *map, keys, stats)?;
+            slice_match(m, f, *map, keys)?;
             want(f, &Operand::Var(*dst), Ty::Long, "a result")?;
         }
         InstKind::StatAdd { stat, keys, value } => {
