@@ -6,8 +6,9 @@
 
 use std::process::Command;
 
+use stp_compiler::bpf::btf::MapDef;
 use stp_compiler::bpf::elf::{Program, write_object};
-use stp_compiler::bpf::insn::{Insn, Reg};
+use stp_compiler::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
 
 fn in_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
@@ -30,8 +31,56 @@ fn getppid_object() -> Vec<u8> {
         name: "probe_0".into(),
         section: "tracepoint/syscalls/sys_enter_getppid".into(),
         insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
+        map_loads: Vec::new(),
     };
-    write_object(&[prog], "GPL").expect("an object")
+    write_object(&[prog], &[], "GPL").expect("an object")
+}
+
+/// Counts `syscalls:sys_enter_getppid` in slot 0 of an array map, as a
+/// global counter will: look the slot up, add 1 atomically.
+fn counter_object() -> Vec<u8> {
+    let mut insns = Insn::ld_map_fd(Reg::R1, 0).to_vec();
+    insns.extend([
+        Insn::store_imm(Size::W, Reg::FP, -4, 0),
+        Insn::mov64_reg(Reg::R2, Reg::FP),
+        Insn::alu64_imm(AluOp::Add, Reg::R2, -4),
+        Insn::call(1), // bpf_map_lookup_elem
+        Insn::jump_imm(Cond::Eq, Reg::R0, 0, 2),
+        Insn::mov64_imm(Reg::R1, 1),
+        Insn::atomic_add(Size::DW, Reg::R0, 0, Reg::R1),
+        Insn::mov64_imm(Reg::R0, 0),
+        Insn::exit(),
+    ]);
+    let prog = Program {
+        name: "probe_0".into(),
+        section: "tracepoint/syscalls/sys_enter_getppid".into(),
+        insns,
+        map_loads: vec![(0, "globals".into())],
+    };
+    let globals = MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1 };
+    write_object(&[prog], &[globals], "GPL").expect("an object")
+}
+
+#[test]
+fn a_btf_defined_map_counts_events() {
+    if !as_root("a_btf_defined_map_counts_events") {
+        return;
+    }
+    let bytes = counter_object();
+    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object and creates its map");
+    let prog: &mut aya::programs::TracePoint =
+        ebpf.program_mut("probe_0").expect("the program").try_into().expect("a tracepoint program");
+    prog.load().expect("the verifier accepts it");
+    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
+    for _ in 0..100 {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+    prog.detach(link).expect("detached");
+    let map: aya::maps::Array<_, u64> =
+        aya::maps::Array::try_from(ebpf.map("globals").expect("the map")).expect("an array of u64");
+    let count = map.get(&0, 0).expect("slot 0");
+    assert!(count >= 100, "counted {count} for 100 getppid calls");
 }
 
 #[test]
@@ -69,7 +118,8 @@ fn bpftool_loads_the_object() {
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let obj = dir.path().join("probe.o");
-    std::fs::write(&obj, getppid_object()).expect("the object written");
+    // With a BTF-defined map: libbpf (under bpftool) loads only those.
+    std::fs::write(&obj, counter_object()).expect("the object written");
     let pin = format!("/sys/fs/bpf/stp-test-{}", std::process::id());
     let out = Command::new("bpftool").args(["prog", "loadall"]).arg(&obj).arg(&pin).output().expect("bpftool runs");
     let pinned = std::fs::read_dir(&pin).map(|d| d.count()).unwrap_or(0);

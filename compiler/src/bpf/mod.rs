@@ -1,5 +1,6 @@
 //! The eBPF back end: instructions, and (as passes 3 and 4 grow) register
 //! allocation, helpers and the ELF object.
 
+pub mod btf;
 pub mod elf;
 pub mod insn;

@@ -1,0 +1,223 @@
+//! Building BTF for the objects stp writes: the types of map definitions
+//! (libbpf's BTF-defined maps in `.maps`) and, later, of programs.
+
+use std::collections::HashMap;
+
+const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_FUNC: u32 = 12;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
+
+/// Linkage of a FUNC or VAR.
+pub const GLOBAL: u32 = 1;
+
+/// BTF under construction: type ids count from 1 in the order types are
+/// added.
+#[derive(Default)]
+pub struct Builder {
+    types: Vec<u8>,
+    strings: Vec<u8>,
+    offsets: HashMap<String, u32>,
+    count: u32,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder { strings: vec![0], ..Builder::default() }
+    }
+
+    fn string(&mut self, s: &str) -> u32 {
+        if s.is_empty() {
+            return 0;
+        }
+        if let Some(&o) = self.offsets.get(s) {
+            return o;
+        }
+        let o = self.strings.len() as u32;
+        self.strings.extend_from_slice(s.as_bytes());
+        self.strings.push(0);
+        self.offsets.insert(s.to_string(), o);
+        o
+    }
+
+    fn put(&mut self, v: u32) {
+        self.types.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn record(&mut self, name: &str, kind: u32, vlen: usize, kflag: bool, size_or_type: u32) -> u32 {
+        let name = self.string(name);
+        let info = (kind << 24) | (vlen as u32 & 0xffff) | (u32::from(kflag) << 31);
+        self.put(name);
+        self.put(info);
+        self.put(size_or_type);
+        self.count += 1;
+        self.count
+    }
+
+    pub fn int(&mut self, name: &str, size: u32, signed: bool) -> u32 {
+        let id = self.record(name, KIND_INT, 0, false, size);
+        self.put((u32::from(signed) << 24) | (size * 8));
+        id
+    }
+
+    pub fn ptr(&mut self, target: u32) -> u32 {
+        self.record("", KIND_PTR, 0, false, target)
+    }
+
+    pub fn array(&mut self, elem: u32, index: u32, len: u32) -> u32 {
+        let id = self.record("", KIND_ARRAY, 0, false, 0);
+        self.put(elem);
+        self.put(index);
+        self.put(len);
+        id
+    }
+
+    /// Members: (name, type, offset in bits).
+    pub fn structure(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+        let id = self.record(name, KIND_STRUCT, members.len(), false, size);
+        for &(m, ty, bits) in members {
+            let m = self.string(m);
+            self.put(m);
+            self.put(ty);
+            self.put(bits);
+        }
+        id
+    }
+
+    pub fn func_proto(&mut self, ret: u32, params: &[(&str, u32)]) -> u32 {
+        let id = self.record("", KIND_FUNC_PROTO, params.len(), false, ret);
+        for &(p, ty) in params {
+            let p = self.string(p);
+            self.put(p);
+            self.put(ty);
+        }
+        id
+    }
+
+    pub fn func(&mut self, name: &str, proto: u32, linkage: u32) -> u32 {
+        self.record(name, KIND_FUNC, linkage as usize, false, proto)
+    }
+
+    pub fn var(&mut self, name: &str, ty: u32, linkage: u32) -> u32 {
+        let id = self.record(name, KIND_VAR, 0, false, ty);
+        self.put(linkage);
+        id
+    }
+
+    /// Variables: (var type id, offset, size).
+    pub fn datasec(&mut self, name: &str, size: u32, vars: &[(u32, u32, u32)]) -> u32 {
+        let id = self.record(name, KIND_DATASEC, vars.len(), false, size);
+        for &(v, off, sz) in vars {
+            self.put(v);
+            self.put(off);
+            self.put(sz);
+        }
+        id
+    }
+
+    /// The `.BTF` section's bytes.
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + self.types.len() + self.strings.len());
+        out.extend_from_slice(&[0x9f, 0xeb, 1, 0]);
+        let type_len = self.types.len() as u32;
+        for v in [24u32, 0, type_len, type_len, self.strings.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.types);
+        out.extend_from_slice(&self.strings);
+        out
+    }
+}
+
+/// A map definition as libbpf declares it:
+/// `struct { __uint(type, T); __uint(max_entries, N); __type(key, K); __type(value, V); }`.
+pub struct MapDef {
+    pub name: String,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}
+
+/// The size of a map definition in `.maps`: four pointers.
+pub const MAP_DEF_SIZE: u32 = 32;
+
+/// Adds the maps' types, their variables and the `.maps` section's
+/// DATASEC; returns nothing the caller needs but the builder's state.
+pub fn add_maps(b: &mut Builder, maps: &[MapDef]) {
+    if maps.is_empty() {
+        return;
+    }
+    let int = b.int("int", 4, true);
+    let index = b.int("__ARRAY_SIZE_TYPE__", 4, false);
+    let byte = b.int("unsigned char", 1, false);
+    let mut sized: HashMap<u32, u32> = HashMap::from([(1, byte)]);
+    // Keys and values of 2, 4 or 8 bytes are unsigned integers (array maps
+    // insist on a 4-byte integer key); others are byte arrays.
+    let mut data = |b: &mut Builder, size: u32| -> u32 {
+        if let Some(&t) = sized.get(&size) {
+            return t;
+        }
+        let t = match size {
+            2 => b.int("unsigned short", 2, false),
+            4 => b.int("unsigned int", 4, false),
+            8 => b.int("unsigned long long", 8, false),
+            _ => b.array(byte, index, size),
+        };
+        sized.insert(size, t);
+        t
+    };
+    let mut vars = Vec::new();
+    for (i, m) in maps.iter().enumerate() {
+        // `__uint(x, N)` is `int (*x)[N]`; `__type(x, T)` is `T *x`, here
+        // a byte array of the key's and value's sizes.
+        let uint = |b: &mut Builder, n: u32| {
+            let a = b.array(int, index, n);
+            b.ptr(a)
+        };
+        let ty = uint(b, m.map_type);
+        let entries = uint(b, m.max_entries);
+        let key_type = data(b, m.key_size);
+        let key = b.ptr(key_type);
+        let value_type = data(b, m.value_size);
+        let value = b.ptr(value_type);
+        let def = b.structure(
+            "",
+            MAP_DEF_SIZE,
+            &[("type", ty, 0), ("max_entries", entries, 64), ("key", key, 128), ("value", value, 192)],
+        );
+        let var = b.var(&m.name, def, GLOBAL);
+        vars.push((var, i as u32 * MAP_DEF_SIZE, MAP_DEF_SIZE));
+    }
+    b.datasec(".maps", maps.len() as u32 * MAP_DEF_SIZE, &vars);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What we write reads back with btf-rs, the library we read the
+    /// kernel's BTF with.
+    #[test]
+    fn maps_read_back() {
+        let mut b = Builder::new();
+        add_maps(&mut b, &[MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1 }]);
+        let bytes = b.finish();
+        let btf = btf_rs::Btf::from_bytes(&bytes).expect("valid BTF");
+        let vars = btf.resolve_types_by_name("globals").expect("the map's variable");
+        let Some(btf_rs::Type::Var(var)) = vars.first() else { panic!("a VAR") };
+        let btf_rs::Type::Struct(def) = btf.resolve_chained_type(var).expect("its type") else { panic!("a struct") };
+        let names: Vec<String> = def.members.iter().map(|m| btf.resolve_name(m).unwrap_or_default()).collect();
+        assert_eq!(names, ["type", "max_entries", "key", "value"]);
+        // type: int (*)[2]
+        let btf_rs::Type::Ptr(p) = btf.resolve_chained_type(&def.members[0]).expect("ptr") else { panic!("a pointer") };
+        let btf_rs::Type::Array(a) = btf.resolve_chained_type(&p).expect("array") else { panic!("an array") };
+        assert_eq!(a.len(), 2);
+        let sec = btf.resolve_types_by_name(".maps").expect("the section");
+        assert!(matches!(sec.first(), Some(btf_rs::Type::Datasec(d)) if d.size() == 32));
+    }
+}
