@@ -350,9 +350,14 @@ impl<'a> Lower<'a> {
             }
             StmtKind::Return(e) => {
                 let v = match e {
-                    Some(e) => Some(self.expr(e)?.0),
+                    Some(e) => {
+                        let v = self.expr(e)?;
+                        Some(self.coerce(v, self.func.ret.unwrap_or(Ty::Long)))
+                    }
                     None => None,
                 };
+                // A function without a type returns nothing.
+                let v = if self.func.ret.is_some() { v } else { None };
                 self.terminate(Terminator::Return(v), span);
                 let dead = self.new_block();
                 self.switch_to(dead);
@@ -399,15 +404,15 @@ impl<'a> Lower<'a> {
         let span = f.span;
         let ExprKind::Var(name) = &f.array.kind else { return Err(not_yet("foreach over this", f.array.span)) };
         let map = self.global(name, f.array.span)?;
-        let mut slice = Vec::new();
-        for k in f.slice.iter().flatten() {
-            slice.push(match k {
-                Some(k) => Some(self.expr(k)?.0),
-                None => None,
-            });
-        }
+        let slice = match &f.slice {
+            Some(keys) => self.slice(map, keys)?,
+            None => Vec::new(),
+        };
         let limit = match &f.limit {
-            Some(l) => Some(self.expr(l)?.0),
+            Some(l) => {
+                let v = self.expr(l)?;
+                Some(self.coerce(v, Ty::Long))
+            }
             None => None,
         };
         let local = |l: &Self, id: &crate::parse::ast::Ident| {
@@ -456,7 +461,7 @@ impl<'a> Lower<'a> {
             ExprKind::Index { base, keys } => {
                 let ExprKind::Var(name) = &base.kind else { return Err(not_yet("this delete", e.span)) };
                 let g = self.global(name, base.span)?;
-                let keys = self.slice(keys)?;
+                let keys = self.slice(g, keys)?;
                 self.emit(InstKind::MapDelete { map: g, keys: Some(keys) }, e.span);
             }
             _ => return Err(not_yet("this delete", e.span)),
@@ -478,11 +483,21 @@ impl<'a> Lower<'a> {
         self.program.globals.get(g.0 as usize).map_or(Ty::Long, |g| ty(g.var.ty))
     }
 
-    fn keys(&mut self, keys: &[Option<Expr>]) -> Result<Vec<Operand>, Diagnostic> {
+    /// The key types of a global array or statistic.
+    fn key_types(&self, g: GlobalId) -> Vec<Ty> {
+        self.program.globals.get(g.0 as usize).map(|g| g.var.keys.iter().map(|&k| ty(k)).collect()).unwrap_or_default()
+    }
+
+    fn keys(&mut self, g: GlobalId, keys: &[Option<Expr>]) -> Result<Vec<Operand>, Diagnostic> {
+        let types = self.key_types(g);
         let mut out = Vec::new();
-        for k in keys {
+        for (i, k) in keys.iter().enumerate() {
             match k {
-                Some(k) => out.push(self.expr(k)?.0),
+                Some(k) => {
+                    let v = self.expr(k)?;
+                    let want = types.get(i).copied().unwrap_or(v.1);
+                    out.push(self.coerce(v, want));
+                }
                 None => return Err(Diagnostic::internal("pass 3: a `*` key where a key is needed")),
             }
         }
@@ -490,11 +505,16 @@ impl<'a> Lower<'a> {
     }
 
     /// Keys where `*` may stand for any.
-    fn slice(&mut self, keys: &[Option<Expr>]) -> Result<Vec<Option<Operand>>, Diagnostic> {
+    fn slice(&mut self, g: GlobalId, keys: &[Option<Expr>]) -> Result<Vec<Option<Operand>>, Diagnostic> {
+        let types = self.key_types(g);
         let mut out = Vec::new();
-        for k in keys {
+        for (i, k) in keys.iter().enumerate() {
             out.push(match k {
-                Some(k) => Some(self.expr(k)?.0),
+                Some(k) => {
+                    let v = self.expr(k)?;
+                    let want = types.get(i).copied().unwrap_or(v.1);
+                    Some(self.coerce(v, want))
+                }
                 None => None,
             });
         }
@@ -514,7 +534,7 @@ impl<'a> Lower<'a> {
             ExprKind::Index { base, keys } => {
                 let ExprKind::Var(name) = &base.kind else { return Err(not_yet("this assignment", e.span)) };
                 let g = self.global(name, base.span)?;
-                let keys = self.keys(keys)?;
+                let keys = self.keys(g, keys)?;
                 Ok(Place::Elem(g, keys, self.global_ty(g)))
             }
             ExprKind::Target(_) => Err(not_yet("writes to target variables", e.span)),
@@ -552,7 +572,17 @@ impl<'a> Lower<'a> {
         }
     }
 
-    fn binary(&mut self, op: BinaryOp, a: Operand, b: Operand, span: Span) -> (Operand, Ty) {
+    /// A value where `want` is needed. Pass 2 has checked the types; the
+    /// one value of another type that reaches here is that of a call that
+    /// returns nothing (`printf(...)`, `exit()`), which stap lets stand for
+    /// any type: it is 0 or "".
+    fn coerce(&self, value: (Operand, Ty), want: Ty) -> Operand {
+        if value.1 == want { value.0 } else { zero(want) }
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: (Operand, Ty), b: (Operand, Ty), span: Span) -> (Operand, Ty) {
+        let want = if op == BinaryOp::Concat { Ty::Str } else { Ty::Long };
+        let (a, b) = (self.coerce(a, want), self.coerce(b, want));
         if op == BinaryOp::Concat {
             let dst = self.temp(Ty::Str);
             self.emit(InstKind::Concat { dst, a, b }, span);
@@ -615,15 +645,18 @@ impl<'a> Lower<'a> {
                 (Operand::Var(dst), Ty::Long)
             }
             ExprKind::Binary { op, lhs, rhs } => {
-                let (a, _) = self.expr(lhs)?;
-                let (b, _) = self.expr(rhs)?;
+                let a = self.expr(lhs)?;
+                let b = self.expr(rhs)?;
                 self.binary(*op, a, b, span)
             }
             ExprKind::Compare { op, lhs, rhs } => {
-                let (a, ta) = self.expr(lhs)?;
-                let (b, _) = self.expr(rhs)?;
+                let a = self.expr(lhs)?;
+                let b = self.expr(rhs)?;
+                let strings = a.1 == Ty::Str || b.1 == Ty::Str;
+                let t = if strings { Ty::Str } else { Ty::Long };
+                let (a, b) = (self.coerce(a, t), self.coerce(b, t));
                 let dst = self.temp(Ty::Long);
-                self.emit(InstKind::Compare { dst, op: *op, a, b, strings: ta == Ty::Str }, span);
+                self.emit(InstKind::Compare { dst, op: *op, a, b, strings }, span);
                 (Operand::Var(dst), Ty::Long)
             }
             ExprKind::Logical { op, lhs, rhs } => {
@@ -654,15 +687,22 @@ impl<'a> Lower<'a> {
             }
             ExprKind::Ternary { cond, then, otherwise } => {
                 let (c, _) = self.expr(cond)?;
+                let t = if self.expr_type(then) == Ty::Str || self.expr_type(otherwise) == Ty::Str {
+                    Ty::Str
+                } else {
+                    Ty::Long
+                };
                 let (tb, ob, join) = (self.new_block(), self.new_block(), self.new_block());
                 self.terminate(Terminator::Branch { cond: c, then: tb, otherwise: ob }, cond.span);
                 self.switch_to(tb);
-                let (a, t) = self.expr(then)?;
+                let a = self.expr(then)?;
                 let dst = self.temp(t);
+                let a = self.coerce(a, t);
                 self.emit(InstKind::Copy { dst, src: a }, span);
                 self.goto(join, span);
                 self.switch_to(ob);
-                let (b, _) = self.expr(otherwise)?;
+                let b = self.expr(otherwise)?;
+                let b = self.coerce(b, t);
                 self.emit(InstKind::Copy { dst, src: b }, span);
                 self.goto(join, span);
                 (Operand::Var(dst), t)
@@ -674,7 +714,7 @@ impl<'a> Lower<'a> {
                 let before = self.temp(Ty::Long);
                 self.emit(InstKind::Copy { dst: before, src: old }, span);
                 let delta = Operand::Long(if *op == Crement::Incr { 1 } else { -1 });
-                let (new, _) = self.binary(BinaryOp::Add, Operand::Var(before), delta, span);
+                let (new, _) = self.binary(BinaryOp::Add, (Operand::Var(before), Ty::Long), (delta, Ty::Long), span);
                 self.write(&p, new.clone(), span);
                 (if *prefix { new } else { Operand::Var(before) }, Ty::Long)
             }
@@ -687,7 +727,7 @@ impl<'a> Lower<'a> {
             ExprKind::In { keys, array } => {
                 let ExprKind::Var(name) = &array.kind else { return Err(not_yet("this `in`", span)) };
                 let g = self.global(name, array.span)?;
-                let keys = self.slice(keys)?;
+                let keys = self.slice(g, keys)?;
                 let dst = self.temp(Ty::Long);
                 self.emit(InstKind::MapHas { dst, map: g, keys }, span);
                 (Operand::Var(dst), Ty::Long)
@@ -811,7 +851,8 @@ impl<'a> Lower<'a> {
             ExprKind::Index { base, keys } => {
                 let ExprKind::Var(name) = &base.kind else { return Err(not_yet("this statistic", e.span)) };
                 let g = self.global(name, base.span)?;
-                Ok((g, self.keys(keys)?))
+                let keys = self.keys(g, keys)?;
+                Ok((g, keys))
             }
             _ => Err(not_yet("this statistic", e.span)),
         }
@@ -819,23 +860,24 @@ impl<'a> Lower<'a> {
 
     fn assign(&mut self, op: AssignOp, lhs: &Expr, rhs: &Expr, span: Span) -> Result<(Operand, Ty), Diagnostic> {
         if op == AssignOp::Aggregate {
-            let (value, _) = self.expr(rhs)?;
+            let value = self.expr(rhs)?;
+            let value = self.coerce(value, Ty::Long);
             let (stat, keys) = self.stat_place(lhs)?;
             self.emit(InstKind::StatAdd { stat, keys, value: value.clone() }, span);
             return Ok((value, Ty::Long));
         }
-        let (value, vt) = self.expr(rhs)?;
+        let value = self.expr(rhs)?;
         let p = self.place(lhs)?;
+        let t = Self::place_ty(&p);
         let value = match op {
             AssignOp::Op(bop) => {
                 let old = self.read(&p, span);
-                self.binary(bop, old, value, span).0
+                self.binary(bop, (old, t), value, span).0
             }
-            _ => value,
+            _ => self.coerce(value, t),
         };
         // The assignment's value is what was stored: a temporary keeps it
         // stable when the place is a variable written again later.
-        let t = if matches!(op, AssignOp::Op(BinaryOp::Concat)) { Ty::Str } else { vt };
         let kept = match (&p, &value) {
             (_, Operand::Var(_)) | (Place::Local(..), _) => {
                 let dst = self.temp(t);
@@ -849,11 +891,23 @@ impl<'a> Lower<'a> {
     }
 
     fn call(&mut self, name: &str, args: &[Expr], span: Span) -> Result<(Operand, Ty), Diagnostic> {
-        let mut values = Vec::new();
-        for a in args {
-            values.push(self.expr(a)?.0);
-        }
         let overloads = self.program.functions_named(name, self.file);
+        // Each argument as the callee takes it.
+        let wanted: Vec<Ty> = match overloads
+            .iter()
+            .find_map(|&i| self.program.functions.get(i).filter(|f| f.params.len() == args.len()))
+        {
+            Some(f) => f.params.iter().map(|p| ty(p.ty)).collect(),
+            None => intrinsics::lookup_arity(name, args.len())
+                .map(|i| i.params.iter().map(|p| ty(p.1)).collect())
+                .unwrap_or_default(),
+        };
+        let mut values = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            let v = self.expr(a)?;
+            let want = wanted.get(i).copied().unwrap_or(v.1);
+            values.push(self.coerce(v, want));
+        }
         if !overloads.is_empty() {
             let placement = self.func.placement;
             let ids: Vec<FuncId> = overloads
