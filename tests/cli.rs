@@ -175,7 +175,7 @@ fn a_tapset_file_is_not_a_session_script() {
 
 #[test]
 fn later_passes_say_they_are_not_there_yet() {
-    let out = run_stp(&["-p4", "-e", "probe begin { println(1) }"]);
+    let out = run_stp(&["-e", "probe begin { println(1) }"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not implemented yet"), "{}", stderr(&out));
 }

@@ -127,3 +127,81 @@ fn bpftool_loads_the_object() {
     assert!(out.status.success(), "bpftool prog loadall: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(pinned, 1, "one program pinned");
 }
+
+/// The whole compiler: `stp -p4 -m NAME` writes the object of a script
+/// whose tracepoint handler counts in a global; aya loads it, it runs for
+/// real, and the global holds the count.
+#[test]
+fn a_compiled_script_counts_in_a_global() {
+    if !as_root("a_compiled_script_counts_in_a_global") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = "global n\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") { n++ }\n";
+    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(dir.path())
+        .args(["-p4", "-m", "count", "-e", script])
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "stp -p4: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "count.o", "-p4 prints the object's path");
+    let bytes = std::fs::read(dir.path().join("count.o")).expect("the object");
+    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
+    let prog: &mut aya::programs::TracePoint =
+        ebpf.program_mut("probe_0_0").expect("the handler's program").try_into().expect("a tracepoint program");
+    prog.load().expect("the verifier accepts the generated code");
+    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
+    for _ in 0..100 {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+    prog.detach(link).expect("detached");
+    let globals: aya::maps::Array<_, u64> =
+        aya::maps::Array::try_from(ebpf.map("globals").expect("the globals map")).expect("an array of u64");
+    let n = globals.get(&0, 0).expect("the value");
+    assert!(n >= 100, "n is {n} after 100 getppid calls");
+}
+
+/// Branches, comparisons, `!`, `&`, shifts and arithmetic in generated
+/// code, checked against the same computation done here for each of the
+/// `n` events the program counted.
+#[test]
+fn generated_code_computes_what_the_script_says() {
+    if !as_root("generated_code_computes_what_the_script_says") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = "global n, peak\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          n++\n\
+          if (n > peak && !(n & 1)) peak = n * 2 - (n >> 1)\n\
+        }\n";
+    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(dir.path())
+        .args(["-p4", "-m", "peak", "-e", script])
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "stp -p4: {}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(dir.path().join("peak.o")).expect("the object");
+    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
+    let prog: &mut aya::programs::TracePoint =
+        ebpf.program_mut("probe_0_0").expect("the handler's program").try_into().expect("a tracepoint program");
+    prog.load().expect("the verifier accepts the generated code");
+    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
+    for _ in 0..100 {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+    prog.detach(link).expect("detached");
+    let globals = ebpf.map("globals").expect("the globals map");
+    let globals: aya::maps::Array<_, [u64; 2]> = aya::maps::Array::try_from(globals).expect("two longs");
+    let [n, peak] = globals.get(&0, 0).expect("the value");
+    assert!(n >= 100, "n is {n} after 100 getppid calls");
+    let mut want = 0u64;
+    for i in 1..=n {
+        if i > want && i & 1 == 0 {
+            want = i * 2 - (i >> 1);
+        }
+    }
+    assert_eq!(peak, want, "peak after n = {n}");
+}

@@ -295,15 +295,55 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.failed_pass = Some(3);
         return outcome;
     }
-    outcome.timings.push((3, format!("translated to IR: {} functions", module.functions.len()), start.elapsed()));
+    // The IR is shown even when the eBPF back end then refuses something.
+    let ir_text = crate::ir::print::print_module(&module, sm);
+    let code = match crate::bpf::codegen::generate(&module, &program) {
+        Ok(code) => code,
+        Err(d) => {
+            if opts.last_pass == 3 {
+                outcome.output = ir_text;
+            }
+            outcome.diagnostics.push(d);
+            outcome.failed_pass = Some(3);
+            return outcome;
+        }
+    };
+    outcome.timings.push((
+        3,
+        format!("translated to IR ({} functions) and {} eBPF programs", module.functions.len(), code.programs.len()),
+        start.elapsed(),
+    ));
     if opts.last_pass == 3 {
-        outcome.output = crate::ir::print::print_module(&module, sm);
+        outcome.output = format!("{ir_text}\n# eBPF\n{}", crate::bpf::codegen::print(&code));
         return outcome;
     }
-    outcome
-        .diagnostics
-        .push(Diagnostic::error(format!("pass {} is not implemented yet; use -p3", opts.last_pass.min(4))));
-    outcome.failed_pass = Some(4);
+    // Pass 4: the object, written where -m names it (NAME.o here) or in
+    // the temporary directory; -p4 prints its path.
+    let start = Instant::now();
+    let bytes = match crate::bpf::elf::write_object(&code.programs, &code.maps, "GPL") {
+        Ok(b) => b,
+        Err(e) => {
+            outcome.diagnostics.push(Diagnostic::internal(e));
+            outcome.failed_pass = Some(4);
+            return outcome;
+        }
+    };
+    let path = match &opts.module {
+        Some(name) => std::path::PathBuf::from(format!("{name}.o")),
+        None => std::env::temp_dir().join(format!("stp_{}.o", std::process::id())),
+    };
+    if let Err(e) = std::fs::write(&path, &bytes) {
+        outcome.diagnostics.push(Diagnostic::error(format!("cannot write {}: {e}", path.display())));
+        outcome.failed_pass = Some(4);
+        return outcome;
+    }
+    outcome.timings.push((4, format!("compiled to {}", path.display()), start.elapsed()));
+    if opts.last_pass == 4 {
+        outcome.output = format!("{}\n", path.display());
+        return outcome;
+    }
+    outcome.diagnostics.push(Diagnostic::error("pass 5 is not implemented yet; use -p4"));
+    outcome.failed_pass = Some(5);
     outcome
 }
 

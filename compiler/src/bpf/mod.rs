@@ -2,5 +2,6 @@
 //! allocation, helpers and the ELF object.
 
 pub mod btf;
+pub mod codegen;
 pub mod elf;
 pub mod insn;
