@@ -205,3 +205,43 @@ fn generated_code_computes_what_the_script_says() {
     }
     assert_eq!(peak, want, "peak after n = {n}");
 }
+
+/// pid(), tid(), uid() and cpu() in a kernel handler, against this
+/// process's own: the handler records them when the caller is us.
+#[test]
+fn context_intrinsics_name_the_caller() {
+    if !as_root("context_intrinsics_name_the_caller") {
+        return;
+    }
+    // SAFETY: getpid, gettid and getuid have no preconditions.
+    let (pid, tid, uid) = unsafe { (libc::getpid() as u64, libc::gettid() as u64, libc::getuid() as u64) };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = format!(
+        "global p, t, u, c, seen\n\
+         probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (pid() == {pid}) {{ p = pid(); t = tid(); u = uid(); c = cpu(); seen++ }}\n\
+         }}\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(dir.path())
+        .args(["-p4", "-m", "ctx", "-e", &script])
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "stp -p4: {}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(dir.path().join("ctx.o")).expect("the object");
+    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
+    let prog: &mut aya::programs::TracePoint =
+        ebpf.program_mut("probe_0_0").expect("the handler's program").try_into().expect("a tracepoint program");
+    prog.load().expect("the verifier accepts the generated code");
+    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
+    // SAFETY: getppid has no preconditions.
+    unsafe { libc::getppid() };
+    prog.detach(link).expect("detached");
+    let globals = ebpf.map("globals").expect("the globals map");
+    let globals: aya::maps::Array<_, [u64; 5]> = aya::maps::Array::try_from(globals).expect("five longs");
+    let [p, t, u, c, seen] = globals.get(&0, 0).expect("the value");
+    assert_eq!(seen, 1, "the handler saw our one call");
+    assert_eq!((p, t, u), (pid, tid, uid));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    assert!(c < cpus, "cpu() {c} on a machine with {cpus} processors");
+}

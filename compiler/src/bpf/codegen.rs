@@ -21,6 +21,12 @@ use crate::source::Span;
 const MAP_ARRAY: u32 = 2;
 /// `bpf_map_lookup_elem`.
 const HELPER_MAP_LOOKUP: i32 = 1;
+/// `bpf_get_smp_processor_id`.
+const HELPER_CPU: i32 = 8;
+/// `bpf_get_current_pid_tgid`: tgid in the high half, pid in the low.
+const HELPER_PID_TGID: i32 = 14;
+/// `bpf_get_current_uid_gid`: gid in the high half, uid in the low.
+const HELPER_UID_GID: i32 = 15;
 /// The most stack a program may use.
 const STACK: i32 = 512;
 /// The stack slot `globals` lookups put their (zero) key in.
@@ -267,6 +273,26 @@ impl<'a> Gen<'a> {
                 self.insns.push(Insn::mov64_imm(Reg::R0, 0));
                 self.store(*dst, Reg::R0, span)?;
             }
+            InstKind::Intrinsic { dst: Some(dst), name, args } if args.is_empty() => {
+                // (helper, take the high half)
+                let (helper, high) = match name.as_str() {
+                    "pid" => (HELPER_PID_TGID, true),
+                    "tid" => (HELPER_PID_TGID, false),
+                    "uid" => (HELPER_UID_GID, false),
+                    "gid" => (HELPER_UID_GID, true),
+                    "cpu" => (HELPER_CPU, false),
+                    _ => return Err(not_yet(&format!("{name}() in kernel handlers"), span)),
+                };
+                self.insns.push(Insn::call(helper));
+                if high {
+                    self.insns.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                } else if helper != HELPER_CPU {
+                    // The low half: shift it up and back down.
+                    self.insns.push(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
+                    self.insns.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                }
+                self.store(*dst, Reg::R0, span)?;
+            }
             InstKind::LoadGlobal { dst, global } => {
                 let off = self.offset(*global, span)?;
                 self.globals_value();
@@ -307,7 +333,13 @@ impl<'a> Gen<'a> {
 
 /// The programs as `-p3` shows them.
 pub fn print(out: &Output) -> String {
-    let names = |h: i32| (h == HELPER_MAP_LOOKUP).then_some("bpf_map_lookup_elem");
+    let names = |h: i32| match h {
+        HELPER_MAP_LOOKUP => Some("bpf_map_lookup_elem"),
+        HELPER_CPU => Some("bpf_get_smp_processor_id"),
+        HELPER_PID_TGID => Some("bpf_get_current_pid_tgid"),
+        HELPER_UID_GID => Some("bpf_get_current_uid_gid"),
+        _ => None,
+    };
     if out.programs.is_empty() {
         return "(no kernel-placed handlers)\n".to_string();
     }
