@@ -25,6 +25,49 @@ fn as_root(what: &str) -> bool {
     false
 }
 
+/// Compiles `script` with `stp -p4 -m NAME`, loads the object, runs its
+/// first handler's program on `syscalls:sys_enter_getppid` while this
+/// process makes `calls` getppid calls, and returns the loaded object
+/// (its maps hold what the program left).
+fn run_on_getppid(name: &str, script: &str, calls: usize) -> aya::Ebpf {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(dir.path())
+        .args(["-p4", "-m", name, "-e", script])
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "stp -p4: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{name}.o"), "-p4 prints the object's path");
+    let bytes = std::fs::read(dir.path().join(format!("{name}.o"))).expect("the object");
+    fire_on_getppid(&bytes, "probe_0_0", calls).0
+}
+
+/// Loads an object, attaches `program` to `syscalls:sys_enter_getppid`,
+/// makes `calls` getppid calls and detaches; with the kernel's count of
+/// the program's runs.
+fn fire_on_getppid(bytes: &[u8], program: &str, calls: usize) -> (aya::Ebpf, u64) {
+    let mut ebpf = aya::Ebpf::load(bytes).expect("aya loads the object");
+    let prog: &mut aya::programs::TracePoint =
+        ebpf.program_mut(program).expect("the program").try_into().expect("a tracepoint program");
+    prog.load().expect("the verifier accepts the code");
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("run statistics");
+    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
+    for _ in 0..calls {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+    let runs = prog.info().expect("program info").run_count();
+    prog.detach(link).expect("detached");
+    (ebpf, runs)
+}
+
+/// The value of the `globals` map: the script's long globals in order.
+fn globals<const N: usize>(ebpf: &aya::Ebpf) -> [u64; N] {
+    let map = ebpf.map("globals").expect("the globals map");
+    let array: aya::maps::Array<_, [u64; N]> = aya::maps::Array::try_from(map).expect("the globals");
+    array.get(&0, 0).expect("its value")
+}
+
 /// `r0 = 0; exit` on `syscalls:sys_enter_getppid`.
 fn getppid_object() -> Vec<u8> {
     let prog = Program {
@@ -62,47 +105,25 @@ fn counter_object() -> Vec<u8> {
 }
 
 #[test]
-fn a_btf_defined_map_counts_events() {
-    if !as_root("a_btf_defined_map_counts_events") {
-        return;
-    }
-    let bytes = counter_object();
-    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object and creates its map");
-    let prog: &mut aya::programs::TracePoint =
-        ebpf.program_mut("probe_0").expect("the program").try_into().expect("a tracepoint program");
-    prog.load().expect("the verifier accepts it");
-    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
-    for _ in 0..100 {
-        // SAFETY: getppid has no preconditions.
-        unsafe { libc::getppid() };
-    }
-    prog.detach(link).expect("detached");
-    let map: aya::maps::Array<_, u64> =
-        aya::maps::Array::try_from(ebpf.map("globals").expect("the map")).expect("an array of u64");
-    let count = map.get(&0, 0).expect("slot 0");
-    assert!(count >= 100, "counted {count} for 100 getppid calls");
-}
-
-#[test]
 fn tracepoint_program_loads_attaches_and_fires() {
     if !as_root("tracepoint_program_loads_attaches_and_fires") {
         return;
     }
-    let bytes = getppid_object();
-    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
-    let prog: &mut aya::programs::TracePoint =
-        ebpf.program_mut("probe_0").expect("the program").try_into().expect("a tracepoint program");
-    prog.load().expect("the verifier accepts it");
-    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("run statistics");
-    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
-    for _ in 0..100 {
-        // SAFETY: getppid has no preconditions.
-        unsafe { libc::getppid() };
-    }
-    let runs = prog.info().expect("program info").run_count();
-    prog.detach(link).expect("detached");
+    let (_, runs) = fire_on_getppid(&getppid_object(), "probe_0", 100);
     // Other processes may call getppid too: at least ours.
     assert!(runs >= 100, "the program ran {runs} times for 100 getppid calls");
+}
+
+#[test]
+fn a_btf_defined_map_counts_events() {
+    if !as_root("a_btf_defined_map_counts_events") {
+        return;
+    }
+    let (ebpf, _) = fire_on_getppid(&counter_object(), "probe_0", 100);
+    let map: aya::maps::Array<_, u64> =
+        aya::maps::Array::try_from(ebpf.map("globals").expect("the map")).expect("an array of u64");
+    let count = map.get(&0, 0).expect("slot 0");
+    assert!(count >= 100, "counted {count} for 100 getppid calls");
 }
 
 #[test]
@@ -136,29 +157,8 @@ fn a_compiled_script_counts_in_a_global() {
     if !as_root("a_compiled_script_counts_in_a_global") {
         return;
     }
-    let dir = tempfile::tempdir().expect("a temporary directory");
     let script = "global n\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") { n++ }\n";
-    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
-        .current_dir(dir.path())
-        .args(["-p4", "-m", "count", "-e", script])
-        .output()
-        .expect("stp runs");
-    assert!(out.status.success(), "stp -p4: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "count.o", "-p4 prints the object's path");
-    let bytes = std::fs::read(dir.path().join("count.o")).expect("the object");
-    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
-    let prog: &mut aya::programs::TracePoint =
-        ebpf.program_mut("probe_0_0").expect("the handler's program").try_into().expect("a tracepoint program");
-    prog.load().expect("the verifier accepts the generated code");
-    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
-    for _ in 0..100 {
-        // SAFETY: getppid has no preconditions.
-        unsafe { libc::getppid() };
-    }
-    prog.detach(link).expect("detached");
-    let globals: aya::maps::Array<_, u64> =
-        aya::maps::Array::try_from(ebpf.map("globals").expect("the globals map")).expect("an array of u64");
-    let n = globals.get(&0, 0).expect("the value");
+    let [n] = globals::<1>(&run_on_getppid("count", script, 100));
     assert!(n >= 100, "n is {n} after 100 getppid calls");
 }
 
@@ -170,32 +170,12 @@ fn generated_code_computes_what_the_script_says() {
     if !as_root("generated_code_computes_what_the_script_says") {
         return;
     }
-    let dir = tempfile::tempdir().expect("a temporary directory");
     let script = "global n, peak\n\
         probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
           n++\n\
           if (n > peak && !(n & 1)) peak = n * 2 - (n >> 1)\n\
         }\n";
-    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
-        .current_dir(dir.path())
-        .args(["-p4", "-m", "peak", "-e", script])
-        .output()
-        .expect("stp runs");
-    assert!(out.status.success(), "stp -p4: {}", String::from_utf8_lossy(&out.stderr));
-    let bytes = std::fs::read(dir.path().join("peak.o")).expect("the object");
-    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
-    let prog: &mut aya::programs::TracePoint =
-        ebpf.program_mut("probe_0_0").expect("the handler's program").try_into().expect("a tracepoint program");
-    prog.load().expect("the verifier accepts the generated code");
-    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
-    for _ in 0..100 {
-        // SAFETY: getppid has no preconditions.
-        unsafe { libc::getppid() };
-    }
-    prog.detach(link).expect("detached");
-    let globals = ebpf.map("globals").expect("the globals map");
-    let globals: aya::maps::Array<_, [u64; 2]> = aya::maps::Array::try_from(globals).expect("two longs");
-    let [n, peak] = globals.get(&0, 0).expect("the value");
+    let [n, peak] = globals::<2>(&run_on_getppid("peak", script, 100));
     assert!(n >= 100, "n is {n} after 100 getppid calls");
     let mut want = 0u64;
     for i in 1..=n {
@@ -215,31 +195,13 @@ fn context_intrinsics_name_the_caller() {
     }
     // SAFETY: getpid, gettid and getuid have no preconditions.
     let (pid, tid, uid) = unsafe { (libc::getpid() as u64, libc::gettid() as u64, libc::getuid() as u64) };
-    let dir = tempfile::tempdir().expect("a temporary directory");
     let script = format!(
         "global p, t, u, c, seen\n\
          probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
            if (pid() == {pid}) {{ p = pid(); t = tid(); u = uid(); c = cpu(); seen++ }}\n\
          }}\n"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
-        .current_dir(dir.path())
-        .args(["-p4", "-m", "ctx", "-e", &script])
-        .output()
-        .expect("stp runs");
-    assert!(out.status.success(), "stp -p4: {}", String::from_utf8_lossy(&out.stderr));
-    let bytes = std::fs::read(dir.path().join("ctx.o")).expect("the object");
-    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
-    let prog: &mut aya::programs::TracePoint =
-        ebpf.program_mut("probe_0_0").expect("the handler's program").try_into().expect("a tracepoint program");
-    prog.load().expect("the verifier accepts the generated code");
-    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
-    // SAFETY: getppid has no preconditions.
-    unsafe { libc::getppid() };
-    prog.detach(link).expect("detached");
-    let globals = ebpf.map("globals").expect("the globals map");
-    let globals: aya::maps::Array<_, [u64; 5]> = aya::maps::Array::try_from(globals).expect("five longs");
-    let [p, t, u, c, seen] = globals.get(&0, 0).expect("the value");
+    let [p, t, u, c, seen] = globals::<5>(&run_on_getppid("ctx", &script, 1));
     assert_eq!(seen, 1, "the handler saw our one call");
     assert_eq!((p, t, u), (pid, tid, uid));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;

@@ -967,19 +967,7 @@ impl<'a> Session<'a> {
                     self.mark_read(lhs, scope);
                 }
             }
-            ExprKind::In { keys, array } => {
-                for k in keys.iter_mut().flatten() {
-                    self.expr(k, scope);
-                }
-                let arity = keys.len();
-                match &array.kind {
-                    ExprKind::Var(name) => {
-                        let name = name.clone();
-                        self.array_ref(&name, arity, array.span, false, scope);
-                    }
-                    _ => self.expr(array, scope),
-                }
-            }
+            ExprKind::In { keys, array } => self.index_ref(array, keys, false, scope),
             ExprKind::Stat { operand, extra, .. } => {
                 for x in extra.iter_mut() {
                     self.expr(x, scope);
