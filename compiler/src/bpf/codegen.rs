@@ -349,7 +349,8 @@ pub fn print(out: &Output) -> String {
             text.push('\n');
         }
         text.push_str(&format!("{} /* {} */:\n", p.name, p.section));
-        text.push_str(&super::insn::disassemble(&p.insns, &names));
+        let maps = |slot: usize| p.map_loads.iter().find(|(s, _)| *s == slot).map(|(_, m)| m.clone());
+        text.push_str(&super::insn::disassemble(&p.insns, &names, &maps));
     }
     text
 }

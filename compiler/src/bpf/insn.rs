@@ -402,17 +402,23 @@ impl Insn {
 
 /// A program's instructions printed one per line in the verifier's
 /// syntax, numbered by slot: `3: (b7) r0 = 0`. A 64-bit load shows its
-/// whole value on its first slot.
-pub fn disassemble(insns: &[Insn], helper_name: &dyn Fn(i32) -> Option<&'static str>) -> String {
+/// whole value on its first slot; a map load the map's name where
+/// `map_name` knows the slot's (before loading, maps have no fd).
+pub fn disassemble(
+    insns: &[Insn],
+    helper_name: &dyn Fn(i32) -> Option<&'static str>,
+    map_name: &dyn Fn(usize) -> Option<String>,
+) -> String {
     let mut out = String::new();
     let mut i = 0;
     while let Some(insn) = insns.get(i) {
         let text = if insn.is_wide() {
             let hi = insns.get(i + 1).map_or(0, |n| n.imm as u32);
             let value = (u64::from(hi) << 32) | u64::from(insn.imm as u32);
-            match insn.src {
-                PSEUDO_MAP_FD => format!("r{} = map[fd:{}]", insn.dst, insn.imm),
-                PSEUDO_MAP_VALUE => format!("r{} = map[fd:{}][0]+{}", insn.dst, insn.imm, hi),
+            match (insn.src, map_name(i)) {
+                (PSEUDO_MAP_FD, Some(name)) => format!("r{} = map[{name}]", insn.dst),
+                (PSEUDO_MAP_FD, None) => format!("r{} = map[fd:{}]", insn.dst, insn.imm),
+                (PSEUDO_MAP_VALUE, _) => format!("r{} = map[fd:{}][0]+{}", insn.dst, insn.imm, hi),
                 _ => format!("r{} = {value:#x} ll", insn.dst),
             }
         } else {
@@ -546,12 +552,12 @@ mod tests {
             Insn::exit(),
         ]);
         let names = |h: i32| (h == 1).then_some("bpf_map_lookup_elem");
-        let text = disassemble(&p, &names);
+        let text = disassemble(&p, &names, &|slot| (slot == 2).then(|| "counts".to_string()));
         assert_eq!(
             text,
             "0: (bf) r1 = r10\n\
              1: (07) r1 += -8\n\
-             2: (18) r2 = map[fd:4]\n\
+             2: (18) r2 = map[counts]\n\
              4: (7b) *(u64 *)(r10 -8) = r1\n\
              5: (61) r0 = *(u32 *)(r1 +4)\n\
              6: (64) w0 <<= 3\n\
