@@ -57,6 +57,9 @@ pub struct Cli {
     /// Do not read or write the cache of the kernel's traceable functions.
     #[arg(long = "disable-cache")]
     pub disable_cache: bool,
+    /// With -p4: load the object's programs into the kernel so that its verifier checks them, then unload them.
+    #[arg(long = "verify")]
+    pub verify: bool,
     /// Guru mode: allow embedded C and other expert constructs.
     #[arg(short = 'g')]
     pub guru: bool,

@@ -7,7 +7,7 @@ mod cli;
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use stp_compiler::diag::Severity;
+use stp_compiler::diag::{Diagnostic, Severity};
 use stp_compiler::diag::{RenderOptions, render_all};
 use stp_compiler::driver::{self, Options, ScriptInput, WarningMode};
 use stp_compiler::kernel::Kernel;
@@ -107,6 +107,8 @@ struct Session {
     kernel_dir: Option<std::path::PathBuf>,
     /// Not `--disable-cache`.
     cache: bool,
+    /// `--verify`.
+    verify: bool,
 }
 
 fn session(cli: cli::Cli) -> Result<Session, UsageError> {
@@ -257,7 +259,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
     opts.module = cli.module;
     opts.buffer_size = cli.buffer_size.and_then(|s| s.parse().ok());
-    Ok(Session { opts, color, kernel_dir: cli.kernel, cache: !cli.disable_cache })
+    Ok(Session { opts, color, kernel_dir: cli.kernel, cache: !cli.disable_cache, verify: cli.verify })
 }
 
 /// Processor time of this process so far: (user, system) in milliseconds.
@@ -274,14 +276,17 @@ fn cpu_times() -> (u128, u128) {
 }
 
 fn compile(session: Session) -> u8 {
-    let Session { opts, color, kernel_dir, cache } = session;
+    let Session { opts, color, kernel_dir, cache, verify } = session;
     let kernel = match &kernel_dir {
         Some(dir) => Kernel::snapshot(dir),
         None if cache => Kernel::live(),
         None => Kernel::live().without_cache(),
     };
     let mut sm = SourceMap::new();
-    let outcome = driver::run(&opts, &kernel, &mut sm);
+    let mut outcome = driver::run(&opts, &kernel, &mut sm);
+    if verify && outcome.failed_pass.is_none() {
+        verify_object(&mut outcome, opts.verbose);
+    }
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     // Write errors on stdout/stderr (a closed pipe) are not worth a report.
@@ -307,6 +312,38 @@ fn compile(session: Session) -> u8 {
             1
         }
     }
+}
+
+/// `--verify`: the kernel's verifier checks the object's programs. A
+/// refusal is stp's bug: an internal error at the script line the failing
+/// instruction came from, with the verifier's log under -v.
+fn verify_object(outcome: &mut driver::Outcome, verbose: u8) {
+    let Some(built) = &outcome.object else { return };
+    let bytes = match std::fs::read(&built.path) {
+        Ok(b) => b,
+        Err(e) => {
+            outcome.diagnostics.push(Diagnostic::error(format!("cannot read {}: {e}", built.path.display())));
+            outcome.failed_pass = Some(4);
+            return;
+        }
+    };
+    let Err(rejected) = stp_runtime::verify(&bytes) else { return };
+    let span = built
+        .programs
+        .iter()
+        .find(|(name, _)| *name == rejected.program)
+        .zip(stp_runtime::failing_instruction(&rejected.log))
+        .and_then(|((_, lines), slot)| stp_compiler::bpf::codegen::span_of(lines, slot));
+    let mut d = Diagnostic::internal(format!(
+        "the kernel's verifier refused program {} that stp generated for this; this is a bug in stp",
+        rejected.program
+    ));
+    if let Some(span) = span {
+        d = d.at(span, "the refused code came from here");
+    }
+    d = if verbose > 0 { d.with_note(rejected.log) } else { d.with_help("-v shows the verifier's log") };
+    outcome.diagnostics.push(d);
+    outcome.failed_pass = Some(4);
 }
 
 fn print_usage_error(e: &UsageError) {

@@ -207,3 +207,41 @@ fn context_intrinsics_name_the_caller() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     assert!(c < cpus, "cpu() {c} on a machine with {cpus} processors");
 }
+
+/// `--verify` loads what -p4 wrote: the verifier accepts count-calls.
+#[test]
+fn p4_verify_passes_the_verifier() {
+    if !as_root("p4_verify_passes_the_verifier") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/count-calls.stp");
+    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(dir.path())
+        .args(["-p4", "--verify", "-m", "checked"])
+        .arg(example)
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "stp -p4 --verify: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A program the verifier refuses comes back with the verifier's log, and
+/// the log names the instruction it stopped at.
+#[test]
+fn a_refused_program_is_reported_at_its_instruction() {
+    if !as_root("a_refused_program_is_reported_at_its_instruction") {
+        return;
+    }
+    // Slot 1 returns without having set r0.
+    let prog = Program {
+        name: "bad".into(),
+        section: "tracepoint/syscalls/sys_enter_getppid".into(),
+        insns: vec![Insn::mov64_imm(Reg::R1, 0), Insn::exit()],
+        map_loads: Vec::new(),
+    };
+    let bytes = write_object(&[prog], &[], "GPL").expect("an object");
+    let rejected = stp_runtime::verify(&bytes).expect_err("the verifier refuses it");
+    assert_eq!(rejected.program, "bad");
+    assert!(rejected.log.contains("R0 !read_ok"), "{}", rejected.log);
+    assert_eq!(stp_runtime::failing_instruction(&rejected.log), Some(1), "{}", rejected.log);
+}

@@ -132,6 +132,15 @@ pub struct Outcome {
     pub output: String,
     /// One line per pass run, for `-v`.
     pub timings: Vec<(u8, String, Duration)>,
+    /// Pass 4's object: where it was written, and for each program its
+    /// name and where each script line's code starts (slot, span).
+    pub object: Option<Built>,
+}
+
+#[derive(Debug)]
+pub struct Built {
+    pub path: std::path::PathBuf,
+    pub programs: Vec<(String, Vec<(usize, crate::source::Span)>)>,
 }
 
 /// Calls `f` with the preprocessor's view of the session.
@@ -216,8 +225,13 @@ fn apply_warning_mode(diags: Vec<Diagnostic>, mode: WarningMode) -> Vec<Diagnost
 
 /// Runs the passes the options ask for.
 pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
-    let mut outcome =
-        Outcome { diagnostics: Vec::new(), failed_pass: None, output: String::new(), timings: Vec::new() };
+    let mut outcome = Outcome {
+        diagnostics: Vec::new(),
+        failed_pass: None,
+        output: String::new(),
+        timings: Vec::new(),
+        object: None,
+    };
     let start = Instant::now();
     let (parsed, diags) = parse_pass(opts, kernel, sm);
     let diags = apply_warning_mode(diags, opts.warnings);
@@ -338,6 +352,8 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         return outcome;
     }
     outcome.timings.push((4, format!("compiled to {}", path.display()), start.elapsed()));
+    let programs = code.programs.iter().map(|p| p.name.clone()).zip(code.lines).collect();
+    outcome.object = Some(Built { path: path.clone(), programs });
     if opts.last_pass == 4 {
         outcome.output = format!("{}\n", path.display());
         return outcome;

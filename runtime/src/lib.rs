@@ -1,2 +1,69 @@
 //! The stp runtime: loads a compiled script into the kernel, attaches its
 //! probes, runs its user-side handlers and prints its output.
+
+/// A program the kernel's verifier refused.
+#[derive(Debug)]
+pub struct Rejected {
+    pub program: String,
+    /// The verifier's log (or, where it gave none, the error).
+    pub log: String,
+}
+
+/// Loads every program of an object into the kernel, so that its verifier
+/// checks them, and unloads them (`-p4 --verify`). Maps are created and
+/// dropped with them.
+pub fn verify(object: &[u8]) -> Result<(), Rejected> {
+    let mut ebpf = aya::Ebpf::load(object)
+        .map_err(|e| Rejected { program: String::new(), log: format!("cannot load the object: {e}") })?;
+    let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
+    for name in names {
+        let Some(program) = ebpf.program_mut(&name) else { continue };
+        let loaded = match program {
+            aya::programs::Program::TracePoint(p) => p.load(),
+            aya::programs::Program::KProbe(p) => p.load(),
+            aya::programs::Program::UProbe(p) => p.load(),
+            aya::programs::Program::PerfEvent(p) => p.load(),
+            aya::programs::Program::FEntry(_) | aya::programs::Program::FExit(_) | aya::programs::Program::Lsm(_) => {
+                // These need the kernel's BTF at load time; pass 5 loads them.
+                continue;
+            }
+            other => {
+                return Err(Rejected {
+                    program: name.clone(),
+                    log: format!("stp does not load {:?} programs", other.prog_type()),
+                });
+            }
+        };
+        if let Err(e) = loaded {
+            let log = match &e {
+                aya::programs::ProgramError::LoadError { verifier_log, .. } => verifier_log.to_string(),
+                other => other.to_string(),
+            };
+            return Err(Rejected { program: name, log });
+        }
+    }
+    Ok(())
+}
+
+/// The instruction the verifier stopped at: the last `N: (..) ...` line of
+/// its log.
+pub fn failing_instruction(log: &str) -> Option<usize> {
+    log.lines().rev().find_map(|l| {
+        let (n, rest) = l.split_once(':')?;
+        rest.trim_start().starts_with('(').then(|| n.trim().parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failing_instruction_is_the_last_listed() {
+        let log = "func#0 @0\n0: R1=ctx() R10=fp0\n0: (b7) r0 = 0                        ; R0_w=0\n\
+                   1: (79) r1 = *(u64 *)(r10 -16)\ninvalid read from stack off -16+0 size 8\n\
+                   processed 2 insns (limit 1000000)\n";
+        assert_eq!(failing_instruction(log), Some(1));
+        assert_eq!(failing_instruction("no instructions here\n"), None);
+    }
+}

@@ -36,6 +36,13 @@ const KEY_SLOT: i16 = -8;
 pub struct Output {
     pub programs: Vec<Program>,
     pub maps: Vec<MapDef>,
+    /// For each program: the slot where each script line's code starts.
+    pub lines: Vec<Vec<(usize, Span)>>,
+}
+
+/// The script span the instruction at `slot` of a program came from.
+pub fn span_of(lines: &[(usize, Span)], slot: usize) -> Option<Span> {
+    lines.iter().take_while(|(s, _)| *s <= slot).last().map(|(_, span)| *span)
 }
 
 /// Where each global scalar lives in `globals`' value.
@@ -70,14 +77,14 @@ fn not_yet(what: &str, span: Span) -> Diagnostic {
 pub fn generate(m: &Module, program: &crate::elab::Program) -> Result<Output, Diagnostic> {
     let offsets = global_offsets(m);
     let size = offsets.iter().flatten().count() as u32 * 8;
-    let mut out = Output { programs: Vec::new(), maps: Vec::new() };
+    let mut out = Output { programs: Vec::new(), maps: Vec::new(), lines: Vec::new() };
     for h in m.handlers.iter().filter(|h| !h.at_entry) {
         let Some(f) = m.function(h.func) else { continue };
         if f.placement != Placement::Kernel {
             continue;
         }
         let Some(probe) = program.probes.get(h.probe) else { continue };
-        let (insns, map_loads) = Gen::new(f, &offsets).function()?;
+        let (insns, map_loads, lines) = Gen::new(f, &offsets).function()?;
         for (i, point) in probe.points.iter().enumerate() {
             let Some(section) = section(&point.kind) else {
                 return Err(not_yet(&format!("probes on {}", point.name), probe.span));
@@ -88,6 +95,7 @@ pub fn generate(m: &Module, program: &crate::elab::Program) -> Result<Output, Di
                 insns: insns.clone(),
                 map_loads: map_loads.clone(),
             });
+            out.lines.push(lines.clone());
         }
     }
     if size > 0 {
@@ -102,8 +110,9 @@ pub fn generate(m: &Module, program: &crate::elab::Program) -> Result<Output, Di
     Ok(out)
 }
 
-/// A program's instructions and its map loads (slot, map name).
-type Code = (Vec<Insn>, Vec<(usize, String)>);
+/// A program's instructions, its map loads (slot, map name) and where
+/// each instruction's script line starts (slot, span).
+type Code = (Vec<Insn>, Vec<(usize, String)>, Vec<(usize, Span)>);
 
 struct Gen<'a> {
     f: &'a Function,
@@ -114,11 +123,20 @@ struct Gen<'a> {
     starts: Vec<usize>,
     /// Jumps to patch: (slot of the jump, target block).
     fixups: Vec<(usize, u32)>,
+    lines: Vec<(usize, Span)>,
 }
 
 impl<'a> Gen<'a> {
     fn new(f: &'a Function, offsets: &'a [Option<u32>]) -> Gen<'a> {
-        Gen { f, offsets, insns: Vec::new(), map_loads: Vec::new(), starts: Vec::new(), fixups: Vec::new() }
+        Gen {
+            f,
+            offsets,
+            insns: Vec::new(),
+            map_loads: Vec::new(),
+            starts: Vec::new(),
+            fixups: Vec::new(),
+            lines: Vec::new(),
+        }
     }
 
     /// The stack slot of a variable: below the key slot, 8 bytes each.
@@ -185,8 +203,10 @@ impl<'a> Gen<'a> {
                 return Err(not_yet("try/catch in kernel handlers", b.term_span));
             }
             for i in &b.insts {
+                self.lines.push((self.insns.len(), i.span));
                 self.inst(&i.kind, i.span)?;
             }
+            self.lines.push((self.insns.len(), b.term_span));
             match &b.term {
                 Terminator::Jump(t) => self.jump(t.0),
                 Terminator::Branch { cond, then, otherwise } => {
@@ -210,7 +230,7 @@ impl<'a> Gen<'a> {
                 insn.off = off;
             }
         }
-        Ok((self.insns, self.map_loads))
+        Ok((self.insns, self.map_loads, self.lines))
     }
 
     fn jump(&mut self, target: u32) {
@@ -353,4 +373,21 @@ pub fn print(out: &Output) -> String {
         text.push_str(&super::insn::disassemble(&p.insns, &names, &maps));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+
+    #[test]
+    fn slots_map_to_the_line_their_code_starts_at() {
+        let (a, b) = (Span::new(FileId(0), 0, 1), Span::new(FileId(0), 10, 11));
+        let lines = [(0, a), (9, b)];
+        assert_eq!(span_of(&lines, 0), Some(a));
+        assert_eq!(span_of(&lines, 8), Some(a));
+        assert_eq!(span_of(&lines, 9), Some(b));
+        assert_eq!(span_of(&lines, 40), Some(b));
+        assert_eq!(span_of(&[], 3), None);
+    }
 }
