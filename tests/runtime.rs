@@ -30,6 +30,11 @@ fn as_root(what: &str) -> bool {
 /// process makes `calls` getppid calls, and returns the loaded object
 /// (its maps hold what the program left).
 fn run_on_getppid(name: &str, script: &str, calls: usize) -> aya::Ebpf {
+    fire(&compile(name, script), "probe_0_0", "sys_enter_getppid", &mut getppid_calls(calls)).0
+}
+
+/// The object `stp -p4 -m NAME` writes for `script`.
+fn compile(name: &str, script: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = Command::new(env!("CARGO_BIN_EXE_stp"))
         .current_dir(dir.path())
@@ -38,27 +43,31 @@ fn run_on_getppid(name: &str, script: &str, calls: usize) -> aya::Ebpf {
         .expect("stp runs");
     assert!(out.status.success(), "stp -p4: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{name}.o"), "-p4 prints the object's path");
-    let bytes = std::fs::read(dir.path().join(format!("{name}.o"))).expect("the object");
-    fire_on_getppid(&bytes, "probe_0_0", calls).0
+    std::fs::read(dir.path().join(format!("{name}.o"))).expect("the object")
 }
 
-/// Loads an object, attaches `program` to `syscalls:sys_enter_getppid`,
-/// makes `calls` getppid calls and detaches; with the kernel's count of
-/// the program's runs.
-fn fire_on_getppid(bytes: &[u8], program: &str, calls: usize) -> (aya::Ebpf, u64) {
+/// Loads an object, attaches `program` to `syscalls:EVENT`, runs `action`
+/// and detaches; with the kernel's count of the program's runs.
+fn fire(bytes: &[u8], program: &str, event: &str, action: &mut dyn FnMut()) -> (aya::Ebpf, u64) {
     let mut ebpf = aya::Ebpf::load(bytes).expect("aya loads the object");
     let prog: &mut aya::programs::TracePoint =
         ebpf.program_mut(program).expect("the program").try_into().expect("a tracepoint program");
     prog.load().expect("the verifier accepts the code");
     let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("run statistics");
-    let link = prog.attach("syscalls", "sys_enter_getppid").expect("attached");
-    for _ in 0..calls {
-        // SAFETY: getppid has no preconditions.
-        unsafe { libc::getppid() };
-    }
+    let link = prog.attach("syscalls", event).expect("attached");
+    action();
     let runs = prog.info().expect("program info").run_count();
     prog.detach(link).expect("detached");
     (ebpf, runs)
+}
+
+fn getppid_calls(n: usize) -> impl FnMut() {
+    move || {
+        for _ in 0..n {
+            // SAFETY: getppid has no preconditions.
+            unsafe { libc::getppid() };
+        }
+    }
 }
 
 /// The value of the `globals` map: the script's long globals in order.
@@ -109,7 +118,7 @@ fn tracepoint_program_loads_attaches_and_fires() {
     if !as_root("tracepoint_program_loads_attaches_and_fires") {
         return;
     }
-    let (_, runs) = fire_on_getppid(&getppid_object(), "probe_0", 100);
+    let (_, runs) = fire(&getppid_object(), "probe_0", "sys_enter_getppid", &mut getppid_calls(100));
     // Other processes may call getppid too: at least ours.
     assert!(runs >= 100, "the program ran {runs} times for 100 getppid calls");
 }
@@ -119,7 +128,7 @@ fn a_btf_defined_map_counts_events() {
     if !as_root("a_btf_defined_map_counts_events") {
         return;
     }
-    let (ebpf, _) = fire_on_getppid(&counter_object(), "probe_0", 100);
+    let (ebpf, _) = fire(&counter_object(), "probe_0", "sys_enter_getppid", &mut getppid_calls(100));
     let map: aya::maps::Array<_, u64> =
         aya::maps::Array::try_from(ebpf.map("globals").expect("the map")).expect("an array of u64");
     let count = map.get(&0, 0).expect("slot 0");
@@ -187,7 +196,8 @@ fn generated_code_computes_what_the_script_says() {
 }
 
 /// pid(), tid(), uid() and cpu() in a kernel handler, against this
-/// process's own: the handler records them when the caller is us.
+/// thread's own: the handler records them when the caller is this thread
+/// (other tests run in this process).
 #[test]
 fn context_intrinsics_name_the_caller() {
     if !as_root("context_intrinsics_name_the_caller") {
@@ -198,7 +208,7 @@ fn context_intrinsics_name_the_caller() {
     let script = format!(
         "global p, t, u, c, seen\n\
          probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
-           if (pid() == {pid}) {{ p = pid(); t = tid(); u = uid(); c = cpu(); seen++ }}\n\
+           if (tid() == {tid}) {{ p = pid(); t = tid(); u = uid(); c = cpu(); seen++ }}\n\
          }}\n"
     );
     let [p, t, u, c, seen] = globals::<5>(&run_on_getppid("ctx", &script, 1));
@@ -244,4 +254,32 @@ fn a_refused_program_is_reported_at_its_instruction() {
     assert_eq!(rejected.program, "bad");
     assert!(rejected.log.contains("R0 !read_ok"), "{}", rejected.log);
     assert_eq!(stp_runtime::failing_instruction(&rejected.log), Some(1), "{}", rejected.log);
+}
+
+/// A tracepoint record's field (`$count` of `syscalls:sys_enter_read`):
+/// the handler adds up the sizes of this process's reads.
+#[test]
+fn record_fields_are_read_from_the_context() {
+    if !as_root("record_fields_are_read_from_the_context") {
+        return;
+    }
+    // This thread's reads only: other tests run in this process.
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    let script = format!(
+        "global total, reads\n\
+         probe kernel.trace(\"syscalls:sys_enter_read\") {{ if (tid() == {tid}) {{ total += $count; reads++ }} }}\n"
+    );
+    let zero = std::fs::File::open("/dev/zero").expect("/dev/zero");
+    let mut read = || {
+        use std::io::Read as _;
+        let mut buf = [0u8; 4096];
+        for n in [10, 200, 3000] {
+            let mut f = &zero;
+            f.read_exact(buf.get_mut(..n).expect("a buffer")).expect("a read");
+        }
+    };
+    let (ebpf, _) = fire(&compile("fields", &script), "probe_0_0", "sys_enter_read", &mut read);
+    let [total, reads] = globals::<2>(&ebpf);
+    assert_eq!((total, reads), (3210, 3));
 }

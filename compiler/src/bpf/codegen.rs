@@ -197,6 +197,9 @@ impl<'a> Gen<'a> {
 
     fn function(mut self) -> Result<Code, Diagnostic> {
         let f = self.f;
+        // The context (a tracepoint's record) stays in r6, which helper
+        // calls preserve.
+        self.insns.push(Insn::mov64_reg(Reg::R6, Reg::R1));
         for b in &f.blocks {
             self.starts.push(self.insns.len());
             if b.on_error.is_some() {
@@ -313,6 +316,26 @@ impl<'a> Gen<'a> {
                 }
                 self.store(*dst, Reg::R0, span)?;
             }
+            InstKind::Target { dst, resolved, operands } => {
+                use crate::elab::target::{Base, Load};
+                // A field of the tracepoint's record: at its offset from
+                // the context.
+                let (Base::Field(field), Load::Int { size, signed }, true) =
+                    (&resolved.base, &resolved.load, resolved.steps.is_empty() && operands.is_empty())
+                else {
+                    return Err(not_yet("target variables other than fields of a tracepoint record", span));
+                };
+                let (Some(width), Ok(offset)) = (Size::of_bytes(*size), i16::try_from(field.offset)) else {
+                    return Err(not_yet("target variables other than fields of a tracepoint record", span));
+                };
+                self.insns.push(Insn::load(width, Reg::R1, Reg::R6, offset));
+                if *signed && *size < 8 {
+                    let shift = 64 - 8 * *size as i32;
+                    self.insns.push(Insn::alu64_imm(AluOp::Lsh, Reg::R1, shift));
+                    self.insns.push(Insn::alu64_imm(AluOp::Arsh, Reg::R1, shift));
+                }
+                self.store(*dst, Reg::R1, span)?;
+            }
             InstKind::LoadGlobal { dst, global } => {
                 let off = self.offset(*global, span)?;
                 self.globals_value();
@@ -338,7 +361,6 @@ impl<'a> Gen<'a> {
                     | InstKind::StatGet { .. }
                     | InstKind::HistPrint { .. }
                     | InstKind::HistBucket { .. } => "statistics",
-                    InstKind::Target { .. } => "target variables",
                     InstKind::Intrinsic { .. } => "intrinsic functions",
                     InstKind::Call { .. } => "function calls",
                     InstKind::Print { .. } => "output",
