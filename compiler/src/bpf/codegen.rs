@@ -200,7 +200,8 @@ impl<'a> Gen<'a> {
         // The context (a tracepoint's record) stays in r6, which helper
         // calls preserve.
         self.insns.push(Insn::mov64_reg(Reg::R6, Reg::R1));
-        for b in &f.blocks {
+        for (index, b) in f.blocks.iter().enumerate() {
+            let next = index as u32 + 1;
             self.starts.push(self.insns.len());
             if b.on_error.is_some() {
                 return Err(not_yet("try/catch in kernel handlers", b.term_span));
@@ -210,13 +211,17 @@ impl<'a> Gen<'a> {
                 self.inst(&i.kind, i.span)?;
             }
             self.lines.push((self.insns.len(), b.term_span));
+            // A jump to the block that follows is falling through.
             match &b.term {
+                Terminator::Jump(t) if t.0 == next => {}
                 Terminator::Jump(t) => self.jump(t.0),
                 Terminator::Branch { cond, then, otherwise } => {
                     self.load(Reg::R1, cond, b.term_span)?;
                     self.fixups.push((self.insns.len(), then.0));
                     self.insns.push(Insn::jump_imm(Cond::Ne, Reg::R1, 0, 0));
-                    self.jump(otherwise.0);
+                    if otherwise.0 != next {
+                        self.jump(otherwise.0);
+                    }
                 }
                 Terminator::Return(_) | Terminator::Next => {
                     self.insns.push(Insn::mov64_imm(Reg::R0, 0));
