@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{run_in, run_stp, stp};
+use common::{root, run_in, run_stp, stp};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -178,4 +178,35 @@ fn later_passes_say_they_are_not_there_yet() {
     let out = run_stp(&["-e", "probe begin { println(1) }"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not implemented yet"), "{}", stderr(&out));
+}
+
+/// `-p4` writes the object (NAME.o with `-m NAME`) and prints its path;
+/// against the kernel snapshot it needs no root.
+#[test]
+fn p4_writes_the_object_and_prints_its_path() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let kernel = root().join("tests/kernel");
+    let script = "global n\nprobe kernel.trace(\"sched:sched_switch\") { n++ }\n";
+    let out = Command::new(stp())
+        .current_dir(dir.path())
+        .arg("--kernel")
+        .arg(&kernel)
+        .args(["-p4", "-m", "switches", "-e", script])
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "switches.o\n");
+    let bytes = std::fs::read(dir.path().join("switches.o")).expect("the object");
+    assert_eq!(bytes.get(..4), Some(&b"\x7fELF"[..]));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("tracepoint/sched/sched_switch") && text.contains(".maps"),
+        "sections named as loaders expect"
+    );
+    // Without -m, the object goes to the temporary directory.
+    let out = Command::new(stp()).arg("--kernel").arg(&kernel).args(["-p4", "-e", script]).output().expect("stp runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(path.starts_with(&std::env::temp_dir().display().to_string()) && path.ends_with(".o"), "{path}");
+    assert!(std::fs::remove_file(&path).is_ok(), "{path} was written");
 }
