@@ -372,12 +372,17 @@ impl<'a> Lower<'a> {
             StmtKind::Try { body, var, catch } => {
                 // The catch block belongs to the outer try, if any.
                 let handler = self.new_block();
-                let message = match var {
-                    Some(v) => Some(self.names.get(&v.name).copied().ok_or_else(|| {
-                        Diagnostic::internal(format!("pass 3: catch variable '{}' is not a local", v.name))
-                            .at(v.span, "")
-                    })?),
-                    None => None,
+                // `catch (msg)`: a local receives the message; a global
+                // receives it from a temporary as the catch begins.
+                let (message, into_global) = match var {
+                    Some(v) => match self.names.get(&v.name).copied() {
+                        Some(local) => (Some(local), None),
+                        None => {
+                            let g = self.global(&v.name, v.span)?;
+                            (Some(self.temp(Ty::Str)), Some((g, v.span)))
+                        }
+                    },
+                    None => (None, None),
                 };
                 self.catches.push(Catch { block: handler, message });
                 let inside = self.new_block();
@@ -390,6 +395,9 @@ impl<'a> Lower<'a> {
                 lowered?;
                 self.goto(join, span);
                 self.switch_to(handler);
+                if let (Some((g, gspan)), Some(m)) = (into_global, message) {
+                    self.emit(InstKind::StoreGlobal { global: g, src: Operand::Var(m) }, gspan);
+                }
                 self.block(catch)?;
                 self.goto(join, span);
                 self.switch_to(join);
