@@ -183,3 +183,21 @@ fn sem_ok() {
 fn sem_ko() {
     check_suite("sem/ko", false, "-p2");
 }
+
+/// Passes 1 to 3 on every script of the semantic and BPF suites, with
+/// guru mode so that more of them get through: whatever is refused is
+/// refused with a diagnostic, never an internal error or a crash.
+#[test]
+fn translation_never_fails_inside() {
+    let Some(conformance) = conformance_dir() else { return };
+    let mut files = stp_files(&conformance.join("sem/ok"));
+    files.extend(stp_files(&conformance.join("bpf")));
+    assert!(files.len() > 100, "the suites are there");
+    for f in files {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("60").arg(stp()).args(["-p3", "-g"]).arg(&f);
+        let out = run_in(&mut cmd, None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!crashed(&out) && !stderr.contains("internal error"), "{}:\n{stderr}", f.display());
+    }
+}
