@@ -210,3 +210,28 @@ fn p4_writes_the_object_and_prints_its_path() {
     assert!(path.starts_with(&std::env::temp_dir().display().to_string()) && path.ends_with(".o"), "{path}");
     assert!(std::fs::remove_file(&path).is_ok(), "{path} was written");
 }
+
+/// Each probe kind's program goes in the section loaders read its type
+/// from.
+#[test]
+fn p4_names_sections_by_probe_kind() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let script = "global n\n\
+        probe kernel.function(\"vfs_read\") { n++ }\n\
+        probe kernel.function(\"vfs_read\").return { n++ }\n\
+        probe perf.sw.cpu_clock { n++ }\n\
+        probe lsm.file_open { n++ }\n";
+    let out = Command::new(stp())
+        .current_dir(dir.path())
+        .arg("--kernel")
+        .arg(root().join("tests/kernel"))
+        .args(["-p4", "-m", "kinds", "-e", script])
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(dir.path().join("kinds.o")).expect("the object");
+    let text = String::from_utf8_lossy(&bytes);
+    for section in ["kprobe/vfs_read", "kretprobe/vfs_read", "perf_event", "lsm/file_open"] {
+        assert!(text.contains(section), "a {section} section");
+    }
+}

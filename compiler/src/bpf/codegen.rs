@@ -61,12 +61,20 @@ fn global_offsets(m: &Module) -> Vec<Option<u32>> {
         .collect()
 }
 
-/// The section a point's program goes in, as loaders read it.
+/// The section a point's program goes in, as loaders read it: the
+/// program type, and the attach point where the section names it.
 fn section(kind: &ProbeKind) -> Option<String> {
-    match kind {
-        ProbeKind::Tracepoint { tp } => Some(format!("tracepoint/{}/{}", tp.system, tp.name)),
-        _ => None,
-    }
+    Some(match kind {
+        ProbeKind::Tracepoint { tp } => format!("tracepoint/{}/{}", tp.system, tp.name),
+        ProbeKind::KernelFunction { func, ret: false, .. } => format!("kprobe/{}", func.name),
+        ProbeKind::KernelFunction { func, ret: true, .. } => format!("kretprobe/{}", func.name),
+        ProbeKind::KernelStatement { .. } => "kprobe".to_string(),
+        ProbeKind::Uprobe { ret: false, .. } | ProbeKind::Usdt { .. } => "uprobe".to_string(),
+        ProbeKind::Uprobe { ret: true, .. } => "uretprobe".to_string(),
+        ProbeKind::Perf { .. } | ProbeKind::Profile => "perf_event".to_string(),
+        ProbeKind::Lsm { hook } => format!("lsm/{hook}"),
+        _ => return None,
+    })
 }
 
 fn not_yet(what: &str, span: Span) -> Diagnostic {
