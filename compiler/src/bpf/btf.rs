@@ -30,7 +30,8 @@ impl Builder {
         Builder { strings: vec![0], ..Builder::default() }
     }
 
-    fn string(&mut self, s: &str) -> u32 {
+    /// A string's offset in the string section, adding it once.
+    pub fn string(&mut self, s: &str) -> u32 {
         if s.is_empty() {
             return 0;
         }
@@ -44,14 +45,21 @@ impl Builder {
         o
     }
 
-    fn put(&mut self, v: u32) {
+    /// One more word of the current type's trailing data.
+    pub fn put(&mut self, v: u32) {
         self.types.extend_from_slice(&v.to_le_bytes());
     }
 
     fn record(&mut self, name: &str, kind: u32, vlen: usize, kflag: bool, size_or_type: u32) -> u32 {
         let name = self.string(name);
+        self.raw(name, kind, vlen, kflag, size_or_type)
+    }
+
+    /// A type record of any kind, its name already in the string section;
+    /// its trailing data follows with [`Builder::put`]. Returns its id.
+    pub fn raw(&mut self, name_off: u32, kind: u32, vlen: usize, kflag: bool, size_or_type: u32) -> u32 {
         let info = (kind << 24) | (vlen as u32 & 0xffff) | (u32::from(kflag) << 31);
-        self.put(name);
+        self.put(name_off);
         self.put(info);
         self.put(size_or_type);
         self.count += 1;

@@ -325,9 +325,7 @@ pub(crate) fn write_pruned(file: &BtfFile, roots: &[u32], depth: u32) -> Vec<u8>
         map: HashMap::new(),
         order: Vec::new(),
         depths: HashMap::new(),
-        types: Vec::new(),
-        strings: vec![0],
-        strs: HashMap::new(),
+        out: crate::bpf::btf::Builder::new(),
     };
     for &r in roots {
         w.visit(r, depth, true);
@@ -342,24 +340,13 @@ struct Writer<'a> {
     order: Vec<(u32, bool)>,
     /// The depth each kept type was last expanded at.
     depths: HashMap<(u32, bool), u32>,
-    types: Vec<u8>,
-    strings: Vec<u8>,
-    strs: HashMap<String, u32>,
+    /// The records, written in id order.
+    out: crate::bpf::btf::Builder,
 }
 
 impl Writer<'_> {
     fn string(&mut self, s: &str) -> u32 {
-        if s.is_empty() {
-            return 0;
-        }
-        if let Some(&o) = self.strs.get(s) {
-            return o;
-        }
-        let o = self.strings.len() as u32;
-        self.strings.extend_from_slice(s.as_bytes());
-        self.strings.push(0);
-        self.strs.insert(s.to_string(), o);
-        o
+        self.out.string(s)
     }
 
     /// Assigns new ids depth-first: first every type reachable, then the
@@ -437,14 +424,11 @@ impl Writer<'_> {
 
     /// The id a reference to `old` gets: whole if it was kept whole.
     fn rec(&mut self, name: u32, kind: u32, vlen: usize, kflag: bool, size_or_type: u32) {
-        let info = (kind << 24) | (vlen as u32 & 0xffff) | if kflag { 1 << 31 } else { 0 };
-        for v in [name, info, size_or_type] {
-            self.types.extend_from_slice(&v.to_le_bytes());
-        }
+        self.out.raw(name, kind, vlen, kflag, size_or_type);
     }
 
     fn put(&mut self, v: u32) {
-        self.types.extend_from_slice(&v.to_le_bytes());
+        self.out.put(v);
     }
 
     fn finish(mut self) -> Vec<u8> {
@@ -549,14 +533,7 @@ impl Writer<'_> {
                 }
             }
         }
-        let mut out = Vec::with_capacity(24 + self.types.len() + self.strings.len());
-        out.extend_from_slice(&[0x9f, 0xeb, 1, 0]);
-        for v in [24u32, 0, self.types.len() as u32, self.types.len() as u32, self.strings.len() as u32] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&self.types);
-        out.extend_from_slice(&self.strings);
-        out
+        self.out.finish()
     }
 
     /// Array index types are not looked at by stp; any kept id will do, and
