@@ -318,11 +318,8 @@ impl Ctx<'_> {
                 _ => {
                     return Expr::new(
                         ExprKind::Target(Box::new(Target {
-                            base: TargetBase::Var(format!("${name}")),
-                            ops: Vec::new(),
                             pretty,
-                            addr_of: false,
-                            resolved: None,
+                            ..Target::bare(TargetBase::Var(format!("${name}")))
                         })),
                         span,
                     );
@@ -336,10 +333,7 @@ impl Ctx<'_> {
             }
             (TargetBase::Var(name.to_string()), pretty)
         };
-        Expr::new(
-            ExprKind::Target(Box::new(Target { base, ops: Vec::new(), pretty, addr_of: false, resolved: None })),
-            span,
-        )
+        Expr::new(ExprKind::Target(Box::new(Target { pretty, ..Target::bare(base) })), span)
     }
 
     fn autocast(&self, e: Expr) -> Target {
@@ -349,13 +343,7 @@ impl Ctx<'_> {
                     .with_note("--compatible asks for an older version"),
             );
         }
-        Target {
-            base: TargetBase::Autocast(Box::new(e)),
-            ops: Vec::new(),
-            pretty: None,
-            addr_of: false,
-            resolved: None,
-        }
+        Target::bare(TargetBase::Autocast(Box::new(e)))
     }
 
     /// Makes `e` a target expression that more `->`/`[]` can extend.
@@ -532,14 +520,7 @@ impl Ctx<'_> {
                 }
                 let type_name = string_at(1, "the type name").map(|s| lossy(&s)).unwrap_or_default();
                 let module = if exprs.len() > 2 { string_at(2, "the module").map(|s| lossy(&s)) } else { None };
-                let base = TargetBase::Cast { operand: take(0), type_name, module };
-                ExprKind::Target(Box::new(Target {
-                    base,
-                    ops: Vec::new(),
-                    pretty: None,
-                    addr_of: false,
-                    resolved: None,
-                }))
+                ExprKind::Target(Box::new(Target::bare(TargetBase::Cast { operand: take(0), type_name, module })))
             }
             "var" => {
                 if !arity(1, 2) {
@@ -547,14 +528,7 @@ impl Ctx<'_> {
                 }
                 let var = string_at(0, "the variable name").map(|s| lossy(&s)).unwrap_or_default();
                 let module = if exprs.len() > 1 { string_at(1, "the module").map(|s| lossy(&s)) } else { None };
-                let base = TargetBase::AtVar { name: var, module };
-                ExprKind::Target(Box::new(Target {
-                    base,
-                    ops: Vec::new(),
-                    pretty: None,
-                    addr_of: false,
-                    resolved: None,
-                }))
+                ExprKind::Target(Box::new(Target::bare(TargetBase::AtVar { name: var, module })))
             }
             "defined" if arity(1, 1) => ExprKind::Defined(take(0)),
             "entry" if arity(1, 1) => ExprKind::Entry(take(0)),

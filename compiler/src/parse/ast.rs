@@ -438,6 +438,13 @@ pub struct Target {
     pub resolved: Option<Box<crate::elab::target::Resolved>>,
 }
 
+impl Target {
+    /// A base with no members, indexes or suffixes yet, unresolved.
+    pub fn bare(base: TargetBase) -> Target {
+        Target { base, ops: Vec::new(), pretty: None, addr_of: false, resolved: None }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     Number(i64),
