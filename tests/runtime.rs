@@ -283,3 +283,42 @@ fn record_fields_are_read_from_the_context() {
     let [total, reads] = globals::<2>(&ebpf);
     assert_eq!((total, reads), (3210, 3));
 }
+
+/// ktime_get_ns() in a kernel handler is CLOCK_MONOTONIC: between this
+/// thread's readings before and after its call. jiffies() advances by
+/// HZ/10 over 100 ms (HZ is 100 to 1000).
+#[test]
+fn clocks_in_kernel_handlers() {
+    if !as_root("clocks_in_kernel_handlers") {
+        return;
+    }
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    let script = format!(
+        "global t, j1, j2, n\n\
+         probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (tid() == {tid}) {{ if (n == 0) {{ t = ktime_get_ns(); j1 = jiffies() }} else j2 = jiffies(); n++ }}\n\
+         }}\n"
+    );
+    let monotonic = || {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: ts is a valid timespec to write.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    };
+    let (mut before, mut after) = (0, 0);
+    let mut calls = || {
+        before = monotonic();
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+        after = monotonic();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: as above.
+        unsafe { libc::getppid() };
+    };
+    let (ebpf, _) = fire(&compile("clocks", &script), "probe_0_0", "sys_enter_getppid", &mut calls);
+    let [t, j1, j2, n] = globals::<4>(&ebpf);
+    assert_eq!(n, 2);
+    assert!(before <= t && t <= after, "{before} <= {t} <= {after}");
+    assert!((8..=150).contains(&j2.saturating_sub(j1)), "jiffies went from {j1} to {j2} in 100 ms");
+}

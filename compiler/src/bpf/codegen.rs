@@ -21,6 +21,10 @@ use crate::source::Span;
 const MAP_ARRAY: u32 = 2;
 /// `bpf_map_lookup_elem`.
 const HELPER_MAP_LOOKUP: i32 = 1;
+/// `bpf_ktime_get_ns`: CLOCK_MONOTONIC.
+const HELPER_KTIME: i32 = 5;
+/// `bpf_jiffies64`.
+const HELPER_JIFFIES: i32 = 118;
 /// `bpf_get_smp_processor_id`.
 const HELPER_CPU: i32 = 8;
 /// `bpf_get_current_pid_tgid`: tgid in the high half, pid in the low.
@@ -317,12 +321,14 @@ impl<'a> Gen<'a> {
                     "uid" => (HELPER_UID_GID, false),
                     "gid" => (HELPER_UID_GID, true),
                     "cpu" => (HELPER_CPU, false),
+                    "ktime_get_ns" => (HELPER_KTIME, false),
+                    "jiffies" => (HELPER_JIFFIES, false),
                     _ => return Err(not_yet(&format!("{name}() in kernel handlers"), span)),
                 };
                 self.insns.push(Insn::call(helper));
                 if high {
                     self.insns.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
-                } else if helper != HELPER_CPU {
+                } else if matches!(helper, HELPER_PID_TGID | HELPER_UID_GID) {
                     // The low half: shift it up and back down.
                     self.insns.push(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
                     self.insns.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
@@ -393,6 +399,8 @@ pub fn print(out: &Output) -> String {
         HELPER_CPU => Some("bpf_get_smp_processor_id"),
         HELPER_PID_TGID => Some("bpf_get_current_pid_tgid"),
         HELPER_UID_GID => Some("bpf_get_current_uid_gid"),
+        HELPER_KTIME => Some("bpf_ktime_get_ns"),
+        HELPER_JIFFIES => Some("bpf_jiffies64"),
         _ => None,
     };
     if out.programs.is_empty() {
