@@ -208,9 +208,11 @@ pub fn render(pieces: &[Piece], args: &[Arg<'_>], out: &mut Vec<u8>) {
             Piece::Conv(s) => s,
         };
         let mut flags = s.flags;
+        // Widths and precisions are capped (at 1 MiB) like `*` ones, so a
+        // format cannot ask for gigabytes of padding.
         let width = match s.width {
             None => None,
-            Some(Count::Fixed(n)) => Some(n as usize),
+            Some(Count::Fixed(n)) => Some((n as usize).min(1 << 20)),
             Some(Count::Arg) => {
                 let n = long(&mut args);
                 if n < 0 {
@@ -221,7 +223,7 @@ pub fn render(pieces: &[Piece], args: &[Arg<'_>], out: &mut Vec<u8>) {
         };
         let precision = match s.precision {
             None => None,
-            Some(Count::Fixed(n)) => Some(n as usize),
+            Some(Count::Fixed(n)) => Some((n as usize).min(1 << 20)),
             Some(Count::Arg) => usize::try_from(long(&mut args)).ok().map(|n| n.min(1 << 20)),
         };
         match s.conv {

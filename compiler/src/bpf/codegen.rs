@@ -153,8 +153,8 @@ impl<'a> Gen<'a> {
 
     /// The stack slot of a variable: below the key slot, 8 bytes each.
     fn slot(&self, v: VarId, span: Span) -> Result<i16, Diagnostic> {
-        let off = -16 - 8 * i32::try_from(v.0).unwrap_or(i32::MAX);
-        if off < -STACK {
+        let off = i64::from(v.0).saturating_mul(-8).saturating_sub(16);
+        if off < i64::from(-STACK) {
             return Err(not_yet("handlers with this many values (the stack holds 62)", span));
         }
         match self.f.var(v) {
@@ -187,7 +187,7 @@ impl<'a> Gen<'a> {
 
     /// r0 = the address of `globals`' value, or the program ends (the
     /// lookup of slot 0 of a one-entry array cannot fail, but the verifier
-    /// wants the check).
+    /// wants the check). Done once, at entry, into r7.
     fn globals_value(&mut self) {
         self.map_loads.push((self.insns.len(), "globals".to_string()));
         self.insns.extend(Insn::ld_map_fd(Reg::R1, 0));
@@ -212,6 +212,16 @@ impl<'a> Gen<'a> {
         // The context (a tracepoint's record) stays in r6, which helper
         // calls preserve.
         self.insns.push(Insn::mov64_reg(Reg::R6, Reg::R1));
+        // The globals' value stays in r7: one lookup per event.
+        let uses_globals = f
+            .blocks
+            .iter()
+            .flat_map(|b| &b.insts)
+            .any(|i| matches!(i.kind, InstKind::LoadGlobal { .. } | InstKind::StoreGlobal { .. }));
+        if uses_globals {
+            self.globals_value();
+            self.insns.push(Insn::mov64_reg(Reg::R7, Reg::R0));
+        }
         for (index, b) in f.blocks.iter().enumerate() {
             let next = index as u32 + 1;
             self.starts.push(self.insns.len());
@@ -357,15 +367,13 @@ impl<'a> Gen<'a> {
             }
             InstKind::LoadGlobal { dst, global } => {
                 let off = self.offset(*global, span)?;
-                self.globals_value();
-                self.insns.push(Insn::load(Size::DW, Reg::R1, Reg::R0, off));
+                self.insns.push(Insn::load(Size::DW, Reg::R1, Reg::R7, off));
                 self.store(*dst, Reg::R1, span)?;
             }
             InstKind::StoreGlobal { global, src } => {
                 let off = self.offset(*global, span)?;
-                self.globals_value();
                 self.load(Reg::R1, src, span)?;
-                self.insns.push(Insn::store(Size::DW, Reg::R0, off, Reg::R1));
+                self.insns.push(Insn::store(Size::DW, Reg::R7, off, Reg::R1));
             }
             other => {
                 let what = match other {

@@ -26,7 +26,7 @@ pub(crate) struct Scope<'p> {
     pub probing: bool,
     pub failed: bool,
     /// Per variable name: occurrences in the body, and as a `<<<` target.
-    pub uses: HashMap<String, (usize, usize)>,
+    pub uses: HashMap<String, VarCounts>,
     pub body: BodyId,
 }
 
@@ -274,7 +274,7 @@ impl<'a> Session<'a> {
             in_function: true,
             probing: false,
             failed: false,
-            uses: var_uses(&body),
+            uses: var_counts(&body),
             body: BodyId::Function(i),
         };
         self.block(&mut body, &mut scope);
@@ -298,7 +298,7 @@ impl<'a> Session<'a> {
             in_function: false,
             probing: false,
             failed: false,
-            uses: var_uses(&probe.body),
+            uses: var_counts(&probe.body),
             body: BodyId::Probe(self.probes.len()),
         };
         if let Some(c) = &mut probe.condition {
@@ -524,14 +524,14 @@ impl<'a> Session<'a> {
         }
         self.dropped_points = points.to_vec();
         for _ in 0..32 {
-            let reads = var_reads(body);
+            let reads = var_counts(body);
             if !self.simplify_block(body, &reads, file) {
                 break;
             }
         }
     }
 
-    fn simplify_block(&mut self, b: &mut Block, reads: &HashMap<String, usize>, file: FileId) -> bool {
+    fn simplify_block(&mut self, b: &mut Block, reads: &HashMap<String, VarCounts>, file: FileId) -> bool {
         let mut changed = false;
         for s in &mut b.stmts {
             changed |= self.simplify_stmt(s, reads, file);
@@ -602,7 +602,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn simplify_stmt(&mut self, s: &mut Stmt, reads: &HashMap<String, usize>, file: FileId) -> bool {
+    fn simplify_stmt(&mut self, s: &mut Stmt, reads: &HashMap<String, VarCounts>, file: FileId) -> bool {
         // As stap: said once, and only of the user's own code.
         let warn = |this: &mut Self, msg: String, span: Span| {
             if !this.is_tapset_file(span.file) && this.reported.insert((span, msg.clone())) {
@@ -619,7 +619,7 @@ impl<'a> Session<'a> {
             StmtKind::Expr(e) => {
                 let ExprKind::Assign { op: AssignOp::Assign, lhs, rhs } = &mut e.kind else { return false };
                 let ExprKind::Var(name) = &lhs.kind else { return false };
-                if reads.get(name).copied().unwrap_or(0) > 0 || self.find_global(name, file).is_some() {
+                if reads.get(name).is_some_and(|c| c.reads > 0) || self.find_global(name, file).is_some() {
                     return false;
                 }
                 warn(self, format!("Eliding assignment to '{name}'"), e.span);
@@ -945,7 +945,7 @@ impl<'a> Session<'a> {
                     // As stap: a statistic nobody can read is never kept, so
                     // the assignment goes and its value stays. Reading it
                     // (`@count(a)`) is the error.
-                    let only_stats = scope.uses.get(name.as_str()).is_some_and(|(all, stats)| all == stats);
+                    let only_stats = scope.uses.get(name.as_str()).is_some_and(|c| c.all == c.stat_targets);
                     if !self.opts.unoptimized && only_stats {
                         let w = Diagnostic::new(
                             crate::diag::Severity::Warning,
@@ -1545,27 +1545,6 @@ fn side_effect_free(e: &Expr) -> bool {
     }
 }
 
-/// How often each name is read in a block: every occurrence but the
-/// left side of a plain `=`.
-fn var_reads(b: &Block) -> HashMap<String, usize> {
-    fn walk(e: &Expr, out: &mut HashMap<String, usize>) {
-        match &e.kind {
-            ExprKind::Var(n) => *out.entry(n.clone()).or_default() += 1,
-            ExprKind::Assign { op: AssignOp::Assign, lhs, rhs } if matches!(lhs.kind, ExprKind::Var(_)) => {
-                walk(rhs, out);
-                return;
-            }
-            _ => {}
-        }
-        for c in children(e) {
-            walk(c, out);
-        }
-    }
-    let mut out = HashMap::new();
-    each_expr_block(b, &mut |e| walk(e, &mut out));
-    out
-}
-
 /// Calls a walk over every sub-expression of `e` (not into statements).
 pub(crate) fn children(e: &Expr) -> Vec<&Expr> {
     let mut v: Vec<&Expr> = Vec::new();
@@ -1662,15 +1641,35 @@ pub(crate) fn assigned_names(b: &Block) -> HashSet<String> {
     out
 }
 
-/// How often each variable name occurs in a block, and how often as the
-/// target of `<<<`.
-fn var_uses(b: &Block) -> HashMap<String, (usize, usize)> {
-    fn walk(e: &Expr, out: &mut HashMap<String, (usize, usize)>) {
+/// How a name is used in a block.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct VarCounts {
+    /// Every occurrence.
+    pub all: usize,
+    /// As the target of `<<<`.
+    pub stat_targets: usize,
+    /// Every occurrence but the left side of a plain `=`.
+    pub reads: usize,
+}
+
+fn var_counts(b: &Block) -> HashMap<String, VarCounts> {
+    fn walk(e: &Expr, out: &mut HashMap<String, VarCounts>) {
         match &e.kind {
-            ExprKind::Var(n) => out.entry(n.clone()).or_default().0 += 1,
+            ExprKind::Var(n) => {
+                let c = out.entry(n.clone()).or_default();
+                c.all += 1;
+                c.reads += 1;
+            }
+            ExprKind::Assign { op: AssignOp::Assign, lhs, rhs } if matches!(lhs.kind, ExprKind::Var(_)) => {
+                if let ExprKind::Var(n) = &lhs.kind {
+                    out.entry(n.clone()).or_default().all += 1;
+                }
+                walk(rhs, out);
+                return;
+            }
             ExprKind::Assign { op: AssignOp::Aggregate, lhs, .. } => {
                 if let ExprKind::Var(n) = &lhs.kind {
-                    out.entry(n.clone()).or_default().1 += 1;
+                    out.entry(n.clone()).or_default().stat_targets += 1;
                 }
             }
             _ => {}

@@ -695,23 +695,27 @@ impl<'a> Lower<'a> {
             }
             ExprKind::Ternary { cond, then, otherwise } => {
                 let (c, _) = self.expr(cond)?;
-                let t = if self.expr_type(then) == Ty::Str || self.expr_type(otherwise) == Ty::Str {
-                    Ty::Str
-                } else {
-                    Ty::Long
-                };
                 let (tb, ob, join) = (self.new_block(), self.new_block(), self.new_block());
                 self.terminate(Terminator::Branch { cond: c, then: tb, otherwise: ob }, cond.span);
                 self.switch_to(tb);
                 let a = self.expr(then)?;
-                let dst = self.temp(t);
-                let a = self.coerce(a, t);
-                self.emit(InstKind::Copy { dst, src: a }, span);
-                self.goto(join, span);
+                // The result's type is known once both arms are: a string
+                // if either is one (the other is then a call that returns
+                // nothing). The then arm's copy is added when it is known.
+                let dst = self.temp(a.1);
+                let then_end = self.cur;
                 self.switch_to(ob);
                 let b = self.expr(otherwise)?;
+                let t = if a.1 == Ty::Str || b.1 == Ty::Str { Ty::Str } else { Ty::Long };
+                if let Some(d) = self.func.vars.get_mut(dst.0 as usize) {
+                    d.ty = t;
+                }
                 let b = self.coerce(b, t);
                 self.emit(InstKind::Copy { dst, src: b }, span);
+                self.goto(join, span);
+                self.switch_to(then_end);
+                let a = self.coerce(a, t);
+                self.emit(InstKind::Copy { dst, src: a }, span);
                 self.goto(join, span);
                 (Operand::Var(dst), t)
             }

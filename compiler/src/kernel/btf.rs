@@ -202,8 +202,8 @@ impl BtfFile {
         let raw = read_raw(path)?;
         let btf = Btf::from_split_bytes(&raw, &base.btf)
             .map_err(|e| KernelError(format!("cannot parse BTF {}: {e}", path.display())))?;
-        let mut base_types = 0;
-        scan(&base.raw, 1, |_, _, _| base_types += 1)?;
+        // Split ids and string offsets continue the base's.
+        let base_types = base.btf.base().type_id_range().1;
         let base_str_len = header(&base.raw)?.str_len;
         Ok(BtfFile { btf, raw, base_types, base_str_len, index: OnceLock::new() })
     }

@@ -299,6 +299,8 @@ struct Lazy {
     functions: OnceLock<Result<Functions, KernelError>>,
     events: OnceLock<Result<Vec<Tracepoint>, KernelError>>,
     tracefs: OnceLock<Option<PathBuf>>,
+    /// Tracepoint formats already read: each `$field` asks again.
+    formats: std::sync::Mutex<HashMap<Tracepoint, Vec<TpField>>>,
 }
 
 impl Kernel {
@@ -560,6 +562,17 @@ impl Kernel {
 
     /// A tracepoint's fields from its tracefs format.
     pub fn tracepoint_fields(&self, tp: &Tracepoint) -> Result<Vec<TpField>, KernelError> {
+        if let Some(fields) = self.lazy.formats.lock().ok().and_then(|m| m.get(tp).cloned()) {
+            return Ok(fields);
+        }
+        let fields = self.read_tracepoint_fields(tp)?;
+        if let Ok(mut m) = self.lazy.formats.lock() {
+            m.insert(tp.clone(), fields.clone());
+        }
+        Ok(fields)
+    }
+
+    fn read_tracepoint_fields(&self, tp: &Tracepoint) -> Result<Vec<TpField>, KernelError> {
         let dir = self.tracefs().ok_or_else(|| KernelError("tracefs is not mounted and cannot be mounted".into()))?;
         let path = dir.join("events").join(&tp.system).join(&tp.name).join("format");
         let text = std::fs::read_to_string(&path).map_err(|e| {
