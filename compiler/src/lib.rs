@@ -13,6 +13,7 @@ pub mod elab;
 pub mod format;
 pub mod ir;
 pub mod kernel;
+pub mod layout;
 pub mod parse;
 pub mod source;
 pub mod tapset;

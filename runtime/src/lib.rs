@@ -1,6 +1,9 @@
 //! The stp runtime: loads a compiled script into the kernel, attaches its
 //! probes, runs its user-side handlers and prints its output.
 
+pub mod host;
+pub mod stats;
+
 /// A program the kernel's verifier refused.
 #[derive(Debug)]
 pub struct Rejected {

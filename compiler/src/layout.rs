@@ -1,0 +1,336 @@
+//! How a script's data is laid out in memory, the one definition that the
+//! eBPF back end, the user-side code and the runtime all follow.
+//!
+//! - Global scalars live in one record, the value of the one-entry array
+//!   map `globals`: a long takes 8 bytes, a string `MAXSTRINGLEN` bytes
+//!   (NUL-padded, rounded up to 8).
+//! - An associative array is a hash map whose key is a record of its keys
+//!   in order (the same sizes) and whose value is one long or string.
+//! - A statistic is a per-CPU hash map whose value is a [`STAT_FIELDS`]
+//!   record of longs followed by its histogram's buckets; a statistic
+//!   without keys has one key, a zero long.
+
+use crate::diag::Diagnostic;
+use crate::ir::{GlobalId, GlobalKind, Hist, InstKind, Module, Operand, Ty};
+use crate::source::Span;
+
+/// The limits a script runs under: SystemTap's names, set with `-D`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The size of a string, its terminating NUL included.
+    pub max_string_len: u32,
+    /// Entries an array holds when its declaration gives no size.
+    pub max_map_entries: u32,
+    /// Statements a handler may run.
+    pub max_action: u64,
+    /// Runtime errors tolerated before the script stops (0: the first
+    /// one stops it).
+    pub max_errors: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_string_len: 128, max_map_entries: 2048, max_action: 1000, max_errors: 0 }
+    }
+}
+
+impl Limits {
+    /// Applies `-D NAME=VALUE` settings; unknown names are left to the
+    /// caller (stap passes them to the C compiler), bad values refused.
+    pub fn from_defines(defines: &[String]) -> Result<Limits, Diagnostic> {
+        let mut l = Limits::default();
+        for d in defines {
+            let (name, value) = d.split_once('=').unwrap_or((d.as_str(), "1"));
+            let parse = || -> Result<u64, Diagnostic> {
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| Diagnostic::error(format!("invalid value '{value}' for -D {name}")))
+            };
+            match name.trim() {
+                "MAXSTRINGLEN" => {
+                    let v = parse()?;
+                    if !(2..=4096).contains(&v) {
+                        return Err(Diagnostic::error(format!("-D MAXSTRINGLEN={v}: stp accepts 2 to 4096")));
+                    }
+                    l.max_string_len = v as u32;
+                }
+                "MAXMAPENTRIES" => {
+                    let v = parse()?;
+                    if v == 0 || v > u64::from(u32::MAX) {
+                        return Err(Diagnostic::error(format!("-D MAXMAPENTRIES={v} is out of range")));
+                    }
+                    l.max_map_entries = v as u32;
+                }
+                "MAXACTION" => l.max_action = parse()?,
+                "MAXERRORS" => l.max_errors = parse()?,
+                _ => {}
+            }
+        }
+        Ok(l)
+    }
+}
+
+/// The number of longs before a statistic's buckets: count, sum, min,
+/// max, sum of squares.
+pub const STAT_FIELDS: u32 = 5;
+
+/// Buckets of a `@hist_log`: bucket 64 holds zero, bucket `64 + k`
+/// values in `[2^(k-1), 2^k)` (up to 127 for `i64::MAX`), bucket `64 - k`
+/// their negatives (down to 0 for `i64::MIN`).
+pub const LOG_BUCKETS: u32 = 128;
+
+/// The bucket of `@hist_log` that holds `v`.
+pub fn log_bucket(v: i64) -> usize {
+    let mag = v.unsigned_abs();
+    let k = 64 - mag.leading_zeros() as usize; // 0 for 0, 1 for 1, 2 for 2..3, ...
+    if v < 0 { 64 - k } else { 64 + k }
+}
+
+/// A statistic's histogram, as the script's extractors ask for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistLayout {
+    None,
+    Log,
+    /// Buckets: one below `lo`, `(hi - lo) / step` in range, one at or
+    /// above `hi`.
+    Linear {
+        lo: i64,
+        hi: i64,
+        step: i64,
+    },
+}
+
+impl HistLayout {
+    pub fn buckets(self) -> u32 {
+        match self {
+            HistLayout::None => 0,
+            HistLayout::Log => LOG_BUCKETS,
+            HistLayout::Linear { lo, hi, step } => ((hi - lo) / step) as u32 + 2,
+        }
+    }
+
+    /// The bucket of `v`.
+    pub fn bucket(self, v: i64) -> Option<usize> {
+        match self {
+            HistLayout::None => None,
+            HistLayout::Log => Some(log_bucket(v)),
+            HistLayout::Linear { lo, hi, step } => Some(if v < lo {
+                0
+            } else if v >= hi {
+                self.buckets() as usize - 1
+            } else {
+                ((v - lo) / step) as usize + 1
+            }),
+        }
+    }
+}
+
+/// Where a global scalar lives in the globals record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub offset: u32,
+    pub ty: Ty,
+}
+
+/// A map's key and value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapLayout {
+    /// Each key's type and offset in the key record.
+    pub keys: Vec<Slot>,
+    pub key_size: u32,
+    pub value: ValueLayout,
+    pub value_size: u32,
+    pub max_entries: u32,
+    /// `%`: full, it drops its least recently used entries.
+    pub wrap: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueLayout {
+    Long,
+    Str,
+    Stat(HistLayout),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub limits: Limits,
+    /// For each global: its place in the globals record, if a scalar.
+    pub scalars: Vec<Option<Slot>>,
+    pub globals_size: u32,
+    /// For each global: its map, if an array or a statistic.
+    pub maps: Vec<Option<MapLayout>>,
+}
+
+fn round8(n: u32) -> u32 {
+    n.div_ceil(8) * 8
+}
+
+impl Layout {
+    /// The bytes a value of `ty` takes.
+    pub fn size_of(&self, ty: Ty) -> u32 {
+        match ty {
+            Ty::Long => 8,
+            Ty::Str => round8(self.limits.max_string_len),
+        }
+    }
+
+    pub fn scalar(&self, g: GlobalId) -> Option<Slot> {
+        self.scalars.get(g.0 as usize).copied().flatten()
+    }
+
+    pub fn map(&self, g: GlobalId) -> Option<&MapLayout> {
+        self.maps.get(g.0 as usize).and_then(Option::as_ref)
+    }
+
+    fn record(&self, tys: &[Ty]) -> (Vec<Slot>, u32) {
+        let mut at = 0;
+        let slots = tys
+            .iter()
+            .map(|&ty| {
+                let s = Slot { offset: at, ty };
+                at += self.size_of(ty);
+                s
+            })
+            .collect();
+        (slots, at)
+    }
+
+    /// Lays out a module's globals. A histogram's bounds must be literal
+    /// numbers, as in stap, and every extractor of one statistic must ask
+    /// for the same histogram.
+    pub fn new(m: &Module, limits: Limits) -> Result<Layout, Diagnostic> {
+        let hists = histograms(m)?;
+        let mut l = Layout { limits, scalars: Vec::new(), globals_size: 0, maps: Vec::new() };
+        for (i, g) in m.globals.iter().enumerate() {
+            match &g.kind {
+                GlobalKind::Scalar(ty) => {
+                    l.scalars.push(Some(Slot { offset: l.globals_size, ty: *ty }));
+                    l.globals_size += l.size_of(*ty);
+                    l.maps.push(None);
+                }
+                GlobalKind::Array { keys, value } => {
+                    let (keys, key_size) = l.record(keys);
+                    let value_size = l.size_of(*value);
+                    let value = if *value == Ty::Long { ValueLayout::Long } else { ValueLayout::Str };
+                    l.scalars.push(None);
+                    l.maps.push(Some(MapLayout {
+                        keys,
+                        key_size,
+                        value,
+                        value_size,
+                        max_entries: entries(g.size, limits),
+                        wrap: g.wrap,
+                    }));
+                }
+                GlobalKind::Stats { keys } => {
+                    let hist = hists.get(i).copied().flatten().unwrap_or(HistLayout::None);
+                    let (slots, key_size) = if keys.is_empty() { (Vec::new(), 8) } else { l.record(keys) };
+                    l.scalars.push(None);
+                    l.maps.push(Some(MapLayout {
+                        keys: slots,
+                        key_size,
+                        value: ValueLayout::Stat(hist),
+                        value_size: (STAT_FIELDS + hist.buckets()) * 8,
+                        max_entries: if keys.is_empty() { 1 } else { entries(g.size, limits) },
+                        wrap: g.wrap,
+                    }));
+                }
+            }
+        }
+        Ok(l)
+    }
+}
+
+fn entries(size: Option<u64>, limits: Limits) -> u32 {
+    size.map_or(limits.max_map_entries, |s| s.clamp(1, u64::from(u32::MAX)) as u32)
+}
+
+/// The histogram each statistic needs, from the extractors that use it.
+fn histograms(m: &Module) -> Result<Vec<Option<HistLayout>>, Diagnostic> {
+    let mut out: Vec<Option<HistLayout>> = vec![None; m.globals.len()];
+    for f in &m.functions {
+        for inst in f.blocks.iter().flat_map(|b| &b.insts) {
+            let (stat, hist) = match &inst.kind {
+                InstKind::HistPrint { stat, hist, .. } | InstKind::HistBucket { stat, hist, .. } => (stat, hist),
+                _ => continue,
+            };
+            let want = hist_layout(hist, inst.span)?;
+            let Some(slot) = out.get_mut(stat.0 as usize) else { continue };
+            match slot {
+                None => *slot = Some(want),
+                Some(have) if *have == want => {}
+                Some(_) => {
+                    return Err(Diagnostic::semantic_error(
+                        "this statistic is already used with another histogram",
+                        inst.span,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn hist_layout(h: &Hist, span: Span) -> Result<HistLayout, Diagnostic> {
+    match h {
+        Hist::Log => Ok(HistLayout::Log),
+        Hist::Linear { lo, hi, step } => {
+            let (Operand::Long(lo), Operand::Long(hi), Operand::Long(step)) = (lo, hi, step) else {
+                return Err(Diagnostic::semantic_error("the bounds of @hist_linear must be literal numbers", span));
+            };
+            if *step <= 0 || hi <= lo {
+                return Err(Diagnostic::semantic_error(
+                    "@hist_linear needs a positive step and a high bound above the low one",
+                    span,
+                ));
+            }
+            let n = (hi - lo) / step;
+            if n > 1000 {
+                return Err(Diagnostic::semantic_error(
+                    format!("@hist_linear with {n} buckets: stp allows at most 1000"),
+                    span,
+                ));
+            }
+            Ok(HistLayout::Linear { lo: *lo, hi: *hi, step: *step })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_buckets_are_powers_of_two_either_side_of_zero() {
+        assert_eq!(log_bucket(0), 64);
+        assert_eq!(log_bucket(1), 65);
+        assert_eq!(log_bucket(2), 66);
+        assert_eq!(log_bucket(3), 66);
+        assert_eq!(log_bucket(4), 67);
+        assert_eq!(log_bucket(-1), 63);
+        assert_eq!(log_bucket(-3), 62);
+        assert_eq!(log_bucket(i64::MAX), 127);
+        assert_eq!(log_bucket(i64::MIN), 0);
+    }
+
+    #[test]
+    fn linear_buckets_have_under_and_overflow() {
+        let h = HistLayout::Linear { lo: 0, hi: 100, step: 10 };
+        assert_eq!(h.buckets(), 12);
+        assert_eq!(h.bucket(-1), Some(0));
+        assert_eq!(h.bucket(0), Some(1));
+        assert_eq!(h.bucket(99), Some(10));
+        assert_eq!(h.bucket(100), Some(11));
+    }
+
+    #[test]
+    fn defines_set_limits_and_refuse_bad_values() {
+        let l =
+            Limits::from_defines(&["MAXSTRINGLEN=64".into(), "MAXMAPENTRIES=10".into(), "FOO".into()]).expect("valid");
+        assert_eq!((l.max_string_len, l.max_map_entries), (64, 10));
+        assert!(Limits::from_defines(&["MAXSTRINGLEN=x".into()]).is_err());
+        assert!(Limits::from_defines(&["MAXSTRINGLEN=1".into()]).is_err());
+    }
+}
