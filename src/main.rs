@@ -300,6 +300,11 @@ fn compile(session: Session) -> u8 {
             let _ = writeln!(stderr, "Pass {pass}: {what} in {usr}usr/{sys}sys/{}real ms.", time.as_millis());
         }
     }
+    if let (Some(compiled), None) = (&outcome.compiled, outcome.failed_pass) {
+        drop(stdout);
+        drop(stderr);
+        return run_script(compiled, &sm, &opts, color);
+    }
     match outcome.failed_pass {
         None => 0,
         Some(pass) => {
@@ -309,6 +314,37 @@ fn compile(session: Session) -> u8 {
             }
             let name = ["", "parse", "semantic analysis", "translation", "compilation", "run"];
             let _ = writeln!(stderr, "Pass {pass}: {} failed.", name.get(usize::from(pass)).unwrap_or(&"run"));
+            1
+        }
+    }
+}
+
+/// Pass 5: runs the compiled script, returning its exit status.
+fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color: bool) -> u8 {
+    let run_opts = stp_runtime::run::RunOptions {
+        output: opts.output.clone(),
+        command: opts.command.clone(),
+        target_pid: opts.target_pid,
+        timeout: opts.timeout,
+        verbose: opts.verbose,
+    };
+    match stp_runtime::run::run(compiled, None, sm, &run_opts) {
+        Ok(status) => u8::try_from(status).unwrap_or(1),
+        Err(f) => {
+            let mut d = if f.log.is_some() {
+                Diagnostic::internal(format!("{}; this is a bug in stp", f.message))
+            } else {
+                Diagnostic::error(f.message)
+            };
+            if let Some(span) = f.span {
+                d = d.at(span, "the refused code came from here");
+            }
+            if let Some(log) = f.log {
+                d = if opts.verbose > 0 { d.with_note(log) } else { d.with_help("-v shows the verifier's log") };
+            }
+            let rendered = render_all(&[d], sm, RenderOptions { color });
+            eprint!("{rendered}");
+            eprintln!("Pass 5: run failed.");
             1
         }
     }

@@ -173,13 +173,6 @@ fn a_tapset_file_is_not_a_session_script() {
     assert!(stderr(&out).contains("cannot be run directly as a session script"), "{}", stderr(&out));
 }
 
-#[test]
-fn later_passes_say_they_are_not_there_yet() {
-    let out = run_stp(&["-e", "probe begin { println(1) }"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not implemented yet"), "{}", stderr(&out));
-}
-
 /// `-p4` writes the object (NAME.o with `-m NAME`) and prints its path;
 /// against the kernel snapshot it needs no root.
 #[test]

@@ -70,7 +70,8 @@ fn getppid_calls(n: usize) -> impl FnMut() {
     }
 }
 
-/// The value of the `globals` map: the script's long globals in order.
+/// The value of the `globals` map: the script's long globals in order,
+/// then `target()`'s pid.
 fn globals<const N: usize>(ebpf: &aya::Ebpf) -> [u64; N] {
     let map = ebpf.map("globals").expect("the globals map");
     let array: aya::maps::Array<_, [u64; N]> = aya::maps::Array::try_from(map).expect("the globals");
@@ -109,7 +110,7 @@ fn counter_object() -> Vec<u8> {
         insns,
         map_loads: vec![(0, "globals".into())],
     };
-    let globals = MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1 };
+    let globals = MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1, flags: 0 };
     write_object(&[prog], &[globals], "GPL").expect("an object")
 }
 
@@ -167,7 +168,7 @@ fn a_compiled_script_counts_in_a_global() {
         return;
     }
     let script = "global n\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") { n++ }\n";
-    let [n] = globals::<1>(&run_on_getppid("count", script, 100));
+    let [n, _target] = globals::<2>(&run_on_getppid("count", script, 100));
     assert!(n >= 100, "n is {n} after 100 getppid calls");
 }
 
@@ -184,7 +185,7 @@ fn generated_code_computes_what_the_script_says() {
           n++\n\
           if (n > peak && !(n & 1)) peak = n * 2 - (n >> 1)\n\
         }\n";
-    let [n, peak] = globals::<2>(&run_on_getppid("peak", script, 100));
+    let [n, peak, _target] = globals::<3>(&run_on_getppid("peak", script, 100));
     assert!(n >= 100, "n is {n} after 100 getppid calls");
     let mut want = 0u64;
     for i in 1..=n {
@@ -211,7 +212,7 @@ fn context_intrinsics_name_the_caller() {
            if (tid() == {tid}) {{ p = pid(); t = tid(); u = uid(); c = cpu(); seen++ }}\n\
          }}\n"
     );
-    let [p, t, u, c, seen] = globals::<5>(&run_on_getppid("ctx", &script, 1));
+    let [p, t, u, c, seen, _target] = globals::<6>(&run_on_getppid("ctx", &script, 1));
     assert_eq!(seen, 1, "the handler saw our one call");
     assert_eq!((p, t, u), (pid, tid, uid));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
@@ -280,7 +281,7 @@ fn record_fields_are_read_from_the_context() {
         }
     };
     let (ebpf, _) = fire(&compile("fields", &script), "probe_0_0", "sys_enter_read", &mut read);
-    let [total, reads] = globals::<2>(&ebpf);
+    let [total, reads, _target] = globals::<3>(&ebpf);
     assert_eq!((total, reads), (3210, 3));
 }
 
@@ -317,8 +318,144 @@ fn clocks_in_kernel_handlers() {
         unsafe { libc::getppid() };
     };
     let (ebpf, _) = fire(&compile("clocks", &script), "probe_0_0", "sys_enter_getppid", &mut calls);
-    let [t, j1, j2, n] = globals::<4>(&ebpf);
+    let [t, j1, j2, n, _target] = globals::<5>(&ebpf);
     assert_eq!(n, 2);
     assert!(before <= t && t <= after, "{before} <= {t} <= {after}");
     assert!((8..=150).contains(&j2.saturating_sub(j1)), "jiffies went from {j1} to {j2} in 100 ms");
+}
+
+/// Pass 5 tests run one at a time: they compare the kernel's lists of
+/// programs and maps before and after.
+static PASS5: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `stp ARGS` to its end, with a limit; (status, stdout, stderr).
+fn stp_run(args: &[&str]) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("stp runs");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().expect("kill");
+            panic!("stp {args:?} ran for more than 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The ids of the kernel's BPF objects of one kind (`prog`, `map`, `link`).
+fn bpf_ids(kind: &str) -> Vec<u64> {
+    let out = Command::new("bpftool").args([kind, "list", "-j"]).output().expect("bpftool runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.match_indices("\"id\":")
+        .filter_map(|(i, _)| {
+            let rest = &text[i + 5..];
+            rest.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// Runs stp and checks that it leaves no program, map or link behind.
+fn stp_run_clean(args: &[&str]) -> (i32, String, String) {
+    let before: Vec<Vec<u64>> = ["prog", "map", "link"].iter().map(|k| bpf_ids(k)).collect();
+    let result = stp_run(args);
+    // The kernel frees maps and programs after their last reference
+    // goes, in deferred work: give it a moment.
+    for (k, b) in ["prog", "map", "link"].iter().zip(before) {
+        let mut left = Vec::new();
+        for _ in 0..50 {
+            left = bpf_ids(k).into_iter().filter(|id| !b.contains(id)).collect();
+            if left.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(40));
+        }
+        assert!(left.is_empty(), "stp {args:?} left {k}s {left:?} behind");
+    }
+    result
+}
+
+/// A command that calls getppid `n` times (perl is in every Debian). The
+/// shell that starts it (with the same pid) may call getppid too.
+fn getppid_command(n: usize, then_sleep: u32) -> String {
+    format!("perl -e 'getppid() for 1..{n}; sleep {then_sleep}'")
+}
+
+#[test]
+fn a_script_prints_from_a_tracepoint_until_its_command_ends() {
+    if !as_root("pass 5 with -c") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global n\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() == target() && execname() == \"perl\") { n++; printf(\"%s %d %d|%-4s|\\n\", execname(), n, n * 10 / 3, \"ab\") }\n\
+        }\n";
+    let cmd = getppid_command(5, 0);
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let want: String = (1..=5).map(|n| format!("perl {n} {}|ab  |\n", n * 10 / 3)).collect();
+    assert_eq!(out, want, "{err}");
+}
+
+#[test]
+fn a_runtime_error_names_the_operator_and_fails_the_run() {
+    if !as_root("pass 5 errors") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n  if (pid() == target()) { println(10 / (pid() - target())) }\n}\n";
+    let cmd = getppid_command(1, 0);
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 1, "{out}{err}");
+    assert!(err.contains("ERROR: division by 0 near operator '/' at <input>:2:"), "{err}");
+    assert_eq!(out, "", "nothing printed after the error");
+}
+
+#[test]
+fn exit_in_a_kernel_handler_stops_the_run_and_unread_globals_are_printed() {
+    if !as_root("pass 5 exit") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global last, seen, sizes\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() == target() && execname() == \"perl\") { last = pid(); seen[execname(), 7] = \"yes\"; sizes <<< 3; sizes <<< 5; exit() }\n\
+        }\n";
+    // The command would sleep a minute: exit() must end the run first.
+    let cmd = getppid_command(1, 60);
+    let start = std::time::Instant::now();
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(30), "exit() did not stop the run");
+    assert_eq!(status, 0, "{err}");
+    assert!(out.starts_with("last="), "{out}");
+    let pid: i64 = out.lines().next().unwrap()["last=".len()..].parse().expect("a pid");
+    assert!(pid > 0);
+    assert!(out.contains("seen[\"perl\",7]=\"yes\"\n"), "{out}");
+    assert!(out.contains("sizes @count=2 @min=3 @max=5 @sum=8 @avg=4\n"), "{out}");
+}
+
+#[test]
+fn a_timeout_ends_the_run() {
+    if !as_root("pass 5 -T") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let start = std::time::Instant::now();
+    let (status, out, err) =
+        stp_run_clean(&["-T", "1", "-e", "global n\nprobe kernel.trace(\"sched:sched_switch\") { n = 2 }\n"]);
+    let took = start.elapsed();
+    assert_eq!(status, 0, "{err}");
+    assert!(took >= std::time::Duration::from_secs(1) && took < std::time::Duration::from_secs(10), "{took:?}");
+    // Context switches happen every second; n is written, never read.
+    assert_eq!(out, "n=2\n");
 }

@@ -135,6 +135,8 @@ pub struct Outcome {
     /// Pass 4's object: where it was written, and for each program its
     /// name and where each script line's code starts (slot, span).
     pub object: Option<Built>,
+    /// Pass 4's result when pass 5 is to run.
+    pub compiled: Option<Box<Compiled>>,
 }
 
 #[derive(Debug)]
@@ -231,6 +233,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         output: String::new(),
         timings: Vec::new(),
         object: None,
+        compiled: None,
     };
     let start = Instant::now();
     let (parsed, diags) = parse_pass(opts, kernel, sm);
@@ -311,7 +314,20 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     }
     // The IR is shown even when the eBPF back end then refuses something.
     let ir_text = crate::ir::print::print_module(&module, sm);
-    let code = match crate::bpf::codegen::generate(&module, &program) {
+    let layout = match crate::layout::Limits::from_defines(&opts.defines)
+        .and_then(|limits| crate::layout::Layout::new(&module, limits))
+    {
+        Ok(l) => l,
+        Err(d) => {
+            outcome.diagnostics.push(d);
+            outcome.failed_pass = Some(3);
+            return outcome;
+        }
+    };
+    let ringbuf = opts
+        .buffer_size
+        .map_or(crate::bpf::codegen::DEFAULT_RINGBUF, |mb| (mb.clamp(1, 4095) << 20).next_power_of_two());
+    let code = match crate::bpf::codegen::generate(&module, &program, &layout, ringbuf) {
         Ok(code) => code,
         Err(d) => {
             if opts.last_pass == 3 {
@@ -352,15 +368,31 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         return outcome;
     }
     outcome.timings.push((4, format!("compiled to {}", path.display()), start.elapsed()));
-    let programs = code.programs.iter().map(|p| p.name.clone()).zip(code.lines).collect();
+    let programs = code.programs.iter().map(|p| p.name.clone()).zip(code.lines.iter().cloned()).collect();
     outcome.object = Some(Built { path: path.clone(), programs });
     if opts.last_pass == 4 {
         outcome.output = format!("{}\n", path.display());
         return outcome;
     }
-    outcome.diagnostics.push(Diagnostic::error("pass 5 is not implemented yet; use -p4"));
-    outcome.failed_pass = Some(5);
+    outcome.compiled = Some(Box::new(Compiled { object: bytes, program, module, layout, code }));
     outcome
+}
+
+/// All that pass 5 needs to run a script.
+pub struct Compiled {
+    /// The ELF object.
+    pub object: Vec<u8>,
+    pub program: elab::Program,
+    pub module: crate::ir::Module,
+    pub layout: crate::layout::Layout,
+    /// The eBPF programs, the probe point each serves, the record table.
+    pub code: crate::bpf::codegen::Output,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Compiled({} programs)", self.code.programs.len())
+    }
 }
 
 /// Pass 2: elaborates the parsed scripts against the kernel.

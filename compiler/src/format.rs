@@ -324,6 +324,39 @@ fn number(out: &mut Vec<u8>, n: i64, conv: Conv, flags: Flags, width: Option<usi
     }
 }
 
+/// What the print family writes: `printf`/`sprintf` render `format`;
+/// `print`/`sprint` write the values one after another (longs in decimal);
+/// `printd` puts `delimiter` between them; the `ln` forms add a newline.
+pub fn render_print(
+    kind: crate::parse::ast::PrintKind,
+    format: Option<&[Piece]>,
+    delimiter: &[u8],
+    args: &[Arg<'_>],
+    out: &mut Vec<u8>,
+) {
+    use crate::parse::ast::PrintKind as K;
+    if let (K::Printf | K::Sprintf, Some(pieces)) = (kind, format) {
+        render(pieces, args, out);
+        return;
+    }
+    let delimited = matches!(kind, K::Printd | K::Printdln | K::Sprintd | K::Sprintdln);
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 && delimited {
+            out.extend_from_slice(delimiter);
+        }
+        match a {
+            Arg::Long(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            Arg::Bytes(b) => {
+                let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+                out.extend_from_slice(b.get(..end).unwrap_or_default());
+            }
+        }
+    }
+    if matches!(kind, K::Println | K::Sprintln | K::Printdln | K::Sprintdln) {
+        out.push(b'\n');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -159,6 +159,9 @@ pub struct Layout {
     /// For each global: its place in the globals record, if a scalar.
     pub scalars: Vec<Option<Slot>>,
     pub globals_size: u32,
+    /// Where the globals record keeps `target()`'s pid, which the
+    /// runtime writes before attaching (after the scripts' globals).
+    pub target_offset: u32,
     /// For each global: its map, if an array or a statistic.
     pub maps: Vec<Option<MapLayout>>,
 }
@@ -202,7 +205,7 @@ impl Layout {
     /// for the same histogram.
     pub fn new(m: &Module, limits: Limits) -> Result<Layout, Diagnostic> {
         let hists = histograms(m)?;
-        let mut l = Layout { limits, scalars: Vec::new(), globals_size: 0, maps: Vec::new() };
+        let mut l = Layout { limits, scalars: Vec::new(), globals_size: 0, target_offset: 0, maps: Vec::new() };
         for (i, g) in m.globals.iter().enumerate() {
             match &g.kind {
                 GlobalKind::Scalar(ty) => {
@@ -239,6 +242,8 @@ impl Layout {
                 }
             }
         }
+        l.target_offset = l.globals_size;
+        l.globals_size += 8;
         Ok(l)
     }
 }

@@ -2,7 +2,9 @@
 //! probes, runs its user-side handlers and prints its output.
 
 pub mod host;
+pub mod run;
 pub mod stats;
+mod sys;
 
 /// A program the kernel's verifier refused.
 #[derive(Debug)]

@@ -149,10 +149,12 @@ pub struct MapDef {
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
+    /// `map_flags` (`BPF_F_MMAPABLE`, ...).
+    pub flags: u32,
 }
 
-/// The size of a map definition in `.maps`: four pointers.
-pub const MAP_DEF_SIZE: u32 = 32;
+/// The size of a map definition in `.maps`: five pointers.
+pub const MAP_DEF_SIZE: u32 = 40;
 
 /// Adds the maps' types, their variables and the `.maps` section's
 /// DATASEC; returns nothing the caller needs but the builder's state.
@@ -189,15 +191,20 @@ pub fn add_maps(b: &mut Builder, maps: &[MapDef]) {
         };
         let ty = uint(b, m.map_type);
         let entries = uint(b, m.max_entries);
-        let key_type = data(b, m.key_size);
-        let key = b.ptr(key_type);
-        let value_type = data(b, m.value_size);
-        let value = b.ptr(value_type);
-        let def = b.structure(
-            "",
-            MAP_DEF_SIZE,
-            &[("type", ty, 0), ("max_entries", entries, 64), ("key", key, 128), ("value", value, 192)],
-        );
+        let mut members = vec![("type", ty, 0), ("max_entries", entries, 64)];
+        // A ring buffer has neither key nor value.
+        if m.key_size > 0 {
+            let key_type = data(b, m.key_size);
+            members.push(("key", b.ptr(key_type), 128));
+        }
+        if m.value_size > 0 {
+            let value_type = data(b, m.value_size);
+            members.push(("value", b.ptr(value_type), 192));
+        }
+        if m.flags != 0 {
+            members.push(("map_flags", uint(b, m.flags), 256));
+        }
+        let def = b.structure("", MAP_DEF_SIZE, &members);
         let var = b.var(&m.name, def, GLOBAL);
         vars.push((var, i as u32 * MAP_DEF_SIZE, MAP_DEF_SIZE));
     }
@@ -213,7 +220,10 @@ mod tests {
     #[test]
     fn maps_read_back() {
         let mut b = Builder::new();
-        add_maps(&mut b, &[MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1 }]);
+        add_maps(
+            &mut b,
+            &[MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1, flags: 0 }],
+        );
         let bytes = b.finish();
         let btf = btf_rs::Btf::from_bytes(&bytes).expect("valid BTF");
         let vars = btf.resolve_types_by_name("globals").expect("the map's variable");

@@ -1,40 +1,70 @@
 //! From the IR to eBPF: kernel-placed handlers become programs.
 //!
-//! This first generator gives every IR variable a stack slot and works
-//! through r0-r5, one instruction at a time; register allocation comes
-//! later. It translates long arithmetic, comparisons, control flow and
-//! global scalars (one array map, `globals`, whose single value holds them
-//! all). What it does not translate yet is refused at the instruction's
-//! script line, never guessed.
+//! Registers: r6 holds the context, r7 the globals record (the value of
+//! the `globals` array map, looked up once per event), r8 the per-CPU
+//! scratch record where strings and map keys live (strings do not fit the
+//! 512-byte stack), r9 the record being written to the ring buffer.
+//! Every long variable has a stack slot, every string variable a place in
+//! the scratch record; register allocation comes later. Output, `exit()`
+//! and runtime errors are records in the `events` ring buffer (see
+//! [`super::records`]). What the generator does not translate yet is
+//! refused at the instruction's script line, never guessed.
 
 use super::btf::MapDef;
 use super::elf::Program;
 use super::insn::{AluOp, Cond, Insn, Reg, Size};
+use super::records::{self, RecordArg, RecordKind};
 use crate::diag::Diagnostic;
 use crate::elab::Placement;
 use crate::elab::points::ProbeKind;
-use crate::ir::{BinOp, Function, GlobalKind, InstKind, Module, Operand, Terminator, Ty, UnOp, VarId};
-use crate::parse::ast::CompareOp;
+use crate::ir::{
+    BinOp, Block, BlockId, Function, GlobalId, Inst, InstKind, Module, Operand, Terminator, Ty, UnOp, VarId,
+};
+use crate::layout::{HistLayout, Layout, MapLayout, STAT_FIELDS, ValueLayout};
+use crate::parse::ast::{CompareOp, PrintKind};
 use crate::source::Span;
 
-/// `BPF_MAP_TYPE_ARRAY`.
+const MAP_HASH: u32 = 1;
 const MAP_ARRAY: u32 = 2;
-/// `bpf_map_lookup_elem`.
+const MAP_PERCPU_HASH: u32 = 5;
+const MAP_PERCPU_ARRAY: u32 = 6;
+const MAP_LRU_HASH: u32 = 9;
+const MAP_LRU_PERCPU_HASH: u32 = 10;
+const MAP_RINGBUF: u32 = 27;
+/// `BPF_F_MMAPABLE`: user space maps the globals record.
+const F_MMAPABLE: u32 = 1 << 10;
+/// `BPF_NOEXIST`.
+const NOEXIST: i32 = 1;
+
 const HELPER_MAP_LOOKUP: i32 = 1;
+const HELPER_MAP_UPDATE: i32 = 2;
+const HELPER_MAP_DELETE: i32 = 3;
 /// `bpf_ktime_get_ns`: CLOCK_MONOTONIC.
 const HELPER_KTIME: i32 = 5;
-/// `bpf_jiffies64`.
-const HELPER_JIFFIES: i32 = 118;
-/// `bpf_get_smp_processor_id`.
 const HELPER_CPU: i32 = 8;
 /// `bpf_get_current_pid_tgid`: tgid in the high half, pid in the low.
 const HELPER_PID_TGID: i32 = 14;
 /// `bpf_get_current_uid_gid`: gid in the high half, uid in the low.
 const HELPER_UID_GID: i32 = 15;
+const HELPER_COMM: i32 = 16;
+const HELPER_PROBE_READ_KERNEL: i32 = 113;
+const HELPER_PROBE_READ_KERNEL_STR: i32 = 115;
+const HELPER_JIFFIES: i32 = 118;
+const HELPER_RINGBUF_RESERVE: i32 = 131;
+const HELPER_RINGBUF_SUBMIT: i32 = 132;
+
 /// The most stack a program may use.
 const STACK: i32 = 512;
-/// The stack slot `globals` lookups put their (zero) key in.
+/// Stack slots: the zero key of array lookups, a long value for map
+/// updates, a length kept across a helper call, the back-edge counter.
 const KEY_SLOT: i16 = -8;
+const VALUE_SLOT: i16 = -16;
+const LEN_SLOT: i16 = -24;
+const LOOP_SLOT: i16 = -32;
+const FIRST_VAR_SLOT: i32 = -40;
+
+/// The ring buffer's size when `-s` does not set it.
+pub const DEFAULT_RINGBUF: u32 = 1 << 22;
 
 /// The programs and maps of a module's kernel-placed handlers.
 pub struct Output {
@@ -42,6 +72,11 @@ pub struct Output {
     pub maps: Vec<MapDef>,
     /// For each program: the slot where each script line's code starts.
     pub lines: Vec<Vec<(usize, Span)>>,
+    /// What each record tag means.
+    pub records: Vec<RecordKind>,
+    /// For each program: the handler (index of its derived probe) and
+    /// point it serves.
+    pub points: Vec<(usize, usize)>,
 }
 
 /// The script span the instruction at `slot` of a program came from.
@@ -49,20 +84,9 @@ pub fn span_of(lines: &[(usize, Span)], slot: usize) -> Option<Span> {
     lines.iter().take_while(|(s, _)| *s <= slot).last().map(|(_, span)| *span)
 }
 
-/// Where each global scalar lives in `globals`' value.
-fn global_offsets(m: &Module) -> Vec<Option<u32>> {
-    let mut at = 0;
-    m.globals
-        .iter()
-        .map(|g| match g.kind {
-            GlobalKind::Scalar(Ty::Long) => {
-                let o = at;
-                at += 8;
-                Some(o)
-            }
-            _ => None,
-        })
-        .collect()
+/// The map of a global array or statistic.
+pub fn map_name(m: &Module, g: GlobalId) -> String {
+    m.global(g).map_or_else(|| format!("g{}", g.0), |gl| format!("g_{}", gl.name))
 }
 
 /// The section a point's program goes in, as loaders read it: the
@@ -85,18 +109,89 @@ fn not_yet(what: &str, span: Span) -> Diagnostic {
     Diagnostic::semantic_error(format!("the eBPF back end does not translate {what} yet"), span)
 }
 
+/// The maps every object has, and those of the script's arrays.
+fn maps(m: &Module, layout: &Layout, scratch: u32, ringbuf: u32) -> Vec<MapDef> {
+    let mut out = vec![
+        MapDef {
+            name: "globals".into(),
+            map_type: MAP_ARRAY,
+            key_size: 4,
+            value_size: layout.globals_size.max(8),
+            max_entries: 1,
+            flags: F_MMAPABLE,
+        },
+        MapDef {
+            name: "events".into(),
+            map_type: MAP_RINGBUF,
+            key_size: 0,
+            value_size: 0,
+            max_entries: ringbuf,
+            flags: 0,
+        },
+    ];
+    if scratch > 0 {
+        out.push(MapDef {
+            name: "scratch".into(),
+            map_type: MAP_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: scratch,
+            max_entries: 1,
+            flags: 0,
+        });
+    }
+    let mut zeros = 0;
+    for (i, g) in layout.maps.iter().enumerate() {
+        let Some(ml) = g else { continue };
+        let stat = matches!(ml.value, ValueLayout::Stat(_));
+        if stat {
+            zeros = zeros.max(ml.value_size);
+        }
+        let map_type = match (stat, ml.wrap) {
+            (false, false) => MAP_HASH,
+            (false, true) => MAP_LRU_HASH,
+            (true, false) => MAP_PERCPU_HASH,
+            (true, true) => MAP_LRU_PERCPU_HASH,
+        };
+        out.push(MapDef {
+            name: map_name(m, GlobalId(i as u32)),
+            map_type,
+            key_size: ml.key_size,
+            value_size: ml.value_size,
+            max_entries: ml.max_entries,
+            flags: 0,
+        });
+    }
+    if zeros > 0 {
+        out.push(MapDef {
+            name: "zeros".into(),
+            map_type: MAP_ARRAY,
+            key_size: 4,
+            value_size: zeros,
+            max_entries: 1,
+            flags: 0,
+        });
+    }
+    out
+}
+
 /// Generates a program per point of each kernel-placed handler.
-pub fn generate(m: &Module, program: &crate::elab::Program) -> Result<Output, Diagnostic> {
-    let offsets = global_offsets(m);
-    let size = offsets.iter().flatten().count() as u32 * 8;
-    let mut out = Output { programs: Vec::new(), maps: Vec::new(), lines: Vec::new() };
+pub fn generate(
+    m: &Module,
+    program: &crate::elab::Program,
+    layout: &Layout,
+    ringbuf: u32,
+) -> Result<Output, Diagnostic> {
+    let mut out =
+        Output { programs: Vec::new(), maps: Vec::new(), lines: Vec::new(), records: Vec::new(), points: Vec::new() };
+    let mut scratch = 0;
     for h in m.handlers.iter().filter(|h| !h.at_entry) {
         let Some(f) = m.function(h.func) else { continue };
         if f.placement != Placement::Kernel {
             continue;
         }
         let Some(probe) = program.probes.get(h.probe) else { continue };
-        let (insns, map_loads, lines) = Gen::new(f, &offsets).function()?;
+        let code = Gen::new(m, f, layout, &mut out.records).function()?;
+        scratch = scratch.max(code.scratch);
         for (i, point) in probe.points.iter().enumerate() {
             let Some(section) = section(&point.kind) else {
                 return Err(not_yet(&format!("probes on {}", point.name), probe.span));
@@ -104,188 +199,476 @@ pub fn generate(m: &Module, program: &crate::elab::Program) -> Result<Output, Di
             out.programs.push(Program {
                 name: format!("probe_{}_{i}", h.probe),
                 section,
-                insns: insns.clone(),
-                map_loads: map_loads.clone(),
+                insns: code.insns.clone(),
+                map_loads: code.map_loads.clone(),
             });
-            out.lines.push(lines.clone());
+            out.lines.push(code.lines.clone());
+            out.points.push((h.probe, i));
         }
     }
-    if size > 0 {
-        out.maps.push(MapDef {
-            name: "globals".into(),
-            map_type: MAP_ARRAY,
-            key_size: 4,
-            value_size: size,
-            max_entries: 1,
-        });
-    }
+    out.maps = maps(m, layout, scratch, ringbuf);
     Ok(out)
 }
 
-/// A program's instructions, its map loads (slot, map name) and where
-/// each instruction's script line starts (slot, span).
-type Code = (Vec<Insn>, Vec<(usize, String)>, Vec<(usize, Span)>);
-
-struct Gen<'a> {
-    f: &'a Function,
-    offsets: &'a [Option<u32>],
+struct Code {
     insns: Vec<Insn>,
     map_loads: Vec<(usize, String)>,
-    /// Slot of each block's first instruction.
-    starts: Vec<usize>,
-    /// Jumps to patch: (slot of the jump, target block).
-    fixups: Vec<(usize, u32)>,
     lines: Vec<(usize, Span)>,
+    scratch: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Label(usize);
+
+struct Gen<'a> {
+    m: &'a Module,
+    f: &'a Function,
+    layout: &'a Layout,
+    records: &'a mut Vec<RecordKind>,
+    insns: Vec<Insn>,
+    map_loads: Vec<(usize, String)>,
+    labels: Vec<Option<usize>>,
+    fixups: Vec<(usize, Label)>,
+    lines: Vec<(usize, Span)>,
+    /// Each long variable's stack slot.
+    slots: Vec<Option<i16>>,
+    /// Each string variable's offset in the scratch record.
+    strs: Vec<Option<u32>>,
+    /// Two scratch strings for literals and building, then the map key.
+    tmp: [u32; 2],
+    key: u32,
+    scratch: u32,
+    /// The size of a string.
+    s: u32,
+    /// The catch of the block being generated.
+    on_error: Option<crate::ir::Catch>,
 }
 
 impl<'a> Gen<'a> {
-    fn new(f: &'a Function, offsets: &'a [Option<u32>]) -> Gen<'a> {
+    fn new(m: &'a Module, f: &'a Function, layout: &'a Layout, records: &'a mut Vec<RecordKind>) -> Gen<'a> {
+        let s = layout.size_of(Ty::Str);
+        let mut next_slot = FIRST_VAR_SLOT;
+        let mut next_str = 0;
+        let mut slots = Vec::new();
+        let mut strs = Vec::new();
+        for v in &f.vars {
+            match v.ty {
+                Ty::Long => {
+                    slots.push((next_slot >= -STACK).then_some(next_slot as i16));
+                    next_slot -= 8;
+                    strs.push(None);
+                }
+                Ty::Str => {
+                    slots.push(None);
+                    strs.push(Some(next_str));
+                    next_str += s;
+                }
+            }
+        }
+        let tmp = [next_str, next_str + s];
+        let key = next_str + 2 * s;
+        let max_key = layout.maps.iter().flatten().map(|ml| ml.key_size).max().unwrap_or(0);
         Gen {
+            m,
             f,
-            offsets,
+            layout,
+            records,
             insns: Vec::new(),
             map_loads: Vec::new(),
-            starts: Vec::new(),
+            labels: Vec::new(),
             fixups: Vec::new(),
             lines: Vec::new(),
+            slots,
+            strs,
+            tmp,
+            key,
+            scratch: key + max_key.max(8),
+            s,
+            on_error: None,
         }
     }
 
-    /// The stack slot of a variable: below the key slot, 8 bytes each.
+    fn label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+
+    fn bind(&mut self, l: Label) {
+        if let Some(slot) = self.labels.get_mut(l.0) {
+            *slot = Some(self.insns.len());
+        }
+    }
+
+    fn jump_to(&mut self, l: Label) {
+        self.fixups.push((self.insns.len(), l));
+        self.insns.push(Insn::jump(0));
+    }
+
+    fn jump_imm_to(&mut self, cond: Cond, reg: Reg, imm: i32, l: Label) {
+        self.fixups.push((self.insns.len(), l));
+        self.insns.push(Insn::jump_imm(cond, reg, imm, 0));
+    }
+
+    fn jump_reg_to(&mut self, cond: Cond, a: Reg, b: Reg, l: Label) {
+        self.fixups.push((self.insns.len(), l));
+        self.insns.push(Insn::jump_reg(cond, a, b, 0));
+    }
+
+    fn emit(&mut self, i: Insn) {
+        self.insns.push(i);
+    }
+
+    fn emit2(&mut self, i: [Insn; 2]) {
+        self.insns.extend(i);
+    }
+
     fn slot(&self, v: VarId, span: Span) -> Result<i16, Diagnostic> {
-        let off = i64::from(v.0).saturating_mul(-8).saturating_sub(16);
-        if off < i64::from(-STACK) {
-            return Err(not_yet("handlers with this many values (the stack holds 62)", span));
-        }
-        match self.f.var(v) {
-            Some(d) if d.ty == Ty::Long => Ok(off as i16),
-            _ => Err(not_yet("strings in kernel handlers", span)),
-        }
+        self.slots
+            .get(v.0 as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| not_yet("handlers with this many values (the stack holds 59)", span))
     }
 
-    /// `reg = operand`.
+    fn str_off(&self, v: VarId) -> Result<u32, Diagnostic> {
+        self.strs
+            .get(v.0 as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| Diagnostic::internal(format!("pass 3: {} is not a string variable", v.0)))
+    }
+
+    /// `reg = operand` for a long.
     fn load(&mut self, reg: Reg, o: &Operand, span: Span) -> Result<(), Diagnostic> {
         match o {
-            Operand::Long(n) => match i32::try_from(*n) {
-                Ok(small) => self.insns.push(Insn::mov64_imm(reg, small)),
-                Err(_) => self.insns.extend(Insn::ld_imm64(reg, *n as u64)),
-            },
+            Operand::Long(n) => self.mov_imm(reg, *n),
             Operand::Var(v) => {
                 let s = self.slot(*v, span)?;
-                self.insns.push(Insn::load(Size::DW, reg, Reg::FP, s));
+                self.emit(Insn::load(Size::DW, reg, Reg::FP, s));
             }
-            Operand::Str(_) => return Err(not_yet("strings in kernel handlers", span)),
+            Operand::Str(_) => return Err(Diagnostic::internal("pass 3: a string where a long is needed")),
         }
         Ok(())
+    }
+
+    fn mov_imm(&mut self, reg: Reg, n: i64) {
+        match i32::try_from(n) {
+            Ok(small) => self.emit(Insn::mov64_imm(reg, small)),
+            Err(_) => self.emit2(Insn::ld_imm64(reg, n as u64)),
+        }
     }
 
     fn store(&mut self, v: VarId, reg: Reg, span: Span) -> Result<(), Diagnostic> {
         let s = self.slot(v, span)?;
-        self.insns.push(Insn::store(Size::DW, Reg::FP, s, reg));
+        self.emit(Insn::store(Size::DW, Reg::FP, s, reg));
         Ok(())
     }
 
-    /// r0 = the address of `globals`' value, or the program ends (the
-    /// lookup of slot 0 of a one-entry array cannot fail, but the verifier
-    /// wants the check). Done once, at entry, into r7.
-    fn globals_value(&mut self) {
-        self.map_loads.push((self.insns.len(), "globals".to_string()));
-        self.insns.extend(Insn::ld_map_fd(Reg::R1, 0));
-        self.insns.push(Insn::store_imm(Size::W, Reg::FP, KEY_SLOT, 0));
-        self.insns.push(Insn::mov64_reg(Reg::R2, Reg::FP));
-        self.insns.push(Insn::alu64_imm(AluOp::Add, Reg::R2, i32::from(KEY_SLOT)));
-        self.insns.push(Insn::call(HELPER_MAP_LOOKUP));
-        self.insns.push(Insn::jump_imm(Cond::Ne, Reg::R0, 0, 2));
-        self.insns.push(Insn::mov64_imm(Reg::R0, 0));
-        self.insns.push(Insn::exit());
+    /// `reg = r8 + off`: an address in the scratch record.
+    fn scratch_addr(&mut self, reg: Reg, off: u32) {
+        self.emit(Insn::mov64_reg(reg, Reg::R8));
+        if off > 0 {
+            self.emit(Insn::alu64_imm(AluOp::Add, reg, off as i32));
+        }
     }
 
-    fn offset(&self, g: crate::ir::GlobalId, span: Span) -> Result<i16, Diagnostic> {
-        match self.offsets.get(g.0 as usize).copied().flatten() {
-            Some(o) => i16::try_from(o).map_err(|_| not_yet("this many globals", span)),
-            None => Err(not_yet("arrays, statistics and string globals in kernel handlers", span)),
+    /// Writes a literal string (truncated, NUL-terminated) at `base + off`.
+    fn store_literal(&mut self, base: Reg, off: i32, bytes: &[u8], pad_to: Option<u32>) {
+        let max = self.s as usize - 1;
+        let mut b: Vec<u8> = bytes.iter().copied().take(max).take_while(|&c| c != 0).collect();
+        b.push(0);
+        let total = pad_to.map_or(b.len(), |p| (p as usize).max(b.len()));
+        b.resize(total.div_ceil(8) * 8, 0);
+        for (i, chunk) in b.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let v = u64::from_le_bytes(word);
+            let at = (off + 8 * i as i32) as i16;
+            if v == 0 {
+                self.emit(Insn::store_imm(Size::DW, base, at, 0));
+            } else {
+                // r0: free here, unlike the argument registers.
+                self.emit2(Insn::ld_imm64(Reg::R0, v));
+                self.emit(Insn::store(Size::DW, base, at, Reg::R0));
+            }
         }
+    }
+
+    /// `reg` = the address of a string operand (a literal is first
+    /// written to temporary `which`).
+    fn str_ptr(&mut self, reg: Reg, o: &Operand, which: usize) -> Result<(), Diagnostic> {
+        match o {
+            Operand::Var(v) => {
+                let off = self.str_off(*v)?;
+                self.scratch_addr(reg, off);
+            }
+            Operand::Str(bytes) => {
+                let off = self.tmp.get(which).copied().unwrap_or(0);
+                let bytes = bytes.clone();
+                self.store_literal(Reg::R8, off as i32, &bytes, None);
+                self.scratch_addr(reg, off);
+            }
+            Operand::Long(_) => return Err(Diagnostic::internal("pass 3: a long where a string is needed")),
+        }
+        Ok(())
+    }
+
+    /// Copies a string operand to `dst_reg + 0` (a pointer register other
+    /// than r1-r3), at most a string's size.
+    fn copy_str_to(&mut self, dst: Reg, o: &Operand) -> Result<(), Diagnostic> {
+        if let Operand::Str(bytes) = o {
+            let bytes = bytes.clone();
+            self.store_literal(dst, 0, &bytes, None);
+            return Ok(());
+        }
+        self.str_ptr(Reg::R3, o, 0)?;
+        self.emit(Insn::mov64_reg(Reg::R1, dst));
+        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        Ok(())
+    }
+
+    fn set_str(&mut self, dst: VarId, o: &Operand) -> Result<(), Diagnostic> {
+        if *o == Operand::Var(dst) {
+            return Ok(());
+        }
+        let off = self.str_off(dst)?;
+        self.scratch_addr(Reg::R9, off);
+        self.copy_str_to(Reg::R9, o)
+    }
+
+    fn map_load(&mut self, reg: Reg, name: &str) {
+        self.map_loads.push((self.insns.len(), name.to_string()));
+        self.emit2(Insn::ld_map_fd(reg, 0));
+    }
+
+    /// r0 = the value of slot 0 of an array map, or the program ends.
+    fn array_value(&mut self, name: &str) {
+        self.map_load(Reg::R1, name);
+        self.emit(Insn::store_imm(Size::W, Reg::FP, KEY_SLOT, 0));
+        self.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, i32::from(KEY_SLOT)));
+        self.emit(Insn::call(HELPER_MAP_LOOKUP));
+        self.emit(Insn::jump_imm(Cond::Ne, Reg::R0, 0, 2));
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.emit(Insn::exit());
+    }
+
+    fn record(&mut self, kind: RecordKind) -> u32 {
+        if let Some(i) = self.records.iter().position(|r| *r == kind) {
+            return i as u32;
+        }
+        self.records.push(kind);
+        self.records.len() as u32 - 1
+    }
+
+    /// Writes a record to the ring buffer: its tag, then each value. A
+    /// full buffer drops it (the runtime counts what was lost from the
+    /// buffer's positions).
+    fn write_record(&mut self, tag: u32, values: &[(Operand, Ty)], span: Span) -> Result<(), Diagnostic> {
+        let carried: Vec<Ty> = values.iter().map(|v| v.1).collect();
+        let (offs, size) = records::offsets(&carried, self.layout);
+        let done = self.label();
+        self.map_load(Reg::R1, "events");
+        self.emit(Insn::mov64_imm(Reg::R2, size as i32));
+        self.emit(Insn::mov64_imm(Reg::R3, 0));
+        self.emit(Insn::call(HELPER_RINGBUF_RESERVE));
+        self.jump_imm_to(Cond::Eq, Reg::R0, 0, done);
+        self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+        self.emit(Insn::store_imm(Size::DW, Reg::R9, 0, tag as i32));
+        for ((o, ty), off) in values.iter().zip(offs) {
+            let off16 = i16::try_from(off).map_err(|_| not_yet("records this large", span))?;
+            match ty {
+                Ty::Long => {
+                    self.load(Reg::R1, o, span)?;
+                    self.emit(Insn::store(Size::DW, Reg::R9, off16, Reg::R1));
+                }
+                Ty::Str => {
+                    if let Operand::Str(bytes) = o {
+                        let bytes = bytes.clone();
+                        self.store_literal(Reg::R9, i32::from(off16), &bytes, None);
+                    } else {
+                        self.str_ptr(Reg::R3, o, 0)?;
+                        self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+                        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, off as i32));
+                        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL));
+                    }
+                }
+            }
+        }
+        self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+        self.emit(Insn::mov64_imm(Reg::R2, 0));
+        self.emit(Insn::call(HELPER_RINGBUF_SUBMIT));
+        self.bind(done);
+        Ok(())
+    }
+
+    /// A runtime error: to the block's catch (with the message), or an
+    /// error record and the end of the handler.
+    fn fail(&mut self, message: Result<&str, &Operand>, span: Span) -> Result<(), Diagnostic> {
+        if let Some(c) = self.on_error {
+            if let Some(var) = c.message {
+                let text = match message {
+                    Ok(m) => Operand::Str(m.as_bytes().to_vec()),
+                    Err(o) => o.clone(),
+                };
+                self.set_str(var, &text)?;
+            }
+            self.jump_to(Label(c.block.0 as usize));
+            return Ok(());
+        }
+        match message {
+            Ok(m) => {
+                let tag = self.record(RecordKind::Error { message: Some(m.to_string()), span });
+                self.write_record(tag, &[], span)?;
+            }
+            Err(o) => {
+                let tag = self.record(RecordKind::Error { message: None, span });
+                self.write_record(tag, &[(o.clone(), Ty::Str)], span)?;
+            }
+        }
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.emit(Insn::exit());
+        Ok(())
+    }
+
+    fn uses(&self, pred: impl Fn(&InstKind) -> bool) -> bool {
+        self.f.blocks.iter().flat_map(|b| &b.insts).any(|i| pred(&i.kind))
     }
 
     fn function(mut self) -> Result<Code, Diagnostic> {
         let f = self.f;
-        // The context (a tracepoint's record) stays in r6, which helper
-        // calls preserve.
-        self.insns.push(Insn::mov64_reg(Reg::R6, Reg::R1));
-        // The globals' value stays in r7: one lookup per event.
-        let uses_globals = f
-            .blocks
-            .iter()
-            .flat_map(|b| &b.insts)
-            .any(|i| matches!(i.kind, InstKind::LoadGlobal { .. } | InstKind::StoreGlobal { .. }));
-        if uses_globals {
-            self.globals_value();
-            self.insns.push(Insn::mov64_reg(Reg::R7, Reg::R0));
+        for _ in &f.blocks {
+            self.label();
         }
+        self.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
+        self.array_value("globals");
+        self.emit(Insn::mov64_reg(Reg::R7, Reg::R0));
+        let strings = f.vars.iter().any(|v| v.ty == Ty::Str)
+            || self.uses(|k| {
+                matches!(
+                    k,
+                    InstKind::MapGet { .. }
+                        | InstKind::MapSet { .. }
+                        | InstKind::MapHas { .. }
+                        | InstKind::MapDelete { .. }
+                        | InstKind::StatAdd { .. }
+                        | InstKind::Print { .. }
+                )
+            })
+            || f.blocks.iter().any(|b| matches!(b.term, Terminator::Error(_)));
+        if strings {
+            self.array_value("scratch");
+            self.emit(Insn::mov64_reg(Reg::R8, Reg::R0));
+        } else {
+            self.scratch = 0;
+        }
+        self.emit(Insn::store_imm(Size::DW, Reg::FP, LOOP_SLOT, 0));
         for (index, b) in f.blocks.iter().enumerate() {
-            let next = index as u32 + 1;
-            self.starts.push(self.insns.len());
-            if b.on_error.is_some() {
-                return Err(not_yet("try/catch in kernel handlers", b.term_span));
-            }
-            for i in &b.insts {
-                self.lines.push((self.insns.len(), i.span));
-                self.inst(&i.kind, i.span)?;
-            }
-            self.lines.push((self.insns.len(), b.term_span));
-            // A jump to the block that follows is falling through.
-            match &b.term {
-                Terminator::Jump(t) if t.0 == next => {}
-                Terminator::Jump(t) => self.jump(t.0),
-                Terminator::Branch { cond, then, otherwise } => {
-                    self.load(Reg::R1, cond, b.term_span)?;
-                    self.fixups.push((self.insns.len(), then.0));
-                    self.insns.push(Insn::jump_imm(Cond::Ne, Reg::R1, 0, 0));
-                    if otherwise.0 != next {
-                        self.jump(otherwise.0);
-                    }
-                }
-                Terminator::Return(_) | Terminator::Next => {
-                    self.insns.push(Insn::mov64_imm(Reg::R0, 0));
-                    self.insns.push(Insn::exit());
-                }
-                Terminator::Error(_) => return Err(not_yet("error() in kernel handlers", b.term_span)),
-            }
+            self.bind(Label(index));
+            self.block(index, b)?;
         }
-        for (at, target) in std::mem::take(&mut self.fixups) {
-            let to = self.starts.get(target as usize).copied().unwrap_or(0);
+        for (at, l) in std::mem::take(&mut self.fixups) {
+            let to = self.labels.get(l.0).copied().flatten().unwrap_or(0);
             let off = to as i64 - at as i64 - 1;
             let off = i16::try_from(off).map_err(|_| not_yet("handlers this long", f.span))?;
             if let Some(insn) = self.insns.get_mut(at) {
                 insn.off = off;
             }
         }
-        Ok((self.insns, self.map_loads, self.lines))
+        Ok(Code { insns: self.insns, map_loads: self.map_loads, lines: self.lines, scratch: self.scratch })
     }
 
-    fn jump(&mut self, target: u32) {
-        self.fixups.push((self.insns.len(), target));
-        self.insns.push(Insn::jump(0));
-    }
-
-    fn inst(&mut self, k: &InstKind, span: Span) -> Result<(), Diagnostic> {
-        match k {
-            InstKind::Copy { dst, src } => {
-                self.load(Reg::R1, src, span)?;
-                self.store(*dst, Reg::R1, span)?;
+    fn block(&mut self, index: usize, b: &Block) -> Result<(), Diagnostic> {
+        self.on_error = b.on_error;
+        let next = index as u32 + 1;
+        for i in &b.insts {
+            self.lines.push((self.insns.len(), i.span));
+            self.inst(i)?;
+        }
+        self.lines.push((self.insns.len(), b.term_span));
+        // A jump back is a loop's next turn: counted against MAXACTION,
+        // which also bounds the loop for the verifier.
+        let back = |t: BlockId| t.0 as usize <= index;
+        let targets: Vec<BlockId> = match &b.term {
+            Terminator::Jump(t) => vec![*t],
+            Terminator::Branch { then, otherwise, .. } => vec![*then, *otherwise],
+            _ => Vec::new(),
+        };
+        if targets.iter().any(|t| back(*t)) {
+            self.count_action(b.term_span)?;
+        }
+        match &b.term {
+            Terminator::Jump(t) if t.0 == next => {}
+            Terminator::Jump(t) => self.jump_to(Label(t.0 as usize)),
+            Terminator::Branch { cond, then, otherwise } => {
+                self.load(Reg::R1, cond, b.term_span)?;
+                self.jump_imm_to(Cond::Ne, Reg::R1, 0, Label(then.0 as usize));
+                if otherwise.0 != next {
+                    self.jump_to(Label(otherwise.0 as usize));
+                }
             }
+            Terminator::Return(_) | Terminator::Next => {
+                self.emit(Insn::mov64_imm(Reg::R0, 0));
+                self.emit(Insn::exit());
+            }
+            Terminator::Error(msg) => {
+                let msg = msg.clone();
+                self.fail(Err(&msg), b.term_span)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn count_action(&mut self, span: Span) -> Result<(), Diagnostic> {
+        let ok = self.label();
+        self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, LOOP_SLOT));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+        self.emit(Insn::store(Size::DW, Reg::FP, LOOP_SLOT, Reg::R1));
+        let max = i32::try_from(self.layout.limits.max_action).unwrap_or(i32::MAX);
+        self.jump_imm_to(Cond::Le, Reg::R1, max, ok);
+        let msg = "MAXACTION exceeded".to_string();
+        let tag = self.record(RecordKind::Error { message: Some(msg), span });
+        self.write_record(tag, &[], span)?;
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.emit(Insn::exit());
+        self.bind(ok);
+        Ok(())
+    }
+
+    fn inst(&mut self, inst: &Inst) -> Result<(), Diagnostic> {
+        let span = inst.span;
+        match &inst.kind {
+            InstKind::Copy { dst, src } => match self.f.var(*dst).map(|d| d.ty) {
+                Some(Ty::Str) => self.set_str(*dst, src)?,
+                _ => {
+                    self.load(Reg::R1, src, span)?;
+                    self.store(*dst, Reg::R1, span)?;
+                }
+            },
             InstKind::Unary { dst, op, a } => {
                 self.load(Reg::R1, a, span)?;
                 match op {
-                    UnOp::Neg => self.insns.push(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0)),
-                    UnOp::BitNot => self.insns.push(Insn::alu64_imm(AluOp::Xor, Reg::R1, -1)),
+                    UnOp::Neg => self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0)),
+                    UnOp::BitNot => self.emit(Insn::alu64_imm(AluOp::Xor, Reg::R1, -1)),
                     UnOp::Not => {
-                        self.insns.push(Insn::mov64_imm(Reg::R2, 1));
-                        self.insns.push(Insn::jump_imm(Cond::Eq, Reg::R1, 0, 1));
-                        self.insns.push(Insn::mov64_imm(Reg::R2, 0));
-                        self.insns.push(Insn::mov64_reg(Reg::R1, Reg::R2));
+                        self.emit(Insn::mov64_imm(Reg::R2, 1));
+                        self.emit(Insn::jump_imm(Cond::Eq, Reg::R1, 0, 1));
+                        self.emit(Insn::mov64_imm(Reg::R2, 0));
+                        self.emit(Insn::mov64_reg(Reg::R1, Reg::R2));
                     }
                 }
+                self.store(*dst, Reg::R1, span)?;
+            }
+            InstKind::Binary { dst, op: op @ (BinOp::Div | BinOp::Mod), a, b } => {
+                self.load(Reg::R1, a, span)?;
+                self.load(Reg::R2, b, span)?;
+                let ok = self.label();
+                self.jump_imm_to(Cond::Ne, Reg::R2, 0, ok);
+                self.fail(Ok("division by 0"), span)?;
+                self.bind(ok);
+                self.signed_divide(*op == BinOp::Mod);
                 self.store(*dst, Reg::R1, span)?;
             }
             InstKind::Binary { dst, op, a, b } => {
@@ -298,13 +681,11 @@ impl<'a> Gen<'a> {
                     BinOp::And => AluOp::And,
                     BinOp::Or => AluOp::Or,
                     BinOp::Xor => AluOp::Xor,
-                    // eBPF division is unsigned and never fails; stap's is
-                    // signed and reports a zero divisor.
-                    BinOp::Div | BinOp::Mod => return Err(not_yet("division in kernel handlers", span)),
+                    BinOp::Div | BinOp::Mod => AluOp::Div,
                 };
                 self.load(Reg::R1, a, span)?;
                 self.load(Reg::R2, b, span)?;
-                self.insns.push(Insn::alu64_reg(op, Reg::R1, Reg::R2));
+                self.emit(Insn::alu64_reg(op, Reg::R1, Reg::R2));
                 self.store(*dst, Reg::R1, span)?;
             }
             InstKind::Compare { dst, op, a, b, strings: false } => {
@@ -318,33 +699,14 @@ impl<'a> Gen<'a> {
                 };
                 self.load(Reg::R1, a, span)?;
                 self.load(Reg::R2, b, span)?;
-                self.insns.push(Insn::mov64_imm(Reg::R0, 1));
-                self.insns.push(Insn::jump_reg(cond, Reg::R1, Reg::R2, 1));
-                self.insns.push(Insn::mov64_imm(Reg::R0, 0));
+                self.emit(Insn::mov64_imm(Reg::R0, 1));
+                self.emit(Insn::jump_reg(cond, Reg::R1, Reg::R2, 1));
+                self.emit(Insn::mov64_imm(Reg::R0, 0));
                 self.store(*dst, Reg::R0, span)?;
             }
-            InstKind::Intrinsic { dst: Some(dst), name, args } if args.is_empty() => {
-                // (helper, take the high half)
-                let (helper, high) = match name.as_str() {
-                    "pid" => (HELPER_PID_TGID, true),
-                    "tid" => (HELPER_PID_TGID, false),
-                    "uid" => (HELPER_UID_GID, false),
-                    "gid" => (HELPER_UID_GID, true),
-                    "cpu" => (HELPER_CPU, false),
-                    "ktime_get_ns" => (HELPER_KTIME, false),
-                    "jiffies" => (HELPER_JIFFIES, false),
-                    _ => return Err(not_yet(&format!("{name}() in kernel handlers"), span)),
-                };
-                self.insns.push(Insn::call(helper));
-                if high {
-                    self.insns.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
-                } else if matches!(helper, HELPER_PID_TGID | HELPER_UID_GID) {
-                    // The low half: shift it up and back down.
-                    self.insns.push(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
-                    self.insns.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
-                }
-                self.store(*dst, Reg::R0, span)?;
-            }
+            InstKind::Compare { dst, op, a, b, strings: true } => self.compare_strings(*dst, *op, a, b, span)?,
+            InstKind::Concat { dst, a, b } => self.concat(*dst, a, b)?,
+            InstKind::Intrinsic { dst, name, args } => self.intrinsic(*dst, name, args, span)?,
             InstKind::Target { dst, resolved, operands } => {
                 use crate::elab::target::{Base, Load};
                 // A field of the tracepoint's record: at its offset from
@@ -357,40 +719,104 @@ impl<'a> Gen<'a> {
                 let (Some(width), Ok(offset)) = (Size::of_bytes(*size), i16::try_from(field.offset)) else {
                     return Err(not_yet("target variables other than fields of a tracepoint record", span));
                 };
-                self.insns.push(Insn::load(width, Reg::R1, Reg::R6, offset));
+                self.emit(Insn::load(width, Reg::R1, Reg::R6, offset));
                 if *signed && *size < 8 {
                     let shift = 64 - 8 * *size as i32;
-                    self.insns.push(Insn::alu64_imm(AluOp::Lsh, Reg::R1, shift));
-                    self.insns.push(Insn::alu64_imm(AluOp::Arsh, Reg::R1, shift));
+                    self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R1, shift));
+                    self.emit(Insn::alu64_imm(AluOp::Arsh, Reg::R1, shift));
                 }
                 self.store(*dst, Reg::R1, span)?;
             }
             InstKind::LoadGlobal { dst, global } => {
-                let off = self.offset(*global, span)?;
-                self.insns.push(Insn::load(Size::DW, Reg::R1, Reg::R7, off));
-                self.store(*dst, Reg::R1, span)?;
+                let slot = self.global_slot(*global, span)?;
+                match slot.ty {
+                    Ty::Long => {
+                        self.emit(Insn::load(Size::DW, Reg::R1, Reg::R7, slot.offset as i16));
+                        self.store(*dst, Reg::R1, span)?;
+                    }
+                    Ty::Str => {
+                        let off = self.str_off(*dst)?;
+                        self.scratch_addr(Reg::R1, off);
+                        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                        self.emit(Insn::mov64_reg(Reg::R3, Reg::R7));
+                        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, slot.offset as i32));
+                        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+                    }
+                }
             }
             InstKind::StoreGlobal { global, src } => {
-                let off = self.offset(*global, span)?;
-                self.load(Reg::R1, src, span)?;
-                self.insns.push(Insn::store(Size::DW, Reg::R7, off, Reg::R1));
+                let slot = self.global_slot(*global, span)?;
+                match slot.ty {
+                    Ty::Long => {
+                        self.load(Reg::R1, src, span)?;
+                        self.emit(Insn::store(Size::DW, Reg::R7, slot.offset as i16, Reg::R1));
+                    }
+                    Ty::Str => {
+                        self.emit(Insn::mov64_reg(Reg::R9, Reg::R7));
+                        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, slot.offset as i32));
+                        self.copy_str_to(Reg::R9, src)?;
+                    }
+                }
+            }
+            InstKind::MapGet { dst, map, keys } => self.map_get(*dst, *map, keys, span)?,
+            InstKind::MapSet { map, keys, value } => self.map_set(*map, keys, value, span)?,
+            InstKind::MapHas { dst, map, keys } => {
+                let Some(keys) = keys.iter().cloned().collect::<Option<Vec<Operand>>>() else {
+                    return Err(not_yet("`*` in array membership tests in kernel handlers", span));
+                };
+                let ml = self.map_layout(*map, span)?;
+                self.build_key(&ml, &keys, span)?;
+                self.lookup(*map);
+                self.emit(Insn::mov64_imm(Reg::R1, 1));
+                self.emit(Insn::jump_imm(Cond::Ne, Reg::R0, 0, 1));
+                self.emit(Insn::mov64_imm(Reg::R1, 0));
+                self.store(*dst, Reg::R1, span)?;
+            }
+            InstKind::MapDelete { map, keys: Some(keys) } => {
+                let Some(keys) = keys.iter().cloned().collect::<Option<Vec<Operand>>>() else {
+                    return Err(not_yet("`*` in delete in kernel handlers", span));
+                };
+                let ml = self.map_layout(*map, span)?;
+                self.build_key(&ml, &keys, span)?;
+                let name = map_name(self.m, *map);
+                self.map_load(Reg::R1, &name);
+                self.scratch_addr(Reg::R2, self.key);
+                self.emit(Insn::call(HELPER_MAP_DELETE));
+            }
+            InstKind::StatAdd { stat, keys, value } => self.stat_add(*stat, keys, value, span)?,
+            InstKind::Print { dst: None, kind, format, delimiter, args } => {
+                let delimiter = match delimiter {
+                    None => None,
+                    Some(Operand::Str(d)) => Some(d.clone()),
+                    Some(_) => return Err(not_yet("printd with a computed delimiter in kernel handlers", span)),
+                };
+                let mut rargs = Vec::new();
+                let mut values = Vec::new();
+                for (o, ty) in args {
+                    match o {
+                        Operand::Long(n) => rargs.push(RecordArg::Long(*n)),
+                        Operand::Str(s) => rargs.push(RecordArg::Str(s.clone())),
+                        Operand::Var(_) => {
+                            rargs.push(RecordArg::Value(*ty));
+                            values.push((o.clone(), *ty));
+                        }
+                    }
+                }
+                let tag =
+                    self.record(RecordKind::Print { kind: *kind, format: format.clone(), delimiter, args: rargs });
+                self.write_record(tag, &values, span)?;
             }
             other => {
                 let what = match other {
-                    InstKind::Compare { .. } | InstKind::Concat { .. } | InstKind::Regex { .. } => "strings",
-                    InstKind::MapGet { .. }
-                    | InstKind::MapSet { .. }
-                    | InstKind::MapDelete { .. }
-                    | InstKind::MapHas { .. }
-                    | InstKind::IterStart { .. }
-                    | InstKind::IterNext { .. } => "arrays",
-                    InstKind::StatAdd { .. }
-                    | InstKind::StatGet { .. }
-                    | InstKind::HistPrint { .. }
-                    | InstKind::HistBucket { .. } => "statistics",
-                    InstKind::Intrinsic { .. } => "intrinsic functions",
+                    InstKind::Regex { .. } => "regular expressions",
+                    InstKind::Print { .. } => "sprintf and sprint",
+                    InstKind::MapDelete { .. } | InstKind::IterStart { .. } | InstKind::IterNext { .. } => {
+                        "foreach and whole-array delete"
+                    }
+                    InstKind::StatGet { .. } | InstKind::HistPrint { .. } | InstKind::HistBucket { .. } => {
+                        "statistics extractors"
+                    }
                     InstKind::Call { .. } => "function calls",
-                    InstKind::Print { .. } => "output",
                     _ => "@entry",
                 };
                 return Err(not_yet(&format!("{what} in kernel handlers"), span));
@@ -398,19 +824,410 @@ impl<'a> Gen<'a> {
         }
         Ok(())
     }
+
+    fn global_slot(&self, g: GlobalId, span: Span) -> Result<crate::layout::Slot, Diagnostic> {
+        self.layout.scalar(g).ok_or_else(|| Diagnostic::internal("pass 3: not a global scalar").at(span, ""))
+    }
+
+    fn map_layout(&self, g: GlobalId, span: Span) -> Result<MapLayout, Diagnostic> {
+        self.layout.map(g).cloned().ok_or_else(|| Diagnostic::internal("pass 3: not an array").at(span, ""))
+    }
+
+    /// r1 = r1 / r2 (or r1 % r2) with stap's signed semantics; r2 is not
+    /// zero. eBPF's division is unsigned: divide the magnitudes and give
+    /// the quotient the sign of the operands' product, the remainder the
+    /// dividend's sign.
+    fn signed_divide(&mut self, rem: bool) {
+        // r3: dividend negative, r4: divisor negative.
+        self.emit(Insn::mov64_imm(Reg::R3, 0));
+        self.emit(Insn::jump_imm(Cond::Sge, Reg::R1, 0, 2));
+        self.emit(Insn::mov64_imm(Reg::R3, 1));
+        self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0));
+        self.emit(Insn::mov64_imm(Reg::R4, 0));
+        self.emit(Insn::jump_imm(Cond::Sge, Reg::R2, 0, 2));
+        self.emit(Insn::mov64_imm(Reg::R4, 1));
+        self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R2, 0));
+        if rem {
+            self.emit(Insn::alu64_reg(AluOp::Mod, Reg::R1, Reg::R2));
+            self.emit(Insn::jump_imm(Cond::Eq, Reg::R3, 0, 1));
+        } else {
+            self.emit(Insn::alu64_reg(AluOp::Div, Reg::R1, Reg::R2));
+            self.emit(Insn::alu64_reg(AluOp::Xor, Reg::R3, Reg::R4));
+            self.emit(Insn::jump_imm(Cond::Eq, Reg::R3, 0, 1));
+        }
+        self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0));
+    }
+
+    /// Compares two strings byte by byte (bytes as unsigned, as strcmp).
+    fn compare_strings(
+        &mut self,
+        dst: VarId,
+        op: CompareOp,
+        a: &Operand,
+        b: &Operand,
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        self.str_ptr(Reg::R1, a, 0)?;
+        self.str_ptr(Reg::R2, b, 1)?;
+        let (top, differ, equal, done) = (self.label(), self.label(), self.label(), self.label());
+        self.emit(Insn::mov64_imm(Reg::R3, 0));
+        self.bind(top);
+        self.jump_imm_to(Cond::Ge, Reg::R3, self.s as i32, equal);
+        self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, 0));
+        self.emit(Insn::load(Size::B, Reg::R5, Reg::R2, 0));
+        self.jump_reg_to(Cond::Ne, Reg::R4, Reg::R5, differ);
+        self.jump_imm_to(Cond::Eq, Reg::R4, 0, equal);
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, 1));
+        self.jump_to(top);
+        self.bind(equal);
+        self.emit(Insn::mov64_imm(Reg::R4, 0));
+        self.emit(Insn::mov64_imm(Reg::R5, 0));
+        self.bind(differ);
+        let cond = match op {
+            CompareOp::Eq => Cond::Eq,
+            CompareOp::Ne => Cond::Ne,
+            CompareOp::Lt => Cond::Lt,
+            CompareOp::Le => Cond::Le,
+            CompareOp::Gt => Cond::Gt,
+            CompareOp::Ge => Cond::Ge,
+        };
+        self.emit(Insn::mov64_imm(Reg::R0, 1));
+        self.jump_reg_to(cond, Reg::R4, Reg::R5, done);
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.bind(done);
+        self.store(dst, Reg::R0, span)
+    }
+
+    /// `dst = a . b`, truncated to a string's size: built in the second
+    /// temporary, then copied.
+    fn concat(&mut self, dst: VarId, a: &Operand, b: &Operand) -> Result<(), Diagnostic> {
+        let build = self.tmp[1];
+        // a: its length (with the NUL) is what the copy returns.
+        self.str_ptr(Reg::R3, a, 0)?;
+        self.scratch_addr(Reg::R1, build);
+        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        // n = the length without the NUL, within [0, s - 1].
+        let (nonneg, inrange) = (self.label(), self.label());
+        self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R0, 1));
+        self.jump_imm_to(Cond::Sge, Reg::R0, 0, nonneg);
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.bind(nonneg);
+        self.jump_imm_to(Cond::Le, Reg::R0, self.s as i32 - 1, inrange);
+        self.emit(Insn::mov64_imm(Reg::R0, self.s as i32 - 1));
+        self.bind(inrange);
+        self.emit(Insn::store(Size::DW, Reg::FP, LEN_SLOT, Reg::R0));
+        // b, after it: a literal goes to the first temporary first.
+        self.str_ptr(Reg::R3, b, 0)?;
+        self.emit(Insn::load(Size::DW, Reg::R0, Reg::FP, LEN_SLOT));
+        // The verifier needs the bounds again after the reload.
+        let (lo, hi) = (self.label(), self.label());
+        self.jump_imm_to(Cond::Sge, Reg::R0, 0, lo);
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.bind(lo);
+        self.jump_imm_to(Cond::Le, Reg::R0, self.s as i32 - 1, hi);
+        self.emit(Insn::mov64_imm(Reg::R0, self.s as i32 - 1));
+        self.bind(hi);
+        self.scratch_addr(Reg::R1, build);
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R0));
+        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R2, Reg::R0));
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        let off = self.str_off(dst)?;
+        self.scratch_addr(Reg::R1, off);
+        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.scratch_addr(Reg::R3, build);
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        Ok(())
+    }
+
+    fn intrinsic(&mut self, dst: Option<VarId>, name: &str, args: &[Operand], span: Span) -> Result<(), Diagnostic> {
+        match (name, dst, args) {
+            ("exit", _, []) => {
+                let tag = self.record(RecordKind::Exit);
+                self.write_record(tag, &[], span)
+            }
+            ("execname", Some(dst), []) => {
+                let off = self.str_off(dst)?;
+                self.scratch_addr(Reg::R1, off);
+                self.emit(Insn::mov64_imm(Reg::R2, 16));
+                self.emit(Insn::call(HELPER_COMM));
+                Ok(())
+            }
+            ("target", Some(dst), []) => {
+                self.emit(Insn::load(Size::DW, Reg::R1, Reg::R7, self.layout.target_offset as i16));
+                self.store(dst, Reg::R1, span)
+            }
+            (_, Some(dst), []) => {
+                // (helper, take the high half)
+                let (helper, high) = match name {
+                    "pid" => (HELPER_PID_TGID, true),
+                    "tid" => (HELPER_PID_TGID, false),
+                    "uid" => (HELPER_UID_GID, false),
+                    "gid" => (HELPER_UID_GID, true),
+                    "cpu" => (HELPER_CPU, false),
+                    "ktime_get_ns" => (HELPER_KTIME, false),
+                    "jiffies" => (HELPER_JIFFIES, false),
+                    _ => return Err(not_yet(&format!("{name}() in kernel handlers"), span)),
+                };
+                self.emit(Insn::call(helper));
+                if high {
+                    self.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                } else if matches!(helper, HELPER_PID_TGID | HELPER_UID_GID) {
+                    // The low half: shift it up and back down.
+                    self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
+                    self.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                }
+                self.store(dst, Reg::R0, span)
+            }
+            _ => Err(not_yet(&format!("{name}() in kernel handlers"), span)),
+        }
+    }
+
+    /// Writes a key record in the scratch record's key area: longs as
+    /// they are, strings NUL-padded.
+    fn build_key(&mut self, ml: &MapLayout, keys: &[Operand], span: Span) -> Result<(), Diagnostic> {
+        if ml.keys.is_empty() {
+            self.emit(Insn::store_imm(Size::DW, Reg::R8, self.key as i16, 0));
+            return Ok(());
+        }
+        for (k, slot) in keys.iter().zip(&ml.keys) {
+            let at = (self.key + slot.offset) as i32;
+            match slot.ty {
+                Ty::Long => {
+                    self.load(Reg::R1, k, span)?;
+                    self.emit(Insn::store(Size::DW, Reg::R8, at as i16, Reg::R1));
+                }
+                Ty::Str => {
+                    if let Operand::Str(bytes) = k {
+                        let bytes = bytes.clone();
+                        self.store_literal(Reg::R8, at, &bytes, Some(self.s));
+                        continue;
+                    }
+                    for i in 0..self.s / 8 {
+                        self.emit(Insn::store_imm(Size::DW, Reg::R8, (at + 8 * i as i32) as i16, 0));
+                    }
+                    self.str_ptr(Reg::R3, k, 0)?;
+                    self.scratch_addr(Reg::R1, at as u32);
+                    self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                    self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// r0 = the entry of the key in the key area, or 0.
+    fn lookup(&mut self, map: GlobalId) {
+        let name = map_name(self.m, map);
+        self.map_load(Reg::R1, &name);
+        self.scratch_addr(Reg::R2, self.key);
+        self.emit(Insn::call(HELPER_MAP_LOOKUP));
+    }
+
+    fn map_get(&mut self, dst: VarId, map: GlobalId, keys: &[Operand], span: Span) -> Result<(), Diagnostic> {
+        let ml = self.map_layout(map, span)?;
+        self.build_key(&ml, keys, span)?;
+        self.lookup(map);
+        let (found, done) = (self.label(), self.label());
+        self.jump_imm_to(Cond::Ne, Reg::R0, 0, found);
+        match ml.value {
+            ValueLayout::Long => {
+                self.emit(Insn::mov64_imm(Reg::R1, 0));
+                self.store(dst, Reg::R1, span)?;
+                self.jump_to(done);
+                self.bind(found);
+                self.emit(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
+                self.store(dst, Reg::R1, span)?;
+            }
+            ValueLayout::Str => {
+                let off = self.str_off(dst)?;
+                self.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
+                self.jump_to(done);
+                self.bind(found);
+                self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
+                self.scratch_addr(Reg::R1, off);
+                self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+            }
+            ValueLayout::Stat(_) => return Err(Diagnostic::internal("pass 3: a statistic read as an array")),
+        }
+        self.bind(done);
+        Ok(())
+    }
+
+    fn map_set(&mut self, map: GlobalId, keys: &[Operand], value: &Operand, span: Span) -> Result<(), Diagnostic> {
+        let ml = self.map_layout(map, span)?;
+        self.build_key(&ml, keys, span)?;
+        // r3 = the value's address.
+        match ml.value {
+            ValueLayout::Long => {
+                self.load(Reg::R1, value, span)?;
+                self.emit(Insn::store(Size::DW, Reg::FP, VALUE_SLOT, Reg::R1));
+                self.emit(Insn::mov64_reg(Reg::R3, Reg::FP));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(VALUE_SLOT)));
+            }
+            ValueLayout::Str => self.str_ptr(Reg::R3, value, 0)?,
+            ValueLayout::Stat(_) => return Err(Diagnostic::internal("pass 3: a statistic written as an array")),
+        }
+        let name = map_name(self.m, map);
+        self.map_load(Reg::R1, &name);
+        self.scratch_addr(Reg::R2, self.key);
+        self.emit(Insn::mov64_imm(Reg::R4, 0));
+        self.emit(Insn::call(HELPER_MAP_UPDATE));
+        let ok = self.label();
+        self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);
+        self.fail(Ok("Array overflow, check MAXMAPENTRIES"), span)?;
+        self.bind(ok);
+        Ok(())
+    }
+
+    fn stat_add(&mut self, stat: GlobalId, keys: &[Operand], value: &Operand, span: Span) -> Result<(), Diagnostic> {
+        let ml = self.map_layout(stat, span)?;
+        let ValueLayout::Stat(hist) = ml.value else {
+            return Err(Diagnostic::internal("pass 3: an array used as a statistic"));
+        };
+        self.build_key(&ml, keys, span)?;
+        self.load(Reg::R1, value, span)?;
+        self.emit(Insn::store(Size::DW, Reg::FP, VALUE_SLOT, Reg::R1));
+        let (have, ok) = (self.label(), self.label());
+        self.lookup(stat);
+        self.jump_imm_to(Cond::Ne, Reg::R0, 0, have);
+        // A new key: insert a zero record, then find it.
+        self.array_value("zeros");
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
+        let name = map_name(self.m, stat);
+        self.map_load(Reg::R1, &name);
+        self.scratch_addr(Reg::R2, self.key);
+        self.emit(Insn::mov64_imm(Reg::R4, NOEXIST));
+        self.emit(Insn::call(HELPER_MAP_UPDATE));
+        // -EEXIST: another CPU inserted it first.
+        self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);
+        self.jump_imm_to(Cond::Eq, Reg::R0, -17, ok);
+        self.fail(Ok("Array overflow, check MAXMAPENTRIES"), span)?;
+        self.bind(ok);
+        self.lookup(stat);
+        self.jump_imm_to(Cond::Ne, Reg::R0, 0, have);
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.emit(Insn::exit());
+        self.bind(have);
+        // r0: the record (this CPU's); r1: the value.
+        self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, VALUE_SLOT));
+        let first = self.label();
+        let minmax_done = self.label();
+        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 0));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
+        self.emit(Insn::store(Size::DW, Reg::R0, 0, Reg::R2));
+        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 8));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
+        self.emit(Insn::store(Size::DW, Reg::R0, 8, Reg::R2));
+        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 0));
+        self.jump_imm_to(Cond::Eq, Reg::R2, 1, first);
+        // min, max
+        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 16));
+        self.emit(Insn::jump_reg(Cond::Sle, Reg::R2, Reg::R1, 1));
+        self.emit(Insn::store(Size::DW, Reg::R0, 16, Reg::R1));
+        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 24));
+        self.emit(Insn::jump_reg(Cond::Sge, Reg::R2, Reg::R1, 1));
+        self.emit(Insn::store(Size::DW, Reg::R0, 24, Reg::R1));
+        self.jump_to(minmax_done);
+        self.bind(first);
+        self.emit(Insn::store(Size::DW, Reg::R0, 16, Reg::R1));
+        self.emit(Insn::store(Size::DW, Reg::R0, 24, Reg::R1));
+        self.bind(minmax_done);
+        // sum of squares
+        self.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
+        self.emit(Insn::alu64_reg(AluOp::Mul, Reg::R2, Reg::R1));
+        self.emit(Insn::load(Size::DW, Reg::R3, Reg::R0, 32));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R2));
+        self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R3));
+        // The bucket, in r2.
+        match hist {
+            HistLayout::None => return Ok(()),
+            HistLayout::Log => self.log_bucket(),
+            HistLayout::Linear { lo, hi, step } => {
+                let (under, over, done) = (self.label(), self.label(), self.label());
+                self.mov_imm(Reg::R3, lo);
+                self.jump_reg_to(Cond::Slt, Reg::R1, Reg::R3, under);
+                self.mov_imm(Reg::R3, hi);
+                self.jump_reg_to(Cond::Sge, Reg::R1, Reg::R3, over);
+                self.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
+                self.mov_imm(Reg::R3, lo);
+                self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R2, Reg::R3));
+                self.mov_imm(Reg::R3, step);
+                self.emit(Insn::alu64_reg(AluOp::Div, Reg::R2, Reg::R3));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
+                self.jump_to(done);
+                self.bind(under);
+                self.emit(Insn::mov64_imm(Reg::R2, 0));
+                self.jump_to(done);
+                self.bind(over);
+                self.emit(Insn::mov64_imm(Reg::R2, hist.buckets() as i32 - 1));
+                self.bind(done);
+            }
+        }
+        // Bounds the verifier can see, then the count.
+        let skip = self.label();
+        self.jump_imm_to(Cond::Gt, Reg::R2, hist.buckets() as i32 - 1, skip);
+        self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R2, 3));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R2));
+        let first_bucket = (STAT_FIELDS * 8) as i16;
+        self.emit(Insn::load(Size::DW, Reg::R3, Reg::R0, first_bucket));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, 1));
+        self.emit(Insn::store(Size::DW, Reg::R0, first_bucket, Reg::R3));
+        self.bind(skip);
+        Ok(())
+    }
+
+    /// r2 = `log_bucket(r1)`: 64 plus or minus the bit length of |r1|,
+    /// found by halving.
+    fn log_bucket(&mut self) {
+        // r3 = |r1|, r4 = its bit length.
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R1));
+        self.emit(Insn::jump_imm(Cond::Sge, Reg::R3, 0, 1));
+        self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R3, 0));
+        self.emit(Insn::mov64_imm(Reg::R4, 0));
+        for shift in [32, 16, 8, 4, 2, 1] {
+            // if r3 >= 1 << shift { r3 >>= shift; r4 += shift }
+            self.emit2(Insn::ld_imm64(Reg::R5, 1u64 << shift));
+            self.emit(Insn::jump_reg(Cond::Lt, Reg::R3, Reg::R5, 2));
+            self.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R3, shift));
+            self.emit(Insn::alu64_imm(AluOp::Add, Reg::R4, shift));
+        }
+        // r3 is now 0 or 1: the last bit.
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R4, Reg::R3));
+        self.emit(Insn::mov64_imm(Reg::R2, 64));
+        self.emit(Insn::jump_imm(Cond::Slt, Reg::R1, 0, 2));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R4));
+        self.emit(Insn::jump(1));
+        self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R2, Reg::R4));
+    }
+}
+
+/// The helper names `-p3` shows.
+fn helper_name(h: i32) -> Option<&'static str> {
+    Some(match h {
+        HELPER_MAP_LOOKUP => "bpf_map_lookup_elem",
+        HELPER_MAP_UPDATE => "bpf_map_update_elem",
+        HELPER_MAP_DELETE => "bpf_map_delete_elem",
+        HELPER_CPU => "bpf_get_smp_processor_id",
+        HELPER_PID_TGID => "bpf_get_current_pid_tgid",
+        HELPER_UID_GID => "bpf_get_current_uid_gid",
+        HELPER_COMM => "bpf_get_current_comm",
+        HELPER_KTIME => "bpf_ktime_get_ns",
+        HELPER_JIFFIES => "bpf_jiffies64",
+        HELPER_PROBE_READ_KERNEL => "bpf_probe_read_kernel",
+        HELPER_PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",
+        HELPER_RINGBUF_RESERVE => "bpf_ringbuf_reserve",
+        HELPER_RINGBUF_SUBMIT => "bpf_ringbuf_submit",
+        _ => return None,
+    })
 }
 
 /// The programs as `-p3` shows them.
 pub fn print(out: &Output) -> String {
-    let names = |h: i32| match h {
-        HELPER_MAP_LOOKUP => Some("bpf_map_lookup_elem"),
-        HELPER_CPU => Some("bpf_get_smp_processor_id"),
-        HELPER_PID_TGID => Some("bpf_get_current_pid_tgid"),
-        HELPER_UID_GID => Some("bpf_get_current_uid_gid"),
-        HELPER_KTIME => Some("bpf_ktime_get_ns"),
-        HELPER_JIFFIES => Some("bpf_jiffies64"),
-        _ => None,
-    };
     if out.programs.is_empty() {
         return "(no kernel-placed handlers)\n".to_string();
     }
@@ -421,9 +1238,14 @@ pub fn print(out: &Output) -> String {
         }
         text.push_str(&format!("{} /* {} */:\n", p.name, p.section));
         let maps = |slot: usize| p.map_loads.iter().find(|(s, _)| *s == slot).map(|(_, m)| m.clone());
-        text.push_str(&super::insn::disassemble(&p.insns, &names, &maps));
+        text.push_str(&super::insn::disassemble(&p.insns, &helper_name, &maps));
     }
     text
+}
+
+/// Whether a print kind writes to the output (rather than returning text).
+pub fn prints(kind: PrintKind) -> bool {
+    matches!(kind, PrintKind::Printf | PrintKind::Print | PrintKind::Println | PrintKind::Printd | PrintKind::Printdln)
 }
 
 #[cfg(test)]

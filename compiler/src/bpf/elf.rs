@@ -139,8 +139,8 @@ mod tests {
             map_loads: vec![(0, "counts".into())],
         }];
         let maps = [
-            MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1 },
-            MapDef { name: "counts".into(), map_type: 1, key_size: 8, value_size: 8, max_entries: 1024 },
+            MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1, flags: 0 },
+            MapDef { name: "counts".into(), map_type: 1, key_size: 8, value_size: 8, max_entries: 1024, flags: 0 },
         ];
         let bytes = write_object(&progs, &maps, "GPL").expect("an object");
         let file = object::File::parse(&*bytes).expect("a valid ELF");

@@ -5,3 +5,4 @@ pub mod btf;
 pub mod codegen;
 pub mod elf;
 pub mod insn;
+pub mod records;

@@ -655,7 +655,15 @@ impl<'a> Lower<'a> {
             ExprKind::Binary { op, lhs, rhs } => {
                 let a = self.expr(lhs)?;
                 let b = self.expr(rhs)?;
-                self.binary(*op, a, b, span)
+                // A division fails at its operator: the text between the
+                // operands (its runtime error says "near operator '/'").
+                let at = match op {
+                    BinaryOp::Div | BinaryOp::Mod if lhs.span.end <= rhs.span.start => {
+                        Span::new(span.file, lhs.span.end, rhs.span.start)
+                    }
+                    _ => span,
+                };
+                self.binary(*op, a, b, at)
             }
             ExprKind::Compare { op, lhs, rhs } => {
                 let a = self.expr(lhs)?;

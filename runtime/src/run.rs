@@ -1,0 +1,825 @@
+//! Pass 5: runs a compiled script. Loads its object (creating its maps),
+//! runs the `begin` handlers in priority order, attaches the kernel's
+//! probes, prints what their records say as they come, runs interval
+//! timers, and on `exit()`, SIGINT/SIGTERM, `-T` or the end of the `-c`
+//! command detaches, drains the ring buffer, runs the `end` handlers and
+//! prints the globals the script wrote but never read.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aya::maps::{Map, RingBuf};
+use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
+use aya::programs::uprobe::UProbeScope;
+use aya::programs::{PerfEvent, Program, TracePoint, UProbe};
+use stp_compiler::bpf::codegen::map_name;
+use stp_compiler::bpf::records::{self, RecordArg, RecordKind, Value};
+use stp_compiler::driver::Compiled;
+use stp_compiler::elab::Placement;
+use stp_compiler::elab::points::ProbeKind;
+use stp_compiler::format;
+use stp_compiler::ir::{FuncId, GlobalId, GlobalKind, InstKind, Operand, Ty};
+use stp_compiler::layout::{Layout, ValueLayout};
+use stp_compiler::source::{SourceMap, Span};
+
+use crate::host::{Host, RuntimeError};
+use crate::stats::Stat;
+use crate::sys;
+
+/// Native code for the user-placed handlers.
+pub trait UserCode {
+    fn run(&self, func: FuncId, host: &mut dyn Host) -> Result<(), RuntimeError>;
+}
+
+/// How to run: the options of stap's that pass 5 reads.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// `-o FILE`.
+    pub output: Option<std::path::PathBuf>,
+    /// `-c CMD`.
+    pub command: Option<String>,
+    /// `-x PID`.
+    pub target_pid: Option<u32>,
+    /// `-T SECONDS`.
+    pub timeout: Option<u64>,
+    pub verbose: u8,
+}
+
+/// Why pass 5 could not run the script at all.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    /// The script line, for a program the kernel refused.
+    pub span: Option<Span>,
+    /// The verifier's log, for `-v`.
+    pub log: Option<String>,
+}
+
+#[allow(non_snake_case)]
+fn Failure(message: String) -> Failure {
+    Failure { message, span: None, log: None }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; the struct is zeroed and then filled.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The globals record, mapped from the `globals` array map.
+struct Globals {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Globals {
+    fn map(fd: RawFd, size: usize) -> Result<Globals, Failure> {
+        let page = 4096;
+        let len = size.div_ceil(page) * page;
+        // SAFETY: mapping a BPF array map created with BPF_F_MMAPABLE;
+        // the kernel checks the length against the map's size.
+        let ptr = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Failure(format!("cannot map the globals: {}", std::io::Error::last_os_error())));
+        }
+        Ok(Globals { ptr: ptr.cast(), len })
+    }
+
+    fn bytes(&self, offset: u32, len: u32) -> &[u8] {
+        let end = (offset as usize + len as usize).min(self.len);
+        // SAFETY: the mapping is `self.len` bytes long and lives as long
+        // as `self`; the range is clamped to it.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(offset as usize), end - offset as usize) }
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) {
+        let n = bytes.len().min(self.len.saturating_sub(offset as usize));
+        // SAFETY: as in `bytes`; the destination range is clamped.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(offset as usize), n) }
+    }
+}
+
+impl Drop for Globals {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping `map` made.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// What the script's handlers share while it runs.
+struct State<'a> {
+    c: &'a Compiled,
+    globals: Globals,
+    /// Each array's or statistic's map fd, by global.
+    maps: HashMap<u32, RawFd>,
+    cpus: usize,
+    out: Box<dyn Write>,
+    exit: bool,
+    target: i64,
+    errors: u64,
+}
+
+impl State<'_> {
+    fn layout(&self) -> &Layout {
+        &self.c.layout
+    }
+
+    fn fd(&self, g: GlobalId) -> Option<RawFd> {
+        self.maps.get(&g.0).copied()
+    }
+
+    /// The bytes a lookup of a (per-CPU) map fills.
+    fn value_buf(&self, g: GlobalId) -> Vec<u8> {
+        let Some(ml) = self.layout().map(g) else { return Vec::new() };
+        match ml.value {
+            ValueLayout::Stat(_) => vec![0; ml.value_size.div_ceil(8) as usize * 8 * self.cpus],
+            _ => vec![0; ml.value_size as usize],
+        }
+    }
+}
+
+impl Host for State<'_> {
+    fn globals(&mut self) -> *mut u8 {
+        self.globals.ptr
+    }
+
+    fn map_get(&mut self, map: GlobalId, key: &[u8], value: &mut [u8]) -> bool {
+        let Some(fd) = self.fd(map) else { return false };
+        sys::lookup(fd, key, value).unwrap_or(false)
+    }
+
+    fn map_set(&mut self, map: GlobalId, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let Some(fd) = self.fd(map) else { return Err("no such array".into()) };
+        sys::update(fd, key, value, 0).map_err(|e| match e.raw_os_error() {
+            Some(libc::E2BIG) | Some(libc::ENOMEM) => "Array overflow, check MAXMAPENTRIES".to_string(),
+            _ => format!("cannot update an array: {e}"),
+        })
+    }
+
+    fn map_delete(&mut self, map: GlobalId, key: Option<&[u8]>) {
+        let Some(fd) = self.fd(map) else { return };
+        match key {
+            Some(k) => {
+                let _ = sys::delete(fd, k);
+            }
+            None => {
+                let size = self.layout().map(map).map_or(8, |m| m.key_size as usize);
+                for k in sys::keys(fd, size).unwrap_or_default() {
+                    let _ = sys::delete(fd, &k);
+                }
+            }
+        }
+    }
+
+    fn map_keys(&mut self, map: GlobalId) -> Vec<Vec<u8>> {
+        let Some(fd) = self.fd(map) else { return Vec::new() };
+        let size = self.layout().map(map).map_or(8, |m| m.key_size as usize);
+        sys::keys(fd, size).unwrap_or_default()
+    }
+
+    fn stat_add(&mut self, stat: GlobalId, key: &[u8], value: i64) {
+        let Some(fd) = self.fd(stat) else { return };
+        let Some(ml) = self.layout().map(stat) else { return };
+        let ValueLayout::Stat(hist) = ml.value else { return };
+        let size = ml.value_size as usize;
+        let mut buf = self.value_buf(stat);
+        if !sys::lookup(fd, key, &mut buf).unwrap_or(false) {
+            buf.fill(0);
+        }
+        // User-side additions go to CPU 0's record.
+        let mut s = Stat::from_record(buf.get(..size).unwrap_or_default());
+        s.merge(&Stat::of(value, hist));
+        let mut record = Vec::with_capacity(size);
+        for v in [s.count, s.sum, s.min, s.max, s.sum_sq].iter().chain(&s.buckets) {
+            record.extend_from_slice(&v.to_ne_bytes());
+        }
+        record.resize(size, 0);
+        if let Some(first) = buf.get_mut(..size) {
+            first.copy_from_slice(&record);
+        }
+        let _ = sys::update(fd, key, &buf, 0);
+    }
+
+    fn stat_get(&mut self, stat: GlobalId, key: &[u8]) -> Option<Stat> {
+        let fd = self.fd(stat)?;
+        let size = self.layout().map(stat)?.value_size as usize;
+        let mut buf = self.value_buf(stat);
+        if !sys::lookup(fd, key, &mut buf).ok()? {
+            return None;
+        }
+        let stride = size.div_ceil(8) * 8;
+        let mut total = Stat::default();
+        for cpu in buf.chunks(stride) {
+            total.merge(&Stat::from_record(cpu.get(..size).unwrap_or_default()));
+        }
+        (total.count > 0).then_some(total)
+    }
+
+    fn output(&mut self, bytes: &[u8]) {
+        let _ = self.out.write_all(bytes);
+    }
+
+    fn warn(&mut self, message: &str) {
+        let _ = self.out.flush();
+        eprintln!("WARNING: {message}");
+    }
+
+    fn exit(&mut self) {
+        self.exit = true;
+    }
+
+    fn target(&self) -> i64 {
+        self.target
+    }
+}
+
+/// stap's wording for a runtime error: the message, the token it
+/// happened near and where.
+pub fn error_text(sm: &SourceMap, message: &str, span: Option<Span>) -> String {
+    let Some(mut span) = span.filter(|s| !s.is_dummy()) else { return format!("ERROR: {message}") };
+    // An operator's span is the text between its operands: trim it to
+    // the operator.
+    let text = sm.snippet(span);
+    let trim = |c: char| c.is_whitespace() || c == '(' || c == ')';
+    let token = text.trim_matches(trim);
+    if !token.is_empty() && token.len() < text.len() {
+        let lead = (text.len() - text.trim_start_matches(trim).len()) as u32;
+        span = Span::new(span.file, span.start + lead, span.start + lead + token.len() as u32);
+    }
+    let token = if token.is_empty() { text } else { token };
+    let near = if token.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("number '{token}'")
+    } else if token.starts_with('"') {
+        format!("string '{token}'")
+    } else if token.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '$' || c == '@') {
+        let keyword = matches!(
+            token,
+            "if" | "else" | "for" | "foreach" | "while" | "break" | "continue" | "return" | "next" | "delete" | "try"
+        );
+        if keyword { "keyword".to_string() } else { format!("identifier '{token}'") }
+    } else {
+        format!("operator '{token}'")
+    };
+    format!("ERROR: {message} near {near} at {}", sm.location(span))
+}
+
+/// Runs the script; returns its exit status.
+pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &RunOptions) -> Result<i32, Failure> {
+    let user_handlers: Vec<(usize, FuncId, &ProbeKind)> = c
+        .module
+        .handlers
+        .iter()
+        .filter(|h| c.module.function(h.func).is_some_and(|f| f.placement == Placement::User))
+        .filter_map(|h| {
+            let probe = c.program.probes.get(h.probe)?;
+            Some(probe.points.iter().map(move |p| (h.probe, h.func, &p.kind)))
+        })
+        .flatten()
+        .collect();
+    if user.is_none() && !user_handlers.is_empty() {
+        return Err(Failure("this build of stp cannot run begin, end, error or timer probes".into()));
+    }
+    install_signals();
+    let mut ebpf =
+        aya::EbpfLoader::new().load(&c.object).map_err(|e| Failure(format!("cannot load the compiled script: {e}")))?;
+    let cpus = aya::util::nr_cpus().map_err(|(what, e)| Failure(format!("{what}: {e}")))?;
+    let globals_fd = match ebpf.map("globals") {
+        Some(Map::Array(m)) => m.fd().as_fd().as_raw_fd(),
+        _ => return Err(Failure("the compiled script has no globals".into())),
+    };
+    let globals = Globals::map(globals_fd, c.layout.globals_size.max(8) as usize)?;
+    let mut maps = HashMap::new();
+    for (i, _) in c.module.globals.iter().enumerate() {
+        let g = GlobalId(i as u32);
+        if c.layout.map(g).is_none() {
+            continue;
+        }
+        let name = map_name(&c.module, g);
+        let fd = match ebpf.map(&name) {
+            Some(Map::HashMap(m) | Map::LruHashMap(m) | Map::PerCpuHashMap(m) | Map::PerCpuLruHashMap(m)) => {
+                m.fd().as_fd().as_raw_fd()
+            }
+            _ => return Err(Failure(format!("the compiled script has no map {name}"))),
+        };
+        maps.insert(i as u32, fd);
+    }
+    let out: Box<dyn Write> = match &opts.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display())))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let mut child = match &opts.command {
+        Some(cmd) => Some(Child::spawn(cmd)?),
+        None => None,
+    };
+    let target = child.as_ref().map(|ch| ch.pid).or(opts.target_pid.map(|p| p as i32)).unwrap_or(0);
+    let mut st = State { c, globals, maps, cpus, out, exit: false, target: i64::from(target), errors: 0 };
+    init_globals(&mut st);
+    let mut status = 0;
+
+    // begin, in priority order.
+    let mut begins: Vec<(i64, usize, FuncId)> = user_handlers
+        .iter()
+        .filter_map(|(probe, f, k)| match k {
+            ProbeKind::Begin { priority } => Some((*priority, *probe, *f)),
+            _ => None,
+        })
+        .collect();
+    begins.sort();
+    let mut failed = false;
+    for (_, _, f) in &begins {
+        if let (Some(u), false) = (user, failed || st.exit)
+            && let Err(e) = u.run(*f, &mut st)
+        {
+            report(&mut st, sm, &e.message, e.span);
+            failed = true;
+        }
+    }
+
+    let ring_map = ebpf.take_map("events").ok_or_else(|| Failure("the compiled script has no ring buffer".into()))?;
+    let mut ring = RingBuf::try_from(ring_map).map_err(|e| Failure(format!("cannot open the ring buffer: {e}")))?;
+
+    if !failed && !st.exit {
+        attach(&mut ebpf, c, target)?;
+    }
+    if let Some(ch) = child.as_mut() {
+        ch.release();
+    }
+    let deadline = opts.timeout.map(|t| Instant::now() + Duration::from_secs(t));
+    let mut timers: Vec<(Instant, Duration, FuncId)> = user_handlers
+        .iter()
+        .filter_map(|(_, f, k)| match k {
+            ProbeKind::Timer { period_ns, .. } => {
+                let p = Duration::from_nanos((*period_ns).max(1));
+                Some((Instant::now() + p, p, *f))
+            }
+            _ => None,
+        })
+        .collect();
+    let has_kernel = !c.code.programs.is_empty();
+    let endless = has_kernel || !timers.is_empty() || child.is_some() || opts.timeout.is_some();
+    while !failed && !st.exit && !STOP.load(Ordering::SeqCst) && endless {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        let mut wait = Duration::from_millis(200);
+        for (at, _, _) in &timers {
+            wait = wait.min(at.saturating_duration_since(now));
+        }
+        if let Some(d) = deadline {
+            wait = wait.min(d.saturating_duration_since(now));
+        }
+        let mut pfd = libc::pollfd { fd: ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, wait.as_millis().min(i32::MAX as u128) as i32) };
+        drain(&mut ring, &mut st, sm, &mut failed);
+        let now = Instant::now();
+        for t in &mut timers {
+            if now >= t.0 && !st.exit && !failed {
+                t.0 += t.1;
+                if t.0 < now {
+                    t.0 = now + t.1;
+                }
+                if let Some(u) = user
+                    && let Err(e) = u.run(t.2, &mut st)
+                {
+                    report(&mut st, sm, &e.message, e.span);
+                    failed = st.errors > c.layout.limits.max_errors;
+                }
+            }
+        }
+        let _ = st.out.flush();
+        if let Some(ch) = child.as_mut()
+            && ch.exited()
+        {
+            break;
+        }
+    }
+    // Detach, then what the probes wrote before they stopped.
+    detach(&mut ebpf);
+    drain(&mut ring, &mut st, sm, &mut failed);
+    let mut ends: Vec<(i64, usize, FuncId)> = user_handlers
+        .iter()
+        .filter_map(|(probe, f, k)| match k {
+            ProbeKind::End { priority } => Some((*priority, *probe, *f)),
+            _ => None,
+        })
+        .collect();
+    ends.sort();
+    for (_, _, f) in &ends {
+        if let Some(u) = user
+            && let Err(e) = u.run(*f, &mut st)
+        {
+            report(&mut st, sm, &e.message, e.span);
+            break;
+        }
+    }
+    print_unread(&mut st);
+    let _ = st.out.flush();
+    if let Some(mut ch) = child {
+        ch.finish();
+    }
+    if st.errors > 0 {
+        status = 1;
+    }
+    Ok(status)
+}
+
+/// Writes initial values of globals (`global x = 5`).
+fn init_globals(st: &mut State<'_>) {
+    let target_offset = st.layout().target_offset;
+    let target = st.target;
+    st.globals.write(target_offset, &target.to_ne_bytes());
+    for (i, g) in st.c.module.globals.iter().enumerate() {
+        let (Some(slot), Some(init)) = (st.c.layout.scalar(GlobalId(i as u32)), &g.init) else { continue };
+        match init {
+            Operand::Long(n) => st.globals.write(slot.offset, &n.to_ne_bytes()),
+            Operand::Str(s) => {
+                let max = st.c.layout.limits.max_string_len as usize - 1;
+                let mut b: Vec<u8> = s.iter().copied().take(max).collect();
+                b.push(0);
+                st.globals.write(slot.offset, &b);
+            }
+            Operand::Var(_) => {}
+        }
+    }
+}
+
+fn report(st: &mut State<'_>, sm: &SourceMap, message: &str, span: Option<Span>) {
+    st.errors += 1;
+    let _ = st.out.flush();
+    eprintln!("{}", error_text(sm, message, span));
+}
+
+fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &SourceMap, failed: &mut bool) {
+    while let Some(item) = ring.next() {
+        let bytes: &[u8] = &item;
+        let Some(kind) = records::tag(bytes).and_then(|t| st.c.code.records.get(t as usize)) else { continue };
+        let Some(values) = records::decode(kind, bytes, &st.c.layout) else { continue };
+        match kind {
+            RecordKind::Print { kind, format, delimiter, args } => {
+                let mut carried = values.iter();
+                let all: Vec<Value> = args
+                    .iter()
+                    .map(|a| match a {
+                        RecordArg::Value(_) => carried.next().cloned().unwrap_or(Value::Long(0)),
+                        RecordArg::Long(n) => Value::Long(*n),
+                        RecordArg::Str(s) => Value::Str(s.clone()),
+                    })
+                    .collect();
+                let argv: Vec<format::Arg<'_>> = all.iter().map(Value::arg).collect();
+                let pieces = format.as_deref().and_then(|f| format::parse(f).ok());
+                let mut text = Vec::new();
+                format::render_print(
+                    *kind,
+                    pieces.as_deref(),
+                    delimiter.as_deref().unwrap_or_default(),
+                    &argv,
+                    &mut text,
+                );
+                let _ = st.out.write_all(&text);
+            }
+            RecordKind::Exit => st.exit = true,
+            RecordKind::Error { message, span } => {
+                let text = match (message, values.first()) {
+                    (Some(m), _) => m.clone(),
+                    (None, Some(Value::Str(s))) => String::from_utf8_lossy(s).into_owned(),
+                    _ => String::new(),
+                };
+                report(st, sm, &text, Some(*span));
+                if st.errors > st.c.layout.limits.max_errors {
+                    *failed = true;
+                }
+            }
+        }
+    }
+}
+
+/// Loads and attaches every kernel-placed program.
+fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<(), Failure> {
+    for (p, &(probe, point)) in c.code.programs.iter().zip(&c.code.points) {
+        let Some(kind) = c.program.probes.get(probe).and_then(|pr| pr.points.get(point)).map(|pt| &pt.kind) else {
+            continue;
+        };
+        let prog = ebpf.program_mut(&p.name).ok_or_else(|| Failure(format!("no program {}", p.name)))?;
+        let fail = |e: &dyn std::fmt::Display| Failure(format!("cannot attach {}: {e}", describe(kind)));
+        match (kind, prog) {
+            (ProbeKind::Tracepoint { tp }, Program::TracePoint(t)) => {
+                load(t.load(), kind, c, p)?;
+                TracePoint::attach(t, &tp.system, &tp.name).map_err(|e| fail(&e))?;
+            }
+            (ProbeKind::Uprobe { path, offset, pid, .. }, Program::UProbe(u)) => {
+                load(u.load(), kind, c, p)?;
+                let scope = match pid.and_then(std::num::NonZeroU32::new) {
+                    Some(pid) => UProbeScope::OneProcess(pid),
+                    None => UProbeScope::AllProcesses,
+                };
+                UProbe::attach(u, *offset, path, scope).map_err(|e| fail(&e))?;
+            }
+            (ProbeKind::Usdt { path, offset, pid, .. }, Program::UProbe(u)) => {
+                load(u.load(), kind, c, p)?;
+                let scope = match pid.and_then(std::num::NonZeroU32::new) {
+                    Some(pid) => UProbeScope::OneProcess(pid),
+                    None => UProbeScope::AllProcesses,
+                };
+                UProbe::attach(u, *offset, path, scope).map_err(|e| fail(&e))?;
+            }
+            (ProbeKind::Perf { type_, config, sample_period, frequency, process }, Program::PerfEvent(pe)) => {
+                load(pe.load(), kind, c, p)?;
+                let policy = if *frequency {
+                    SamplePolicy::Frequency(*sample_period)
+                } else {
+                    SamplePolicy::Period(*sample_period)
+                };
+                let config = PerfEventConfig::Pmu { pmu_type: *type_, config: *config };
+                if process.is_some() && target > 0 {
+                    let scope = PerfEventScope::OneProcess { pid: target as u32, cpu: None };
+                    PerfEvent::attach(pe, config, scope, policy, true).map_err(|e| fail(&e))?;
+                } else {
+                    for cpu in online_cpus()? {
+                        PerfEvent::attach(pe, config, PerfEventScope::AllProcessesOneCpu { cpu }, policy, false)
+                            .map_err(|e| fail(&e))?;
+                    }
+                }
+            }
+            (ProbeKind::Profile, Program::PerfEvent(pe)) => {
+                load(pe.load(), kind, c, p)?;
+                // timer.profile: every tick of every CPU.
+                let hz = clock_ticks();
+                for cpu in online_cpus()? {
+                    PerfEvent::attach(
+                        pe,
+                        PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                        PerfEventScope::AllProcessesOneCpu { cpu },
+                        SamplePolicy::Frequency(hz),
+                        false,
+                    )
+                    .map_err(|e| fail(&e))?;
+                }
+            }
+            (ProbeKind::KernelFunction { func, .. }, Program::KProbe(k)) => {
+                load(k.load(), kind, c, p)?;
+                k.attach(&func.name, 0).map_err(|e| fail(&e))?;
+            }
+            (ProbeKind::KernelStatement { addr }, Program::KProbe(k)) => {
+                load(k.load(), kind, c, p)?;
+                k.attach(format!("{addr:#x}"), 0).map_err(|e| fail(&e))?;
+            }
+            (_, _) => return Err(Failure(format!("stp cannot attach {} yet", describe(kind)))),
+        }
+    }
+    Ok(())
+}
+
+fn describe(kind: &ProbeKind) -> String {
+    match kind {
+        ProbeKind::Tracepoint { tp } => format!("kernel.trace(\"{}:{}\")", tp.system, tp.name),
+        ProbeKind::Uprobe { path, symbol, .. } => format!("process(\"{path}\").function(\"{symbol}\")"),
+        ProbeKind::KernelFunction { func, .. } => format!("kernel.function(\"{}\")", func.name),
+        other => format!("{other:?}").split_whitespace().next().unwrap_or("probe").to_string(),
+    }
+}
+
+/// A verifier refusal is an internal error at the script line of the
+/// failing instruction.
+fn load(
+    r: Result<(), aya::programs::ProgramError>,
+    kind: &ProbeKind,
+    c: &Compiled,
+    p: &stp_compiler::bpf::elf::Program,
+) -> Result<(), Failure> {
+    let Err(e) = r else { return Ok(()) };
+    let log = match &e {
+        aya::programs::ProgramError::LoadError { verifier_log, .. } => verifier_log.to_string(),
+        other => other.to_string(),
+    };
+    let span = crate::failing_instruction(&log).and_then(|slot| {
+        let i = c.code.programs.iter().position(|q| q.name == p.name)?;
+        stp_compiler::bpf::codegen::span_of(c.code.lines.get(i)?, slot)
+    });
+    Err(Failure {
+        message: format!("the kernel's verifier refused the program for {}", describe(kind)),
+        span,
+        log: Some(log),
+    })
+}
+
+fn online_cpus() -> Result<Vec<u32>, Failure> {
+    aya::util::online_cpus().map_err(|(what, e)| Failure(format!("{what}: {e}")))
+}
+
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as u64 } else { 100 }
+}
+
+fn detach(ebpf: &mut aya::Ebpf) {
+    let names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_string()).collect();
+    for n in names {
+        let _ = match ebpf.program_mut(&n) {
+            Some(Program::TracePoint(p)) => p.unload(),
+            Some(Program::UProbe(p)) => p.unload(),
+            Some(Program::KProbe(p)) => p.unload(),
+            Some(Program::PerfEvent(p)) => p.unload(),
+            _ => Ok(()),
+        };
+    }
+}
+
+/// Globals the script writes and never reads, printed at exit as stap
+/// does.
+fn print_unread(st: &mut State<'_>) {
+    let m = &st.c.module;
+    let mut written = vec![false; m.globals.len()];
+    let mut read = vec![false; m.globals.len()];
+    for inst in m.functions.iter().flat_map(|f| &f.blocks).flat_map(|b| &b.insts) {
+        match &inst.kind {
+            InstKind::StoreGlobal { global, .. }
+            | InstKind::MapSet { map: global, .. }
+            | InstKind::StatAdd { stat: global, .. } => {
+                if let Some(w) = written.get_mut(global.0 as usize) {
+                    *w = true;
+                }
+            }
+            InstKind::LoadGlobal { global, .. }
+            | InstKind::MapGet { map: global, .. }
+            | InstKind::MapHas { map: global, .. }
+            | InstKind::StatGet { stat: global, .. }
+            | InstKind::HistPrint { stat: global, .. }
+            | InstKind::HistBucket { stat: global, .. }
+            | InstKind::IterStart { map: global, .. } => {
+                if let Some(r) = read.get_mut(global.0 as usize) {
+                    *r = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut text = Vec::new();
+    for (i, g) in m.globals.iter().enumerate() {
+        if !written.get(i).copied().unwrap_or(false) || read.get(i).copied().unwrap_or(true) {
+            continue;
+        }
+        let id = GlobalId(i as u32);
+        match &g.kind {
+            GlobalKind::Scalar(ty) => {
+                let Some(slot) = st.c.layout.scalar(id) else { continue };
+                let size = st.c.layout.size_of(*ty);
+                let bytes = st.globals.bytes(slot.offset, size).to_vec();
+                text.extend_from_slice(format!("{}=", g.name).as_bytes());
+                text.extend_from_slice(&show(&bytes, *ty, true));
+                text.push(b'\n');
+            }
+            GlobalKind::Array { value, .. } => {
+                let Some(ml) = st.c.layout.map(id).cloned() else { continue };
+                for key in st.map_keys(id) {
+                    let mut v = vec![0; ml.value_size as usize];
+                    if !st.map_get(id, &key, &mut v) {
+                        continue;
+                    }
+                    text.extend_from_slice(format!("{}[", g.name).as_bytes());
+                    for (j, k) in ml.keys.iter().enumerate() {
+                        if j > 0 {
+                            text.push(b',');
+                        }
+                        let kb = key
+                            .get(k.offset as usize..(k.offset + st.c.layout.size_of(k.ty)) as usize)
+                            .unwrap_or_default();
+                        text.extend_from_slice(&show(kb, k.ty, true));
+                    }
+                    text.extend_from_slice(b"]=");
+                    text.extend_from_slice(&show(&v, *value, true));
+                    text.push(b'\n');
+                }
+            }
+            GlobalKind::Stats { .. } => {
+                for key in st.map_keys(id) {
+                    if let Some(s) = st.stat_get(id, &key) {
+                        let avg = if s.count > 0 { s.sum / s.count } else { 0 };
+                        text.extend_from_slice(
+                            format!(
+                                "{} @count={} @min={} @max={} @sum={} @avg={}\n",
+                                g.name, s.count, s.min, s.max, s.sum, avg
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let _ = st.out.write_all(&text);
+}
+
+/// A value as the exit print shows it: strings quoted.
+fn show(bytes: &[u8], ty: Ty, quote: bool) -> Vec<u8> {
+    match ty {
+        Ty::Long => {
+            let n = i64::from_ne_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
+            n.to_string().into_bytes()
+        }
+        Ty::Str => {
+            let end = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
+            let s = bytes.get(..end).unwrap_or_default();
+            if quote {
+                let mut v = vec![b'"'];
+                v.extend_from_slice(s);
+                v.push(b'"');
+                v
+            } else {
+                s.to_vec()
+            }
+        }
+    }
+}
+
+/// The `-c` command: started before the probes are attached (so that
+/// `target()` knows its pid), held at a pipe until they are.
+struct Child {
+    pid: i32,
+    release: Option<std::os::fd::OwnedFd>,
+    status: Option<i32>,
+}
+
+impl Child {
+    fn spawn(cmd: &str) -> Result<Child, Failure> {
+        use std::os::unix::process::CommandExt;
+        let mut fds = [0; 2];
+        // SAFETY: pipe fills the two-element array we pass.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(Failure(format!("cannot start the command: {}", std::io::Error::last_os_error())));
+        }
+        let [read_end, write_end] = fds;
+        // The shell waits for the pipe to close (on fd 3), then becomes the
+        // command: its pid is the command's.
+        let mut command = std::process::Command::new("/bin/sh");
+        command.arg("-c").arg(format!("read _ <&3; exec 3<&-; exec {cmd}"));
+        // SAFETY: between fork and exec the child only duplicates and
+        // closes descriptors, both async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                libc::close(write_end);
+                if libc::dup2(read_end, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().map_err(|e| Failure(format!("cannot start the command '{cmd}': {e}")))?;
+        // SAFETY: closing our copy of the read end, which nothing else uses.
+        unsafe { libc::close(read_end) };
+        // SAFETY: `write_end` is an open descriptor only this value owns.
+        let release = Some(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(write_end) });
+        Ok(Child { pid: child.id() as i32, release, status: None })
+    }
+
+    fn release(&mut self) {
+        self.release = None;
+    }
+
+    fn exited(&mut self) -> bool {
+        if self.status.is_some() {
+            return true;
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child, without blocking.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        if r == self.pid {
+            self.status = Some(status);
+        }
+        self.status.is_some()
+    }
+
+    fn finish(&mut self) {
+        self.release();
+        if !self.exited() {
+            // SAFETY: signalling and reaping our own child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGTERM);
+                let mut status = 0;
+                libc::waitpid(self.pid, &mut status, 0);
+            }
+        }
+    }
+}
