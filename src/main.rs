@@ -326,10 +326,15 @@ fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color
         command: opts.command.clone(),
         target_pid: opts.target_pid,
         timeout: opts.timeout,
+        compatible: Some(opts.compatible.clone()),
         verbose: opts.verbose,
     };
     match stp_runtime::run::run(compiled, None, sm, &run_opts) {
-        Ok(status) => u8::try_from(status).unwrap_or(1),
+        Ok(0) => 0,
+        Ok(_) => {
+            eprint!("{}", stp_runtime::report::PASS5_FAILED);
+            1
+        }
         Err(f) => {
             let mut d = if f.log.is_some() {
                 Diagnostic::internal(format!("{}; this is a bug in stp", f.message))
@@ -343,8 +348,7 @@ fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color
                 d = if opts.verbose > 0 { d.with_note(log) } else { d.with_help("-v shows the verifier's log") };
             }
             let rendered = render_all(&[d], sm, RenderOptions { color });
-            eprint!("{rendered}");
-            eprintln!("Pass 5: run failed.");
+            eprint!("{rendered}{}", stp_runtime::report::PASS5_FAILED);
             1
         }
     }

@@ -1,4 +1,5 @@
-//! SystemTap's own parser tests, from `../shared/conformance/parse`.
+//! SystemTap's own tests, from `../shared/conformance`: the parser and
+//! semantic suites, and the BPF run tests (module `bpf`, as root).
 //!
 //! `parse/ok` files must be accepted by `stp -p1`, `parse/ko` files rejected
 //! without a crash, each with the options of its `#! stap` first line.
@@ -199,5 +200,289 @@ fn translation_never_fails_inside() {
         let out = run_in(&mut cmd, None);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!crashed(&out) && !stderr.contains("internal error"), "{}:\n{stderr}", f.display());
+    }
+}
+
+/// SystemTap's BPF run tests (`bpf/`), judged as its `bpf.exp` judges
+/// them: run as root, `BEGIN` must appear, then the row's `expect`
+/// string; `END FAIL` fails, and where `expect` is not `END PASS` any
+/// `END` before it fails. Rows that need kernel-function probes or LSM
+/// hooks run in the VM and are only listed here.
+mod bpf {
+    use std::collections::BTreeMap;
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::common::{conformance_dir, in_ci, stp};
+    use super::read_table;
+
+    /// How long one test may run (stap's harness waits 20 s for the
+    /// verdict once `BEGIN` is out).
+    const PER_TEST: Duration = Duration::from_secs(20);
+    /// How long the whole suite may take; tests not started by then fail.
+    const BUDGET: Duration = Duration::from_secs(120);
+    /// Tests run at once.
+    const PARALLEL: usize = 2;
+
+    /// One `bpf/` row of MANIFEST.tsv.
+    #[derive(Clone, Debug)]
+    struct Row {
+        path: String,
+        expect: String,
+        needs: Vec<String>,
+        notes: String,
+    }
+
+    fn manifest(conformance: &Path) -> Vec<Row> {
+        let text = std::fs::read_to_string(conformance.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
+        text.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let cols: Vec<&str> = l.split('\t').collect();
+                let path = cols.first()?;
+                path.starts_with("bpf/").then(|| Row {
+                    path: path.to_string(),
+                    expect: cols.get(2).unwrap_or(&"").to_string(),
+                    needs: cols.get(3).unwrap_or(&"").split(',').map(str::to_string).collect(),
+                    notes: cols.get(4).unwrap_or(&"").to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The needs that send a row to the VM, if any.
+    fn vm_needs(row: &Row) -> Vec<&str> {
+        row.needs.iter().map(String::as_str).filter(|n| matches!(*n, "kprobe" | "kretprobe" | "lsm")).collect()
+    }
+
+    #[derive(Debug, PartialEq, Eq)]
+    enum Verdict {
+        Pass,
+        Fail(String),
+    }
+
+    /// The verdict on the output so far, or `None` while it is open.
+    pub(super) fn judge(out: &str, expect: &str) -> Option<Result<(), String>> {
+        let begin = out.find("BEGIN")?;
+        let after = &out[begin + "BEGIN".len()..];
+        if after.contains("END FAIL") {
+            return Some(Err("printed END FAIL".into()));
+        }
+        if expect == "END PASS" {
+            return after.contains("END PASS").then_some(Ok(()));
+        }
+        // Where the expected string ends in END, the first END must be
+        // that one.
+        let expected_end = after.find(expect).map(|i| i + expect.len() - "END".len());
+        match (after.find("END"), expected_end) {
+            (Some(first), Some(want)) if first == want => Some(Ok(())),
+            (Some(_), _) => Some(Err(format!("END without {expect:?}"))),
+            (None, _) => None,
+        }
+    }
+
+    /// The arguments `bpf.exp` gives stap for this row, less the file.
+    fn arguments(row: &Row, file: &Path) -> Vec<String> {
+        let mut args = vec!["--runtime=bpf".to_string()];
+        let first = std::fs::read_to_string(file).unwrap_or_default();
+        let first = first.lines().next().unwrap_or_default();
+        if let Some(opts) = first.strip_prefix("#! stap").or_else(|| first.strip_prefix("#!/usr/bin/env stap")) {
+            args.extend(opts.split_whitespace().filter(|o| *o != "--runtime=bpf").map(str::to_string));
+        }
+        if row.notes.contains("adds --compatible=4.1") {
+            args.push("--compatible=4.1".into());
+        }
+        if row.notes.contains("bpf_target_tests") {
+            args.extend(["-c".into(), "./a.out".into()]);
+        } else {
+            args.extend(["-x".into(), "12345".into()]);
+        }
+        args
+    }
+
+    fn kill_group(child: &mut Child) {
+        // SAFETY: kill(2) on the process group this runner created.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+    }
+
+    /// Appends everything `from` yields to `into`, on another thread.
+    fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                into.lock().expect("output lock").extend_from_slice(&buf[..n]);
+            }
+        })
+    }
+
+    fn run(row: &Row, conformance: &Path, target_dir: Option<&Path>) -> Verdict {
+        let file = conformance.join(&row.path);
+        let mut cmd = Command::new(stp());
+        cmd.args(arguments(row, &file)).arg(&file).process_group(0);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if row.notes.contains("bpf_target_tests") {
+            match target_dir {
+                Some(dir) => cmd.current_dir(dir),
+                None => return Verdict::Fail("bpf-target.c did not build (gcc -g)".into()),
+            };
+        }
+        // uprobes.stp probes a sleep that runs from the start.
+        let mut sleeper = row
+            .notes
+            .contains("spawns /usr/bin/sleep 20")
+            .then(|| Command::new("/usr/bin/sleep").arg("20").spawn().ok())
+            .flatten();
+        let mut after_begin = row.notes.contains("sleep 2 after BEGIN");
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => return Verdict::Fail(format!("cannot run stp: {e}")),
+        };
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = vec![
+            collect(child.stdout.take().expect("piped"), out.clone()),
+            collect(child.stderr.take().expect("piped"), out.clone()),
+        ];
+        let start = Instant::now();
+        let verdict = loop {
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() {
+                // What stp started may hold the pipes open: end it all,
+                // then take the rest of the output.
+                kill_group(&mut child);
+                for r in readers.drain(..) {
+                    let _ = r.join();
+                }
+            }
+            let text = String::from_utf8_lossy(&out.lock().expect("output lock")).into_owned();
+            if after_begin && text.contains("BEGIN") {
+                after_begin = false;
+                sleeper = Command::new("/usr/bin/sleep").arg("2").spawn().ok();
+            }
+            if text.contains("internal error in stp") {
+                break Verdict::Fail(format!("CRASH: {}", last_line(&text)));
+            }
+            match judge(&text, &row.expect) {
+                Some(Ok(())) => break Verdict::Pass,
+                Some(Err(why)) => break Verdict::Fail(why),
+                None => {}
+            }
+            if let Some(status) = exited {
+                let why = if text.contains("BEGIN") { "no verdict" } else { "no BEGIN" };
+                break Verdict::Fail(format!("{why}, exit {:?}: {}", status.code(), last_line(&text)));
+            }
+            if start.elapsed() > PER_TEST {
+                break Verdict::Fail(format!("timed out after {} s: {}", PER_TEST.as_secs(), last_line(&text)));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        kill_group(&mut child);
+        if let Some(mut s) = sleeper {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        verdict
+    }
+
+    /// The line that says why: the first error stp printed, else its
+    /// last line.
+    fn last_line(text: &str) -> String {
+        let lines = || text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("Pass "));
+        let line =
+            lines().find(|l| l.to_ascii_lowercase().contains("error")).or_else(|| lines().next_back()).unwrap_or("");
+        line.trim().chars().take(160).collect()
+    }
+
+    /// Builds `a.out` from bpf-target.c as bpf.exp does (`gcc -g`, no -O).
+    fn build_target(conformance: &Path, dir: &Path) -> Option<PathBuf> {
+        let ok = Command::new("gcc")
+            .arg("-g")
+            .arg(conformance.join("bpf/bpf-target.c"))
+            .args(["-o", "a.out"])
+            .current_dir(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| dir.to_path_buf())
+    }
+
+    #[test]
+    fn bpf_host() {
+        let Some(conformance) = conformance_dir() else { return };
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(!in_ci(), "the BPF conformance tests need root, and CI=true");
+            println!("skipping bpf/host: it loads eBPF programs and needs root");
+            return;
+        }
+        let floor: usize =
+            read_table("floor.tsv").get("bpf/host").expect("floor.tsv has a bpf/host row").parse().expect("a number");
+        let exceptions = read_table("exceptions.tsv");
+        let rows = manifest(&conformance);
+        assert!(rows.len() > 50, "MANIFEST.tsv lists the bpf tests");
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let target_dir = build_target(&conformance, tmp.path());
+
+        let (host, elsewhere): (Vec<&Row>, Vec<&Row>) =
+            rows.iter().partition(|r| vm_needs(r).is_empty() && !exceptions.contains_key(&r.path));
+        let results: Mutex<BTreeMap<String, Verdict>> = Mutex::new(BTreeMap::new());
+        let next = AtomicUsize::new(0);
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..PARALLEL {
+                s.spawn(|| {
+                    while let Some(row) = host.get(next.fetch_add(1, Ordering::SeqCst)) {
+                        let verdict = if start.elapsed() > BUDGET {
+                            Verdict::Fail(format!("not run: the suite's {} s were spent", BUDGET.as_secs()))
+                        } else {
+                            run(row, &conformance, target_dir.as_deref())
+                        };
+                        results.lock().expect("results lock").insert(row.path.clone(), verdict);
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().expect("results lock");
+
+        let passed = results.values().filter(|v| **v == Verdict::Pass).count();
+        println!("bpf/host: {passed} of {} pass in {} s", host.len(), start.elapsed().as_secs());
+        for (path, v) in &results {
+            match v {
+                Verdict::Pass => println!("  PASS {path}"),
+                Verdict::Fail(why) => println!("  FAIL {path}: {why}"),
+            }
+        }
+        for r in &elsewhere {
+            match exceptions.get(&r.path) {
+                Some(reason) => println!("  SKIP {}: {reason}", r.path),
+                None => println!("  VM   {} ({})", r.path, vm_needs(r).join(",")),
+            }
+        }
+        let crashes: Vec<&String> = results
+            .iter()
+            .filter(|(_, v)| matches!(v, Verdict::Fail(w) if w.starts_with("CRASH")))
+            .map(|(p, _)| p)
+            .collect();
+        assert!(crashes.is_empty(), "stp crashed on {crashes:?}");
+        assert!(passed >= floor, "bpf/host: {passed} pass, below the floor of {floor}");
+    }
+
+    #[test]
+    fn judging_follows_bpf_exp() {
+        assert_eq!(judge("BEGIN\nEND PASS\n", "END PASS"), Some(Ok(())));
+        assert_eq!(judge("BEGIN\n", "END PASS"), None);
+        assert_eq!(judge("END PASS\n", "END PASS"), None);
+        assert!(matches!(judge("BEGIN\nEND FAIL\n", "END PASS"), Some(Err(_))));
+        assert_eq!(judge("BEGIN01234567890123456789END\n", "01234567890123456789END"), Some(Ok(())));
+        assert!(matches!(judge("BEGIN0123END\n", "01234567890123456789END"), Some(Err(_))));
+        assert_eq!(judge("BEGIN0123", "01234567890123456789END"), None);
+        assert_eq!(judge("BEGIN12345END\n", "12345END"), Some(Ok(())));
     }
 }

@@ -71,13 +71,36 @@ impl Limits {
     }
 }
 
-/// The number of longs before a statistic's buckets: count, sum, min,
-/// max, sum of squares.
-pub const STAT_FIELDS: u32 = 5;
+/// The number of longs before a statistic's buckets, in this order:
+///
+/// 0. `count`;
+/// 1. `sum` (wrapping);
+/// 2. `min`, 3. `max`;
+/// 4. `avg_s`, the running mean scaled by `2^shift`;
+/// 5. `m2`, the running sum of squared differences (scaled by `4^shift`).
+///
+/// `shift` is the statistic's `@variance(s, shift)` bit shift (0 when no
+/// extractor gives one). Adding `v` to one CPU's record is stap's
+/// Welford update, integer truncations included, since `@variance`
+/// prints what it computes:
+///
+/// - when `count == 0`: `count = 1`, `sum = min = max = v`,
+///   `avg_s = v << shift`, `m2 = 0`;
+/// - else: `count += 1`, `sum += v`, `min`/`max` as usual, then with
+///   `vs = v << shift` and `delta = (vs - avg_s)` truncated to 32 bits
+///   and sign-extended (stap keeps it in a C `int`):
+///   `avg_s += delta / count` (division truncating towards zero),
+///   `m2 += delta * (vs - avg_s)` (with the new `avg_s`, wrapping);
+/// - then the histogram's bucket `HistLayout::bucket(v)` is incremented.
+///
+/// The runtime derives each CPU's variance (`m2 / (count - 1)`) and
+/// combines the CPUs as stap does (`runtime/src/stats.rs`).
+pub const STAT_FIELDS: u32 = 6;
 
-/// Buckets of a `@hist_log`: bucket 64 holds zero, bucket `64 + k`
-/// values in `[2^(k-1), 2^k)` (up to 127 for `i64::MAX`), bucket `64 - k`
-/// their negatives (down to 0 for `i64::MIN`).
+/// Buckets of a `@hist_log`, numbered as stap numbers them (the numbers
+/// are visible to scripts: `foreach (b in @hist_log(s))`): bucket 64 holds
+/// zero, bucket `64 + k` values in `[2^(k-1), 2^k)` (up to 127 for
+/// `i64::MAX`), bucket `64 - k` their negatives (down to 0 for `i64::MIN`).
 pub const LOG_BUCKETS: u32 = 128;
 
 /// The bucket of `@hist_log` that holds `v`.
@@ -92,8 +115,11 @@ pub fn log_bucket(v: i64) -> usize {
 pub enum HistLayout {
     None,
     Log,
-    /// Buckets: one below `lo`, `(hi - lo) / step` in range, one at or
-    /// above `hi`.
+    /// stap's numbering: bucket 0 holds the values below `lo`, bucket
+    /// `i` for `1 <= i <= n + 1` (with `n = (hi - lo) / step`) the values
+    /// in `[lo + (i-1)*step, lo + i*step)`, and bucket `n + 2` the rest.
+    /// So `[hi, hi + step)` is still in range (stap draws it as `hi`) and
+    /// the overflow row, drawn `>hi`, starts at `hi + step`.
     Linear {
         lo: i64,
         hi: i64,
@@ -106,22 +132,22 @@ impl HistLayout {
         match self {
             HistLayout::None => 0,
             HistLayout::Log => LOG_BUCKETS,
-            HistLayout::Linear { lo, hi, step } => ((hi - lo) / step) as u32 + 2,
+            HistLayout::Linear { lo, hi, step } => ((hi - lo) / step) as u32 + 3,
         }
     }
 
-    /// The bucket of `v`.
+    /// The bucket of `v`, computed as stap computes it: `v - lo`
+    /// (wrapping), below zero the underflow bucket, else an unsigned
+    /// division by `step` plus one, capped at the overflow bucket.
     pub fn bucket(self, v: i64) -> Option<usize> {
         match self {
             HistLayout::None => None,
             HistLayout::Log => Some(log_bucket(v)),
-            HistLayout::Linear { lo, hi, step } => Some(if v < lo {
-                0
-            } else if v >= hi {
-                self.buckets() as usize - 1
-            } else {
-                ((v - lo) / step) as usize + 1
-            }),
+            HistLayout::Linear { lo, step, .. } => {
+                let last = u64::from(self.buckets()) - 1;
+                let d = v.wrapping_sub(lo);
+                Some(if d < 0 { 0 } else { (d as u64 / step.unsigned_abs() + 1).min(last) as usize })
+            }
         }
     }
 }
@@ -292,9 +318,11 @@ fn hist_layout(h: &Hist, span: Span) -> Result<HistLayout, Diagnostic> {
                 ));
             }
             let n = (hi - lo) / step;
-            if n > 1000 {
+            // stap's histograms have at most 128 buckets, two of them
+            // for under- and overflow and one for [hi, hi + step).
+            if n > 125 {
                 return Err(Diagnostic::semantic_error(
-                    format!("@hist_linear with {n} buckets: stp allows at most 1000"),
+                    format!("@hist_linear with {n} buckets: at most 125 fit a histogram"),
                     span,
                 ));
             }
@@ -322,12 +350,20 @@ mod tests {
 
     #[test]
     fn linear_buckets_have_under_and_overflow() {
+        // stap's numbering: [hi, hi + step) is the last bucket in range.
         let h = HistLayout::Linear { lo: 0, hi: 100, step: 10 };
-        assert_eq!(h.buckets(), 12);
+        assert_eq!(h.buckets(), 13);
         assert_eq!(h.bucket(-1), Some(0));
         assert_eq!(h.bucket(0), Some(1));
         assert_eq!(h.bucket(99), Some(10));
         assert_eq!(h.bucket(100), Some(11));
+        assert_eq!(h.bucket(109), Some(11));
+        assert_eq!(h.bucket(110), Some(12));
+        assert_eq!(h.bucket(i64::MAX), Some(12));
+        let neg = HistLayout::Linear { lo: -100, hi: 100, step: 10 };
+        assert_eq!(neg.bucket(-101), Some(0));
+        assert_eq!(neg.bucket(-100), Some(1));
+        assert_eq!(neg.bucket(-10), Some(10));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use stp_compiler::layout::{Layout, ValueLayout};
 use stp_compiler::source::{SourceMap, Span};
 
 use crate::host::{Host, RuntimeError};
+use crate::report::{self, Global};
 use crate::stats::Stat;
 use crate::sys;
 
@@ -45,6 +46,8 @@ pub struct RunOptions {
     pub target_pid: Option<u32>,
     /// `-T SECONDS`.
     pub timeout: Option<u64>,
+    /// `--compatible=VERSION`, when given.
+    pub compatible: Option<String>,
     pub verbose: u8,
 }
 
@@ -135,6 +138,7 @@ struct State<'a> {
     exit: bool,
     target: i64,
     errors: u64,
+    numbers: report::StatNumbers,
 }
 
 impl State<'_> {
@@ -205,10 +209,10 @@ impl Host for State<'_> {
             buf.fill(0);
         }
         // User-side additions go to CPU 0's record.
-        let mut s = Stat::from_record(buf.get(..size).unwrap_or_default());
-        s.merge(&Stat::of(value, hist));
+        let mut st = Stat::from_record(buf.get(..size).unwrap_or_default(), 0);
+        st.add(value, hist);
         let mut record = Vec::with_capacity(size);
-        for v in [s.count, s.sum, s.min, s.max, s.sum_sq].iter().chain(&s.buckets) {
+        for v in [st.count, st.sum, st.min, st.max, st.avg_s, st.m2].iter().chain(&st.buckets) {
             record.extend_from_slice(&v.to_ne_bytes());
         }
         record.resize(size, 0);
@@ -226,10 +230,20 @@ impl Host for State<'_> {
             return None;
         }
         let stride = size.div_ceil(8) * 8;
-        let mut total = Stat::default();
-        for cpu in buf.chunks(stride) {
-            total.merge(&Stat::from_record(cpu.get(..size).unwrap_or_default()));
-        }
+        let cpus: Vec<Stat> =
+            buf.chunks(stride).map(|cpu| Stat::from_record(cpu.get(..size).unwrap_or_default(), 0)).collect();
+        // stap combines a statistic without keys in one step, an array
+        // element CPU by CPU.
+        let keyed = self.layout().map(stat).is_some_and(|m| !m.keys.is_empty());
+        let total = if keyed {
+            let mut t = Stat::default();
+            for c in &cpus {
+                t.merge(c);
+            }
+            t
+        } else {
+            Stat::aggregate(&cpus)
+        };
         (total.count > 0).then_some(total)
     }
 
@@ -251,10 +265,10 @@ impl Host for State<'_> {
     }
 }
 
-/// stap's wording for a runtime error: the message, the token it
-/// happened near and where.
-pub fn error_text(sm: &SourceMap, message: &str, span: Option<Span>) -> String {
-    let Some(mut span) = span.filter(|s| !s.is_dummy()) else { return format!("ERROR: {message}") };
+/// stap's line for a runtime error: the message, the token it happened
+/// near and where, and the probe.
+pub fn error_text(sm: &SourceMap, message: &str, span: Option<Span>, probe: Option<&str>, max: usize) -> String {
+    let Some(mut span) = span.filter(|s| !s.is_dummy()) else { return report::error_line(message, &[], None, max) };
     // An operator's span is the text between its operands: trim it to
     // the operator.
     let text = sm.snippet(span);
@@ -265,20 +279,27 @@ pub fn error_text(sm: &SourceMap, message: &str, span: Option<Span>) -> String {
         span = Span::new(span.file, span.start + lead, span.start + lead + token.len() as u32);
     }
     let token = if token.is_empty() { text } else { token };
-    let near = if token.starts_with(|c: char| c.is_ascii_digit()) {
-        format!("number '{token}'")
-    } else if token.starts_with('"') {
-        format!("string '{token}'")
-    } else if token.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '$' || c == '@') {
-        let keyword = matches!(
-            token,
-            "if" | "else" | "for" | "foreach" | "while" | "break" | "continue" | "return" | "next" | "delete" | "try"
-        );
-        if keyword { "keyword".to_string() } else { format!("identifier '{token}'") }
+    let first = token.chars().next().unwrap_or(' ');
+    let keyword = matches!(
+        token,
+        "if" | "else" | "for" | "foreach" | "while" | "break" | "continue" | "return" | "next" | "delete" | "try"
+    );
+    let (kind, shown) = if first.is_ascii_digit() {
+        (report::TokenKind::Number, token)
+    } else if first == '"' {
+        (report::TokenKind::String, token.trim_matches('"'))
+    } else if keyword {
+        (report::TokenKind::Keyword, token)
+    } else if first.is_ascii_alphabetic() || first == '_' || first == '$' || first == '@' {
+        let name_end = token.find(|c: char| !(c.is_ascii_alphanumeric() || "_$@".contains(c))).unwrap_or(token.len());
+        (report::TokenKind::Identifier, token.get(..name_end).unwrap_or(token))
     } else {
-        format!("operator '{token}'")
+        (report::TokenKind::Operator, token)
     };
-    format!("ERROR: {message} near {near} at {}", sm.location(span))
+    let file = sm.get(span.file).map(|f| f.name.as_str()).unwrap_or("<input>");
+    let (line, column) = sm.get(span.file).map(|f| f.line_col(span.start)).unwrap_or((0, 0));
+    let near = report::Near { kind, text: shown, file, line, column };
+    report::error_line(message, &[near], probe, max)
 }
 
 /// Runs the script; returns its exit status.
@@ -332,7 +353,8 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         None => None,
     };
     let target = child.as_ref().map(|ch| ch.pid).or(opts.target_pid.map(|p| p as i32)).unwrap_or(0);
-    let mut st = State { c, globals, maps, cpus, out, exit: false, target: i64::from(target), errors: 0 };
+    let numbers = report::StatNumbers::for_compatible(opts.compatible.as_deref());
+    let mut st = State { c, globals, maps, cpus, out, exit: false, target: i64::from(target), errors: 0, numbers };
     init_globals(&mut st);
     let mut status = 0;
 
@@ -439,6 +461,9 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     if let Some(mut ch) = child {
         ch.finish();
     }
+    if let Some(w) = report::errors_warning(st.errors, 0) {
+        eprint!("{w}");
+    }
     if st.errors > 0 {
         status = 1;
     }
@@ -468,7 +493,7 @@ fn init_globals(st: &mut State<'_>) {
 fn report(st: &mut State<'_>, sm: &SourceMap, message: &str, span: Option<Span>) {
     st.errors += 1;
     let _ = st.out.flush();
-    eprintln!("{}", error_text(sm, message, span));
+    eprint!("{}", error_text(sm, message, span, None, st.c.layout.limits.max_string_len as usize));
 }
 
 fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &SourceMap, failed: &mut bool) {
@@ -682,76 +707,65 @@ fn print_unread(st: &mut State<'_>) {
             continue;
         }
         let id = GlobalId(i as u32);
-        match &g.kind {
+        let shown = match &g.kind {
             GlobalKind::Scalar(ty) => {
                 let Some(slot) = st.c.layout.scalar(id) else { continue };
-                let size = st.c.layout.size_of(*ty);
-                let bytes = st.globals.bytes(slot.offset, size).to_vec();
-                text.extend_from_slice(format!("{}=", g.name).as_bytes());
-                text.extend_from_slice(&show(&bytes, *ty, true));
-                text.push(b'\n');
+                let bytes = st.globals.bytes(slot.offset, st.c.layout.size_of(*ty)).to_vec();
+                Global::Scalar(decode(&bytes, *ty))
             }
             GlobalKind::Array { value, .. } => {
                 let Some(ml) = st.c.layout.map(id).cloned() else { continue };
+                let mut entries = Vec::new();
                 for key in st.map_keys(id) {
                     let mut v = vec![0; ml.value_size as usize];
-                    if !st.map_get(id, &key, &mut v) {
-                        continue;
+                    if st.map_get(id, &key, &mut v) {
+                        entries.push((decode_key(&st.c.layout, &ml, &key), decode(&v, *value)));
                     }
-                    text.extend_from_slice(format!("{}[", g.name).as_bytes());
-                    for (j, k) in ml.keys.iter().enumerate() {
-                        if j > 0 {
-                            text.push(b',');
-                        }
-                        let kb = key
-                            .get(k.offset as usize..(k.offset + st.c.layout.size_of(k.ty)) as usize)
-                            .unwrap_or_default();
-                        text.extend_from_slice(&show(kb, k.ty, true));
-                    }
-                    text.extend_from_slice(b"]=");
-                    text.extend_from_slice(&show(&v, *value, true));
-                    text.push(b'\n');
                 }
+                Global::Array(entries)
+            }
+            GlobalKind::Stats { keys } if keys.is_empty() => {
+                let Some(ml) = st.c.layout.map(id).cloned() else { continue };
+                let ValueLayout::Stat(hist) = ml.value else { continue };
+                let key = vec![0u8; ml.key_size as usize];
+                Global::Stat(st.stat_get(id, &key).unwrap_or_else(|| Stat::empty(hist, 0)))
             }
             GlobalKind::Stats { .. } => {
+                let Some(ml) = st.c.layout.map(id).cloned() else { continue };
+                let mut entries = Vec::new();
                 for key in st.map_keys(id) {
                     if let Some(s) = st.stat_get(id, &key) {
-                        let avg = if s.count > 0 { s.sum / s.count } else { 0 };
-                        text.extend_from_slice(
-                            format!(
-                                "{} @count={} @min={} @max={} @sum={} @avg={}\n",
-                                g.name, s.count, s.min, s.max, s.sum, avg
-                            )
-                            .as_bytes(),
-                        );
+                        entries.push((decode_key(&st.c.layout, &ml, &key), s));
                     }
                 }
+                Global::StatArray(entries)
             }
-        }
+        };
+        text.extend(report::global_display(&g.name, &shown, st.numbers));
     }
     let _ = st.out.write_all(&text);
 }
 
-/// A value as the exit print shows it: strings quoted.
-fn show(bytes: &[u8], ty: Ty, quote: bool) -> Vec<u8> {
+fn decode(bytes: &[u8], ty: Ty) -> report::Value {
     match ty {
         Ty::Long => {
-            let n = i64::from_ne_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
-            n.to_string().into_bytes()
+            report::Value::Long(i64::from_ne_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8])))
         }
         Ty::Str => {
             let end = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
-            let s = bytes.get(..end).unwrap_or_default();
-            if quote {
-                let mut v = vec![b'"'];
-                v.extend_from_slice(s);
-                v.push(b'"');
-                v
-            } else {
-                s.to_vec()
-            }
+            report::Value::Str(bytes.get(..end).unwrap_or_default().to_vec())
         }
     }
+}
+
+fn decode_key(layout: &Layout, ml: &stp_compiler::layout::MapLayout, key: &[u8]) -> Vec<report::Value> {
+    ml.keys
+        .iter()
+        .map(|k| {
+            let end = (k.offset + layout.size_of(k.ty)) as usize;
+            decode(key.get(k.offset as usize..end).unwrap_or_default(), k.ty)
+        })
+        .collect()
 }
 
 /// The `-c` command: started before the probes are attached (so that

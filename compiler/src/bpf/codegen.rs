@@ -1113,58 +1113,77 @@ impl<'a> Gen<'a> {
         self.emit(Insn::mov64_imm(Reg::R0, 0));
         self.emit(Insn::exit());
         self.bind(have);
-        // r0: the record (this CPU's); r1: the value.
+        // r0: the record (this CPU's); r1: the value. The update is
+        // stap's (see `STAT_FIELDS`): count, sum, min, max, then the
+        // running mean and sum of squared differences.
         self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, VALUE_SLOT));
-        let first = self.label();
-        let minmax_done = self.label();
+        let (first, updated) = (self.label(), self.label());
         self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 0));
         self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
         self.emit(Insn::store(Size::DW, Reg::R0, 0, Reg::R2));
-        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 8));
-        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
-        self.emit(Insn::store(Size::DW, Reg::R0, 8, Reg::R2));
-        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 0));
+        self.emit(Insn::load(Size::DW, Reg::R3, Reg::R0, 8));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
+        self.emit(Insn::store(Size::DW, Reg::R0, 8, Reg::R3));
         self.jump_imm_to(Cond::Eq, Reg::R2, 1, first);
-        // min, max
-        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 16));
-        self.emit(Insn::jump_reg(Cond::Sle, Reg::R2, Reg::R1, 1));
+        self.emit(Insn::load(Size::DW, Reg::R3, Reg::R0, 16));
+        self.emit(Insn::jump_reg(Cond::Sle, Reg::R3, Reg::R1, 1));
         self.emit(Insn::store(Size::DW, Reg::R0, 16, Reg::R1));
-        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 24));
-        self.emit(Insn::jump_reg(Cond::Sge, Reg::R2, Reg::R1, 1));
+        self.emit(Insn::load(Size::DW, Reg::R3, Reg::R0, 24));
+        self.emit(Insn::jump_reg(Cond::Sge, Reg::R3, Reg::R1, 1));
         self.emit(Insn::store(Size::DW, Reg::R0, 24, Reg::R1));
-        self.jump_to(minmax_done);
+        // r3 = delta = (v - avg_s) as a 32-bit int, sign-extended.
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::R0, 32));
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R1));
+        self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R3, Reg::R4));
+        self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R3, 32));
+        self.emit(Insn::alu64_imm(AluOp::Arsh, Reg::R3, 32));
+        // r5 = delta / count, truncating towards zero.
+        self.emit(Insn::mov64_reg(Reg::R5, Reg::R3));
+        self.emit(Insn::jump_imm(Cond::Sge, Reg::R5, 0, 3));
+        self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R5, 0));
+        self.emit(Insn::alu64_reg(AluOp::Div, Reg::R5, Reg::R2));
+        self.emit(Insn::jump(1));
+        self.emit(Insn::alu64_reg(AluOp::Div, Reg::R5, Reg::R2));
+        self.emit(Insn::jump_imm(Cond::Sge, Reg::R3, 0, 1));
+        self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R5, 0));
+        // avg_s += r5; m2 += delta * (v - avg_s).
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R4, Reg::R5));
+        self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R4));
+        self.emit(Insn::mov64_reg(Reg::R5, Reg::R1));
+        self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R5, Reg::R4));
+        self.emit(Insn::alu64_reg(AluOp::Mul, Reg::R5, Reg::R3));
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::R0, 40));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R4, Reg::R5));
+        self.emit(Insn::store(Size::DW, Reg::R0, 40, Reg::R4));
+        self.jump_to(updated);
         self.bind(first);
         self.emit(Insn::store(Size::DW, Reg::R0, 16, Reg::R1));
         self.emit(Insn::store(Size::DW, Reg::R0, 24, Reg::R1));
-        self.bind(minmax_done);
-        // sum of squares
-        self.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
-        self.emit(Insn::alu64_reg(AluOp::Mul, Reg::R2, Reg::R1));
-        self.emit(Insn::load(Size::DW, Reg::R3, Reg::R0, 32));
-        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R2));
-        self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R3));
+        self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R1));
+        self.emit(Insn::store_imm(Size::DW, Reg::R0, 40, 0));
+        self.bind(updated);
         // The bucket, in r2.
         match hist {
             HistLayout::None => return Ok(()),
             HistLayout::Log => self.log_bucket(),
-            HistLayout::Linear { lo, hi, step } => {
-                let (under, over, done) = (self.label(), self.label(), self.label());
-                self.mov_imm(Reg::R3, lo);
-                self.jump_reg_to(Cond::Slt, Reg::R1, Reg::R3, under);
-                self.mov_imm(Reg::R3, hi);
-                self.jump_reg_to(Cond::Sge, Reg::R1, Reg::R3, over);
+            HistLayout::Linear { lo, step, .. } => {
+                // v - lo (wrapping): below zero the underflow bucket,
+                // else an unsigned division by the step, plus one,
+                // capped at the overflow bucket.
+                let (under, done) = (self.label(), self.label());
                 self.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
                 self.mov_imm(Reg::R3, lo);
                 self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R2, Reg::R3));
+                self.jump_imm_to(Cond::Slt, Reg::R2, 0, under);
                 self.mov_imm(Reg::R3, step);
                 self.emit(Insn::alu64_reg(AluOp::Div, Reg::R2, Reg::R3));
                 self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
+                let last = hist.buckets() as i32 - 1;
+                self.jump_imm_to(Cond::Le, Reg::R2, last, done);
+                self.emit(Insn::mov64_imm(Reg::R2, last));
                 self.jump_to(done);
                 self.bind(under);
                 self.emit(Insn::mov64_imm(Reg::R2, 0));
-                self.jump_to(done);
-                self.bind(over);
-                self.emit(Insn::mov64_imm(Reg::R2, hist.buckets() as i32 - 1));
                 self.bind(done);
             }
         }
