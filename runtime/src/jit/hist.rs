@@ -1,0 +1,20 @@
+//! Drawing a histogram for `print(@hist_log(s))` and
+//! `print(@hist_linear(s, lo, hi, step))`.
+//!
+//! The drawing itself belongs to [`crate::stats`] (stap's exact text
+//! layout, shared with the kernel side's output); this is the one place
+//! the user-side code calls it from.
+
+use stp_compiler::layout::HistLayout;
+
+use crate::stats::Stat;
+
+/// The histogram's text.
+pub fn render(stat: &Stat, hist: HistLayout) -> String {
+    draw(stat, hist)
+}
+
+// To wire at merge: replace this stub with `crate::stats::render_hist`.
+fn draw(_stat: &Stat, _hist: HistLayout) -> String {
+    String::new()
+}
