@@ -8,6 +8,12 @@
 //! a path a user-placed handler never takes); the forms with an error
 //! string return it instead. Intrinsics missing from [`resolve`] are
 //! refused by `Jit::compile` with a diagnostic at the call.
+//!
+//! Approximations: `local_clock_*`, `cpu_clock_*` and `ktime_get_ns` read
+//! `CLOCK_MONOTONIC`; `get_cycles()` is that clock in nanoseconds;
+//! `HZ()` is the user-visible clock tick (`sysconf(_SC_CLK_TCK)`), not the
+//! kernel's `CONFIG_HZ`, and `jiffies()` counts those ticks; the `ns_*`
+//! task intrinsics give the same ids as the plain ones.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

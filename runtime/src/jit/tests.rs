@@ -351,3 +351,32 @@ fn unsupported_intrinsics_are_refused_at_compile_time() {
     assert!(d.message.contains("'errno_str' is not available in user-placed handlers"), "{}", d.message);
     assert!(d.span().is_some(), "the diagnostic points at the call");
 }
+
+#[test]
+fn timer_handlers_keep_globals_across_runs_and_abort_stops_at_once() {
+    let c = compile_with("global n probe timer.ms(100) { n++ ; printf(\"tick %d\\n\", n) }", &[]);
+    let mut host = MemHost::new(&c.module, &c.layout);
+    let (kind, timer) = c.handlers.first().cloned().expect("one handler");
+    assert!(matches!(kind, ProbeKind::Timer { .. }), "{kind:?}");
+    for _ in 0..3 {
+        assert_eq!(c.jit.run(timer, &mut host), Ok(()));
+    }
+    assert_eq!(host.text(), "tick 1\ntick 2\ntick 3\n");
+
+    let (out, err, host) =
+        run_with("probe begin { print(\"a\") ; try { abort() } catch { print(\"caught\") } ; print(\"b\") }", &[]);
+    assert_eq!((out.as_str(), err, host.aborted), ("a", None, true));
+}
+
+#[test]
+fn variance_and_linear_buckets() {
+    let out = output(
+        r#"global s
+        probe begin {
+            s <<< 2 ; s <<< 4 ; s <<< 4 ; s <<< 4 ; s <<< 5 ; s <<< 5 ; s <<< 7 ; s <<< 9
+            println(@variance(s), " ", @hist_linear(s, 0, 10, 5)[0], " ", @hist_linear(s, 0, 10, 5)[1], " ",
+                    @hist_linear(s, 0, 10, 5)[2], " ", @hist_linear(s, 0, 10, 5)[3])
+        }"#,
+    );
+    assert_eq!(out, "4 0 4 4 0\n");
+}
