@@ -21,8 +21,13 @@ use stp_compiler::parse::ast::CompareOp;
 use stp_compiler::source::Span;
 
 use super::output::PrintDesc;
-use super::rt::{self, OFF_ACTIONS, OFF_GLOBALS, OFF_SITE};
-use super::{BuiltinDesc, Entry, IterDesc, Tables, builtins};
+use super::rt::{self, OFF_GLOBALS, OFF_SITE};
+use super::{Entry, IterDesc, Tables};
+
+mod calls;
+mod errors;
+
+use errors::Pending;
 
 const I64: Type = types::I64;
 
@@ -164,13 +169,6 @@ struct Gen<'a, 'b> {
     on_error: Option<Catch>,
     /// Failure blocks still to fill.
     pending: Vec<(Block, Pending)>,
-}
-
-enum Pending {
-    /// Takes the error to the `catch`, or returns 2.
-    Fail(Option<Catch>),
-    /// Raises one of the errors the code detects itself, then fails.
-    Raise { code: i64, site: i64, fail: Block },
 }
 
 impl<'a, 'b> Gen<'a, 'b> {
@@ -401,94 +399,6 @@ impl<'a, 'b> Gen<'a, 'b> {
         let v = self.b.ins().iconst(I64, idx);
         self.b.ins().store(flags(), v, self.ctx, OFF_SITE);
         idx
-    }
-
-    /// Where an error goes from the current block: its `catch`, or out.
-    /// The block is filled once the function's blocks are done.
-    fn fail_block(&mut self) -> Result<Block, Diagnostic> {
-        let key = self.on_error.map(|c| (c.block, c.message));
-        if let Some(b) = self.fails.get(&key) {
-            return Ok(*b);
-        }
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
-        self.fails.insert(key, fail);
-        self.pending.push((fail, Pending::Fail(self.on_error)));
-        Ok(fail)
-    }
-
-    fn fill_fail(&mut self, on_error: Option<Catch>) -> Result<(), Diagnostic> {
-        match on_error {
-            None => {
-                let two = self.b.ins().iconst(I64, 2);
-                self.b.ins().return_(&[two]);
-            }
-            Some(c) => {
-                let dst = match c.message {
-                    Some(m) if self.var_ty(m)? == Ty::Str => self.str_var(m)?,
-                    _ => self.b.ins().iconst(I64, 0),
-                };
-                let r = self.helper_value(rt::catch as *const (), &[self.ctx, dst]);
-                let target = self.block(c.block)?;
-                let out = self.b.create_block();
-                self.b.set_cold_block(out);
-                self.b.ins().brif(r, out, &[], target, &[]);
-                self.b.switch_to_block(out);
-                let two = self.b.ins().iconst(I64, 2);
-                self.b.ins().return_(&[two]);
-            }
-        }
-        Ok(())
-    }
-
-    /// Fills the failure blocks made along the way.
-    fn fill_pending(&mut self) -> Result<(), Diagnostic> {
-        while let Some((blk, p)) = self.pending.pop() {
-            self.b.switch_to_block(blk);
-            match p {
-                Pending::Fail(on_error) => self.fill_fail(on_error)?,
-                Pending::Raise { code, site, fail } => {
-                    let site = self.b.ins().iconst(I64, site);
-                    let code = self.b.ins().iconst(I64, code);
-                    self.helper(rt::raise as *const (), &[self.ctx, code, site], false);
-                    self.b.ins().jump(fail, &[]);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Goes on in a new block when `status` is 0, else to the failure path.
-    fn check(&mut self, status: Value) -> Result<(), Diagnostic> {
-        let fail = self.fail_block()?;
-        let ok = self.b.create_block();
-        self.b.ins().brif(status, fail, &[], ok, &[]);
-        self.b.switch_to_block(ok);
-        Ok(())
-    }
-
-    /// A cold block that raises error `code` at `span` and fails.
-    fn raise_block(&mut self, code: i64, span: Span) -> Result<Block, Diagnostic> {
-        let fail = self.fail_block()?;
-        let blk = self.b.create_block();
-        self.b.set_cold_block(blk);
-        self.tables.sites.push(span);
-        let site = (self.tables.sites.len() - 1) as i64;
-        self.pending.push((blk, Pending::Raise { code, site, fail }));
-        Ok(blk)
-    }
-
-    fn count_action(&mut self, span: Span) -> Result<(), Diagnostic> {
-        let raise = self.raise_block(rt::E_MAXACTION, span)?;
-        let n = self.b.ins().load(I64, flags(), self.ctx, OFF_ACTIONS);
-        let n = self.b.ins().iadd_imm_s(n, 1);
-        self.b.ins().store(flags(), n, self.ctx, OFF_ACTIONS);
-        let max = i64::try_from(self.tables.layout.limits.max_action).unwrap_or(i64::MAX);
-        let over = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, n, max);
-        let ok = self.b.create_block();
-        self.b.ins().brif(over, raise, &[], ok, &[]);
-        self.b.switch_to_block(ok);
-        Ok(())
     }
 
     fn bool_to_long(&mut self, b: Value) -> Value {
@@ -785,103 +695,6 @@ impl<'a, 'b> Gen<'a, 'b> {
                     None => self.b.ins().iconst(I64, 0),
                 };
                 self.helper(rt::print as *const (), &[self.ctx, desc, arr, d], false);
-            }
-        }
-        Ok(())
-    }
-
-    fn intrinsic(&mut self, dst: Option<VarId>, name: &str, args: &[Operand], span: Span) -> Result<(), Diagnostic> {
-        let Some(which) = builtins::resolve(name, args.len()) else {
-            return Err(Diagnostic::semantic_error(
-                format!("function '{name}' is not available in user-placed handlers (begin, end, error, timers)"),
-                span,
-            ));
-        };
-        let params = args.iter().map(|a| self.op_ty(a)).collect::<Result<Vec<_>, _>>()?;
-        self.tables.builtins.push(BuiltinDesc { which, params });
-        let desc = self.b.ins().iconst(I64, (self.tables.builtins.len() - 1) as i64);
-        let mut slots = Vec::new();
-        for a in args {
-            slots.push(self.slot(a)?);
-        }
-        let arr = self.array(&slots);
-        let out = match dst {
-            Some(v) if self.var_ty(v)? == Ty::Str => self.str_var(v)?,
-            _ => self.scratch(),
-        };
-        self.site(span);
-        let st = self.helper_value(rt::builtin as *const (), &[self.ctx, desc, arr, out]);
-        self.check(st)?;
-        if let Some(v) = dst
-            && self.var_ty(v)? == Ty::Long
-        {
-            let x = self.b.ins().load(I64, flags(), out, 0);
-            self.def_long(v, x)?;
-        }
-        Ok(())
-    }
-
-    /// A script function: each overload in turn until one does not say
-    /// `next`.
-    fn call(
-        &mut self,
-        dst: Option<VarId>,
-        overloads: &[FuncId],
-        args: &[Operand],
-        span: Span,
-    ) -> Result<(), Diagnostic> {
-        let mut slots = Vec::new();
-        for a in args {
-            slots.push(self.slot(a)?);
-        }
-        let arr = self.array(&slots);
-        let size = overloads.iter().filter_map(|o| self.frames.get(o)).copied().max().unwrap_or(8);
-        let size = self.b.ins().iconst(I64, i64::from(size));
-        let site = self.site(span);
-        let site = self.b.ins().iconst(I64, site);
-        let frame = self.helper_value(rt::call_enter as *const (), &[self.ctx, size, site]);
-        let fail = self.fail_block()?;
-        let entered = self.b.create_block();
-        self.b.ins().brif(frame, entered, &[], fail, &[]);
-        self.b.switch_to_block(entered);
-        let ret = self.scratch();
-        let done = self.b.create_block();
-        let failed = self.b.create_block();
-        self.b.set_cold_block(failed);
-        for o in overloads {
-            let cid = *self.ids.get(o).ok_or_else(|| {
-                Diagnostic::internal(format!("function {} is not placed in user space", o.0)).at(span, "")
-            })?;
-            let fref = self.jm.declare_func_in_func(cid, self.b.func);
-            let call = self.b.ins().call(fref, &[self.ctx, frame, arr, ret]);
-            let st = self.b.inst_results(call).first().copied().expect("functions return a status");
-            let not_done = self.b.create_block();
-            self.b.ins().brif(st, not_done, &[], done, &[]);
-            self.b.switch_to_block(not_done);
-            let next = self.b.ins().icmp_imm_s(IntCC::Equal, st, 1);
-            let try_next = self.b.create_block();
-            self.b.ins().brif(next, try_next, &[], failed, &[]);
-            self.b.switch_to_block(try_next);
-        }
-        // Every overload said `next`.
-        self.helper(rt::call_leave as *const (), &[self.ctx], false);
-        let exhausted = self.raise_block(rt::E_EXHAUSTED, span)?;
-        self.b.ins().jump(exhausted, &[]);
-        self.b.switch_to_block(failed);
-        self.helper(rt::call_leave as *const (), &[self.ctx], false);
-        self.b.ins().jump(fail, &[]);
-        self.b.switch_to_block(done);
-        self.helper(rt::call_leave as *const (), &[self.ctx], false);
-        if let Some(v) = dst {
-            match self.var_ty(v)? {
-                Ty::Long => {
-                    let x = self.b.ins().load(I64, flags(), ret, 0);
-                    self.def_long(v, x)?;
-                }
-                Ty::Str => {
-                    let d = self.str_var(v)?;
-                    self.helper(rt::str_copy as *const (), &[self.ctx, d, ret], false);
-                }
             }
         }
         Ok(())
