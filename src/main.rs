@@ -329,7 +329,20 @@ fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color
         compatible: Some(opts.compatible.clone()),
         verbose: opts.verbose,
     };
-    match stp_runtime::run::run(compiled, None, sm, &run_opts) {
+    let points: Vec<String> = compiled
+        .program
+        .probes
+        .iter()
+        .map(|p| p.points.first().map(|pt| pt.name.clone()).unwrap_or_default())
+        .collect();
+    let jit = match stp_runtime::jit::Jit::compile(&compiled.module, &compiled.layout, &points) {
+        Ok(j) => j,
+        Err(d) => {
+            eprintln!("{}Pass 3: translation failed.", render_all(&[d], sm, RenderOptions { color }));
+            return 1;
+        }
+    };
+    match stp_runtime::run::run(compiled, Some(&jit), sm, &run_opts) {
         Ok(0) => 0,
         Ok(_) => {
             eprint!("{}", stp_runtime::report::PASS5_FAILED);

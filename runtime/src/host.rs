@@ -43,6 +43,11 @@ pub trait Host {
     fn warn(&mut self, message: &str);
     /// `exit()`: the script stops once this handler returns.
     fn exit(&mut self);
+    /// `abort()`: the script stops at once, without running its `end`
+    /// probes. The handler that called it ends there too.
+    fn abort(&mut self) {
+        self.exit();
+    }
     /// `target()`: the pid of `-x PID` or of the `-c CMD` process, else 0.
     fn target(&self) -> i64;
 }

@@ -2,6 +2,7 @@
 //! probes, runs its user-side handlers and prints its output.
 
 pub mod host;
+pub mod jit;
 pub mod report;
 pub mod run;
 pub mod stats;

@@ -32,7 +32,15 @@ use crate::sys;
 
 /// Native code for the user-placed handlers.
 pub trait UserCode {
-    fn run(&self, func: FuncId, host: &mut dyn Host) -> Result<(), RuntimeError>;
+    /// Runs handler `func` for the probe point named `point` (what `pp()`
+    /// says).
+    fn run(&self, func: FuncId, point: &str, host: &mut dyn Host) -> Result<(), RuntimeError>;
+}
+
+impl UserCode for crate::jit::Jit {
+    fn run(&self, func: FuncId, point: &str, host: &mut dyn Host) -> Result<(), RuntimeError> {
+        self.run_at(func, point, host)
+    }
 }
 
 /// How to run: the options of stap's that pass 5 reads.
@@ -304,14 +312,14 @@ pub fn error_text(sm: &SourceMap, message: &str, span: Option<Span>, probe: Opti
 
 /// Runs the script; returns its exit status.
 pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &RunOptions) -> Result<i32, Failure> {
-    let user_handlers: Vec<(usize, FuncId, &ProbeKind)> = c
+    let user_handlers: Vec<(usize, FuncId, &ProbeKind, &str)> = c
         .module
         .handlers
         .iter()
         .filter(|h| c.module.function(h.func).is_some_and(|f| f.placement == Placement::User))
         .filter_map(|h| {
             let probe = c.program.probes.get(h.probe)?;
-            Some(probe.points.iter().map(move |p| (h.probe, h.func, &p.kind)))
+            Some(probe.points.iter().map(move |p| (h.probe, h.func, &p.kind, p.name.as_str())))
         })
         .flatten()
         .collect();
@@ -359,18 +367,18 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     let mut status = 0;
 
     // begin, in priority order.
-    let mut begins: Vec<(i64, usize, FuncId)> = user_handlers
+    let mut begins: Vec<(i64, usize, FuncId, &str)> = user_handlers
         .iter()
-        .filter_map(|(probe, f, k)| match k {
-            ProbeKind::Begin { priority } => Some((*priority, *probe, *f)),
+        .filter_map(|(probe, f, k, name)| match k {
+            ProbeKind::Begin { priority } => Some((*priority, *probe, *f, *name)),
             _ => None,
         })
         .collect();
     begins.sort();
     let mut failed = false;
-    for (_, _, f) in &begins {
+    for (_, _, f, name) in &begins {
         if let (Some(u), false) = (user, failed || st.exit)
-            && let Err(e) = u.run(*f, &mut st)
+            && let Err(e) = u.run(*f, name, &mut st)
         {
             report(&mut st, sm, &e.message, e.span);
             failed = true;
@@ -387,12 +395,12 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         ch.release();
     }
     let deadline = opts.timeout.map(|t| Instant::now() + Duration::from_secs(t));
-    let mut timers: Vec<(Instant, Duration, FuncId)> = user_handlers
+    let mut timers: Vec<(Instant, Duration, FuncId, &str)> = user_handlers
         .iter()
-        .filter_map(|(_, f, k)| match k {
+        .filter_map(|(_, f, k, name)| match k {
             ProbeKind::Timer { period_ns, .. } => {
                 let p = Duration::from_nanos((*period_ns).max(1));
-                Some((Instant::now() + p, p, *f))
+                Some((Instant::now() + p, p, *f, *name))
             }
             _ => None,
         })
@@ -405,7 +413,7 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
             break;
         }
         let mut wait = Duration::from_millis(200);
-        for (at, _, _) in &timers {
+        for (at, _, _, _) in &timers {
             wait = wait.min(at.saturating_duration_since(now));
         }
         if let Some(d) = deadline {
@@ -423,7 +431,7 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
                     t.0 = now + t.1;
                 }
                 if let Some(u) = user
-                    && let Err(e) = u.run(t.2, &mut st)
+                    && let Err(e) = u.run(t.2, t.3, &mut st)
                 {
                     report(&mut st, sm, &e.message, e.span);
                     failed = st.errors > c.layout.limits.max_errors;
@@ -440,17 +448,17 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     // Detach, then what the probes wrote before they stopped.
     detach(&mut ebpf);
     drain(&mut ring, &mut st, sm, &mut failed);
-    let mut ends: Vec<(i64, usize, FuncId)> = user_handlers
+    let mut ends: Vec<(i64, usize, FuncId, &str)> = user_handlers
         .iter()
-        .filter_map(|(probe, f, k)| match k {
-            ProbeKind::End { priority } => Some((*priority, *probe, *f)),
+        .filter_map(|(probe, f, k, name)| match k {
+            ProbeKind::End { priority } => Some((*priority, *probe, *f, *name)),
             _ => None,
         })
         .collect();
     ends.sort();
-    for (_, _, f) in &ends {
+    for (_, _, f, name) in &ends {
         if let Some(u) = user
-            && let Err(e) = u.run(*f, &mut st)
+            && let Err(e) = u.run(*f, name, &mut st)
         {
             report(&mut st, sm, &e.message, e.span);
             break;

@@ -236,6 +236,6 @@ mod tests {
         let btf_rs::Type::Array(a) = btf.resolve_chained_type(&p).expect("array") else { panic!("an array") };
         assert_eq!(a.len(), 2);
         let sec = btf.resolve_types_by_name(".maps").expect("the section");
-        assert!(matches!(sec.first(), Some(btf_rs::Type::Datasec(d)) if d.size() == 32));
+        assert!(matches!(sec.first(), Some(btf_rs::Type::Datasec(d)) if d.size() == 40));
     }
 }

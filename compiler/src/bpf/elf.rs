@@ -145,9 +145,9 @@ mod tests {
         let bytes = write_object(&progs, &maps, "GPL").expect("an object");
         let file = object::File::parse(&*bytes).expect("a valid ELF");
         let defs = file.section_by_name(".maps").expect(".maps");
-        assert_eq!(defs.size(), 64);
+        assert_eq!(defs.size(), 80);
         let counts = file.symbols().find(|s| s.name() == Ok("counts")).expect("the map's symbol");
-        assert_eq!((counts.section_index(), counts.address()), (Some(defs.index()), 32));
+        assert_eq!((counts.section_index(), counts.address()), (Some(defs.index()), 40));
         let text = file.section_by_name("tracepoint/sched/sched_switch").expect("the program");
         let relocs: Vec<_> = text.relocations().collect();
         assert_eq!(relocs.len(), 1);
