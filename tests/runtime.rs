@@ -459,3 +459,40 @@ fn a_timeout_ends_the_run() {
     // Context switches happen every second; n is written, never read.
     assert_eq!(out, "n=2\n");
 }
+
+#[test]
+fn btf_tracepoint_arguments_follow_pointers() {
+    if !as_root("raw tracepoints") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // $next is sched_switch's BTF argument: the handler runs as a raw
+    // tracepoint and reads the task through it.
+    let script = "global hits\n\
+        probe kernel.trace(\"sched:sched_switch\") {\n\
+          if ($next->pid == target() && kernel_string($next->comm) == \"perl\") hits++\n\
+        }\n\
+        probe end { printf(\"%s\\n\", hits > 0 ? \"seen\" : \"not seen\") }\n";
+    let (status, out, err) =
+        stp_run_clean(&["-c", "perl -e 'select(undef, undef, undef, 0.05) for 1..5'", "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "seen\n", "{err}");
+}
+
+#[test]
+fn error_probes_run_instead_of_end_probes() {
+    if !as_root("pass 5 error probes") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global n = 3\n\
+        probe begin { println(10 / (n - 3)) }\n\
+        probe end { println(\"end\") }\n\
+        probe error(2) { println(\"second \", n) }\n\
+        probe error(1) { n++; println(\"first\") }\n";
+    let (status, out, err) = stp_run_clean(&["-e", script]);
+    assert_eq!(status, 1);
+    assert_eq!(out, "first\nsecond 4\n");
+    assert!(err.contains("ERROR: division by 0 near operator '/' at <input>:2:"), "{err}");
+    assert!(err.ends_with("Pass 5: run failed.  [man error::pass5]\n"), "{err}");
+}

@@ -27,6 +27,7 @@ pub fn verify(object: &[u8]) -> Result<(), Rejected> {
         let Some(program) = ebpf.program_mut(&name) else { continue };
         let loaded = match program {
             aya::programs::Program::TracePoint(p) => p.load(),
+            aya::programs::Program::RawTracePoint(p) => p.load(),
             aya::programs::Program::KProbe(p) => p.load(),
             aya::programs::Program::UProbe(p) => p.load(),
             aya::programs::Program::PerfEvent(p) => p.load(),

@@ -381,15 +381,28 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
             && let Err(e) = u.run(*f, name, &mut st)
         {
             report(&mut st, sm, &e.message, e.span);
-            failed = true;
+            failed = st.errors > c.layout.limits.max_errors;
         }
     }
 
     let ring_map = ebpf.take_map("events").ok_or_else(|| Failure("the compiled script has no ring buffer".into()))?;
     let mut ring = RingBuf::try_from(ring_map).map_err(|e| Failure(format!("cannot open the ring buffer: {e}")))?;
 
+    let mut skipped = 0;
     if !failed && !st.exit {
-        attach(&mut ebpf, c, target)?;
+        match attach(&mut ebpf, c, target) {
+            Ok(warnings) => {
+                let _ = st.out.flush();
+                for w in &warnings {
+                    eprintln!("WARNING: {w}");
+                }
+                skipped = warnings.len() as u64;
+            }
+            Err(e) => {
+                let _ = st.out.flush();
+                return Err(e);
+            }
+        }
     }
     if let Some(ch) = child.as_mut() {
         ch.release();
@@ -448,10 +461,14 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     // Detach, then what the probes wrote before they stopped.
     detach(&mut ebpf);
     drain(&mut ring, &mut st, sm, &mut failed);
+    // A session ended by errors runs its `error` probes instead of its
+    // `end` probes (and does not print its globals).
     let mut ends: Vec<(i64, usize, FuncId, &str)> = user_handlers
         .iter()
-        .filter_map(|(probe, f, k, name)| match k {
-            ProbeKind::End { priority } => Some((*priority, *probe, *f, *name)),
+        .filter_map(|(probe, f, k, name)| match (k, failed) {
+            (ProbeKind::End { priority }, false) | (ProbeKind::Error { priority }, true) => {
+                Some((*priority, *probe, *f, *name))
+            }
             _ => None,
         })
         .collect();
@@ -461,15 +478,19 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
             && let Err(e) = u.run(*f, name, &mut st)
         {
             report(&mut st, sm, &e.message, e.span);
-            break;
+            if !failed {
+                break;
+            }
         }
     }
-    print_unread(&mut st);
+    if !failed {
+        print_unread(&mut st);
+    }
     let _ = st.out.flush();
     if let Some(mut ch) = child {
         ch.finish();
     }
-    if let Some(w) = report::errors_warning(st.errors, 0) {
+    if let Some(w) = report::errors_warning(st.errors, skipped) {
         eprint!("{w}");
     }
     if st.errors > 0 {
@@ -548,8 +569,11 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
     }
 }
 
-/// Loads and attaches every kernel-placed program.
-fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<(), Failure> {
+/// Loads and attaches every kernel-placed program; returns a warning for
+/// each perf event the machine does not have (the probe is skipped, as
+/// stap skips it).
+fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<Vec<String>, Failure> {
+    let mut warnings = Vec::new();
     for (p, &(probe, point)) in c.code.programs.iter().zip(&c.code.points) {
         let Some(kind) = c.program.probes.get(probe).and_then(|pr| pr.points.get(point)).map(|pt| &pt.kind) else {
             continue;
@@ -560,6 +584,10 @@ fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<(), Failure
             (ProbeKind::Tracepoint { tp }, Program::TracePoint(t)) => {
                 load(t.load(), kind, c, p)?;
                 TracePoint::attach(t, &tp.system, &tp.name).map_err(|e| fail(&e))?;
+            }
+            (ProbeKind::Tracepoint { tp }, Program::RawTracePoint(t)) => {
+                load(t.load(), kind, c, p)?;
+                t.attach(&tp.name).map_err(|e| fail(&e))?;
             }
             (ProbeKind::Uprobe { path, offset, pid, .. }, Program::UProbe(u)) => {
                 load(u.load(), kind, c, p)?;
@@ -585,13 +613,22 @@ fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<(), Failure
                     SamplePolicy::Period(*sample_period)
                 };
                 let config = PerfEventConfig::Pmu { pmu_type: *type_, config: *config };
+                let name = c.program.probes.get(probe).and_then(|pr| pr.points.get(point)).map(|pt| pt.name.clone());
+                let skip = |e: &dyn std::fmt::Display| {
+                    format!("probe {} registration error: {e}", name.clone().unwrap_or_default())
+                };
                 if process.is_some() && target > 0 {
                     let scope = PerfEventScope::OneProcess { pid: target as u32, cpu: None };
-                    PerfEvent::attach(pe, config, scope, policy, true).map_err(|e| fail(&e))?;
+                    if let Err(e) = PerfEvent::attach(pe, config, scope, policy, true) {
+                        warnings.push(skip(&e));
+                    }
                 } else {
                     for cpu in online_cpus()? {
-                        PerfEvent::attach(pe, config, PerfEventScope::AllProcessesOneCpu { cpu }, policy, false)
-                            .map_err(|e| fail(&e))?;
+                        let scope = PerfEventScope::AllProcessesOneCpu { cpu };
+                        if let Err(e) = PerfEvent::attach(pe, config, scope, policy, false) {
+                            warnings.push(skip(&e));
+                            break;
+                        }
                     }
                 }
             }
@@ -621,7 +658,7 @@ fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<(), Failure
             (_, _) => return Err(Failure(format!("stp cannot attach {} yet", describe(kind)))),
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 fn describe(kind: &ProbeKind) -> String {
@@ -672,6 +709,7 @@ fn detach(ebpf: &mut aya::Ebpf) {
     for n in names {
         let _ = match ebpf.program_mut(&n) {
             Some(Program::TracePoint(p)) => p.unload(),
+            Some(Program::RawTracePoint(p)) => p.unload(),
             Some(Program::UProbe(p)) => p.unload(),
             Some(Program::KProbe(p)) => p.unload(),
             Some(Program::PerfEvent(p)) => p.unload(),

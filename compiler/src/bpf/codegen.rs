@@ -47,7 +47,9 @@ const HELPER_PID_TGID: i32 = 14;
 /// `bpf_get_current_uid_gid`: gid in the high half, uid in the low.
 const HELPER_UID_GID: i32 = 15;
 const HELPER_COMM: i32 = 16;
+const HELPER_PROBE_READ_USER: i32 = 112;
 const HELPER_PROBE_READ_KERNEL: i32 = 113;
+const HELPER_PROBE_READ_USER_STR: i32 = 114;
 const HELPER_PROBE_READ_KERNEL_STR: i32 = 115;
 const HELPER_JIFFIES: i32 = 118;
 const HELPER_RINGBUF_RESERVE: i32 = 131;
@@ -190,10 +192,23 @@ pub fn generate(
             continue;
         }
         let Some(probe) = program.probes.get(h.probe) else { continue };
-        let code = Gen::new(m, f, layout, &mut out.records).function()?;
-        scratch = scratch.max(code.scratch);
+        let raw = uses_args(f);
         for (i, point) in probe.points.iter().enumerate() {
-            let Some(section) = section(&point.kind) else {
+            let ctx = match &point.kind {
+                ProbeKind::Tracepoint { .. } if raw => Ctx::RawArgs,
+                ProbeKind::Tracepoint { .. } => Ctx::Record,
+                ProbeKind::KernelFunction { .. } | ProbeKind::KernelStatement { .. } | ProbeKind::Uprobe { .. } => {
+                    Ctx::Regs
+                }
+                _ => Ctx::Other,
+            };
+            let code = Gen::new(m, f, layout, &mut out.records, ctx).function()?;
+            scratch = scratch.max(code.scratch);
+            let section = match &point.kind {
+                ProbeKind::Tracepoint { tp } if raw => Some(format!("raw_tracepoint/{}", tp.name)),
+                kind => section(kind),
+            };
+            let Some(section) = section else {
                 return Err(not_yet(&format!("probes on {}", point.name), probe.span));
             };
             out.programs.push(Program {
@@ -220,6 +235,27 @@ struct Code {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Label(usize);
 
+/// What a program's context is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ctx {
+    /// A tracepoint's record (tracefs format).
+    Record,
+    /// A raw tracepoint's arguments, as u64s.
+    RawArgs,
+    /// `struct pt_regs` (kprobes, uprobes).
+    Regs,
+    Other,
+}
+
+/// Whether a handler reads a tracepoint's arguments through BTF (then it
+/// runs as a raw tracepoint) rather than its record's fields.
+fn uses_args(f: &Function) -> bool {
+    f.blocks.iter().flat_map(|b| &b.insts).any(|i| {
+        matches!(&i.kind, InstKind::Target { resolved, .. }
+            if matches!(resolved.base, crate::elab::target::Base::Arg { .. }))
+    })
+}
+
 struct Gen<'a> {
     m: &'a Module,
     f: &'a Function,
@@ -242,10 +278,11 @@ struct Gen<'a> {
     s: u32,
     /// The catch of the block being generated.
     on_error: Option<crate::ir::Catch>,
+    ctx: Ctx,
 }
 
 impl<'a> Gen<'a> {
-    fn new(m: &'a Module, f: &'a Function, layout: &'a Layout, records: &'a mut Vec<RecordKind>) -> Gen<'a> {
+    fn new(m: &'a Module, f: &'a Function, layout: &'a Layout, records: &'a mut Vec<RecordKind>, ctx: Ctx) -> Gen<'a> {
         let s = layout.size_of(Ty::Str);
         let mut next_slot = FIRST_VAR_SLOT;
         let mut next_str = 0;
@@ -285,6 +322,7 @@ impl<'a> Gen<'a> {
             scratch: key + max_key.max(8),
             s,
             on_error: None,
+            ctx,
         }
     }
 
@@ -707,26 +745,7 @@ impl<'a> Gen<'a> {
             InstKind::Compare { dst, op, a, b, strings: true } => self.compare_strings(*dst, *op, a, b, span)?,
             InstKind::Concat { dst, a, b } => self.concat(*dst, a, b)?,
             InstKind::Intrinsic { dst, name, args } => self.intrinsic(*dst, name, args, span)?,
-            InstKind::Target { dst, resolved, operands } => {
-                use crate::elab::target::{Base, Load};
-                // A field of the tracepoint's record: at its offset from
-                // the context.
-                let (Base::Field(field), Load::Int { size, signed }, true) =
-                    (&resolved.base, &resolved.load, resolved.steps.is_empty() && operands.is_empty())
-                else {
-                    return Err(not_yet("target variables other than fields of a tracepoint record", span));
-                };
-                let (Some(width), Ok(offset)) = (Size::of_bytes(*size), i16::try_from(field.offset)) else {
-                    return Err(not_yet("target variables other than fields of a tracepoint record", span));
-                };
-                self.emit(Insn::load(width, Reg::R1, Reg::R6, offset));
-                if *signed && *size < 8 {
-                    let shift = 64 - 8 * *size as i32;
-                    self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R1, shift));
-                    self.emit(Insn::alu64_imm(AluOp::Arsh, Reg::R1, shift));
-                }
-                self.store(*dst, Reg::R1, span)?;
-            }
+            InstKind::Target { dst, resolved, operands } => self.target(*dst, resolved, operands, span)?,
             InstKind::LoadGlobal { dst, global } => {
                 let slot = self.global_slot(*global, span)?;
                 match slot.ty {
@@ -823,6 +842,161 @@ impl<'a> Gen<'a> {
             }
         }
         Ok(())
+    }
+
+    /// A target variable: the walk pass 2 resolved, from the context.
+    /// The address in hand is kept in r9; memory other than the
+    /// tracepoint record is read with `bpf_probe_read_kernel`.
+    fn target(
+        &mut self,
+        dst: VarId,
+        r: &crate::elab::target::Resolved,
+        operands: &[Operand],
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        use crate::elab::target::{Base, Load, Step};
+        // Index operands follow a cast's address.
+        let shift = usize::from(matches!(r.base, Base::Cast));
+        let index = |op: usize| operands.get(op + shift);
+        // The fast path: a field of the tracepoint record at a constant
+        // offset, read directly from the context.
+        if let Base::Field(field) = &r.base {
+            let mut offset = i64::from(field.offset);
+            let mut constant = true;
+            for st in &r.steps {
+                match st {
+                    Step::Offset(n) => offset += i64::from(*n),
+                    Step::Index { op, elem_size } => match index(*op) {
+                        Some(Operand::Long(i)) => offset += i * i64::from(*elem_size),
+                        _ => constant = false,
+                    },
+                    Step::LoadPointer => constant = false,
+                }
+            }
+            if let (true, Load::Int { size, signed }, Ok(off)) = (constant, &r.load, i16::try_from(offset))
+                && let Some(width) = Size::of_bytes(*size)
+            {
+                self.emit(Insn::load(width, Reg::R1, Reg::R6, off));
+                self.sign_extend(Reg::R1, *size, *signed);
+                return self.store(dst, Reg::R1, span);
+            }
+        }
+        // r9 = the base value.
+        match &r.base {
+            Base::Field(field) => {
+                self.emit(Insn::mov64_reg(Reg::R9, Reg::R6));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, field.offset as i32));
+                if matches!(r.load, Load::DataLoc) {
+                    // (offset, length) of a string elsewhere in the record.
+                    self.emit(Insn::load(Size::W, Reg::R1, Reg::R6, field.offset as i16));
+                    self.emit(Insn::alu64_imm(AluOp::And, Reg::R1, 0xffff));
+                    self.emit(Insn::mov64_reg(Reg::R9, Reg::R6));
+                    self.emit(Insn::alu64_reg(AluOp::Add, Reg::R9, Reg::R1));
+                }
+            }
+            Base::Arg { index, .. } => match self.arg_slot(*index) {
+                Some(off) => self.emit(Insn::load(Size::DW, Reg::R9, Reg::R6, off)),
+                None => return Err(not_yet("this argument in kernel handlers", span)),
+            },
+            Base::Return => match self.return_slot() {
+                Some(off) => self.emit(Insn::load(Size::DW, Reg::R9, Reg::R6, off)),
+                None => return Err(not_yet("$return here", span)),
+            },
+            Base::Cast => {
+                let Some(addr) = operands.first() else {
+                    return Err(Diagnostic::internal("pass 3: @cast without its address"));
+                };
+                self.load(Reg::R9, addr, span)?;
+            }
+            Base::Context(_) => return Err(not_yet("$$vars and $$parms in kernel handlers", span)),
+        }
+        for st in &r.steps {
+            match st {
+                Step::Offset(n) => self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, *n as i32)),
+                Step::LoadPointer => {
+                    self.read_kernel(8);
+                    self.emit(Insn::load(Size::DW, Reg::R9, Reg::FP, VALUE_SLOT));
+                }
+                Step::Index { op, elem_size } => {
+                    let Some(i) = index(*op) else {
+                        return Err(Diagnostic::internal("pass 3: an index without its operand"));
+                    };
+                    self.load(Reg::R1, i, span)?;
+                    self.emit(Insn::alu64_imm(AluOp::Mul, Reg::R1, *elem_size as i32));
+                    self.emit(Insn::alu64_reg(AluOp::Add, Reg::R9, Reg::R1));
+                }
+            }
+        }
+        match &r.load {
+            Load::Value => self.store(dst, Reg::R9, span),
+            Load::Address => self.store(dst, Reg::R9, span),
+            Load::Int { size, signed } => {
+                let Some(width) = Size::of_bytes(*size) else { return Err(not_yet("integers of this size", span)) };
+                self.read_kernel(*size);
+                self.emit(Insn::load(width, Reg::R1, Reg::FP, VALUE_SLOT));
+                self.sign_extend(Reg::R1, *size, *signed);
+                self.store(dst, Reg::R1, span)
+            }
+            Load::Bitfield { size, bit_offset, bits, signed } => {
+                let Some(width) = Size::of_bytes(*size) else { return Err(not_yet("bitfields of this size", span)) };
+                self.read_kernel(*size);
+                self.emit(Insn::load(width, Reg::R1, Reg::FP, VALUE_SLOT));
+                // Move the field to the top, then back down.
+                let up = 64 - (*bit_offset + *bits) as i32;
+                self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R1, up));
+                let op = if *signed { AluOp::Arsh } else { AluOp::Rsh };
+                self.emit(Insn::alu64_imm(op, Reg::R1, 64 - *bits as i32));
+                self.store(dst, Reg::R1, span)
+            }
+            Load::CharArray { .. } | Load::DataLoc => {
+                let limit = match r.load {
+                    Load::CharArray { len } => (len + 1).min(self.s),
+                    _ => self.s,
+                };
+                let off = self.str_off(dst)?;
+                self.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
+                self.scratch_addr(Reg::R1, off);
+                self.emit(Insn::mov64_imm(Reg::R2, limit as i32));
+                self.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
+                self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+                Ok(())
+            }
+            Load::Pretty { .. } | Load::Aggregate => Err(not_yet("printing whole structures in kernel handlers", span)),
+        }
+    }
+
+    /// `*(size *)VALUE_SLOT = *(size *)r9`, the slot zeroed first (a
+    /// fault leaves 0).
+    fn read_kernel(&mut self, size: u32) {
+        self.emit(Insn::store_imm(Size::DW, Reg::FP, VALUE_SLOT, 0));
+        self.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(VALUE_SLOT)));
+        self.emit(Insn::mov64_imm(Reg::R2, size as i32));
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL));
+    }
+
+    fn sign_extend(&mut self, reg: Reg, size: u32, signed: bool) {
+        if signed && size < 8 {
+            let shift = 64 - 8 * size as i32;
+            self.emit(Insn::alu64_imm(AluOp::Lsh, reg, shift));
+            self.emit(Insn::alu64_imm(AluOp::Arsh, reg, shift));
+        }
+    }
+
+    /// Where argument `i` is in the context: a raw tracepoint's u64
+    /// array, or (kprobes) the x86-64 calling convention's registers in
+    /// `struct pt_regs`.
+    fn arg_slot(&self, i: usize) -> Option<i16> {
+        match self.ctx {
+            Ctx::RawArgs => i16::try_from(8 * i).ok(),
+            Ctx::Regs => [112, 104, 96, 88, 72, 64].get(i).copied(),
+            Ctx::Record | Ctx::Other => None,
+        }
+    }
+
+    fn return_slot(&self) -> Option<i16> {
+        (self.ctx == Ctx::Regs).then_some(80)
     }
 
     fn global_slot(&self, g: GlobalId, span: Span) -> Result<crate::layout::Slot, Diagnostic> {
@@ -956,6 +1130,51 @@ impl<'a> Gen<'a> {
                 self.emit(Insn::call(HELPER_COMM));
                 Ok(())
             }
+            (
+                "kernel_string" | "kernel_string2" | "user_string" | "user_string2" | "kernel_string_n"
+                | "user_string_n",
+                Some(dst),
+                [addr, rest @ ..],
+            ) => self.read_string(dst, name, addr, rest, span),
+            (
+                "kernel_long" | "kernel_int" | "kernel_short" | "kernel_char" | "kernel_pointer" | "user_long"
+                | "user_int" | "user_short" | "user_char" | "user_uint8" | "user_uint16" | "user_uint32" | "user_int8"
+                | "user_int16" | "user_int32" | "user_int64" | "user_uint64",
+                Some(dst),
+                [addr],
+            ) => {
+                let (size, signed) = match name.trim_start_matches("kernel_").trim_start_matches("user_") {
+                    "long" | "pointer" | "int64" | "uint64" => (8, true),
+                    "int" | "int32" => (4, true),
+                    "uint32" => (4, false),
+                    "short" | "int16" => (2, true),
+                    "uint16" => (2, false),
+                    "char" | "int8" => (1, true),
+                    _ => (1, false),
+                };
+                let user = name.starts_with("user_");
+                self.load(Reg::R3, addr, span)?;
+                self.emit(Insn::store_imm(Size::DW, Reg::FP, VALUE_SLOT, 0));
+                self.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(VALUE_SLOT)));
+                self.emit(Insn::mov64_imm(Reg::R2, size));
+                self.emit(Insn::call(if user { HELPER_PROBE_READ_USER } else { HELPER_PROBE_READ_KERNEL }));
+                let ok = self.label();
+                self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);
+                let what = if user { "user" } else { "kernel" };
+                let kind = match size {
+                    8 => "long",
+                    4 => "int",
+                    2 => "short",
+                    _ => "char",
+                };
+                self.fail(Ok(&format!("{what} {kind} copy fault")), span)?;
+                self.bind(ok);
+                let width = Size::of_bytes(size as u32).unwrap_or(Size::DW);
+                self.emit(Insn::load(width, Reg::R1, Reg::FP, VALUE_SLOT));
+                self.sign_extend(Reg::R1, size as u32, signed);
+                self.store(dst, Reg::R1, span)
+            }
             ("target", Some(dst), []) => {
                 self.emit(Insn::load(Size::DW, Reg::R1, Reg::R7, self.layout.target_offset as i16));
                 self.store(dst, Reg::R1, span)
@@ -984,6 +1203,55 @@ impl<'a> Gen<'a> {
             }
             _ => Err(not_yet(&format!("{name}() in kernel handlers"), span)),
         }
+    }
+
+    /// `kernel_string(addr)` and its kin: a NUL-terminated string read
+    /// from kernel or user memory, at most `n` bytes (and a string's
+    /// size); a fault is an error, or the fallback string given.
+    fn read_string(
+        &mut self,
+        dst: VarId,
+        name: &str,
+        addr: &Operand,
+        rest: &[Operand],
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        let user = name.starts_with("user_");
+        let (limit, fallback) = match (name.ends_with("_n"), rest) {
+            (true, [n, ..]) => (Some(n), rest.get(1)),
+            (_, _) => (None, rest.first()),
+        };
+        let off = self.str_off(dst)?;
+        self.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
+        self.load(Reg::R3, addr, span)?;
+        self.scratch_addr(Reg::R1, off);
+        match limit {
+            Some(n) => {
+                // n + 1 bytes with the NUL, within [1, string size].
+                self.load(Reg::R2, n, span)?;
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
+                self.emit(Insn::jump_imm(Cond::Sge, Reg::R2, 1, 1));
+                self.emit(Insn::mov64_imm(Reg::R2, 1));
+                self.emit(Insn::jump_imm(Cond::Sle, Reg::R2, self.s as i32, 1));
+                self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+            }
+            None => self.emit(Insn::mov64_imm(Reg::R2, self.s as i32)),
+        }
+        self.emit(Insn::call(if user { HELPER_PROBE_READ_USER_STR } else { HELPER_PROBE_READ_KERNEL_STR }));
+        let ok = self.label();
+        self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);
+        match fallback {
+            Some(f) => {
+                let f = f.clone();
+                self.set_str(dst, &f)?;
+            }
+            None => {
+                let what = if user { "user" } else { "kernel" };
+                self.fail(Ok(&format!("{what} string copy fault")), span)?;
+            }
+        }
+        self.bind(ok);
+        Ok(())
     }
 
     /// Writes a key record in the scratch record's key area: longs as
@@ -1237,6 +1505,8 @@ fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_COMM => "bpf_get_current_comm",
         HELPER_KTIME => "bpf_ktime_get_ns",
         HELPER_JIFFIES => "bpf_jiffies64",
+        HELPER_PROBE_READ_USER => "bpf_probe_read_user",
+        HELPER_PROBE_READ_USER_STR => "bpf_probe_read_user_str",
         HELPER_PROBE_READ_KERNEL => "bpf_probe_read_kernel",
         HELPER_PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",
         HELPER_RINGBUF_RESERVE => "bpf_ringbuf_reserve",

@@ -769,10 +769,13 @@ impl<'a> Lower<'a> {
                 if let TargetBase::Cast { operand, .. } | TargetBase::Autocast(operand) = &t.base {
                     operands.push(self.expr(operand)?.0);
                 }
+                // One operand per operation, so that `Step::Index { op }`
+                // finds its index at `op` (after the address of a cast).
                 for op in &t.ops {
-                    if let TargetOp::Index(i) = op {
-                        operands.push(self.expr(i)?.0);
-                    }
+                    operands.push(match op {
+                        TargetOp::Index(i) => self.expr(i)?.0,
+                        _ => Operand::Long(0),
+                    });
                 }
                 let t = ty(resolved.ty);
                 let dst = self.temp(t);

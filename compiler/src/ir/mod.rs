@@ -199,7 +199,8 @@ pub enum InstKind {
         op: StatOp,
     },
     /// A target variable read: the walk elaboration resolved, with the
-    /// operands it takes (an `@cast`'s address, the indexes in order).
+    /// operands it takes: an `@cast`'s address, then one per operation
+    /// of the expression (its index for `[i]`, 0 for the others).
     Target {
         dst: VarId,
         resolved: Box<Resolved>,
