@@ -496,3 +496,93 @@ fn error_probes_run_instead_of_end_probes() {
     assert!(err.contains("ERROR: division by 0 near operator '/' at <input>:2:"), "{err}");
     assert!(err.ends_with("Pass 5: run failed.  [man error::pass5]\n"), "{err}");
 }
+
+#[test]
+fn kernel_handlers_call_script_functions() {
+    if !as_root("functions in kernel handlers") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global n\n\
+        function add(a, b) { return a + b * 2 }\n\
+        function pick(x) { if (x > 10) next; return x }\n\
+        function pick(x) { return x - 10 }\n\
+        function check(x) { if (x > 2) error(\"too big\"); return x }\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() == target() && execname() == \"perl\") {\n\
+            n++\n\
+            try { printf(\"%d %d %d\\n\", add(n, 3), pick(n * 4), check(n)) } catch (m) { printf(\"caught %s\\n\", m) }\n\
+          }\n\
+        }\n";
+    let cmd = getppid_command(3, 0);
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "7 4 1\n8 8 2\ncaught too big\n", "{err}");
+    // A kernel handler cannot recurse: pass 3 says so at the call.
+    let (status, _, err) = stp_run(&[
+        "-p4",
+        "-e",
+        "function f(x) { return x > 0 ? f(x - 1) : 0 }\nprobe kernel.trace(\"sched:sched_switch\") { println(f(3)) }\n",
+    ]);
+    assert_eq!(status, 1);
+    assert!(err.contains("function 'f' calls itself") && err.contains("<input>:1:32"), "{err}");
+}
+
+#[test]
+fn sigint_ends_the_run_with_end_probes_and_leaves_nothing() {
+    if !as_root("pass 5 SIGINT") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let before: Vec<Vec<u64>> = ["prog", "map", "link"].iter().map(|k| bpf_ids(k)).collect();
+    let child = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(["-e", "global n\nprobe kernel.trace(\"sched:sched_switch\") { n++ }\nprobe end { printf(\"end %d\\n\", n > 0) }\n"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("stp runs");
+    // Attached once its programs are in the kernel's list.
+    let start = std::time::Instant::now();
+    while bpf_ids("link").len() <= before[2].len() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "stp never attached");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("stp ends");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "end 1\n");
+    for (k, b) in ["prog", "map", "link"].iter().zip(before) {
+        let mut left = Vec::new();
+        for _ in 0..50 {
+            left = bpf_ids(k).into_iter().filter(|id| !b.contains(id)).collect();
+            if left.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(40));
+        }
+        assert!(left.is_empty(), "SIGINT left {k}s {left:?} behind");
+    }
+}
+
+#[test]
+fn output_goes_to_the_o_file_and_x_sets_target() {
+    if !as_root("pass 5 -o and -x") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("out.txt");
+    let (status, out, err) = stp_run_clean(&[
+        "-o",
+        file.to_str().expect("utf-8"),
+        "-x",
+        "4242",
+        "-e",
+        "probe begin { printf(\"target %d\\n\", target()); exit() }",
+    ]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "", "nothing on stdout with -o");
+    assert_eq!(std::fs::read_to_string(&file).expect("the -o file"), "target 4242\n");
+}

@@ -56,6 +56,9 @@ pub fn verify(object: &[u8]) -> Result<(), Rejected> {
 /// The instruction the verifier stopped at: the last `N: (..) ...` line of
 /// its log.
 pub fn failing_instruction(log: &str) -> Option<usize> {
+    if let Some(n) = log.lines().find_map(|l| l.trim().strip_prefix("unreachable insn ")) {
+        return n.trim().parse().ok();
+    }
     log.lines().rev().find_map(|l| {
         let (n, rest) = l.split_once(':')?;
         rest.trim_start().starts_with('(').then(|| n.trim().parse().ok())?
@@ -73,5 +76,6 @@ mod tests {
                    processed 2 insns (limit 1000000)\n";
         assert_eq!(failing_instruction(log), Some(1));
         assert_eq!(failing_instruction("no instructions here\n"), None);
+        assert_eq!(failing_instruction("unreachable insn 103\nverification time 38 usec\n"), Some(103));
     }
 }

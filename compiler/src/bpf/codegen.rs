@@ -192,6 +192,8 @@ pub fn generate(
             continue;
         }
         let Some(probe) = program.probes.get(h.probe) else { continue };
+        let inlined = crate::ir::inline::inline_calls(m, f)?;
+        let f = &inlined;
         let raw = uses_args(f);
         for (i, point) in probe.points.iter().enumerate() {
             let ctx = match &point.kind {
@@ -245,6 +247,31 @@ enum Ctx {
     /// `struct pt_regs` (kprobes, uprobes).
     Regs,
     Other,
+}
+
+/// The blocks a path from the entry reaches (through jumps, branches
+/// and catches).
+fn reachable(f: &Function) -> Vec<bool> {
+    let mut seen = vec![false; f.blocks.len()];
+    let mut work = vec![0usize];
+    while let Some(b) = work.pop() {
+        let Some(block) = f.blocks.get(b) else { continue };
+        if seen.get(b).copied().unwrap_or(true) {
+            continue;
+        }
+        if let Some(s) = seen.get_mut(b) {
+            *s = true;
+        }
+        match &block.term {
+            Terminator::Jump(t) => work.push(t.0 as usize),
+            Terminator::Branch { then, otherwise, .. } => work.extend([then.0 as usize, otherwise.0 as usize]),
+            _ => {}
+        }
+        if let Some(c) = block.on_error {
+            work.push(c.block.0 as usize);
+        }
+    }
+    seen
 }
 
 /// Whether a handler reads a tracepoint's arguments through BTF (then it
@@ -603,7 +630,12 @@ impl<'a> Gen<'a> {
             self.scratch = 0;
         }
         self.emit(Insn::store_imm(Size::DW, Reg::FP, LOOP_SLOT, 0));
+        // The verifier refuses code no path reaches.
+        let reachable = reachable(f);
         for (index, b) in f.blocks.iter().enumerate() {
+            if !reachable.get(index).copied().unwrap_or(false) {
+                continue;
+            }
             self.bind(Label(index));
             self.block(index, b)?;
         }
