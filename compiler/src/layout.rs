@@ -188,6 +188,9 @@ pub struct Layout {
     /// Where the globals record keeps `target()`'s pid, which the
     /// runtime writes before attaching (after the scripts' globals).
     pub target_offset: u32,
+    /// Where the kernel's handlers count the records the full ring
+    /// buffer could not take.
+    pub lost_offset: u32,
     /// For each global: its map, if an array or a statistic.
     pub maps: Vec<Option<MapLayout>>,
 }
@@ -231,7 +234,8 @@ impl Layout {
     /// for the same histogram.
     pub fn new(m: &Module, limits: Limits) -> Result<Layout, Diagnostic> {
         let hists = histograms(m)?;
-        let mut l = Layout { limits, scalars: Vec::new(), globals_size: 0, target_offset: 0, maps: Vec::new() };
+        let mut l =
+            Layout { limits, scalars: Vec::new(), globals_size: 0, target_offset: 0, lost_offset: 0, maps: Vec::new() };
         for (i, g) in m.globals.iter().enumerate() {
             match &g.kind {
                 GlobalKind::Scalar(ty) => {
@@ -269,7 +273,8 @@ impl Layout {
             }
         }
         l.target_offset = l.globals_size;
-        l.globals_size += 8;
+        l.lost_offset = l.globals_size + 8;
+        l.globals_size += 16;
         Ok(l)
     }
 }

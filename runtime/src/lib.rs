@@ -6,7 +6,7 @@ pub mod jit;
 pub mod report;
 pub mod run;
 pub mod stats;
-mod sys;
+pub mod sys;
 
 /// A program the kernel's verifier refused.
 #[derive(Debug)]

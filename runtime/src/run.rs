@@ -147,6 +147,8 @@ struct State<'a> {
     target: i64,
     errors: u64,
     numbers: report::StatNumbers,
+    /// Each record kind's format, parsed once.
+    formats: Vec<Option<Vec<format::Piece>>>,
 }
 
 impl State<'_> {
@@ -362,7 +364,17 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     };
     let target = child.as_ref().map(|ch| ch.pid).or(opts.target_pid.map(|p| p as i32)).unwrap_or(0);
     let numbers = report::StatNumbers::for_compatible(opts.compatible.as_deref());
-    let mut st = State { c, globals, maps, cpus, out, exit: false, target: i64::from(target), errors: 0, numbers };
+    let formats = c
+        .code
+        .records
+        .iter()
+        .map(|r| match r {
+            RecordKind::Print { format: Some(f), .. } => format::parse(f).ok(),
+            _ => None,
+        })
+        .collect();
+    let mut st =
+        State { c, globals, maps, cpus, out, exit: false, target: i64::from(target), errors: 0, numbers, formats };
     init_globals(&mut st);
     let mut status = 0;
 
@@ -490,6 +502,10 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     if let Some(mut ch) = child {
         ch.finish();
     }
+    let lost = st.globals.bytes(c.layout.lost_offset, 8).try_into().map(u64::from_ne_bytes).unwrap_or(0);
+    if lost > 0 {
+        eprintln!("WARNING: There were {lost} transport failures. Try stap -s to increase the buffer size.");
+    }
     if let Some(w) = report::errors_warning(st.errors, skipped) {
         eprint!("{w}");
     }
@@ -526,31 +542,27 @@ fn report(st: &mut State<'_>, sm: &SourceMap, message: &str, span: Option<Span>)
 }
 
 fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &SourceMap, failed: &mut bool) {
+    let c = st.c;
+    let mut text = Vec::new();
     while let Some(item) = ring.next() {
         let bytes: &[u8] = &item;
-        let Some(kind) = records::tag(bytes).and_then(|t| st.c.code.records.get(t as usize)) else { continue };
-        let Some(values) = records::decode(kind, bytes, &st.c.layout) else { continue };
+        let Some(tag) = records::tag(bytes) else { continue };
+        let Some(kind) = c.code.records.get(tag as usize) else { continue };
+        let Some(values) = records::decode(kind, bytes, &c.layout) else { continue };
         match kind {
-            RecordKind::Print { kind, format, delimiter, args } => {
+            RecordKind::Print { kind, delimiter, args, .. } => {
                 let mut carried = values.iter();
-                let all: Vec<Value> = args
+                let argv: Vec<format::Arg<'_>> = args
                     .iter()
                     .map(|a| match a {
-                        RecordArg::Value(_) => carried.next().cloned().unwrap_or(Value::Long(0)),
-                        RecordArg::Long(n) => Value::Long(*n),
-                        RecordArg::Str(s) => Value::Str(s.clone()),
+                        RecordArg::Value(_) => carried.next().map_or(format::Arg::Long(0), Value::arg),
+                        RecordArg::Long(n) => format::Arg::Long(*n),
+                        RecordArg::Str(s) => format::Arg::Bytes(s),
                     })
                     .collect();
-                let argv: Vec<format::Arg<'_>> = all.iter().map(Value::arg).collect();
-                let pieces = format.as_deref().and_then(|f| format::parse(f).ok());
-                let mut text = Vec::new();
-                format::render_print(
-                    *kind,
-                    pieces.as_deref(),
-                    delimiter.as_deref().unwrap_or_default(),
-                    &argv,
-                    &mut text,
-                );
+                let pieces = st.formats.get(tag as usize).and_then(Option::as_deref);
+                text.clear();
+                format::render_print(*kind, pieces, delimiter.as_deref().unwrap_or_default(), &argv, &mut text);
                 let _ = st.out.write_all(&text);
             }
             RecordKind::Exit => st.exit = true,

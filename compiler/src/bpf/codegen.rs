@@ -538,7 +538,13 @@ impl<'a> Gen<'a> {
         self.emit(Insn::mov64_imm(Reg::R2, size as i32));
         self.emit(Insn::mov64_imm(Reg::R3, 0));
         self.emit(Insn::call(HELPER_RINGBUF_RESERVE));
-        self.jump_imm_to(Cond::Eq, Reg::R0, 0, done);
+        let reserved = self.label();
+        self.jump_imm_to(Cond::Ne, Reg::R0, 0, reserved);
+        // Full: count the loss, for the report at exit.
+        self.emit(Insn::mov64_imm(Reg::R1, 1));
+        self.emit(Insn::atomic_add(Size::DW, Reg::R7, self.layout.lost_offset as i16, Reg::R1));
+        self.jump_to(done);
+        self.bind(reserved);
         self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
         self.emit(Insn::store_imm(Size::DW, Reg::R9, 0, tag as i32));
         for ((o, ty), off) in values.iter().zip(offs) {
