@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use stp_compiler::bpf::btf::MapDef;
-use stp_compiler::bpf::elf::{Program, write_object};
+use stp_compiler::bpf::elf::{LineInfo, Program, write_object, write_object_with_lines};
 use stp_compiler::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
 
 fn in_ci() -> bool {
@@ -260,6 +260,103 @@ fn a_refused_program_is_reported_at_its_instruction() {
     assert_eq!(rejected.program, "bad");
     assert!(rejected.log.contains("R0 !read_ok"), "{}", rejected.log);
     assert_eq!(stp_runtime::failing_instruction(&rejected.log), Some(1), "{}", rejected.log);
+}
+
+/// Whether bpftool is there to ask; says why not when it is not.
+fn has_bpftool(what: &str) -> bool {
+    if Command::new("bpftool").arg("version").output().is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    assert!(!in_ci(), "CI installs bpftool (tests/run.sh)");
+    eprintln!("skipped {what}: bpftool is not installed");
+    false
+}
+
+/// `bpftool prog dump xlated ... linum` of a loaded program (`id N` or
+/// `pinned PATH`): its instructions, each script line above its code.
+fn dump_with_lines(which: &[&str]) -> String {
+    let out =
+        Command::new("bpftool").args(["prog", "dump", "xlated"]).args(which).arg("linum").output().expect("bpftool");
+    assert!(out.status.success(), "bpftool prog dump: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The kernel keeps the line info of a compiled script, loaded by aya and
+/// by libbpf (bpftool): dumps of both show each statement's line above its
+/// code, with its file, line and column.
+#[test]
+fn the_kernel_keeps_the_script_lines() {
+    if !as_root("the_kernel_keeps_the_script_lines") || !has_bpftool("the_kernel_keeps_the_script_lines") {
+        return;
+    }
+    let script = "global n, peak\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          n++\n\
+          if (n > peak) peak = n * 2\n\
+        }\n";
+    let want = [
+        "; probe kernel.trace(\"syscalls:sys_enter_getppid\") { [file:<input> line_num:2 line_col:7]",
+        "; n++ [file:<input> line_num:3 line_col:1]",
+        // The assignment's code, after the condition's.
+        "; if (n > peak) peak = n * 2 [file:<input> line_num:4 line_col:15]",
+    ];
+    let bytes = compile("lines", script);
+    let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
+    let prog: &mut aya::programs::TracePoint =
+        ebpf.program_mut("probe_0_0").expect("the program").try_into().expect("a tracepoint program");
+    prog.load().expect("the verifier accepts the code");
+    let id = prog.info().expect("program info").id().to_string();
+    let dump = dump_with_lines(&["id", &id]);
+    assert!(dump.starts_with("int probe_0_0(void * ctx):\n"), "the program's BTF function:\n{dump}");
+    for line in want {
+        assert!(dump.contains(&format!("{line}\n")), "aya: no {line:?} in\n{dump}");
+    }
+    drop(ebpf);
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let obj = dir.path().join("lines.o");
+    std::fs::write(&obj, &bytes).expect("the object written");
+    let pin = format!("/sys/fs/bpf/stp-lines-{}", std::process::id());
+    let out = Command::new("bpftool").args(["prog", "loadall"]).arg(&obj).arg(&pin).output().expect("bpftool runs");
+    let dump = out.status.success().then(|| dump_with_lines(&["pinned", &format!("{pin}/probe_0_0")]));
+    let _ = std::fs::remove_dir_all(&pin);
+    assert!(out.status.success(), "bpftool prog loadall: {}", String::from_utf8_lossy(&out.stderr));
+    let dump = dump.unwrap_or_default();
+    for line in want {
+        assert!(dump.contains(&format!("{line}\n")), "libbpf: no {line:?} in\n{dump}");
+    }
+}
+
+/// The verifier's log of a refused program shows the script line above
+/// the instructions it refused.
+#[test]
+fn a_refused_program_is_reported_with_its_script_line() {
+    if !as_root("a_refused_program_is_reported_with_its_script_line") {
+        return;
+    }
+    // Slot 2 returns without having set r0.
+    let prog = Program {
+        name: "bad".into(),
+        section: "tracepoint/syscalls/sys_enter_getppid".into(),
+        insns: vec![Insn::mov64_imm(Reg::R1, 0), Insn::mov64_imm(Reg::R2, 0), Insn::exit()],
+        map_loads: Vec::new(),
+    };
+    let line =
+        |slot: usize, line: u32, text: &str| LineInfo { slot, file: "<input>".into(), text: text.into(), line, col: 1 };
+    let lines = [vec![line(0, 1, "probe begin {"), line(2, 2, "  return_without_a_value()")]];
+    let bytes = write_object_with_lines(&[prog], &[], "GPL", &lines).expect("an object");
+    let rejected = stp_runtime::verify(&bytes).expect_err("the verifier refuses it");
+    assert_eq!(rejected.program, "bad");
+    assert!(rejected.log.contains("R0 !read_ok"), "{}", rejected.log);
+    // `; TEXT` (newer kernels add ` @ FILE:LINE`) above the refused exit.
+    let log: Vec<&str> = rejected.log.lines().collect();
+    let above = log.windows(2).find(|w| w[1].starts_with("2: (95) exit")).map(|w| w[0]);
+    assert!(
+        above.is_some_and(|l| l.starts_with("; return_without_a_value()")),
+        "the script line above the refused instruction in\n{}",
+        rejected.log
+    );
+    assert_eq!(stp_runtime::failing_instruction(&rejected.log), Some(2), "{}", rejected.log);
 }
 
 /// A tracepoint record's field (`$count` of `syscalls:sys_enter_read`):

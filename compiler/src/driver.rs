@@ -350,7 +350,15 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     // Pass 4: the object, written where -m names it (NAME.o here) or in
     // the temporary directory; -p4 prints its path.
     let start = Instant::now();
-    let bytes = match crate::bpf::elf::write_object(&code.programs, &code.maps, "GPL") {
+    // Line info lets the kernel's verifier log and bpftool show the
+    // script line above the code it became.
+    let lines: Vec<_> = code
+        .lines
+        .iter()
+        .zip(&code.points)
+        .map(|(lines, (probe, _))| crate::bpf::elf::line_info(lines, program.probes.get(*probe).map(|p| p.span), sm))
+        .collect();
+    let bytes = match crate::bpf::elf::write_object_with_lines(&code.programs, &code.maps, "GPL", &lines) {
         Ok(b) => b,
         Err(e) => {
             outcome.diagnostics.push(Diagnostic::internal(e));

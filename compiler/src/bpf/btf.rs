@@ -1,5 +1,6 @@
 //! Building BTF for the objects stp writes: the types of map definitions
-//! (libbpf's BTF-defined maps in `.maps`) and, later, of programs.
+//! (libbpf's BTF-defined maps in `.maps`) and a function per program (which
+//! `.BTF.ext`'s func_info names), and the strings of `.BTF.ext`.
 
 use std::collections::HashMap;
 
@@ -211,6 +212,18 @@ pub fn add_maps(b: &mut Builder, maps: &[MapDef]) {
     b.datasec(".maps", maps.len() as u32 * MAP_DEF_SIZE, &vars);
 }
 
+/// Adds a `FUNC` of global linkage per program, named as its symbol, of
+/// type `int (void *ctx)`; returns their type ids in order.
+pub fn add_programs(b: &mut Builder, names: &[&str]) -> Vec<u32> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let int = b.int("int", 4, true);
+    let ctx = b.ptr(0);
+    let proto = b.func_proto(int, &[("ctx", ctx)]);
+    names.iter().map(|n| b.func(n, proto, GLOBAL)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +250,29 @@ mod tests {
         assert_eq!(a.len(), 2);
         let sec = btf.resolve_types_by_name(".maps").expect("the section");
         assert!(matches!(sec.first(), Some(btf_rs::Type::Datasec(d)) if d.size() == 40));
+    }
+
+    #[test]
+    fn programs_are_global_functions_of_their_context() {
+        let mut b = Builder::new();
+        let ids = add_programs(&mut b, &["probe_0_0", "probe_1_0"]);
+        assert_eq!(ids, [4, 5]);
+        let btf = btf_rs::Btf::from_bytes(&b.finish()).expect("valid BTF");
+        for name in ["probe_0_0", "probe_1_0"] {
+            let funcs = btf.resolve_types_by_name(name).expect("the program's function");
+            let Some(btf_rs::Type::Func(func)) = funcs.first() else { panic!("a FUNC") };
+            assert!(func.is_global());
+            let btf_rs::Type::FuncProto(proto) = btf.resolve_chained_type(func).expect("its type") else {
+                panic!("a FUNC_PROTO")
+            };
+            let [param] = proto.parameters.as_slice() else { panic!("one parameter") };
+            assert_eq!(btf.resolve_name(param).expect("named"), "ctx");
+            let btf_rs::Type::Ptr(ptr) = btf.resolve_chained_type(param).expect("a type") else { panic!("a pointer") };
+            assert!(matches!(btf.resolve_chained_type(&ptr), Ok(btf_rs::Type::Void)), "to void");
+            let btf_rs::Type::Int(ret) = btf.resolve_type_by_id(proto.return_type_id()).expect("a return type") else {
+                panic!("int")
+            };
+            assert_eq!(btf.resolve_name(&ret).expect("named"), "int");
+        }
     }
 }

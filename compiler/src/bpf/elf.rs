@@ -1,8 +1,14 @@
 //! Writing eBPF programs into a standard relocatable ELF object: one
-//! section per program, named as loaders expect (`tracepoint/SYS/NAME`,
-//! `kprobe/FUNC`, ...), a global function symbol per program, maps as
-//! libbpf's BTF-defined maps in `.maps` (described in `.BTF`), the
-//! relocations that tie map loads to them, and the `license` section.
+//! section per program type and attach point, named as loaders expect
+//! (`tracepoint/SYS/NAME`, `kprobe/FUNC`, ...), holding each program that
+//! shares it one after the other; a global function symbol per program;
+//! maps as libbpf's BTF-defined maps in `.maps` (described in `.BTF`); the
+//! relocations that tie map loads to them; the `license` section; and
+//! `.BTF.ext`, which names each program's BTF function and, when the
+//! caller gives them, where each script line's code starts.
+//!
+//! Programs with the same section name share one ELF section because
+//! loaders find a section's `.BTF.ext` records by its name.
 
 use std::collections::HashMap;
 
@@ -12,10 +18,15 @@ use object::{
 };
 
 use super::btf::{self, MAP_DEF_SIZE, MapDef};
+use super::btf_ext::{self, FuncRecord, LineRecord, SectionInfo};
 use super::insn::Insn;
+use crate::source::{SourceMap, Span};
 
 /// `R_BPF_64_64`: a 64-bit immediate load of a map's address.
 const R_BPF_64_64: u32 = 1;
+
+/// The size of an instruction.
+const INSN_SIZE: u64 = 8;
 
 /// One program of the object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,8 +40,57 @@ pub struct Program {
     pub map_loads: Vec<(usize, String)>,
 }
 
-/// The object's bytes.
+/// Where the code of one script line starts in a program: what the kernel
+/// shows above that instruction in its verifier log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineInfo {
+    /// The slot of the line's first instruction.
+    pub slot: usize,
+    /// The name of the file the line is in.
+    pub file: String,
+    /// The line's text.
+    pub text: String,
+    /// One-based line and column.
+    pub line: u32,
+    pub col: u32,
+}
+
+/// A program's line info from the spans code generation recorded (where
+/// each script statement's code starts, [`super::codegen::Output::lines`]):
+/// the file, line, column and text of each span's start. The code before
+/// the first statement (the handler's prologue) is put on `probe`'s line.
+/// Spans the compiler made up are left out: the line before goes on.
+pub fn line_info(lines: &[(usize, Span)], probe: Option<Span>, sm: &SourceMap) -> Vec<LineInfo> {
+    let at = |slot: usize, span: Span| {
+        let file = sm.get(span.file)?;
+        let (line, col) = file.line_col(span.start);
+        let text = file.line_range(line - 1).and_then(|r| file.text.get(r)).unwrap_or("");
+        Some(LineInfo {
+            slot,
+            file: file.name.clone(),
+            text: text.to_string(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            col: u32::try_from(col).unwrap_or(u32::MAX),
+        })
+    };
+    let mut out: Vec<LineInfo> = probe.filter(|p| !p.is_dummy()).and_then(|p| at(0, p)).into_iter().collect();
+    out.extend(lines.iter().filter(|(_, span)| !span.is_dummy()).filter_map(|&(slot, span)| at(slot, span)));
+    out
+}
+
+/// The object's bytes, without line info.
 pub fn write_object(programs: &[Program], maps: &[MapDef], license: &str) -> Result<Vec<u8>, String> {
+    write_object_with_lines(programs, maps, license, &[])
+}
+
+/// The object's bytes; `lines[i]`, when there, tells where the code of
+/// each script line of `programs[i]` starts (in ascending slot order).
+pub fn write_object_with_lines(
+    programs: &[Program],
+    maps: &[MapDef],
+    license: &str,
+    lines: &[Vec<LineInfo>],
+) -> Result<Vec<u8>, String> {
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
     let mut map_symbols: HashMap<&str, SymbolId> = HashMap::new();
     if !maps.is_empty() {
@@ -52,41 +112,107 @@ pub fn write_object(programs: &[Program], maps: &[MapDef], license: &str) -> Res
     }
     let mut types = btf::Builder::new();
     btf::add_maps(&mut types, maps);
+    let names: Vec<&str> = programs.iter().map(|p| p.name.as_str()).collect();
+    let funcs = btf::add_programs(&mut types, &names);
+    // The programs of each section name, in the order the names first come.
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, p) in programs.iter().enumerate() {
+        match groups.iter_mut().find(|(name, _)| *name == p.section) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((&p.section, vec![i])),
+        }
+    }
+    let mut ext = Vec::new();
+    for (name, members) in &groups {
+        let section = obj.add_section(Vec::new(), name.as_bytes().to_vec(), SectionKind::Text);
+        let mut info = SectionInfo { name_off: types.string(name), ..SectionInfo::default() };
+        for &i in members {
+            let (Some(p), Some(&type_id)) = (programs.get(i), funcs.get(i)) else { continue };
+            let code: Vec<u8> = p.insns.iter().flat_map(Insn::encode).collect();
+            let offset = obj.append_section_data(section, &code, INSN_SIZE);
+            // Offsets in `.BTF.ext` are 32-bit.
+            let start = u32::try_from(offset + code.len() as u64)
+                .map(|_| offset as u32)
+                .map_err(|_| format!("section {name} is too long"))?;
+            for (slot, map) in &p.map_loads {
+                let symbol = *map_symbols.get(map.as_str()).ok_or_else(|| format!("no map named '{map}'"))?;
+                obj.add_relocation(
+                    section,
+                    Relocation {
+                        offset: offset + (*slot as u64) * INSN_SIZE,
+                        symbol,
+                        addend: 0,
+                        flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
+                    },
+                )
+                .map_err(|e| format!("cannot relocate a map load: {e}"))?;
+            }
+            obj.add_symbol(Symbol {
+                name: p.name.as_bytes().to_vec(),
+                value: offset,
+                size: code.len() as u64,
+                kind: SymbolKind::Text,
+                scope: SymbolScope::Dynamic,
+                weak: false,
+                section: SymbolSection::Section(section),
+                flags: SymbolFlags::None,
+            });
+            info.funcs.push(FuncRecord { insn_off: start, type_id });
+            let program_lines = lines.get(i).map_or(&[][..], Vec::as_slice);
+            info.lines.extend(line_records(&p.insns, program_lines, start, &mut types));
+        }
+        ext.push(info);
+    }
     let section = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
     obj.append_section_data(section, &types.finish(), 4);
-    for p in programs {
-        let code: Vec<u8> = p.insns.iter().flat_map(Insn::encode).collect();
-        let section = obj.add_section(Vec::new(), p.section.as_bytes().to_vec(), SectionKind::Text);
-        let offset = obj.append_section_data(section, &code, 8);
-        for (slot, map) in &p.map_loads {
-            let symbol = *map_symbols.get(map.as_str()).ok_or_else(|| format!("no map named '{map}'"))?;
-            obj.add_relocation(
-                section,
-                Relocation {
-                    offset: offset + (*slot as u64) * 8,
-                    symbol,
-                    addend: 0,
-                    flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
-                },
-            )
-            .map_err(|e| format!("cannot relocate a map load: {e}"))?;
-        }
-        obj.add_symbol(Symbol {
-            name: p.name.as_bytes().to_vec(),
-            value: offset,
-            size: code.len() as u64,
-            kind: SymbolKind::Text,
-            scope: SymbolScope::Dynamic,
-            weak: false,
-            section: SymbolSection::Section(section),
-            flags: SymbolFlags::None,
-        });
+    if !programs.is_empty() {
+        let section = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
+        obj.append_section_data(section, &btf_ext::encode(&ext), 4);
     }
     let section = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
     let mut text = license.as_bytes().to_vec();
     text.push(0);
     obj.append_section_data(section, &text, 1);
     obj.write().map_err(|e| format!("cannot write the eBPF object: {e}"))
+}
+
+/// A program's line records, as the kernel accepts them: at most one per
+/// instruction, in ascending order, each at the start of an instruction
+/// of the program, the first at the program's first instruction (the
+/// first line listed covers any code before it). Where several lines are
+/// listed at one slot, the last is the one whose code starts there; a
+/// line that repeats the one before it adds nothing. `start` is the
+/// program's offset in its section, in bytes.
+fn line_records(insns: &[Insn], lines: &[LineInfo], start: u32, types: &mut btf::Builder) -> Vec<LineRecord> {
+    let mut kept: Vec<(usize, &LineInfo)> = Vec::new();
+    for l in lines {
+        // Past the end, or the second half of a 64-bit load.
+        if insns.get(l.slot).is_none_or(|i| i.code == 0) {
+            continue;
+        }
+        match kept.last_mut() {
+            Some(last) if last.0 == l.slot => last.1 = l,
+            Some(last) if last.0 > l.slot => {}
+            _ => kept.push((l.slot, l)),
+        }
+    }
+    kept.dedup_by(|later, earlier| {
+        (&later.1.file, later.1.line, later.1.col) == (&earlier.1.file, earlier.1.line, earlier.1.col)
+    });
+    if let Some(first) = kept.first_mut() {
+        first.0 = 0;
+    }
+    kept.into_iter()
+        .map(|(slot, l)| {
+            let text = l.text.trim_end().replace('\0', " ");
+            LineRecord {
+                insn_off: start + slot as u32 * INSN_SIZE as u32,
+                file_name_off: types.string(&l.file),
+                line_off: types.string(&text),
+                line_col: LineRecord::line_col(l.line, l.col),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -158,5 +284,178 @@ mod tests {
         // A load of a map that does not exist is refused.
         let bad = Program { map_loads: vec![(0, "nope".into())], ..progs[0].clone() };
         assert!(write_object(&[bad], &maps, "GPL").is_err());
+    }
+
+    #[test]
+    fn spans_become_lines_of_their_files() {
+        let mut sm = SourceMap::new();
+        let text = "global n\nprobe begin {\n  n++; m = 1\r\n}\n";
+        let f = sm.add("t.stp", text, crate::source::FileKind::User);
+        let at = |s: &str| Span::new(f, text.find(s).unwrap() as u32, (text.find(s).unwrap() + s.len()) as u32);
+        let spans = [(3, at("n++")), (3, Span::DUMMY), (5, at("m = 1")), (9, at("}"))];
+        let lines = line_info(&spans, Some(at("probe")), &sm);
+        let seen: Vec<_> = lines.iter().map(|l| (l.slot, l.file.as_str(), l.line, l.col, l.text.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                (0, "t.stp", 2, 1, "probe begin {"),
+                (3, "t.stp", 3, 3, "  n++; m = 1\r"),
+                (5, "t.stp", 3, 8, "  n++; m = 1\r"),
+                (9, "t.stp", 4, 1, "}"),
+            ]
+        );
+        // Without a probe span the first statement's line comes first.
+        assert_eq!(line_info(&spans, None, &sm).first().map(|l| l.slot), Some(3));
+    }
+
+    /// A string of `.BTF`'s string section.
+    fn btf_string(btf: &[u8], off: u32) -> String {
+        let word = |at: usize| u32::from_le_bytes(btf[at..at + 4].try_into().unwrap()) as usize;
+        let strings = &btf[word(4) + word(16)..];
+        let s = &strings[off as usize..];
+        String::from_utf8(s[..s.iter().position(|&b| b == 0).unwrap()].to_vec()).unwrap()
+    }
+
+    fn line(slot: usize, line: u32, text: &str) -> LineInfo {
+        LineInfo { slot, file: "<input>".into(), text: text.into(), line, col: 3 }
+    }
+
+    /// Two programs on one tracepoint and one on a kprobe; the first loads
+    /// a map in its slots 0 and 1.
+    fn three_programs() -> (Vec<Program>, Vec<MapDef>, Vec<Vec<LineInfo>>) {
+        let mut first = Insn::ld_map_fd(Reg::R1, 0).to_vec();
+        first.extend([
+            Insn::mov64_imm(Reg::R0, 0),
+            Insn::mov64_imm(Reg::R0, 1),
+            Insn::mov64_imm(Reg::R0, 2),
+            Insn::exit(),
+        ]);
+        let progs = vec![
+            Program {
+                name: "probe_0_0".into(),
+                section: "tracepoint/syscalls/sys_enter_getppid".into(),
+                insns: first,
+                map_loads: vec![(0, "counts".into())],
+            },
+            Program {
+                name: "probe_1_0".into(),
+                section: "kprobe/vfs_read".into(),
+                insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
+                map_loads: Vec::new(),
+            },
+            Program {
+                name: "probe_2_0".into(),
+                section: "tracepoint/syscalls/sys_enter_getppid".into(),
+                insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::mov64_imm(Reg::R0, 1), Insn::exit()],
+                map_loads: vec![],
+            },
+        ];
+        let maps =
+            vec![MapDef { name: "counts".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1, flags: 0 }];
+        let lines = vec![
+            vec![
+                // Slot 1 is the second half of the map load: never a line's start.
+                line(1, 1, "no"),
+                line(2, 2, "  n++"),
+                // The last line listed at a slot is the one that starts there.
+                line(2, 3, "if (n > 1) {"),
+                line(3, 3, "if (n > 1) {"),
+                line(4, 4, "    m = n\t"),
+                line(6, 5, "past the end"),
+            ],
+            Vec::new(),
+            vec![line(0, 7, "x = 1"), line(1, 8, "")],
+        ];
+        (progs, maps, lines)
+    }
+
+    #[test]
+    fn programs_of_one_section_share_it_and_are_btf_functions() {
+        let (progs, maps, lines) = three_programs();
+        let bytes = write_object_with_lines(&progs, &maps, "GPL", &lines).expect("an object");
+        let file = object::File::parse(&*bytes).expect("a valid ELF");
+        let getppid: Vec<_> =
+            file.sections().filter(|s| s.name() == Ok("tracepoint/syscalls/sys_enter_getppid")).collect();
+        assert_eq!(getppid.len(), 1, "one section for both programs");
+        let code: Vec<u8> = progs[0].insns.iter().chain(&progs[2].insns).flat_map(Insn::encode).collect();
+        assert_eq!(getppid[0].data().expect("data"), code.as_slice());
+        let second = file.symbols().find(|s| s.name() == Ok("probe_2_0")).expect("the second program");
+        assert_eq!((second.section_index(), second.address(), second.size()), (Some(getppid[0].index()), 48, 24));
+        let btf = file.section_by_name(".BTF").expect(".BTF").data().expect("data").to_vec();
+        let types = btf_rs::Btf::from_bytes(&btf).expect("valid BTF");
+        let ext = btf_ext::parse(file.section_by_name(".BTF.ext").expect(".BTF.ext").data().expect("data"))
+            .expect("a valid .BTF.ext");
+        let names: Vec<String> = ext.iter().map(|s| btf_string(&btf, s.name_off)).collect();
+        assert_eq!(names, ["tracepoint/syscalls/sys_enter_getppid", "kprobe/vfs_read"]);
+        for section in &ext {
+            let elf = file.section_by_name(&btf_string(&btf, section.name_off)).expect("the section");
+            let symbols: Vec<_> = file.symbols().filter(|s| s.section_index() == Some(elf.index())).collect();
+            assert_eq!(section.funcs.len(), symbols.len(), "one function per program");
+            for (f, sym) in section.funcs.iter().zip(&symbols) {
+                assert_eq!(u64::from(f.insn_off), sym.address(), "in bytes from the section's start");
+                let btf_rs::Type::Func(func) = types.resolve_type_by_id(f.type_id).expect("the type") else {
+                    panic!("a FUNC")
+                };
+                assert_eq!(types.resolve_name(&func).expect("a name"), sym.name().expect("a name"));
+            }
+        }
+    }
+
+    #[test]
+    fn line_info_is_ascending_in_range_and_names_the_lines() {
+        let (progs, maps, lines) = three_programs();
+        let bytes = write_object_with_lines(&progs, &maps, "GPL", &lines).expect("an object");
+        let file = object::File::parse(&*bytes).expect("a valid ELF");
+        let btf = file.section_by_name(".BTF").expect(".BTF").data().expect("data").to_vec();
+        let data = file.section_by_name(".BTF.ext").expect(".BTF.ext").data().expect("data").to_vec();
+        assert_eq!(&data[..8], &[0x9f, 0xeb, 1, 0, 32, 0, 0, 0], "magic, version 1, flags 0, 32-byte header");
+        let ext = btf_ext::parse(&data).expect("a valid .BTF.ext");
+        let getppid = &ext[0];
+        let seen: Vec<(u32, u32, u32, String, String)> = getppid
+            .lines
+            .iter()
+            .map(|l| (l.insn_off, l.line(), l.col(), btf_string(&btf, l.file_name_off), btf_string(&btf, l.line_off)))
+            .collect();
+        let at = |off: u32, line: u32, text: &str| (off, line, 3, "<input>".to_string(), text.to_string());
+        assert_eq!(
+            seen,
+            [
+                // The first line covers the program's start; slot 3 repeats it.
+                at(0, 3, "if (n > 1) {"),
+                at(32, 4, "    m = n"),
+                at(48, 7, "x = 1"),
+                at(56, 8, ""),
+            ]
+        );
+        let section_len = file.section_by_name(&btf_string(&btf, getppid.name_off)).expect("the section").size();
+        assert!(getppid.lines.windows(2).all(|w| w[0].insn_off < w[1].insn_off), "ascending");
+        assert!(getppid.lines.iter().all(|l| l.insn_off % 8 == 0 && u64::from(l.insn_off) < section_len));
+        // Each program's first line is at its start.
+        for f in &getppid.funcs {
+            assert!(getppid.lines.iter().any(|l| l.insn_off == f.insn_off));
+        }
+        // A program without lines has a function and no line records.
+        assert_eq!((ext[1].funcs.len(), ext[1].lines.len()), (1, 0));
+    }
+
+    /// aya, which loads stp's objects, finds each program's function and
+    /// lines, relative to the program and in instructions, as the kernel
+    /// wants them.
+    #[test]
+    fn aya_reads_each_programs_func_and_line_info() {
+        let (progs, maps, lines) = three_programs();
+        let bytes = write_object_with_lines(&progs, &maps, "GPL", &lines).expect("an object");
+        let obj = aya_obj::Object::parse(&bytes).expect("aya parses the object");
+        let lines_of = |name: &str| {
+            let program = obj.programs.get(name).expect("the program");
+            let f = obj.functions.get(&program.function_key()).expect("its function");
+            assert_eq!((f.func_info_rec_size, f.line_info_rec_size), (8, 16));
+            let funcs: Vec<u32> = f.func_info.func_info.iter().map(|i| i.insn_off).collect();
+            assert_eq!(funcs, [0], "{name}: one function, at its start");
+            f.line_info.line_info.iter().map(|l| (l.insn_off, l.line_col >> 10)).collect::<Vec<_>>()
+        };
+        assert_eq!(lines_of("probe_0_0"), [(0, 3), (4, 4)]);
+        assert_eq!(lines_of("probe_1_0"), []);
+        assert_eq!(lines_of("probe_2_0"), [(0, 7), (1, 8)]);
     }
 }

@@ -2,6 +2,7 @@
 //! allocation, helpers and the ELF object.
 
 pub mod btf;
+pub mod btf_ext;
 pub mod codegen;
 pub mod elf;
 pub mod insn;
