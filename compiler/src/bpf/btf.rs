@@ -14,6 +14,7 @@ const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
 
 /// Linkage of a FUNC or VAR.
+pub const STATIC: u32 = 0;
 pub const GLOBAL: u32 = 1;
 
 /// BTF under construction: type ids count from 1 in the order types are
@@ -212,8 +213,10 @@ pub fn add_maps(b: &mut Builder, maps: &[MapDef]) {
     b.datasec(".maps", maps.len() as u32 * MAP_DEF_SIZE, &vars);
 }
 
-/// Adds a `FUNC` of global linkage per program, named as its symbol, of
-/// type `int (void *ctx)`; returns their type ids in order.
+/// Adds a `FUNC` per program, named as its symbol, of type
+/// `int (void *ctx)`; returns their type ids in order. The linkage is
+/// static: the kernel checks a global function's arguments as sized
+/// memory, which an untyped context is not.
 pub fn add_programs(b: &mut Builder, names: &[&str]) -> Vec<u32> {
     if names.is_empty() {
         return Vec::new();
@@ -221,7 +224,7 @@ pub fn add_programs(b: &mut Builder, names: &[&str]) -> Vec<u32> {
     let int = b.int("int", 4, true);
     let ctx = b.ptr(0);
     let proto = b.func_proto(int, &[("ctx", ctx)]);
-    names.iter().map(|n| b.func(n, proto, GLOBAL)).collect()
+    names.iter().map(|n| b.func(n, proto, STATIC)).collect()
 }
 
 #[cfg(test)]
@@ -253,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn programs_are_global_functions_of_their_context() {
+    fn programs_are_static_functions_of_their_context() {
         let mut b = Builder::new();
         let ids = add_programs(&mut b, &["probe_0_0", "probe_1_0"]);
         assert_eq!(ids, [4, 5]);
@@ -261,7 +264,7 @@ mod tests {
         for name in ["probe_0_0", "probe_1_0"] {
             let funcs = btf.resolve_types_by_name(name).expect("the program's function");
             let Some(btf_rs::Type::Func(func)) = funcs.first() else { panic!("a FUNC") };
-            assert!(func.is_global());
+            assert!(func.is_static());
             let btf_rs::Type::FuncProto(proto) = btf.resolve_chained_type(func).expect("its type") else {
                 panic!("a FUNC_PROTO")
             };
