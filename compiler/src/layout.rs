@@ -191,6 +191,9 @@ pub struct Layout {
     /// Where the kernel's handlers count the records the full ring
     /// buffer could not take.
     pub lost_offset: u32,
+    /// Where the runtime keeps CLOCK_REALTIME minus CLOCK_MONOTONIC, in
+    /// ns, for `gettimeofday_*()` in kernel handlers.
+    pub realtime_offset: u32,
     /// For each global: its map, if an array or a statistic.
     pub maps: Vec<Option<MapLayout>>,
 }
@@ -235,7 +238,7 @@ impl Layout {
     pub fn new(m: &Module, limits: Limits) -> Result<Layout, Diagnostic> {
         let hists = histograms(m)?;
         let mut l =
-            Layout { limits, scalars: Vec::new(), globals_size: 0, target_offset: 0, lost_offset: 0, maps: Vec::new() };
+            Layout { limits, scalars: Vec::new(), globals_size: 0, target_offset: 0, lost_offset: 0, realtime_offset: 0, maps: Vec::new() };
         for (i, g) in m.globals.iter().enumerate() {
             match &g.kind {
                 GlobalKind::Scalar(ty) => {
@@ -274,7 +277,8 @@ impl Layout {
         }
         l.target_offset = l.globals_size;
         l.lost_offset = l.globals_size + 8;
-        l.globals_size += 16;
+        l.realtime_offset = l.globals_size + 16;
+        l.globals_size += 24;
         Ok(l)
     }
 }

@@ -147,6 +147,8 @@ struct State<'a> {
     target: i64,
     errors: u64,
     numbers: report::StatNumbers,
+    /// `abort()`: no `end` probes.
+    aborted: bool,
     /// Each record kind's format, parsed once.
     formats: Vec<Option<Vec<format::Piece>>>,
 }
@@ -270,6 +272,11 @@ impl Host for State<'_> {
         self.exit = true;
     }
 
+    fn abort(&mut self) {
+        self.exit = true;
+        self.aborted = true;
+    }
+
     fn target(&self) -> i64 {
         self.target
     }
@@ -374,7 +381,19 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         })
         .collect();
     let mut st =
-        State { c, globals, maps, cpus, out, exit: false, target: i64::from(target), errors: 0, numbers, formats };
+        State {
+            c,
+            globals,
+            maps,
+            cpus,
+            out,
+            exit: false,
+            aborted: false,
+            target: i64::from(target),
+            errors: 0,
+            numbers,
+            formats,
+        };
     init_globals(&mut st);
     let mut status = 0;
 
@@ -478,7 +497,8 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     let mut ends: Vec<(i64, usize, FuncId, &str)> = user_handlers
         .iter()
         .filter_map(|(probe, f, k, name)| match (k, failed) {
-            (ProbeKind::End { priority }, false) | (ProbeKind::Error { priority }, true) => {
+            (ProbeKind::End { priority }, false) if !st.aborted => Some((*priority, *probe, *f, *name)),
+            (ProbeKind::Error { priority }, true) => {
                 Some((*priority, *probe, *f, *name))
             }
             _ => None,
@@ -495,7 +515,7 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
             }
         }
     }
-    if !failed {
+    if !failed && !st.aborted {
         print_unread(&mut st);
     }
     let _ = st.out.flush();
@@ -517,6 +537,15 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
 
 /// Writes initial values of globals (`global x = 5`).
 fn init_globals(st: &mut State<'_>) {
+    let clock = |id| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime fills the timespec it is given.
+        unsafe { libc::clock_gettime(id, &mut ts) };
+        ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    };
+    let offset = clock(libc::CLOCK_REALTIME) - clock(libc::CLOCK_MONOTONIC);
+    let realtime_offset = st.layout().realtime_offset;
+    st.globals.write(realtime_offset, &offset.to_ne_bytes());
     let target_offset = st.layout().target_offset;
     let target = st.target;
     st.globals.write(target_offset, &target.to_ne_bytes());
@@ -566,6 +595,16 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
                 let _ = st.out.write_all(&text);
             }
             RecordKind::Exit => st.exit = true,
+            RecordKind::Abort => {
+                st.exit = true;
+                st.aborted = true;
+            }
+            RecordKind::Warn => {
+                if let Some(Value::Str(m)) = values.first() {
+                    let _ = st.out.flush();
+                    eprintln!("WARNING: {}", String::from_utf8_lossy(m));
+                }
+            }
             RecordKind::Error { message, span } => {
                 let text = match (message, values.first()) {
                     (Some(m), _) => m.clone(),

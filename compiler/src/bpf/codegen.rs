@@ -47,6 +47,7 @@ const HELPER_PID_TGID: i32 = 14;
 /// `bpf_get_current_uid_gid`: gid in the high half, uid in the low.
 const HELPER_UID_GID: i32 = 15;
 const HELPER_COMM: i32 = 16;
+const HELPER_CURRENT_TASK: i32 = 35;
 const HELPER_PROBE_READ_USER: i32 = 112;
 const HELPER_PROBE_READ_KERNEL: i32 = 113;
 const HELPER_PROBE_READ_USER_STR: i32 = 114;
@@ -67,6 +68,33 @@ const FIRST_VAR_SLOT: i32 = -40;
 
 /// The ring buffer's size when `-s` does not set it.
 pub const DEFAULT_RINGBUF: u32 = 1 << 22;
+
+/// Where the current task's fields are, from the kernel's BTF (byte
+/// offsets), for `ppid()`, `euid()` and `egid()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskOffsets {
+    pub real_parent: Option<u32>,
+    pub tgid: Option<u32>,
+    pub cred: Option<u32>,
+    pub euid: Option<u32>,
+    pub egid: Option<u32>,
+}
+
+impl TaskOffsets {
+    pub fn of(kernel: &crate::kernel::Kernel) -> TaskOffsets {
+        let at = |ty: &str, member: &str| {
+            let t = kernel.find_type(ty, None)?;
+            kernel.member(t, member).map(|m| m.bit_offset / 8)
+        };
+        TaskOffsets {
+            real_parent: at("task_struct", "real_parent"),
+            tgid: at("task_struct", "tgid"),
+            cred: at("task_struct", "cred"),
+            euid: at("cred", "euid"),
+            egid: at("cred", "egid"),
+        }
+    }
+}
 
 /// The programs and maps of a module's kernel-placed handlers.
 pub struct Output {
@@ -182,6 +210,7 @@ pub fn generate(
     program: &crate::elab::Program,
     layout: &Layout,
     ringbuf: u32,
+    task: TaskOffsets,
 ) -> Result<Output, Diagnostic> {
     let mut out =
         Output { programs: Vec::new(), maps: Vec::new(), lines: Vec::new(), records: Vec::new(), points: Vec::new() };
@@ -204,7 +233,15 @@ pub fn generate(
                 }
                 _ => Ctx::Other,
             };
-            let code = Gen::new(m, f, layout, &mut out.records, ctx).function()?;
+            let mut g = Gen::new(m, f, layout, &mut out.records, ctx);
+            g.task = task;
+            g.point = point.name.clone();
+            g.func = match &point.kind {
+                ProbeKind::KernelFunction { func, .. } => func.name.clone(),
+                ProbeKind::Uprobe { symbol, .. } => symbol.clone(),
+                _ => String::new(),
+            };
+            let code = g.function()?;
             scratch = scratch.max(code.scratch);
             let section = match &point.kind {
                 ProbeKind::Tracepoint { tp } if raw => Some(format!("raw_tracepoint/{}", tp.name)),
@@ -306,6 +343,11 @@ struct Gen<'a> {
     /// The catch of the block being generated.
     on_error: Option<crate::ir::Catch>,
     ctx: Ctx,
+    task: TaskOffsets,
+    /// The probe point (`pp()`) and function (`probefunc()`) of the
+    /// program.
+    point: String,
+    func: String,
 }
 
 impl<'a> Gen<'a> {
@@ -350,6 +392,9 @@ impl<'a> Gen<'a> {
             s,
             on_error: None,
             ctx,
+            task: TaskOffsets::default(),
+            point: String::new(),
+            func: String::new(),
         }
     }
 
@@ -1213,6 +1258,98 @@ impl<'a> Gen<'a> {
                 self.sign_extend(Reg::R1, size as u32, signed);
                 self.store(dst, Reg::R1, span)
             }
+            ("pp", Some(dst), []) => {
+                let p = Operand::Str(self.point.clone().into_bytes());
+                self.set_str(dst, &p)
+            }
+            ("probefunc" | "ppfunc", Some(dst), []) => {
+                let p = Operand::Str(self.func.clone().into_bytes());
+                self.set_str(dst, &p)
+            }
+            ("ppid" | "euid" | "egid", Some(dst), []) => {
+                let t = self.task;
+                let path = match name {
+                    "ppid" => t.real_parent.zip(t.tgid),
+                    "euid" => t.cred.zip(t.euid),
+                    _ => t.cred.zip(t.egid),
+                };
+                let Some((first, second)) = path else {
+                    return Err(not_yet(&format!("{name}() on a kernel without task_struct in its BTF"), span));
+                };
+                self.emit(Insn::call(HELPER_CURRENT_TASK));
+                self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, first as i32));
+                self.read_kernel(8);
+                self.emit(Insn::load(Size::DW, Reg::R9, Reg::FP, VALUE_SLOT));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, second as i32));
+                self.read_kernel(4);
+                self.emit(Insn::load(Size::W, Reg::R1, Reg::FP, VALUE_SLOT));
+                self.store(dst, Reg::R1, span)
+            }
+            ("gettimeofday_s" | "gettimeofday_ms" | "gettimeofday_us" | "gettimeofday_ns", Some(dst), []) => {
+                self.emit(Insn::call(HELPER_KTIME));
+                self.emit(Insn::load(Size::DW, Reg::R1, Reg::R7, self.layout.realtime_offset as i16));
+                self.emit(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R1));
+                let div = match name {
+                    "gettimeofday_s" => 1_000_000_000,
+                    "gettimeofday_ms" => 1_000_000,
+                    "gettimeofday_us" => 1_000,
+                    _ => 1,
+                };
+                if div > 1 {
+                    self.emit(Insn::alu64_imm(AluOp::Div, Reg::R0, div));
+                }
+                self.store(dst, Reg::R0, span)
+            }
+            ("local_clock_ns" | "cpu_clock_ns", Some(dst), _) => {
+                self.emit(Insn::call(HELPER_KTIME));
+                self.store(dst, Reg::R0, span)
+            }
+            ("local_clock_us" | "local_clock_ms" | "local_clock_s", Some(dst), []) => {
+                self.emit(Insn::call(HELPER_KTIME));
+                let div = match name {
+                    "local_clock_s" => 1_000_000_000,
+                    "local_clock_ms" => 1_000_000,
+                    _ => 1_000,
+                };
+                self.emit(Insn::alu64_imm(AluOp::Div, Reg::R0, div));
+                self.store(dst, Reg::R0, span)
+            }
+            ("strlen", Some(dst), [s]) => {
+                self.str_ptr(Reg::R1, s, 0)?;
+                let (top, done) = (self.label(), self.label());
+                self.emit(Insn::mov64_imm(Reg::R3, 0));
+                self.bind(top);
+                self.jump_imm_to(Cond::Ge, Reg::R3, self.s as i32 - 1, done);
+                self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, 0));
+                self.jump_imm_to(Cond::Eq, Reg::R4, 0, done);
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, 1));
+                self.jump_to(top);
+                self.bind(done);
+                self.store(dst, Reg::R3, span)
+            }
+            ("warn", _, [msg]) => {
+                let tag = self.record(RecordKind::Warn);
+                self.write_record(tag, &[(msg.clone(), Ty::Str)], span)
+            }
+            ("log", _, [msg]) => {
+                let tag = self.record(RecordKind::Print {
+                    kind: PrintKind::Println,
+                    format: None,
+                    delimiter: None,
+                    args: vec![RecordArg::Value(Ty::Str)],
+                });
+                self.write_record(tag, &[(msg.clone(), Ty::Str)], span)
+            }
+            ("abort", _, []) => {
+                let tag = self.record(RecordKind::Abort);
+                self.write_record(tag, &[], span)?;
+                self.emit(Insn::mov64_imm(Reg::R0, 0));
+                self.emit(Insn::exit());
+                // What follows is unreachable; give it a block of its own.
+                Ok(())
+            }
             ("target", Some(dst), []) => {
                 self.emit(Insn::load(Size::DW, Reg::R1, Reg::R7, self.layout.target_offset as i16));
                 self.store(dst, Reg::R1, span)
@@ -1541,6 +1678,7 @@ fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_PID_TGID => "bpf_get_current_pid_tgid",
         HELPER_UID_GID => "bpf_get_current_uid_gid",
         HELPER_COMM => "bpf_get_current_comm",
+        HELPER_CURRENT_TASK => "bpf_get_current_task",
         HELPER_KTIME => "bpf_ktime_get_ns",
         HELPER_JIFFIES => "bpf_jiffies64",
         HELPER_PROBE_READ_USER => "bpf_probe_read_user",

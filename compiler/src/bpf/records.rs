@@ -31,6 +31,10 @@ pub enum RecordKind {
     Print { kind: PrintKind, format: Option<Vec<u8>>, delimiter: Option<Vec<u8>>, args: Vec<RecordArg> },
     /// `exit()`.
     Exit,
+    /// `abort()`: the session ends at once, without `end` probes.
+    Abort,
+    /// `warn(msg)`: its one string argument.
+    Warn,
     /// A runtime error at `span`: `message`, or the record's one string
     /// argument (`error(msg)`).
     Error { message: Option<String>, span: Span },
@@ -47,7 +51,8 @@ impl RecordKind {
                     _ => None,
                 })
                 .collect(),
-            RecordKind::Exit => Vec::new(),
+            RecordKind::Exit | RecordKind::Abort => Vec::new(),
+            RecordKind::Warn => vec![Ty::Str],
             RecordKind::Error { message: Some(_), .. } => Vec::new(),
             RecordKind::Error { message: None, .. } => vec![Ty::Str],
         }
