@@ -389,8 +389,11 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     let mut ring = RingBuf::try_from(ring_map).map_err(|e| Failure(format!("cannot open the ring buffer: {e}")))?;
 
     let mut skipped = 0;
+    // Uprobes aya does not hold (USDT marks with semaphores); closing
+    // them detaches.
+    let mut own_probes = Vec::new();
     if !failed && !st.exit {
-        match attach(&mut ebpf, c, target) {
+        match attach(&mut ebpf, c, target, &mut own_probes) {
             Ok(warnings) => {
                 let _ = st.out.flush();
                 for w in &warnings {
@@ -459,6 +462,7 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         }
     }
     // Detach, then what the probes wrote before they stopped.
+    drop(own_probes);
     detach(&mut ebpf);
     drain(&mut ring, &mut st, sm, &mut failed);
     // A session ended by errors runs its `error` probes instead of its
@@ -571,8 +575,14 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
 
 /// Loads and attaches every kernel-placed program; returns a warning for
 /// each perf event the machine does not have (the probe is skipped, as
-/// stap skips it).
-fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<Vec<String>, Failure> {
+/// stap skips it). The uprobes of USDT marks with semaphores go to
+/// `own`.
+fn attach(
+    ebpf: &mut aya::Ebpf,
+    c: &Compiled,
+    target: i32,
+    own: &mut Vec<std::os::fd::OwnedFd>,
+) -> Result<Vec<String>, Failure> {
     let mut warnings = Vec::new();
     for (p, &(probe, point)) in c.code.programs.iter().zip(&c.code.points) {
         let Some(kind) = c.program.probes.get(probe).and_then(|pr| pr.points.get(point)).map(|pt| &pt.kind) else {
@@ -596,6 +606,13 @@ fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<Vec<String>
                     None => UProbeScope::AllProcesses,
                 };
                 UProbe::attach(u, *offset, path, scope).map_err(|e| fail(&e))?;
+            }
+            (ProbeKind::Usdt { path, offset, semaphore, pid, .. }, Program::UProbe(u)) if *semaphore != 0 => {
+                // sys/sdt.h skips a mark whose semaphore is 0: the kernel
+                // counts the probe in it (a uprobe's reference counter).
+                load(u.load(), kind, c, p)?;
+                let prog = u.fd().map_err(|e| fail(&e))?.as_fd();
+                own.push(sys::uprobe_with_ref_ctr(prog, path, *offset, *semaphore, *pid).map_err(|e| fail(&e))?);
             }
             (ProbeKind::Usdt { path, offset, pid, .. }, Program::UProbe(u)) => {
                 load(u.load(), kind, c, p)?;
@@ -665,6 +682,9 @@ fn describe(kind: &ProbeKind) -> String {
     match kind {
         ProbeKind::Tracepoint { tp } => format!("kernel.trace(\"{}:{}\")", tp.system, tp.name),
         ProbeKind::Uprobe { path, symbol, .. } => format!("process(\"{path}\").function(\"{symbol}\")"),
+        ProbeKind::Usdt { path, provider, name, .. } => {
+            format!("process(\"{path}\").provider(\"{provider}\").mark(\"{name}\")")
+        }
         ProbeKind::KernelFunction { func, .. } => format!("kernel.function(\"{}\")", func.name),
         other => format!("{other:?}").split_whitespace().next().unwrap_or("probe").to_string(),
     }
