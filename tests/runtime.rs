@@ -496,3 +496,17 @@ fn error_probes_run_instead_of_end_probes() {
     assert!(err.contains("ERROR: division by 0 near operator '/' at <input>:2:"), "{err}");
     assert!(err.ends_with("Pass 5: run failed.  [man error::pass5]\n"), "{err}");
 }
+
+// One file per probe kind, in tests/runtime/.
+#[path = "runtime/begin_end.rs"]
+mod begin_end;
+#[path = "runtime/c_program.rs"]
+mod c_program;
+#[path = "runtime/perf.rs"]
+mod perf;
+#[path = "runtime/timer.rs"]
+mod timer;
+#[path = "runtime/uprobe.rs"]
+mod uprobe;
+#[path = "runtime/usdt.rs"]
+mod usdt;
