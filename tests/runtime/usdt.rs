@@ -116,3 +116,38 @@ fn a_missing_argument_is_refused_with_the_alternatives() {
     assert!(err.contains("semantic error: unable to find local 'arg3' in process("), "{err}");
     assert!(err.contains("alternatives: $arg1 $arg2"), "{err}");
 }
+
+/// One mark at two sites (an inlined function's), its argument in a
+/// different register at each: both sites fire, each read its own way.
+const SITES: &str = r#"
+#include <sys/sdt.h>
+
+static inline __attribute__((always_inline)) void hit(long v) { DTRACE_PROBE1(stp_test, hit, v); }
+
+__attribute__((noipa)) long tripled(long x) {
+    hit(x * 3);
+    return x;
+}
+
+int main(void) {
+    long sum = 0;
+    for (long i = 0; i < 3; i++) {
+        hit(i);
+        sum += tripled(i + 10);
+    }
+    return sum == 33 ? 0 : 1;
+}
+"#;
+
+#[test]
+fn every_site_of_a_mark_fires() {
+    if !as_root("USDT sites") {
+        return;
+    }
+    let Some(prog) = c_program::build("USDT sites", "sites", SITES, &["-O2"]) else { return };
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = format!("probe process(\"{}\").mark(\"hit\") {{ printf(\"%d\\n\", $arg1) }}\n", prog.text());
+    let (status, out, err) = stp_run_clean(&["-c", &prog.text(), "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "0\n30\n1\n33\n2\n36\n", "{err}");
+}
