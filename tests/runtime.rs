@@ -119,6 +119,7 @@ fn tracepoint_program_loads_attaches_and_fires() {
     if !as_root("tracepoint_program_loads_attaches_and_fires") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let (_, runs) = fire(&getppid_object(), "probe_0", "sys_enter_getppid", &mut getppid_calls(100));
     // Other processes may call getppid too: at least ours.
     assert!(runs >= 100, "the program ran {runs} times for 100 getppid calls");
@@ -129,6 +130,7 @@ fn a_btf_defined_map_counts_events() {
     if !as_root("a_btf_defined_map_counts_events") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let (ebpf, _) = fire(&counter_object(), "probe_0", "sys_enter_getppid", &mut getppid_calls(100));
     let map: aya::maps::Array<_, u64> =
         aya::maps::Array::try_from(ebpf.map("globals").expect("the map")).expect("an array of u64");
@@ -141,6 +143,7 @@ fn bpftool_loads_the_object() {
     if !as_root("bpftool_loads_the_object") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let has_bpftool = Command::new("bpftool").arg("version").output().is_ok_and(|o| o.status.success());
     if !has_bpftool {
         assert!(!in_ci(), "CI installs bpftool (tests/run.sh)");
@@ -167,6 +170,7 @@ fn a_compiled_script_counts_in_a_global() {
     if !as_root("a_compiled_script_counts_in_a_global") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let script = "global n\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") { n++ }\n";
     let [n, _target] = globals::<2>(&run_on_getppid("count", script, 100));
     assert!(n >= 100, "n is {n} after 100 getppid calls");
@@ -180,6 +184,7 @@ fn generated_code_computes_what_the_script_says() {
     if !as_root("generated_code_computes_what_the_script_says") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let script = "global n, peak\n\
         probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
           n++\n\
@@ -204,6 +209,7 @@ fn context_intrinsics_name_the_caller() {
     if !as_root("context_intrinsics_name_the_caller") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: getpid, gettid and getuid have no preconditions.
     let (pid, tid, uid) = unsafe { (libc::getpid() as u64, libc::gettid() as u64, libc::getuid() as u64) };
     let script = format!(
@@ -225,6 +231,7 @@ fn p4_verify_passes_the_verifier() {
     if !as_root("p4_verify_passes_the_verifier") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("a temporary directory");
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/count-calls.stp");
     let out = Command::new(env!("CARGO_BIN_EXE_stp"))
@@ -243,6 +250,7 @@ fn a_refused_program_is_reported_at_its_instruction() {
     if !as_root("a_refused_program_is_reported_at_its_instruction") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // Slot 1 returns without having set r0.
     let prog = Program {
         name: "bad".into(),
@@ -264,6 +272,7 @@ fn record_fields_are_read_from_the_context() {
     if !as_root("record_fields_are_read_from_the_context") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // This thread's reads only: other tests run in this process.
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
@@ -293,6 +302,7 @@ fn clocks_in_kernel_handlers() {
     if !as_root("clocks_in_kernel_handlers") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
     let script = format!(
@@ -324,8 +334,8 @@ fn clocks_in_kernel_handlers() {
     assert!((8..=150).contains(&j2.saturating_sub(j1)), "jiffies went from {j1} to {j2} in 100 ms");
 }
 
-/// Pass 5 tests run one at a time: they compare the kernel's lists of
-/// programs and maps before and after.
+/// Tests that create BPF objects run one at a time: pass 5 tests compare
+/// the kernel's lists of programs, maps and links before and after.
 static PASS5: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `stp ARGS` to its end, with a limit; (status, stdout, stderr).
