@@ -12,6 +12,11 @@ need() {
 }
 need timeout coreutils
 need bpftool bpftool
+need gcc gcc
+# sys/sdt.h, for the USDT tests' programs.
+if [ ! -f /usr/include/sys/sdt.h ] && [ ! -f /usr/include/x86_64-linux-gnu/sys/sdt.h ]; then
+    missing="${missing:-} systemtap-sdt-dev"
+fi
 if [ -n "${missing:-}" ]; then
     echo "installing:${missing}"
     apt-get update -qq

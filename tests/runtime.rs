@@ -124,6 +124,7 @@ fn tracepoint_program_loads_attaches_and_fires() {
     if !as_root("tracepoint_program_loads_attaches_and_fires") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let (_, runs) = fire(&getppid_object(), "probe_0", "sys_enter_getppid", &mut getppid_calls(100));
     // Other processes may call getppid too: at least ours.
     assert!(runs >= 100, "the program ran {runs} times for 100 getppid calls");
@@ -134,6 +135,7 @@ fn a_btf_defined_map_counts_events() {
     if !as_root("a_btf_defined_map_counts_events") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let (ebpf, _) = fire(&counter_object(), "probe_0", "sys_enter_getppid", &mut getppid_calls(100));
     let map: aya::maps::Array<_, u64> =
         aya::maps::Array::try_from(ebpf.map("globals").expect("the map")).expect("an array of u64");
@@ -146,6 +148,7 @@ fn bpftool_loads_the_object() {
     if !as_root("bpftool_loads_the_object") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let has_bpftool = Command::new("bpftool").arg("version").output().is_ok_and(|o| o.status.success());
     if !has_bpftool {
         assert!(!in_ci(), "CI installs bpftool (tests/run.sh)");
@@ -172,6 +175,7 @@ fn a_compiled_script_counts_in_a_global() {
     if !as_root("a_compiled_script_counts_in_a_global") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let script = "global n\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") { n++ }\n";
     let [n] = globals::<1>(&run_on_getppid("count", script, 100));
     assert!(n >= 100, "n is {n} after 100 getppid calls");
@@ -185,6 +189,7 @@ fn generated_code_computes_what_the_script_says() {
     if !as_root("generated_code_computes_what_the_script_says") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let script = "global n, peak\n\
         probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
           n++\n\
@@ -209,6 +214,7 @@ fn context_intrinsics_name_the_caller() {
     if !as_root("context_intrinsics_name_the_caller") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: getpid, gettid and getuid have no preconditions.
     let (pid, tid, uid) = unsafe { (libc::getpid() as u64, libc::gettid() as u64, libc::getuid() as u64) };
     let script = format!(
@@ -230,6 +236,7 @@ fn p4_verify_passes_the_verifier() {
     if !as_root("p4_verify_passes_the_verifier") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("a temporary directory");
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/count-calls.stp");
     let out = Command::new(env!("CARGO_BIN_EXE_stp"))
@@ -248,6 +255,7 @@ fn a_refused_program_is_reported_at_its_instruction() {
     if !as_root("a_refused_program_is_reported_at_its_instruction") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // Slot 1 returns without having set r0.
     let prog = Program {
         name: "bad".into(),
@@ -366,6 +374,7 @@ fn record_fields_are_read_from_the_context() {
     if !as_root("record_fields_are_read_from_the_context") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // This thread's reads only: other tests run in this process.
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
@@ -395,6 +404,7 @@ fn clocks_in_kernel_handlers() {
     if !as_root("clocks_in_kernel_handlers") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
     let script = format!(
@@ -426,8 +436,8 @@ fn clocks_in_kernel_handlers() {
     assert!((8..=150).contains(&j2.saturating_sub(j1)), "jiffies went from {j1} to {j2} in 100 ms");
 }
 
-/// Pass 5 tests run one at a time: they compare the kernel's lists of
-/// programs and maps before and after.
+/// Tests that create BPF objects run one at a time: pass 5 tests compare
+/// the kernel's lists of programs, maps and links before and after.
 static PASS5: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `stp ARGS` to its end, with a limit; (status, stdout, stderr).
@@ -718,3 +728,17 @@ fn every_record_is_printed_or_counted_as_lost() {
     assert_eq!(printed + lost, n, "printed {printed}, lost {lost}: {err}");
     assert!(out.lines().all(|l| l.ends_with(" perl")), "whole records only");
 }
+
+// One file per probe kind, in tests/runtime/.
+#[path = "runtime/begin_end.rs"]
+mod begin_end;
+#[path = "runtime/c_program.rs"]
+mod c_program;
+#[path = "runtime/perf.rs"]
+mod perf;
+#[path = "runtime/timer.rs"]
+mod timer;
+#[path = "runtime/uprobe.rs"]
+mod uprobe;
+#[path = "runtime/usdt.rs"]
+mod usdt;

@@ -327,7 +327,13 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     let ringbuf = opts
         .buffer_size
         .map_or(crate::bpf::codegen::DEFAULT_RINGBUF, |mb| (mb.clamp(1, 4095) << 20).next_power_of_two());
-    let code = match crate::bpf::codegen::generate(&module, &program, &layout, ringbuf, crate::bpf::codegen::TaskOffsets::of(kernel)) {
+    let code = match crate::bpf::codegen::generate(
+        &module,
+        &program,
+        &layout,
+        ringbuf,
+        crate::bpf::codegen::TaskOffsets::of(kernel),
+    ) {
         Ok(code) => code,
         Err(d) => {
             if opts.last_pass == 3 {

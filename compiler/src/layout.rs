@@ -237,8 +237,15 @@ impl Layout {
     /// for the same histogram.
     pub fn new(m: &Module, limits: Limits) -> Result<Layout, Diagnostic> {
         let hists = histograms(m)?;
-        let mut l =
-            Layout { limits, scalars: Vec::new(), globals_size: 0, target_offset: 0, lost_offset: 0, realtime_offset: 0, maps: Vec::new() };
+        let mut l = Layout {
+            limits,
+            scalars: Vec::new(),
+            globals_size: 0,
+            target_offset: 0,
+            lost_offset: 0,
+            realtime_offset: 0,
+            maps: Vec::new(),
+        };
         for (i, g) in m.globals.iter().enumerate() {
             match &g.kind {
                 GlobalKind::Scalar(ty) => {

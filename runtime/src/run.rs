@@ -380,20 +380,19 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
             _ => None,
         })
         .collect();
-    let mut st =
-        State {
-            c,
-            globals,
-            maps,
-            cpus,
-            out,
-            exit: false,
-            aborted: false,
-            target: i64::from(target),
-            errors: 0,
-            numbers,
-            formats,
-        };
+    let mut st = State {
+        c,
+        globals,
+        maps,
+        cpus,
+        out,
+        exit: false,
+        aborted: false,
+        target: i64::from(target),
+        errors: 0,
+        numbers,
+        formats,
+    };
     init_globals(&mut st);
     let mut status = 0;
 
@@ -420,8 +419,11 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     let mut ring = RingBuf::try_from(ring_map).map_err(|e| Failure(format!("cannot open the ring buffer: {e}")))?;
 
     let mut skipped = 0;
+    // Uprobes aya does not hold (USDT marks with semaphores); closing
+    // them detaches.
+    let mut own_probes = Vec::new();
     if !failed && !st.exit {
-        match attach(&mut ebpf, c, target) {
+        match attach(&mut ebpf, c, target, &mut own_probes) {
             Ok(warnings) => {
                 let _ = st.out.flush();
                 for w in &warnings {
@@ -490,6 +492,7 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         }
     }
     // Detach, then what the probes wrote before they stopped.
+    drop(own_probes);
     detach(&mut ebpf);
     drain(&mut ring, &mut st, sm, &mut failed);
     // A session ended by errors runs its `error` probes instead of its
@@ -498,9 +501,7 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         .iter()
         .filter_map(|(probe, f, k, name)| match (k, failed) {
             (ProbeKind::End { priority }, false) if !st.aborted => Some((*priority, *probe, *f, *name)),
-            (ProbeKind::Error { priority }, true) => {
-                Some((*priority, *probe, *f, *name))
-            }
+            (ProbeKind::Error { priority }, true) => Some((*priority, *probe, *f, *name)),
             _ => None,
         })
         .collect();
@@ -541,7 +542,7 @@ fn init_globals(st: &mut State<'_>) {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: clock_gettime fills the timespec it is given.
         unsafe { libc::clock_gettime(id, &mut ts) };
-        ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
     };
     let offset = clock(libc::CLOCK_REALTIME) - clock(libc::CLOCK_MONOTONIC);
     let realtime_offset = st.layout().realtime_offset;
@@ -622,8 +623,14 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
 
 /// Loads and attaches every kernel-placed program; returns a warning for
 /// each perf event the machine does not have (the probe is skipped, as
-/// stap skips it).
-fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<Vec<String>, Failure> {
+/// stap skips it). The uprobes of USDT marks with semaphores go to
+/// `own`.
+fn attach(
+    ebpf: &mut aya::Ebpf,
+    c: &Compiled,
+    target: i32,
+    own: &mut Vec<std::os::fd::OwnedFd>,
+) -> Result<Vec<String>, Failure> {
     let mut warnings = Vec::new();
     for (p, &(probe, point)) in c.code.programs.iter().zip(&c.code.points) {
         let Some(kind) = c.program.probes.get(probe).and_then(|pr| pr.points.get(point)).map(|pt| &pt.kind) else {
@@ -647,6 +654,13 @@ fn attach(ebpf: &mut aya::Ebpf, c: &Compiled, target: i32) -> Result<Vec<String>
                     None => UProbeScope::AllProcesses,
                 };
                 UProbe::attach(u, *offset, path, scope).map_err(|e| fail(&e))?;
+            }
+            (ProbeKind::Usdt { path, offset, semaphore, pid, .. }, Program::UProbe(u)) if *semaphore != 0 => {
+                // sys/sdt.h skips a mark whose semaphore is 0: the kernel
+                // counts the probe in it (a uprobe's reference counter).
+                load(u.load(), kind, c, p)?;
+                let prog = u.fd().map_err(|e| fail(&e))?.as_fd();
+                own.push(sys::uprobe_with_ref_ctr(prog, path, *offset, *semaphore, *pid).map_err(|e| fail(&e))?);
             }
             (ProbeKind::Usdt { path, offset, pid, .. }, Program::UProbe(u)) => {
                 load(u.load(), kind, c, p)?;
@@ -716,6 +730,9 @@ fn describe(kind: &ProbeKind) -> String {
     match kind {
         ProbeKind::Tracepoint { tp } => format!("kernel.trace(\"{}:{}\")", tp.system, tp.name),
         ProbeKind::Uprobe { path, symbol, .. } => format!("process(\"{path}\").function(\"{symbol}\")"),
+        ProbeKind::Usdt { path, provider, name, .. } => {
+            format!("process(\"{path}\").provider(\"{provider}\").mark(\"{name}\")")
+        }
         ProbeKind::KernelFunction { func, .. } => format!("kernel.function(\"{}\")", func.name),
         other => format!("{other:?}").split_whitespace().next().unwrap_or("probe").to_string(),
     }

@@ -17,6 +17,7 @@ use super::records::{self, RecordArg, RecordKind};
 use crate::diag::Diagnostic;
 use crate::elab::Placement;
 use crate::elab::points::ProbeKind;
+use crate::elab::sdt::{SdtArg, SdtLoc};
 use crate::ir::{
     BinOp, Block, BlockId, Function, GlobalId, Inst, InstKind, Module, Operand, Terminator, Ty, UnOp, VarId,
 };
@@ -228,9 +229,10 @@ pub fn generate(
             let ctx = match &point.kind {
                 ProbeKind::Tracepoint { .. } if raw => Ctx::RawArgs,
                 ProbeKind::Tracepoint { .. } => Ctx::Record,
-                ProbeKind::KernelFunction { .. } | ProbeKind::KernelStatement { .. } | ProbeKind::Uprobe { .. } => {
-                    Ctx::Regs
-                }
+                ProbeKind::KernelFunction { .. }
+                | ProbeKind::KernelStatement { .. }
+                | ProbeKind::Uprobe { .. }
+                | ProbeKind::Usdt { .. } => Ctx::Regs,
                 _ => Ctx::Other,
             };
             let mut g = Gen::new(m, f, layout, &mut out.records, ctx);
@@ -241,6 +243,7 @@ pub fn generate(
                 ProbeKind::Uprobe { symbol, .. } => symbol.clone(),
                 _ => String::new(),
             };
+            g.sdt = sdt_args(&point.kind);
             let code = g.function()?;
             scratch = scratch.max(code.scratch);
             let section = match &point.kind {
@@ -262,6 +265,13 @@ pub fn generate(
     }
     out.maps = maps(m, layout, scratch, ringbuf);
     Ok(out)
+}
+
+/// The arguments of a USDT site, `None` for one stp cannot read (pass 2
+/// refused any `$argN` naming it).
+fn sdt_args(kind: &ProbeKind) -> Vec<Option<SdtArg>> {
+    let ProbeKind::Usdt { args, .. } = kind else { return Vec::new() };
+    crate::elab::sdt::split(args).into_iter().map(|a| crate::elab::sdt::parse(a).ok()).collect()
 }
 
 struct Code {
@@ -348,6 +358,8 @@ struct Gen<'a> {
     /// program.
     point: String,
     func: String,
+    /// The arguments of the USDT site the program is for.
+    sdt: Vec<Option<SdtArg>>,
 }
 
 impl<'a> Gen<'a> {
@@ -395,6 +407,7 @@ impl<'a> Gen<'a> {
             task: TaskOffsets::default(),
             point: String::new(),
             func: String::new(),
+            sdt: Vec::new(),
         }
     }
 
@@ -992,6 +1005,7 @@ impl<'a> Gen<'a> {
                 self.load(Reg::R9, addr, span)?;
             }
             Base::Context(_) => return Err(not_yet("$$vars and $$parms in kernel handlers", span)),
+            Base::SdtArg { index } => return self.sdt_arg(dst, *index, span),
         }
         for st in &r.steps {
             match st {
@@ -1046,6 +1060,70 @@ impl<'a> Gen<'a> {
             }
             Load::Pretty { .. } | Load::Aggregate => Err(not_yet("printing whole structures in kernel handlers", span)),
         }
+    }
+
+    /// `$argN` of a USDT mark, as this site's note says: a constant, a
+    /// register of the probed task's `pt_regs`, or user memory at an
+    /// address made of registers and a displacement. The value is cut to
+    /// the argument's size and extended by its sign.
+    fn sdt_arg(&mut self, dst: VarId, index: usize, span: Span) -> Result<(), Diagnostic> {
+        let Some(arg) = self.sdt.get(index).cloned().flatten() else {
+            return Err(Diagnostic::internal("pass 3: a USDT argument this site does not have").at(span, ""));
+        };
+        let cut = 64 - 8 * arg.size.min(8) as i32;
+        match arg.loc {
+            SdtLoc::Const(v) => {
+                let v = if cut == 0 {
+                    v
+                } else if arg.signed {
+                    (v << cut) >> cut
+                } else {
+                    ((v as u64) << cut >> cut) as i64
+                };
+                self.mov_imm(Reg::R1, v);
+            }
+            SdtLoc::Reg(r) => {
+                self.emit(Insn::load(Size::DW, Reg::R1, Reg::R6, r.offset));
+                if r.shift != 0 {
+                    self.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R1, i32::from(r.shift)));
+                }
+                if cut != 0 {
+                    self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R1, cut));
+                    self.emit(Insn::alu64_imm(if arg.signed { AluOp::Arsh } else { AluOp::Rsh }, Reg::R1, cut));
+                }
+            }
+            SdtLoc::Mem { base, index: scaled, disp } => {
+                match base {
+                    Some(b) => self.emit(Insn::load(Size::DW, Reg::R9, Reg::R6, b.offset)),
+                    None => self.emit(Insn::mov64_imm(Reg::R9, 0)),
+                }
+                if let Some((i, scale)) = scaled {
+                    self.emit(Insn::load(Size::DW, Reg::R1, Reg::R6, i.offset));
+                    if scale > 1 {
+                        self.emit(Insn::alu64_imm(AluOp::Mul, Reg::R1, i32::from(scale)));
+                    }
+                    self.emit(Insn::alu64_reg(AluOp::Add, Reg::R9, Reg::R1));
+                }
+                if disp != 0 {
+                    self.mov_imm(Reg::R1, disp);
+                    self.emit(Insn::alu64_reg(AluOp::Add, Reg::R9, Reg::R1));
+                }
+                let width = Size::of_bytes(arg.size).unwrap_or(Size::DW);
+                self.emit(Insn::store_imm(Size::DW, Reg::FP, VALUE_SLOT, 0));
+                self.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(VALUE_SLOT)));
+                self.emit(Insn::mov64_imm(Reg::R2, arg.size as i32));
+                self.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
+                self.emit(Insn::call(HELPER_PROBE_READ_USER));
+                let ok = self.label();
+                self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);
+                self.fail(Ok(&format!("user {}-byte copy fault reading $arg{}", arg.size, index + 1)), span)?;
+                self.bind(ok);
+                self.emit(Insn::load(width, Reg::R1, Reg::FP, VALUE_SLOT));
+                self.sign_extend(Reg::R1, arg.size, arg.signed);
+            }
+        }
+        self.store(dst, Reg::R1, span)
     }
 
     /// `*(size *)VALUE_SLOT = *(size *)r9`, the slot zeroed first (a

@@ -221,7 +221,7 @@ impl<'a> Session<'a> {
         }
         // Group the concrete points by the aliases crossed, placement and condition.
         let mut groups: Vec<Group> = Vec::new();
-        // (group, point name) pairs already placed: a wildcard can name
+        // (group, point key) pairs already placed: a wildcard can name
         // tens of thousands of points.
         let mut seen: std::collections::HashSet<(usize, String)> = std::collections::HashSet::new();
         for x in expansions {
@@ -230,14 +230,14 @@ impl<'a> Session<'a> {
                 x.conditions.iter().map(crate::parse::printer::print_expr).collect::<Vec<_>>().join("&&");
             match groups.iter().position(|g| g.0 == x.path && g.1 == place && g.2 == cond_key) {
                 Some(i) => {
-                    if seen.insert((i, x.point.name.clone()))
+                    if seen.insert((i, x.point.key()))
                         && let Some(g) = groups.get_mut(i)
                     {
                         g.4.push(x.point);
                     }
                 }
                 None => {
-                    seen.insert((groups.len(), x.point.name.clone()));
+                    seen.insert((groups.len(), x.point.key()));
                     groups.push((x.path, place, cond_key, x.conditions, vec![x.point]));
                 }
             }

@@ -19,6 +19,7 @@ pub mod list;
 pub mod points;
 pub mod print;
 pub mod regex;
+pub mod sdt;
 pub mod symbols;
 pub mod target;
 

@@ -134,6 +134,17 @@ pub struct ResolvedPoint {
     pub name: String,
 }
 
+impl ResolvedPoint {
+    /// What tells two points apart: the name, and for a mark, which of its
+    /// sites (they share the name).
+    pub fn key(&self) -> String {
+        match &self.kind {
+            ProbeKind::Usdt { offset, .. } => format!("{}@{offset:#x}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
 /// Resolves a point that names a built-in probe family. `Ok(vec![])`:
 /// the point is valid but matched nothing (the caller applies `?`/`!`).
 /// Points stp does not support at all get `semantic error: probe point
@@ -161,7 +172,7 @@ pub fn resolve(point: &ProbePoint, ctx: &PointContext<'_>) -> Result<Vec<Resolve
             Ok(list) => {
                 any_ok = true;
                 for r in list {
-                    if seen.insert(r.name.clone()) {
+                    if seen.insert(r.key()) {
                         results.push(r);
                     }
                 }

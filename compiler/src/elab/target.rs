@@ -27,6 +27,10 @@ pub enum Base {
     Cast,
     /// `$$vars`, `$$parms`, `$$locals`, `$$return`: printed text.
     Context(ContextVars),
+    /// `$argN` of a USDT mark (`index` is N - 1). Each site of a mark has
+    /// its own argument specification (`.note.stapsdt`), so translation
+    /// reads it from the point it generates code for.
+    SdtArg { index: usize },
 }
 
 /// A move of the address in hand.
@@ -160,6 +164,10 @@ pub fn context_vars(kernel: &Kernel, point: &ResolvedPoint) -> Vec<(String, Stri
                 .map(|f| (f.name.clone(), f.c_type.clone()))
                 .collect()
         }
+        ProbeKind::Usdt { args, .. } => {
+            (1..=super::sdt::split(args).len()).map(|n| (format!("arg{n}"), "long".to_string())).collect()
+        }
+        ProbeKind::Uprobe { ret: true, .. } => vec![("return".to_string(), "long".to_string())],
         _ => Vec::new(),
     }
 }
@@ -401,9 +409,15 @@ pub fn resolve(
             let Some(point) = points.first() else {
                 return Err(Diagnostic::semantic_error("unresolved target-symbol expression", span));
             };
+            // Every site of a mark has its own arguments: each must have
+            // this one.
+            for other in points.iter().skip(1).filter(|p| matches!(p.kind, ProbeKind::Usdt { .. })) {
+                sdt_arg(other, name, span)?;
+            }
             match start_var(kernel, point, name, span)? {
                 Start::Btf(at, base) => (at, base, false),
                 Start::Field(f) => return resolve_field(t, f, span),
+                Start::Sdt(base) => return resolve_untyped(t, base, span),
             }
         }
     };
@@ -509,7 +523,11 @@ fn start_var(kernel: &Kernel, point: &ResolvedPoint, name: &str, span: Span) -> 
                 None => Err(unknown(fields.iter().map(|f| f.name.clone()).collect())),
             }
         }
-        ProbeKind::Uprobe { .. } | ProbeKind::Usdt { .. } => Err(Diagnostic::semantic_error(
+        ProbeKind::Usdt { .. } => Ok(Start::Sdt(sdt_arg(point, name, span)?)),
+        // The return value is in a register: it needs no debuginfo, but
+        // without it its type is not known; it reads as a long.
+        ProbeKind::Uprobe { ret: true, .. } if name == "return" => Ok(Start::Sdt(Base::Return)),
+        ProbeKind::Uprobe { .. } => Err(Diagnostic::semantic_error(
             format!(
                 "unable to find local '{name}': user-space target variables need DWARF debuginfo, which stp does not use"
             ),
@@ -522,6 +540,60 @@ fn start_var(kernel: &Kernel, point: &ResolvedPoint, name: &str, span: Span) -> 
 enum Start {
     Btf(At, Base),
     Field(TpField),
+    /// A value in hand with no type but long: a USDT argument, a
+    /// uretprobe's `$return`.
+    Sdt(Base),
+}
+
+/// `$argN` of a USDT mark: N must name an argument every site of the mark
+/// has, in a form translation can read.
+fn sdt_arg(point: &ResolvedPoint, name: &str, span: Span) -> Result<Base, Diagnostic> {
+    let ProbeKind::Usdt { args, .. } = &point.kind else {
+        return Err(Diagnostic::semantic_error("unresolved target-symbol expression", span));
+    };
+    let specs = super::sdt::split(args);
+    let index = name
+        .strip_prefix("arg")
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| (1..=specs.len()).contains(n))
+        .map(|n| n - 1);
+    let Some(index) = index else {
+        let list = (1..=specs.len()).map(|n| format!("$arg{n}")).collect::<Vec<_>>().join(" ");
+        return Err(Diagnostic::semantic_error(format!("unable to find local '{name}' in {}", point.name), span)
+            .with_note(if list.is_empty() {
+                "this mark has no arguments".to_string()
+            } else {
+                format!("alternatives: {list}")
+            }));
+    };
+    if let Some(spec) = specs.get(index)
+        && let Err(e) = super::sdt::parse(spec)
+    {
+        return Err(Diagnostic::semantic_error(e.to_string(), span)
+            .with_note(format!("at {}, whose arguments are '{args}'", point.name)));
+    }
+    Ok(Base::SdtArg { index })
+}
+
+/// A long in hand that has no C type: no member, index, `&` or
+/// pretty-printing applies.
+fn resolve_untyped(t: &Target, base: Base, span: Span) -> Result<Resolved, Diagnostic> {
+    if !t.ops.is_empty() || t.addr_of || t.pretty.is_some() {
+        return Err(Diagnostic::semantic_error(
+            format!("'{}' has no type information: only its value can be read", describe(t)),
+            span,
+        )
+        .with_help("read memory it points to with user_long(), user_string() and the like"));
+    }
+    Ok(Resolved {
+        ty: Type::Long,
+        base,
+        base_is_address: false,
+        steps: Vec::new(),
+        load: Load::Value,
+        c_type: "long".to_string(),
+        btf: None,
+    })
 }
 
 /// A tracepoint field known only from its tracefs format.

@@ -19,6 +19,7 @@ fn describe(r: &crate::elab::target::Resolved) -> String {
         Base::Field(f) => format!("field({}@{})", f.name, f.offset),
         Base::Cast => "cast".to_string(),
         Base::Context(c) => format!("{c:?}").to_lowercase(),
+        Base::SdtArg { index } => format!("sdt_arg{}", index + 1),
     };
     for s in &r.steps {
         match s {

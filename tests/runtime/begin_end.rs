@@ -1,0 +1,26 @@
+//! `begin`, `end` and `never`: the probes that need no event.
+
+use super::{PASS5, as_root, stp_run_clean};
+
+#[test]
+fn begin_and_end_run_in_priority_order_and_never_does_not_run() {
+    if !as_root("begin and end priorities") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // Written out of order; exit() in the last begin probe. The never
+    // probe is translated with the others (its handler writes n) and
+    // never runs.
+    let script = "global n\n\
+        probe end(5) { println(\"end 5 \", n) }\n\
+        probe begin(3) { exit() }\n\
+        probe begin(2) { println(\"begin 2\") }\n\
+        probe never { n = 1; println(\"never\") }\n\
+        probe end { println(\"end 0\") }\n\
+        probe begin(-1) { println(\"begin -1\") }\n\
+        probe end(-5) { println(\"end -5\") }\n\
+        probe begin { println(\"begin 0\") }\n";
+    let (status, out, err) = stp_run_clean(&["-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "begin -1\nbegin 0\nbegin 2\nend -5\nend 0\nend 5 0\n", "{err}");
+}
