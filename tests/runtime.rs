@@ -742,3 +742,33 @@ mod timer;
 mod uprobe;
 #[path = "runtime/usdt.rs"]
 mod usdt;
+
+#[test]
+fn kernel_handlers_build_strings_and_read_the_task() {
+    if !as_root("strings in kernel handlers") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global n\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() == target() && execname() == \"perl\") {\n\
+            n++\n\
+            s = sprintf(\"%s-%d-%x-%X-%o-%c-%u|\", execname(), -n * 1000, 255 * n, 255, 8, 65 + n, n)\n\
+            t = sprint(n, \"x\", -9223372036854775807 - 1)\n\
+            printf(\"%s %s %s %s %d\\n\", s, t, substr(s, 5, 6), substr(s, 99, 1) . \"|\", strlen(s))\n\
+            printf(\"%d %d %s\\n\", ppid(), euid() == uid(), pp())\n\
+          }\n\
+        }\n\
+        probe end { printf(\"%d\\n\", stp_pid()) }\n";
+    let cmd = getppid_command(2, 0);
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    // The command is stp's child: its parent is stp itself.
+    let stp_pid = out.lines().last().expect("the end probe's line");
+    let pp = "kernel.trace(\"syscalls:sys_enter_getppid\")";
+    let want = format!(
+        "perl--1000-ff-FF-10-B-1| 1x-9223372036854775808 -1000- | 24\n{stp_pid} 1 {pp}\n\
+         perl--2000-1fe-FF-10-C-2| 2x-9223372036854775808 -2000- | 25\n{stp_pid} 1 {pp}\n{stp_pid}\n"
+    );
+    assert_eq!(out, want, "{err}");
+}

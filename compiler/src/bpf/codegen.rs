@@ -384,7 +384,11 @@ impl<'a> Gen<'a> {
             }
         }
         let tmp = [next_str, next_str + s];
-        let key = next_str + 2 * s;
+        // The second temporary is where text is built: a copy of up to a
+        // string's size may start anywhere in its first string, so it has
+        // room for two (the verifier checks the largest offset with the
+        // largest size).
+        let key = next_str + 3 * s;
         let max_key = layout.maps.iter().flatten().map(|ml| ml.key_size).max().unwrap_or(0);
         Gen {
             m,
@@ -899,6 +903,9 @@ impl<'a> Gen<'a> {
                 self.emit(Insn::call(HELPER_MAP_DELETE));
             }
             InstKind::StatAdd { stat, keys, value } => self.stat_add(*stat, keys, value, span)?,
+            InstKind::Print { dst: Some(dst), kind, format, delimiter, args } => {
+                self.sprint(*dst, *kind, format.as_deref(), delimiter.as_ref(), args, span)?;
+            }
             InstKind::Print { dst: None, kind, format, delimiter, args } => {
                 let delimiter = match delimiter {
                     None => None,
@@ -1407,6 +1414,45 @@ impl<'a> Gen<'a> {
                 self.bind(done);
                 self.store(dst, Reg::R3, span)
             }
+            ("substr", Some(dst), [src, start, length]) => {
+                // The source's length, in r5.
+                self.str_ptr(Reg::R1, src, 0)?;
+                let (top, counted, empty, done) = (self.label(), self.label(), self.label(), self.label());
+                self.emit(Insn::mov64_imm(Reg::R5, 0));
+                self.bind(top);
+                self.jump_imm_to(Cond::Ge, Reg::R5, self.s as i32 - 1, counted);
+                self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, 0));
+                self.jump_imm_to(Cond::Eq, Reg::R4, 0, counted);
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R5, 1));
+                self.jump_to(top);
+                self.bind(counted);
+                // start in [0, len), n = min(length, len - start) > 0.
+                self.load(Reg::R3, start, span)?;
+                self.jump_imm_to(Cond::Slt, Reg::R3, 0, empty);
+                self.jump_reg_to(Cond::Sge, Reg::R3, Reg::R5, empty);
+                self.load(Reg::R2, length, span)?;
+                self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R5, Reg::R3));
+                self.emit(Insn::jump_reg(Cond::Sle, Reg::R2, Reg::R5, 1));
+                self.emit(Insn::mov64_reg(Reg::R2, Reg::R5));
+                self.jump_imm_to(Cond::Sle, Reg::R2, 0, empty);
+                self.jump_imm_to(Cond::Sgt, Reg::R3, self.s as i32 - 1, empty);
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
+                self.emit(Insn::jump_imm(Cond::Sle, Reg::R2, self.s as i32, 1));
+                self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                // r3 = the source + start.
+                self.emit(Insn::mov64_reg(Reg::R4, Reg::R3));
+                self.str_ptr(Reg::R3, src, 0)?;
+                self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R4));
+                let off = self.str_off(dst)?;
+                self.scratch_addr(Reg::R1, off);
+                self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+                self.jump_to(done);
+                self.bind(empty);
+                self.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
+                self.bind(done);
+                Ok(())
+            }
             ("warn", _, [msg]) => {
                 let tag = self.record(RecordKind::Warn);
                 self.write_record(tag, &[(msg.clone(), Ty::Str)], span)
@@ -1456,6 +1502,182 @@ impl<'a> Gen<'a> {
             }
             _ => Err(not_yet(&format!("{name}() in kernel handlers"), span)),
         }
+    }
+
+    /// `sprintf` and the `sprint` family: the text is built in the second
+    /// temporary, its length kept in LEN_SLOT, each piece appended with a
+    /// bounded string copy. Conversions without width or flags: `%d %i
+    /// %u %x %X %o %s %c %%`.
+    fn sprint(
+        &mut self,
+        dst: VarId,
+        kind: PrintKind,
+        format: Option<&[u8]>,
+        delimiter: Option<&Operand>,
+        args: &[(Operand, Ty)],
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        use crate::format::{Conv, Piece};
+        // What to append, in order.
+        enum Part {
+            Text(Vec<u8>),
+            Str(Operand),
+            Num(Operand, Conv),
+        }
+        let mut parts = Vec::new();
+        if let (PrintKind::Sprintf, Some(f)) = (kind, format) {
+            let pieces = crate::format::parse(f).map_err(|e| Diagnostic::semantic_error(e, span))?;
+            let mut values = args.iter();
+            for p in pieces {
+                match p {
+                    Piece::Text(t) => parts.push(Part::Text(t)),
+                    Piece::Conv(spec) => {
+                        let plain =
+                            spec.width.is_none() && spec.precision.is_none() && spec.flags == Default::default();
+                        let Some((v, _)) = values.next() else { break };
+                        match spec.conv {
+                            Conv::Str if plain => parts.push(Part::Str(v.clone())),
+                            c @ (Conv::Signed
+                            | Conv::Unsigned
+                            | Conv::Hex
+                            | Conv::HexUpper
+                            | Conv::Octal
+                            | Conv::Char)
+                                if plain =>
+                            {
+                                parts.push(Part::Num(v.clone(), c))
+                            }
+                            _ => {
+                                return Err(not_yet(
+                                    "sprintf conversions with widths, flags or %p %b %m in kernel handlers",
+                                    span,
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            let delimited = matches!(kind, PrintKind::Sprintd | PrintKind::Sprintdln);
+            for (i, (v, ty)) in args.iter().enumerate() {
+                if i > 0 && delimited {
+                    match delimiter {
+                        Some(Operand::Str(d)) => parts.push(Part::Text(d.clone())),
+                        Some(d) => parts.push(Part::Str(d.clone())),
+                        None => {}
+                    }
+                }
+                parts.push(match ty {
+                    Ty::Long => Part::Num(v.clone(), Conv::Signed),
+                    Ty::Str => Part::Str(v.clone()),
+                });
+            }
+            if matches!(kind, PrintKind::Sprintln | PrintKind::Sprintdln) {
+                parts.push(Part::Text(b"\n".to_vec()));
+            }
+        }
+        let build = self.tmp[1];
+        self.emit(Insn::store_imm(Size::DW, Reg::FP, LEN_SLOT, 0));
+        self.emit(Insn::store_imm(Size::B, Reg::R8, build as i16, 0));
+        for part in parts {
+            match part {
+                Part::Text(t) if t.is_empty() => {}
+                Part::Text(t) => {
+                    let o = Operand::Str(t);
+                    self.str_ptr(Reg::R3, &o, 0)?;
+                    self.append(build);
+                }
+                Part::Str(o) => {
+                    self.str_ptr(Reg::R3, &o, 0)?;
+                    self.append(build);
+                }
+                Part::Num(o, conv) => {
+                    self.load(Reg::R1, &o, span)?;
+                    self.digits(conv);
+                    self.append(build);
+                }
+            }
+        }
+        let off = self.str_off(dst)?;
+        self.scratch_addr(Reg::R1, off);
+        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.scratch_addr(Reg::R3, build);
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        Ok(())
+    }
+
+    /// Appends the string at r3 to the text being built at `build`, whose
+    /// length is in LEN_SLOT; truncates at a string's size.
+    fn append(&mut self, build: u32) {
+        let (lo, hi, done) = (self.label(), self.label(), self.label());
+        self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, LEN_SLOT));
+        self.jump_imm_to(Cond::Sge, Reg::R1, 0, lo);
+        self.emit(Insn::mov64_imm(Reg::R1, 0));
+        self.bind(lo);
+        self.jump_imm_to(Cond::Sle, Reg::R1, self.s as i32 - 1, hi);
+        self.emit(Insn::mov64_imm(Reg::R1, self.s as i32 - 1));
+        self.bind(hi);
+        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R2, Reg::R1));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R8));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, build as i32));
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        self.jump_imm_to(Cond::Sle, Reg::R0, 1, done);
+        self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R0, 1));
+        self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, LEN_SLOT));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R0));
+        self.emit(Insn::store(Size::DW, Reg::FP, LEN_SLOT, Reg::R1));
+        self.bind(done);
+    }
+
+    /// r3 = the address of r1's text in `conv` (decimal, unsigned, hex,
+    /// octal, or the character), written right to left at the end of the
+    /// first temporary (24 bytes suffice for 64 bits).
+    fn digits(&mut self, conv: crate::format::Conv) {
+        use crate::format::Conv;
+        let t = self.tmp[0] as i32;
+        let end = t + 24;
+        self.emit(Insn::store_imm(Size::B, Reg::R8, end as i16, 0));
+        if conv == Conv::Char {
+            self.emit(Insn::store(Size::B, Reg::R8, (end - 1) as i16, Reg::R1));
+            self.scratch_addr(Reg::R3, (end - 1) as u32);
+            return;
+        }
+        let (base, upper) = match conv {
+            Conv::Hex => (16, false),
+            Conv::HexUpper => (16, true),
+            Conv::Octal => (8, false),
+            _ => (10, false),
+        };
+        // r4: negative (signed decimal only); r1: the magnitude.
+        self.emit(Insn::mov64_imm(Reg::R4, 0));
+        if conv == Conv::Signed {
+            self.emit(Insn::jump_imm(Cond::Sge, Reg::R1, 0, 2));
+            self.emit(Insn::mov64_imm(Reg::R4, 1));
+            self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0));
+        }
+        // r3: where the next digit goes; 22 digits at most (octal).
+        self.scratch_addr(Reg::R3, end as u32);
+        let (top, done) = (self.label(), self.label());
+        self.emit(Insn::mov64_imm(Reg::R5, 0));
+        self.bind(top);
+        self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R3, 1));
+        self.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
+        self.emit(Insn::alu64_imm(AluOp::Mod, Reg::R2, base));
+        // 0-9, then a-f (or A-F).
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, i32::from(b'0')));
+        self.emit(Insn::jump_imm(Cond::Le, Reg::R2, i32::from(b'9'), 1));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, if upper { 7 } else { 39 }));
+        self.emit(Insn::store(Size::B, Reg::R3, 0, Reg::R2));
+        self.emit(Insn::alu64_imm(AluOp::Div, Reg::R1, base));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R5, 1));
+        self.jump_imm_to(Cond::Eq, Reg::R1, 0, done);
+        self.jump_imm_to(Cond::Lt, Reg::R5, 22, top);
+        self.bind(done);
+        self.emit(Insn::jump_imm(Cond::Eq, Reg::R4, 0, 3));
+        self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R3, 1));
+        self.emit(Insn::store_imm(Size::B, Reg::R3, 0, i32::from(b'-')));
+        self.emit(Insn::jump(0));
     }
 
     /// `kernel_string(addr)` and its kin: a NUL-terminated string read
