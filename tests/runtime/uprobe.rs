@@ -97,3 +97,25 @@ fn a_uprobe_in_a_shared_library_counts_malloc() {
         assert!((9..1000).contains(&n), "{point}: {n} calls of malloc for the program's 9");
     }
 }
+
+#[test]
+fn entry_values_reach_the_return_probe() {
+    if !as_root("@entry on a uretprobe") {
+        return;
+    }
+    let Some(prog) = calls("@entry on a uretprobe") else { return };
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // @entry(n++) counts at entry: the return sees the count of its own
+    // call, beside the value the call returned.
+    let script = format!(
+        "global n\n\
+         probe process(\"{}\").function(\"twice\").return {{\n\
+           if (pid() == target()) printf(\"%d %d %s\\n\", @entry(n++), $return, @entry(execname()))\n\
+         }}\n",
+        prog.text()
+    );
+    let (status, out, err) = stp_run_clean(&["-c", &prog.text(), "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    let want: String = (0..7).map(|i| format!("{i} {} calls\n", 2 * i)).collect();
+    assert_eq!(out, want, "{err}");
+}

@@ -141,7 +141,7 @@ fn not_yet(what: &str, span: Span) -> Diagnostic {
 }
 
 /// The maps every object has, and those of the script's arrays.
-fn maps(m: &Module, layout: &Layout, scratch: u32, ringbuf: u32) -> Vec<MapDef> {
+fn maps(m: &Module, layout: &Layout, scratch: u32, ringbuf: u32, zeros: u32) -> Vec<MapDef> {
     let mut out = vec![
         MapDef {
             name: "globals".into(),
@@ -170,7 +170,7 @@ fn maps(m: &Module, layout: &Layout, scratch: u32, ringbuf: u32) -> Vec<MapDef> 
             flags: 0,
         });
     }
-    let mut zeros = 0;
+    let mut zeros = zeros;
     for (i, g) in layout.maps.iter().enumerate() {
         let Some(ml) = g else { continue };
         let stat = matches!(ml.value, ValueLayout::Stat(_));
@@ -216,12 +216,32 @@ pub fn generate(
     let mut out =
         Output { programs: Vec::new(), maps: Vec::new(), lines: Vec::new(), records: Vec::new(), points: Vec::new() };
     let mut scratch = 0;
-    for h in m.handlers.iter().filter(|h| !h.at_entry) {
+    let mut extra_maps = Vec::new();
+    let mut zeros = 0;
+    for h in &m.handlers {
         let Some(f) = m.function(h.func) else { continue };
         if f.placement != Placement::Kernel {
             continue;
         }
         let Some(probe) = program.probes.get(h.probe) else { continue };
+        // `@entry`: the values its entry function keeps, per thread.
+        let entry = m
+            .handlers
+            .iter()
+            .find(|e| e.at_entry && e.probe == h.probe)
+            .and_then(|e| m.function(e.func))
+            .map(|ef| EntryLayout::of(ef, layout, format!("entry_{}", h.probe)));
+        if let (Some(e), false) = (&entry, h.at_entry) {
+            zeros = zeros.max(e.size);
+            extra_maps.push(MapDef {
+                name: e.map.clone(),
+                map_type: MAP_LRU_HASH,
+                key_size: 8,
+                value_size: e.size,
+                max_entries: layout.limits.max_map_entries,
+                flags: 0,
+            });
+        }
         let inlined = crate::ir::inline::inline_calls(m, f)?;
         let f = &inlined;
         let raw = uses_args(f);
@@ -244,17 +264,28 @@ pub fn generate(
                 _ => String::new(),
             };
             g.sdt = sdt_args(&point.kind);
+            g.entry = entry.clone();
             let code = g.function()?;
             scratch = scratch.max(code.scratch);
             let section = match &point.kind {
                 ProbeKind::Tracepoint { tp } if raw => Some(format!("raw_tracepoint/{}", tp.name)),
+                // The entry function runs where the probed function starts.
+                ProbeKind::KernelFunction { func, ret: true, .. } if h.at_entry => {
+                    Some(format!("kprobe/{}", func.name))
+                }
+                ProbeKind::Uprobe { ret: true, .. } if h.at_entry => Some("uprobe".to_string()),
+                _ if h.at_entry => return Err(not_yet("@entry on this kind of probe", probe.span)),
                 kind => section(kind),
             };
             let Some(section) = section else {
                 return Err(not_yet(&format!("probes on {}", point.name), probe.span));
             };
             out.programs.push(Program {
-                name: format!("probe_{}_{i}", h.probe),
+                name: if h.at_entry {
+                    format!("probe_{}_{i}_entry", h.probe)
+                } else {
+                    format!("probe_{}_{i}", h.probe)
+                },
                 section,
                 insns: code.insns.clone(),
                 map_loads: code.map_loads.clone(),
@@ -263,8 +294,51 @@ pub fn generate(
             out.points.push((h.probe, i));
         }
     }
-    out.maps = maps(m, layout, scratch, ringbuf);
+    out.maps = maps(m, layout, scratch, ringbuf, zeros);
+    out.maps.extend(extra_maps);
     Ok(out)
+}
+
+/// Where a return probe's `@entry` values are kept: a record per thread
+/// (keyed by its pid_tgid), a slot per value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct EntryLayout {
+    map: String,
+    slots: Vec<(u32, Ty)>,
+    size: u32,
+}
+
+impl EntryLayout {
+    fn of(entry: &Function, layout: &Layout, map: String) -> EntryLayout {
+        let mut tys: Vec<Option<Ty>> = Vec::new();
+        for i in entry.blocks.iter().flat_map(|b| &b.insts) {
+            if let InstKind::EntrySave { slot, value } = &i.kind {
+                let ty = match value {
+                    Operand::Long(_) => Ty::Long,
+                    Operand::Str(_) => Ty::Str,
+                    Operand::Var(v) => entry.var(*v).map_or(Ty::Long, |d| d.ty),
+                };
+                let at = *slot as usize;
+                if tys.len() <= at {
+                    tys.resize(at + 1, None);
+                }
+                if let Some(t) = tys.get_mut(at) {
+                    *t = Some(ty);
+                }
+            }
+        }
+        let mut at = 0;
+        let slots = tys
+            .into_iter()
+            .map(|t| {
+                let ty = t.unwrap_or(Ty::Long);
+                let o = at;
+                at += layout.size_of(ty);
+                (o, ty)
+            })
+            .collect();
+        EntryLayout { map, slots, size: at.max(8) }
+    }
 }
 
 /// The arguments of a USDT site, `None` for one stp cannot read (pass 2
@@ -360,6 +434,8 @@ struct Gen<'a> {
     func: String,
     /// The arguments of the USDT site the program is for.
     sdt: Vec<Option<SdtArg>>,
+    /// The `@entry` record of the probe, if it has one.
+    entry: Option<EntryLayout>,
 }
 
 impl<'a> Gen<'a> {
@@ -412,6 +488,7 @@ impl<'a> Gen<'a> {
             point: String::new(),
             func: String::new(),
             sdt: Vec::new(),
+            entry: None,
         }
     }
 
@@ -687,6 +764,8 @@ impl<'a> Gen<'a> {
                         | InstKind::MapHas { .. }
                         | InstKind::MapDelete { .. }
                         | InstKind::StatAdd { .. }
+                        | InstKind::EntrySave { .. }
+                        | InstKind::EntryLoad { .. }
                         | InstKind::Print { .. }
                 )
             })
@@ -903,6 +982,8 @@ impl<'a> Gen<'a> {
                 self.emit(Insn::call(HELPER_MAP_DELETE));
             }
             InstKind::StatAdd { stat, keys, value } => self.stat_add(*stat, keys, value, span)?,
+            InstKind::EntrySave { slot, value } => self.entry_save(*slot, value, span)?,
+            InstKind::EntryLoad { dst, slot } => self.entry_load(*dst, *slot, span)?,
             InstKind::Print { dst: Some(dst), kind, format, delimiter, args } => {
                 self.sprint(*dst, *kind, format.as_deref(), delimiter.as_ref(), args, span)?;
             }
@@ -1502,6 +1583,89 @@ impl<'a> Gen<'a> {
             }
             _ => Err(not_yet(&format!("{name}() in kernel handlers"), span)),
         }
+    }
+
+    /// r0 = this thread's `@entry` record, or 0; the key (its pid_tgid)
+    /// is left in the key area.
+    fn entry_lookup(&mut self, map: &str) {
+        self.emit(Insn::call(HELPER_PID_TGID));
+        self.emit(Insn::store(Size::DW, Reg::R8, self.key as i16, Reg::R0));
+        self.map_load(Reg::R1, map);
+        self.scratch_addr(Reg::R2, self.key);
+        self.emit(Insn::call(HELPER_MAP_LOOKUP));
+    }
+
+    fn entry_slot(&self, slot: u32, span: Span) -> Result<(String, u32, Ty), Diagnostic> {
+        let e = self
+            .entry
+            .as_ref()
+            .ok_or_else(|| Diagnostic::internal("pass 3: @entry without its record").at(span, ""))?;
+        let (off, ty) = e.slots.get(slot as usize).copied().unwrap_or((0, Ty::Long));
+        Ok((e.map.clone(), off, ty))
+    }
+
+    /// `@entry` at the entry: the value into this thread's record.
+    fn entry_save(&mut self, slot: u32, value: &Operand, span: Span) -> Result<(), Diagnostic> {
+        let (map, off, ty) = self.entry_slot(slot, span)?;
+        let have = self.label();
+        self.entry_lookup(&map);
+        self.jump_imm_to(Cond::Ne, Reg::R0, 0, have);
+        self.array_value("zeros");
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
+        self.map_load(Reg::R1, &map);
+        self.scratch_addr(Reg::R2, self.key);
+        self.emit(Insn::mov64_imm(Reg::R4, 0));
+        self.emit(Insn::call(HELPER_MAP_UPDATE));
+        self.map_load(Reg::R1, &map);
+        self.scratch_addr(Reg::R2, self.key);
+        self.emit(Insn::call(HELPER_MAP_LOOKUP));
+        self.jump_imm_to(Cond::Ne, Reg::R0, 0, have);
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.emit(Insn::exit());
+        self.bind(have);
+        self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+        match ty {
+            Ty::Long => {
+                self.load(Reg::R1, value, span)?;
+                self.emit(Insn::store(Size::DW, Reg::R9, off as i16, Reg::R1));
+            }
+            Ty::Str => {
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, off as i32));
+                self.copy_str_to(Reg::R9, value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `@entry` at the return: what the entry kept, or 0 or "".
+    fn entry_load(&mut self, dst: VarId, slot: u32, span: Span) -> Result<(), Diagnostic> {
+        let (map, off, ty) = self.entry_slot(slot, span)?;
+        let (found, done) = (self.label(), self.label());
+        self.entry_lookup(&map);
+        self.jump_imm_to(Cond::Ne, Reg::R0, 0, found);
+        match ty {
+            Ty::Long => {
+                self.emit(Insn::mov64_imm(Reg::R1, 0));
+                self.store(dst, Reg::R1, span)?;
+                self.jump_to(done);
+                self.bind(found);
+                self.emit(Insn::load(Size::DW, Reg::R1, Reg::R0, off as i16));
+                self.store(dst, Reg::R1, span)?;
+            }
+            Ty::Str => {
+                let d = self.str_off(dst)?;
+                self.emit(Insn::store_imm(Size::B, Reg::R8, d as i16, 0));
+                self.jump_to(done);
+                self.bind(found);
+                self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, off as i32));
+                self.scratch_addr(Reg::R1, d);
+                self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+            }
+        }
+        self.bind(done);
+        Ok(())
     }
 
     /// `sprintf` and the `sprint` family: the text is built in the second
