@@ -772,3 +772,29 @@ fn kernel_handlers_build_strings_and_read_the_task() {
     );
     assert_eq!(out, want, "{err}");
 }
+
+#[test]
+fn kernel_sprintf_pads_as_the_printer_does() {
+    if !as_root("sprintf widths in kernel handlers") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // The same format built in the kernel (sprintf) and by the runtime's
+    // printer (printf): the two lines must be the same.
+    let format = "[%5d][%05d][%p][%3x][%08X][%o][%c]";
+    let args = "n, n, 4096, 255, 48879, 8, 65";
+    let script = format!(
+        "probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (pid() == target() && execname() == \"perl\") {{\n\
+             n = -42\n\
+             println(sprintf(\"{format}\", {args}))\n\
+             printf(\"{format}\\n\", {args})\n\
+           }}\n\
+         }}\n"
+    );
+    let cmd = getppid_command(1, 0);
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    let line = "[  -42][-0042][0x0000000000001000][ ff][0000BEEF][10][A]\n";
+    assert_eq!(out, format!("{line}{line}"), "{err}");
+}

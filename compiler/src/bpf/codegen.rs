@@ -1686,7 +1686,8 @@ impl<'a> Gen<'a> {
         enum Part {
             Text(Vec<u8>),
             Str(Operand),
-            Num(Operand, Conv),
+            /// A number, its conversion, width and zero padding.
+            Num(Operand, Conv, u32, bool),
         }
         let mut parts = Vec::new();
         if let (PrintKind::Sprintf, Some(f)) = (kind, format) {
@@ -1696,24 +1697,37 @@ impl<'a> Gen<'a> {
                 match p {
                     Piece::Text(t) => parts.push(Part::Text(t)),
                     Piece::Conv(spec) => {
-                        let plain =
-                            spec.width.is_none() && spec.precision.is_none() && spec.flags == Default::default();
+                        use crate::format::Count;
+                        let f = spec.flags;
+                        let simple_flags = !f.left && !f.plus && !f.space && !f.alt;
+                        let width = match spec.width {
+                            None => Some(0),
+                            Some(Count::Fixed(w)) if w <= 22 => Some(w),
+                            _ => None,
+                        };
                         let Some((v, _)) = values.next() else { break };
-                        match spec.conv {
-                            Conv::Str if plain => parts.push(Part::Str(v.clone())),
-                            c @ (Conv::Signed
-                            | Conv::Unsigned
-                            | Conv::Hex
-                            | Conv::HexUpper
-                            | Conv::Octal
-                            | Conv::Char)
-                                if plain =>
-                            {
-                                parts.push(Part::Num(v.clone(), c))
+                        match (spec.conv, width, spec.precision) {
+                            (Conv::Str, Some(0), None) if simple_flags && !f.zero => parts.push(Part::Str(v.clone())),
+                            (
+                                c @ (Conv::Signed
+                                | Conv::Unsigned
+                                | Conv::Hex
+                                | Conv::HexUpper
+                                | Conv::Octal
+                                | Conv::Char),
+                                Some(w),
+                                None,
+                            ) if simple_flags && (c != Conv::Char || w == 0) => {
+                                parts.push(Part::Num(v.clone(), c, w, f.zero))
+                            }
+                            // `%p`: 0x and 16 hex digits.
+                            (Conv::Pointer, Some(0), None) if simple_flags => {
+                                parts.push(Part::Text(b"0x".to_vec()));
+                                parts.push(Part::Num(v.clone(), Conv::Hex, 16, true));
                             }
                             _ => {
                                 return Err(not_yet(
-                                    "sprintf conversions with widths, flags or %p %b %m in kernel handlers",
+                                    "sprintf conversions with these flags, widths or precisions in kernel handlers",
                                     span,
                                 ));
                             }
@@ -1732,7 +1746,7 @@ impl<'a> Gen<'a> {
                     }
                 }
                 parts.push(match ty {
-                    Ty::Long => Part::Num(v.clone(), Conv::Signed),
+                    Ty::Long => Part::Num(v.clone(), Conv::Signed, 0, false),
                     Ty::Str => Part::Str(v.clone()),
                 });
             }
@@ -1755,9 +1769,9 @@ impl<'a> Gen<'a> {
                     self.str_ptr(Reg::R3, &o, 0)?;
                     self.append(build);
                 }
-                Part::Num(o, conv) => {
+                Part::Num(o, conv, width, zero) => {
                     self.load(Reg::R1, &o, span)?;
-                    self.digits(conv);
+                    self.digits(conv, width, zero);
                     self.append(build);
                 }
             }
@@ -1797,7 +1811,7 @@ impl<'a> Gen<'a> {
     /// r3 = the address of r1's text in `conv` (decimal, unsigned, hex,
     /// octal, or the character), written right to left at the end of the
     /// first temporary (24 bytes suffice for 64 bits).
-    fn digits(&mut self, conv: crate::format::Conv) {
+    fn digits(&mut self, conv: crate::format::Conv, width: u32, zero: bool) {
         use crate::format::Conv;
         let t = self.tmp[0] as i32;
         let end = t + 24;
@@ -1838,10 +1852,35 @@ impl<'a> Gen<'a> {
         self.jump_imm_to(Cond::Eq, Reg::R1, 0, done);
         self.jump_imm_to(Cond::Lt, Reg::R5, 22, top);
         self.bind(done);
+        let width = width.min(22) as i32;
+        // Zero padding goes between the sign and the digits.
+        if zero && width > 0 {
+            let (top, padded) = (self.label(), self.label());
+            self.emit(Insn::mov64_imm(Reg::R0, width));
+            self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R0, Reg::R4));
+            self.bind(top);
+            self.jump_reg_to(Cond::Sge, Reg::R5, Reg::R0, padded);
+            self.jump_imm_to(Cond::Sge, Reg::R5, 22, padded);
+            self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R3, 1));
+            self.emit(Insn::store_imm(Size::B, Reg::R3, 0, i32::from(b'0')));
+            self.emit(Insn::alu64_imm(AluOp::Add, Reg::R5, 1));
+            self.jump_to(top);
+            self.bind(padded);
+        }
         self.emit(Insn::jump_imm(Cond::Eq, Reg::R4, 0, 3));
         self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R3, 1));
         self.emit(Insn::store_imm(Size::B, Reg::R3, 0, i32::from(b'-')));
-        self.emit(Insn::jump(0));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R5, 1));
+        if !zero && width > 0 {
+            let (top, padded) = (self.label(), self.label());
+            self.bind(top);
+            self.jump_imm_to(Cond::Sge, Reg::R5, width, padded);
+            self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R3, 1));
+            self.emit(Insn::store_imm(Size::B, Reg::R3, 0, i32::from(b' ')));
+            self.emit(Insn::alu64_imm(AluOp::Add, Reg::R5, 1));
+            self.jump_to(top);
+            self.bind(padded);
+        }
     }
 
     /// `kernel_string(addr)` and its kin: a NUL-terminated string read

@@ -1537,7 +1537,9 @@ fn block_is_empty(b: &Block) -> bool {
 /// call, statistics update or embedded code anywhere in it.
 fn side_effect_free(e: &Expr) -> bool {
     match &e.kind {
-        ExprKind::Assign { .. } | ExprKind::Crement { .. } | ExprKind::Print { .. } | ExprKind::Embedded(_) => false,
+        ExprKind::Assign { .. } | ExprKind::Crement { .. } | ExprKind::Embedded(_) => false,
+        // `sprintf` and the `sprint` family only make a string.
+        ExprKind::Print { kind, .. } if !kind.returns_string() => false,
         ExprKind::Call { name, args } => {
             super::intrinsics::is_pure(&name.name, args.len()) && args.iter().all(side_effect_free)
         }
