@@ -798,3 +798,30 @@ fn kernel_sprintf_pads_as_the_printer_does() {
     let line = "[  -42][-0042][0x0000000000001000][ ff][0000BEEF][10][A]\n";
     assert_eq!(out, format!("{line}{line}"), "{err}");
 }
+
+#[test]
+fn kernel_extractors_add_up_every_cpu() {
+    if !as_root("statistics extractors in kernel handlers") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One perl per CPU, one after the other, each adding 1..=5 (as 10n-7)
+    // on its own CPU: the last event's extractors see every CPU's record.
+    let runs: Vec<String> =
+        (0..cpus.min(4)).map(|c| format!("taskset -c {c} perl -e \"getppid() for 1..5\"")).collect();
+    let cmd = format!("sh -c '{}'", runs.join("; "));
+    let script = "global s, n, last\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (execname() == \"perl\") {\n\
+            n++; s <<< (n - 1) % 5 * 10 - 7\n\
+            last = sprintf(\"%d %d %d %d %d\", @count(s), @sum(s), @min(s), @max(s), @avg(s))\n\
+          }\n\
+        }\n\
+        probe end { println(last) }\n";
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let k = cpus.min(4) as i64;
+    let want = format!("{} {} -7 33 13\n", 5 * k, 65 * k);
+    assert_eq!(out, want, "{err}");
+}

@@ -332,7 +332,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         &program,
         &layout,
         ringbuf,
-        crate::bpf::codegen::TaskOffsets::of(kernel),
+        crate::bpf::codegen::KernelFacts::of(kernel),
     ) {
         Ok(code) => code,
         Err(d) => {

@@ -55,6 +55,11 @@ const HELPER_PROBE_READ_USER_STR: i32 = 114;
 const HELPER_PROBE_READ_KERNEL_STR: i32 = 115;
 const HELPER_JIFFIES: i32 = 118;
 const HELPER_RINGBUF_RESERVE: i32 = 131;
+/// `bpf_map_lookup_percpu_elem` (Linux 6.0).
+const HELPER_LOOKUP_PERCPU: i32 = 195;
+/// The most CPUs whose statistics records an extractor adds up: the
+/// verifier follows the loop over them to its bound.
+const MAX_CPUS: u32 = 64;
 const HELPER_RINGBUF_SUBMIT: i32 = 132;
 
 /// The most stack a program may use.
@@ -70,31 +75,52 @@ const FIRST_VAR_SLOT: i32 = -40;
 /// The ring buffer's size when `-s` does not set it.
 pub const DEFAULT_RINGBUF: u32 = 1 << 22;
 
-/// Where the current task's fields are, from the kernel's BTF (byte
-/// offsets), for `ppid()`, `euid()` and `egid()`.
+/// What the generated code needs to know of the kernel it runs on: where
+/// the current task's fields are (byte offsets from its BTF), for
+/// `ppid()`, `euid()` and `egid()`, and how many CPUs it may have.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TaskOffsets {
+pub struct KernelFacts {
     pub real_parent: Option<u32>,
     pub tgid: Option<u32>,
     pub cred: Option<u32>,
     pub euid: Option<u32>,
     pub egid: Option<u32>,
+    /// The possible CPUs, whose statistics records an extractor adds up
+    /// (0: unknown, then `MAX_CPUS`).
+    pub cpus: u32,
 }
 
-impl TaskOffsets {
-    pub fn of(kernel: &crate::kernel::Kernel) -> TaskOffsets {
+impl KernelFacts {
+    pub fn of(kernel: &crate::kernel::Kernel) -> KernelFacts {
         let at = |ty: &str, member: &str| {
             let t = kernel.find_type(ty, None)?;
             kernel.member(t, member).map(|m| m.bit_offset / 8)
         };
-        TaskOffsets {
+        KernelFacts {
             real_parent: at("task_struct", "real_parent"),
             tgid: at("task_struct", "tgid"),
             cred: at("task_struct", "cred"),
             euid: at("cred", "euid"),
             egid: at("cred", "egid"),
+            cpus: if matches!(kernel.source, crate::kernel::KernelSource::Live) {
+                possible_cpus().unwrap_or(0)
+            } else {
+                0
+            },
         }
     }
+}
+
+/// The number of possible CPUs (`/sys/devices/system/cpu/possible`,
+/// ranges like `0-3,8`).
+fn possible_cpus() -> Option<u32> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok()?;
+    let mut highest = 0;
+    for part in text.trim().split(',') {
+        let last = part.rsplit('-').next()?;
+        highest = highest.max(last.trim().parse::<u32>().ok()?);
+    }
+    Some(highest + 1)
 }
 
 /// The programs and maps of a module's kernel-placed handlers.
@@ -211,7 +237,7 @@ pub fn generate(
     program: &crate::elab::Program,
     layout: &Layout,
     ringbuf: u32,
-    task: TaskOffsets,
+    task: KernelFacts,
 ) -> Result<Output, Diagnostic> {
     let mut out =
         Output { programs: Vec::new(), maps: Vec::new(), lines: Vec::new(), records: Vec::new(), points: Vec::new() };
@@ -427,7 +453,7 @@ struct Gen<'a> {
     /// The catch of the block being generated.
     on_error: Option<crate::ir::Catch>,
     ctx: Ctx,
-    task: TaskOffsets,
+    task: KernelFacts,
     /// The probe point (`pp()`) and function (`probefunc()`) of the
     /// program.
     point: String,
@@ -484,7 +510,7 @@ impl<'a> Gen<'a> {
             s,
             on_error: None,
             ctx,
-            task: TaskOffsets::default(),
+            task: KernelFacts::default(),
             point: String::new(),
             func: String::new(),
             sdt: Vec::new(),
@@ -764,6 +790,7 @@ impl<'a> Gen<'a> {
                         | InstKind::MapHas { .. }
                         | InstKind::MapDelete { .. }
                         | InstKind::StatAdd { .. }
+                        | InstKind::StatGet { .. }
                         | InstKind::EntrySave { .. }
                         | InstKind::EntryLoad { .. }
                         | InstKind::Print { .. }
@@ -982,6 +1009,9 @@ impl<'a> Gen<'a> {
                 self.emit(Insn::call(HELPER_MAP_DELETE));
             }
             InstKind::StatAdd { stat, keys, value } => self.stat_add(*stat, keys, value, span)?,
+            InstKind::StatGet { dst, stat, keys, op } if *op != crate::parse::ast::StatOp::Variance => {
+                self.stat_get(*dst, *stat, keys, *op, span)?
+            }
             InstKind::EntrySave { slot, value } => self.entry_save(*slot, value, span)?,
             InstKind::EntryLoad { dst, slot } => self.entry_load(*dst, *slot, span)?,
             InstKind::Print { dst: Some(dst), kind, format, delimiter, args } => {
@@ -1583,6 +1613,88 @@ impl<'a> Gen<'a> {
             }
             _ => Err(not_yet(&format!("{name}() in kernel handlers"), span)),
         }
+    }
+
+    /// `@count(s)` and the other extractors but `@variance`: every CPU's
+    /// record, read with `bpf_map_lookup_percpu_elem`, added up.
+    fn stat_get(
+        &mut self,
+        dst: VarId,
+        stat: GlobalId,
+        keys: &[Operand],
+        op: crate::parse::ast::StatOp,
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        use crate::parse::ast::StatOp;
+        let ml = self.map_layout(stat, span)?;
+        self.build_key(&ml, keys, span)?;
+        let name = map_name(self.m, stat);
+        // LEN_SLOT: count; VALUE_SLOT: sum; r9: min or max; KEY_SLOT
+        // (free once the entry's lookups are done) the CPU, on the stack
+        // where the verifier sees its bound.
+        let cpu_at = KEY_SLOT;
+        self.emit(Insn::store_imm(Size::DW, Reg::FP, LEN_SLOT, 0));
+        self.emit(Insn::store_imm(Size::DW, Reg::FP, VALUE_SLOT, 0));
+        self.emit(Insn::mov64_imm(Reg::R9, 0));
+        self.emit(Insn::store_imm(Size::DW, Reg::FP, cpu_at, 0));
+        let (top, next, done) = (self.label(), self.label(), self.label());
+        self.bind(top);
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
+        let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus.min(MAX_CPUS) };
+        self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, done);
+        self.map_load(Reg::R1, &name);
+        self.scratch_addr(Reg::R2, self.key);
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
+        self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
+        // No record: the key has none, or there are no more CPUs.
+        self.jump_imm_to(Cond::Eq, Reg::R0, 0, done);
+        self.emit(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
+        self.jump_imm_to(Cond::Eq, Reg::R1, 0, next);
+        // min or max: the first CPU with values sets it.
+        let keep = self.label();
+        let field = if op == StatOp::Min { 16 } else { 24 };
+        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, field));
+        self.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, LEN_SLOT));
+        let take = self.label();
+        self.jump_imm_to(Cond::Eq, Reg::R3, 0, take);
+        let better = if op == StatOp::Min { Cond::Sge } else { Cond::Sle };
+        self.jump_reg_to(better, Reg::R2, Reg::R9, keep);
+        self.bind(take);
+        self.emit(Insn::mov64_reg(Reg::R9, Reg::R2));
+        self.bind(keep);
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
+        self.emit(Insn::store(Size::DW, Reg::FP, LEN_SLOT, Reg::R3));
+        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 8));
+        self.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, VALUE_SLOT));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R2));
+        self.emit(Insn::store(Size::DW, Reg::FP, VALUE_SLOT, Reg::R3));
+        self.bind(next);
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R4, 1));
+        self.emit(Insn::store(Size::DW, Reg::FP, cpu_at, Reg::R4));
+        self.jump_to(top);
+        self.bind(done);
+        self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, LEN_SLOT));
+        match op {
+            StatOp::Count => {}
+            StatOp::Sum => self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, VALUE_SLOT)),
+            StatOp::Min | StatOp::Max | StatOp::Avg => {
+                // Of an empty statistic: an error, as stap's.
+                let ok = self.label();
+                self.jump_imm_to(Cond::Ne, Reg::R1, 0, ok);
+                self.fail(Ok("empty aggregate"), span)?;
+                self.bind(ok);
+                if op == StatOp::Avg {
+                    self.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
+                    self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, VALUE_SLOT));
+                    self.signed_divide(false);
+                } else {
+                    self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+                }
+            }
+            StatOp::Variance => return Err(not_yet("@variance in kernel handlers", span)),
+        }
+        self.store(dst, Reg::R1, span)
     }
 
     /// r0 = this thread's `@entry` record, or 0; the key (its pid_tgid)
@@ -2190,6 +2302,7 @@ fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",
         HELPER_RINGBUF_RESERVE => "bpf_ringbuf_reserve",
         HELPER_RINGBUF_SUBMIT => "bpf_ringbuf_submit",
+        HELPER_LOOKUP_PERCPU => "bpf_map_lookup_percpu_elem",
         _ => return None,
     })
 }
