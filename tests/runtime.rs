@@ -825,3 +825,30 @@ fn kernel_extractors_add_up_every_cpu() {
     let want = format!("{} {} -7 33 13\n", 5 * k, 65 * k);
     assert_eq!(out, want, "{err}");
 }
+
+#[test]
+fn a_full_array_is_an_error_on_both_sides() {
+    if !as_root("array overflow") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // In the kernel: the fourth key of a three-entry array.
+    let script = "global a[3], n\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() == target() && execname() == \"perl\") { n++; a[n] = n; printf(\"%d\\n\", n) }\n\
+        }\n";
+    let cmd = getppid_command(5, 0);
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 1, "{out}");
+    assert_eq!(out, "1\n2\n3\n", "the fourth event failed before its printf");
+    assert!(err.contains("ERROR: Array overflow, check size limit (3) near operator '=' at <input>:3:"), "{err}");
+    // In a user-side handler, with the default size.
+    let (status, _, err) = stp_run_clean(&[
+        "-D",
+        "MAXMAPENTRIES=4",
+        "-e",
+        "global b\nprobe begin { for (i = 0; i < 10; i++) b[i] = i }\n",
+    ]);
+    assert_eq!(status, 1);
+    assert!(err.contains("ERROR: Array overflow, check MAXMAPENTRIES"), "{err}");
+}

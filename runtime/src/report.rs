@@ -261,15 +261,6 @@ pub mod messages {
     pub fn aggregation_overflow(array: &str) -> String {
         format!("aggregation overflow in {array}")
     }
-
-    /// A full array refusing a new key: `size` is its declared size
-    /// (`global a[100]`), `None` when it has the default.
-    pub fn array_overflow(size: Option<u64>) -> String {
-        match size {
-            Some(n) => format!("Array overflow, check size limit ({n})"),
-            None => "Array overflow, check MAXMAPENTRIES".to_string(),
-        }
-    }
 }
 
 /// The warning stap prints on stderr when the script has stopped, after

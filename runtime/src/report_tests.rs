@@ -143,8 +143,9 @@ fn closing_lines() {
     assert_eq!(errors_warning(0, 3).unwrap(), "WARNING: Number of errors: 0, skipped probes: 3\n");
     assert_eq!(pass5_completed(10, 20, 312), "Pass 5: run completed in 10usr/20sys/312real ms.\n");
     assert_eq!(PASS5_FAILED, "Pass 5: run failed.  [man error::pass5]\n");
-    assert_eq!(messages::array_overflow(None), "Array overflow, check MAXMAPENTRIES");
-    assert_eq!(messages::array_overflow(Some(100)), "Array overflow, check size limit (100)");
+    use stp_compiler::bpf::codegen::array_overflow;
+    assert_eq!(array_overflow(None), "Array overflow, check MAXMAPENTRIES");
+    assert_eq!(array_overflow(Some(100)), "Array overflow, check size limit (100)");
 }
 
 #[test]

@@ -185,7 +185,7 @@ impl Host for State<'_> {
     fn map_set(&mut self, map: GlobalId, key: &[u8], value: &[u8]) -> Result<(), String> {
         let Some(fd) = self.fd(map) else { return Err("no such array".into()) };
         sys::update(fd, key, value, 0).map_err(|e| match e.raw_os_error() {
-            Some(libc::E2BIG) | Some(libc::ENOMEM) => "Array overflow, check MAXMAPENTRIES".to_string(),
+            Some(libc::E2BIG) | Some(libc::ENOMEM) => stp_compiler::bpf::codegen::overflow_message(&self.c.module, map),
             _ => format!("cannot update an array: {e}"),
         })
     }

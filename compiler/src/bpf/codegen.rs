@@ -141,6 +141,21 @@ pub fn span_of(lines: &[(usize, Span)], slot: usize) -> Option<Span> {
     lines.iter().take_while(|(s, _)| *s <= slot).last().map(|(_, span)| *span)
 }
 
+/// stap's error for a full array: it names the declared size, or
+/// MAXMAPENTRIES.
+pub fn overflow_message(m: &Module, g: GlobalId) -> String {
+    array_overflow(m.global(g).and_then(|gl| gl.size))
+}
+
+/// A full array refusing a new key: `size` is its declared size
+/// (`global a[100]`), `None` when it has the default.
+pub fn array_overflow(size: Option<u64>) -> String {
+    match size {
+        Some(n) => format!("Array overflow, check size limit ({n})"),
+        None => "Array overflow, check MAXMAPENTRIES".to_string(),
+    }
+}
+
 /// The map of a global array or statistic.
 pub fn map_name(m: &Module, g: GlobalId) -> String {
     m.global(g).map_or_else(|| format!("g{}", g.0), |gl| format!("g_{}", gl.name))
@@ -2137,7 +2152,8 @@ impl<'a> Gen<'a> {
         self.emit(Insn::call(HELPER_MAP_UPDATE));
         let ok = self.label();
         self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);
-        self.fail(Ok("Array overflow, check MAXMAPENTRIES"), span)?;
+        let msg = overflow_message(self.m, map);
+        self.fail(Ok(&msg), span)?;
         self.bind(ok);
         Ok(())
     }
@@ -2164,7 +2180,8 @@ impl<'a> Gen<'a> {
         // -EEXIST: another CPU inserted it first.
         self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);
         self.jump_imm_to(Cond::Eq, Reg::R0, -17, ok);
-        self.fail(Ok("Array overflow, check MAXMAPENTRIES"), span)?;
+        let msg = overflow_message(self.m, stat);
+        self.fail(Ok(&msg), span)?;
         self.bind(ok);
         self.lookup(stat);
         self.jump_imm_to(Cond::Ne, Reg::R0, 0, have);

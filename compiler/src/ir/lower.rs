@@ -909,7 +909,10 @@ impl<'a> Lower<'a> {
             }
             _ => value,
         };
-        self.write(&p, kept.clone(), span);
+        // A write that fails (a full array) fails at the operator: the
+        // text between the two sides.
+        let at = if lhs.span.end <= rhs.span.start { Span::new(span.file, lhs.span.end, rhs.span.start) } else { span };
+        self.write(&p, kept.clone(), at);
         Ok((kept, t))
     }
 

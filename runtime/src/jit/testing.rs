@@ -14,6 +14,8 @@ struct MemMap {
     entries: Vec<(Vec<u8>, Vec<u8>)>,
     stats: Vec<(Vec<u8>, Stat)>,
     layout: Option<MapLayout>,
+    /// The size the declaration gives, for the overflow message.
+    declared: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -40,7 +42,11 @@ impl MemHost {
                 .globals
                 .iter()
                 .enumerate()
-                .map(|(i, _)| MemMap { layout: layout.map(GlobalId(i as u32)).cloned(), ..MemMap::default() })
+                .map(|(i, g)| MemMap {
+                    layout: layout.map(GlobalId(i as u32)).cloned(),
+                    declared: g.size,
+                    ..MemMap::default()
+                })
                 .collect(),
             ..MemHost::default()
         };
@@ -112,7 +118,7 @@ impl Host for MemHost {
         let (max, wrap) = m.layout.as_ref().map_or((usize::MAX, false), |l| (l.max_entries as usize, l.wrap));
         if m.entries.len() >= max {
             if !wrap {
-                return Err("Array overflow, check MAXMAPENTRIES".to_string());
+                return Err(stp_compiler::bpf::codegen::array_overflow(m.declared));
             }
             m.entries.remove(0);
         }

@@ -204,7 +204,7 @@ fn globals_arrays_and_sorted_foreach() {
 fn array_overflow_is_an_error() {
     let (out, err) = run("global a[2] probe begin { a[1] = 1 ; a[2] = 2 ; a[2] = 3 ; print(\"ok\") ; a[3] = 3 }");
     assert_eq!(out, "ok");
-    assert_eq!(err.map(|e| e.message), Some("Array overflow, check MAXMAPENTRIES".to_string()));
+    assert_eq!(err.map(|e| e.message), Some("Array overflow, check size limit (2)".to_string()));
 }
 
 #[test]
