@@ -852,3 +852,21 @@ fn a_full_array_is_an_error_on_both_sides() {
     assert_eq!(status, 1);
     assert!(err.contains("ERROR: Array overflow, check MAXMAPENTRIES"), "{err}");
 }
+
+#[test]
+fn maxerrors_tolerates_that_many_errors() {
+    if !as_root("MAXERRORS") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global n\n\
+        probe timer.ms(10) { n++; println(1 / (n - n)) }\n\
+        probe end { println(\"end \", n) }\n\
+        probe error { println(\"error probe \", n) }\n";
+    let (status, out, err) = stp_run_clean(&["-D", "MAXERRORS=2", "-e", script]);
+    assert_eq!(status, 1);
+    // The third error ends the session: error probes run, end probes do not.
+    assert_eq!(out, "error probe 3\n", "{err}");
+    assert_eq!(err.matches("ERROR: division by 0 near operator '/' at <input>:2:").count(), 3, "{err}");
+    assert!(err.contains("WARNING: Number of errors: 3, skipped probes: 0\n"), "{err}");
+}
