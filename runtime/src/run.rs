@@ -441,16 +441,18 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         ch.release();
     }
     let deadline = opts.timeout.map(|t| Instant::now() + Duration::from_secs(t));
-    let mut timers: Vec<(Instant, Duration, FuncId, &str)> = user_handlers
+    // (next run, period, handler, point, randomization)
+    let mut timers: Vec<(Instant, Duration, FuncId, &str, u64)> = user_handlers
         .iter()
         .filter_map(|(_, f, k, name)| match k {
-            ProbeKind::Timer { period_ns, .. } => {
+            ProbeKind::Timer { period_ns, randomize_ns } => {
                 let p = Duration::from_nanos((*period_ns).max(1));
-                Some((Instant::now() + p, p, *f, *name))
+                Some((Instant::now() + p, p, *f, *name, *randomize_ns))
             }
             _ => None,
         })
         .collect();
+    let mut rng = XorShift::seeded();
     let has_kernel = !c.code.programs.is_empty();
     let endless = has_kernel || !timers.is_empty() || child.is_some() || opts.timeout.is_some();
     while !failed && !st.exit && !STOP.load(Ordering::SeqCst) && endless {
@@ -459,7 +461,7 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
             break;
         }
         let mut wait = Duration::from_millis(200);
-        for (at, _, _, _) in &timers {
+        for (at, ..) in &timers {
             wait = wait.min(at.saturating_duration_since(now));
         }
         if let Some(d) = deadline {
@@ -472,9 +474,16 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         let now = Instant::now();
         for t in &mut timers {
             if now >= t.0 && !st.exit && !failed {
-                t.0 += t.1;
+                // `.randomize(R)`: each period moves by up to R either way.
+                let period = if t.4 > 0 {
+                    let r = (rng.next() % (2 * t.4 + 1)) as i128 - i128::from(t.4);
+                    Duration::from_nanos((t.1.as_nanos() as i128 + r).max(1) as u64)
+                } else {
+                    t.1
+                };
+                t.0 += period;
                 if t.0 < now {
-                    t.0 = now + t.1;
+                    t.0 = now + period;
                 }
                 if let Some(u) = user
                     && let Err(e) = u.run(t.2, t.3, &mut st)
@@ -534,6 +543,23 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         status = 1;
     }
     Ok(status)
+}
+
+/// A small generator for timer randomization (xorshift64*).
+struct XorShift(u64);
+
+impl XorShift {
+    fn seeded() -> XorShift {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        XorShift(t | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
 }
 
 /// Writes initial values of globals (`global x = 5`).

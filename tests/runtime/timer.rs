@@ -71,3 +71,23 @@ fn the_profile_timer_fires_on_online_cpus() {
     let n = check_cpus(&out);
     assert!(n >= 50, "timer.profile fired {n} times in 1 s: {out}");
 }
+
+#[test]
+fn a_randomized_timer_keeps_its_mean_period() {
+    if !as_root("timer.ms().randomize()") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // Periods spread over [50, 150] ms: about 20 runs in 2 s, and never
+    // the hundreds a collapsed period would give.
+    let script = "global n, gaps\n\
+        probe timer.ms(100).randomize(50) { t = gettimeofday_ms(); if (last) gaps[t - last > 100] <<< 1; last = t; n++ }\n\
+        global last\n\
+        probe end { printf(\"%d %d %d\\n\", n, @count(gaps[0]) > 0, @count(gaps[1]) > 0) }\n";
+    let (status, out, err) = stp_run_clean(&["-T", "2", "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let fields: Vec<i64> = out.split_whitespace().map(|f| f.parse().expect("a number")).collect();
+    let [n, shorter, longer] = fields[..] else { panic!("three numbers: {out}") };
+    assert!((12..=30).contains(&n), "{n} runs in 2 s");
+    assert_eq!((shorter, longer), (1, 1), "gaps both shorter and longer than the mean");
+}
