@@ -275,8 +275,19 @@ fn cpu_times() -> (u128, u128) {
     (ms(usage.ru_utime), ms(usage.ru_stime))
 }
 
+/// Pass 3's check of the user-placed handlers: they compile to native
+/// code (the runtime compiles them again to run them).
+fn check_user_side(
+    module: &stp_compiler::ir::Module,
+    layout: &stp_compiler::layout::Layout,
+    points: &[String],
+) -> Result<(), Diagnostic> {
+    stp_runtime::jit::Jit::compile(module, layout, points).map(drop)
+}
+
 fn compile(session: Session) -> u8 {
-    let Session { opts, color, kernel_dir, cache, verify } = session;
+    let Session { mut opts, color, kernel_dir, cache, verify } = session;
+    opts.user_side = Some(check_user_side);
     let kernel = match &kernel_dir {
         Some(dir) => Kernel::snapshot(dir),
         None if cache => Kernel::live(),

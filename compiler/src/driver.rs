@@ -76,7 +76,14 @@ pub struct Options {
     pub list: Option<bool>,
     /// `--dump-functions`, `--dump-probe-aliases`.
     pub dump: Option<Dump>,
+    /// Pass 3's translation of the user-placed handlers (native code, in
+    /// the runtime crate): given the IR, the layout and each probe's
+    /// point name, it reports what it cannot translate.
+    pub user_side: Option<UserSide>,
 }
+
+/// See [`Options::user_side`].
+pub type UserSide = fn(&crate::ir::Module, &crate::layout::Layout, &[String]) -> Result<(), Diagnostic>;
 
 /// What a `--dump-*` option lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +117,7 @@ impl Default for Options {
             buffer_size: None,
             list: None,
             dump: None,
+            user_side: None,
         }
     }
 }
@@ -349,6 +357,18 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         format!("translated to IR ({} functions) and {} eBPF programs", module.functions.len(), code.programs.len()),
         start.elapsed(),
     ));
+    if let Some(check) = opts.user_side {
+        let points: Vec<String> =
+            program.probes.iter().map(|p| p.points.first().map(|pt| pt.name.clone()).unwrap_or_default()).collect();
+        if let Err(d) = check(&module, &layout, &points) {
+            if opts.last_pass == 3 {
+                outcome.output = ir_text;
+            }
+            outcome.diagnostics.push(d);
+            outcome.failed_pass = Some(3);
+            return outcome;
+        }
+    }
     if opts.last_pass == 3 {
         outcome.output = format!("{ir_text}\n# eBPF\n{}", crate::bpf::codegen::print(&code));
         return outcome;
