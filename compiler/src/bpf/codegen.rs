@@ -321,6 +321,10 @@ pub fn generate(
             let Some(section) = section else {
                 return Err(not_yet(&format!("probes on {}", point.name), probe.span));
             };
+            let code = super::regalloc::allocate(
+                super::regalloc::Code { insns: code.insns, map_loads: code.map_loads, lines: code.lines },
+                FIRST_VAR_SLOT as i16,
+            );
             out.programs.push(Program {
                 name: if h.at_entry {
                     format!("probe_{}_{i}_entry", h.probe)
@@ -328,10 +332,10 @@ pub fn generate(
                     format!("probe_{}_{i}", h.probe)
                 },
                 section,
-                insns: code.insns.clone(),
-                map_loads: code.map_loads.clone(),
+                insns: code.insns,
+                map_loads: code.map_loads,
             });
-            out.lines.push(code.lines.clone());
+            out.lines.push(code.lines);
             out.points.push((h.probe, i));
         }
     }

@@ -7,3 +7,4 @@ pub mod codegen;
 pub mod elf;
 pub mod insn;
 pub mod records;
+pub mod regalloc;
