@@ -305,8 +305,9 @@ fn the_kernel_keeps_the_script_lines() {
     let want = [
         "; probe kernel.trace(\"syscalls:sys_enter_getppid\") { [file:<input> line_num:2 line_col:7]",
         "; n++ [file:<input> line_num:3 line_col:1]",
-        // The assignment's code, after the condition's.
-        "; if (n > peak) peak = n * 2 [file:<input> line_num:4 line_col:15]",
+        // The assignment's store, at its operator (where a failed write
+        // is reported), after the condition's code.
+        "; if (n > peak) peak = n * 2 [file:<input> line_num:4 line_col:19]",
     ];
     let bytes = compile("lines", script);
     let mut ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");

@@ -29,8 +29,9 @@ fn call_args(helper: i32) -> Regs {
         // map_lookup_elem, map_delete_elem, get_current_comm,
         // ringbuf_submit.
         1 | 3 | 16 | 132 => 2,
-        // probe_read_{user,kernel}{,_str}, ringbuf_reserve.
-        112..=115 | 131 => 3,
+        // probe_read_{user,kernel}{,_str}, ringbuf_reserve,
+        // map_lookup_percpu_elem.
+        112..=115 | 131 | 195 => 3,
         // map_update_elem.
         2 => 4,
         _ => 5,
