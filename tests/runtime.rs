@@ -871,3 +871,22 @@ fn maxerrors_tolerates_that_many_errors() {
     assert_eq!(err.matches("ERROR: division by 0 near operator '/' at <input>:2:").count(), 3, "{err}");
     assert!(err.contains("WARNING: Number of errors: 3, skipped probes: 0\n"), "{err}");
 }
+
+#[test]
+fn read_modify_write_of_an_entry_updates_it_in_place() {
+    if !as_root("in-place map updates") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // `c[k]++` reads the entry and writes it back: the first event
+    // inserts, the others store in the entry found.
+    let script = "global c, s\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() == target() && execname() == \"perl\") { c[execname()]++; c[\"x\"] += 2; s[pid()] = s[pid()] . \"a\" }\n\
+        }\n\
+        probe end { foreach (k+ in c) printf(\"%s %d\\n\", k, c[k]); foreach (p in s) println(s[p]) }\n";
+    let cmd = getppid_command(5, 0);
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "perl 5\nx 10\naaaaa\n", "{err}");
+}

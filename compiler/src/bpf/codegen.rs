@@ -70,7 +70,10 @@ const KEY_SLOT: i16 = -8;
 const VALUE_SLOT: i16 = -16;
 const LEN_SLOT: i16 = -24;
 const LOOP_SLOT: i16 = -32;
-const FIRST_VAR_SLOT: i32 = -40;
+/// The entry a map read found (or 0), for the write of the same key that
+/// follows it (`a[k]++`): it then stores in place.
+const ENTRY_SLOT: i16 = -40;
+const FIRST_VAR_SLOT: i32 = -48;
 
 /// The ring buffer's size when `-s` does not set it.
 pub const DEFAULT_RINGBUF: u32 = 1 << 22;
@@ -415,6 +418,39 @@ enum Ctx {
     Other,
 }
 
+/// Pairs (read, write) of a block's instructions where a map write
+/// follows a read of the same key (`a[k]++`, `a[k] += v`) with nothing
+/// between them that touches the key area or changes a key: the write
+/// can store in the entry the read found.
+fn fused_updates(insts: &[Inst]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (j, set) in insts.iter().enumerate() {
+        let InstKind::MapSet { map, keys, .. } = &set.kind else { continue };
+        for i in (0..j).rev() {
+            let Some(inst) = insts.get(i) else { break };
+            match &inst.kind {
+                InstKind::MapGet { map: m, keys: k, .. } if m == map && k == keys => {
+                    out.push((i, j));
+                    break;
+                }
+                InstKind::Copy { dst, .. }
+                | InstKind::Unary { dst, .. }
+                | InstKind::Binary { dst, .. }
+                | InstKind::Compare { dst, .. }
+                | InstKind::Concat { dst, .. }
+                | InstKind::LoadGlobal { dst, .. }
+                | InstKind::Target { dst, .. }
+                | InstKind::Print { dst: Some(dst), .. }
+                | InstKind::Intrinsic { dst: Some(dst), .. }
+                    if !keys.contains(&Operand::Var(*dst)) => {}
+                InstKind::StoreGlobal { .. } | InstKind::Intrinsic { dst: None, .. } => {}
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
 /// The blocks a path from the entry reaches (through jumps, branches
 /// and catches).
 fn reachable(f: &Function) -> Vec<bool> {
@@ -481,6 +517,11 @@ struct Gen<'a> {
     sdt: Vec<Option<SdtArg>>,
     /// The `@entry` record of the probe, if it has one.
     entry: Option<EntryLayout>,
+    /// This map read keeps its entry in ENTRY_SLOT; this map write
+    /// stores there when the read found one (the key area still holds
+    /// its key).
+    keep_entry: bool,
+    in_place: bool,
 }
 
 impl<'a> Gen<'a> {
@@ -534,6 +575,8 @@ impl<'a> Gen<'a> {
             func: String::new(),
             sdt: Vec::new(),
             entry: None,
+            keep_entry: false,
+            in_place: false,
         }
     }
 
@@ -846,10 +889,15 @@ impl<'a> Gen<'a> {
     fn block(&mut self, index: usize, b: &Block) -> Result<(), Diagnostic> {
         self.on_error = b.on_error;
         let next = index as u32 + 1;
-        for i in &b.insts {
+        let fused = fused_updates(&b.insts);
+        for (k, i) in b.insts.iter().enumerate() {
             self.lines.push((self.insns.len(), i.span));
+            self.keep_entry = fused.iter().any(|&(get, _)| get == k);
+            self.in_place = fused.iter().any(|&(_, set)| set == k);
             self.inst(i)?;
         }
+        self.keep_entry = false;
+        self.in_place = false;
         self.lines.push((self.insns.len(), b.term_span));
         // A jump back is a loop's next turn: counted against MAXACTION,
         // which also bounds the loop for the verifier.
@@ -2108,6 +2156,9 @@ impl<'a> Gen<'a> {
         let ml = self.map_layout(map, span)?;
         self.build_key(&ml, keys, span)?;
         self.lookup(map);
+        if self.keep_entry {
+            self.emit(Insn::store(Size::DW, Reg::FP, ENTRY_SLOT, Reg::R0));
+        }
         let (found, done) = (self.label(), self.label());
         self.jump_imm_to(Cond::Ne, Reg::R0, 0, found);
         match ml.value {
@@ -2137,7 +2188,29 @@ impl<'a> Gen<'a> {
 
     fn map_set(&mut self, map: GlobalId, keys: &[Operand], value: &Operand, span: Span) -> Result<(), Diagnostic> {
         let ml = self.map_layout(map, span)?;
-        self.build_key(&ml, keys, span)?;
+        let done = self.label();
+        if self.in_place {
+            // The read before found the entry: store in it. Else the key
+            // area still holds the key.
+            let insert = self.label();
+            self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, ENTRY_SLOT));
+            self.jump_imm_to(Cond::Eq, Reg::R1, 0, insert);
+            match ml.value {
+                ValueLayout::Long => {
+                    self.emit(Insn::mov64_reg(Reg::R9, Reg::R1));
+                    self.load(Reg::R1, value, span)?;
+                    self.emit(Insn::store(Size::DW, Reg::R9, 0, Reg::R1));
+                }
+                _ => {
+                    self.emit(Insn::mov64_reg(Reg::R9, Reg::R1));
+                    self.copy_str_to(Reg::R9, value)?;
+                }
+            }
+            self.jump_to(done);
+            self.bind(insert);
+        } else {
+            self.build_key(&ml, keys, span)?;
+        }
         // r3 = the value's address.
         match ml.value {
             ValueLayout::Long => {
@@ -2159,6 +2232,7 @@ impl<'a> Gen<'a> {
         let msg = overflow_message(self.m, map);
         self.fail(Ok(&msg), span)?;
         self.bind(ok);
+        self.bind(done);
         Ok(())
     }
 
