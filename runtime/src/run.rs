@@ -460,7 +460,9 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         if deadline.is_some_and(|d| now >= d) {
             break;
         }
-        let mut wait = Duration::from_millis(200);
+        // Output records wake the loop only once the buffer fills up:
+        // it drains at least this often.
+        let mut wait = Duration::from_millis(10);
         for (at, ..) in &timers {
             wait = wait.min(at.saturating_duration_since(now));
         }

@@ -61,6 +61,12 @@ const HELPER_LOOKUP_PERCPU: i32 = 195;
 /// verifier follows the loop over them to its bound.
 const MAX_CPUS: u32 = 64;
 const HELPER_RINGBUF_SUBMIT: i32 = 132;
+const HELPER_RINGBUF_QUERY: i32 = 134;
+/// `bpf_ringbuf_query`'s question: the bytes not yet consumed.
+const RB_AVAIL_DATA: i32 = 0;
+/// `bpf_ringbuf_submit` flags.
+const RB_NO_WAKEUP: i32 = 1;
+const RB_FORCE_WAKEUP: i32 = 2;
 
 /// The most stack a program may use.
 const STACK: i32 = 512;
@@ -309,6 +315,7 @@ pub fn generate(
             };
             g.sdt = sdt_args(&point.kind);
             g.entry = entry.clone();
+            g.ringbuf = ringbuf;
             let code = g.function()?;
             scratch = scratch.max(code.scratch);
             let section = match &point.kind {
@@ -522,6 +529,8 @@ struct Gen<'a> {
     /// its key).
     keep_entry: bool,
     in_place: bool,
+    /// The ring buffer's size.
+    ringbuf: u32,
 }
 
 impl<'a> Gen<'a> {
@@ -577,6 +586,7 @@ impl<'a> Gen<'a> {
             entry: None,
             keep_entry: false,
             in_place: false,
+            ringbuf: DEFAULT_RINGBUF,
         }
     }
 
@@ -795,8 +805,21 @@ impl<'a> Gen<'a> {
                 }
             }
         }
-        self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
-        self.emit(Insn::mov64_imm(Reg::R2, 0));
+        // Output wakes the reader only once the buffer is an eighth full
+        // (it polls often anyway); exit(), errors and warnings at once.
+        let urgent = !matches!(self.records.get(tag as usize), Some(RecordKind::Print { .. }));
+        if urgent {
+            self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+            self.emit(Insn::mov64_imm(Reg::R2, RB_FORCE_WAKEUP));
+        } else {
+            self.map_load(Reg::R1, "events");
+            self.emit(Insn::mov64_imm(Reg::R2, RB_AVAIL_DATA));
+            self.emit(Insn::call(HELPER_RINGBUF_QUERY));
+            self.emit(Insn::mov64_imm(Reg::R2, RB_NO_WAKEUP));
+            self.emit(Insn::jump_imm(Cond::Le, Reg::R0, (self.ringbuf / 8) as i32, 1));
+            self.emit(Insn::mov64_imm(Reg::R2, RB_FORCE_WAKEUP));
+            self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+        }
         self.emit(Insn::call(HELPER_RINGBUF_SUBMIT));
         self.bind(done);
         Ok(())
@@ -2397,6 +2420,7 @@ fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",
         HELPER_RINGBUF_RESERVE => "bpf_ringbuf_reserve",
         HELPER_RINGBUF_SUBMIT => "bpf_ringbuf_submit",
+        HELPER_RINGBUF_QUERY => "bpf_ringbuf_query",
         HELPER_LOOKUP_PERCPU => "bpf_map_lookup_percpu_elem",
         _ => return None,
     })

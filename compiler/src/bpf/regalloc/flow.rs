@@ -27,8 +27,8 @@ fn call_args(helper: i32) -> Regs {
         // get_current_uid_gid, get_current_task, jiffies64.
         5 | 8 | 14 | 15 | 35 | 118 => 0,
         // map_lookup_elem, map_delete_elem, get_current_comm,
-        // ringbuf_submit.
-        1 | 3 | 16 | 132 => 2,
+        // ringbuf_submit, ringbuf_query.
+        1 | 3 | 16 | 132 | 134 => 2,
         // probe_read_{user,kernel}{,_str}, ringbuf_reserve,
         // map_lookup_percpu_elem.
         112..=115 | 131 | 195 => 3,
