@@ -340,7 +340,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         &program,
         &layout,
         ringbuf,
-        crate::bpf::codegen::KernelFacts::of(kernel),
+        crate::bpf::codegen::KernelFacts::of(kernel, &module),
     ) {
         Ok(code) => code,
         Err(d) => {

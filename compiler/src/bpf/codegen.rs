@@ -100,7 +100,20 @@ pub struct KernelFacts {
 }
 
 impl KernelFacts {
-    pub fn of(kernel: &crate::kernel::Kernel) -> KernelFacts {
+    /// What `m`'s kernel-placed handlers need: the task's offsets only
+    /// when they read its fields (looking them up reads the kernel's
+    /// BTF, which scripts without such reads do without).
+    pub fn of(kernel: &crate::kernel::Kernel, m: &Module) -> KernelFacts {
+        let cpus =
+            if matches!(kernel.source, crate::kernel::KernelSource::Live) { possible_cpus().unwrap_or(0) } else { 0 };
+        let reads_task = m.functions.iter().filter(|f| f.placement == Placement::Kernel).any(|f| {
+            f.blocks.iter().flat_map(|b| &b.insts).any(
+                |i| matches!(&i.kind, InstKind::Intrinsic { name, .. } if matches!(name.as_str(), "ppid" | "euid" | "egid")),
+            )
+        });
+        if !reads_task {
+            return KernelFacts { cpus, ..KernelFacts::default() };
+        }
         let at = |ty: &str, member: &str| {
             let t = kernel.find_type(ty, None)?;
             kernel.member(t, member).map(|m| m.bit_offset / 8)
