@@ -26,11 +26,14 @@ pub struct Limits {
     /// Runtime errors tolerated before the script stops (0: the first
     /// one stops it).
     pub max_errors: u64,
+    /// Nested function calls in user-placed handlers (kernel-placed ones
+    /// inline their calls).
+    pub max_nesting: u64,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_string_len: 128, max_map_entries: 2048, max_action: 1000, max_errors: 0 }
+        Limits { max_string_len: 128, max_map_entries: 2048, max_action: 1000, max_errors: 0, max_nesting: 10 }
     }
 }
 
@@ -64,6 +67,7 @@ impl Limits {
                 }
                 "MAXACTION" => l.max_action = parse()?,
                 "MAXERRORS" => l.max_errors = parse()?,
+                "MAXNESTING" => l.max_nesting = parse()?,
                 _ => {}
             }
         }

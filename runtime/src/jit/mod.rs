@@ -32,8 +32,9 @@
 //!   fails with "MAXACTION exceeded" past `Limits::max_action`. stap
 //!   counts statements; a loop iteration costs two or three here, about
 //!   what stap charges, and a loop cannot escape the count.
-//! - MAXNESTING: at most [`rt::MAX_NESTING`] (stap's default, 10) nested
-//!   function calls; the next fails with "MAXNESTING exceeded".
+//! - MAXNESTING: at most `Limits::max_nesting` (stap's default, 10,
+//!   `-D MAXNESTING=N`) nested function calls; the next fails with
+//!   "MAXNESTING exceeded".
 //! - `next` in a function tries the next overload; past the last, the
 //!   call fails with "all functions exhausted"; in a handler it ends the
 //!   handler. `exit()` asks the host to stop and the handler goes on.

@@ -27,9 +27,6 @@ use super::{Tables, builtins};
 use crate::host::Host;
 use crate::stats::Stat;
 
-/// stap's default limit of nested function calls.
-pub const MAX_NESTING: usize = 10;
-
 /// Errors the generated code detects itself.
 pub const E_DIVISION: i64 = 1;
 pub const E_MAXACTION: i64 = 2;
@@ -174,7 +171,7 @@ pub unsafe extern "C" fn catch(ctx: *mut Ctx<'_>, dst: *mut u8) -> i64 {
 pub unsafe extern "C" fn call_enter(ctx: *mut Ctx<'_>, size: i64, site: i64) -> *mut u8 {
     // SAFETY: see `cx`.
     let c = unsafe { cx(ctx) };
-    if c.depth >= MAX_NESTING {
+    if c.depth as u64 >= c.tables.layout.limits.max_nesting {
         c.site = site;
         c.fail("MAXNESTING exceeded");
         return std::ptr::null_mut();

@@ -244,6 +244,10 @@ fn recursion_and_nesting_limit() {
     // Ten nested calls are allowed, an eleventh is not.
     let depth = "function d(n) { if (n > 1) return d(n - 1) ; return 0 }";
     assert_eq!(run(&format!("{depth} probe begin {{ d(10) }}")).1, None);
+    // -D MAXNESTING=N moves the limit.
+    let three = |n: u32| run_with(&format!("{depth} probe begin {{ d({n}) }}"), &["MAXNESTING=3"]).1;
+    assert_eq!(three(3), None);
+    assert_eq!(three(4).map(|e| e.message), Some("MAXNESTING exceeded".to_string()));
     assert!(run(&format!("{depth} probe begin {{ d(11) }}")).1.is_some());
 }
 
