@@ -353,7 +353,17 @@ fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color
             return 1;
         }
     };
-    match stp_runtime::run::run(compiled, Some(&jit), sm, &run_opts) {
+    if opts.verbose > 0 {
+        eprint!("{}", stp_runtime::report::PASS5_STARTING);
+    }
+    let start = std::time::Instant::now();
+    let result = stp_runtime::run::run(compiled, Some(&jit), sm, &run_opts);
+    if opts.verbose > 0 {
+        let (usr, sys) = cpu_times();
+        let real = start.elapsed().as_millis() as u64;
+        eprint!("{}", stp_runtime::report::pass5_completed(usr as u64, sys as u64, real));
+    }
+    match result {
         Ok(0) => 0,
         Ok(_) => {
             eprint!("{}", stp_runtime::report::PASS5_FAILED);

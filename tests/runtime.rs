@@ -890,3 +890,17 @@ fn read_modify_write_of_an_entry_updates_it_in_place() {
     assert_eq!(status, 0, "{err}");
     assert_eq!(out, "perl 5\nx 10\naaaaa\n", "{err}");
 }
+
+#[test]
+fn verbose_runs_report_pass_5() {
+    if !as_root("pass 5 -v") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let (status, out, err) = stp_run_clean(&["-v", "-e", "probe begin { println(\"hi\") exit() }"]);
+    assert_eq!((status, out.as_str()), (0, "hi\n"), "{err}");
+    let starting = err.find("Pass 5: starting run.\n").expect("the starting line");
+    let completed = err.find("Pass 5: run completed in ").expect("the completed line");
+    assert!(starting < completed, "{err}");
+    assert!(err[completed..].trim_end().ends_with("real ms."), "{err}");
+}
