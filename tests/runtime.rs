@@ -904,3 +904,23 @@ fn verbose_runs_report_pass_5() {
     assert!(starting < completed, "{err}");
     assert!(err[completed..].trim_end().ends_with("real ms."), "{err}");
 }
+
+#[test]
+fn every_example_passes_the_verifier() {
+    if !as_root("examples through the verifier") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|e| e != "stp") {
+            continue;
+        }
+        let (status, _, err) = stp_run(&["-p4", "--verify", path.to_str().expect("utf-8")]);
+        assert_eq!(status, 0, "{}: {err}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} examples");
+}
