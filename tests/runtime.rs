@@ -483,13 +483,16 @@ fn bpf_ids(kind: &str) -> Vec<u64> {
         .collect()
 }
 
-/// Runs stp and checks that it leaves no program, map or link behind.
-fn stp_run_clean(args: &[&str]) -> (i32, String, String) {
-    let before: Vec<Vec<u64>> = ["prog", "map", "link"].iter().map(|k| bpf_ids(k)).collect();
-    let result = stp_run(args);
-    // The kernel frees maps and programs after their last reference
-    // goes, in deferred work: give it a moment.
-    for (k, b) in ["prog", "map", "link"].iter().zip(before) {
+/// The ids of the kernel's programs, maps and links, by kind.
+fn bpf_objects() -> Vec<(&'static str, Vec<u64>)> {
+    ["prog", "map", "link"].into_iter().map(|k| (k, bpf_ids(k))).collect()
+}
+
+/// Checks that no program, map or link is there that was not `before`.
+/// The kernel frees them after their last reference goes, in deferred
+/// work: it gets a moment.
+fn assert_nothing_left(before: &[(&str, Vec<u64>)], what: &str) {
+    for (k, b) in before {
         let mut left = Vec::new();
         for _ in 0..50 {
             left = bpf_ids(k).into_iter().filter(|id| !b.contains(id)).collect();
@@ -498,8 +501,15 @@ fn stp_run_clean(args: &[&str]) -> (i32, String, String) {
             }
             std::thread::sleep(std::time::Duration::from_millis(40));
         }
-        assert!(left.is_empty(), "stp {args:?} left {k}s {left:?} behind");
+        assert!(left.is_empty(), "{what} left {k}s {left:?} behind");
     }
+}
+
+/// Runs stp and checks that it leaves no program, map or link behind.
+fn stp_run_clean(args: &[&str]) -> (i32, String, String) {
+    let before = bpf_objects();
+    let result = stp_run(args);
+    assert_nothing_left(&before, &format!("stp {args:?}"));
     result
 }
 
@@ -653,7 +663,7 @@ fn sigint_ends_the_run_with_end_probes_and_leaves_nothing() {
         return;
     }
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
-    let before: Vec<Vec<u64>> = ["prog", "map", "link"].iter().map(|k| bpf_ids(k)).collect();
+    let before = bpf_objects();
     let child = Command::new(env!("CARGO_BIN_EXE_stp"))
         .args(["-e", "global n\nprobe kernel.trace(\"sched:sched_switch\") { n++ }\nprobe end { printf(\"end %d\\n\", n > 0) }\n"])
         .stdout(std::process::Stdio::piped())
@@ -662,7 +672,7 @@ fn sigint_ends_the_run_with_end_probes_and_leaves_nothing() {
         .expect("stp runs");
     // Attached once its programs are in the kernel's list.
     let start = std::time::Instant::now();
-    while bpf_ids("link").len() <= before[2].len() {
+    while bpf_ids("link").len() <= before[2].1.len() {
         assert!(start.elapsed() < std::time::Duration::from_secs(20), "stp never attached");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -672,17 +682,7 @@ fn sigint_ends_the_run_with_end_probes_and_leaves_nothing() {
     let out = child.wait_with_output().expect("stp ends");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "end 1\n");
-    for (k, b) in ["prog", "map", "link"].iter().zip(before) {
-        let mut left = Vec::new();
-        for _ in 0..50 {
-            left = bpf_ids(k).into_iter().filter(|id| !b.contains(id)).collect();
-            if left.is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(40));
-        }
-        assert!(left.is_empty(), "SIGINT left {k}s {left:?} behind");
-    }
+    assert_nothing_left(&before, "SIGINT");
 }
 
 #[test]

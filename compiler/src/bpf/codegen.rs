@@ -1615,32 +1615,13 @@ impl<'a> Gen<'a> {
                 self.store(dst, Reg::R0, span)
             }
             ("strlen", Some(dst), [s]) => {
-                self.str_ptr(Reg::R1, s, 0)?;
-                let (top, done) = (self.label(), self.label());
-                self.emit(Insn::mov64_imm(Reg::R3, 0));
-                self.bind(top);
-                self.jump_imm_to(Cond::Ge, Reg::R3, self.s as i32 - 1, done);
-                self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, 0));
-                self.jump_imm_to(Cond::Eq, Reg::R4, 0, done);
-                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, 1));
-                self.jump_to(top);
-                self.bind(done);
+                self.string_length(Reg::R3, s)?;
                 self.store(dst, Reg::R3, span)
             }
             ("substr", Some(dst), [src, start, length]) => {
                 // The source's length, in r5.
-                self.str_ptr(Reg::R1, src, 0)?;
-                let (top, counted, empty, done) = (self.label(), self.label(), self.label(), self.label());
-                self.emit(Insn::mov64_imm(Reg::R5, 0));
-                self.bind(top);
-                self.jump_imm_to(Cond::Ge, Reg::R5, self.s as i32 - 1, counted);
-                self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, 0));
-                self.jump_imm_to(Cond::Eq, Reg::R4, 0, counted);
-                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R5, 1));
-                self.jump_to(top);
-                self.bind(counted);
+                self.string_length(Reg::R5, src)?;
+                let (empty, done) = (self.label(), self.label());
                 // start in [0, len), n = min(length, len - start) > 0.
                 self.load(Reg::R3, start, span)?;
                 self.jump_imm_to(Cond::Slt, Reg::R3, 0, empty);
@@ -1879,6 +1860,23 @@ impl<'a> Gen<'a> {
                 self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
             }
         }
+        self.bind(done);
+        Ok(())
+    }
+
+    /// `len` = the length of a string operand (at most a string's size
+    /// less its NUL), counted byte by byte; uses r1 and r4.
+    fn string_length(&mut self, len: Reg, o: &Operand) -> Result<(), Diagnostic> {
+        self.str_ptr(Reg::R1, o, 0)?;
+        let (top, done) = (self.label(), self.label());
+        self.emit(Insn::mov64_imm(len, 0));
+        self.bind(top);
+        self.jump_imm_to(Cond::Ge, len, self.s as i32 - 1, done);
+        self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, 0));
+        self.jump_imm_to(Cond::Eq, Reg::R4, 0, done);
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+        self.emit(Insn::alu64_imm(AluOp::Add, len, 1));
+        self.jump_to(top);
         self.bind(done);
         Ok(())
     }
