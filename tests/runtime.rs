@@ -924,3 +924,23 @@ fn every_example_passes_the_verifier() {
     }
     assert!(checked >= 5, "only {checked} examples");
 }
+
+#[test]
+fn isinstr_in_a_kernel_handler_agrees_with_the_user_side() {
+    if !as_root("isinstr in kernel handlers") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let tests = "isinstr(s, \"world\"), isinstr(s, \"hello\"), isinstr(s, \"xyz\"), isinstr(s, \"\"), \
+                 isinstr(s, \"d!\"), isinstr(s, \"o w\")";
+    let script = format!(
+        "probe begin {{ s = \"hello world\"; printf(\"%d%d%d%d%d%d\\n\", {tests}) }}\n\
+         probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (pid() == target() && execname() == \"perl\") {{ s = \"hello world\"; printf(\"%d%d%d%d%d%d\\n\", {tests}) }}\n\
+         }}\n"
+    );
+    let cmd = getppid_command(1, 0);
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "110101\n110101\n", "{err}");
+}

@@ -1614,6 +1614,40 @@ impl<'a> Gen<'a> {
                 self.emit(Insn::alu64_imm(AluOp::Div, Reg::R0, div));
                 self.store(dst, Reg::R0, span)
             }
+            ("isinstr", Some(dst), [hay, Operand::Str(needle)]) => {
+                // A literal needle: compared byte by byte, unrolled, at
+                // each position of the haystack (a loop the verifier can
+                // follow).
+                let needle: Vec<u8> = needle.iter().copied().take_while(|&c| c != 0).collect();
+                if needle.len() > 48 {
+                    return Err(not_yet("isinstr with a needle over 48 bytes in kernel handlers", span));
+                }
+                let (top, next, found, done) = (self.label(), self.label(), self.label(), self.label());
+                self.emit(Insn::mov64_imm(Reg::R0, 1));
+                if !needle.is_empty() {
+                    self.str_ptr(Reg::R1, hay, 0)?;
+                    let last = self.s as i32 - needle.len() as i32;
+                    self.emit(Insn::mov64_imm(Reg::R5, 0));
+                    self.bind(top);
+                    self.emit(Insn::mov64_imm(Reg::R0, 0));
+                    self.jump_imm_to(Cond::Sgt, Reg::R5, last, done);
+                    self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, 0));
+                    self.jump_imm_to(Cond::Eq, Reg::R4, 0, done);
+                    for (j, &c) in needle.iter().enumerate() {
+                        self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, j as i16));
+                        self.jump_imm_to(Cond::Ne, Reg::R4, i32::from(c), next);
+                    }
+                    self.jump_to(found);
+                    self.bind(next);
+                    self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+                    self.emit(Insn::alu64_imm(AluOp::Add, Reg::R5, 1));
+                    self.jump_to(top);
+                    self.bind(found);
+                    self.emit(Insn::mov64_imm(Reg::R0, 1));
+                }
+                self.bind(done);
+                self.store(dst, Reg::R0, span)
+            }
             ("strlen", Some(dst), [s]) => {
                 self.string_length(Reg::R3, s)?;
                 self.store(dst, Reg::R3, span)
