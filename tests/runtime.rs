@@ -782,8 +782,8 @@ fn kernel_sprintf_pads_as_the_printer_does() {
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // The same format built in the kernel (sprintf) and by the runtime's
     // printer (printf): the two lines must be the same.
-    let format = "[%5d][%05d][%p][%3x][%08X][%o][%c]";
-    let args = "n, n, 4096, 255, 48879, 8, 65";
+    let format = "[%5d][%05d][%p][%3x][%08X][%o][%c][%-6s][%6s][%2s]";
+    let args = "n, n, 4096, 255, 48879, 8, 65, execname(), execname(), \"abc\"";
     let script = format!(
         "probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
            if (pid() == target() && execname() == \"perl\") {{\n\
@@ -796,7 +796,7 @@ fn kernel_sprintf_pads_as_the_printer_does() {
     let cmd = getppid_command(1, 0);
     let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", &script]);
     assert_eq!(status, 0, "{err}");
-    let line = "[  -42][-0042][0x0000000000001000][ ff][0000BEEF][10][A]\n";
+    let line = "[  -42][-0042][0x0000000000001000][ ff][0000BEEF][10][A][perl  ][  perl][abc]\n";
     assert_eq!(out, format!("{line}{line}"), "{err}");
 }
 

@@ -1935,6 +1935,8 @@ impl<'a> Gen<'a> {
             Str(Operand),
             /// A number, its conversion, width and zero padding.
             Num(Operand, Conv, u32, bool),
+            /// A string, its width, left-justified.
+            PaddedStr(Operand, u32, bool),
         }
         let mut parts = Vec::new();
         if let (PrintKind::Sprintf, Some(f)) = (kind, format) {
@@ -1955,6 +1957,21 @@ impl<'a> Gen<'a> {
                         let Some((v, _)) = values.next() else { break };
                         match (spec.conv, width, spec.precision) {
                             (Conv::Str, Some(0), None) if simple_flags && !f.zero => parts.push(Part::Str(v.clone())),
+                            // `%Ns`, `%-Ns`: padded with spaces.
+                            (Conv::Str, _, None)
+                                if !f.plus && !f.space && !f.alt && !f.zero && spec.width.is_some() =>
+                            {
+                                let Some(Count::Fixed(w)) = spec.width else {
+                                    return Err(not_yet("sprintf with a `*` width in kernel handlers", span));
+                                };
+                                if w >= self.s {
+                                    return Err(not_yet(
+                                        "sprintf widths past a string's size in kernel handlers",
+                                        span,
+                                    ));
+                                }
+                                parts.push(Part::PaddedStr(v.clone(), w, f.left));
+                            }
                             (
                                 c @ (Conv::Signed
                                 | Conv::Unsigned
@@ -2015,6 +2032,31 @@ impl<'a> Gen<'a> {
                 Part::Str(o) => {
                     self.str_ptr(Reg::R3, &o, 0)?;
                     self.append(build);
+                }
+                Part::PaddedStr(o, width, left) => {
+                    // Its length in VALUE_SLOT, then the spaces it lacks:
+                    // the tail of `width` spaces written in the first
+                    // temporary.
+                    self.string_length(Reg::R3, &o)?;
+                    self.emit(Insn::store(Size::DW, Reg::FP, VALUE_SLOT, Reg::R3));
+                    if left {
+                        self.str_ptr(Reg::R3, &o, 0)?;
+                        self.append(build);
+                    }
+                    let spaces = vec![b' '; width as usize];
+                    self.store_literal(Reg::R8, self.tmp[0] as i32, &spaces, None);
+                    self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, VALUE_SLOT));
+                    self.emit(Insn::jump_imm(Cond::Le, Reg::R1, width as i32, 1));
+                    self.emit(Insn::mov64_imm(Reg::R1, width as i32));
+                    self.emit(Insn::jump_imm(Cond::Sge, Reg::R1, 0, 1));
+                    self.emit(Insn::mov64_imm(Reg::R1, 0));
+                    self.scratch_addr(Reg::R3, self.tmp[0]);
+                    self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
+                    self.append(build);
+                    if !left {
+                        self.str_ptr(Reg::R3, &o, 0)?;
+                        self.append(build);
+                    }
                 }
                 Part::Num(o, conv, width, zero) => {
                     self.load(Reg::R1, &o, span)?;
