@@ -287,7 +287,11 @@ fn check_user_side(
 
 fn compile(session: Session) -> u8 {
     let Session { mut opts, color, kernel_dir, cache, verify } = session;
-    opts.user_side = Some(check_user_side);
+    // Pass 5 compiles the user-placed handlers to run them (and reports
+    // what it cannot translate as pass 3 would); -p3 and -p4 check them.
+    if opts.last_pass < 5 {
+        opts.user_side = Some(check_user_side);
+    }
     let kernel = match &kernel_dir {
         Some(dir) => Kernel::snapshot(dir),
         None if cache => Kernel::live(),
@@ -340,12 +344,7 @@ fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color
         compatible: Some(opts.compatible.clone()),
         verbose: opts.verbose,
     };
-    let points: Vec<String> = compiled
-        .program
-        .probes
-        .iter()
-        .map(|p| p.points.first().map(|pt| pt.name.clone()).unwrap_or_default())
-        .collect();
+    let points = driver::point_names(&compiled.program);
     let jit = match stp_runtime::jit::Jit::compile(&compiled.module, &compiled.layout, &points) {
         Ok(j) => j,
         Err(d) => {
@@ -357,7 +356,7 @@ fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color
         eprint!("{}", stp_runtime::report::PASS5_STARTING);
     }
     let start = std::time::Instant::now();
-    let result = stp_runtime::run::run(compiled, Some(&jit), sm, &run_opts);
+    let result = stp_runtime::run::run(compiled, &jit, sm, &run_opts);
     if opts.verbose > 0 {
         let (usr, sys) = cpu_times();
         let real = start.elapsed().as_millis() as u64;
@@ -376,7 +375,8 @@ fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color
                 Diagnostic::error(f.message)
             };
             if let Some(span) = f.span {
-                d = d.at(span, "the refused code came from here");
+                let label = if f.log.is_some() { "the refused code came from here" } else { "" };
+                d = d.at(span, label);
             }
             if let Some(log) = f.log {
                 d = if opts.verbose > 0 { d.with_note(log) } else { d.with_help("-v shows the verifier's log") };

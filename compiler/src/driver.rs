@@ -357,17 +357,15 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         format!("translated to IR ({} functions) and {} eBPF programs", module.functions.len(), code.programs.len()),
         start.elapsed(),
     ));
-    if let Some(check) = opts.user_side {
-        let points: Vec<String> =
-            program.probes.iter().map(|p| p.points.first().map(|pt| pt.name.clone()).unwrap_or_default()).collect();
-        if let Err(d) = check(&module, &layout, &points) {
-            if opts.last_pass == 3 {
-                outcome.output = ir_text;
-            }
-            outcome.diagnostics.push(d);
-            outcome.failed_pass = Some(3);
-            return outcome;
+    if let Some(check) = opts.user_side
+        && let Err(d) = check(&module, &layout, &point_names(&program))
+    {
+        if opts.last_pass == 3 {
+            outcome.output = ir_text;
         }
+        outcome.diagnostics.push(d);
+        outcome.failed_pass = Some(3);
+        return outcome;
     }
     if opts.last_pass == 3 {
         outcome.output = format!("{ir_text}\n# eBPF\n{}", crate::bpf::codegen::print(&code));
@@ -410,6 +408,11 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     }
     outcome.compiled = Some(Box::new(Compiled { object: bytes, program, module, layout, code }));
     outcome
+}
+
+/// What `pp()` says in each probe's handler: its first point's name.
+pub fn point_names(program: &elab::Program) -> Vec<String> {
+    program.probes.iter().map(|p| p.points.first().map(|pt| pt.name.clone()).unwrap_or_default()).collect()
 }
 
 /// All that pass 5 needs to run a script.

@@ -11,12 +11,7 @@ use std::fmt;
 use crate::stats::Stat;
 
 /// A decoded long or string: a scalar, an array key or an array value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    Long(i64),
-    /// The string's bytes, without its NUL.
-    Str(Vec<u8>),
-}
+pub use stp_compiler::bpf::records::Value;
 
 /// A global's contents when the script ends.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -320,7 +320,7 @@ pub fn error_text(sm: &SourceMap, message: &str, span: Option<Span>, probe: Opti
 }
 
 /// Runs the script; returns its exit status.
-pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &RunOptions) -> Result<i32, Failure> {
+pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions) -> Result<i32, Failure> {
     let user_handlers: Vec<(usize, FuncId, &ProbeKind, &str)> = c
         .module
         .handlers
@@ -332,9 +332,6 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         })
         .flatten()
         .collect();
-    if user.is_none() && !user_handlers.is_empty() {
-        return Err(Failure("this build of stp cannot run begin, end, error or timer probes".into()));
-    }
     install_signals();
     let mut ebpf =
         aya::EbpfLoader::new().load(&c.object).map_err(|e| Failure(format!("cannot load the compiled script: {e}")))?;
@@ -407,9 +404,10 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
     begins.sort();
     let mut failed = false;
     for (_, _, f, name) in &begins {
-        if let (Some(u), false) = (user, failed || st.exit)
-            && let Err(e) = u.run(*f, name, &mut st)
-        {
+        if failed || st.exit {
+            break;
+        }
+        if let Err(e) = user.run(*f, name, &mut st) {
             report(&mut st, sm, &e.message, e.span);
             failed = st.errors > c.layout.limits.max_errors;
         }
@@ -487,9 +485,7 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
                 if t.0 < now {
                     t.0 = now + period;
                 }
-                if let Some(u) = user
-                    && let Err(e) = u.run(t.2, t.3, &mut st)
-                {
+                if let Err(e) = user.run(t.2, t.3, &mut st) {
                     report(&mut st, sm, &e.message, e.span);
                     failed = st.errors > c.layout.limits.max_errors;
                 }
@@ -518,9 +514,7 @@ pub fn run(c: &Compiled, user: Option<&dyn UserCode>, sm: &SourceMap, opts: &Run
         .collect();
     ends.sort();
     for (_, _, f, name) in &ends {
-        if let Some(u) = user
-            && let Err(e) = u.run(*f, name, &mut st)
-        {
+        if let Err(e) = user.run(*f, name, &mut st) {
             report(&mut st, sm, &e.message, e.span);
             if !failed {
                 break;
@@ -665,7 +659,12 @@ fn attach(
             continue;
         };
         let prog = ebpf.program_mut(&p.name).ok_or_else(|| Failure(format!("no program {}", p.name)))?;
-        let fail = |e: &dyn std::fmt::Display| Failure(format!("cannot attach {}: {e}", describe(kind)));
+        let at = c.program.probes.get(probe).map(|pr| pr.span);
+        let fail = |e: &dyn std::fmt::Display| Failure {
+            message: format!("cannot attach {}: {e}", describe(kind)),
+            span: at,
+            log: None,
+        };
         match (kind, prog) {
             (ProbeKind::Tracepoint { tp }, Program::TracePoint(t)) => {
                 load(t.load(), kind, c, p)?;
@@ -889,15 +888,7 @@ fn print_unread(st: &mut State<'_>) {
 }
 
 fn decode(bytes: &[u8], ty: Ty) -> report::Value {
-    match ty {
-        Ty::Long => {
-            report::Value::Long(i64::from_ne_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8])))
-        }
-        Ty::Str => {
-            let end = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
-            report::Value::Str(bytes.get(..end).unwrap_or_default().to_vec())
-        }
-    }
+    records::value(bytes, ty).unwrap_or(report::Value::Long(0))
 }
 
 fn decode_key(layout: &Layout, ml: &stp_compiler::layout::MapLayout, key: &[u8]) -> Vec<report::Value> {

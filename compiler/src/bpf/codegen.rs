@@ -873,6 +873,12 @@ impl<'a> Gen<'a> {
 
     fn function(mut self) -> Result<Code, Diagnostic> {
         let f = self.f;
+        // Offsets into the scratch and globals records are 16-bit
+        // displacements in the instructions.
+        let limit = i16::MAX as u32;
+        if self.scratch + self.s > limit || self.layout.globals_size > limit {
+            return Err(not_yet("this many strings at this MAXSTRINGLEN (past 32 KiB of values)", f.span));
+        }
         for _ in &f.blocks {
             self.label();
         }
@@ -1857,7 +1863,8 @@ impl<'a> Gen<'a> {
         match ty {
             Ty::Long => {
                 self.load(Reg::R1, value, span)?;
-                self.emit(Insn::store(Size::DW, Reg::R9, off as i16, Reg::R1));
+                let off = i16::try_from(off).map_err(|_| not_yet("records this large", span))?;
+                self.emit(Insn::store(Size::DW, Reg::R9, off, Reg::R1));
             }
             Ty::Str => {
                 self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, off as i32));
@@ -1870,8 +1877,15 @@ impl<'a> Gen<'a> {
     /// `@entry` at the return: what the entry kept, or 0 or "".
     fn entry_load(&mut self, dst: VarId, slot: u32, span: Span) -> Result<(), Diagnostic> {
         let (map, off, ty) = self.entry_slot(slot, span)?;
-        let (found, done) = (self.label(), self.label());
         self.entry_lookup(&map);
+        self.read_found(dst, ty, off, span)
+    }
+
+    /// `dst` = the value at `off` in the entry r0 found, or 0 or "" when
+    /// r0 is null.
+    fn read_found(&mut self, dst: VarId, ty: Ty, off: u32, span: Span) -> Result<(), Diagnostic> {
+        let off16 = i16::try_from(off).map_err(|_| not_yet("records this large", span))?;
+        let (found, done) = (self.label(), self.label());
         self.jump_imm_to(Cond::Ne, Reg::R0, 0, found);
         match ty {
             Ty::Long => {
@@ -1879,7 +1893,7 @@ impl<'a> Gen<'a> {
                 self.store(dst, Reg::R1, span)?;
                 self.jump_to(done);
                 self.bind(found);
-                self.emit(Insn::load(Size::DW, Reg::R1, Reg::R0, off as i16));
+                self.emit(Insn::load(Size::DW, Reg::R1, Reg::R0, off16));
                 self.store(dst, Reg::R1, span)?;
             }
             Ty::Str => {
@@ -1888,7 +1902,9 @@ impl<'a> Gen<'a> {
                 self.jump_to(done);
                 self.bind(found);
                 self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
-                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, off as i32));
+                if off > 0 {
+                    self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(off16)));
+                }
                 self.scratch_addr(Reg::R1, d);
                 self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
                 self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
@@ -2269,31 +2285,12 @@ impl<'a> Gen<'a> {
         if self.keep_entry {
             self.emit(Insn::store(Size::DW, Reg::FP, ENTRY_SLOT, Reg::R0));
         }
-        let (found, done) = (self.label(), self.label());
-        self.jump_imm_to(Cond::Ne, Reg::R0, 0, found);
-        match ml.value {
-            ValueLayout::Long => {
-                self.emit(Insn::mov64_imm(Reg::R1, 0));
-                self.store(dst, Reg::R1, span)?;
-                self.jump_to(done);
-                self.bind(found);
-                self.emit(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
-                self.store(dst, Reg::R1, span)?;
-            }
-            ValueLayout::Str => {
-                let off = self.str_off(dst)?;
-                self.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
-                self.jump_to(done);
-                self.bind(found);
-                self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
-                self.scratch_addr(Reg::R1, off);
-                self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
-                self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
-            }
+        let ty = match ml.value {
+            ValueLayout::Long => Ty::Long,
+            ValueLayout::Str => Ty::Str,
             ValueLayout::Stat(_) => return Err(Diagnostic::internal("pass 3: a statistic read as an array")),
-        }
-        self.bind(done);
-        Ok(())
+        };
+        self.read_found(dst, ty, 0, span)
     }
 
     fn map_set(&mut self, map: GlobalId, keys: &[Operand], value: &Operand, span: Span) -> Result<(), Diagnostic> {

@@ -73,7 +73,8 @@ pub fn offsets(carried: &[Ty], layout: &Layout) -> (Vec<u32>, u32) {
     (offs, at)
 }
 
-/// A value decoded from a record.
+/// A value decoded from a record, a map or the globals: a long, or a
+/// string's bytes without its NUL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     Long(i64),
@@ -100,21 +101,23 @@ pub fn decode(kind: &RecordKind, bytes: &[u8], layout: &Layout) -> Option<Vec<Va
     carried
         .iter()
         .zip(offs)
-        .map(|(t, o)| {
+        .map(|(&t, o)| {
             let o = o as usize;
-            match t {
-                Ty::Long => {
-                    let b: [u8; 8] = bytes.get(o..o + 8)?.try_into().ok()?;
-                    Some(Value::Long(i64::from_le_bytes(b)))
-                }
-                Ty::Str => {
-                    let field = bytes.get(o..o + layout.size_of(Ty::Str) as usize)?;
-                    let end = field.iter().position(|&c| c == 0).unwrap_or(field.len());
-                    Some(Value::Str(field.get(..end)?.to_vec()))
-                }
-            }
+            value(bytes.get(o..o + layout.size_of(t) as usize)?, t)
         })
         .collect()
+}
+
+/// A long (in the machine's byte order) or a NUL-terminated string
+/// from its bytes in a record, a map key or value, or the globals.
+pub fn value(field: &[u8], ty: Ty) -> Option<Value> {
+    match ty {
+        Ty::Long => Some(Value::Long(i64::from_ne_bytes(field.get(..8)?.try_into().ok()?))),
+        Ty::Str => {
+            let end = field.iter().position(|&c| c == 0).unwrap_or(field.len());
+            Some(Value::Str(field.get(..end)?.to_vec()))
+        }
+    }
 }
 
 /// The tag of a record.
