@@ -90,6 +90,7 @@ fn getppid_object() -> Vec<u8> {
         section: "tracepoint/syscalls/sys_enter_getppid".into(),
         insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
         map_loads: Vec::new(),
+        funcs: Vec::new(),
     };
     write_object(&[prog], &[], "GPL").expect("an object")
 }
@@ -114,6 +115,7 @@ fn counter_object() -> Vec<u8> {
         section: "tracepoint/syscalls/sys_enter_getppid".into(),
         insns,
         map_loads: vec![(0, "globals".into())],
+        funcs: Vec::new(),
     };
     let globals = MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1, flags: 0 };
     write_object(&[prog], &[globals], "GPL").expect("an object")
@@ -262,6 +264,7 @@ fn a_refused_program_is_reported_at_its_instruction() {
         section: "tracepoint/syscalls/sys_enter_getppid".into(),
         insns: vec![Insn::mov64_imm(Reg::R1, 0), Insn::exit()],
         map_loads: Vec::new(),
+        funcs: Vec::new(),
     };
     let bytes = write_object(&[prog], &[], "GPL").expect("an object");
     let rejected = stp_runtime::verify(&bytes).expect_err("the verifier refuses it");
@@ -349,6 +352,7 @@ fn a_refused_program_is_reported_with_its_script_line() {
         section: "tracepoint/syscalls/sys_enter_getppid".into(),
         insns: vec![Insn::mov64_imm(Reg::R1, 0), Insn::mov64_imm(Reg::R2, 0), Insn::exit()],
         map_loads: Vec::new(),
+        funcs: Vec::new(),
     };
     let line =
         |slot: usize, line: u32, text: &str| LineInfo { slot, file: "<input>".into(), text: text.into(), line, col: 1 };
@@ -735,6 +739,8 @@ fn every_record_is_printed_or_counted_as_lost() {
 mod begin_end;
 #[path = "runtime/c_program.rs"]
 mod c_program;
+#[path = "runtime/foreach.rs"]
+mod foreach;
 #[path = "runtime/perf.rs"]
 mod perf;
 #[path = "runtime/timer.rs"]

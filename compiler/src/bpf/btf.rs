@@ -227,6 +227,17 @@ pub fn add_programs(b: &mut Builder, names: &[&str]) -> Vec<u32> {
     names.iter().map(|n| b.func(n, proto, STATIC)).collect()
 }
 
+/// Adds a static `FUNC` for a callback subprogram, of type
+/// `long (void *, void *, void *, void *)` (what `bpf_for_each_map_elem`
+/// passes; `bpf_loop`'s callbacks take the first two); returns its type
+/// id.
+pub fn add_callback(b: &mut Builder, name: &str) -> u32 {
+    let long = b.int("long", 8, true);
+    let ptr = b.ptr(0);
+    let proto = b.func_proto(long, &[("a", ptr), ("b", ptr), ("c", ptr), ("d", ptr)]);
+    b.func(name, proto, STATIC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,13 @@
 //!
 //! Programs with the same section name share one ELF section because
 //! loaders find a section's `.BTF.ext` records by its name.
+//!
+//! A program's subprograms (the callbacks of `bpf_for_each_map_elem` and
+//! `bpf_loop`) go in `.text` as static functions, each with its BTF
+//! function and line records, as clang places them; a load of one's
+//! address is relocated against `.text`, and loaders link the callbacks
+//! back in after the program in the order the program names them, which
+//! is the order they have in [`Program::insns`].
 
 use std::collections::HashMap;
 
@@ -19,10 +26,11 @@ use object::{
 
 use super::btf::{self, MAP_DEF_SIZE, MapDef};
 use super::btf_ext::{self, FuncRecord, LineRecord, SectionInfo};
-use super::insn::Insn;
+use super::insn::{Insn, PSEUDO_FUNC};
 use crate::source::{SourceMap, Span};
 
-/// `R_BPF_64_64`: a 64-bit immediate load of a map's address.
+/// `R_BPF_64_64`: a 64-bit immediate load of a map's or a function's
+/// address.
 const R_BPF_64_64: u32 = 1;
 
 /// The size of an instruction.
@@ -38,6 +46,28 @@ pub struct Program {
     pub insns: Vec<Insn>,
     /// The instructions (by slot) that load a map, and the map's name.
     pub map_loads: Vec<(usize, String)>,
+    /// The subprograms at the end of `insns`: the slot each starts at and
+    /// its name, ascending. A subprogram's address is loaded as the
+    /// kernel takes it: a 64-bit immediate load with source
+    /// [`PSEUDO_FUNC`] and the offset of its first instruction from the
+    /// load's second slot.
+    pub funcs: Vec<(usize, String)>,
+}
+
+impl Program {
+    /// The slots of the program's own code, then of each subprogram.
+    fn parts(&self) -> Vec<(usize, usize, Option<&str>)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut name = None;
+        for (at, n) in &self.funcs {
+            out.push((start, *at, name));
+            start = *at;
+            name = Some(n.as_str());
+        }
+        out.push((start, self.insns.len(), name));
+        out
+    }
 }
 
 /// Where the code of one script line starts in a program: what the kernel
@@ -114,6 +144,61 @@ pub fn write_object_with_lines(
     btf::add_maps(&mut types, maps);
     let names: Vec<&str> = programs.iter().map(|p| p.name.as_str()).collect();
     let funcs = btf::add_programs(&mut types, &names);
+    let mut ext = Vec::new();
+    let mut text_symbol_of = None;
+    // The subprograms first, in `.text`: the programs' loads of their
+    // addresses need their offsets there.
+    let mut text_at: HashMap<(usize, usize), u64> = HashMap::new();
+    if programs.iter().any(|p| !p.funcs.is_empty()) {
+        let text = obj.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
+        let text_symbol = obj.section_symbol(text);
+        let mut info = SectionInfo { name_off: types.string(".text"), ..SectionInfo::default() };
+        // Where each goes, first: one may load the address of a later one.
+        let mut next = 0;
+        for (i, p) in programs.iter().enumerate() {
+            for (start, end, name) in p.parts() {
+                if name.is_some() {
+                    text_at.insert((i, start), next);
+                    next += (end - start) as u64 * INSN_SIZE;
+                }
+            }
+        }
+        for (i, p) in programs.iter().enumerate() {
+            for (start, end, name) in p.parts() {
+                let Some(name) = name else { continue };
+                let code = encode(p, start, end, &text_at, i)?;
+                let offset = obj.append_section_data(text, &code, INSN_SIZE);
+                if text_at.get(&(i, start)) != Some(&offset) {
+                    return Err(format!("{name} is not where .text was laid out"));
+                }
+                let off32 = u32::try_from(offset + code.len() as u64)
+                    .map(|_| offset as u32)
+                    .map_err(|_| ".text is too long")?;
+                relocate(&mut obj, text, offset, (p, start, end), &map_symbols, Some(text_symbol))?;
+                obj.add_symbol(Symbol {
+                    name: name.as_bytes().to_vec(),
+                    value: offset,
+                    size: code.len() as u64,
+                    kind: SymbolKind::Text,
+                    scope: SymbolScope::Compilation,
+                    weak: false,
+                    section: SymbolSection::Section(text),
+                    flags: SymbolFlags::None,
+                });
+                let type_id = btf::add_callback(&mut types, name);
+                info.funcs.push(FuncRecord { insn_off: off32, type_id });
+                let part_lines = rebase(lines.get(i).map_or(&[][..], Vec::as_slice), start, end);
+                info.lines.extend(line_records(
+                    p.insns.get(start..end).unwrap_or_default(),
+                    &part_lines,
+                    off32,
+                    &mut types,
+                ));
+            }
+        }
+        ext.push(info);
+        text_symbol_of = Some(text_symbol);
+    }
     // The programs of each section name, in the order the names first come.
     let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
     for (i, p) in programs.iter().enumerate() {
@@ -122,31 +207,19 @@ pub fn write_object_with_lines(
             None => groups.push((&p.section, vec![i])),
         }
     }
-    let mut ext = Vec::new();
     for (name, members) in &groups {
         let section = obj.add_section(Vec::new(), name.as_bytes().to_vec(), SectionKind::Text);
         let mut info = SectionInfo { name_off: types.string(name), ..SectionInfo::default() };
         for &i in members {
             let (Some(p), Some(&type_id)) = (programs.get(i), funcs.get(i)) else { continue };
-            let code: Vec<u8> = p.insns.iter().flat_map(Insn::encode).collect();
+            let end = p.funcs.first().map_or(p.insns.len(), |f| f.0);
+            let code = encode(p, 0, end, &text_at, i)?;
             let offset = obj.append_section_data(section, &code, INSN_SIZE);
             // Offsets in `.BTF.ext` are 32-bit.
             let start = u32::try_from(offset + code.len() as u64)
                 .map(|_| offset as u32)
                 .map_err(|_| format!("section {name} is too long"))?;
-            for (slot, map) in &p.map_loads {
-                let symbol = *map_symbols.get(map.as_str()).ok_or_else(|| format!("no map named '{map}'"))?;
-                obj.add_relocation(
-                    section,
-                    Relocation {
-                        offset: offset + (*slot as u64) * INSN_SIZE,
-                        symbol,
-                        addend: 0,
-                        flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
-                    },
-                )
-                .map_err(|e| format!("cannot relocate a map load: {e}"))?;
-            }
+            relocate(&mut obj, section, offset, (p, 0, end), &map_symbols, text_symbol_of)?;
             obj.add_symbol(Symbol {
                 name: p.name.as_bytes().to_vec(),
                 value: offset,
@@ -158,8 +231,8 @@ pub fn write_object_with_lines(
                 flags: SymbolFlags::None,
             });
             info.funcs.push(FuncRecord { insn_off: start, type_id });
-            let program_lines = lines.get(i).map_or(&[][..], Vec::as_slice);
-            info.lines.extend(line_records(&p.insns, program_lines, start, &mut types));
+            let program_lines = rebase(lines.get(i).map_or(&[][..], Vec::as_slice), 0, end);
+            info.lines.extend(line_records(p.insns.get(..end).unwrap_or_default(), &program_lines, start, &mut types));
         }
         ext.push(info);
     }
@@ -174,6 +247,77 @@ pub fn write_object_with_lines(
     text.push(0);
     obj.append_section_data(section, &text, 1);
     obj.write().map_err(|e| format!("cannot write the eBPF object: {e}"))
+}
+
+/// Whether an instruction loads a subprogram's address.
+fn loads_func(i: &Insn) -> bool {
+    i.is_wide() && i.src == PSEUDO_FUNC
+}
+
+/// The code of slots `start..end` of program `index`, with each load of a
+/// subprogram's address turned into its offset in `.text` (`text_at`),
+/// which the relocation against `.text` adds to.
+fn encode(
+    p: &Program,
+    start: usize,
+    end: usize,
+    text_at: &HashMap<(usize, usize), u64>,
+    index: usize,
+) -> Result<Vec<u8>, String> {
+    let mut insns = p.insns.get(start..end).ok_or("a subprogram past the program's end")?.to_vec();
+    for (k, insn) in insns.iter_mut().enumerate() {
+        if !loads_func(insn) {
+            continue;
+        }
+        let target = (start + k + 1).checked_add_signed(insn.imm as isize).ok_or("a subprogram before the program")?;
+        let offset = text_at
+            .get(&(index, target))
+            .ok_or_else(|| format!("{}: slot {} loads no subprogram", p.name, start + k))?;
+        insn.imm = i32::try_from(*offset).map_err(|_| ".text is too long")?;
+    }
+    Ok(insns.iter().flat_map(Insn::encode).collect())
+}
+
+/// The relocations of slots `start..end` of a program placed at `offset`
+/// of `section`: its map loads, and its loads of subprograms' addresses.
+fn relocate(
+    obj: &mut Object<'_>,
+    section: object::write::SectionId,
+    offset: u64,
+    (p, start, end): (&Program, usize, usize),
+    map_symbols: &HashMap<&str, SymbolId>,
+    text: Option<SymbolId>,
+) -> Result<(), String> {
+    let mut relocations = Vec::new();
+    for (slot, map) in p.map_loads.iter().filter(|(s, _)| (start..end).contains(s)) {
+        let symbol = *map_symbols.get(map.as_str()).ok_or_else(|| format!("no map named '{map}'"))?;
+        relocations.push((*slot, symbol));
+    }
+    for (slot, _) in p.insns.iter().enumerate().take(end).skip(start).filter(|(_, i)| loads_func(i)) {
+        relocations.push((slot, text.ok_or("a subprogram load without subprograms")?));
+    }
+    for (slot, symbol) in relocations {
+        obj.add_relocation(
+            section,
+            Relocation {
+                offset: offset + ((slot - start) as u64) * INSN_SIZE,
+                symbol,
+                addend: 0,
+                flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
+            },
+        )
+        .map_err(|e| format!("cannot relocate a load: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The line starts of slots `start..end`, counted from `start`.
+fn rebase(lines: &[LineInfo], start: usize, end: usize) -> Vec<LineInfo> {
+    lines
+        .iter()
+        .filter(|l| (start..end).contains(&l.slot))
+        .map(|l| LineInfo { slot: l.slot - start, ..l.clone() })
+        .collect()
 }
 
 /// A program's line records, as the kernel accepts them: at most one per
@@ -230,12 +374,14 @@ mod tests {
                 section: "tracepoint/syscalls/sys_enter_getppid".into(),
                 insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
                 map_loads: Vec::new(),
+                funcs: Vec::new(),
             },
             Program {
                 name: "probe_1".into(),
                 section: "kprobe/vfs_read".into(),
                 insns: vec![Insn::mov64_imm(Reg::R0, 1), Insn::exit()],
                 map_loads: Vec::new(),
+                funcs: Vec::new(),
             },
         ];
         let bytes = write_object(&progs, &[], "GPL").expect("an object");
@@ -263,6 +409,7 @@ mod tests {
             section: "tracepoint/sched/sched_switch".into(),
             insns,
             map_loads: vec![(0, "counts".into())],
+            funcs: Vec::new(),
         }];
         let maps = [
             MapDef { name: "globals".into(), map_type: 2, key_size: 4, value_size: 8, max_entries: 1, flags: 0 },
@@ -336,18 +483,21 @@ mod tests {
                 section: "tracepoint/syscalls/sys_enter_getppid".into(),
                 insns: first,
                 map_loads: vec![(0, "counts".into())],
+                funcs: Vec::new(),
             },
             Program {
                 name: "probe_1_0".into(),
                 section: "kprobe/vfs_read".into(),
                 insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
                 map_loads: Vec::new(),
+                funcs: Vec::new(),
             },
             Program {
                 name: "probe_2_0".into(),
                 section: "tracepoint/syscalls/sys_enter_getppid".into(),
                 insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::mov64_imm(Reg::R0, 1), Insn::exit()],
                 map_loads: vec![],
+                funcs: Vec::new(),
             },
         ];
         let maps =
@@ -457,5 +607,55 @@ mod tests {
         assert_eq!(lines_of("probe_0_0"), [(0, 3), (4, 4)]);
         assert_eq!(lines_of("probe_1_0"), []);
         assert_eq!(lines_of("probe_2_0"), [(0, 7), (1, 8)]);
+    }
+
+    /// A program with two callbacks, the first loading the second: both
+    /// go in `.text` as local functions with their BTF functions and
+    /// lines; the loads are relocated against `.text` at their offsets;
+    /// aya links them back after the program, in that order.
+    #[test]
+    fn callbacks_go_in_text_and_link_back() {
+        let mut insns = Insn::ld_func(Reg::R2, 3).to_vec(); // to slot 4
+        insns.extend([Insn::mov64_imm(Reg::R0, 0), Insn::exit()]);
+        let cb0 = insns.len(); // 4
+        insns.extend(Insn::ld_func(Reg::R2, 2)); // to slot 7
+        insns.push(Insn::exit());
+        let cb1 = insns.len(); // 7
+        insns.extend([Insn::mov64_imm(Reg::R0, 1), Insn::exit()]);
+        let prog = Program {
+            name: "probe_0_0".into(),
+            section: "tracepoint/syscalls/sys_enter_getppid".into(),
+            insns,
+            map_loads: Vec::new(),
+            funcs: vec![(cb0, "probe_0_0_cb0".into()), (cb1, "probe_0_0_cb1".into())],
+        };
+        let lines = vec![vec![line(0, 3, "a"), line(cb0, 4, "b"), line(cb1, 5, "c")]];
+        let bytes = write_object_with_lines(&[prog], &[], "GPL", &lines).expect("an object");
+        let file = object::File::parse(&*bytes).expect("a valid ELF");
+        let text = file.section_by_name(".text").expect(".text");
+        assert_eq!(text.data().expect("data").len(), 5 * 8, "the two callbacks");
+        let cb = |name: &str| file.symbols().find(|s| s.name() == Ok(name)).expect("the callback's symbol");
+        assert_eq!((cb("probe_0_0_cb0").address(), cb("probe_0_0_cb1").address()), (0, 24));
+        assert!(!cb("probe_0_0_cb0").is_global());
+        let main = file.section_by_name("tracepoint/syscalls/sys_enter_getppid").expect("the program");
+        let relocs: Vec<u64> = main.relocations().map(|(at, _)| at).collect();
+        assert_eq!(relocs, [0]);
+        // The load's immediate is the callback's offset in `.text`.
+        let imm = |data: &[u8], at: usize| i32::from_le_bytes(data[at + 4..at + 8].try_into().expect("4 bytes"));
+        assert_eq!(imm(main.data().expect("data"), 0), 0);
+        assert_eq!(imm(text.data().expect("data"), 0), 24);
+        let obj = aya_obj::Object::parse(&bytes).expect("aya parses the object");
+        let p = obj.programs.get("probe_0_0").expect("the program");
+        let f = obj.functions.get(&p.function_key()).expect("its function");
+        assert_eq!(f.instructions.len(), 4, "the program's own code");
+        let mut obj = obj;
+        obj.relocate_calls(&std::collections::HashSet::from([1usize, 2, 3, 4, 5, 6, 7, 8])).expect("aya links");
+        let p = obj.programs.get("probe_0_0").expect("the program");
+        let f = obj.functions.get(&p.function_key()).expect("its function");
+        assert_eq!(f.instructions.len(), 9, "the callbacks linked after it");
+        let funcs: Vec<u32> = f.func_info.func_info.iter().map(|i| i.insn_off).collect();
+        assert_eq!(funcs, [0, 4, 7]);
+        let starts: Vec<(u32, u32)> = f.line_info.line_info.iter().map(|l| (l.insn_off, l.line_col >> 10)).collect();
+        assert_eq!(starts, [(0, 3), (4, 4), (7, 5)]);
     }
 }

@@ -258,6 +258,9 @@ impl Cond {
 /// `src` of a 64-bit immediate load: what the immediate means.
 pub const PSEUDO_MAP_FD: u8 = 1;
 pub const PSEUDO_MAP_VALUE: u8 = 2;
+/// The address of a subprogram (a callback), `imm` its offset from the
+/// load's second slot.
+pub const PSEUDO_FUNC: u8 = 4;
 /// `src` of a call: a BPF-to-BPF call, `imm` the relative target.
 pub const PSEUDO_CALL: u8 = 1;
 
@@ -332,6 +335,12 @@ impl Insn {
         Insn::ld_imm64_src(dst, PSEUDO_MAP_VALUE, (u64::from(offset) << 32) | u64::from(fd as u32))
     }
 
+    /// `dst = &subprogram`, `rel` slots after the load's second slot:
+    /// two slots.
+    pub fn ld_func(dst: Reg, rel: i32) -> [Insn; 2] {
+        Insn::ld_imm64_src(dst, PSEUDO_FUNC, rel as u32 as u64)
+    }
+
     fn ld_imm64_src(dst: Reg, src: u8, imm: u64) -> [Insn; 2] {
         [
             Insn { code: LD | IMM | Size::DW.code(), dst: dst.0, src, off: 0, imm: imm as u32 as i32 },
@@ -340,6 +349,13 @@ impl Insn {
     }
 
     /// `dst = *(size *)(src + off)`.
+    /// `dst = be64(dst)`: the bytes of `dst` in big-endian order, so
+    /// that comparing two such words compares their bytes in memory
+    /// order.
+    pub fn to_be64(dst: Reg) -> Insn {
+        Insn::new(ALU | 0xd0 | X, dst, Reg::R0, 0, 64)
+    }
+
     pub fn load(size: Size, dst: Reg, src: Reg, off: i16) -> Insn {
         Insn::new(LDX | MEM | size.code(), dst, src, off, 0)
     }
@@ -419,6 +435,7 @@ pub fn disassemble(
                 (PSEUDO_MAP_FD, Some(name)) => format!("r{} = map[{name}]", insn.dst),
                 (PSEUDO_MAP_FD, None) => format!("r{} = map[fd:{}]", insn.dst, insn.imm),
                 (PSEUDO_MAP_VALUE, _) => format!("r{} = map[fd:{}][0]+{}", insn.dst, insn.imm, hi),
+                (PSEUDO_FUNC, _) => format!("r{} = func pc{:+}", insn.dst, insn.imm),
                 _ => format!("r{} = {value:#x} ll", insn.dst),
             }
         } else {

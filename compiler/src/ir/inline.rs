@@ -165,7 +165,7 @@ fn rename(callee: &Function, var_base: u32, block_base: u32, on_error: Option<Ca
         .collect()
 }
 
-fn rename_kind(k: &InstKind, v: &dyn Fn(VarId) -> VarId, o: &dyn Fn(&Operand) -> Operand) -> InstKind {
+pub(crate) fn rename_kind(k: &InstKind, v: &dyn Fn(VarId) -> VarId, o: &dyn Fn(&Operand) -> Operand) -> InstKind {
     let os = |xs: &[Operand]| xs.iter().map(o).collect::<Vec<_>>();
     let oo = |xs: &[Option<Operand>]| xs.iter().map(|x| x.as_ref().map(o)).collect::<Vec<_>>();
     match k {

@@ -24,10 +24,22 @@ impl Gen<'_> {
         op: crate::parse::ast::StatOp,
         span: Span,
     ) -> Result<(), Diagnostic> {
-        use crate::parse::ast::StatOp;
         let ml = self.map_layout(stat, span)?;
         self.build_key(&ml, keys, span)?;
         let name = map_name(self.m, stat);
+        self.stat_extract(&name, op, span)?;
+        self.store(dst, Reg::R1, span)
+    }
+
+    /// r1 = extractor `op` of the statistic of map `name` under the key in
+    /// the key area, summed over every CPU. Uses r9.
+    pub(super) fn stat_extract(
+        &mut self,
+        name: &str,
+        op: crate::parse::ast::StatOp,
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        use crate::parse::ast::StatOp;
         // LEN_SLOT: count; VALUE_SLOT: sum; r9: min or max; KEY_SLOT
         // (free once the entry's lookups are done) the CPU, on the stack
         // where the verifier sees its bound.
@@ -41,7 +53,7 @@ impl Gen<'_> {
         self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
         let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus.min(MAX_CPUS) };
         self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, done);
-        self.map_load(Reg::R1, &name);
+        self.map_load(Reg::R1, name);
         self.scratch_addr(Reg::R2, self.key);
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
         self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
@@ -93,7 +105,7 @@ impl Gen<'_> {
             }
             StatOp::Variance => return Err(not_yet("@variance in kernel handlers", span)),
         }
-        self.store(dst, Reg::R1, span)
+        Ok(())
     }
 
     /// r0 = this thread's `@entry` record, or 0; the key (its pid_tgid)
@@ -196,8 +208,22 @@ impl Gen<'_> {
             self.emit(Insn::store_imm(Size::DW, Reg::R8, self.key as i16, 0));
             return Ok(());
         }
+        let keys: Vec<Option<Operand>> = keys.iter().cloned().map(Some).collect();
+        self.write_keys(self.key, ml, &keys, span)
+    }
+
+    /// Writes the given keys (`None`: leave that one) of a key record at
+    /// `base` in the scratch record.
+    pub(super) fn write_keys(
+        &mut self,
+        base: u32,
+        ml: &MapLayout,
+        keys: &[Option<Operand>],
+        span: Span,
+    ) -> Result<(), Diagnostic> {
         for (k, slot) in keys.iter().zip(&ml.keys) {
-            let at = (self.key + slot.offset) as i32;
+            let Some(k) = k else { continue };
+            let at = (base + slot.offset) as i32;
             match slot.ty {
                 Ty::Long => {
                     self.load(Reg::R1, k, span)?;

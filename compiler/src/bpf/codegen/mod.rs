@@ -19,13 +19,16 @@ use crate::elab::Placement;
 use crate::elab::points::ProbeKind;
 use crate::elab::sdt::{SdtArg, SdtLoc};
 use crate::ir::{
-    BinOp, Block, BlockId, Function, GlobalId, Inst, InstKind, Module, Operand, Terminator, Ty, UnOp, VarId,
+    BinOp, Block, BlockId, Catch, Function, GlobalId, Inst, InstKind, Module, Operand, Terminator, Ty, UnOp, VarId,
 };
 use crate::layout::{HistLayout, Layout, MapLayout, STAT_FIELDS, ValueLayout};
 use crate::parse::ast::{CompareOp, PrintKind};
 use crate::source::Span;
 
+mod foreach;
+mod frame;
 mod intrinsics;
+mod loops;
 mod maps;
 mod strings;
 mod target;
@@ -60,6 +63,10 @@ const HELPER_PROBE_READ_USER_STR: i32 = 114;
 const HELPER_PROBE_READ_KERNEL_STR: i32 = 115;
 const HELPER_JIFFIES: i32 = 118;
 const HELPER_RINGBUF_RESERVE: i32 = 131;
+/// `bpf_for_each_map_elem` (Linux 5.13) and `bpf_loop` (5.17): calls of
+/// a callback subprogram.
+const HELPER_FOR_EACH: i32 = 164;
+const HELPER_LOOP: i32 = 181;
 /// `bpf_map_lookup_percpu_elem` (Linux 6.0).
 const HELPER_LOOKUP_PERCPU: i32 = 195;
 /// The most CPUs whose statistics records an extractor adds up: the
@@ -286,6 +293,7 @@ pub fn generate(
     let mut scratch = 0;
     let mut extra_maps = Vec::new();
     let mut zeros = 0;
+    let mut fe_next = 0;
     for h in &m.handlers {
         let Some(f) = m.function(h.func) else { continue };
         if f.placement != Placement::Kernel {
@@ -334,8 +342,11 @@ pub fn generate(
             g.sdt = sdt_args(&point.kind);
             g.entry = entry.clone();
             g.ringbuf = ringbuf;
-            let code = g.function()?;
+            g.fe_next = fe_next;
+            let mut code = g.function()?;
             scratch = scratch.max(code.scratch);
+            fe_next += code.maps.len() as u32;
+            extra_maps.extend(std::mem::take(&mut code.maps));
             let section = match &point.kind {
                 ProbeKind::Tracepoint { tp } if raw => Some(format!("raw_tracepoint/{}", tp.name)),
                 // The entry function runs where the probed function starts.
@@ -349,27 +360,88 @@ pub fn generate(
             let Some(section) = section else {
                 return Err(not_yet(&format!("probes on {}", point.name), probe.span));
             };
-            let code = super::regalloc::allocate(
-                super::regalloc::Code { insns: code.insns, map_loads: code.map_loads, lines: code.lines },
-                FIRST_VAR_SLOT as i16,
-            );
-            out.programs.push(Program {
-                name: if h.at_entry {
-                    format!("probe_{}_{i}_entry", h.probe)
-                } else {
-                    format!("probe_{}_{i}", h.probe)
-                },
-                section,
-                insns: code.insns,
-                map_loads: code.map_loads,
-            });
-            out.lines.push(code.lines);
+            let name =
+                if h.at_entry { format!("probe_{}_{i}_entry", h.probe) } else { format!("probe_{}_{i}", h.probe) };
+            let callbacks = code.callbacks;
+            let code = super::regalloc::Code { insns: code.insns, map_loads: code.map_loads, lines: code.lines };
+            // Loop callbacks read and write the program's variable slots
+            // through its frame pointer, which the allocator cannot follow.
+            let code =
+                if loops::loops(f).is_empty() { super::regalloc::allocate(code, FIRST_VAR_SLOT as i16) } else { code };
+            let (insns, map_loads, lines, funcs) = link(code, callbacks, &name, probe.span)?;
+            out.programs.push(Program { name, section, insns, map_loads, funcs });
+            out.lines.push(lines);
             out.points.push((h.probe, i));
         }
     }
     out.maps = maps(m, layout, scratch, ringbuf, zeros);
     out.maps.extend(extra_maps);
     Ok(out)
+}
+
+/// A program's code with its callbacks after it, each load of a
+/// callback's address (its index until now) made relative; the map
+/// loads and line starts of the callbacks follow them.
+#[allow(clippy::type_complexity)]
+fn link(
+    main: super::regalloc::Code,
+    callbacks: Vec<Code>,
+    name: &str,
+    span: Span,
+) -> Result<(Vec<Insn>, Vec<(usize, String)>, Vec<(usize, Span)>, Vec<(usize, String)>), Diagnostic> {
+    let super::regalloc::Code { mut insns, mut map_loads, mut lines } = main;
+    // The order loaders link them in: each where it is first loaded,
+    // depth first, from the program's code on.
+    let loads = |code: &[Insn]| -> Vec<usize> {
+        code.iter()
+            .filter(|i| i.is_wide() && i.src == super::insn::PSEUDO_FUNC)
+            .filter_map(|i| usize::try_from(i.imm).ok())
+            .collect()
+    };
+    let mut order: Vec<usize> = Vec::new();
+    fn visit(k: usize, callbacks: &[Code], order: &mut Vec<usize>, loads: &dyn Fn(&[Insn]) -> Vec<usize>) {
+        if order.contains(&k) {
+            return;
+        }
+        order.push(k);
+        if let Some(cb) = callbacks.get(k) {
+            for next in loads(&cb.insns) {
+                visit(next, callbacks, order, loads);
+            }
+        }
+    }
+    for k in loads(&insns) {
+        visit(k, &callbacks, &mut order, &loads);
+    }
+    // Callbacks nothing loads are dropped (there are none).
+    let mut starts = vec![None; callbacks.len()];
+    let mut funcs = Vec::new();
+    let mut callbacks: Vec<Option<Code>> = callbacks.into_iter().map(Some).collect();
+    for &k in &order {
+        let Some(cb) = callbacks.get_mut(k).and_then(Option::take) else { continue };
+        let start = insns.len();
+        if let Some(s) = starts.get_mut(k) {
+            *s = Some(start);
+        }
+        funcs.push((start, format!("{name}_cb{}", funcs.len())));
+        insns.extend(cb.insns);
+        map_loads.extend(cb.map_loads.into_iter().map(|(s, m)| (s + start, m)));
+        lines.extend(cb.lines.into_iter().map(|(s, sp)| (s + start, sp)));
+    }
+    for at in 0..insns.len() {
+        let Some(insn) = insns.get(at) else { continue };
+        if !(insn.is_wide() && insn.src == super::insn::PSEUDO_FUNC) {
+            continue;
+        }
+        let Some(target) = usize::try_from(insn.imm).ok().and_then(|k| starts.get(k).copied().flatten()) else {
+            return Err(Diagnostic::internal("pass 3: a load of a callback that does not exist").at(span, ""));
+        };
+        let rel = i32::try_from(target as i64 - at as i64 - 1).map_err(|_| not_yet("handlers this long", span))?;
+        if let Some(insn) = insns.get_mut(at) {
+            insn.imm = rel;
+        }
+    }
+    Ok((insns, map_loads, lines, funcs))
 }
 
 /// Where a return probe's `@entry` values are kept: a record per thread
@@ -426,6 +498,11 @@ struct Code {
     map_loads: Vec<(usize, String)>,
     lines: Vec<(usize, Span)>,
     scratch: u32,
+    /// The callback subprograms, in the order they go after the code;
+    /// a load of one's address has its index as the offset until then.
+    callbacks: Vec<Code>,
+    /// The maps the code adds (`foreach` buffers).
+    maps: Vec<MapDef>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -549,30 +626,99 @@ struct Gen<'a> {
     in_place: bool,
     /// The ring buffer's size.
     ringbuf: u32,
+    /// Where a `foreach` slice or a `*` pattern's keys are, in the
+    /// scratch record (0: the function has none).
+    pattern: u32,
+    /// The callbacks generated so far, by index (see [`Code::callbacks`]);
+    /// a callback's own callbacks follow it. `cb_base` is the index of
+    /// the first one this generator makes.
+    callbacks: Vec<Option<Code>>,
+    cb_base: usize,
+    /// The `foreach` buffers made so far, named `fe{N}` from `fe_next`.
+    buffers: Vec<MapDef>,
+    fe_next: u32,
+    /// The buffer of each `foreach` started, by its iteration variable.
+    iters: Vec<(VarId, foreach::Buffer)>,
+    /// Each loop's header block and the slot counting its turns.
+    loops: Vec<(u32, Option<i16>)>,
+    /// The jumps back to a block that dominates the jump: (from, to).
+    back_edges: std::collections::BTreeSet<(u32, u32)>,
+    /// The function's `foreach` loops, which run through callbacks.
+    fe_loops: Vec<loops::Loop>,
+    /// In a loop's callback: the loop, and the values it copies.
+    region: Option<loops::Region>,
+    /// The blocks this generator writes.
+    emitted: Vec<bool>,
+    /// Stubs that leave for blocks it does not write.
+    stubs: Vec<(Label, u32)>,
 }
 
 impl<'a> Gen<'a> {
     fn new(m: &'a Module, f: &'a Function, layout: &'a Layout, records: &'a mut Vec<RecordKind>, ctx: Ctx) -> Gen<'a> {
         let s = layout.size_of(Ty::Str);
-        let mut next_slot = FIRST_VAR_SLOT;
-        let mut next_str = 0;
+        // A function with callbacks leaves them room on the stack: the
+        // kernel counts every frame of a call chain against one limit.
+        let callbacks = foreach::uses_callbacks(f);
+        let stack = if callbacks { STACK - foreach::CALLBACK_STACK } else { STACK };
+        let fe_loops = loops::loops(f);
+        let mut next_slot = if fe_loops.is_empty() { FIRST_VAR_SLOT } else { loops::FIRST_SLOT };
+        // Strings never live together share a place; longs too when the
+        // stack would not hold one each (a slot of its own is what the
+        // register allocator promotes best).
+        let shared = frame::places(f);
+        let n_longs = f.vars.iter().filter(|v| v.ty == Ty::Long).count() as i32;
+        let own_slots = next_slot - 8 * n_longs >= -stack;
+        let mut k = 0;
+        let places: Vec<u32> = f
+            .vars
+            .iter()
+            .zip(&shared)
+            .map(|(v, &p)| match v.ty {
+                Ty::Long if own_slots => {
+                    k += 1;
+                    k - 1
+                }
+                _ => p,
+            })
+            .collect();
         let mut slots = Vec::new();
         let mut strs = Vec::new();
-        for v in &f.vars {
+        let (mut longs, mut strings) = (0, 0);
+        for (v, &p) in f.vars.iter().zip(&places) {
             match v.ty {
                 Ty::Long => {
-                    slots.push((next_slot >= -STACK).then_some(next_slot as i16));
-                    next_slot -= 8;
+                    let at = next_slot - 8 * p as i32;
+                    slots.push((at >= -stack).then_some(at as i16));
                     strs.push(None);
+                    longs = longs.max(p + 1);
                 }
                 Ty::Str => {
                     slots.push(None);
-                    strs.push(Some(next_str));
-                    next_str += s;
+                    strs.push(Some(p * s));
+                    strings = strings.max(p + 1);
                 }
             }
         }
+        next_slot -= 8 * longs as i32;
+        let next_str = strings * s;
         let tmp = [next_str, next_str + s];
+        // A counter per loop (the target of a jump back): each bounds its
+        // loop for the verifier, and dies when the loop is done, so the
+        // verifier need not follow the code after a loop once per turn
+        // the loop may have taken.
+        let back_edges = frame::back_edges(f);
+        let mut headers: Vec<u32> = back_edges.iter().map(|&(_, h)| h).collect();
+        headers.sort_unstable();
+        headers.dedup();
+        let mut loops = Vec::new();
+        for (k, h) in headers.into_iter().enumerate() {
+            if k == 0 {
+                loops.push((h, Some(LOOP_SLOT)));
+            } else {
+                loops.push((h, (next_slot >= -stack).then_some(next_slot as i16)));
+                next_slot -= 8;
+            }
+        }
         // The second temporary is where text is built: a copy of up to a
         // string's size may start anywhere in its first string, so it has
         // room for two (the verifier checks the largest offset with the
@@ -593,7 +739,19 @@ impl<'a> Gen<'a> {
             strs,
             tmp,
             key,
-            scratch: key + max_key.max(8),
+            scratch: key + max_key.max(8) + if callbacks { max_key.max(8) } else { 0 },
+            pattern: if callbacks { key + max_key.max(8) } else { 0 },
+            callbacks: Vec::new(),
+            cb_base: 0,
+            buffers: Vec::new(),
+            fe_next: 0,
+            iters: Vec::new(),
+            loops,
+            back_edges,
+            fe_loops,
+            region: None,
+            emitted: Vec::new(),
+            stubs: Vec::new(),
             s,
             on_error: None,
             ctx,
@@ -854,7 +1012,8 @@ impl<'a> Gen<'a> {
                 };
                 self.set_str(var, &text)?;
             }
-            self.jump_to(Label(c.block.0 as usize));
+            let l = self.block_label(c.block.0);
+            self.jump_to(l);
             return Ok(());
         }
         match message {
@@ -867,8 +1026,7 @@ impl<'a> Gen<'a> {
                 self.write_record(tag, &[(o.clone(), Ty::Str)], span)?;
             }
         }
-        self.emit(Insn::mov64_imm(Reg::R0, 0));
-        self.emit(Insn::exit());
+        self.end_handler();
         Ok(())
     }
 
@@ -902,6 +1060,8 @@ impl<'a> Gen<'a> {
                         | InstKind::StatGet { .. }
                         | InstKind::EntrySave { .. }
                         | InstKind::EntryLoad { .. }
+                        | InstKind::IterStart { .. }
+                        | InstKind::IterNext { .. }
                         | InstKind::Print { .. }
                 )
             })
@@ -912,25 +1072,52 @@ impl<'a> Gen<'a> {
         } else {
             self.scratch = 0;
         }
+        if !self.fe_loops.is_empty() {
+            self.keep_pointers();
+        }
         self.emit(Insn::store_imm(Size::DW, Reg::FP, LOOP_SLOT, 0));
+        for (_, slot) in self.loops.clone().into_iter().skip(1) {
+            let slot = slot.ok_or_else(|| not_yet("handlers with this many values (the stack holds 59)", f.span))?;
+            self.emit(Insn::store_imm(Size::DW, Reg::FP, slot, 0));
+        }
         // The verifier refuses code no path reaches.
         let reachable = reachable(f);
+        self.emitted = self.emitted_blocks(&reachable);
         for (index, b) in f.blocks.iter().enumerate() {
-            if !reachable.get(index).copied().unwrap_or(false) {
+            if !self.emitted.get(index).copied().unwrap_or(false) {
                 continue;
             }
             self.bind(Label(index));
             self.block(index, b)?;
         }
+        let span = f.span;
+        self.write_stubs(span)?;
+        self.finish(span)
+    }
+
+    /// Resolves the jumps, and hands over the code with its callbacks.
+    fn finish(mut self, span: Span) -> Result<Code, Diagnostic> {
         for (at, l) in std::mem::take(&mut self.fixups) {
             let to = self.labels.get(l.0).copied().flatten().unwrap_or(0);
             let off = to as i64 - at as i64 - 1;
-            let off = i16::try_from(off).map_err(|_| not_yet("handlers this long", f.span))?;
+            let off = i16::try_from(off).map_err(|_| not_yet("handlers this long", span))?;
             if let Some(insn) = self.insns.get_mut(at) {
                 insn.off = off;
             }
         }
-        Ok(Code { insns: self.insns, map_loads: self.map_loads, lines: self.lines, scratch: self.scratch })
+        let callbacks = self
+            .callbacks
+            .into_iter()
+            .collect::<Option<Vec<Code>>>()
+            .ok_or_else(|| Diagnostic::internal("pass 3: a callback was never finished"))?;
+        Ok(Code {
+            insns: self.insns,
+            map_loads: self.map_loads,
+            lines: self.lines,
+            scratch: self.scratch,
+            callbacks,
+            maps: self.buffers,
+        })
     }
 
     fn block(&mut self, index: usize, b: &Block) -> Result<(), Diagnostic> {
@@ -948,29 +1135,35 @@ impl<'a> Gen<'a> {
         self.lines.push((self.insns.len(), b.term_span));
         // A jump back is a loop's next turn: counted against MAXACTION,
         // which also bounds the loop for the verifier.
-        let back = |t: BlockId| t.0 as usize <= index;
+        let back = |t: BlockId| self.back_edges.contains(&(index as u32, t.0));
         let targets: Vec<BlockId> = match &b.term {
             Terminator::Jump(t) => vec![*t],
             Terminator::Branch { then, otherwise, .. } => vec![*then, *otherwise],
             _ => Vec::new(),
         };
-        if targets.iter().any(|t| back(*t)) {
-            self.count_action(b.term_span)?;
+        let own_head = self.region.as_ref().map(|r| r.lp.head);
+        if let Some(header) = targets.into_iter().find(|t| back(*t))
+            && Some(header.0) != own_head
+        {
+            self.count_action(header.0, b.term_span)?;
         }
+        let falls_to = |g: &Self, t: BlockId| t.0 == next && g.emitted.get(t.0 as usize).copied().unwrap_or(false);
         match &b.term {
-            Terminator::Jump(t) if t.0 == next => {}
-            Terminator::Jump(t) => self.jump_to(Label(t.0 as usize)),
+            Terminator::Jump(t) if falls_to(self, *t) => {}
+            Terminator::Jump(t) => {
+                let l = self.block_label(t.0);
+                self.jump_to(l);
+            }
             Terminator::Branch { cond, then, otherwise } => {
                 self.load(Reg::R1, cond, b.term_span)?;
-                self.jump_imm_to(Cond::Ne, Reg::R1, 0, Label(then.0 as usize));
-                if otherwise.0 != next {
-                    self.jump_to(Label(otherwise.0 as usize));
+                let l = self.block_label(then.0);
+                self.jump_imm_to(Cond::Ne, Reg::R1, 0, l);
+                if !falls_to(self, *otherwise) {
+                    let l = self.block_label(otherwise.0);
+                    self.jump_to(l);
                 }
             }
-            Terminator::Return(_) | Terminator::Next => {
-                self.emit(Insn::mov64_imm(Reg::R0, 0));
-                self.emit(Insn::exit());
-            }
+            Terminator::Return(_) | Terminator::Next => self.end_handler(),
             Terminator::Error(msg) => {
                 let msg = msg.clone();
                 self.fail(Err(&msg), b.term_span)?;
@@ -979,19 +1172,26 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
-    fn count_action(&mut self, span: Span) -> Result<(), Diagnostic> {
+    /// A turn of the loop at block `header`: counted against MAXACTION.
+    fn count_action(&mut self, header: u32, span: Span) -> Result<(), Diagnostic> {
+        let slot = self.loops.iter().find(|(h, _)| *h == header).and_then(|(_, s)| *s).unwrap_or(LOOP_SLOT);
         let ok = self.label();
-        self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, LOOP_SLOT));
+        self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, slot));
         self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-        self.emit(Insn::store(Size::DW, Reg::FP, LOOP_SLOT, Reg::R1));
+        self.emit(Insn::store(Size::DW, Reg::FP, slot, Reg::R1));
         let max = i32::try_from(self.layout.limits.max_action).unwrap_or(i32::MAX);
         self.jump_imm_to(Cond::Le, Reg::R1, max, ok);
+        self.action_exceeded(span)?;
+        self.bind(ok);
+        Ok(())
+    }
+
+    /// MAXACTION exceeded: an error, and the end of the handler.
+    fn action_exceeded(&mut self, span: Span) -> Result<(), Diagnostic> {
         let msg = "MAXACTION exceeded".to_string();
         let tag = self.record(RecordKind::Error { message: Some(msg), span });
         self.write_record(tag, &[], span)?;
-        self.emit(Insn::mov64_imm(Reg::R0, 0));
-        self.emit(Insn::exit());
-        self.bind(ok);
+        self.end_handler();
         Ok(())
     }
 
@@ -1101,7 +1301,7 @@ impl<'a> Gen<'a> {
             InstKind::MapSet { map, keys, value } => self.map_set(*map, keys, value, span)?,
             InstKind::MapHas { dst, map, keys } => {
                 let Some(keys) = keys.iter().cloned().collect::<Option<Vec<Operand>>>() else {
-                    return Err(not_yet("`*` in array membership tests in kernel handlers", span));
+                    return self.has_matching(*dst, *map, keys, span);
                 };
                 let ml = self.map_layout(*map, span)?;
                 self.build_key(&ml, &keys, span)?;
@@ -1111,9 +1311,10 @@ impl<'a> Gen<'a> {
                 self.emit(Insn::mov64_imm(Reg::R1, 0));
                 self.store(*dst, Reg::R1, span)?;
             }
+            InstKind::MapDelete { map, keys: None } => self.delete_matching(*map, None, span)?,
             InstKind::MapDelete { map, keys: Some(keys) } => {
                 let Some(keys) = keys.iter().cloned().collect::<Option<Vec<Operand>>>() else {
-                    return Err(not_yet("`*` in delete in kernel handlers", span));
+                    return self.delete_matching(*map, Some(keys), span);
                 };
                 let ml = self.map_layout(*map, span)?;
                 self.build_key(&ml, &keys, span)?;
@@ -1122,6 +1323,10 @@ impl<'a> Gen<'a> {
                 self.scratch_addr(Reg::R2, self.key);
                 self.emit(Insn::call(HELPER_MAP_DELETE));
             }
+            InstKind::IterStart { iter, map, sort, aggregate, limit, slice } => {
+                self.iter_start(*iter, *map, *sort, *aggregate, limit.as_ref(), slice, span)?
+            }
+            InstKind::IterNext { iter, found, keys, value, .. } => self.iter_next(*iter, *found, keys, *value, span)?,
             InstKind::StatAdd { stat, keys, value } => self.stat_add(*stat, keys, value, span)?,
             InstKind::StatGet { dst, stat, keys, op } if *op != crate::parse::ast::StatOp::Variance => {
                 self.stat_get(*dst, *stat, keys, *op, span)?
@@ -1157,9 +1362,6 @@ impl<'a> Gen<'a> {
                 let what = match other {
                     InstKind::Regex { .. } => "regular expressions",
                     InstKind::Print { .. } => "sprintf and sprint",
-                    InstKind::MapDelete { .. } | InstKind::IterStart { .. } | InstKind::IterNext { .. } => {
-                        "foreach and whole-array delete"
-                    }
                     InstKind::StatGet { .. } | InstKind::HistPrint { .. } | InstKind::HistBucket { .. } => {
                         "statistics extractors"
                     }
@@ -1219,6 +1421,8 @@ fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_RINGBUF_SUBMIT => "bpf_ringbuf_submit",
         HELPER_RINGBUF_QUERY => "bpf_ringbuf_query",
         HELPER_LOOKUP_PERCPU => "bpf_map_lookup_percpu_elem",
+        HELPER_FOR_EACH => "bpf_for_each_map_elem",
+        HELPER_LOOP => "bpf_loop",
         _ => return None,
     })
 }
@@ -1235,7 +1439,15 @@ pub fn print(out: &Output) -> String {
         }
         text.push_str(&format!("{} /* {} */:\n", p.name, p.section));
         let maps = |slot: usize| p.map_loads.iter().find(|(s, _)| *s == slot).map(|(_, m)| m.clone());
-        text.push_str(&super::insn::disassemble(&p.insns, &helper_name, &maps));
+        // The subprograms under their names, numbered on from the code.
+        for line in super::insn::disassemble(&p.insns, &helper_name, &maps).lines() {
+            let slot = line.split(':').next().and_then(|n| n.parse::<usize>().ok());
+            if let Some((_, name)) = p.funcs.iter().find(|(start, _)| Some(*start) == slot) {
+                text.push_str(&format!("{name}:\n"));
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
     }
     text
 }

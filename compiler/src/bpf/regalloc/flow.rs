@@ -32,8 +32,8 @@ fn call_args(helper: i32) -> Regs {
         // probe_read_{user,kernel}{,_str}, ringbuf_reserve,
         // map_lookup_percpu_elem.
         112..=115 | 131 | 195 => 3,
-        // map_update_elem.
-        2 => 4,
+        // map_update_elem, for_each_map_elem, loop.
+        2 | 164 | 181 => 4,
         _ => 5,
     };
     ((1 << n) - 1) << 1

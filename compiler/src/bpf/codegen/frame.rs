@@ -1,0 +1,211 @@
+//! Where a function's variables live: a place each, shared by variables
+//! never live at the same time.
+//!
+//! Long variables live in 8-byte stack slots and strings in the scratch
+//! record; the stack holds 512 bytes, so a handler with many temporaries
+//! (every `printf` argument and every loop has some) must share them.
+//! Liveness is computed over the blocks (with a `catch` a successor of
+//! the blocks it covers); two variables of a type interfere where one is
+//! written while the other is live, or both are named by one instruction
+//! (the code of an instruction may write its result before it has read
+//! every operand). Variables are then coloured in order, each taking the
+//! lowest place none of its neighbours has.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use super::*;
+
+/// The variables an instruction writes and reads.
+fn defs_uses(kind: &InstKind) -> (BTreeSet<u32>, BTreeSet<u32>) {
+    let named = RefCell::new(BTreeSet::new());
+    let read = RefCell::new(BTreeSet::new());
+    crate::ir::inline::rename_kind(
+        kind,
+        &|v| {
+            named.borrow_mut().insert(v.0);
+            v
+        },
+        &|o| {
+            if let Operand::Var(v) = o {
+                read.borrow_mut().insert(v.0);
+            }
+            o.clone()
+        },
+    );
+    let mut defs = named.into_inner();
+    let mut uses = read.into_inner();
+    // The iteration a `foreach` takes its next entry from is read too.
+    if let InstKind::IterNext { iter, .. } = kind {
+        uses.insert(iter.0);
+        defs.remove(&iter.0);
+        defs.insert(iter.0);
+    }
+    (defs, uses)
+}
+
+fn term_uses(t: &Terminator) -> Option<u32> {
+    match t {
+        Terminator::Branch { cond: Operand::Var(v), .. }
+        | Terminator::Return(Some(Operand::Var(v)))
+        | Terminator::Error(Operand::Var(v)) => Some(v.0),
+        _ => None,
+    }
+}
+
+fn successors(b: &Block) -> Vec<usize> {
+    let mut out = match &b.term {
+        Terminator::Jump(t) => vec![t.0 as usize],
+        Terminator::Branch { then, otherwise, .. } => vec![then.0 as usize, otherwise.0 as usize],
+        _ => Vec::new(),
+    };
+    if let Some(c) = b.on_error {
+        out.push(c.block.0 as usize);
+    }
+    out
+}
+
+/// A place for each variable (its colour), by variable; places count
+/// separately for longs and strings.
+pub(super) fn places(f: &Function) -> Vec<u32> {
+    let n = f.vars.len();
+    let blocks = &f.blocks;
+    // Live variables at each block's start, to a fixed point.
+    let mut live_in: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); blocks.len()];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (i, b) in blocks.iter().enumerate().rev() {
+            let mut live: BTreeSet<u32> =
+                successors(b).into_iter().filter_map(|s| live_in.get(s)).flatten().copied().collect();
+            if let Some(Catch { message: Some(m), .. }) = b.on_error {
+                live.insert(m.0);
+            }
+            live.extend(term_uses(&b.term));
+            for inst in b.insts.iter().rev() {
+                let (defs, uses) = defs_uses(&inst.kind);
+                for d in &defs {
+                    live.remove(d);
+                }
+                live.extend(uses);
+            }
+            if live_in.get(i) != Some(&live) {
+                if let Some(slot) = live_in.get_mut(i) {
+                    *slot = live;
+                }
+                changed = true;
+            }
+        }
+    }
+    // Interference.
+    let mut with: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); n];
+    let mut add = |a: u32, b: u32| {
+        if a != b {
+            if let Some(s) = with.get_mut(a as usize) {
+                s.insert(b);
+            }
+            if let Some(s) = with.get_mut(b as usize) {
+                s.insert(a);
+            }
+        }
+    };
+    // What is live where the function starts was never written: it keeps
+    // a place of its own.
+    if let Some(entry) = live_in.first() {
+        for &a in entry {
+            for &b in entry {
+                add(a, b);
+            }
+        }
+    }
+    for b in blocks {
+        let mut live: BTreeSet<u32> =
+            successors(b).into_iter().filter_map(|s| live_in.get(s)).flatten().copied().collect();
+        if let Some(Catch { message: Some(m), .. }) = b.on_error {
+            live.insert(m.0);
+        }
+        live.extend(term_uses(&b.term));
+        for inst in b.insts.iter().rev() {
+            let (defs, uses) = defs_uses(&inst.kind);
+            for &d in &defs {
+                for &l in &live {
+                    add(d, l);
+                }
+                for &u in uses.iter().chain(&defs) {
+                    add(d, u);
+                }
+            }
+            for d in &defs {
+                live.remove(d);
+            }
+            live.extend(uses);
+        }
+        // Whatever is live here is live together (block entry).
+        let here: Vec<u32> = live.into_iter().collect();
+        for &a in &here {
+            for &b in &here {
+                add(a, b);
+            }
+        }
+    }
+    let ty = |v: u32| f.vars.get(v as usize).map(|d| d.ty);
+    let mut place: Vec<Option<u32>> = vec![None; n];
+    for v in 0..n as u32 {
+        let taken: BTreeSet<u32> = with
+            .get(v as usize)
+            .into_iter()
+            .flatten()
+            .filter(|w| ty(**w) == ty(v))
+            .filter_map(|w| place.get(*w as usize).copied().flatten())
+            .collect();
+        let p = (0..).find(|p| !taken.contains(p)).unwrap_or(0);
+        if let Some(slot) = place.get_mut(v as usize) {
+            *slot = Some(p);
+        }
+    }
+    place.into_iter().map(|p| p.unwrap_or(0)).collect()
+}
+
+/// The blocks reachable from the entry without passing through `avoid`.
+fn reach(f: &Function, avoid: Option<usize>) -> Vec<bool> {
+    let mut seen = vec![false; f.blocks.len()];
+    let mut work = vec![0usize];
+    while let Some(b) = work.pop() {
+        if Some(b) == avoid || seen.get(b).copied().unwrap_or(true) {
+            continue;
+        }
+        if let Some(s) = seen.get_mut(b) {
+            *s = true;
+        }
+        if let Some(block) = f.blocks.get(b) {
+            work.extend(successors(block));
+        }
+    }
+    seen
+}
+
+/// The jumps of reachable blocks back to a block that dominates them
+/// (every path from the entry to the jump passes through its target):
+/// the turns of loops. A jump to an earlier block that is not one (the
+/// code after an `if` that the lowering placed before it) is not
+/// counted.
+pub(super) fn back_edges(f: &Function) -> BTreeSet<(u32, u32)> {
+    let all = reach(f, None);
+    let mut out = BTreeSet::new();
+    for (i, b) in f.blocks.iter().enumerate() {
+        if !all.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let targets = match &b.term {
+            Terminator::Jump(t) => vec![t.0 as usize],
+            Terminator::Branch { then, otherwise, .. } => vec![then.0 as usize, otherwise.0 as usize],
+            _ => Vec::new(),
+        };
+        for t in targets.into_iter().filter(|&t| t <= i) {
+            if t == i || !reach(f, Some(t)).get(i).copied().unwrap_or(true) {
+                out.insert((i as u32, t as u32));
+            }
+        }
+    }
+    out
+}
