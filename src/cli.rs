@@ -9,6 +9,14 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches, Parser};
 
+/// `--function-probes`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionProbes {
+    Auto,
+    Fentry,
+    Kprobe,
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "stp",
@@ -60,6 +68,9 @@ pub struct Cli {
     /// With -p4: load the object's programs into the kernel so that its verifier checks them, then unload them.
     #[arg(long = "verify")]
     pub verify: bool,
+    /// How kernel.function probes attach: fentry/fexit where the kernel allows them, else kprobes (auto), or always one of the two.
+    #[arg(long = "function-probes", value_name = "MODE", value_enum, default_value_t = FunctionProbes::Auto)]
+    pub function_probes: FunctionProbes,
     /// Guru mode: allow embedded C and other expert constructs.
     #[arg(short = 'g')]
     pub guru: bool,

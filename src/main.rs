@@ -109,6 +109,8 @@ struct Session {
     cache: bool,
     /// `--verify`.
     verify: bool,
+    /// `--function-probes`.
+    function_probes: stp_runtime::run::FunctionProbes,
 }
 
 fn session(cli: cli::Cli) -> Result<Session, UsageError> {
@@ -259,7 +261,12 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
     opts.module = cli.module;
     opts.buffer_size = cli.buffer_size.and_then(|s| s.parse().ok());
-    Ok(Session { opts, color, kernel_dir: cli.kernel, cache: !cli.disable_cache, verify: cli.verify })
+    let function_probes = match cli.function_probes {
+        cli::FunctionProbes::Auto => stp_runtime::run::FunctionProbes::Auto,
+        cli::FunctionProbes::Fentry => stp_runtime::run::FunctionProbes::Fentry,
+        cli::FunctionProbes::Kprobe => stp_runtime::run::FunctionProbes::Kprobe,
+    };
+    Ok(Session { opts, color, kernel_dir: cli.kernel, cache: !cli.disable_cache, verify: cli.verify, function_probes })
 }
 
 /// Processor time of this process so far: (user, system) in milliseconds.
@@ -286,7 +293,7 @@ fn check_user_side(
 }
 
 fn compile(session: Session) -> u8 {
-    let Session { mut opts, color, kernel_dir, cache, verify } = session;
+    let Session { mut opts, color, kernel_dir, cache, verify, function_probes } = session;
     // Pass 5 compiles the user-placed handlers to run them (and reports
     // what it cannot translate as pass 3 would); -p3 and -p4 check them.
     if opts.last_pass < 5 {
@@ -318,7 +325,7 @@ fn compile(session: Session) -> u8 {
     if let (Some(compiled), None) = (&outcome.compiled, outcome.failed_pass) {
         drop(stdout);
         drop(stderr);
-        return run_script(compiled, &sm, &opts, color);
+        return run_script(compiled, &sm, &opts, color, function_probes);
     }
     match outcome.failed_pass {
         None => 0,
@@ -335,7 +342,13 @@ fn compile(session: Session) -> u8 {
 }
 
 /// Pass 5: runs the compiled script, returning its exit status.
-fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color: bool) -> u8 {
+fn run_script(
+    compiled: &driver::Compiled,
+    sm: &SourceMap,
+    opts: &Options,
+    color: bool,
+    function_probes: stp_runtime::run::FunctionProbes,
+) -> u8 {
     let run_opts = stp_runtime::run::RunOptions {
         output: opts.output.clone(),
         command: opts.command.clone(),
@@ -343,6 +356,7 @@ fn run_script(compiled: &driver::Compiled, sm: &SourceMap, opts: &Options, color
         timeout: opts.timeout,
         compatible: Some(opts.compatible.clone()),
         verbose: opts.verbose,
+        function_probes,
     };
     let points = driver::point_names(&compiled.program);
     let jit = match stp_runtime::jit::Jit::compile(&compiled.module, &compiled.layout, &points) {

@@ -224,7 +224,30 @@ fn p4_names_sections_by_probe_kind() {
     assert!(out.status.success(), "{}", stderr(&out));
     let bytes = std::fs::read(dir.path().join("kinds.o")).expect("the object");
     let text = String::from_utf8_lossy(&bytes);
-    for section in ["kprobe/vfs_read", "kretprobe/vfs_read", "perf_event", "lsm/file_open"] {
+    for section in
+        ["kprobe/vfs_read", "kretprobe/vfs_read", "fentry/vfs_read", "fexit/vfs_read", "perf_event", "lsm/file_open"]
+    {
         assert!(text.contains(section), "a {section} section");
     }
+}
+
+/// A wildcard matching more kernel functions than MAXFUNCTIONPROBES is
+/// refused at the probe, with the count.
+#[test]
+fn a_wildcard_past_the_function_limit_is_refused() {
+    let run = |limit: &str| {
+        Command::new(stp())
+            .arg("--kernel")
+            .arg(root().join("tests/kernel"))
+            .args(["-p3", "-D", limit, "-e", "global n; probe kernel.function(\"vfs_*\") { n++ }"])
+            .output()
+            .expect("stp runs")
+    };
+    let out = run("MAXFUNCTIONPROBES=2");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("kernel functions; stp attaches at most 2 per probe"), "{err}");
+    assert!(err.contains("<input>:1:17"), "{err}");
+    let out = run("MAXFUNCTIONPROBES=100000");
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -341,6 +341,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         &layout,
         ringbuf,
         crate::bpf::codegen::KernelFacts::of(kernel, &module),
+        &crate::bpf::codegen::fentry_args(kernel, &program),
     ) {
         Ok(code) => code,
         Err(d) => {

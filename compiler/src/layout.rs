@@ -29,11 +29,21 @@ pub struct Limits {
     /// Nested function calls in user-placed handlers (kernel-placed ones
     /// inline their calls).
     pub max_nesting: u64,
+    /// Kernel functions one probe may attach to (a wildcard matching more
+    /// is refused, rather than attached by the thousand).
+    pub max_function_probes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_string_len: 128, max_map_entries: 2048, max_action: 1000, max_errors: 0, max_nesting: 10 }
+        Limits {
+            max_string_len: 128,
+            max_map_entries: 2048,
+            max_action: 1000,
+            max_errors: 0,
+            max_nesting: 10,
+            max_function_probes: 1000,
+        }
     }
 }
 
@@ -68,6 +78,7 @@ impl Limits {
                 "MAXACTION" => l.max_action = parse()?,
                 "MAXERRORS" => l.max_errors = parse()?,
                 "MAXNESTING" => l.max_nesting = parse()?,
+                "MAXFUNCTIONPROBES" => l.max_function_probes = parse()?,
                 _ => {}
             }
         }

@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use aya::Btf;
 use aya::maps::{Map, RingBuf};
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
 use aya::programs::uprobe::UProbeScope;
@@ -57,6 +58,19 @@ pub struct RunOptions {
     /// `--compatible=VERSION`, when given.
     pub compatible: Option<String>,
     pub verbose: u8,
+    /// How `kernel.function` probes attach.
+    pub function_probes: FunctionProbes,
+}
+
+/// How `kernel.function` probes attach (`--function-probes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FunctionProbes {
+    /// fentry/fexit where the kernel allows them for the function, else
+    /// kprobes.
+    #[default]
+    Auto,
+    Fentry,
+    Kprobe,
 }
 
 /// Why pass 5 could not run the script at all.
@@ -421,7 +435,7 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     // them detaches.
     let mut own_probes = Vec::new();
     if !failed && !st.exit {
-        match attach(&mut ebpf, c, target, &mut own_probes) {
+        match attach(&mut ebpf, c, target, opts, &mut own_probes) {
             Ok(warnings) => {
                 let _ = st.out.flush();
                 for w in &warnings {
@@ -651,13 +665,21 @@ fn attach(
     ebpf: &mut aya::Ebpf,
     c: &Compiled,
     target: i32,
+    opts: &RunOptions,
     own: &mut Vec<std::os::fd::OwnedFd>,
 ) -> Result<Vec<String>, Failure> {
     let mut warnings = Vec::new();
-    for (p, &(probe, point)) in c.code.programs.iter().zip(&c.code.points) {
+    // The kernel's BTF, which fentry and fexit programs load against.
+    let mut btf: Option<Option<Btf>> = None;
+    // The programs attached, for their twins through the other mechanism.
+    let mut attached = vec![false; c.code.programs.len()];
+    // Why an fentry or fexit program could not attach, for its twin.
+    let mut refused: Vec<Option<String>> = vec![None; c.code.programs.len()];
+    for (i, (p, &(probe, point))) in c.code.programs.iter().zip(&c.code.points).enumerate() {
         let Some(kind) = c.program.probes.get(probe).and_then(|pr| pr.points.get(point)).map(|pt| &pt.kind) else {
             continue;
         };
+        let twin = c.code.alt.get(i).copied().flatten();
         let prog = ebpf.program_mut(&p.name).ok_or_else(|| Failure(format!("no program {}", p.name)))?;
         let at = c.program.probes.get(probe).map(|pr| pr.span);
         let fail = |e: &dyn std::fmt::Display| Failure {
@@ -665,6 +687,51 @@ fn attach(
             span: at,
             log: None,
         };
+        if let (ProbeKind::KernelFunction { func, .. }, Program::FEntry(_) | Program::FExit(_)) = (kind, &*prog) {
+            if opts.function_probes == FunctionProbes::Kprobe {
+                continue;
+            }
+            let btf = btf.get_or_insert_with(|| Btf::from_sys_fs().ok()).as_ref();
+            let result = match (prog, btf) {
+                (_, None) => Err("the kernel's BTF cannot be read".to_string()),
+                (Program::FEntry(f), Some(btf)) => fentry_load(f.load(&func.name, btf), kind, c, p)?
+                    .and_then(|()| f.attach().map(drop).map_err(|e| e.to_string())),
+                (Program::FExit(f), Some(btf)) => fentry_load(f.load(&func.name, btf), kind, c, p)?
+                    .and_then(|()| f.attach().map(drop).map_err(|e| e.to_string())),
+                _ => Err("not an fentry program".to_string()),
+            };
+            match result {
+                Ok(()) => {
+                    if let Some(a) = attached.get_mut(i) {
+                        *a = true;
+                    }
+                    if opts.verbose > 1 {
+                        eprintln!("{}: fentry/fexit", describe(kind));
+                    }
+                }
+                Err(e) if opts.function_probes == FunctionProbes::Fentry || twin.is_none() => return Err(fail(&e)),
+                Err(e) => {
+                    if opts.verbose > 1 {
+                        eprintln!("{}: no fentry/fexit ({e}), a kprobe instead", describe(kind));
+                    }
+                    if let Some(r) = refused.get_mut(i) {
+                        *r = Some(e);
+                    }
+                }
+            }
+            continue;
+        }
+        if let (ProbeKind::KernelFunction { .. }, Some(t)) = (kind, twin) {
+            if attached.get(t).copied().unwrap_or(false) {
+                continue;
+            }
+            if opts.function_probes == FunctionProbes::Fentry {
+                continue;
+            }
+            if opts.verbose > 1 {
+                eprintln!("{}: kprobe", describe(kind));
+            }
+        }
         match (kind, prog) {
             (ProbeKind::Tracepoint { tp }, Program::TracePoint(t)) => {
                 load(t.load(), kind, c, p)?;
@@ -741,7 +808,15 @@ fn attach(
             }
             (ProbeKind::KernelFunction { func, .. }, Program::KProbe(k)) => {
                 load(k.load(), kind, c, p)?;
-                k.attach(&func.name, 0).map_err(|e| fail(&e))?;
+                if let Err(e) = k.attach(&func.name, 0) {
+                    let fentry = twin.and_then(|t| refused.get(t).cloned().flatten());
+                    let why = match (sys::has_kprobes(), fentry) {
+                        (false, Some(f)) => format!("this kernel has no kprobes, and refused fentry/fexit ({f})"),
+                        (false, None) => "this kernel has no kprobes".to_string(),
+                        (true, _) => e.to_string(),
+                    };
+                    return Err(fail(&why));
+                }
             }
             (ProbeKind::KernelStatement { addr }, Program::KProbe(k)) => {
                 load(k.load(), kind, c, p)?;
@@ -762,6 +837,27 @@ fn describe(kind: &ProbeKind) -> String {
         }
         ProbeKind::KernelFunction { func, .. } => format!("kernel.function(\"{}\")", func.name),
         other => format!("{other:?}").split_whitespace().next().unwrap_or("probe").to_string(),
+    }
+}
+
+/// Loading an fentry or fexit program: a verifier refusal fails the run;
+/// any other error (the kernel does not allow fentry for the function)
+/// is for the caller to weigh.
+fn fentry_load(
+    r: Result<(), aya::programs::ProgramError>,
+    kind: &ProbeKind,
+    c: &Compiled,
+    p: &stp_compiler::bpf::elf::Program,
+) -> Result<Result<(), String>, Failure> {
+    match r {
+        Ok(()) => Ok(Ok(())),
+        Err(aya::programs::ProgramError::LoadError { io_error, verifier_log })
+            if io_error.raw_os_error() == Some(libc::EACCES) && !verifier_log.to_string().is_empty() =>
+        {
+            load(Err(aya::programs::ProgramError::LoadError { io_error, verifier_log }), kind, c, p).map(Ok)
+        }
+        Err(aya::programs::ProgramError::LoadError { io_error, .. }) => Ok(Err(io_error.to_string())),
+        Err(e) => Ok(Err(e.to_string())),
     }
 }
 
@@ -807,6 +903,8 @@ fn detach(ebpf: &mut aya::Ebpf) {
             Some(Program::RawTracePoint(p)) => p.unload(),
             Some(Program::UProbe(p)) => p.unload(),
             Some(Program::KProbe(p)) => p.unload(),
+            Some(Program::FEntry(p)) => p.unload(),
+            Some(Program::FExit(p)) => p.unload(),
             Some(Program::PerfEvent(p)) => p.unload(),
             _ => Ok(()),
         };

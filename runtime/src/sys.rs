@@ -189,3 +189,8 @@ pub fn uprobe_with_ref_ctr(
     }
     Ok(fd)
 }
+
+/// Whether the kernel has kprobes (their perf event type is listed).
+pub fn has_kprobes() -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
+}

@@ -145,6 +145,30 @@ impl KernelFacts {
     }
 }
 
+/// The kernel functions probed that can have an fentry or fexit program:
+/// those of vmlinux with a BTF prototype of at most six arguments of at
+/// most 8 bytes each (each a u64 of the context), by name, with their
+/// number of arguments.
+pub fn fentry_args(
+    kernel: &crate::kernel::Kernel,
+    program: &crate::elab::Program,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for point in program.probes.iter().flat_map(|p| &p.points) {
+        let ProbeKind::KernelFunction { func, .. } = &point.kind else { continue };
+        if func.module.is_some() || out.contains_key(&func.name) {
+            continue;
+        }
+        let Some(proto) = kernel.function_proto(func) else { continue };
+        let fits =
+            proto.params.len() <= 6 && proto.params.iter().all(|(_, ty)| kernel.type_size(*ty).is_some_and(|s| s <= 8));
+        if fits {
+            out.insert(func.name.clone(), proto.params.len());
+        }
+    }
+    out
+}
+
 /// The number of possible CPUs (`/sys/devices/system/cpu/possible`,
 /// ranges like `0-3,8`).
 fn possible_cpus() -> Option<u32> {
@@ -168,6 +192,10 @@ pub struct Output {
     /// For each program: the handler (index of its derived probe) and
     /// point it serves.
     pub points: Vec<(usize, usize)>,
+    /// For each program: the one that does the same through the other
+    /// mechanism (the fentry or fexit program of a kernel function and
+    /// its kprobe); the runtime attaches one of the two.
+    pub alt: Vec<Option<usize>>,
 }
 
 /// The script span the instruction at `slot` of a program came from.
@@ -287,9 +315,16 @@ pub fn generate(
     layout: &Layout,
     ringbuf: u32,
     task: KernelFacts,
+    fentry: &std::collections::BTreeMap<String, usize>,
 ) -> Result<Output, Diagnostic> {
-    let mut out =
-        Output { programs: Vec::new(), maps: Vec::new(), lines: Vec::new(), records: Vec::new(), points: Vec::new() };
+    let mut out = Output {
+        programs: Vec::new(),
+        maps: Vec::new(),
+        lines: Vec::new(),
+        records: Vec::new(),
+        points: Vec::new(),
+        alt: Vec::new(),
+    };
     let mut scratch = 0;
     let mut extra_maps = Vec::new();
     let mut zeros = 0;
@@ -300,6 +335,17 @@ pub fn generate(
             continue;
         }
         let Some(probe) = program.probes.get(h.probe) else { continue };
+        let functions = probe.points.iter().filter(|p| matches!(p.kind, ProbeKind::KernelFunction { .. })).count();
+        if functions as u64 > layout.limits.max_function_probes {
+            return Err(Diagnostic::semantic_error(
+                format!(
+                    "this probe matches {functions} kernel functions; stp attaches at most {} per probe",
+                    layout.limits.max_function_probes
+                ),
+                probe.span,
+            )
+            .with_help("narrow the pattern, or raise the limit with -D MAXFUNCTIONPROBES=N"));
+        }
         // `@entry`: the values its entry function keeps, per thread.
         let entry = m
             .handlers
@@ -331,47 +377,83 @@ pub fn generate(
                 | ProbeKind::Usdt { .. } => Ctx::Regs,
                 _ => Ctx::Other,
             };
-            let mut g = Gen::new(m, f, layout, &mut out.records, ctx);
-            g.task = task;
-            g.point = point.name.clone();
-            g.func = match &point.kind {
-                ProbeKind::KernelFunction { func, .. } => func.name.clone(),
-                ProbeKind::Uprobe { symbol, .. } => symbol.clone(),
-                _ => String::new(),
-            };
-            g.sdt = sdt_args(&point.kind);
-            g.entry = entry.clone();
-            g.ringbuf = ringbuf;
-            g.fe_next = fe_next;
-            let mut code = g.function()?;
-            scratch = scratch.max(code.scratch);
-            fe_next += code.maps.len() as u32;
-            extra_maps.extend(std::mem::take(&mut code.maps));
-            let section = match &point.kind {
-                ProbeKind::Tracepoint { tp } if raw => Some(format!("raw_tracepoint/{}", tp.name)),
-                // The entry function runs where the probed function starts.
-                ProbeKind::KernelFunction { func, ret: true, .. } if h.at_entry => {
-                    Some(format!("kprobe/{}", func.name))
+            // A kernel function with a BTF prototype also gets an fentry
+            // (or fexit) program, its arguments in a u64 array; the
+            // runtime attaches it where the kernel allows, else the
+            // kprobe.
+            let mut variants = Vec::new();
+            if let ProbeKind::KernelFunction { func, ret, .. } = &point.kind
+                && func.module.is_none()
+                && let Some(&n) = fentry.get(&func.name)
+            {
+                let ret_slot = (*ret && !h.at_entry).then(|| i16::try_from(8 * n).ok()).flatten();
+                variants.push((Ctx::RawArgs, ret_slot, true));
+            }
+            variants.push((ctx, None, false));
+            let first = out.programs.len();
+            for &(ctx, ret_slot, is_fentry) in &variants {
+                let mut g = Gen::new(m, f, layout, &mut out.records, ctx);
+                g.task = task;
+                g.ret_slot = ret_slot;
+                g.point = point.name.clone();
+                g.func = match &point.kind {
+                    ProbeKind::KernelFunction { func, .. } => func.name.clone(),
+                    ProbeKind::Uprobe { symbol, .. } => symbol.clone(),
+                    _ => String::new(),
+                };
+                g.sdt = sdt_args(&point.kind);
+                g.entry = entry.clone();
+                g.ringbuf = ringbuf;
+                g.fe_next = fe_next;
+                let mut code = g.function()?;
+                scratch = scratch.max(code.scratch);
+                fe_next += code.maps.len() as u32;
+                extra_maps.extend(std::mem::take(&mut code.maps));
+                let section = match &point.kind {
+                    ProbeKind::KernelFunction { func, ret, .. } if is_fentry => {
+                        let kind = if *ret && !h.at_entry { "fexit" } else { "fentry" };
+                        Some(format!("{kind}/{}", func.name))
+                    }
+                    ProbeKind::Tracepoint { tp } if raw => Some(format!("raw_tracepoint/{}", tp.name)),
+                    // The entry function runs where the probed function starts.
+                    ProbeKind::KernelFunction { func, ret: true, .. } if h.at_entry => {
+                        Some(format!("kprobe/{}", func.name))
+                    }
+                    ProbeKind::Uprobe { ret: true, .. } if h.at_entry => Some("uprobe".to_string()),
+                    _ if h.at_entry => return Err(not_yet("@entry on this kind of probe", probe.span)),
+                    kind => section(kind),
+                };
+                let Some(section) = section else {
+                    return Err(not_yet(&format!("probes on {}", point.name), probe.span));
+                };
+                let mut name =
+                    if h.at_entry { format!("probe_{}_{i}_entry", h.probe) } else { format!("probe_{}_{i}", h.probe) };
+                if is_fentry {
+                    name.push_str("_fentry");
                 }
-                ProbeKind::Uprobe { ret: true, .. } if h.at_entry => Some("uprobe".to_string()),
-                _ if h.at_entry => return Err(not_yet("@entry on this kind of probe", probe.span)),
-                kind => section(kind),
-            };
-            let Some(section) = section else {
-                return Err(not_yet(&format!("probes on {}", point.name), probe.span));
-            };
-            let name =
-                if h.at_entry { format!("probe_{}_{i}_entry", h.probe) } else { format!("probe_{}_{i}", h.probe) };
-            let callbacks = code.callbacks;
-            let code = super::regalloc::Code { insns: code.insns, map_loads: code.map_loads, lines: code.lines };
-            // Loop callbacks read and write the program's variable slots
-            // through its frame pointer, which the allocator cannot follow.
-            let code =
-                if loops::loops(f).is_empty() { super::regalloc::allocate(code, FIRST_VAR_SLOT as i16) } else { code };
-            let (insns, map_loads, lines, funcs) = link(code, callbacks, &name, probe.span)?;
-            out.programs.push(Program { name, section, insns, map_loads, funcs });
-            out.lines.push(lines);
-            out.points.push((h.probe, i));
+                let callbacks = code.callbacks;
+                let code = super::regalloc::Code { insns: code.insns, map_loads: code.map_loads, lines: code.lines };
+                // Loop callbacks read and write the program's variable slots
+                // through its frame pointer, which the allocator cannot follow.
+                let code = if loops::loops(f).is_empty() {
+                    super::regalloc::allocate(code, FIRST_VAR_SLOT as i16)
+                } else {
+                    code
+                };
+                let (insns, map_loads, lines, funcs) = link(code, callbacks, &name, probe.span)?;
+                out.programs.push(Program { name, section, insns, map_loads, funcs });
+                out.lines.push(lines);
+                out.points.push((h.probe, i));
+                out.alt.push(None);
+            }
+            if variants.len() == 2 {
+                if let Some(a) = out.alt.get_mut(first) {
+                    *a = Some(first + 1);
+                }
+                if let Some(a) = out.alt.get_mut(first + 1) {
+                    *a = Some(first);
+                }
+            }
         }
     }
     out.maps = maps(m, layout, scratch, ringbuf, zeros);
@@ -651,6 +733,8 @@ struct Gen<'a> {
     emitted: Vec<bool>,
     /// Stubs that leave for blocks it does not write.
     stubs: Vec<(Label, u32)>,
+    /// Where `$return` is in an fexit program's context.
+    ret_slot: Option<i16>,
 }
 
 impl<'a> Gen<'a> {
@@ -752,6 +836,7 @@ impl<'a> Gen<'a> {
             region: None,
             emitted: Vec::new(),
             stubs: Vec::new(),
+            ret_slot: None,
             s,
             on_error: None,
             ctx,

@@ -222,6 +222,6 @@ impl Gen<'_> {
     }
 
     pub(super) fn return_slot(&self) -> Option<i16> {
-        (self.ctx == Ctx::Regs).then_some(80)
+        self.ret_slot.or((self.ctx == Ctx::Regs).then_some(80))
     }
 }
