@@ -741,6 +741,8 @@ mod begin_end;
 mod c_program;
 #[path = "runtime/foreach.rs"]
 mod foreach;
+#[path = "runtime/kernel_regex.rs"]
+mod kernel_regex;
 #[path = "runtime/perf.rs"]
 mod perf;
 #[path = "runtime/timer.rs"]

@@ -383,7 +383,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         .zip(&code.points)
         .map(|(lines, (probe, _))| crate::bpf::elf::line_info(lines, program.probes.get(*probe).map(|p| p.span), sm))
         .collect();
-    let bytes = match crate::bpf::elf::write_object_with_lines(&code.programs, &code.maps, "GPL", &lines) {
+    let bytes = match crate::bpf::elf::write_object_with_data(&code.programs, &code.maps, "GPL", &lines, &code.rodata) {
         Ok(b) => b,
         Err(e) => {
             outcome.diagnostics.push(Diagnostic::internal(e));

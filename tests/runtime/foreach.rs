@@ -7,7 +7,7 @@ use super::{PASS5, as_root, getppid_command, stp_run_clean};
 /// Runs `body` once in `begin` and once in the first getppid of the
 /// command's perl; returns (status, what begin printed, what the kernel
 /// printed, stderr).
-fn on_both_sides(globals: &str, body: &str, options: &[&str]) -> (i32, String, String, String) {
+pub(super) fn on_both_sides(globals: &str, body: &str, options: &[&str]) -> (i32, String, String, String) {
     let script = format!(
         "global {globals}, once\n\
          probe begin {{ {body}\n println(\"--\") }}\n\
@@ -164,7 +164,8 @@ fn a_kernel_foreach_sorts_hundreds_of_entries() {
     assert_eq!(kernel, "499 498 497 500 1\n", "the kernel: {err}");
 }
 
-/// libbpf (under bpftool) links the callbacks from `.text` as aya does.
+/// libbpf (under bpftool) links the callbacks from `.text` as aya does,
+/// and makes the frozen map of `.rodata` (a regular expression's table).
 #[test]
 fn bpftool_loads_a_program_with_callbacks() {
     if !as_root("bpftool and callbacks") || !super::has_bpftool("bpftool and callbacks") {
@@ -176,6 +177,7 @@ fn bpftool_loads_a_program_with_callbacks() {
                   probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
                     a[pid()]++\n\
                     foreach (k in a- limit 2) printf(\"%d\\n\", k)\n\
+                    if (execname() =~ \"^p(erl|ython)\") println(\"p\")\n\
                     delete a\n\
                   }\n";
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_stp"))

@@ -121,8 +121,27 @@ pub fn write_object_with_lines(
     license: &str,
     lines: &[Vec<LineInfo>],
 ) -> Result<Vec<u8>, String> {
+    write_object_with_data(programs, maps, license, lines, &[])
+}
+
+/// The object's bytes, with read-only data: a `.rodata` section, which
+/// loaders make a frozen array map of; the programs load addresses in it
+/// as loads of the map named [`super::codegen::RODATA`], the offset in
+/// the instruction's immediate.
+pub fn write_object_with_data(
+    programs: &[Program],
+    maps: &[MapDef],
+    license: &str,
+    lines: &[Vec<LineInfo>],
+    rodata: &[u8],
+) -> Result<Vec<u8>, String> {
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
     let mut map_symbols: HashMap<&str, SymbolId> = HashMap::new();
+    if !rodata.is_empty() {
+        let section = obj.add_section(Vec::new(), b".rodata".to_vec(), SectionKind::ReadOnlyData);
+        obj.append_section_data(section, rodata, 8);
+        map_symbols.insert(super::codegen::RODATA, obj.section_symbol(section));
+    }
     if !maps.is_empty() {
         let section = obj.add_section(Vec::new(), b".maps".to_vec(), SectionKind::Data);
         let offset = obj.append_section_data(section, &vec![0; maps.len() * MAP_DEF_SIZE as usize], 8);

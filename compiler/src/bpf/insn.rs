@@ -335,6 +335,12 @@ impl Insn {
         Insn::ld_imm64_src(dst, PSEUDO_MAP_VALUE, (u64::from(offset) << 32) | u64::from(fd as u32))
     }
 
+    /// `dst = &.rodata + offset`, the object's read-only data (loaders
+    /// put the map's fd in the first slot and the offset in the second).
+    pub fn ld_rodata(dst: Reg, offset: u32) -> [Insn; 2] {
+        Insn::ld_imm64_src(dst, PSEUDO_MAP_VALUE, u64::from(offset))
+    }
+
     /// `dst = &subprogram`, `rel` slots after the load's second slot:
     /// two slots.
     pub fn ld_func(dst: Reg, rel: i32) -> [Insn; 2] {
@@ -434,7 +440,8 @@ pub fn disassemble(
             match (insn.src, map_name(i)) {
                 (PSEUDO_MAP_FD, Some(name)) => format!("r{} = map[{name}]", insn.dst),
                 (PSEUDO_MAP_FD, None) => format!("r{} = map[fd:{}]", insn.dst, insn.imm),
-                (PSEUDO_MAP_VALUE, _) => format!("r{} = map[fd:{}][0]+{}", insn.dst, insn.imm, hi),
+                (PSEUDO_MAP_VALUE, Some(name)) => format!("r{} = &map[{name}] + {}", insn.dst, insn.imm),
+                (PSEUDO_MAP_VALUE, None) => format!("r{} = map[fd:{}][0]+{}", insn.dst, insn.imm, hi),
                 (PSEUDO_FUNC, _) => format!("r{} = func pc{:+}", insn.dst, insn.imm),
                 _ => format!("r{} = {value:#x} ll", insn.dst),
             }

@@ -63,7 +63,7 @@ pub(super) fn uses_callbacks(f: &Function) -> bool {
 
 /// What a callback gets in its registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CallbackKind {
+pub(super) enum CallbackKind {
     /// `bpf_for_each_map_elem`: the map, the key, the value, the context.
     Walk,
     /// `bpf_loop`: the turn, the context.
@@ -98,7 +98,7 @@ impl Gen<'_> {
     /// Makes a callback: its frame is set up as `kind` says, then `body`
     /// writes it; falling off its end returns 0 (go on). Returns its
     /// index, for [`Insn::ld_func`].
-    fn callback(
+    pub(super) fn callback(
         &mut self,
         kind: CallbackKind,
         span: Span,
@@ -110,6 +110,7 @@ impl Gen<'_> {
         g.task = self.task;
         g.ringbuf = self.ringbuf;
         g.cb_base = index + 1;
+        g.rodata_base = self.rodata_base + self.rodata.len() as u32;
         g.lines.push((0, span));
         match kind {
             CallbackKind::Walk => {
@@ -131,6 +132,7 @@ impl Gen<'_> {
         g.emit(Insn::exit());
         let mut code = g.finish(span)?;
         let nested = std::mem::take(&mut code.callbacks);
+        self.rodata.extend(std::mem::take(&mut code.rodata));
         if let Some(slot) = self.callbacks.get_mut(index - self.cb_base) {
             *slot = Some(code);
         }

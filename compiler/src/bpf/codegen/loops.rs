@@ -367,6 +367,7 @@ impl Gen<'_> {
         g.iters = self.iters.clone();
         g.fe_loops = self.fe_loops.clone();
         g.fe_next = self.fe_next + self.buffers.len() as u32;
+        g.rodata_base = self.rodata_base + self.rodata.len() as u32;
         g.region = Some(Region { lp: lp.clone(), copies: copies.clone() });
         for _ in &self.f.blocks {
             g.label();
@@ -423,6 +424,7 @@ impl Gen<'_> {
         let buffers = std::mem::take(&mut g.buffers);
         let mut code = g.finish(span)?;
         let nested = std::mem::take(&mut code.callbacks);
+        self.rodata.extend(std::mem::take(&mut code.rodata));
         if let Some(slot) = self.callbacks.get_mut(index - self.cb_base) {
             *slot = Some(code);
         }

@@ -30,6 +30,7 @@ mod frame;
 mod intrinsics;
 mod loops;
 mod maps;
+mod regex;
 mod strings;
 mod target;
 
@@ -92,6 +93,10 @@ const LOOP_SLOT: i16 = -32;
 /// follows it (`a[k]++`): it then stores in place.
 const ENTRY_SLOT: i16 = -40;
 const FIRST_VAR_SLOT: i32 = -48;
+
+/// The map loaders make of the object's read-only data (the regular
+/// expressions' tables); a load of its address names it.
+pub const RODATA: &str = ".rodata";
 
 /// The ring buffer's size when `-s` does not set it.
 pub const DEFAULT_RINGBUF: u32 = 1 << 22;
@@ -196,6 +201,8 @@ pub struct Output {
     /// mechanism (the fentry or fexit program of a kernel function and
     /// its kprobe); the runtime attaches one of the two.
     pub alt: Vec<Option<usize>>,
+    /// The object's read-only data (`.rodata`).
+    pub rodata: Vec<u8>,
 }
 
 /// The script span the instruction at `slot` of a program came from.
@@ -324,6 +331,7 @@ pub fn generate(
         records: Vec::new(),
         points: Vec::new(),
         alt: Vec::new(),
+        rodata: Vec::new(),
     };
     let mut scratch = 0;
     let mut extra_maps = Vec::new();
@@ -405,7 +413,9 @@ pub fn generate(
                 g.entry = entry.clone();
                 g.ringbuf = ringbuf;
                 g.fe_next = fe_next;
+                g.rodata_base = out.rodata.len() as u32;
                 let mut code = g.function()?;
+                out.rodata.extend(std::mem::take(&mut code.rodata));
                 scratch = scratch.max(code.scratch);
                 fe_next += code.maps.len() as u32;
                 extra_maps.extend(std::mem::take(&mut code.maps));
@@ -585,6 +595,8 @@ struct Code {
     callbacks: Vec<Code>,
     /// The maps the code adds (`foreach` buffers).
     maps: Vec<MapDef>,
+    /// The read-only data it adds, from its generator's `rodata_base`.
+    rodata: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -735,6 +747,10 @@ struct Gen<'a> {
     stubs: Vec<(Label, u32)>,
     /// Where `$return` is in an fexit program's context.
     ret_slot: Option<i16>,
+    /// The read-only data this generator adds, and where it starts in
+    /// the object's.
+    rodata: Vec<u8>,
+    rodata_base: u32,
 }
 
 impl<'a> Gen<'a> {
@@ -837,6 +853,8 @@ impl<'a> Gen<'a> {
             emitted: Vec::new(),
             stubs: Vec::new(),
             ret_slot: None,
+            rodata: Vec::new(),
+            rodata_base: 0,
             s,
             on_error: None,
             ctx,
@@ -998,6 +1016,12 @@ impl<'a> Gen<'a> {
         let off = self.str_off(dst)?;
         self.scratch_addr(Reg::R9, off);
         self.copy_str_to(Reg::R9, o)
+    }
+
+    /// `reg` = the address of byte `offset` of the read-only data.
+    fn rodata_load(&mut self, reg: Reg, offset: u32) {
+        self.map_loads.push((self.insns.len(), RODATA.to_string()));
+        self.emit2(Insn::ld_rodata(reg, offset));
     }
 
     fn map_load(&mut self, reg: Reg, name: &str) {
@@ -1202,6 +1226,7 @@ impl<'a> Gen<'a> {
             scratch: self.scratch,
             callbacks,
             maps: self.buffers,
+            rodata: self.rodata,
         })
     }
 
@@ -1348,6 +1373,7 @@ impl<'a> Gen<'a> {
                 self.store(*dst, Reg::R0, span)?;
             }
             InstKind::Compare { dst, op, a, b, strings: true } => self.compare_strings(*dst, *op, a, b, span)?,
+            InstKind::Regex { dst, a, pattern, negated } => self.regex(*dst, a, pattern, *negated, span)?,
             InstKind::Concat { dst, a, b } => self.concat(*dst, a, b)?,
             InstKind::Intrinsic { dst, name, args } => self.intrinsic(*dst, name, args, span)?,
             InstKind::Target { dst, resolved, operands } => self.target(*dst, resolved, operands, span)?,
@@ -1445,7 +1471,6 @@ impl<'a> Gen<'a> {
             }
             other => {
                 let what = match other {
-                    InstKind::Regex { .. } => "regular expressions",
                     InstKind::Print { .. } => "sprintf and sprint",
                     InstKind::StatGet { .. } | InstKind::HistPrint { .. } | InstKind::HistBucket { .. } => {
                         "statistics extractors"
