@@ -31,6 +31,17 @@ pub enum Base {
     /// its own argument specification (`.note.stapsdt`), so translation
     /// reads it from the point it generates code for.
     SdtArg { index: usize },
+    /// `$$parms`, `$$vars`, `$$return` where each part is known:
+    /// `name=0x...` for each, as stap's `sprintf("name=%x", ...)`.
+    Parts(Vec<Part>),
+}
+
+/// A part of `$$parms`: its name, and how to read its value (`None`:
+/// stap's `name=?`, a value stp cannot print this way).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub name: String,
+    pub value: Option<Box<Resolved>>,
 }
 
 /// A move of the address in hand.
@@ -395,6 +406,19 @@ pub fn resolve(
             if *c == ContextVars::Return && !points.iter().all(is_ret) {
                 return Err(Diagnostic::semantic_error("$$return is only available in .return probes", span));
             }
+            if t.pretty.is_none()
+                && let Some(parts) = context_parts(kernel, points, *c, span)?
+            {
+                return Ok(Resolved {
+                    ty: Type::String,
+                    base: Base::Parts(parts),
+                    base_is_address: false,
+                    steps: Vec::new(),
+                    load: Load::Pretty { deep: false },
+                    c_type: "string".to_string(),
+                    btf: None,
+                });
+            }
             return Ok(Resolved {
                 ty: Type::String,
                 base: Base::Context(*c),
@@ -447,6 +471,60 @@ fn walk_from(
         }
     }
     walk.finish(t, base, base_is_address, span)
+}
+
+/// The names `$$parms` (or `$$vars`, `$$return`, `$$locals`) lists at a
+/// point, when stp knows them (from BTF).
+fn context_names(kernel: &Kernel, point: &ResolvedPoint, c: ContextVars) -> Option<Vec<String>> {
+    let params = match (&point.kind, function_of(&point.kind)) {
+        (_, Some((func, ret))) => {
+            let proto = kernel.function_proto(&func)?;
+            if c == ContextVars::Return {
+                return Some(if ret && proto.ret.is_some() { vec!["return".to_string()] } else { Vec::new() });
+            }
+            proto.params.into_iter().map(|p| p.0).collect()
+        }
+        (ProbeKind::Tracepoint { tp }, None) => {
+            tracepoint_args(kernel, &tp.name)?.params.into_iter().map(|p| p.0).collect()
+        }
+        _ => return None,
+    };
+    // Locals need DWARF: there are none to list.
+    Some(if c == ContextVars::Locals { Vec::new() } else { params })
+}
+
+/// `$$parms` and friends as parts, each read as `$name` would be; `None`
+/// where stp does not know the names. Every point of the probe must
+/// have the same ones (one text is built for all).
+fn context_parts(
+    kernel: &Kernel,
+    points: &[ResolvedPoint],
+    c: ContextVars,
+    span: Span,
+) -> Result<Option<Vec<Part>>, Diagnostic> {
+    let Some(first) = points.first() else { return Ok(None) };
+    let Some(names) = context_names(kernel, first, c) else { return Ok(None) };
+    for p in points.iter().skip(1) {
+        if context_names(kernel, p, c).as_ref() != Some(&names) {
+            return Err(Diagnostic::semantic_error(
+                format!("{} differs between the points of this probe", c.name()),
+                span,
+            )
+            .with_note(format!("{} has other parameters than {}", p.name, first.name)));
+        }
+    }
+    let mut parts = Vec::new();
+    for name in names {
+        let t = Target::bare(TargetBase::Var(name.clone()));
+        let value = match start_var(kernel, first, &name, span) {
+            Ok(Start::Btf(at, base)) => {
+                walk_from(kernel, &t, at, base, false, span).ok().filter(|r| r.ty == Type::Long).map(Box::new)
+            }
+            _ => None,
+        };
+        parts.push(Part { name, value });
+    }
+    Ok(Some(parts))
 }
 
 fn has_context(k: &ProbeKind) -> bool {

@@ -406,6 +406,44 @@ impl<'a> Lower<'a> {
         Ok(())
     }
 
+    /// `$$parms` and friends: `name=0x...` for each part, separated by
+    /// spaces, built with sprintf (a part stp cannot read is `name=?`).
+    fn context_text(&mut self, parts: &[crate::elab::target::Part], span: Span) -> (Operand, Ty) {
+        let mut format = Vec::new();
+        let mut args = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                format.push(b' ');
+            }
+            format.extend(p.name.bytes());
+            format.push(b'=');
+            match &p.value {
+                Some(r) => {
+                    let dst = self.temp(Ty::Long);
+                    self.emit(InstKind::Target { dst, resolved: r.clone(), operands: Vec::new() }, span);
+                    format.extend(b"0x%x");
+                    args.push((Operand::Var(dst), Ty::Long));
+                }
+                None => format.push(b'?'),
+            }
+        }
+        if args.is_empty() {
+            return (Operand::Str(format), Ty::Str);
+        }
+        let dst = self.temp(Ty::Str);
+        self.emit(
+            InstKind::Print {
+                dst: Some(dst),
+                kind: crate::parse::ast::PrintKind::Sprintf,
+                format: Some(format),
+                delimiter: None,
+                args,
+            },
+            span,
+        );
+        (Operand::Var(dst), Ty::Str)
+    }
+
     /// `foreach`: start an iteration, then take entries until none is
     /// left; `continue` takes the next, `break` leaves.
     fn foreach(&mut self, f: &crate::parse::ast::Foreach) -> Result<(), Diagnostic> {
@@ -765,6 +803,9 @@ impl<'a> Lower<'a> {
                 let Some(resolved) = t.resolved.clone() else {
                     return Err(Diagnostic::internal("pass 3: an unresolved target expression").at(span, ""));
                 };
+                if let crate::elab::target::Base::Parts(parts) = &resolved.base {
+                    return Ok(self.context_text(parts, span));
+                }
                 let mut operands = Vec::new();
                 if let TargetBase::Cast { operand, .. } | TargetBase::Autocast(operand) = &t.base {
                     operands.push(self.expr(operand)?.0);

@@ -20,6 +20,10 @@ fn describe(r: &crate::elab::target::Resolved) -> String {
         Base::Cast => "cast".to_string(),
         Base::Context(c) => format!("{c:?}").to_lowercase(),
         Base::SdtArg { index } => format!("sdt_arg{}", index + 1),
+        Base::Parts(parts) => {
+            let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+            format!("parts({})", names.join(" "))
+        }
     };
     for s in &r.steps {
         match s {

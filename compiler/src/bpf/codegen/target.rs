@@ -69,7 +69,9 @@ impl Gen<'_> {
                 };
                 self.load(Reg::R9, addr, span)?;
             }
-            Base::Context(_) => return Err(not_yet("$$vars and $$parms in kernel handlers", span)),
+            Base::Context(_) | Base::Parts(_) => {
+                return Err(not_yet("$$vars and $$parms in kernel handlers", span));
+            }
             Base::SdtArg { index } => return self.sdt_arg(dst, *index, span),
         }
         for st in &r.steps {
