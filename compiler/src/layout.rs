@@ -172,6 +172,9 @@ impl HistLayout {
 pub struct Slot {
     pub offset: u32,
     pub ty: Ty,
+    /// Its bytes: a long's 8; a string's MAXSTRINGLEN, or less for a
+    /// string key no value of which can be longer (see [`key_bounds`]).
+    pub size: u32,
 }
 
 /// A map's key and value.
@@ -234,13 +237,20 @@ impl Layout {
         self.maps.get(g.0 as usize).and_then(Option::as_ref)
     }
 
-    fn record(&self, tys: &[Ty]) -> (Vec<Slot>, u32) {
+    /// A key record: each key in turn, a string in `bounds[i]` bytes
+    /// (rounded up to 8) where that is known.
+    fn record(&self, tys: &[Ty], bounds: &[u32]) -> (Vec<Slot>, u32) {
         let mut at = 0;
         let slots = tys
             .iter()
-            .map(|&ty| {
-                let s = Slot { offset: at, ty };
-                at += self.size_of(ty);
+            .enumerate()
+            .map(|(i, &ty)| {
+                let size = match (ty, bounds.get(i)) {
+                    (Ty::Str, Some(&b)) => b.clamp(1, self.size_of(ty)).div_ceil(8) * 8,
+                    _ => self.size_of(ty),
+                };
+                let s = Slot { offset: at, ty, size };
+                at += size;
                 s
             })
             .collect();
@@ -252,6 +262,8 @@ impl Layout {
     /// for the same histogram.
     pub fn new(m: &Module, limits: Limits) -> Result<Layout, Diagnostic> {
         let hists = histograms(m)?;
+        let bounds = key_bounds(m, limits.max_string_len);
+        let no_bounds = Vec::new();
         let mut l = Layout {
             limits,
             scalars: Vec::new(),
@@ -264,12 +276,12 @@ impl Layout {
         for (i, g) in m.globals.iter().enumerate() {
             match &g.kind {
                 GlobalKind::Scalar(ty) => {
-                    l.scalars.push(Some(Slot { offset: l.globals_size, ty: *ty }));
+                    l.scalars.push(Some(Slot { offset: l.globals_size, ty: *ty, size: l.size_of(*ty) }));
                     l.globals_size += l.size_of(*ty);
                     l.maps.push(None);
                 }
                 GlobalKind::Array { keys, value } => {
-                    let (keys, key_size) = l.record(keys);
+                    let (keys, key_size) = l.record(keys, bounds.get(i).unwrap_or(&no_bounds));
                     let value_size = l.size_of(*value);
                     let value = if *value == Ty::Long { ValueLayout::Long } else { ValueLayout::Str };
                     l.scalars.push(None);
@@ -284,7 +296,11 @@ impl Layout {
                 }
                 GlobalKind::Stats { keys } => {
                     let hist = hists.get(i).copied().flatten().unwrap_or(HistLayout::None);
-                    let (slots, key_size) = if keys.is_empty() { (Vec::new(), 8) } else { l.record(keys) };
+                    let (slots, key_size) = if keys.is_empty() {
+                        (Vec::new(), 8)
+                    } else {
+                        l.record(keys, bounds.get(i).unwrap_or(&no_bounds))
+                    };
                     l.scalars.push(None);
                     l.maps.push(Some(MapLayout {
                         keys: slots,
@@ -303,6 +319,100 @@ impl Layout {
         l.globals_size += 24;
         Ok(l)
     }
+}
+
+/// For each global array or statistic, the most bytes (with the NUL) a
+/// value of each string key can have, from every place that names a key:
+/// a literal's length, 16 for `execname()`, what a variable may hold
+/// (followed through copies and concatenations), else MAXSTRINGLEN.
+/// Keys no longer than they need hash and compare faster.
+pub fn key_bounds(m: &Module, max_len: u32) -> Vec<Vec<u32>> {
+    use crate::ir::Operand;
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); m.globals.len()];
+    for f in &m.functions {
+        // What each string variable may hold, to a fixed point (a
+        // parameter may hold anything).
+        let mut bound: Vec<u32> = vec![0; f.vars.len()];
+        for p in &f.params {
+            if let Some(b) = bound.get_mut(p.0 as usize) {
+                *b = max_len;
+            }
+        }
+        let of = |bound: &[u32], o: &Operand| -> u32 {
+            match o {
+                Operand::Str(bytes) => (bytes.len() as u32 + 1).min(max_len),
+                Operand::Var(v) => bound.get(v.0 as usize).copied().unwrap_or(max_len),
+                Operand::Long(_) => 0,
+            }
+        };
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for inst in f.blocks.iter().flat_map(|b| &b.insts) {
+                let (dst, b) = match &inst.kind {
+                    InstKind::Copy { dst, src } => (*dst, of(&bound, src)),
+                    InstKind::Concat { dst, a, b } => {
+                        (*dst, (of(&bound, a) + of(&bound, b)).saturating_sub(1).min(max_len))
+                    }
+                    InstKind::Intrinsic { dst: Some(dst), name, .. } if name == "execname" => (*dst, 16),
+                    k => {
+                        // Anything else a string comes from may be as long as any.
+                        let defs = std::cell::RefCell::new(Vec::new());
+                        crate::ir::inline::rename_kind(
+                            k,
+                            &|v| {
+                                defs.borrow_mut().push(v);
+                                v
+                            },
+                            &|o| o.clone(),
+                        );
+                        for d in defs.into_inner() {
+                            if f.var(d).is_some_and(|v| v.ty == Ty::Str)
+                                && let Some(x) = bound.get_mut(d.0 as usize)
+                                && *x < max_len
+                            {
+                                *x = max_len;
+                                changed = true;
+                            }
+                        }
+                        continue;
+                    }
+                };
+                if f.var(dst).is_some_and(|v| v.ty == Ty::Str)
+                    && let Some(x) = bound.get_mut(dst.0 as usize)
+                    && *x < b
+                {
+                    *x = b;
+                    changed = true;
+                }
+            }
+        }
+        for inst in f.blocks.iter().flat_map(|b| &b.insts) {
+            let (g, keys): (_, Vec<Option<&Operand>>) = match &inst.kind {
+                InstKind::MapGet { map, keys, .. } | InstKind::MapSet { map, keys, .. } => {
+                    (map, keys.iter().map(Some).collect())
+                }
+                InstKind::StatAdd { stat, keys, .. }
+                | InstKind::StatGet { stat, keys, .. }
+                | InstKind::HistPrint { stat, keys, .. }
+                | InstKind::HistBucket { stat, keys, .. } => (stat, keys.iter().map(Some).collect()),
+                InstKind::MapHas { map, keys, .. } => (map, keys.iter().map(Option::as_ref).collect()),
+                InstKind::MapDelete { map, keys: Some(keys) } => (map, keys.iter().map(Option::as_ref).collect()),
+                InstKind::IterStart { map, slice, .. } => (map, slice.iter().map(Option::as_ref).collect()),
+                _ => continue,
+            };
+            let Some(row) = out.get_mut(g.0 as usize) else { continue };
+            if row.len() < keys.len() {
+                row.resize(keys.len(), 1);
+            }
+            for (slot, k) in row.iter_mut().zip(keys) {
+                if let Some(k) = k {
+                    *slot = (*slot).max(of(&bound, k));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn entries(size: Option<u64>, limits: Limits) -> u32 {
@@ -404,5 +514,58 @@ mod tests {
         assert_eq!((l.max_string_len, l.max_map_entries), (64, 10));
         assert!(Limits::from_defines(&["MAXSTRINGLEN=x".into()]).is_err());
         assert!(Limits::from_defines(&["MAXSTRINGLEN=1".into()]).is_err());
+    }
+
+    /// A string key that only ever gets `execname()` (through a copy) and
+    /// short literals is 16 bytes; one that also gets a string of
+    /// unknown length is MAXSTRINGLEN.
+    #[test]
+    fn string_keys_are_as_long_as_their_values_can_be() {
+        use crate::elab::Placement;
+        use crate::ir::{Block, Function, Global, GlobalId, Inst, Operand, Terminator, VarDecl, VarId};
+        use crate::source::Span;
+        let array = |name: &str| Global {
+            name: name.into(),
+            kind: GlobalKind::Array { keys: vec![Ty::Str, Ty::Long], value: Ty::Long },
+            size: None,
+            wrap: false,
+            init: None,
+        };
+        let set = |g: u32, k: Operand| InstKind::MapSet {
+            map: GlobalId(g),
+            keys: vec![k, Operand::Long(1)],
+            value: Operand::Long(1),
+        };
+        let insts = vec![
+            InstKind::Intrinsic { dst: Some(VarId(0)), name: "execname".into(), args: Vec::new() },
+            InstKind::Copy { dst: VarId(1), src: Operand::Var(VarId(0)) },
+            set(0, Operand::Var(VarId(1))),
+            set(0, Operand::Str(b"short".to_vec())),
+            set(1, Operand::Var(VarId(1))),
+            InstKind::LoadGlobal { dst: VarId(2), global: GlobalId(2) },
+            set(1, Operand::Var(VarId(2))),
+        ];
+        let f = Function {
+            name: "f".into(),
+            placement: Placement::Kernel,
+            params: Vec::new(),
+            ret: None,
+            vars: (0..3).map(|_| VarDecl { name: String::new(), ty: Ty::Str }).collect(),
+            blocks: vec![Block {
+                insts: insts.into_iter().map(|kind| Inst { kind, span: Span::DUMMY }).collect(),
+                term: Terminator::Return(None),
+                term_span: Span::DUMMY,
+                on_error: None,
+            }],
+            span: Span::DUMMY,
+        };
+        let scalar =
+            Global { name: "s".into(), kind: GlobalKind::Scalar(Ty::Str), size: None, wrap: false, init: None };
+        let m = Module { globals: vec![array("a"), array("b"), scalar], functions: vec![f], handlers: Vec::new() };
+        let l = Layout::new(&m, Limits::default()).expect("a layout");
+        let sizes =
+            |g: u32| l.map(GlobalId(g)).map(|ml| (ml.keys.iter().map(|k| k.size).collect::<Vec<_>>(), ml.key_size));
+        assert_eq!(sizes(0), Some((vec![16, 8], 24)));
+        assert_eq!(sizes(1), Some((vec![128, 8], 136)));
     }
 }

@@ -993,7 +993,8 @@ fn decode_key(layout: &Layout, ml: &stp_compiler::layout::MapLayout, key: &[u8])
     ml.keys
         .iter()
         .map(|k| {
-            let end = (k.offset + layout.size_of(k.ty)) as usize;
+            let _ = layout;
+            let end = (k.offset + k.size) as usize;
             decode(key.get(k.offset as usize..end).unwrap_or_default(), k.ty)
         })
         .collect()

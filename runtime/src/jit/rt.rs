@@ -262,7 +262,7 @@ unsafe fn key_record(c: &Ctx<'_>, m: &MapLayout, keys: &[i64], mask: i64) -> Vec
         let bytes: Vec<u8> = match slot.ty {
             Ty::Long => k.to_ne_bytes().to_vec(),
             // SAFETY: the caller's promise.
-            Ty::Str => strings::truncate(unsafe { c.str_arg(k) }, c.max_len()).to_vec(),
+            Ty::Str => strings::truncate(unsafe { c.str_arg(k) }, c.max_len().min(slot.size as usize)).to_vec(),
         };
         if let Some(dst) = rec.get_mut(at..at + bytes.len()) {
             dst.copy_from_slice(&bytes);

@@ -180,10 +180,7 @@ impl Gen<'_> {
             if k.is_none() {
                 continue;
             }
-            let words = match slot.ty {
-                Ty::Long => 1,
-                Ty::Str => self.s / 8,
-            };
+            let words = slot.size / 8;
             for w in 0..words {
                 let at = slot.offset + 8 * w;
                 self.emit(Insn::load(Size::DW, Reg::R1, Reg::R6, at as i16));
@@ -315,10 +312,11 @@ impl Gen<'_> {
     }
 
     /// Where an entry's sort field is and its type.
-    fn sort_field(ml: &MapLayout, b: &Buffer, sort: Sort) -> Option<(u32, Ty)> {
+    /// Where an entry's sort field is, its type and its bytes.
+    fn sort_field(&self, ml: &MapLayout, b: &Buffer, sort: Sort) -> Option<(u32, Ty, u32)> {
         match sort.by {
-            SortBy::Value => b.value,
-            SortBy::Key(i) => ml.keys.get(i).map(|k| (k.offset, k.ty)),
+            SortBy::Value => b.value.map(|(at, ty)| (at, ty, self.layout.size_of(ty))),
+            SortBy::Key(i) => ml.keys.get(i).map(|k| (k.offset, k.ty, k.size)),
         }
     }
 
@@ -366,11 +364,11 @@ impl Gen<'_> {
         let pattern = slice.to_vec();
         let step = match sort {
             Some(s) => {
-                let (field, ty) = Self::sort_field(&ml, &b, s).ok_or_else(|| {
+                let (field, ty, size) = self.sort_field(&ml, &b, s).ok_or_else(|| {
                     Diagnostic::internal("pass 3: foreach sorts on what its entries lack").at(span, "")
                 })?;
                 let b2 = b.clone();
-                Some(self.callback(CallbackKind::Step, span, |g| g.insertion_step(&b2, field, ty, s))?)
+                Some(self.callback(CallbackKind::Step, span, |g| g.insertion_step(&b2, (field, ty, size), s))?)
             }
             None => None,
         };
@@ -508,7 +506,7 @@ impl Gen<'_> {
     /// `count - 1 - i`. An entry the new one comes before moves up one
     /// place; otherwise the new one's place is the one after, left in
     /// the context (r6), and the loop stops.
-    fn insertion_step(&mut self, b: &Buffer, field: u32, ty: Ty, sort: Sort) -> Result<(), Diagnostic> {
+    fn insertion_step(&mut self, b: &Buffer, (field, ty, size): (u32, Ty, u32), sort: Sort) -> Result<(), Diagnostic> {
         let found = self.label();
         self.this_cpus(&b.name);
         self.jump_imm_to(Cond::Ne, Reg::R0, 0, found);
@@ -547,7 +545,7 @@ impl Gen<'_> {
         entry(self, Reg::R1, Reg::R5);
         entry(self, Reg::R2, Reg::R3);
         let (before, after) = (self.label(), self.label());
-        let words = if ty == Ty::Str { self.s / 8 } else { 1 };
+        let words = if ty == Ty::Str { size / 8 } else { 1 };
         for w in 0..words {
             let at = (8 * w) as i16;
             self.emit(Insn::load(Size::DW, Reg::R0, Reg::R1, at));

@@ -232,15 +232,15 @@ impl Gen<'_> {
                 Ty::Str => {
                     if let Operand::Str(bytes) = k {
                         let bytes = bytes.clone();
-                        self.store_literal(Reg::R8, at, &bytes, Some(self.s));
+                        self.store_literal(Reg::R8, at, &bytes, Some(slot.size));
                         continue;
                     }
-                    for i in 0..self.s / 8 {
+                    for i in 0..slot.size / 8 {
                         self.emit(Insn::store_imm(Size::DW, Reg::R8, (at + 8 * i as i32) as i16, 0));
                     }
                     self.str_ptr(Reg::R3, k, 0)?;
                     self.scratch_addr(Reg::R1, at as u32);
-                    self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                    self.emit(Insn::mov64_imm(Reg::R2, slot.size as i32));
                     self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
                 }
             }

@@ -955,7 +955,7 @@ impl<'a> Gen<'a> {
 
     /// Writes a literal string (truncated, NUL-terminated) at `base + off`.
     fn store_literal(&mut self, base: Reg, off: i32, bytes: &[u8], pad_to: Option<u32>) {
-        let max = self.s as usize - 1;
+        let max = pad_to.map_or(self.s, |p| p.min(self.s)) as usize - 1;
         let mut b: Vec<u8> = bytes.iter().copied().take(max).take_while(|&c| c != 0).collect();
         b.push(0);
         let total = pad_to.map_or(b.len(), |p| (p as usize).max(b.len()));
