@@ -32,6 +32,29 @@ pub trait Host {
     fn map_delete(&mut self, map: GlobalId, key: Option<&[u8]>);
     /// Every key of an array or statistic, in no particular order.
     fn map_keys(&mut self, map: GlobalId) -> Vec<Vec<u8>>;
+    /// Every entry of an array: its key and value records (`value_size`
+    /// bytes of value), in no particular order.
+    fn map_entries(&mut self, map: GlobalId, value_size: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        for key in self.map_keys(map) {
+            let mut value = vec![0u8; value_size];
+            if self.map_get(map, &key, &mut value) {
+                out.push((key, value));
+            }
+        }
+        out
+    }
+    /// Every entry of a statistic: its key and its values aggregated over
+    /// every CPU.
+    fn stat_entries(&mut self, stat: GlobalId) -> Vec<(Vec<u8>, Stat)> {
+        let mut out = Vec::new();
+        for key in self.map_keys(stat) {
+            if let Some(s) = self.stat_get(stat, &key) {
+                out.push((key, s));
+            }
+        }
+        out
+    }
     /// Adds a value to a statistic.
     fn stat_add(&mut self, stat: GlobalId, key: &[u8], value: i64);
     /// A statistic's values aggregated over every CPU, or `None` when it

@@ -176,6 +176,28 @@ impl State<'_> {
         self.maps.get(&g.0).copied()
     }
 
+    /// A statistic's per-CPU records (as a lookup fills them) combined,
+    /// or `None` when it has no values.
+    fn combine(&self, stat: GlobalId, buf: &[u8]) -> Option<Stat> {
+        let size = self.layout().map(stat)?.value_size as usize;
+        let stride = size.div_ceil(8) * 8;
+        let cpus: Vec<Stat> =
+            buf.chunks(stride).map(|cpu| Stat::from_record(cpu.get(..size).unwrap_or_default(), 0)).collect();
+        // stap combines a statistic without keys in one step, an array
+        // element CPU by CPU.
+        let keyed = self.layout().map(stat).is_some_and(|m| !m.keys.is_empty());
+        let total = if keyed {
+            let mut t = Stat::default();
+            for c in &cpus {
+                t.merge(c);
+            }
+            t
+        } else {
+            Stat::aggregate(&cpus)
+        };
+        (total.count > 0).then_some(total)
+    }
+
     /// The bytes a lookup of a (per-CPU) map fills.
     fn value_buf(&self, g: GlobalId) -> Vec<u8> {
         let Some(ml) = self.layout().map(g) else { return Vec::new() };
@@ -250,27 +272,35 @@ impl Host for State<'_> {
 
     fn stat_get(&mut self, stat: GlobalId, key: &[u8]) -> Option<Stat> {
         let fd = self.fd(stat)?;
-        let size = self.layout().map(stat)?.value_size as usize;
         let mut buf = self.value_buf(stat);
         if !sys::lookup(fd, key, &mut buf).ok()? {
             return None;
         }
-        let stride = size.div_ceil(8) * 8;
-        let cpus: Vec<Stat> =
-            buf.chunks(stride).map(|cpu| Stat::from_record(cpu.get(..size).unwrap_or_default(), 0)).collect();
-        // stap combines a statistic without keys in one step, an array
-        // element CPU by CPU.
-        let keyed = self.layout().map(stat).is_some_and(|m| !m.keys.is_empty());
-        let total = if keyed {
-            let mut t = Stat::default();
-            for c in &cpus {
-                t.merge(c);
+        self.combine(stat, &buf)
+    }
+
+    fn map_entries(&mut self, map: GlobalId, value_size: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(fd) = self.fd(map) else { return Vec::new() };
+        let key_size = self.layout().map(map).map_or(8, |m| m.key_size as usize);
+        match sys::entries(fd, key_size, value_size) {
+            Some(all) => all,
+            None => {
+                let mut out = Vec::new();
+                for key in self.map_keys(map) {
+                    let mut value = vec![0u8; value_size];
+                    if self.map_get(map, &key, &mut value) {
+                        out.push((key, value));
+                    }
+                }
+                out
             }
-            t
-        } else {
-            Stat::aggregate(&cpus)
-        };
-        (total.count > 0).then_some(total)
+        }
+    }
+
+    fn stat_entries(&mut self, stat: GlobalId) -> Vec<(Vec<u8>, Stat)> {
+        let size = self.value_buf(stat).len();
+        let raw = self.map_entries(stat, size);
+        raw.into_iter().filter_map(|(k, v)| self.combine(stat, &v).map(|s| (k, s))).collect()
     }
 
     fn output(&mut self, bytes: &[u8]) {
@@ -954,13 +984,11 @@ fn print_unread(st: &mut State<'_>) {
             }
             GlobalKind::Array { value, .. } => {
                 let Some(ml) = st.c.layout.map(id).cloned() else { continue };
-                let mut entries = Vec::new();
-                for key in st.map_keys(id) {
-                    let mut v = vec![0; ml.value_size as usize];
-                    if st.map_get(id, &key, &mut v) {
-                        entries.push((decode_key(&st.c.layout, &ml, &key), decode(&v, *value)));
-                    }
-                }
+                let entries = st
+                    .map_entries(id, ml.value_size as usize)
+                    .into_iter()
+                    .map(|(key, v)| (decode_key(&st.c.layout, &ml, &key), decode(&v, *value)))
+                    .collect();
                 Global::Array(entries)
             }
             GlobalKind::Stats { keys } if keys.is_empty() => {
@@ -971,12 +999,8 @@ fn print_unread(st: &mut State<'_>) {
             }
             GlobalKind::Stats { .. } => {
                 let Some(ml) = st.c.layout.map(id).cloned() else { continue };
-                let mut entries = Vec::new();
-                for key in st.map_keys(id) {
-                    if let Some(s) = st.stat_get(id, &key) {
-                        entries.push((decode_key(&st.c.layout, &ml, &key), s));
-                    }
-                }
+                let entries =
+                    st.stat_entries(id).into_iter().map(|(key, s)| (decode_key(&st.c.layout, &ml, &key), s)).collect();
                 Global::StatArray(entries)
             }
         };

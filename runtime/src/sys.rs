@@ -12,6 +12,21 @@ const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+
+/// `union bpf_attr` as the batch commands read it.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
 
 /// `union bpf_attr` as the map element commands read it.
 #[repr(C)]
@@ -89,6 +104,63 @@ pub fn keys(fd: RawFd, key_size: usize) -> io::Result<Vec<Vec<u8>>> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Every entry of a hash map, `value_size` bytes of value each (a per-CPU
+/// map's values for every possible CPU), read a batch of entries per
+/// system call (Linux 5.6); `None` where the kernel has no batch
+/// lookups for the map, for the caller to read key by key.
+pub fn entries(fd: RawFd, key_size: usize, value_size: usize) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut chunk: u32 = 256;
+    let mut token: u32 = 0;
+    let mut first = true;
+    loop {
+        let mut keys = vec![0u8; key_size * chunk as usize];
+        let mut values = vec![0u8; value_size * chunk as usize];
+        let mut next: u32 = 0;
+        let mut a = BatchAttr {
+            in_batch: if first { 0 } else { &raw const token as u64 },
+            out_batch: &raw mut next as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: chunk,
+            map_fd: fd as u32,
+            ..Default::default()
+        };
+        // SAFETY: a valid `bpf_attr` prefix of the size passed; the kernel
+        // writes at most `count` keys and values into the buffers, sized
+        // for that many, and a u32 token.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_BATCH,
+                &mut a as *mut BatchAttr,
+                std::mem::size_of::<BatchAttr>() as u32,
+            )
+        };
+        let err = (r < 0).then(|| io::Error::last_os_error().raw_os_error()).flatten();
+        match err {
+            // A bucket with more entries than the batch holds.
+            Some(libc::ENOSPC) if chunk < 1 << 16 => {
+                chunk *= 4;
+                continue;
+            }
+            None | Some(libc::ENOENT) => {}
+            Some(_) => return if first { None } else { Some(out) },
+        }
+        let n = a.count as usize;
+        for i in 0..n {
+            let key = keys.get(i * key_size..(i + 1) * key_size)?.to_vec();
+            let value = values.get(i * value_size..(i + 1) * value_size)?.to_vec();
+            out.push((key, value));
+        }
+        if err == Some(libc::ENOENT) {
+            return Some(out);
+        }
+        token = next;
+        first = false;
     }
 }
 

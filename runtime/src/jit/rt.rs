@@ -532,32 +532,32 @@ pub unsafe extern "C" fn iter_start(
     let Some(d) = usize::try_from(desc).ok().and_then(|i| tables.iters.get(i)) else { return 0 };
     let Some(m) = tables.layout.map(d.map) else { return 0 };
     let want = if d.slice { Some(unsafe { key_record(c, m, slots(slice, m.keys.len()), mask) }) } else { None };
+    // The entries in one batch read (or a few), rather than a lookup
+    // per key.
     let mut entries = Vec::new();
-    for rec in c.host.map_keys(d.map) {
-        if let Some(w) = &want
-            && !key_matches(m, &rec, w, mask)
-        {
-            continue;
-        }
-        let value = match m.value {
-            ValueLayout::Long | ValueLayout::Str => {
-                let mut v = vec![0u8; m.value_size as usize];
-                if !c.host.map_get(d.map, &rec, &mut v) {
+    let keep = |rec: &[u8]| want.as_ref().is_none_or(|w| key_matches(m, rec, w, mask));
+    match m.value {
+        ValueLayout::Long | ValueLayout::Str => {
+            for (rec, v) in c.host.map_entries(d.map, m.value_size as usize) {
+                if !keep(&rec) {
                     continue;
                 }
-                if m.value == ValueLayout::Long {
+                let value = if m.value == ValueLayout::Long {
                     Scalar::Long(v.get(..8).and_then(|b| b.try_into().ok()).map_or(0, i64::from_ne_bytes))
                 } else {
                     Scalar::Str(strings::from_field(&v).to_vec())
+                };
+                entries.push((decode_keys(m, &rec), value));
+            }
+        }
+        ValueLayout::Stat(_) => {
+            let op = d.aggregate.unwrap_or(StatOp::Count);
+            for (rec, s) in c.host.stat_entries(d.map) {
+                if keep(&rec) {
+                    entries.push((decode_keys(m, &rec), Scalar::Long(s.extract(op).unwrap_or(0))));
                 }
             }
-            ValueLayout::Stat(_) => {
-                let Some(s) = c.host.stat_get(d.map, &rec) else { continue };
-                let op = d.aggregate.unwrap_or(StatOp::Count);
-                Scalar::Long(s.extract(op).unwrap_or(0))
-            }
-        };
-        entries.push((decode_keys(m, &rec), value));
+        }
     }
     // Unsorted, the keys come ascending, which stap leaves unspecified.
     // Ties of a sort on one key or on the value fall back on the keys.
