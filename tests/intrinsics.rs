@@ -1,6 +1,6 @@
 //! The intrinsic functions' table (`compiler/src/elab/intrinsics.rs`)
 //! against its two lowerings: each entry is called from a kernel-placed
-//! handler (eBPF) and, unless it reads a probe's context, from a
+//! handler (eBPF, a `kernel.function` probe) and, unless it reads a probe's context, from a
 //! user-placed one (Cranelift), through `stp -p3`. Each translates, or is
 //! refused as not translated yet or as not available in that placement,
 //! never with an internal error; the snapshot is the table of what runs
@@ -59,8 +59,7 @@ fn every_intrinsic_is_lowered_or_refused_on_each_side() {
                         .into_iter()
                         .map(|i| {
                             let body = call(i);
-                            let kernel =
-                                verdict(&format!("probe kernel.trace(\"syscalls:sys_enter_getppid\") {{ {body} }}"));
+                            let kernel = verdict(&format!("probe kernel.function(\"vfs_read\") {{ {body} }}"));
                             let user = match i.place {
                                 Where::Kernel => "-",
                                 _ => verdict(&format!("probe begin {{ {body} }}")),

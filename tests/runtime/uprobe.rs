@@ -61,6 +61,30 @@ fn a_uretprobe_reads_the_return_value() {
     assert_eq!(out, want, "{err}");
 }
 
+/// stap's `int_arg(n)` family and `returnval()` read the registers of
+/// the calling convention; `is_return()` tells the return probe.
+#[test]
+fn arguments_by_number_and_the_return_value() {
+    if !as_root("int_arg and returnval") {
+        return;
+    }
+    let Some(prog) = calls("int_arg and returnval") else { return };
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = format!(
+        "probe process(\"{0}\").function(\"twice\") {{\n\
+           if (pid() == target()) printf(\"%d %d %d %d \", int_arg(1), uint_arg(1), long_arg(1), is_return())\n\
+         }}\n\
+         probe process(\"{0}\").function(\"twice\").return {{\n\
+           if (pid() == target()) printf(\"%d %d\\n\", returnval(), is_return())\n\
+         }}\n",
+        prog.text()
+    );
+    let (status, out, err) = stp_run_clean(&["-c", &prog.text(), "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    let want: String = (0..7).map(|i| format!("{i} {i} {i} 0 {} 1\n", 2 * i)).collect();
+    assert_eq!(out, want, "{err}");
+}
+
 /// The C library this process runs with, from its memory map.
 fn libc_path() -> String {
     let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");

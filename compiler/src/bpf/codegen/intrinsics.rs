@@ -12,6 +12,9 @@ impl Gen<'_> {
         args: &[Operand],
         span: Span,
     ) -> Result<(), Diagnostic> {
+        if let Some(done) = self.context_intrinsic(dst, name, args, span) {
+            return done;
+        }
         match (name, dst, args) {
             ("exit", _, []) => {
                 let tag = self.record(RecordKind::Exit);

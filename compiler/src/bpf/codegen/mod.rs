@@ -25,6 +25,7 @@ use crate::layout::{HistLayout, Layout, MapLayout, STAT_FIELDS, ValueLayout};
 use crate::parse::ast::{CompareOp, PrintKind};
 use crate::source::Span;
 
+mod context;
 mod foreach;
 mod frame;
 mod intrinsics;
