@@ -20,7 +20,7 @@ pub struct Rejected {
 /// checks them, and unloads them (`-p4 --verify`). Maps are created and
 /// dropped with them.
 pub fn verify(object: &[u8]) -> Result<(), Rejected> {
-    let mut ebpf = aya::Ebpf::load(object)
+    let mut ebpf = sys::load_object(object)
         .map_err(|e| Rejected { program: String::new(), log: format!("cannot load the object: {e}") })?;
     let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
     for name in names {

@@ -377,8 +377,7 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         .flatten()
         .collect();
     install_signals();
-    let mut ebpf =
-        aya::EbpfLoader::new().load(&c.object).map_err(|e| Failure(format!("cannot load the compiled script: {e}")))?;
+    let mut ebpf = sys::load_object(&c.object).map_err(|e| Failure(format!("cannot load the compiled script: {e}")))?;
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| Failure(format!("{what}: {e}")))?;
     let globals_fd = match ebpf.map("globals") {
         Some(Map::Array(m)) => m.fd().as_fd().as_raw_fd(),
