@@ -28,6 +28,11 @@ struct Expansion {
 }
 
 const MAX_ALIAS_DEPTH: usize = 32;
+/// The alias expansions one probe may take. Wildcards that match aliases
+/// whose points are wildcards again branch at every level: without a
+/// budget, a recursive set of them takes exponential time before it
+/// reaches the depth limit.
+const MAX_ALIAS_STEPS: usize = 20_000;
 
 /// Placement of a concrete point's handler.
 pub fn placement_of(kind: &ProbeKind) -> Placement {
@@ -143,6 +148,15 @@ impl<'a> Session<'a> {
         if depth > MAX_ALIAS_DEPTH {
             return Err(Diagnostic::semantic_error("probe alias expansion is too deep (recursive alias?)", point.span));
         }
+        // Once spent, the budget stays spent: every pending expansion
+        // unwinds at once, and the probe reports it.
+        if self.alias_steps == 0 {
+            return Err(Diagnostic::semantic_error(
+                format!("probe alias expansion takes more than {MAX_ALIAS_STEPS} steps (recursive aliases?)"),
+                point.span,
+            ));
+        }
+        self.alias_steps -= 1;
         let mut out = Vec::new();
         let matches = self.match_aliases(point);
         let wild = point.components.iter().any(|c| super::has_glob(&c.name));
@@ -202,8 +216,18 @@ impl<'a> Session<'a> {
     pub(crate) fn derive(&mut self, p: PendingProbe) {
         let origin = origin_of(&p.probe.points);
         let mut expansions = Vec::new();
+        self.alias_steps = MAX_ALIAS_STEPS;
         for point in &p.probe.points {
-            match self.expand(point, false, 0) {
+            let expanded = self.expand(point, false, 0);
+            let expanded = if self.alias_steps == 0 {
+                Err(Diagnostic::semantic_error(
+                    format!("probe alias expansion takes more than {MAX_ALIAS_STEPS} steps (recursive aliases?)"),
+                    point.span,
+                ))
+            } else {
+                expanded
+            };
+            match expanded {
                 Ok(x) => {
                     let hit = !x.is_empty();
                     expansions.extend(x);

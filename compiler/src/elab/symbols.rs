@@ -58,6 +58,9 @@ pub(crate) struct Session<'a> {
     lib_globals: HashMap<String, Vec<usize>>,
     /// Every alias the session can see.
     pub aliases: Vec<super::derive::AliasDef<'a>>,
+    /// Alias expansions left to the probe being derived (see
+    /// `derive::MAX_ALIAS_STEPS`).
+    pub alias_steps: usize,
     /// Functions whose bodies are resolved.
     resolved_functions: usize,
     reported: HashSet<(Span, String)>,
@@ -132,6 +135,7 @@ impl<'a> Session<'a> {
             lib_functions,
             lib_globals,
             aliases: Vec::new(),
+            alias_steps: 0,
             resolved_functions: 0,
             reported: HashSet::new(),
             hints: AutocastHints::default(),
