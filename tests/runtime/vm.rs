@@ -1,6 +1,7 @@
-//! Kernel-function probes (kprobes and kretprobes), which the host kernel
-//! may lack: run by a static stp inside the VM of `tests/common/vm.rs`,
-//! every check in one boot.
+//! Kernel-function probes, which the host kernel may lack (kprobes) or
+//! refuse (fentry/fexit): run by a static stp inside the VM of
+//! `tests/common/vm.rs`, every check in one boot. The VM's kernel allows
+//! both, and each is checked.
 
 use std::time::Duration;
 
@@ -21,11 +22,30 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// `stp -e SCRIPT -c '/root/read77 /root/data100'`: the test program reads
-/// a file of 100 bytes.
-fn on_read77(script: &str) -> String {
-    command_line(&["stp", "-e", script, "-c", "/root/read77 /root/data100"])
+/// `stp OPTIONS -e SCRIPT -c '/root/read77 /root/data100'`: the test
+/// program reads a file of 100 bytes.
+fn on_read77(options: &[&str], script: &str) -> String {
+    let mut words = vec!["stp"];
+    words.extend(options);
+    words.extend(["-e", script, "-c", "/root/read77 /root/data100"]);
+    command_line(&words)
 }
+
+/// The entry: the argument, and a field reached through pointers.
+const ENTRY: &str = "probe kernel.function(\"vfs_read\") {\n\
+      if (pid() == target() && execname() == \"read77\") {\n\
+        printf(\"%d %s\\n\", $count, kernel_string($file->f_path->dentry->d_name->name))\n\
+        exit()\n\
+      }\n\
+    }";
+
+/// The return: the value returned, and the entry's argument.
+const RETURN: &str = "probe kernel.function(\"vfs_read\").return {\n\
+      if (pid() == target() && execname() == \"read77\") {\n\
+        printf(\"%d %d\\n\", $return, @entry($count))\n\
+        exit()\n\
+      }\n\
+    }";
 
 #[test]
 fn kernel_functions_fire_in_the_vm() {
@@ -40,27 +60,14 @@ fn kernel_functions_fire_in_the_vm() {
         .copy(data.path(), "/root/data100")
         .case_timeout(Duration::from_secs(60));
     let begin = vm.case(command_line(&["stp", "-e", "probe begin { println(\"hi\") exit() }"]));
-    // The entry: the argument, and a field reached through pointers.
-    let entry = vm.case(on_read77(
-        "probe kernel.function(\"vfs_read\") {\n\
-           if (pid() == target() && execname() == \"read77\") {\n\
-             printf(\"%d %s\\n\", $count, kernel_string($file->f_path->dentry->d_name->name))\n\
-             exit()\n\
-           }\n\
-         }",
-    ));
-    // The return: the value returned, and the entry's argument.
-    let ret = vm.case(on_read77(
-        "probe kernel.function(\"vfs_read\").return {\n\
-           if (pid() == target() && execname() == \"read77\") {\n\
-             printf(\"%d %d\\n\", $return, @entry($count))\n\
-             exit()\n\
-           }\n\
-         }",
-    ));
+    let fentry = vm.case(on_read77(&["--function-probes=fentry"], ENTRY));
+    let fexit = vm.case(on_read77(&["--function-probes=fentry"], RETURN));
+    let kprobe = vm.case(on_read77(&["--function-probes=kprobe"], ENTRY));
+    let kretprobe = vm.case(on_read77(&["--function-probes=kprobe"], RETURN));
     // kprobe.function, and a probe on two functions naming the one that
     // fired.
-    let kprobe = vm.case(on_read77(
+    let two = vm.case(on_read77(
+        &[],
         "probe kprobe.function(\"vfs_read\"), kernel.function(\"vfs_write\") {\n\
            if (execname() == \"read77\") { println(ppfunc()); exit() }\n\
          }",
@@ -73,7 +80,9 @@ fn kernel_functions_fire_in_the_vm() {
         assert_eq!((o.status, o.stdout.as_str()), (Some(0), want), "case {}: stderr:\n{}", i + 1, o.stderr);
     };
     check(begin, "hi\n");
-    check(entry, "77 data100\n");
-    check(ret, "77 77\n");
-    check(kprobe, "vfs_read\n");
+    check(fentry, "77 data100\n");
+    check(fexit, "77 77\n");
+    check(kprobe, "77 data100\n");
+    check(kretprobe, "77 77\n");
+    check(two, "vfs_read\n");
 }
