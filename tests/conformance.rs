@@ -217,7 +217,8 @@ fn translation_never_fails_inside() {
 /// them: run as root, `BEGIN` must appear, then the row's `expect`
 /// string; `END FAIL` fails, and where `expect` is not `END PASS` any
 /// `END` before it fails. Rows that need kernel-function probes or LSM
-/// hooks run in the VM and are only listed here.
+/// hooks run in the VM (`bpf_vm`, one boot for them all); `bpf_host`
+/// only lists them.
 mod bpf {
     use std::collections::BTreeMap;
     use std::io::Read;
@@ -228,6 +229,7 @@ mod bpf {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
+    use super::common::vm::{Outcome, Vm, command_line, quote};
     use super::common::{conformance_dir, in_ci, stp};
     use super::read_table;
 
@@ -243,6 +245,9 @@ mod bpf {
     #[derive(Clone, Debug)]
     struct Row {
         path: String,
+        /// The last pass to run: 5 runs the script, below that only
+        /// compiles it (and `expect` is `accept`).
+        pass: String,
         expect: String,
         needs: Vec<String>,
         notes: String,
@@ -257,6 +262,7 @@ mod bpf {
                 let path = cols.first()?;
                 path.starts_with("bpf/").then(|| Row {
                     path: path.to_string(),
+                    pass: cols.get(1).unwrap_or(&"").to_string(),
                     expect: cols.get(2).unwrap_or(&"").to_string(),
                     needs: cols.get(3).unwrap_or(&"").split(',').map(str::to_string).collect(),
                     notes: cols.get(4).unwrap_or(&"").to_string(),
@@ -296,7 +302,31 @@ mod bpf {
         }
     }
 
-    /// The arguments `bpf.exp` gives stap for this row, less the file.
+    /// The judgement of output as it arrived: the verdict at the first
+    /// line (or the end) where [`judge`] reaches one, as a runner polling
+    /// the output would see it.
+    pub(super) fn judge_stream(out: &str, expect: &str) -> Option<Result<(), String>> {
+        out.match_indices('\n').map(|(i, _)| &out[..=i]).chain([out]).find_map(|seen| judge(seen, expect))
+    }
+
+    /// The options and `-c` command that `lsm.exp` gives stap for an LSM
+    /// row, from its notes (`lsm.exp: stap OPTS FILE -c "COMMAND"; pass
+    /// ...`). `lsm_deny.stp` has no .exp; its notes ask for "an exec of a
+    /// path containing "forbidden" within 5 s", and it gets what `lsm.exp`
+    /// gives the others, with a command that runs `/tmp/forbidden/true`
+    /// (a link to busybox, which the VM's case makes) 1 s in.
+    fn lsm_exp(row: &Row) -> Option<(Vec<String>, String)> {
+        if row.notes.contains("an exec of a path containing \"forbidden\"") {
+            return Some((vec!["-g".into()], "sh -c 'sleep 1; /tmp/forbidden/true; sleep 8'".into()));
+        }
+        let rest = row.notes.split_once("lsm.exp: stap ")?.1;
+        let (opts, rest) = rest.split_once(" FILE -c \"")?;
+        let (cmd, _) = rest.rsplit_once("\"; pass")?;
+        Some((opts.split_whitespace().map(str::to_string).collect(), cmd.to_string()))
+    }
+
+    /// The arguments `bpf.exp` (or `lsm.exp`) gives stap for this row,
+    /// less the file.
     fn arguments(row: &Row, file: &Path) -> Vec<String> {
         let mut args = vec!["--runtime=bpf".to_string()];
         let first = std::fs::read_to_string(file).unwrap_or_default();
@@ -304,11 +334,19 @@ mod bpf {
         if let Some(opts) = first.strip_prefix("#! stap").or_else(|| first.strip_prefix("#!/usr/bin/env stap")) {
             args.extend(opts.split_whitespace().filter(|o| *o != "--runtime=bpf").map(str::to_string));
         }
+        let lsm = lsm_exp(row);
+        for o in lsm.iter().flat_map(|(opts, _)| opts) {
+            if !args.contains(o) {
+                args.push(o.clone());
+            }
+        }
         if row.notes.contains("adds --compatible=4.1") {
             args.push("--compatible=4.1".into());
         }
         if row.notes.contains("bpf_target_tests") {
             args.extend(["-c".into(), "./a.out".into()]);
+        } else if let Some((_, cmd)) = lsm {
+            args.extend(["-c".into(), cmd]);
         } else {
             args.extend(["-x".into(), "12345".into()]);
         }
@@ -411,10 +449,12 @@ mod bpf {
         line.trim().chars().take(160).collect()
     }
 
-    /// Builds `a.out` from bpf-target.c as bpf.exp does (`gcc -g`, no -O).
-    fn build_target(conformance: &Path, dir: &Path) -> Option<PathBuf> {
+    /// Builds `a.out` from bpf-target.c as bpf.exp does (`gcc -g`, no -O),
+    /// with `extra` flags.
+    fn build_target(conformance: &Path, dir: &Path, extra: &[&str]) -> Option<PathBuf> {
         let ok = Command::new("gcc")
             .arg("-g")
+            .args(extra)
             .arg(conformance.join("bpf/bpf-target.c"))
             .args(["-o", "a.out"])
             .current_dir(dir)
@@ -439,7 +479,7 @@ mod bpf {
         let rows = manifest(&conformance);
         assert!(rows.len() > 50, "MANIFEST.tsv lists the bpf tests");
         let tmp = tempfile::tempdir().expect("a temporary directory");
-        let target_dir = build_target(&conformance, tmp.path());
+        let target_dir = build_target(&conformance, tmp.path(), &[]);
 
         let (host, elsewhere): (Vec<&Row>, Vec<&Row>) =
             rows.iter().partition(|r| vm_needs(r).is_empty() && !exceptions.contains_key(&r.path));
@@ -485,6 +525,164 @@ mod bpf {
         assert!(passed >= floor, "bpf/host: {passed} pass, below the floor of {floor}");
     }
 
+    /// Where the VM's copy of `../shared/conformance/bpf` is.
+    const VM_CORPUS: &str = "/conformance/bpf";
+    /// Where the VM's static `a.out` for bpf_target_tests is.
+    const VM_TARGET: &str = "/conformance/target";
+    /// How long a test may take to print `BEGIN` in the VM, where pass 1
+    /// to 4 run several times slower than on the host (stap's harness
+    /// allows 300 s).
+    const VM_BEGIN: u64 = 60;
+
+    /// The VM's script for one row. It runs stp as `run` does on the host
+    /// (stdout and stderr into one file; ended once `judge` could give
+    /// its verdict, `PER_TEST` after `BEGIN`, or `VM_BEGIN` without it),
+    /// prints that output, and says on stderr how stp ended: `exit N`,
+    /// `verdict`, or why it was stopped. Kernel-function rows get a reader
+    /// in the background (ten times a second, a line of /etc/passwd, a
+    /// read(2) per byte), standing in for the reads of the busy system
+    /// stap's harness runs on: the idle VM reads nothing.
+    fn vm_case(row: &Row, conformance: &Path) -> String {
+        let file = format!("{VM_CORPUS}/{}", row.path.trim_start_matches("bpf/"));
+        let mut stp_args = vec!["stp".to_string()];
+        if row.pass != "5" {
+            stp_args.push(format!("-p{}", row.pass));
+        }
+        stp_args.extend(arguments(row, &conformance.join(&row.path)));
+        stp_args.push(file);
+        let stp = command_line(&stp_args);
+        let dir = if row.notes.contains("bpf_target_tests") { VM_TARGET } else { VM_CORPUS };
+        if row.pass != "5" {
+            return format!("cd {dir}\n{stp} 2>&1\necho \"exit $?\" >&2\n");
+        }
+        let mut script = format!("cd {dir}\nd=$(mktemp -d)\n");
+        if row.needs.iter().any(|n| n == "kprobe" || n == "kretprobe") {
+            script.push_str("(while :; do read -r _ </etc/passwd; sleep 0.1; done) &\n");
+        }
+        if lsm_exp(row).is_some_and(|(_, cmd)| cmd.contains("/tmp/forbidden/")) {
+            script.push_str("mkdir -p /tmp/forbidden && ln -s /bin/busybox /tmp/forbidden/true\n");
+        }
+        let stop = if row.expect == "END PASS" { "END PASS" } else { "END" };
+        let per_test = PER_TEST.as_secs();
+        script.push_str(&format!(
+            r#"({stp}; echo $? >"$d/status") >"$d/out" 2>&1 &
+start=$(date +%s) begin="" why=""
+while [ ! -e "$d/status" ]; do
+    awk -v stop={stop} '{{ s = s $0 "\n" }}
+        END {{ i = index(s, "BEGIN"); if (!i) exit 2; a = substr(s, i + 5); exit !(index(a, "END FAIL") || index(a, stop)) }}' "$d/out"
+    case $? in
+    0) why=verdict; break ;;
+    1) [ -n "$begin" ] || begin=$(date +%s) ;;
+    esac
+    now=$(date +%s)
+    if [ -n "$begin" ]; then
+        [ $((now - begin)) -lt {per_test} ] || {{ why="timed out {per_test} s after BEGIN"; break; }}
+    else
+        [ $((now - start)) -lt {VM_BEGIN} ] || {{ why="no BEGIN in {VM_BEGIN} s"; break; }}
+    fi
+    sleep 0.1
+done
+cat "$d/out"
+if [ -z "$why" ]; then echo "exit $(cat "$d/status")" >&2; else echo "$why" >&2; fi
+"#,
+            stop = quote(stop),
+        ));
+        script
+    }
+
+    /// The verdict on a row from its VM case's outcome.
+    fn vm_verdict(row: &Row, outcome: &Outcome) -> Verdict {
+        if outcome.status.is_none() {
+            return Verdict::Fail("the VM stopped before this test ended".into());
+        }
+        let text = &outcome.stdout;
+        let how = outcome.stderr.lines().next_back().unwrap_or("no report from the case");
+        if text.contains("internal error in stp") {
+            return Verdict::Fail(format!("CRASH: {}", last_line(text)));
+        }
+        if row.pass != "5" {
+            return if how == "exit 0" { Verdict::Pass } else { Verdict::Fail(format!("{how}: {}", last_line(text))) };
+        }
+        match judge_stream(text, &row.expect) {
+            Some(Ok(())) => Verdict::Pass,
+            Some(Err(why)) => Verdict::Fail(why),
+            None => {
+                let begun = if text.contains("BEGIN") { "no verdict" } else { "no BEGIN" };
+                match how.strip_prefix("exit ") {
+                    Some(code) => Verdict::Fail(format!("{begun}, exit {code}: {}", last_line(text))),
+                    None => Verdict::Fail(format!("{how}: {}", last_line(text))),
+                }
+            }
+        }
+    }
+
+    /// The rows that need kernel-function probes or LSM hooks, in one
+    /// boot of the VM (`tests/common/vm.rs`).
+    #[test]
+    fn bpf_vm() {
+        let _alone = super::MACHINE.write().unwrap_or_else(|e| e.into_inner());
+        let Some(conformance) = conformance_dir() else { return };
+        let floor: usize =
+            read_table("floor.tsv").get("bpf/vm").expect("floor.tsv has a bpf/vm row").parse().expect("a number");
+        let exceptions = read_table("exceptions.tsv");
+        let rows = manifest(&conformance);
+        let (listed, rows): (Vec<&Row>, Vec<&Row>) =
+            rows.iter().filter(|r| !vm_needs(r).is_empty()).partition(|r| exceptions.contains_key(&r.path));
+        assert!(rows.len() > 30, "MANIFEST.tsv lists the kernel-function and LSM tests");
+
+        let mut vm = Vm::new();
+        vm.copy(&conformance.join("bpf"), VM_CORPUS).case_timeout(Duration::from_secs(150));
+        vm.timeout(Duration::from_secs(30 * 60));
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let mut no_target = false;
+        if rows.iter().any(|r| r.notes.contains("bpf_target_tests")) {
+            match build_target(&conformance, tmp.path(), &["-static"]) {
+                Some(dir) => {
+                    vm.copy(&dir.join("a.out"), &format!("{VM_TARGET}/a.out"));
+                }
+                None => no_target = true,
+            }
+        }
+        let cases: Vec<usize> = rows.iter().map(|r| vm.case(vm_case(r, &conformance))).collect();
+        let Some(run) = vm.run("bpf/vm") else { return };
+
+        let results: BTreeMap<&str, Verdict> = rows
+            .iter()
+            .zip(cases)
+            .map(|(row, case)| {
+                let verdict = if no_target && row.notes.contains("bpf_target_tests") {
+                    Verdict::Fail("bpf-target.c did not build (gcc -g -static)".into())
+                } else {
+                    vm_verdict(row, &run.outcomes[case])
+                };
+                (row.path.as_str(), verdict)
+            })
+            .collect();
+        let passed = results.values().filter(|v| **v == Verdict::Pass).count();
+        let boot = run.boot.map_or("?".to_string(), |b| format!("{b:.1}"));
+        println!(
+            "bpf/vm: {passed} of {} pass in one VM boot: boot {boot} s, wall {:.0} s",
+            rows.len(),
+            run.wall.as_secs_f64()
+        );
+        for (path, v) in &results {
+            match v {
+                Verdict::Pass => println!("  PASS {path}"),
+                Verdict::Fail(why) => println!("  FAIL {path}: {why}"),
+            }
+        }
+        for r in &listed {
+            println!("  SKIP {}: {}", r.path, exceptions[&r.path]);
+        }
+        let crashes: Vec<&&str> = results
+            .iter()
+            .filter(|(_, v)| matches!(v, Verdict::Fail(w) if w.starts_with("CRASH")))
+            .map(|(p, _)| p)
+            .collect();
+        assert!(crashes.is_empty(), "stp crashed on {crashes:?}");
+        assert!(passed >= floor, "bpf/vm: {passed} pass, below the floor of {floor}");
+    }
+
     #[test]
     fn judging_follows_bpf_exp() {
         assert_eq!(judge("BEGIN\nEND PASS\n", "END PASS"), Some(Ok(())));
@@ -495,5 +693,25 @@ mod bpf {
         assert!(matches!(judge("BEGIN0123END\n", "01234567890123456789END"), Some(Err(_))));
         assert_eq!(judge("BEGIN0123", "01234567890123456789END"), None);
         assert_eq!(judge("BEGIN12345END\n", "12345END"), Some(Ok(())));
+        // As it arrived: the first line with a verdict decides.
+        assert_eq!(judge_stream("BEGIN\nEND PASS\nEND FAIL\n", "END PASS"), Some(Ok(())));
+        assert!(matches!(judge_stream("BEGIN\nEND FAIL\nEND PASS\n", "END PASS"), Some(Err(_))));
+        assert_eq!(judge_stream("BEGIN\nEND", "END PASS"), None);
+    }
+
+    #[test]
+    fn lsm_rows_get_lsm_exp_arguments() {
+        let row = |notes: &str| Row {
+            path: "bpf/lsm_x.stp".into(),
+            pass: "5".into(),
+            expect: "END PASS".into(),
+            needs: vec!["lsm".into()],
+            notes: notes.into(),
+        };
+        let file = Path::new("/nonexistent.stp");
+        let notes =
+            r#"source: bpf_tests/lsm/; lsm.exp: stap -g --runtime=bpf FILE -c "sh -c 'sleep 1; ls'"; pass on END PASS"#;
+        assert_eq!(arguments(&row(notes), file), ["--runtime=bpf", "-g", "-c", "sh -c 'sleep 1; ls'"]);
+        assert_eq!(arguments(&row("source: bpf_tests/"), file), ["--runtime=bpf", "-x", "12345"]);
     }
 }

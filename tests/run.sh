@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the whole test suite: unit, golden, command-line, conformance,
-# round-trip and runtime tests. Installs what the tests need first (as root,
-# with apt), so that it works on a fresh machine.
+# round-trip and runtime tests, and the tests that run in a VM
+# (tests/vm/stp-vm). Installs what the tests need first (as root, with apt),
+# so that it works on a fresh machine.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,12 @@ need() {
 need timeout coreutils
 need bpftool bpftool
 need gcc gcc
+# The VM: qemu, and a static busybox and cpio for its initramfs.
+need qemu-system-x86_64 qemu-system-x86
+need cpio cpio
+if ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic\|statically linked'; then
+    missing="${missing:-} busybox-static"
+fi
 # sys/sdt.h, for the USDT tests' programs.
 if [ ! -f /usr/include/sys/sdt.h ] && [ ! -f /usr/include/x86_64-linux-gnu/sys/sdt.h ]; then
     missing="${missing:-} systemtap-sdt-dev"

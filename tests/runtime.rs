@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // Tests may fail loudly.
 
+mod common;
+
 use std::process::Command;
 
 use stp_compiler::bpf::btf::MapDef;
@@ -753,6 +755,8 @@ mod timer;
 mod uprobe;
 #[path = "runtime/usdt.rs"]
 mod usdt;
+#[path = "runtime/vm.rs"]
+mod vm;
 
 #[test]
 fn kernel_handlers_build_strings_and_read_the_task() {

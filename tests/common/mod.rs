@@ -1,7 +1,10 @@
 //! Helpers the integration tests share: where the `stp` binary and the
-//! shared test data are, and how to run stp.
+//! shared test data are, how to run stp, and (`vm`) how to run commands in
+//! a VM.
 
 #![allow(dead_code)]
+
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
