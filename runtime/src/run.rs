@@ -1024,47 +1024,39 @@ fn decode_key(layout: &Layout, ml: &stp_compiler::layout::MapLayout, key: &[u8])
 }
 
 /// The `-c` command: started before the probes are attached (so that
-/// `target()` knows its pid), held at a pipe until they are.
+/// `target()` knows its pid), held stopped until they are.
 struct Child {
     pid: i32,
-    release: Option<std::os::fd::OwnedFd>,
+    held: bool,
     status: Option<i32>,
 }
 
 impl Child {
     fn spawn(cmd: &str) -> Result<Child, Failure> {
-        use std::os::unix::process::CommandExt;
-        let mut fds = [0; 2];
-        // SAFETY: pipe fills the two-element array we pass.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(Failure(format!("cannot start the command: {}", std::io::Error::last_os_error())));
+        // The shell stops itself, then becomes the command: its pid is
+        // the command's. It waits stopped, not in a read(2), which would
+        // be the target's, under probes on reads already attached.
+        let child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("kill -STOP $$; exec {cmd}"))
+            .spawn()
+            .map_err(|e| Failure(format!("cannot start the command '{cmd}': {e}")))?;
+        let pid = child.id() as i32;
+        let mut status = 0;
+        // SAFETY: waiting for our own child to stop (or end).
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+        if r != pid || !libc::WIFSTOPPED(status) {
+            let status = (r == pid).then_some(status);
+            return Ok(Child { pid, held: false, status });
         }
-        let [read_end, write_end] = fds;
-        // The shell waits for the pipe to close (on fd 3), then becomes the
-        // command: its pid is the command's.
-        let mut command = std::process::Command::new("/bin/sh");
-        command.arg("-c").arg(format!("read _ <&3; exec 3<&-; exec {cmd}"));
-        // SAFETY: between fork and exec the child only duplicates and
-        // closes descriptors, both async-signal-safe.
-        unsafe {
-            command.pre_exec(move || {
-                libc::close(write_end);
-                if libc::dup2(read_end, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = command.spawn().map_err(|e| Failure(format!("cannot start the command '{cmd}': {e}")))?;
-        // SAFETY: closing our copy of the read end, which nothing else uses.
-        unsafe { libc::close(read_end) };
-        // SAFETY: `write_end` is an open descriptor only this value owns.
-        let release = Some(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(write_end) });
-        Ok(Child { pid: child.id() as i32, release, status: None })
+        Ok(Child { pid, held: true, status: None })
     }
 
     fn release(&mut self) {
-        self.release = None;
+        if std::mem::take(&mut self.held) {
+            // SAFETY: continuing our own stopped child.
+            unsafe { libc::kill(self.pid, libc::SIGCONT) };
+        }
     }
 
     fn exited(&mut self) -> bool {
