@@ -743,6 +743,8 @@ mod c_program;
 mod foreach;
 #[path = "runtime/kernel_regex.rs"]
 mod kernel_regex;
+#[path = "runtime/kernel_strings.rs"]
+mod kernel_strings;
 #[path = "runtime/perf.rs"]
 mod perf;
 #[path = "runtime/timer.rs"]

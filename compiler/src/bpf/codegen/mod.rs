@@ -31,6 +31,7 @@ mod intrinsics;
 mod loops;
 mod maps;
 mod regex;
+mod search;
 mod strings;
 mod target;
 
@@ -337,6 +338,7 @@ pub fn generate(
     let mut extra_maps = Vec::new();
     let mut zeros = 0;
     let mut fe_next = 0;
+    let mut tokens = false;
     for h in &m.handlers {
         let Some(f) = m.function(h.func) else { continue };
         if f.placement != Placement::Kernel {
@@ -374,6 +376,7 @@ pub fn generate(
         }
         let inlined = crate::ir::inline::inline_calls(m, f)?;
         let f = &inlined;
+        tokens |= search::uses_tokenize(f);
         let raw = uses_args(f);
         for (i, point) in probe.points.iter().enumerate() {
             let ctx = match &point.kind {
@@ -468,6 +471,17 @@ pub fn generate(
     }
     out.maps = maps(m, layout, scratch, ringbuf, zeros);
     out.maps.extend(extra_maps);
+    if tokens {
+        // `tokenize`'s string and position, kept per CPU between calls.
+        out.maps.push(MapDef {
+            name: search::TOKENS.into(),
+            map_type: MAP_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: search::TOKEN_TEXT + layout.size_of(Ty::Str),
+            max_entries: 1,
+            flags: 0,
+        });
+    }
     Ok(out)
 }
 
@@ -723,6 +737,12 @@ struct Gen<'a> {
     /// Where a `foreach` slice or a `*` pattern's keys are, in the
     /// scratch record (0: the function has none).
     pattern: u32,
+    /// The work area of the string intrinsics and extractors that keep
+    /// state in the scratch record (0: the function has none); see
+    /// [`search`].
+    work: u32,
+    /// In a callback of [`Gen::string_loop`]: r6 is its context.
+    in_string_loop: bool,
     /// The callbacks generated so far, by index (see [`Code::callbacks`]);
     /// a callback's own callbacks follow it. `cb_base` is the index of
     /// the first one this generator makes.
@@ -825,6 +845,8 @@ impl<'a> Gen<'a> {
         // largest size).
         let key = next_str + 3 * s;
         let max_key = layout.maps.iter().flatten().map(|ml| ml.key_size).max().unwrap_or(0);
+        let after_keys = key + max_key.max(8) + if callbacks { max_key.max(8) } else { 0 };
+        let work = if search::uses_work(f) { after_keys } else { 0 };
         Gen {
             m,
             f,
@@ -839,8 +861,10 @@ impl<'a> Gen<'a> {
             strs,
             tmp,
             key,
-            scratch: key + max_key.max(8) + if callbacks { max_key.max(8) } else { 0 },
+            scratch: if work > 0 { work + search::WORK_LONGS * 8 + 2 * s } else { after_keys },
             pattern: if callbacks { key + max_key.max(8) } else { 0 },
+            work,
+            in_string_loop: false,
             callbacks: Vec::new(),
             cb_base: 0,
             buffers: Vec::new(),
