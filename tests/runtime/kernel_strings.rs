@@ -60,6 +60,74 @@ fn str_replace_truncates_at_maxstringlen() {
 }
 
 #[test]
+fn strtol_agrees_with_the_user_side() {
+    let body = "b = 16; t = \"  -42xyz\"\n\
+        println(strtol(t, 10), \" \", strtol(\"ff\", b), \" \", strtol(\"-0xFF\", b), \" \", strtol(\"0x1f\", 0), \" \", \
+                strtol(\"017\", 0), \" \", strtol(\"+19\", 0), \" \", strtol(\"z\", 10), \" \", strtol(\"Zz\", 36), \" \", \
+                strtol(\"101\", 2), \" \", strtol(\"\", 0), \" \", strtol(\"0x\", 16), \" \", strtol(\"\\t\\n 7\", 8))\n\
+        println(strtol(\"99999999999999999999\", 10), \" \", strtol(\"-99999999999999999999\", 10), \" \", \
+                strtol(\"9223372036854775807\", 10), \" \", strtol(\"-9223372036854775807\", 0))\n\
+        try { println(strtol(\"12\", b - 15)) } catch (e) { println(\"caught: \", e) }\n\
+        try { println(strtol(\"12\", 37)) } catch (e) { println(\"caught: \", e) }\n";
+    agree(
+        "strtol in kernel handlers",
+        body,
+        &[],
+        "-42 255 -255 31 15 19 0 1295 5 0 0 7\n\
+         9223372036854775807 -9223372036854775807 9223372036854775807 -9223372036854775807\n\
+         caught: Base must be between 2 and 36 (or 0)\n\
+         caught: Base must be between 2 and 36 (or 0)\n",
+    );
+}
+
+#[test]
+fn a_bad_strtol_base_is_an_error_at_its_line() {
+    if !as_root("strtol errors in kernel handlers") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+                    if (pid() == target()) { b = 1; println(strtol(\"5\", b)) }\n\
+                  }\n";
+    let cmd = super::getppid_command(1, 0);
+    let (status, out, err) = super::stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!((status, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains("ERROR: Base must be between 2 and 36 (or 0) near identifier 'strtol' at <input>:2:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn text_str_escapes_as_the_user_side() {
+    let body = "s = \"a\\tb\\n\\\"q\\\"\\\\\" . \"\\001\\177\\377x\"\n\
+        println(text_str(s), \"|\", text_str(\"\"), \"|\", string_quoted(\"x\\ny\"), \"|\", string_quoted(\"\"))\n\
+        q = 1; n = 3\n\
+        println(text_strn(\"abcdef\", n, q), \"|\", text_strn(\"abc\", 0, q), \"|\", text_strn(\"abcdef\", n, 0), \"|\", \
+                text_strn(\"abc\", 3, 1), \"|\", text_strn(\"a\\rb\", -1, q - 1))\n";
+    agree(
+        "text_str in kernel handlers",
+        body,
+        &[],
+        "a\\tb\\n\\\"q\\\"\\\\\\001\\177\\377x||\"x\\ny\"|\"\"\n\"abc\"...|\"abc\"|abc|\"abc\"|a\\rb\n",
+    );
+}
+
+#[test]
+fn text_str_keeps_whole_escapes_within_maxstringlen() {
+    // MAXSTRINGLEN 16: 15 bytes of text, 10 inside the quotes.
+    let body = "s = \"abcdefghijkl\\n\"; t = \"abcdefgh\\001\"\n\
+        println(text_str(s), \"|\", text_str(t))\n\
+        println(string_quoted(s), \"|\", text_strn(t, 0, 1), \"|\", string_quoted(\"abcdefghij\"))\n";
+    agree(
+        "text_str truncating in kernel handlers",
+        body,
+        &["-D", "MAXSTRINGLEN=16"],
+        "abcdefghijkl\\n|abcdefgh\\001\n\"abcdefghij\"...|\"abcdefgh\"...|\"abcdefghij\"\n",
+    );
+}
+
+#[test]
 fn tokenize_keeps_its_place_between_calls() {
     let body = "s = \"a,b,,c\"; d = \",\"\n\
         println(tokenize(s, d), \"|\", tokenize(\"\", d), \"|\", tokenize(\"\", d), \"|\", tokenize(\"\", d), \"|\", \
@@ -75,6 +143,11 @@ fn string_functions_run_in_foreach_bodies() {
     // The searches' callbacks nest in the loop's.
     let body = "delete a; a[\"banana\"] = 1; a[\"cabana\"] = 2\n\
         foreach (k+ in a) println(str_replace(k, \"an\", \"AN\"), \" \", strpos(k, \"na\"), \" \", \
-                isinstr(k, \"ca\" . \"b\"))\n";
-    agree("string functions in foreach bodies", body, &[], "bANANa 2 0\ncabANa 4 1\n");
+                text_strn(k, 3, 1), \" \", strtol(k, 36), \" \", isinstr(k, \"ca\" . \"b\"))\n";
+    agree(
+        "string functions in foreach bodies",
+        body,
+        &[],
+        "bANANa 2 \"ban\"... 683010982 0\ncabANa 4 \"cab\"... 742917286 1\n",
+    );
 }

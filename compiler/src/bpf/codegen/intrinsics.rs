@@ -166,6 +166,10 @@ impl Gen<'_> {
             ("isinstr" | "strpos", Some(dst), [hay, needle]) => self.find(dst, hay, needle, name == "strpos", span),
             ("str_replace", Some(dst), [hay, old, new]) => self.str_replace(dst, hay, old, new, span),
             ("tokenize", Some(dst), [input, delim]) => self.tokenize(dst, input, delim, span),
+            ("strtol", Some(dst), [s, base]) => self.strtol(dst, s, base, span),
+            ("text_str", Some(dst), [s]) => self.text_strn(dst, s, &Operand::Long(0), &Operand::Long(0), span),
+            ("string_quoted", Some(dst), [s]) => self.text_strn(dst, s, &Operand::Long(0), &Operand::Long(1), span),
+            ("text_strn", Some(dst), [s, len, quoted]) => self.text_strn(dst, s, len, quoted, span),
             ("strlen", Some(dst), [s]) => {
                 self.string_length(Reg::R3, s)?;
                 self.store(dst, Reg::R3, span)

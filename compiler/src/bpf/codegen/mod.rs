@@ -34,6 +34,7 @@ mod regex;
 mod search;
 mod strings;
 mod target;
+mod text;
 
 const MAP_HASH: u32 = 1;
 const MAP_ARRAY: u32 = 2;

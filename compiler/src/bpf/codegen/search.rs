@@ -1,6 +1,6 @@
 //! String searches in kernel handlers: `isinstr` and `strpos` with any
 //! needle, `str_replace` and `tokenize`; and the loop over a string's
-//! positions that they share.
+//! positions that they and the conversions of [`super::text`] share.
 //!
 //! A search compares the needle at each position of the haystack: a loop
 //! in a loop, whose every path the verifier would follow (MAXSTRINGLEN
@@ -34,7 +34,17 @@ pub(super) fn uses_work(f: &Function) -> bool {
     f.blocks.iter().flat_map(|b| &b.insts).any(|i| match &i.kind {
         InstKind::Intrinsic { name, args, .. } => match (name.as_str(), args.as_slice()) {
             ("isinstr", [_, Operand::Str(n)]) => !super::intrinsics::short_needle(n),
-            (n, _) => matches!(n, "isinstr" | "strpos" | "str_replace" | "tokenize"),
+            (n, _) => matches!(
+                n,
+                "isinstr"
+                    | "strpos"
+                    | "str_replace"
+                    | "tokenize"
+                    | "strtol"
+                    | "text_str"
+                    | "text_strn"
+                    | "string_quoted"
+            ),
         },
         _ => false,
     })
