@@ -35,6 +35,7 @@ mod search;
 mod strings;
 mod target;
 mod text;
+mod variance;
 
 const MAP_HASH: u32 = 1;
 const MAP_ARRAY: u32 = 2;
@@ -1464,9 +1465,7 @@ impl<'a> Gen<'a> {
             }
             InstKind::IterNext { iter, found, keys, value, .. } => self.iter_next(*iter, *found, keys, *value, span)?,
             InstKind::StatAdd { stat, keys, value } => self.stat_add(*stat, keys, value, span)?,
-            InstKind::StatGet { dst, stat, keys, op } if *op != crate::parse::ast::StatOp::Variance => {
-                self.stat_get(*dst, *stat, keys, *op, span)?
-            }
+            InstKind::StatGet { dst, stat, keys, op } => self.stat_get(*dst, *stat, keys, *op, span)?,
             InstKind::EntrySave { slot, value } => self.entry_save(*slot, value, span)?,
             InstKind::EntryLoad { dst, slot } => self.entry_load(*dst, *slot, span)?,
             InstKind::Print { dst: Some(dst), kind, format, delimiter, args } => {

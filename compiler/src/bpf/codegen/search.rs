@@ -18,6 +18,7 @@
 
 use super::foreach::CallbackKind;
 use super::*;
+use crate::parse::ast::StatOp;
 
 /// The longs at the start of the work area.
 pub(super) const WORK_LONGS: u32 = 8;
@@ -46,6 +47,8 @@ pub(super) fn uses_work(f: &Function) -> bool {
                     | "string_quoted"
             ),
         },
+        InstKind::StatGet { op: StatOp::Variance, .. }
+        | InstKind::IterStart { aggregate: Some(StatOp::Variance), .. } => true,
         _ => false,
     })
 }
