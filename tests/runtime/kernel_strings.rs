@@ -198,3 +198,84 @@ fn variance_in_a_kernel_handler_agrees_with_the_user_side() {
     };
     assert_eq!(out, format!("{kernel}\n{user}\n"), "{err}");
 }
+
+#[test]
+fn sprintf_flags_precisions_and_star_counts_agree_with_the_user_side() {
+    let body = "n = -42; m = 255; z = 0; w = 7; nw = -7; p = 3; s = \"sample\"\n\
+        println(sprintf(\"%-5d|%+d|% d|%+d|%#o|%#x|%#X|%#x|%05d|%-05d|%+05d\", n, m, m, n, 8, m, m, z, n, n, m))\n\
+        println(sprintf(\"%.3d|%.0d|%8.3x|%-8.3x|%08.3d|%.5d|%+.0d|%#.3o|%.0x\", 7, z, 10, 10, n, n, z, 8, z))\n\
+        println(sprintf(\"%*d|%-*d|%*d|%.*d|%*.*d|%.*d\", w, n, w, n, nw, n, p, 4, w, p, 5, -1, 9))\n\
+        println(sprintf(\"%.3s|%8.3s|%-8.3s|%*s|%-*s|%.*s|%.0s|%10s|%3s|%-3s|\", s, s, s, w, \"ab\", w, \"ab\", p, s, \
+                s, s, s, s))\n\
+        println(sprintf(\"%c|%3c|%-3c|%c%c|%*c|%05c|\", 65, 66, 67, 72, 105, nw, 68, 69))\n\
+        println(sprintf(\"%p|%20p|%-20p|%#p|%.20p|%020p\", 4096, 4096, 4096, 4096, 4096, 4096))\n\
+        println(sprintf(\"%u|%x|%o|%+u|%d|%+d|% 5d\", -1, -1, -1, 5, -9223372036854775807 - 1, 0, 3))\n\
+        println(sprintf(\"%60d|\", 1))\n";
+    let want = "-42  |+255| 255|-42|010|0xff|0XFF|0|-0042|-42  |+0255\n\
+        007||     00a|00a     |-0000042|-00042|+|0010|\n\
+        \x20   -42|-42    |-42    |004|    005|9\n\
+        sam|     sam|sam     |     ab|ab     |sam||    sample|sample|sample|\n\
+        A|  B|C  |Hi|D      |    E|\n\
+        0x0000000000001000|  0x0000000000001000|0x0000000000001000  |0x0000000000001000|\
+        0x00000000000000001000|0x000000000000001000\n\
+        18446744073709551615|ffffffffffffffff|1777777777777777777777|5|-9223372036854775808|+0|    3\n";
+    let mut want = want.to_string();
+    want.push_str(&format!("{}1|\n", " ".repeat(59)));
+    agree("sprintf flags and precisions in kernel handlers", body, &[], &want);
+}
+
+#[test]
+fn sprintf_truncates_padding_at_maxstringlen() {
+    // MAXSTRINGLEN 16: 15 bytes, wherever the cut falls.
+    let body = "w = 40\n\
+        println(sprintf(\"%*d|\", w, 7), \"|\", sprintf(\"%-*d|\", w, 7), \"|\", sprintf(\"%.20d\", 7))\n\
+        println(sprintf(\"ab%-12s|%x\", \"cd\", 255), \"|\", sprintf(\"%+.14d\", 5))\n";
+    agree(
+        "sprintf truncating in kernel handlers",
+        body,
+        &["-D", "MAXSTRINGLEN=16"],
+        "               |7              |000000000000000\nabcd          ||+00000000000005\n",
+    );
+}
+
+#[test]
+fn sprintf_binary_bytes_and_nul_end_the_text() {
+    // The user side's string ends at its first NUL; so does the kernel's.
+    let body = "z = 0; two = 2\n\
+        println(sprintf(\"%1b%1b%1b|%2b|%4b|%b|\", 72, 105, 33, 0x4142, 0x44434241, 0x45))\n\
+        println(sprintf(\"%*b|%.*b|%-3d\", two, 0x4142, 1, 0x41, 5))\n\
+        println(sprintf(\"a%1bz\", z), \"|\", sprintf(\"x%cy\", z), \"|\", sprintf(\"%3c|\", z), \"|\", \
+                sprintf(\"%1b%s\", 0x4100, \"more\"))\n";
+    agree("sprintf %b and %c in kernel handlers", body, &[], "Hi!|BA|ABCD|E\nBA|A|5  \na|x|  |\n");
+}
+
+#[test]
+fn sprintf_reads_memory_with_m_and_big_m() {
+    if !as_root("%m and %M in kernel handlers") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // Kernel memory: the file name exec copied (for `-c`, the path
+    // given); user memory (`#`): the name openat was given. A fault is
+    // an error.
+    let script = "probe kernel.trace(\"sched:sched_process_exec\") {\n\
+          if (pid() != target()) next\n\
+          f = $bprm->filename\n\
+          println(sprintf(\"[%.9m|%.4M|%12.5m|%-12.3M|%m|%.0m|%*.*M]\", f, f, f, f, f, f, -8, 2, f))\n\
+          try { println(sprintf(\"%.4m\", 8)) } catch (e) { println(\"caught: \", e) }\n\
+        }\n\
+        probe kernel.trace(\"syscalls:sys_enter_openat\") {\n\
+          if (pid() == target() && user_string($filename, \"\") == \"/etc/hostname\")\n\
+            println(sprintf(\"[%#.4m|%#.4M|%#-6.2m]\", $filename, $filename, $filename))\n\
+        }\n";
+    let (status, out, err) =
+        super::stp_run_clean(&["-c", "/usr/bin/perl -e 'open(F, \"/etc/hostname\")'", "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        out,
+        "[/usr/bin/|2f757372|       /usr/|2f7573      |/||2f75    ]\n\
+         caught: kernel read fault\n\
+         [/etc|2f657463|/e    ]\n",
+        "{err}"
+    );
+}

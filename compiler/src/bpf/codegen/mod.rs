@@ -32,6 +32,7 @@ mod loops;
 mod maps;
 mod regex;
 mod search;
+mod sprintf;
 mod strings;
 mod target;
 mod text;
@@ -745,6 +746,8 @@ struct Gen<'a> {
     work: u32,
     /// In a callback of [`Gen::string_loop`]: r6 is its context.
     in_string_loop: bool,
+    /// The runs of padding bytes in the read-only data, by byte.
+    fills: Vec<(u8, u32)>,
     /// The callbacks generated so far, by index (see [`Code::callbacks`]);
     /// a callback's own callbacks follow it. `cb_base` is the index of
     /// the first one this generator makes.
@@ -863,10 +866,11 @@ impl<'a> Gen<'a> {
             strs,
             tmp,
             key,
-            scratch: if work > 0 { work + search::WORK_LONGS * 8 + 2 * s } else { after_keys },
+            scratch: if work > 0 { work + search::work_size(s) } else { after_keys },
             pattern: if callbacks { key + max_key.max(8) } else { 0 },
             work,
             in_string_loop: false,
+            fills: Vec::new(),
             callbacks: Vec::new(),
             cb_base: 0,
             buffers: Vec::new(),

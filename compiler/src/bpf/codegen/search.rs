@@ -14,14 +14,24 @@
 //! before do not multiply the paths it follows.
 //!
 //! Work area (only in functions that need one): `WORK_LONGS` longs of
-//! state, then two strings where literal operands are written.
+//! state, the number area where `sprintf` writes numbers, then two
+//! strings where literal operands (and bytes `sprintf` reads) are
+//! written.
 
 use super::foreach::CallbackKind;
 use super::*;
 use crate::parse::ast::StatOp;
 
 /// The longs at the start of the work area.
-pub(super) const WORK_LONGS: u32 = 8;
+pub(super) const WORK_LONGS: u32 = 9;
+
+/// The bytes of the work area's number area, which follows its longs.
+pub(super) const NUMBER_AREA: u32 = 32;
+
+/// The bytes of a work area with strings of `s` bytes.
+pub(super) fn work_size(s: u32) -> u32 {
+    WORK_LONGS * 8 + NUMBER_AREA + 2 * s
+}
 
 /// The per-CPU record `tokenize` keeps between calls: the position it
 /// goes on from (a string's size once the string is used up), then the
@@ -47,6 +57,7 @@ pub(super) fn uses_work(f: &Function) -> bool {
                     | "string_quoted"
             ),
         },
+        InstKind::Print { dst: Some(_), .. } => true,
         InstKind::StatGet { op: StatOp::Variance, .. }
         | InstKind::IterStart { aggregate: Some(StatOp::Variance), .. } => true,
         _ => false,
@@ -68,9 +79,15 @@ impl Gen<'_> {
         (self.work + 8 * k) as i16
     }
 
+    /// The offset of the work area's number area, where `sprintf`
+    /// writes a number's text.
+    pub(super) fn number_area(&self) -> u32 {
+        self.work + WORK_LONGS * 8
+    }
+
     /// The offset of string `k` (0 or 1) of the work area.
     pub(super) fn work_str(&self, k: u32) -> u32 {
-        self.work + WORK_LONGS * 8 + k * self.s
+        self.work + WORK_LONGS * 8 + NUMBER_AREA + k * self.s
     }
 
     /// Where a string operand is in the scratch record: a variable's
