@@ -744,6 +744,8 @@ struct Gen<'a> {
     /// state in the scratch record (0: the function has none); see
     /// [`search`].
     work: u32,
+    /// Whether the work area has its two strings.
+    work_strings: bool,
     /// In a callback of [`Gen::string_loop`]: r6 is its context.
     in_string_loop: bool,
     /// The runs of padding bytes in the read-only data, by byte.
@@ -851,7 +853,8 @@ impl<'a> Gen<'a> {
         let key = next_str + 3 * s;
         let max_key = layout.maps.iter().flatten().map(|ml| ml.key_size).max().unwrap_or(0);
         let after_keys = key + max_key.max(8) + if callbacks { max_key.max(8) } else { 0 };
-        let work = if search::uses_work(f) { after_keys } else { 0 };
+        let work_needed = search::work_needed(f);
+        let work = if work_needed.is_some() { after_keys } else { 0 };
         Gen {
             m,
             f,
@@ -866,9 +869,13 @@ impl<'a> Gen<'a> {
             strs,
             tmp,
             key,
-            scratch: if work > 0 { work + search::work_size(s) } else { after_keys },
+            scratch: match work_needed {
+                Some(strings) => work + search::work_size(s, strings),
+                None => after_keys,
+            },
             pattern: if callbacks { key + max_key.max(8) } else { 0 },
             work,
+            work_strings: work_needed == Some(true),
             in_string_loop: false,
             fills: Vec::new(),
             callbacks: Vec::new(),

@@ -28,9 +28,10 @@ pub(super) const WORK_LONGS: u32 = 9;
 /// The bytes of the work area's number area, which follows its longs.
 pub(super) const NUMBER_AREA: u32 = 32;
 
-/// The bytes of a work area with strings of `s` bytes.
-pub(super) fn work_size(s: u32) -> u32 {
-    WORK_LONGS * 8 + NUMBER_AREA + 2 * s
+/// The bytes of a work area, with its two strings of `s` bytes or
+/// without.
+pub(super) fn work_size(s: u32, strings: bool) -> u32 {
+    WORK_LONGS * 8 + NUMBER_AREA + if strings { 2 * s } else { 0 }
 }
 
 /// The per-CPU record `tokenize` keeps between calls: the position it
@@ -40,28 +41,28 @@ pub(super) const TOKENS: &str = "tokenize";
 const TOKEN_AT: i16 = 0;
 pub(super) const TOKEN_TEXT: u32 = 8;
 
-/// Whether a function needs a work area.
-pub(super) fn uses_work(f: &Function) -> bool {
-    f.blocks.iter().flat_map(|b| &b.insts).any(|i| match &i.kind {
-        InstKind::Intrinsic { name, args, .. } => match (name.as_str(), args.as_slice()) {
-            ("isinstr", [_, Operand::Str(n)]) => !super::intrinsics::short_needle(n),
-            (n, _) => matches!(
-                n,
-                "isinstr"
-                    | "strpos"
-                    | "str_replace"
-                    | "tokenize"
-                    | "strtol"
-                    | "text_str"
-                    | "text_strn"
-                    | "string_quoted"
-            ),
-        },
-        InstKind::Print { dst: Some(_), .. } => true,
-        InstKind::StatGet { op: StatOp::Variance, .. }
-        | InstKind::IterStart { aggregate: Some(StatOp::Variance), .. } => true,
-        _ => false,
-    })
+/// Whether a function needs a work area (`None`: no), and whether with
+/// its strings.
+pub(super) fn work_needed(f: &Function) -> Option<bool> {
+    let mut need = None;
+    for i in f.blocks.iter().flat_map(|b| &b.insts) {
+        let strings = match &i.kind {
+            InstKind::Intrinsic { name, args, .. } => match (name.as_str(), args.as_slice()) {
+                ("isinstr", [_, Operand::Str(n)]) if super::intrinsics::short_needle(n) => continue,
+                ("isinstr" | "strpos" | "str_replace" | "tokenize", _) => true,
+                ("strtol" | "text_str" | "text_strn" | "string_quoted", _) => false,
+                _ => continue,
+            },
+            InstKind::Print { dst: Some(_), kind, format, .. } => {
+                *kind == PrintKind::Sprintf && format.as_deref().is_some_and(super::sprintf::reads_memory)
+            }
+            InstKind::StatGet { op: StatOp::Variance, .. }
+            | InstKind::IterStart { aggregate: Some(StatOp::Variance), .. } => false,
+            _ => continue,
+        };
+        need = Some(need.unwrap_or(false) || strings);
+    }
+    need
 }
 
 /// Whether a function calls `tokenize` (and so needs its record).
@@ -87,6 +88,7 @@ impl Gen<'_> {
 
     /// The offset of string `k` (0 or 1) of the work area.
     pub(super) fn work_str(&self, k: u32) -> u32 {
+        debug_assert!(self.work_strings && k < 2, "the function's work area has strings");
         self.work + WORK_LONGS * 8 + NUMBER_AREA + k * self.s
     }
 

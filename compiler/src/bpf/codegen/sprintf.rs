@@ -93,6 +93,14 @@ fn plain(spec: &Spec, v: &Operand, s: u32) -> Option<Part> {
     })
 }
 
+/// Whether a format has `%m` or `%M` (which need the work area's
+/// strings).
+pub(super) fn reads_memory(format: &[u8]) -> bool {
+    crate::format::parse(format).is_ok_and(|pieces| {
+        pieces.iter().any(|p| matches!(p, Piece::Conv(s) if matches!(s.conv, Conv::Memory | Conv::MemoryHex)))
+    })
+}
+
 /// Whether a `%p` is plain: no flags, width or precision.
 fn plain_pointer(spec: &Spec) -> bool {
     spec.width.is_none() && spec.precision.is_none() && spec.flags == crate::format::Flags::default()
@@ -520,7 +528,7 @@ impl Gen<'_> {
     /// width (else the precision, else 8) says, rounded up to 1, 2, 4 or
     /// 8; never padded.
     fn binary(&mut self, build: u32, spec: &Spec, value: &Operand, span: Span) -> Result<(), Diagnostic> {
-        let bytes = self.work_str(0);
+        let bytes = self.number_area();
         self.load(Reg::R1, value, span)?;
         self.emit(Insn::store(Size::DW, Reg::R8, bytes as i16, Reg::R1));
         self.emit(Insn::store_imm(Size::B, Reg::R8, (bytes + 8) as i16, 0));
