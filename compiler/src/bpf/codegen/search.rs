@@ -4,19 +4,21 @@
 //!
 //! A search compares the needle at each position of the haystack: a loop
 //! in a loop, whose every path the verifier would follow (MAXSTRINGLEN
-//! squared of them). So the outer loop is a `bpf_loop` callback, a turn
-//! per position, that the verifier checks once; the inner loop, over the
-//! needle's bytes, is bounded by a string's size. The callback finds the
-//! scratch record through a pointer the caller leaves in its frame, and
-//! uses no stack of its own. What a turn hands to the next (a length, a
-//! position) lives in the function's work area of the scratch record: a
-//! value read back from a map is unknown to the verifier, so the turns
-//! before do not multiply the paths it follows.
+//! squared of them). So both loops are `bpf_loop` callbacks, the outer a
+//! turn per position, the inner (nested in it) a turn per byte of the
+//! needle: the verifier checks each body once, whatever MAXSTRINGLEN is.
+//! (An inner loop of plain jumps would have it follow every turn, and
+//! keep a state per turn for later, until the program passes its limit
+//! of 8192 kept states.) A callback finds the scratch record through a
+//! pointer the program leaves in its frame, and uses no stack of its
+//! own. What a turn hands to the next (a length, a position) lives in
+//! the function's work area of the scratch record: a value read back from
+//! a map is unknown to the verifier, so the turns before do not multiply
+//! the paths it follows.
 //!
 //! Work area (only in functions that need one): `WORK_LONGS` longs of
-//! state, the number area where `sprintf` writes numbers, then two
-//! strings where literal operands (and bytes `sprintf` reads) are
-//! written.
+//! state, the number area where `sprintf` writes numbers, then (where
+//! literal operands or `%m` need them) two strings.
 
 use super::foreach::CallbackKind;
 use super::*;
@@ -138,6 +140,10 @@ impl Gen<'_> {
         span: Span,
         body: impl FnOnce(&mut Gen<'_>, Label, Label) -> Result<(), Diagnostic>,
     ) -> Result<(), Diagnostic> {
+        if self.in_string_loop && with_r9 {
+            // The context holds r9 only where the outermost loop put it.
+            return Err(Diagnostic::internal("pass 3: a nested string loop wants r9").at(span, ""));
+        }
         let cb = self.callback(CallbackKind::Step, span, |g| {
             g.in_string_loop = true;
             let (stop, next, turn) = (g.label(), g.label(), g.label());

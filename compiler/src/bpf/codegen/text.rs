@@ -2,12 +2,11 @@
 //! `text_strn` and `string_quoted` (C escapes for what is not printable),
 //! with the user side's semantics (`runtime/src/jit/builtins.rs`).
 //!
-//! `strtol` is two loops one after the other; the position the first
-//! leaves goes through the work area (see [`super::search`]), so the
-//! verifier follows the second loop once rather than once per place the
-//! first may stop. The escapes, whose output grows by one to four bytes
-//! per input byte, run a turn per input byte through
-//! [`Gen::string_loop`].
+//! Each runs through [`Gen::string_loop`], whose body the verifier checks
+//! once: `strtol` a loop over the white space, then (past the sign and
+//! prefix) one over the digits, their value kept in the work area (see
+//! [`super::search`]); the escapes, whose text grows by one to four bytes
+//! per input byte, a turn per input byte.
 
 use super::*;
 
