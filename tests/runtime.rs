@@ -747,6 +747,8 @@ mod context;
 mod foreach;
 #[path = "runtime/kernel_regex.rs"]
 mod kernel_regex;
+#[path = "runtime/kernel_strings.rs"]
+mod kernel_strings;
 #[path = "runtime/perf.rs"]
 mod perf;
 #[path = "runtime/timer.rs"]

@@ -385,7 +385,7 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
             let at = if sub.is_empty() { Some(0) } else { s.windows(sub.len()).position(|w| w == sub) };
             if which == Isinstr { Long(i64::from(at.is_some())) } else { Long(at.map_or(-1, |a| a as i64)) }
         }
-        TextStr => Str(escape(string(args, 0))),
+        TextStr => Str(text_strn(string(args, 0), 0, false, max_len)),
         TextStrn => Str(text_strn(string(args, 0), long(args, 1), long(args, 2) != 0, max_len)),
         StringQuoted => Str(text_strn(string(args, 0), 0, true, max_len)),
         StrReplace => {
@@ -461,5 +461,8 @@ mod tests {
         assert_eq!(escape(b"a\tb\n\"\\\x01"), b"a\\tb\\n\\\"\\\\\\001".to_vec());
         assert_eq!(text_strn(b"abcdef", 3, true, 128), b"\"abc\"...".to_vec());
         assert_eq!(text_strn(b"abc", 0, true, 128), b"\"abc\"".to_vec());
+        // `text_str` is `text_strn(s, 0, 0)`: whole escapes only, as stap.
+        assert_eq!(text_strn(b"ab\n", 0, false, 4), b"ab".to_vec());
+        assert_eq!(text_strn(b"a\x01", 0, false, 5), b"a".to_vec());
     }
 }

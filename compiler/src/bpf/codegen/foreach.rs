@@ -54,7 +54,7 @@ const MAX_BUFFER: u64 = 4 << 20;
 /// pattern area).
 pub(super) fn uses_callbacks(f: &Function) -> bool {
     f.blocks.iter().flat_map(|b| &b.insts).any(|i| match &i.kind {
-        InstKind::IterStart { .. } | InstKind::MapDelete { keys: None, .. } => true,
+        InstKind::IterStart { .. } | InstKind::MapDelete { keys: None, .. } | InstKind::Regex { .. } => true,
         InstKind::MapDelete { keys: Some(keys), .. } => keys.iter().any(Option::is_none),
         InstKind::MapHas { keys, .. } => keys.iter().any(Option::is_none),
         _ => false,
@@ -275,9 +275,6 @@ impl Gen<'_> {
             }
             ValueLayout::Stat(_) => (None, None),
         };
-        if stat == Some(StatOp::Variance) {
-            return Err(not_yet("@variance in kernel handlers", span));
-        }
         let cap = ml.max_entries;
         let value_size = value.map_or(0, |t| self.layout.size_of(t));
         let entry = ml.key_size.div_ceil(8) * 8 + value_size;
@@ -443,7 +440,7 @@ impl Gen<'_> {
                     self.emit(Insn::mov64_imm(Reg::R2, ml.key_size as i32));
                     self.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
                     self.emit(Insn::call(HELPER_PROBE_READ_KERNEL));
-                    self.stat_extract(map, op, span)?;
+                    self.stat_extract(map, op, true, span)?;
                     self.emit(Insn::load(Size::DW, Reg::R2, Reg::FP, CB_ENTRY));
                     self.emit(Insn::store(Size::DW, Reg::R2, at as i16, Reg::R1));
                 }

@@ -4,6 +4,12 @@
 
 use super::*;
 
+/// Whether `isinstr` compares this literal needle unrolled (else it runs
+/// the search of [`super::search`]).
+pub(super) fn short_needle(needle: &[u8]) -> bool {
+    needle.iter().take_while(|&&c| c != 0).count() <= 48
+}
+
 impl Gen<'_> {
     pub(super) fn intrinsic(
         &mut self,
@@ -129,14 +135,11 @@ impl Gen<'_> {
                 self.emit(Insn::alu64_imm(AluOp::Div, Reg::R0, div));
                 self.store(dst, Reg::R0, span)
             }
-            ("isinstr", Some(dst), [hay, Operand::Str(needle)]) => {
-                // A literal needle: compared byte by byte, unrolled, at
-                // each position of the haystack (a loop the verifier can
-                // follow).
+            ("isinstr", Some(dst), [hay, Operand::Str(needle)]) if short_needle(needle) => {
+                // A short literal needle: compared byte by byte, unrolled,
+                // at each position of the haystack (a loop the verifier
+                // can follow).
                 let needle: Vec<u8> = needle.iter().copied().take_while(|&c| c != 0).collect();
-                if needle.len() > 48 {
-                    return Err(not_yet("isinstr with a needle over 48 bytes in kernel handlers", span));
-                }
                 let (top, next, found, done) = (self.label(), self.label(), self.label(), self.label());
                 self.emit(Insn::mov64_imm(Reg::R0, 1));
                 if !needle.is_empty() {
@@ -163,6 +166,13 @@ impl Gen<'_> {
                 self.bind(done);
                 self.store(dst, Reg::R0, span)
             }
+            ("isinstr" | "strpos", Some(dst), [hay, needle]) => self.find(dst, hay, needle, name == "strpos", span),
+            ("str_replace", Some(dst), [hay, old, new]) => self.str_replace(dst, hay, old, new, span),
+            ("tokenize", Some(dst), [input, delim]) => self.tokenize(dst, input, delim, span),
+            ("strtol", Some(dst), [s, base]) => self.strtol(dst, s, base, span),
+            ("text_str", Some(dst), [s]) => self.text_strn(dst, s, &Operand::Long(0), &Operand::Long(0), span),
+            ("string_quoted", Some(dst), [s]) => self.text_strn(dst, s, &Operand::Long(0), &Operand::Long(1), span),
+            ("text_strn", Some(dst), [s, len, quoted]) => self.text_strn(dst, s, len, quoted, span),
             ("strlen", Some(dst), [s]) => {
                 self.string_length(Reg::R3, s)?;
                 self.store(dst, Reg::R3, span)

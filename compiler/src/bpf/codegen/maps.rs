@@ -14,8 +14,9 @@ impl Gen<'_> {
         self.layout.map(g).cloned().ok_or_else(|| Diagnostic::internal("pass 3: not an array").at(span, ""))
     }
 
-    /// `@count(s)` and the other extractors but `@variance`: every CPU's
-    /// record, read with `bpf_map_lookup_percpu_elem`, added up.
+    /// `@count(s)` and the other extractors: every CPU's record, read
+    /// with `bpf_map_lookup_percpu_elem`, added up (`@variance`: see
+    /// [`super::variance`]).
     pub(super) fn stat_get(
         &mut self,
         dst: VarId,
@@ -27,19 +28,24 @@ impl Gen<'_> {
         let ml = self.map_layout(stat, span)?;
         self.build_key(&ml, keys, span)?;
         let name = map_name(self.m, stat);
-        self.stat_extract(&name, op, span)?;
+        self.stat_extract(&name, op, !ml.keys.is_empty(), span)?;
         self.store(dst, Reg::R1, span)
     }
 
     /// r1 = extractor `op` of the statistic of map `name` under the key in
-    /// the key area, summed over every CPU. Uses r9.
+    /// the key area, summed over every CPU (`keyed`: an array's element).
+    /// Uses r9.
     pub(super) fn stat_extract(
         &mut self,
         name: &str,
         op: crate::parse::ast::StatOp,
+        keyed: bool,
         span: Span,
     ) -> Result<(), Diagnostic> {
         use crate::parse::ast::StatOp;
+        if op == StatOp::Variance {
+            return self.stat_variance(name, keyed, span);
+        }
         // LEN_SLOT: count; VALUE_SLOT: sum; r9: min or max; KEY_SLOT
         // (free once the entry's lookups are done) the CPU, on the stack
         // where the verifier sees its bound.
@@ -103,7 +109,7 @@ impl Gen<'_> {
                     self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
                 }
             }
-            StatOp::Variance => return Err(not_yet("@variance in kernel handlers", span)),
+            StatOp::Variance => {}
         }
         Ok(())
     }

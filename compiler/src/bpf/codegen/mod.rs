@@ -32,8 +32,12 @@ mod intrinsics;
 mod loops;
 mod maps;
 mod regex;
+mod search;
+mod sprintf;
 mod strings;
 mod target;
+mod text;
+mod variance;
 
 const MAP_HASH: u32 = 1;
 const MAP_ARRAY: u32 = 2;
@@ -338,6 +342,7 @@ pub fn generate(
     let mut extra_maps = Vec::new();
     let mut zeros = 0;
     let mut fe_next = 0;
+    let mut tokens = false;
     for h in &m.handlers {
         let Some(f) = m.function(h.func) else { continue };
         if f.placement != Placement::Kernel {
@@ -375,6 +380,7 @@ pub fn generate(
         }
         let inlined = crate::ir::inline::inline_calls(m, f)?;
         let f = &inlined;
+        tokens |= search::uses_tokenize(f);
         let raw = uses_args(f);
         for (i, point) in probe.points.iter().enumerate() {
             let ctx = match &point.kind {
@@ -469,6 +475,17 @@ pub fn generate(
     }
     out.maps = maps(m, layout, scratch, ringbuf, zeros);
     out.maps.extend(extra_maps);
+    if tokens {
+        // `tokenize`'s string and position, kept per CPU between calls.
+        out.maps.push(MapDef {
+            name: search::TOKENS.into(),
+            map_type: MAP_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: search::TOKEN_TEXT + layout.size_of(Ty::Str),
+            max_entries: 1,
+            flags: 0,
+        });
+    }
     Ok(out)
 }
 
@@ -724,6 +741,16 @@ struct Gen<'a> {
     /// Where a `foreach` slice or a `*` pattern's keys are, in the
     /// scratch record (0: the function has none).
     pattern: u32,
+    /// The work area of the string intrinsics and extractors that keep
+    /// state in the scratch record (0: the function has none); see
+    /// [`search`].
+    work: u32,
+    /// Whether the work area has its two strings.
+    work_strings: bool,
+    /// In a callback of [`Gen::string_loop`]: r6 is its context.
+    in_string_loop: bool,
+    /// The runs of padding bytes in the read-only data, by byte.
+    fills: Vec<(u8, u32)>,
     /// The callbacks generated so far, by index (see [`Code::callbacks`]);
     /// a callback's own callbacks follow it. `cb_base` is the index of
     /// the first one this generator makes.
@@ -826,6 +853,9 @@ impl<'a> Gen<'a> {
         // largest size).
         let key = next_str + 3 * s;
         let max_key = layout.maps.iter().flatten().map(|ml| ml.key_size).max().unwrap_or(0);
+        let after_keys = key + max_key.max(8) + if callbacks { max_key.max(8) } else { 0 };
+        let work_needed = search::work_needed(f);
+        let work = if work_needed.is_some() { after_keys } else { 0 };
         Gen {
             m,
             f,
@@ -840,8 +870,15 @@ impl<'a> Gen<'a> {
             strs,
             tmp,
             key,
-            scratch: key + max_key.max(8) + if callbacks { max_key.max(8) } else { 0 },
+            scratch: match work_needed {
+                Some(strings) => work + search::work_size(s, strings),
+                None => after_keys,
+            },
             pattern: if callbacks { key + max_key.max(8) } else { 0 },
+            work,
+            work_strings: work_needed == Some(true),
+            in_string_loop: false,
+            fills: Vec::new(),
             callbacks: Vec::new(),
             cb_base: 0,
             buffers: Vec::new(),
@@ -1440,9 +1477,7 @@ impl<'a> Gen<'a> {
             }
             InstKind::IterNext { iter, found, keys, value, .. } => self.iter_next(*iter, *found, keys, *value, span)?,
             InstKind::StatAdd { stat, keys, value } => self.stat_add(*stat, keys, value, span)?,
-            InstKind::StatGet { dst, stat, keys, op } if *op != crate::parse::ast::StatOp::Variance => {
-                self.stat_get(*dst, *stat, keys, *op, span)?
-            }
+            InstKind::StatGet { dst, stat, keys, op } => self.stat_get(*dst, *stat, keys, *op, span)?,
             InstKind::EntrySave { slot, value } => self.entry_save(*slot, value, span)?,
             InstKind::EntryLoad { dst, slot } => self.entry_load(*dst, *slot, span)?,
             InstKind::Print { dst: Some(dst), kind, format, delimiter, args } => {
