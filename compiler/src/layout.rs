@@ -212,6 +212,10 @@ pub struct Layout {
     /// Where the runtime keeps CLOCK_REALTIME minus CLOCK_MONOTONIC, in
     /// ns, for `gettimeofday_*()` in kernel handlers.
     pub realtime_offset: u32,
+    /// Where a nonzero word says the script is ending (`exit()`, a signal,
+    /// the end of `-c`): kernel handlers then return at once, as stap's
+    /// probes stop firing once the session stops.
+    pub exit_offset: u32,
     /// For each global: its map, if an array or a statistic.
     pub maps: Vec<Option<MapLayout>>,
 }
@@ -271,6 +275,7 @@ impl Layout {
             target_offset: 0,
             lost_offset: 0,
             realtime_offset: 0,
+            exit_offset: 0,
             maps: Vec::new(),
         };
         for (i, g) in m.globals.iter().enumerate() {
@@ -316,7 +321,8 @@ impl Layout {
         l.target_offset = l.globals_size;
         l.lost_offset = l.globals_size + 8;
         l.realtime_offset = l.globals_size + 16;
-        l.globals_size += 24;
+        l.exit_offset = l.globals_size + 24;
+        l.globals_size += 32;
         Ok(l)
     }
 }

@@ -541,6 +541,9 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
             break;
         }
     }
+    // The kernel's handlers stop at once (detaching takes a while).
+    let exit_offset = st.layout().exit_offset;
+    st.globals.write(exit_offset, &1u64.to_ne_bytes());
     // Detach, then what the probes wrote before they stopped.
     drop(own_probes);
     detach(&mut ebpf);

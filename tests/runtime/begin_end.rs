@@ -24,3 +24,23 @@ fn begin_and_end_run_in_priority_order_and_never_does_not_run() {
     assert_eq!(status, 0, "{err}");
     assert_eq!(out, "begin -1\nbegin 0\nbegin 2\nend -5\nend 0\nend 5 0\n", "{err}");
 }
+
+/// Once a kernel handler calls exit(), later events run no handler, as
+/// stap's probes stop firing once the session stops (here 2,000 calls
+/// follow in a burst, before the runtime could have detached).
+#[test]
+fn exit_in_a_kernel_handler_stops_the_later_ones() {
+    if !super::as_root("exit() stopping kernel handlers") {
+        return;
+    }
+    let _one = super::PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global n\n\
+                  probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+                    if (pid() == target() && execname() == \"perl\") { n++; exit() }\n\
+                  }\n\
+                  probe end { println(n) }\n";
+    let cmd = super::getppid_command(2000, 0);
+    let (status, out, err) = super::stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "1\n", "{err}");
+}

@@ -1195,6 +1195,11 @@ impl<'a> Gen<'a> {
         self.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
         self.array_value("globals");
         self.emit(Insn::mov64_reg(Reg::R7, Reg::R0));
+        // Once the script is ending, handlers do nothing.
+        self.emit(Insn::load(Size::DW, Reg::R1, Reg::R7, self.layout.exit_offset as i16));
+        self.emit(Insn::jump_imm(Cond::Eq, Reg::R1, 0, 2));
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.emit(Insn::exit());
         let strings = f.vars.iter().any(|v| v.ty == Ty::Str)
             || self.uses(|k| {
                 matches!(
