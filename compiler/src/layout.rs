@@ -330,11 +330,23 @@ impl Layout {
 /// For each global array or statistic, the most bytes (with the NUL) a
 /// value of each string key can have, from every place that names a key:
 /// a literal's length, 16 for `execname()`, what a variable may hold
-/// (followed through copies and concatenations), else MAXSTRINGLEN.
-/// Keys no longer than they need hash and compare faster.
+/// (followed through copies and concatenations, and a `foreach` key
+/// being no longer than its array's), else MAXSTRINGLEN. Keys no longer
+/// than they need hash and compare faster. The arrays' bounds only grow:
+/// the passes over the functions repeat until they settle.
 pub fn key_bounds(m: &Module, max_len: u32) -> Vec<Vec<u32>> {
-    use crate::ir::Operand;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); m.globals.len()];
+    loop {
+        let before = out.clone();
+        key_bounds_pass(m, max_len, &mut out);
+        if out == before {
+            return out;
+        }
+    }
+}
+
+fn key_bounds_pass(m: &Module, max_len: u32, out: &mut [Vec<u32>]) {
+    use crate::ir::Operand;
     for f in &m.functions {
         // What each string variable may hold, to a fixed point (a
         // parameter may hold anything).
@@ -361,6 +373,22 @@ pub fn key_bounds(m: &Module, max_len: u32) -> Vec<Vec<u32>> {
                         (*dst, (of(&bound, a) + of(&bound, b)).saturating_sub(1).min(max_len))
                     }
                     InstKind::Intrinsic { dst: Some(dst), name, .. } if name == "execname" => (*dst, 16),
+                    InstKind::IterNext { map, keys, value, .. } => {
+                        // A key of the array is as long as the array's; a
+                        // string value may be as long as any.
+                        let row = out.get(map.0 as usize).cloned().unwrap_or_default();
+                        let bounds = keys.iter().enumerate().map(|(i, k)| (*k, row.get(i).copied().unwrap_or(1)));
+                        for (k, b) in bounds.chain(value.map(|v| (v, max_len))) {
+                            if f.var(k).is_some_and(|v| v.ty == Ty::Str)
+                                && let Some(x) = bound.get_mut(k.0 as usize)
+                                && *x < b
+                            {
+                                *x = b;
+                                changed = true;
+                            }
+                        }
+                        continue;
+                    }
                     k => {
                         // Anything else a string comes from may be as long as any.
                         let defs = std::cell::RefCell::new(Vec::new());
@@ -418,7 +446,6 @@ pub fn key_bounds(m: &Module, max_len: u32) -> Vec<Vec<u32>> {
             }
         }
     }
-    out
 }
 
 fn entries(size: Option<u64>, limits: Limits) -> u32 {
@@ -550,13 +577,25 @@ mod tests {
             set(1, Operand::Var(VarId(1))),
             InstKind::LoadGlobal { dst: VarId(2), global: GlobalId(2) },
             set(1, Operand::Var(VarId(2))),
+            // A key of `a` read back by foreach is as long as `a`'s.
+            InstKind::IterNext {
+                iter: VarId(4),
+                map: GlobalId(0),
+                found: VarId(5),
+                keys: vec![VarId(3), VarId(6)],
+                value: None,
+            },
+            set(3, Operand::Var(VarId(3))),
         ];
         let f = Function {
             name: "f".into(),
             placement: Placement::Kernel,
             params: Vec::new(),
             ret: None,
-            vars: (0..3).map(|_| VarDecl { name: String::new(), ty: Ty::Str }).collect(),
+            vars: [Ty::Str, Ty::Str, Ty::Str, Ty::Str, Ty::Long, Ty::Long, Ty::Long]
+                .into_iter()
+                .map(|ty| VarDecl { name: String::new(), ty })
+                .collect(),
             blocks: vec![Block {
                 insts: insts.into_iter().map(|kind| Inst { kind, span: Span::DUMMY }).collect(),
                 term: Terminator::Return(None),
@@ -567,11 +606,16 @@ mod tests {
         };
         let scalar =
             Global { name: "s".into(), kind: GlobalKind::Scalar(Ty::Str), size: None, wrap: false, init: None };
-        let m = Module { globals: vec![array("a"), array("b"), scalar], functions: vec![f], handlers: Vec::new() };
+        let m = Module {
+            globals: vec![array("a"), array("b"), scalar, array("c")],
+            functions: vec![f],
+            handlers: Vec::new(),
+        };
         let l = Layout::new(&m, Limits::default()).expect("a layout");
         let sizes =
             |g: u32| l.map(GlobalId(g)).map(|ml| (ml.keys.iter().map(|k| k.size).collect::<Vec<_>>(), ml.key_size));
         assert_eq!(sizes(0), Some((vec![16, 8], 24)));
         assert_eq!(sizes(1), Some((vec![128, 8], 136)));
+        assert_eq!(sizes(3), Some((vec![16, 8], 24)));
     }
 }
