@@ -35,14 +35,7 @@ pub trait Host {
     /// Every entry of an array: its key and value records (`value_size`
     /// bytes of value), in no particular order.
     fn map_entries(&mut self, map: GlobalId, value_size: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut out = Vec::new();
-        for key in self.map_keys(map) {
-            let mut value = vec![0u8; value_size];
-            if self.map_get(map, &key, &mut value) {
-                out.push((key, value));
-            }
-        }
-        out
+        entries_key_by_key(self, map, value_size)
     }
     /// Every entry of a statistic: its key and its values aggregated over
     /// every CPU.
@@ -73,4 +66,16 @@ pub trait Host {
     }
     /// `target()`: the pid of `-x PID` or of the `-c CMD` process, else 0.
     fn target(&self) -> i64;
+}
+
+/// Every entry of an array, a lookup per key.
+pub fn entries_key_by_key<H: Host + ?Sized>(h: &mut H, map: GlobalId, value_size: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for key in h.map_keys(map) {
+        let mut value = vec![0u8; value_size];
+        if h.map_get(map, &key, &mut value) {
+            out.push((key, value));
+        }
+    }
+    out
 }

@@ -284,16 +284,7 @@ impl Host for State<'_> {
         let key_size = self.layout().map(map).map_or(8, |m| m.key_size as usize);
         match sys::entries(fd, key_size, value_size) {
             Some(all) => all,
-            None => {
-                let mut out = Vec::new();
-                for key in self.map_keys(map) {
-                    let mut value = vec![0u8; value_size];
-                    if self.map_get(map, &key, &mut value) {
-                        out.push((key, value));
-                    }
-                }
-                out
-            }
+            None => crate::host::entries_key_by_key(self, map, value_size),
         }
     }
 

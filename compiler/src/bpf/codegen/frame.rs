@@ -65,6 +65,18 @@ fn successors(b: &Block) -> Vec<usize> {
     out
 }
 
+/// What is live at the end of a block's instructions: what its
+/// successors (its catch among them, with the message it sets) need, and
+/// what its terminator reads.
+fn live_out(b: &Block, live_in: &[BTreeSet<u32>]) -> BTreeSet<u32> {
+    let mut live: BTreeSet<u32> = successors(b).into_iter().filter_map(|s| live_in.get(s)).flatten().copied().collect();
+    if let Some(Catch { message: Some(m), .. }) = b.on_error {
+        live.insert(m.0);
+    }
+    live.extend(term_uses(&b.term));
+    live
+}
+
 /// A place for each variable (its colour), by variable; places count
 /// separately for longs and strings.
 pub(super) fn places(f: &Function) -> Vec<u32> {
@@ -76,12 +88,7 @@ pub(super) fn places(f: &Function) -> Vec<u32> {
     while changed {
         changed = false;
         for (i, b) in blocks.iter().enumerate().rev() {
-            let mut live: BTreeSet<u32> =
-                successors(b).into_iter().filter_map(|s| live_in.get(s)).flatten().copied().collect();
-            if let Some(Catch { message: Some(m), .. }) = b.on_error {
-                live.insert(m.0);
-            }
-            live.extend(term_uses(&b.term));
+            let mut live = live_out(b, &live_in);
             for inst in b.insts.iter().rev() {
                 let (defs, uses) = defs_uses(&inst.kind);
                 for d in &defs {
@@ -119,12 +126,7 @@ pub(super) fn places(f: &Function) -> Vec<u32> {
         }
     }
     for b in blocks {
-        let mut live: BTreeSet<u32> =
-            successors(b).into_iter().filter_map(|s| live_in.get(s)).flatten().copied().collect();
-        if let Some(Catch { message: Some(m), .. }) = b.on_error {
-            live.insert(m.0);
-        }
-        live.extend(term_uses(&b.term));
+        let mut live = live_out(b, &live_in);
         for inst in b.insts.iter().rev() {
             let (defs, uses) = defs_uses(&inst.kind);
             for &d in &defs {
