@@ -22,6 +22,22 @@ impl Gen<'_> {
             return done;
         }
         match (name, dst, args) {
+            // A false condition is a runtime error with the message.
+            ("assert", _, [cond, rest @ ..]) if rest.len() <= 1 => {
+                self.load(Reg::R1, cond, span)?;
+                let ok = self.label();
+                self.jump_imm_to(Cond::Ne, Reg::R1, 0, ok);
+                match rest.first() {
+                    Some(msg) => self.fail(Err(msg), span)?,
+                    None => self.fail(Ok("Assertion failed"), span)?,
+                }
+                self.bind(ok);
+                if let Some(dst) = dst {
+                    self.emit(Insn::mov64_imm(Reg::R1, 0));
+                    self.store(dst, Reg::R1, span)?;
+                }
+                Ok(())
+            }
             ("exit", _, []) => {
                 // Later handlers do nothing; this one goes on to its end.
                 self.emit(Insn::store_imm(Size::DW, Reg::R7, self.layout.exit_offset as i16, 1));
