@@ -173,6 +173,17 @@ impl Gen<'_> {
         self.emit(Insn::call(HELPER_MAP_LOOKUP));
     }
 
+    /// In a callback: r9 = this CPU's record of buffer `name`, or the
+    /// callback stops.
+    fn buffer_or_stop(&mut self, name: &str) {
+        let found = self.label();
+        self.this_cpus(name);
+        self.jump_imm_to(Cond::Ne, Reg::R0, 0, found);
+        self.stop();
+        self.bind(found);
+        self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+    }
+
     /// In a walk callback: on to `skip` unless the entry's key (r6)
     /// matches the pattern's given keys.
     fn match_pattern(&mut self, ml: &MapLayout, pattern: &[Option<Operand>], skip: Label) {
@@ -406,12 +417,7 @@ impl Gen<'_> {
     ) -> Result<(), Diagnostic> {
         let skip = self.label();
         self.match_pattern(ml, pattern, skip);
-        let found = self.label();
-        self.this_cpus(&b.name);
-        self.jump_imm_to(Cond::Ne, Reg::R0, 0, found);
-        self.stop();
-        self.bind(found);
-        self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+        self.buffer_or_stop(&b.name);
         let room = self.label();
         self.emit(Insn::load(Size::DW, Reg::R1, Reg::R9, COUNT));
         self.jump_imm_to(Cond::Lt, Reg::R1, b.cap as i32, room);
@@ -460,12 +466,7 @@ impl Gen<'_> {
             }
         }
         // The buffer again: the helpers above took the registers.
-        let again = self.label();
-        self.this_cpus(&b.name);
-        self.jump_imm_to(Cond::Ne, Reg::R0, 0, again);
-        self.stop();
-        self.bind(again);
-        self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+        self.buffer_or_stop(&b.name);
         if let Some(step) = step {
             // The new entry's place: after the last entry that does not
             // come after it, found by steps from the end.
@@ -476,12 +477,7 @@ impl Gen<'_> {
             self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(CB_POS)));
             self.emit(Insn::mov64_imm(Reg::R4, 0));
             self.emit(Insn::call(HELPER_LOOP));
-            let again = self.label();
-            self.this_cpus(&b.name);
-            self.jump_imm_to(Cond::Ne, Reg::R0, 0, again);
-            self.stop();
-            self.bind(again);
-            self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+            self.buffer_or_stop(&b.name);
             let placed = self.label();
             self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, CB_POS));
             self.jump_imm_to(Cond::Ge, Reg::R1, b.cap as i32, placed);
@@ -504,12 +500,7 @@ impl Gen<'_> {
     /// place; otherwise the new one's place is the one after, left in
     /// the context (r6), and the loop stops.
     fn insertion_step(&mut self, b: &Buffer, (field, ty, size): (u32, Ty, u32), sort: Sort) -> Result<(), Diagnostic> {
-        let found = self.label();
-        self.this_cpus(&b.name);
-        self.jump_imm_to(Cond::Ne, Reg::R0, 0, found);
-        self.stop();
-        self.bind(found);
-        self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+        self.buffer_or_stop(&b.name);
         // r5 = count (the new entry), r4 = j = count - 1 - i.
         self.emit(Insn::load(Size::DW, Reg::R5, Reg::R9, COUNT));
         let ok = self.label();
