@@ -749,6 +749,8 @@ mod foreach;
 mod kernel_regex;
 #[path = "runtime/kernel_strings.rs"]
 mod kernel_strings;
+#[path = "runtime/operands.rs"]
+mod operands;
 #[path = "runtime/perf.rs"]
 mod perf;
 #[path = "runtime/timer.rs"]

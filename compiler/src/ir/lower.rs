@@ -197,6 +197,21 @@ impl<'a> Lower<'a> {
         id
     }
 
+    /// An operand evaluated before `later`, kept as it was then. A local
+    /// variable's operand names the variable, so an assignment in a later
+    /// operand (`a + a++`) would change it; it is copied first, as stap
+    /// evaluates operands left to right into temporaries.
+    fn hold<'e>(&mut self, v: (Operand, Ty), later: impl IntoIterator<Item = &'e Expr>, span: Span) -> (Operand, Ty) {
+        let Operand::Var(var) = v.0 else { return v };
+        let named = self.func.vars.get(var.0 as usize).is_some_and(|d| !d.name.is_empty());
+        if !named || !later.into_iter().any(mutates) {
+            return v;
+        }
+        let dst = self.temp(v.1);
+        self.emit(InstKind::Copy { dst, src: v.0 }, span);
+        (Operand::Var(dst), v.1)
+    }
+
     fn new_block(&mut self) -> BlockId {
         let id = BlockId(self.func.blocks.len() as u32);
         let on_error = self.catches.last().copied();
@@ -541,6 +556,7 @@ impl<'a> Lower<'a> {
             match k {
                 Some(k) => {
                     let v = self.expr(k)?;
+                    let v = self.hold(v, keys.get(i + 1..).unwrap_or_default().iter().flatten(), k.span);
                     let want = types.get(i).copied().unwrap_or(v.1);
                     out.push(self.coerce(v, want));
                 }
@@ -558,6 +574,7 @@ impl<'a> Lower<'a> {
             out.push(match k {
                 Some(k) => {
                     let v = self.expr(k)?;
+                    let v = self.hold(v, keys.get(i + 1..).unwrap_or_default().iter().flatten(), k.span);
                     let want = types.get(i).copied().unwrap_or(v.1);
                     Some(self.coerce(v, want))
                 }
@@ -692,6 +709,7 @@ impl<'a> Lower<'a> {
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 let a = self.expr(lhs)?;
+                let a = self.hold(a, [&**rhs], lhs.span);
                 let b = self.expr(rhs)?;
                 // A division fails at its operator: the text between the
                 // operands (its runtime error says "near operator '/'").
@@ -705,6 +723,7 @@ impl<'a> Lower<'a> {
             }
             ExprKind::Compare { op, lhs, rhs } => {
                 let a = self.expr(lhs)?;
+                let a = self.hold(a, [&**rhs], lhs.span);
                 let b = self.expr(rhs)?;
                 let strings = a.1 == Ty::Str || b.1 == Ty::Str;
                 let t = if strings { Ty::Str } else { Ty::Long };
@@ -854,11 +873,12 @@ impl<'a> Lower<'a> {
                     return Ok((Operand::Long(0), Ty::Long));
                 }
                 let mut values = Vec::new();
-                for a in args {
+                for (i, a) in args.iter().enumerate() {
                     if let ExprKind::Hist { .. } = a.kind {
                         return Err(not_yet("histograms in sprint or among other values", a.span));
                     }
-                    values.push(self.expr(a)?);
+                    let v = self.expr(a)?;
+                    values.push(self.hold(v, args.get(i + 1..).unwrap_or_default(), a.span));
                 }
                 let dst = kind.returns_string().then(|| self.temp(Ty::Str));
                 let format = format.as_ref().map(|(f, _)| f.clone());
@@ -972,6 +992,7 @@ impl<'a> Lower<'a> {
         let mut values = Vec::new();
         for (i, a) in args.iter().enumerate() {
             let v = self.expr(a)?;
+            let v = self.hold(v, args.get(i + 1..).unwrap_or_default(), a.span);
             let want = wanted.get(i).copied().unwrap_or(v.1);
             values.push(self.coerce(v, want));
         }
@@ -1017,4 +1038,10 @@ fn zero(t: Ty) -> Operand {
         Ty::Long => Operand::Long(0),
         Ty::Str => Operand::Str(Vec::new()),
     }
+}
+
+/// Whether evaluating `e` may assign a variable.
+fn mutates(e: &Expr) -> bool {
+    matches!(e.kind, ExprKind::Assign { .. } | ExprKind::Crement { .. })
+        || crate::elab::symbols::children(e).into_iter().any(mutates)
 }
