@@ -1067,6 +1067,9 @@ impl Child {
     }
 
     fn finish(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
         self.release();
         if !self.exited() {
             // SAFETY: signalling and reaping our own child.
@@ -1076,5 +1079,52 @@ impl Child {
                 libc::waitpid(self.pid, &mut status, 0);
             }
         }
+    }
+}
+
+/// A run that fails after starting the command (a program the kernel
+/// refuses, say) does not leave it stopped: the shell held before the
+/// command is killed, a command already running ends as at the run's end.
+impl Drop for Child {
+    fn drop(&mut self) {
+        if std::mem::take(&mut self.held) {
+            // SAFETY: killing and reaping our own stopped child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                let mut status = 0;
+                libc::waitpid(self.pid, &mut status, 0);
+            }
+            self.status = Some(0);
+        }
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Child;
+
+    fn gone(pid: i32) -> bool {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    #[test]
+    fn a_command_never_released_is_killed_when_the_run_fails() {
+        let child = Child::spawn("sleep 1000").ok();
+        let pid = child.as_ref().map_or(0, |c| c.pid);
+        assert!(child.as_ref().is_some_and(|c| c.held), "the command is held stopped");
+        drop(child);
+        assert!(gone(pid), "the held command {pid} is still there");
+    }
+
+    #[test]
+    fn a_released_command_ends_with_the_run() {
+        let mut child = Child::spawn("sleep 1000").ok();
+        let pid = child.as_ref().map_or(0, |c| c.pid);
+        if let Some(c) = child.as_mut() {
+            c.release();
+        }
+        drop(child);
+        assert!(gone(pid), "the command {pid} is still there");
     }
 }
