@@ -198,3 +198,25 @@ fn bpftool_loads_a_program_with_callbacks() {
     assert!(load.status.success(), "bpftool prog loadall: {}", String::from_utf8_lossy(&load.stderr));
     assert_eq!(pinned, 1, "the program pinned, its callbacks inside it");
 }
+
+/// A loop's body runs as a callback, which reads the probe's context as
+/// its handler does: `pp()` and a tracepoint's field inside `foreach`.
+#[test]
+fn a_foreach_body_reads_the_probe_context() {
+    if !as_root("the context in foreach bodies") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global a\n\
+        probe kernel.trace(\"syscalls:sys_enter_read\") {\n\
+          if (pid() != target() || $count != 77) next\n\
+          a[1] = 1; a[2] = 2\n\
+          foreach (k+ in a) printf(\"%d %d %s\\n\", k, $count, pp())\n\
+          exit()\n\
+        }\n";
+    let cmd = "perl -e 'sysread(STDIN, $x, 77)'";
+    let (status, out, err) = stp_run_clean(&["-c", cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let pp = "kernel.trace(\"syscalls:sys_enter_read\")";
+    assert_eq!(out, format!("1 77 {pp}\n2 77 {pp}\n"), "{err}");
+}

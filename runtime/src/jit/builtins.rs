@@ -188,9 +188,31 @@ fn monotonic() -> std::time::Duration {
     std::time::Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
-fn user_hz() -> i64 {
-    // SAFETY: sysconf has no preconditions.
-    i64::from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as i32).max(1)
+/// The kernel's `CONFIG_HZ`, the rate of its jiffies.
+fn kernel_hz() -> Result<i64, String> {
+    static HZ: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    HZ.get_or_init(|| stp_compiler::kernel::Kernel::live().config("CONFIG_HZ")?.parse().ok().filter(|&hz| hz > 0))
+        .ok_or_else(|| "HZ is not known: the kernel's configuration is not readable".to_string())
+}
+
+/// The kernel's jiffies, from the monotonic clock: they count at `HZ`
+/// from an offset read once from /proc/timer_list (its "now at" and
+/// first "jiffies:"), else from their start, 300 seconds before they
+/// wrap at 32 bits (`INITIAL_JIFFIES`), when the monotonic clock starts.
+fn jiffies() -> Result<i64, String> {
+    static OFFSET: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    let hz = kernel_hz()?;
+    let ticks = |ns: u128| i64::try_from(ns * hz as u128 / 1_000_000_000).unwrap_or(i64::MAX / 2);
+    let offset = OFFSET.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/timer_list").ok()?;
+        let field = |key: &str| -> Option<u128> {
+            let line = text.lines().find_map(|l| l.trim().strip_prefix(key))?;
+            line.split_whitespace().next()?.parse().ok()
+        };
+        Some(i64::try_from(field("jiffies:")?).ok()? - ticks(field("now at")?))
+    });
+    let offset = offset.unwrap_or_else(|| i64::from((-300 * hz) as u32));
+    Ok(offset + ticks(monotonic().as_nanos()))
 }
 
 /// stap's `_stp_text_str`: C escapes for what is not printable.
@@ -426,8 +448,8 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         MatchedStr => Str(c.matched.first().cloned().flatten().unwrap_or_default()),
         Ngroups => Long(c.matched.len() as i64),
         GetCycles => Long(scaled(monotonic(), 9)),
-        Jiffies => Long(scaled(monotonic(), 9) / (1_000_000_000 / user_hz())),
-        Hz => Long(user_hz()),
+        Jiffies => Long(jiffies()?),
+        Hz => Long(kernel_hz()?),
         TimeOfDay(d) => Long(scaled(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(), d)),
         LocalClock(d) | CpuClock(d) => Long(scaled(monotonic(), d)),
         Randint => Long(randint(long(args, 0))?),

@@ -18,7 +18,21 @@ impl Gen<'_> {
         args: &[Operand],
         span: Span,
     ) -> Result<(), Diagnostic> {
+        // From stp's first namespaces, `ns_pid()` reads what `pid()` does.
+        let name = match name.strip_prefix("ns_") {
+            Some(plain) if self.task.initial_namespaces => plain,
+            Some(_) => {
+                return Err(not_yet(
+                    &format!("{name}() in kernel handlers outside the first pid and user namespaces"),
+                    span,
+                ));
+            }
+            None => name,
+        };
         if let Some(done) = self.context_intrinsic(dst, name, args, span) {
+            return done;
+        }
+        if let Some(done) = self.task_intrinsic(dst, name, args, span) {
             return done;
         }
         match (name, dst, args) {
@@ -104,26 +118,108 @@ impl Gen<'_> {
                 let p = Operand::Str(self.func.clone().into_bytes());
                 self.set_str(dst, &p)
             }
-            ("ppid" | "euid" | "egid", Some(dst), []) => {
-                let t = self.task;
-                let path = match name {
-                    "ppid" => t.real_parent.zip(t.tgid),
-                    "euid" => t.cred.zip(t.euid),
-                    _ => t.cred.zip(t.egid),
-                };
-                let Some((first, second)) = path else {
-                    return Err(not_yet(&format!("{name}() on a kernel without task_struct in its BTF"), span));
-                };
-                self.emit(Insn::call(HELPER_CURRENT_TASK));
-                self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
-                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, first as i32));
-                self.read_kernel(8);
-                self.emit(Insn::load(Size::DW, Reg::R9, Reg::FP, VALUE_SLOT));
-                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, second as i32));
-                self.read_kernel(4);
-                self.emit(Insn::load(Size::W, Reg::R1, Reg::FP, VALUE_SLOT));
+            ("get_cycles", Some(dst), []) => {
+                // eBPF has no cycle counter: nanoseconds, as on the user side.
+                self.emit(Insn::call(HELPER_KTIME));
+                self.store(dst, Reg::R0, span)
+            }
+            ("HZ", Some(dst), []) => match self.task.hz {
+                Some(hz) => {
+                    self.emit(Insn::mov64_imm(Reg::R1, hz as i32));
+                    self.store(dst, Reg::R1, span)
+                }
+                None => Err(Diagnostic::semantic_error(
+                    "HZ() needs the kernel's configuration (/proc/config.gz or /boot/config-RELEASE), which is not readable",
+                    span,
+                )),
+            },
+            ("randint", Some(dst), [n]) => {
+                // [0, n) for n in [1, 2^32): "range too wide" otherwise.
+                self.load(Reg::R9, n, span)?;
+                let ok = self.label();
+                let bad = self.label();
+                self.jump_imm_to(Cond::Sle, Reg::R9, 0, bad);
+                self.emit(Insn::mov64_imm(Reg::R1, 1));
+                self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R1, 32));
+                self.jump_reg_to(Cond::Slt, Reg::R9, Reg::R1, ok);
+                self.bind(bad);
+                self.fail(Ok("range too wide"), span)?;
+                self.bind(ok);
+                self.emit(Insn::call(HELPER_PRANDOM));
+                self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
+                self.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                self.emit(Insn::alu64_reg(AluOp::Mod, Reg::R0, Reg::R9));
+                self.store(dst, Reg::R0, span)
+            }
+            ("isdigit", Some(dst), [s]) => {
+                self.str_ptr(Reg::R2, s, 0)?;
+                self.emit(Insn::load(Size::B, Reg::R1, Reg::R2, 0));
+                self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R1, i32::from(b'0')));
+                // Unsigned: below '0' wraps above 9.
+                self.emit(Insn::mov64_imm(Reg::R0, 0));
+                self.emit(Insn::jump_imm(Cond::Gt, Reg::R1, 9, 1));
+                self.emit(Insn::mov64_imm(Reg::R0, 1));
+                self.store(dst, Reg::R0, span)
+            }
+            ("is_myproc", Some(dst), []) => {
+                // The current task's user is the one running stp.
+                self.emit(Insn::call(HELPER_UID_GID));
+                self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
+                self.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                self.emit(Insn::mov64_imm(Reg::R1, 0));
+                // SAFETY: getuid has no preconditions and cannot fail.
+                let uid = unsafe { libc::getuid() };
+                self.emit(Insn::jump_imm(Cond::Ne, Reg::R0, uid as i32, 1));
+                self.emit(Insn::mov64_imm(Reg::R1, 1));
                 self.store(dst, Reg::R1, span)
             }
+            ("cpu_clock_s" | "cpu_clock_ms" | "cpu_clock_us", Some(dst), [_]) => {
+                self.emit(Insn::call(HELPER_KTIME));
+                let div = match name {
+                    "cpu_clock_s" => 1_000_000_000,
+                    "cpu_clock_ms" => 1_000_000,
+                    _ => 1_000,
+                };
+                self.emit(Insn::alu64_imm(AluOp::Div, Reg::R0, div));
+                self.store(dst, Reg::R0, span)
+            }
+            ("probemod", Some(dst), []) => {
+                let m = Operand::Str(self.module.clone().into_bytes());
+                self.set_str(dst, &m)
+            }
+            ("ftrace", _, [msg]) => {
+                // bpf_trace_printk("%s", msg): the trace buffer's line.
+                self.str_ptr(Reg::R3, msg, 0)?;
+                self.emit(Insn::store_imm(Size::W, Reg::FP, VALUE_SLOT, i32::from_le_bytes(*b"%s\0\0")));
+                self.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(VALUE_SLOT)));
+                self.emit(Insn::mov64_imm(Reg::R2, 3));
+                self.emit(Insn::call(HELPER_TRACE_PRINTK));
+                if let Some(dst) = dst {
+                    self.emit(Insn::mov64_imm(Reg::R1, 0));
+                    self.store(dst, Reg::R1, span)?;
+                }
+                Ok(())
+            }
+            (
+                "set_kernel_long"
+                | "set_kernel_int"
+                | "set_kernel_short"
+                | "set_kernel_char"
+                | "set_kernel_pointer"
+                | "set_kernel_string"
+                | "set_kernel_string_n",
+                _,
+                _,
+            ) => Err(Diagnostic::semantic_error(
+                format!("{name}() is not available in kernel handlers: eBPF programs cannot write kernel memory"),
+                span,
+            )),
+            ("printk", _, _) => Err(Diagnostic::semantic_error(
+                "printk() is not available in kernel handlers: eBPF programs cannot write the kernel's log \
+                 (ftrace() writes to the trace buffer)",
+                span,
+            )),
             ("gettimeofday_s" | "gettimeofday_ms" | "gettimeofday_us" | "gettimeofday_ns", Some(dst), []) => {
                 self.emit(Insn::call(HELPER_KTIME));
                 self.emit(Insn::load(Size::DW, Reg::R1, Reg::R7, self.layout.realtime_offset as i16));

@@ -322,7 +322,14 @@ impl Gen<'_> {
                 vars_of(b, &mut vars);
             }
         }
-        let mut g = Gen::new(self.m, self.f, self.layout, self.records, Ctx::Other);
+        // The body reads the probe's context as its handler does.
+        let mut g = Gen::new(self.m, self.f, self.layout, self.records, self.ctx);
+        g.point = self.point.clone();
+        g.func = self.func.clone();
+        g.module = self.module.clone();
+        g.sdt = self.sdt.clone();
+        g.entry = self.entry.clone();
+        g.ret_slot = self.ret_slot;
         let mut copies = Vec::new();
         let mut next = FIRST_SLOT;
         let mut slots = vec![None; self.f.vars.len()];

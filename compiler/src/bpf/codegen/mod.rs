@@ -36,6 +36,7 @@ mod search;
 mod sprintf;
 mod strings;
 mod target;
+mod task;
 mod text;
 mod variance;
 
@@ -56,6 +57,8 @@ const HELPER_MAP_UPDATE: i32 = 2;
 const HELPER_MAP_DELETE: i32 = 3;
 /// `bpf_ktime_get_ns`: CLOCK_MONOTONIC.
 const HELPER_KTIME: i32 = 5;
+const HELPER_TRACE_PRINTK: i32 = 6;
+const HELPER_PRANDOM: i32 = 7;
 const HELPER_CPU: i32 = 8;
 /// `bpf_get_current_pid_tgid`: tgid in the high half, pid in the low.
 const HELPER_PID_TGID: i32 = 14;
@@ -107,15 +110,34 @@ pub const RODATA: &str = ".rodata";
 pub const DEFAULT_RINGBUF: u32 = 1 << 22;
 
 /// What the generated code needs to know of the kernel it runs on: where
-/// the current task's fields are (byte offsets from its BTF), for
-/// `ppid()`, `euid()` and `egid()`, and how many CPUs it may have.
+/// the tasks' fields are (byte offsets from its BTF, for `ppid()`,
+/// `task_execname(t)` and the other readers of [`task`]), whether stp sees
+/// it from its first namespaces, and how many CPUs it may have.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelFacts {
     pub real_parent: Option<u32>,
     pub tgid: Option<u32>,
+    pub pid: Option<u32>,
+    pub comm: Option<u32>,
+    pub prio: Option<u32>,
+    pub static_prio: Option<u32>,
+    /// `__state` (or `state` before 5.14), and its size.
+    pub state: Option<(u32, u32)>,
+    pub cpu: Option<u32>,
+    pub signal: Option<u32>,
+    pub signal_pids: Option<u32>,
+    pub pid_numbers: Option<u32>,
+    pub upid_nr: Option<u32>,
     pub cred: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
     pub euid: Option<u32>,
     pub egid: Option<u32>,
+    /// stp runs in the first pid and user namespaces: `ns_pid()` is
+    /// `pid()`, and so on.
+    pub initial_namespaces: bool,
+    /// `CONFIG_HZ`, for `HZ()`.
+    pub hz: Option<u32>,
     /// The possible CPUs, whose statistics records an extractor adds up
     /// (0: unknown, then `MAX_CPUS`).
     pub cpus: u32,
@@ -128,30 +150,20 @@ impl KernelFacts {
     pub fn of(kernel: &crate::kernel::Kernel, m: &Module) -> KernelFacts {
         let cpus =
             if matches!(kernel.source, crate::kernel::KernelSource::Live) { possible_cpus().unwrap_or(0) } else { 0 };
-        let reads_task = m.functions.iter().filter(|f| f.placement == Placement::Kernel).any(|f| {
-            f.blocks.iter().flat_map(|b| &b.insts).any(
-                |i| matches!(&i.kind, InstKind::Intrinsic { name, .. } if matches!(name.as_str(), "ppid" | "euid" | "egid")),
-            )
-        });
-        if !reads_task {
-            return KernelFacts { cpus, ..KernelFacts::default() };
-        }
-        let at = |ty: &str, member: &str| {
-            let t = kernel.find_type(ty, None)?;
-            kernel.member(t, member).map(|m| m.bit_offset / 8)
+        let calls = |f: fn(&str) -> bool| {
+            m.functions.iter().filter(|f| f.placement == Placement::Kernel).any(|func| {
+                func.blocks
+                    .iter()
+                    .flat_map(|b| &b.insts)
+                    .any(|i| matches!(&i.kind, InstKind::Intrinsic { name, .. } if f(name)))
+            })
         };
-        KernelFacts {
-            real_parent: at("task_struct", "real_parent"),
-            tgid: at("task_struct", "tgid"),
-            cred: at("task_struct", "cred"),
-            euid: at("cred", "euid"),
-            egid: at("cred", "egid"),
-            cpus: if matches!(kernel.source, crate::kernel::KernelSource::Live) {
-                possible_cpus().unwrap_or(0)
-            } else {
-                0
-            },
+        let hz = || calls(|n| n == "HZ").then(|| kernel.config("CONFIG_HZ")?.parse().ok()).flatten();
+        if !calls(task::reads_task) {
+            let initial_namespaces = calls(|n| n.starts_with("ns_")) && task::initial_namespaces(kernel);
+            return KernelFacts { cpus, initial_namespaces, hz: hz(), ..KernelFacts::default() };
         }
+        KernelFacts { cpus, hz: hz(), ..task::task_facts(kernel) }
     }
 }
 
@@ -416,6 +428,10 @@ pub fn generate(
                     ProbeKind::Uprobe { symbol, .. } => symbol.clone(),
                     _ => String::new(),
                 };
+                g.module = match &point.kind {
+                    ProbeKind::KernelFunction { func, .. } => func.module.clone().unwrap_or_else(|| "kernel".into()),
+                    _ => String::new(),
+                };
                 g.sdt = sdt_args(&point.kind);
                 g.entry = entry.clone();
                 g.ringbuf = ringbuf;
@@ -457,6 +473,7 @@ pub fn generate(
                 } else {
                     code
                 };
+                let code = super::regalloc::drop_unreachable(code);
                 let (insns, map_loads, lines, funcs) = link(code, callbacks, &name, probe.span)?;
                 out.programs.push(Program { name, section, insns, map_loads, funcs });
                 out.lines.push(lines);
@@ -529,6 +546,11 @@ fn link(
     let mut callbacks: Vec<Option<Code>> = callbacks.into_iter().map(Some).collect();
     for &k in &order {
         let Some(cb) = callbacks.get_mut(k).and_then(Option::take) else { continue };
+        let cb = super::regalloc::drop_unreachable(super::regalloc::Code {
+            insns: cb.insns,
+            map_loads: cb.map_loads,
+            lines: cb.lines,
+        });
         let start = insns.len();
         if let Some(s) = starts.get_mut(k) {
             *s = Some(start);
@@ -727,6 +749,8 @@ struct Gen<'a> {
     /// program.
     point: String,
     func: String,
+    /// The module of the function probed, for `probemod()`.
+    module: String,
     /// The arguments of the USDT site the program is for.
     sdt: Vec<Option<SdtArg>>,
     /// The `@entry` record of the probe, if it has one.
@@ -899,6 +923,7 @@ impl<'a> Gen<'a> {
             task: KernelFacts::default(),
             point: String::new(),
             func: String::new(),
+            module: String::new(),
             sdt: Vec::new(),
             entry: None,
             keep_entry: false,
@@ -1563,6 +1588,8 @@ fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_COMM => "bpf_get_current_comm",
         HELPER_CURRENT_TASK => "bpf_get_current_task",
         HELPER_KTIME => "bpf_ktime_get_ns",
+        HELPER_TRACE_PRINTK => "bpf_trace_printk",
+        HELPER_PRANDOM => "bpf_get_prandom_u32",
         HELPER_JIFFIES => "bpf_jiffies64",
         HELPER_PROBE_READ_USER => "bpf_probe_read_user",
         HELPER_PROBE_READ_USER_STR => "bpf_probe_read_user_str",

@@ -59,6 +59,27 @@ pub fn allocate(code: Code, first_var_slot: i16) -> Code {
     emit(&code, &nodes)
 }
 
+/// `code` without the instructions no path from its first reaches, which
+/// the verifier refuses (a `catch` whose `try` cannot fail, code after
+/// an `abort()`). Code the pass cannot follow comes back as it was.
+pub fn drop_unreachable(code: Code) -> Code {
+    let Some(mut nodes) = nodes_of(&code.insns) else { return code };
+    let mut seen = vec![false; nodes.len()];
+    let mut work = vec![0];
+    while let Some(i) = work.pop() {
+        match seen.get_mut(i) {
+            Some(s) if !*s => *s = true,
+            _ => continue,
+        }
+        work.extend(flow::succs(&nodes, i));
+    }
+    let gone: Vec<bool> = seen.iter().map(|s| !s).collect();
+    if !peephole::delete(&mut nodes, &gone) {
+        return code;
+    }
+    emit(&code, &nodes)
+}
+
 /// The nodes of an instruction stream; `None` if a jump leaves it or
 /// lands inside a 64-bit load, or an instruction is one the pass does
 /// not know.

@@ -35,7 +35,7 @@ pub fn run(nodes: &mut Vec<Node>, slots: &[i16]) {
 
 /// Deletes the nodes marked, pointing jumps to a deleted node at the
 /// next node kept.
-fn delete(nodes: &mut Vec<Node>, gone: &[bool]) -> bool {
+pub(super) fn delete(nodes: &mut Vec<Node>, gone: &[bool]) -> bool {
     if !gone.iter().any(|g| *g) {
         return false;
     }
