@@ -98,7 +98,8 @@ pub struct Cli {
     /// Name the compiled object MODULE.
     #[arg(short = 'm', value_name = "MODULE")]
     pub module: Option<String>,
-    /// Use NUM megabyte buffers for output.
+    /// Use NUM megabyte buffers for output (by default 2, and 64 KiB when
+    /// the kernel's handlers print nothing).
     #[arg(short = 's', value_name = "NUM")]
     pub buffer_size: Option<String>,
     /// List matching probes.

@@ -962,3 +962,63 @@ fn isinstr_in_a_kernel_handler_agrees_with_the_user_side() {
     assert_eq!(status, 0, "{err}");
     assert_eq!(out, "110101\n110101\n", "{err}");
 }
+
+/// The `events` maps there are: (id, `max_entries`), from `bpftool map
+/// show`.
+fn ring_buffers() -> Vec<(u64, u64)> {
+    let out = Command::new("bpftool").args(["map", "show"]).output().expect("bpftool runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // One block per map: a line "ID: TYPE  name NAME ..." and indented ones.
+    let mut blocks: Vec<String> = Vec::new();
+    for line in text.lines() {
+        match blocks.last_mut() {
+            Some(b) if line.starts_with(char::is_whitespace) => b.push_str(line),
+            _ => blocks.push(line.to_string()),
+        }
+    }
+    blocks
+        .iter()
+        .filter(|b| b.contains("ringbuf") && b.contains("name events "))
+        .filter_map(|b| {
+            let id = b.split(':').next()?.trim().parse().ok()?;
+            let n = b.split_whitespace().skip_while(|w| *w != "max_entries").nth(1)?.parse().ok()?;
+            Some((id, n))
+        })
+        .collect()
+}
+
+/// The ring buffer, whose pages are resident from the start, is sized to
+/// the script: small when the kernel's handlers print nothing, 2 MiB when
+/// they print, and as `-s` says.
+#[test]
+fn the_ring_buffer_is_sized_to_the_script() {
+    if !as_root("the ring buffer's size") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let quiet = "global n\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") { n++ }\nprobe timer.s(2) { exit() }\n";
+    let printing =
+        "probe kernel.trace(\"syscalls:sys_enter_getppid\") { println(pid()) }\nprobe timer.s(2) { exit() }\n";
+    for (options, script, want) in
+        [(&[][..], quiet, 1 << 16), (&[][..], printing, 1 << 21), (&["-s", "8"][..], printing, 1 << 23)]
+    {
+        let before: Vec<u64> = ring_buffers().into_iter().map(|r| r.0).collect();
+        let mut child = Command::new(common::stp())
+            .args(options)
+            .args(["-e", script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("stp starts");
+        let mut size = None;
+        for _ in 0..100 {
+            size = ring_buffers().into_iter().find(|r| !before.contains(&r.0)).map(|r| r.1);
+            if size.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.wait();
+        assert_eq!(size, Some(want), "{options:?} {script}");
+    }
+}

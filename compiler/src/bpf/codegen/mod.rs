@@ -107,7 +107,9 @@ const FIRST_VAR_SLOT: i32 = -48;
 pub const RODATA: &str = ".rodata";
 
 /// The ring buffer's size when `-s` does not set it.
-pub const DEFAULT_RINGBUF: u32 = 1 << 22;
+pub const DEFAULT_RINGBUF: u32 = 1 << 21;
+/// Its size when the kernel's handlers print nothing.
+pub const QUIET_RINGBUF: u32 = 1 << 16;
 
 /// What the generated code needs to know of the kernel it runs on: where
 /// the tasks' fields are (byte offsets from its BTF, for `ppid()`,
@@ -490,6 +492,10 @@ pub fn generate(
             }
         }
     }
+    // Handlers that print nothing send only exit(), errors and warnings:
+    // a small buffer holds them (its pages are resident from the start).
+    let prints = out.records.iter().any(|r| matches!(r, RecordKind::Print { .. }));
+    let ringbuf = if prints { ringbuf } else { ringbuf.min(QUIET_RINGBUF) };
     out.maps = maps(m, layout, scratch, ringbuf, zeros);
     out.maps.extend(extra_maps);
     if tokens {
