@@ -32,6 +32,8 @@ pub struct Limits {
     /// Kernel functions one probe may attach to (a wildcard matching more
     /// is refused, rather than attached by the thousand).
     pub max_function_probes: u64,
+    /// Frames a kernel backtrace holds.
+    pub max_backtrace: u32,
 }
 
 impl Default for Limits {
@@ -43,6 +45,7 @@ impl Default for Limits {
             max_errors: 0,
             max_nesting: 10,
             max_function_probes: 1000,
+            max_backtrace: 20,
         }
     }
 }
@@ -79,6 +82,13 @@ impl Limits {
                 "MAXERRORS" => l.max_errors = parse()?,
                 "MAXNESTING" => l.max_nesting = parse()?,
                 "MAXFUNCTIONPROBES" => l.max_function_probes = parse()?,
+                "MAXBACKTRACE" => {
+                    let v = parse()?;
+                    if !(1..=127).contains(&v) {
+                        return Err(Diagnostic::error(format!("-D MAXBACKTRACE={v}: stp accepts 1 to 127")));
+                    }
+                    l.max_backtrace = v as u32;
+                }
                 _ => {}
             }
         }

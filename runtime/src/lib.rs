@@ -6,6 +6,7 @@ pub mod jit;
 pub mod report;
 pub mod run;
 pub mod stats;
+pub mod symbols;
 pub mod sys;
 
 /// A program the kernel's verifier refused.

@@ -665,6 +665,22 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
                     eprintln!("WARNING: {}", String::from_utf8_lossy(m));
                 }
             }
+            RecordKind::Backtrace { .. } => {
+                // The bytes written (or an error), then the addresses.
+                let bytes = match values.first() {
+                    Some(Value::Long(n)) => *n,
+                    _ => 0,
+                };
+                let n = usize::try_from(bytes / 8).unwrap_or(0);
+                let syms = crate::symbols::KernelSymbols::live();
+                text.clear();
+                for v in values.iter().skip(1).take(n) {
+                    if let Value::Long(a) = v {
+                        text.extend_from_slice(syms.frame(*a as u64).as_bytes());
+                    }
+                }
+                let _ = st.out.write_all(&text);
+            }
             RecordKind::Error { message, span } => {
                 let text = match (message, values.first()) {
                     (Some(m), _) => m.clone(),

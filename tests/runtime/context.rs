@@ -155,3 +155,34 @@ fn a_catch_that_cannot_run_is_left_out() {
     assert_eq!(user, "3\n", "the user side: {err}");
     assert_eq!(kernel, "3\n", "the kernel: {err}");
 }
+
+/// `print_backtrace()` in a kernel handler prints the kernel's stack, a
+/// line per frame as stap prints them: address, function, offset and
+/// size, module.
+#[test]
+fn print_backtrace_prints_the_kernel_stack_with_symbols() {
+    if !as_root("print_backtrace in kernel handlers") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+                    if (pid() == target()) { print_backtrace(); println(\"--\"); exit() }\n\
+                  }\n";
+    let (status, out, err) = stp_run_clean(&["-D", "MAXBACKTRACE=3", "-c", "perl -e getppid", "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let frames: Vec<&str> = out.lines().take_while(|l| *l != "--").collect();
+    assert_eq!(frames.len(), 3, "MAXBACKTRACE frames: {out}");
+    for f in &frames {
+        // " 0x%016x : NAME+0xOFF/0xSIZE [MODULE]"
+        let (addr, rest) = f.strip_prefix(" 0x").and_then(|r| r.split_once(" : ")).unwrap_or_default();
+        assert!(addr.len() == 16 && addr.chars().all(|c| c.is_ascii_hexdigit()), "{f}");
+        let (sym, module) = rest.split_once(" [").unwrap_or_default();
+        assert_eq!(module, "kernel]", "{f}");
+        let (_, place) = sym.split_once("+0x").unwrap_or_default();
+        assert!(place.contains("/0x"), "{f}");
+    }
+    let (status, out, err) = stp_run_clean(&["-c", "perl -e getppid", "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    // The system call's way in is on the stack.
+    assert!(out.lines().any(|l| l.contains(" : do_syscall_64+0x")), "{out}");
+}

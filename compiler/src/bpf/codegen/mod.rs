@@ -59,6 +59,7 @@ const HELPER_MAP_DELETE: i32 = 3;
 const HELPER_KTIME: i32 = 5;
 const HELPER_TRACE_PRINTK: i32 = 6;
 const HELPER_PRANDOM: i32 = 7;
+const HELPER_GET_STACK: i32 = 67;
 const HELPER_CPU: i32 = 8;
 /// `bpf_get_current_pid_tgid`: tgid in the high half, pid in the low.
 const HELPER_PID_TGID: i32 = 14;
@@ -1596,6 +1597,7 @@ fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_KTIME => "bpf_ktime_get_ns",
         HELPER_TRACE_PRINTK => "bpf_trace_printk",
         HELPER_PRANDOM => "bpf_get_prandom_u32",
+        HELPER_GET_STACK => "bpf_get_stack",
         HELPER_JIFFIES => "bpf_jiffies64",
         HELPER_PROBE_READ_USER => "bpf_probe_read_user",
         HELPER_PROBE_READ_USER_STR => "bpf_probe_read_user_str",

@@ -1,0 +1,90 @@
+//! The kernel's symbols, from /proc/kallsyms, for `print_backtrace()`:
+//! each address printed as stap prints a frame, with the function it is
+//! in, its offset and the function's size, and its module.
+
+use std::sync::OnceLock;
+
+/// The kernel's text symbols by address.
+#[derive(Debug, Default)]
+pub struct KernelSymbols {
+    /// (address, name, module), sorted by address.
+    syms: Vec<(u64, String, Option<String>)>,
+}
+
+impl KernelSymbols {
+    /// The running kernel's, read once. Without root, kallsyms shows
+    /// zero addresses, which are left out: frames then print bare.
+    pub fn live() -> &'static KernelSymbols {
+        static SYMS: OnceLock<KernelSymbols> = OnceLock::new();
+        SYMS.get_or_init(|| {
+            std::fs::read_to_string("/proc/kallsyms").map(|t| KernelSymbols::parse(&t)).unwrap_or_default()
+        })
+    }
+
+    /// From kallsyms' text: `ADDRESS TYPE NAME [MODULE]` lines, of which
+    /// the text symbols count.
+    pub fn parse(text: &str) -> KernelSymbols {
+        let mut syms: Vec<(u64, String, Option<String>)> = text
+            .lines()
+            .filter_map(|line| {
+                let mut f = line.split_whitespace();
+                let addr = u64::from_str_radix(f.next()?, 16).ok().filter(|&a| a != 0)?;
+                let kind = f.next()?;
+                if !matches!(kind, "t" | "T" | "w" | "W") {
+                    return None;
+                }
+                let name = f.next()?.to_string();
+                let module = f.next().map(|m| m.trim_matches(|c| c == '[' || c == ']').to_string());
+                Some((addr, name, module))
+            })
+            .collect();
+        syms.sort_by_key(|s| s.0);
+        KernelSymbols { syms }
+    }
+
+    /// One frame as stap prints it:
+    /// ` 0xffffffff8120d9c0 : vfs_read+0x0/0x190 [kernel]`, or the bare
+    /// address where no symbol holds it.
+    pub fn frame(&self, addr: u64) -> String {
+        let k = self.syms.partition_point(|s| s.0 <= addr);
+        let Some((start, name, module)) = k.checked_sub(1).and_then(|i| self.syms.get(i)) else {
+            return format!(" 0x{addr:016x}\n");
+        };
+        // A symbol's size: up to the next one at a higher address.
+        let size = self.syms.get(k..).and_then(|rest| rest.iter().find(|s| s.0 > *start)).map_or(0, |s| s.0 - start);
+        let module = module.as_deref().unwrap_or("kernel");
+        format!(" 0x{addr:016x} : {name}+0x{:x}/0x{size:x} [{module}]\n", addr - start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KernelSymbols;
+
+    const KALLSYMS: &str = "ffffffff81000000 T _stext\n\
+        ffffffff81000000 T startup_64\n\
+        ffffffff81200000 D some_data\n\
+        ffffffff8120d9c0 T vfs_read\n\
+        ffffffff8120db50 t vfs_readv\n\
+        ffffffffc0100000 t ext4_open\t[ext4]\n\
+        ffffffffc0100080 t ext4_close\t[ext4]\n";
+
+    #[test]
+    fn frames_name_the_function_its_offset_size_and_module() {
+        let k = KernelSymbols::parse(KALLSYMS);
+        assert_eq!(k.frame(0xffffffff8120d9c0), " 0xffffffff8120d9c0 : vfs_read+0x0/0x190 [kernel]\n");
+        assert_eq!(k.frame(0xffffffff8120d9d5), " 0xffffffff8120d9d5 : vfs_read+0x15/0x190 [kernel]\n");
+        assert_eq!(k.frame(0xffffffffc0100010), " 0xffffffffc0100010 : ext4_open+0x10/0x80 [ext4]\n");
+        // Data symbols do not count: the text symbol before holds it.
+        assert_eq!(k.frame(0xffffffff81200010), " 0xffffffff81200010 : startup_64+0x200010/0x20d9c0 [kernel]\n");
+        // Before every symbol: the bare address. The last one: no size known.
+        assert_eq!(k.frame(0x1000), " 0x0000000000001000\n");
+        assert_eq!(k.frame(0xffffffffc0100090), " 0xffffffffc0100090 : ext4_close+0x10/0x0 [ext4]\n");
+    }
+
+    #[test]
+    fn kallsyms_without_addresses_gives_bare_frames() {
+        let k = KernelSymbols::parse("0000000000000000 T vfs_read\n");
+        assert_eq!(k.frame(0xffffffff8120d9c0), " 0xffffffff8120d9c0\n");
+    }
+}
