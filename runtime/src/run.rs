@@ -674,10 +674,14 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
                 let n = usize::try_from(bytes / 8).unwrap_or(0);
                 let syms = crate::symbols::KernelSymbols::live();
                 text.clear();
-                for v in values.iter().skip(1).take(n) {
-                    if let Value::Long(a) = v {
-                        text.extend_from_slice(syms.frame(*a as u64).as_bytes());
-                    }
+                // From the probed code on: an fentry program's own frames and
+                // its trampoline's are left out.
+                let addrs = values.iter().skip(1).take(n).filter_map(|v| match v {
+                    Value::Long(a) => Some(*a as u64),
+                    Value::Str(_) => None,
+                });
+                for a in addrs.skip_while(|&a| syms.in_bpf(a)) {
+                    text.extend_from_slice(syms.frame(a).as_bytes());
                 }
                 let _ = st.out.write_all(&text);
             }
@@ -859,7 +863,11 @@ fn attach(
             }
             (ProbeKind::KernelStatement { addr }, Program::KProbe(k)) => {
                 load(k.load(), kind, c, p)?;
-                k.attach(format!("{addr:#x}"), 0).map_err(|e| fail(&e))?;
+                // A kprobe takes a function and an offset in it.
+                let Some((func, offset)) = crate::symbols::KernelSymbols::live().locate(*addr) else {
+                    return Err(fail(&format!("no kernel function holds the address {addr:#x}")));
+                };
+                k.attach(func, offset).map_err(|e| fail(&e))?;
             }
             (_, _) => return Err(Failure(format!("stp cannot attach {} yet", describe(kind)))),
         }

@@ -42,6 +42,25 @@ impl KernelSymbols {
         KernelSymbols { syms }
     }
 
+    /// The text symbol holding `addr`: its name (`module:name` for a
+    /// module's) and `addr`'s offset in it, for a kprobe on an address.
+    pub fn locate(&self, addr: u64) -> Option<(String, u64)> {
+        let k = self.syms.partition_point(|s| s.0 <= addr);
+        let (start, name, module) = self.syms.get(k.checked_sub(1)?)?;
+        let name = match module {
+            Some(m) => format!("{m}:{name}"),
+            None => name.clone(),
+        };
+        Some((name, addr - start))
+    }
+
+    /// Whether `addr` is in BPF code (a program or its trampoline): the
+    /// frames of stp's own handler, above the probed function's.
+    pub fn in_bpf(&self, addr: u64) -> bool {
+        let k = self.syms.partition_point(|s| s.0 <= addr);
+        k.checked_sub(1).and_then(|i| self.syms.get(i)).is_some_and(|s| s.2.as_deref() == Some("bpf"))
+    }
+
     /// One frame as stap prints it:
     /// ` 0xffffffff8120d9c0 : vfs_read+0x0/0x190 [kernel]`, or the bare
     /// address where no symbol holds it.
@@ -80,6 +99,27 @@ mod tests {
         // Before every symbol: the bare address. The last one: no size known.
         assert_eq!(k.frame(0x1000), " 0x0000000000001000\n");
         assert_eq!(k.frame(0xffffffffc0100090), " 0xffffffffc0100090 : ext4_close+0x10/0x0 [ext4]\n");
+    }
+
+    #[test]
+    fn an_address_is_located_in_its_function() {
+        let k = KernelSymbols::parse(KALLSYMS);
+        assert_eq!(k.locate(0xffffffff8120d9c4), Some(("vfs_read".to_string(), 4)));
+        assert_eq!(k.locate(0xffffffffc0100000), Some(("ext4:ext4_open".to_string(), 0)));
+        assert_eq!(k.locate(0x1000), None);
+    }
+
+    #[test]
+    fn bpf_frames_are_told_apart() {
+        let k = KernelSymbols::parse(
+            "ffffffffc00c3658 t bpf_prog_3fe9709d3ff414ec_probe_0_0_fentry\t[bpf]\n\
+             ffffffffc02c6000 t bpf_trampoline_6442492247\t[bpf]\n\
+             ffffffffc1000000 t ext4_open\t[ext4]\n",
+        );
+        assert!(k.in_bpf(0xffffffffc00c370c));
+        assert!(k.in_bpf(0xffffffffc02c604c));
+        assert!(!k.in_bpf(0xffffffffc1000004));
+        assert!(!k.in_bpf(0x1000));
     }
 
     #[test]
