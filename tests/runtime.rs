@@ -761,6 +761,8 @@ mod uprobe;
 mod usdt;
 #[path = "runtime/vm.rs"]
 mod vm;
+#[path = "runtime/vm_kprobes.rs"]
+mod vm_kprobes;
 
 #[test]
 fn kernel_handlers_build_strings_and_read_the_task() {

@@ -451,9 +451,9 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     let mut ring = RingBuf::try_from(ring_map).map_err(|e| Failure(format!("cannot open the ring buffer: {e}")))?;
 
     let mut skipped = 0;
-    // Uprobes aya does not hold (USDT marks with semaphores); closing
-    // them detaches.
-    let mut own_probes = Vec::new();
+    // Probes aya does not hold (USDT marks with semaphores, kretprobes
+    // with a maxactive); closing them detaches.
+    let mut own_probes = OwnProbes::default();
     if !failed && !st.exit {
         match attach(&mut ebpf, c, target, opts, &mut own_probes) {
             Ok(warnings) => {
@@ -700,16 +700,23 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
     }
 }
 
+/// The probes stp attached itself, which go when this does.
+#[derive(Default)]
+struct OwnProbes {
+    fds: Vec<std::os::fd::OwnedFd>,
+    kretprobes: Vec<sys::OwnKretprobe>,
+}
+
 /// Loads and attaches every kernel-placed program; returns a warning for
 /// each perf event the machine does not have (the probe is skipped, as
-/// stap skips it). The uprobes of USDT marks with semaphores go to
-/// `own`.
+/// stap skips it). The uprobes of USDT marks with semaphores and the
+/// kretprobes with a maxactive go to `own`.
 fn attach(
     ebpf: &mut aya::Ebpf,
     c: &Compiled,
     target: i32,
     opts: &RunOptions,
-    own: &mut Vec<std::os::fd::OwnedFd>,
+    own: &mut OwnProbes,
 ) -> Result<Vec<String>, Failure> {
     let mut warnings = Vec::new();
     // The kernel's BTF, which fentry and fexit programs load against.
@@ -797,7 +804,7 @@ fn attach(
                 // counts the probe in it (a uprobe's reference counter).
                 load(u.load(), kind, c, p)?;
                 let prog = u.fd().map_err(|e| fail(&e))?.as_fd();
-                own.push(sys::uprobe_with_ref_ctr(prog, path, *offset, *semaphore, *pid).map_err(|e| fail(&e))?);
+                own.fds.push(sys::uprobe_with_ref_ctr(prog, path, *offset, *semaphore, *pid).map_err(|e| fail(&e))?);
             }
             (ProbeKind::Usdt { path, offset, pid, .. }, Program::UProbe(u)) => {
                 load(u.load(), kind, c, p)?;
@@ -848,6 +855,14 @@ fn attach(
                     )
                     .map_err(|e| fail(&e))?;
                 }
+            }
+            (ProbeKind::KernelFunction { func, ret: true, maxactive: Some(n) }, Program::KProbe(k)) => {
+                load(k.load(), kind, c, p)?;
+                let name = format!("stp_{}/r{}", std::process::id(), own.kretprobes.len());
+                let fd = k.fd().map_err(|e| fail(&e))?;
+                let n = u32::try_from(*n).unwrap_or(u32::MAX);
+                let probe = sys::kretprobe_with_maxactive(fd.as_fd(), &func.name, n, &name).map_err(|e| fail(&e))?;
+                own.kretprobes.push(probe);
             }
             (ProbeKind::KernelFunction { func, .. }, Program::KProbe(k)) => {
                 load(k.load(), kind, c, p)?;

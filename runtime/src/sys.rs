@@ -195,6 +195,7 @@ struct PerfEventAttr {
 /// counter's file offset in bits 32-63 of `config`.
 const REF_CTR_OFFSET_SHIFT: u32 = 32;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+const PERF_TYPE_TRACEPOINT: u32 = 2;
 /// `_IOW('$', 8, __u32)`.
 const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
 /// `_IO('$', 0)`.
@@ -239,10 +240,18 @@ pub fn uprobe_with_ref_ctr(
         Some(p) => (p as libc::pid_t, -1),
         None => (-1, 0),
     };
+    let fd = perf_event_with(&attr, pid, cpu, prog);
+    drop(c_path);
+    fd
+}
+
+/// Opens the perf event `attr` (for process `pid` or all, on `cpu`) and
+/// runs `prog` on it.
+fn perf_event_with(attr: &PerfEventAttr, pid: libc::pid_t, cpu: i32, prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     // SAFETY: `attr` is a valid perf_event_attr of the size it states;
-    // the path it points to lives until the call returns.
+    // what it points to lives until the call returns.
     let fd = unsafe {
-        libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC)
+        libc::syscall(libc::SYS_perf_event_open, attr as *const PerfEventAttr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC)
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -260,6 +269,62 @@ pub fn uprobe_with_ref_ctr(
         return Err(io::Error::last_os_error());
     }
     Ok(fd)
+}
+
+/// A kretprobe stp made itself, through tracefs, to give it the
+/// `maxactive` the kernel's kprobe PMU cannot take: its perf event, and
+/// the event definition, removed once the perf event is closed.
+pub struct OwnKretprobe {
+    fd: Option<OwnedFd>,
+    events: std::path::PathBuf,
+    name: String,
+}
+
+impl Drop for OwnKretprobe {
+    fn drop(&mut self) {
+        drop(self.fd.take());
+        let _ = write_kprobe_events(&self.events, &format!("-:{}\n", self.name));
+    }
+}
+
+fn write_kprobe_events(path: &std::path::Path, line: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new().append(true).open(path)?.write_all(line.as_bytes())
+}
+
+/// Attaches the kprobe-type program `prog` as a kretprobe on `func` with
+/// at most `maxactive` returns pending at once, as the event `name`
+/// (`group/event`, unique to this run).
+pub fn kretprobe_with_maxactive(
+    prog: BorrowedFd<'_>,
+    func: &str,
+    maxactive: u32,
+    name: &str,
+) -> io::Result<OwnKretprobe> {
+    let tracefs = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|d| d.join("kprobe_events").exists())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "tracefs has no kprobe_events"))?;
+    let events = tracefs.join("kprobe_events");
+    write_kprobe_events(&events, &format!("r{maxactive}:{name} {func}\n"))?;
+    // From here the definition goes with the guard, whatever fails.
+    let mut probe = OwnKretprobe { fd: None, events, name: name.to_string() };
+    let id: u64 = std::fs::read_to_string(tracefs.join("events").join(name).join("id"))?
+        .trim()
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a kprobe event id that is not a number"))?;
+    let attr = PerfEventAttr {
+        type_: PERF_TYPE_TRACEPOINT,
+        size: std::mem::size_of::<PerfEventAttr>() as u32,
+        config: id,
+        sample_period: 1,
+        wakeup_events: 1,
+        ..Default::default()
+    };
+    // Every process; a BPF program on a trace event runs on every CPU.
+    probe.fd = Some(perf_event_with(&attr, -1, 0, prog)?);
+    Ok(probe)
 }
 
 /// Whether the kernel has kprobes (their perf event type is listed).
