@@ -123,20 +123,7 @@ impl Gen<'_> {
                 // prints with the kernel's symbols.
                 let frames = self.layout.limits.max_backtrace;
                 let tag = self.record(RecordKind::Backtrace { frames });
-                let size = records::HEADER + 8 * (frames + 1);
-                let done = self.label();
-                self.map_load(Reg::R1, "events");
-                self.emit(Insn::mov64_imm(Reg::R2, size as i32));
-                self.emit(Insn::mov64_imm(Reg::R3, 0));
-                self.emit(Insn::call(HELPER_RINGBUF_RESERVE));
-                let reserved = self.label();
-                self.jump_imm_to(Cond::Ne, Reg::R0, 0, reserved);
-                self.emit(Insn::mov64_imm(Reg::R1, 1));
-                self.emit(Insn::atomic_add(Size::DW, Reg::R7, self.layout.lost_offset as i16, Reg::R1));
-                self.jump_to(done);
-                self.bind(reserved);
-                self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
-                self.emit(Insn::store_imm(Size::DW, Reg::R9, 0, tag as i32));
+                let done = self.reserve_record(tag, records::HEADER + 8 * (frames + 1));
                 self.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
                 self.emit(Insn::mov64_reg(Reg::R2, Reg::R9));
                 self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, (records::HEADER + 8) as i32));

@@ -1122,9 +1122,10 @@ impl<'a> Gen<'a> {
     /// Writes a record to the ring buffer: its tag, then each value. A
     /// full buffer drops it (the runtime counts what was lost from the
     /// buffer's positions).
-    fn write_record(&mut self, tag: u32, values: &[(Operand, Ty)], span: Span) -> Result<(), Diagnostic> {
-        let carried: Vec<Ty> = values.iter().map(|v| v.1).collect();
-        let (offs, size) = records::offsets(&carried, self.layout);
+    /// r9 = a record of `size` bytes reserved in the ring buffer, its tag
+    /// written; when the buffer is full, the loss is counted and the code
+    /// goes to the label returned, which the caller binds after its submit.
+    fn reserve_record(&mut self, tag: u32, size: u32) -> Label {
         let done = self.label();
         self.map_load(Reg::R1, "events");
         self.emit(Insn::mov64_imm(Reg::R2, size as i32));
@@ -1139,6 +1140,13 @@ impl<'a> Gen<'a> {
         self.bind(reserved);
         self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
         self.emit(Insn::store_imm(Size::DW, Reg::R9, 0, tag as i32));
+        done
+    }
+
+    fn write_record(&mut self, tag: u32, values: &[(Operand, Ty)], span: Span) -> Result<(), Diagnostic> {
+        let carried: Vec<Ty> = values.iter().map(|v| v.1).collect();
+        let (offs, size) = records::offsets(&carried, self.layout);
+        let done = self.reserve_record(tag, size);
         for ((o, ty), off) in values.iter().zip(offs) {
             let off16 = i16::try_from(off).map_err(|_| not_yet("records this large", span))?;
             match ty {
