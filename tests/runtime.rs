@@ -1024,3 +1024,29 @@ fn the_ring_buffer_is_sized_to_the_script() {
         assert_eq!(size, Some(want), "{options:?} {script}");
     }
 }
+
+/// `-c` with a list of commands runs all of them, in one shell whose pid
+/// is `target()`, as stap's `/bin/sh -c` does; a simple command is
+/// itself the target.
+#[test]
+fn a_command_list_runs_whole_in_its_shell() {
+    if !as_root("-c with a list") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe begin { printf(\"target %d\\n\", target()) }";
+    let (status, out, err) = stp_run_clean(&["-c", "echo shell $$; sleep 0.1; echo two", "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let target = out.lines().find_map(|l| l.strip_prefix("target ")).unwrap_or("none");
+    assert!(out.contains(&format!("shell {target}\n")), "{out}");
+    assert!(out.ends_with("two\n"), "{out}");
+    let (status, out, err) = stp_run_clean(&[
+        "-c",
+        "perl -e 'print \"perl $$\\n\"'",
+        "-e",
+        "probe begin { printf(\"target %d\\n\", target()) }",
+    ]);
+    assert_eq!(status, 0, "{err}");
+    let target = out.lines().find_map(|l| l.strip_prefix("target ")).unwrap_or("none");
+    assert!(out.contains(&format!("perl {target}\n")), "{out}");
+}

@@ -783,6 +783,19 @@ fn attach(
             }
         }
         match (kind, prog) {
+            (ProbeKind::Lsm { hook }, Program::Lsm(l)) => {
+                // Loaded against the kernel's BTF, as fentry programs are.
+                let btf = btf.get_or_insert_with(|| Btf::from_sys_fs().ok()).as_ref();
+                let Some(btf) = btf else { return Err(fail(&"the kernel's BTF cannot be read")) };
+                match fentry_load(l.load(hook, btf), kind, c, p)? {
+                    Ok(()) => {}
+                    Err(e) => return Err(fail(&e)),
+                }
+                l.attach().map_err(|e| match lsm_active() {
+                    Some(false) => fail(&format!("{e}: BPF LSM is not active (boot with lsm=...,bpf)")),
+                    _ => fail(&e),
+                })?;
+            }
             (ProbeKind::Tracepoint { tp }, Program::TracePoint(t)) => {
                 load(t.load(), kind, c, p)?;
                 TracePoint::attach(t, &tp.system, &tp.name).map_err(|e| fail(&e))?;
@@ -947,6 +960,12 @@ fn load(
     })
 }
 
+/// Whether the BPF LSM is among the active LSMs (`None`: unknown).
+fn lsm_active() -> Option<bool> {
+    let list = std::fs::read_to_string("/sys/kernel/security/lsm").ok()?;
+    Some(list.trim().split(',').any(|l| l == "bpf"))
+}
+
 fn online_cpus() -> Result<Vec<u32>, Failure> {
     aya::util::online_cpus().map_err(|(what, e)| Failure(format!("{what}: {e}")))
 }
@@ -967,6 +986,7 @@ fn detach(ebpf: &mut aya::Ebpf) {
             Some(Program::KProbe(p)) => p.unload(),
             Some(Program::FEntry(p)) => p.unload(),
             Some(Program::FExit(p)) => p.unload(),
+            Some(Program::Lsm(p)) => p.unload(),
             Some(Program::PerfEvent(p)) => p.unload(),
             _ => Ok(()),
         };
@@ -1067,11 +1087,15 @@ struct Child {
 impl Child {
     fn spawn(cmd: &str) -> Result<Child, Failure> {
         // The shell stops itself, then becomes the command: its pid is
-        // the command's. It waits stopped, not in a read(2), which would
-        // be the target's, under probes on reads already attached.
+        // the command's (target()). A list (`a; b`, `a && b`, `a | b`)
+        // runs in a shell of its own to its end, as under stap's
+        // `/bin/sh -c`, which has the same pid. The shell waits stopped,
+        // not in a read(2), which would be the target's, under probes on
+        // reads already attached.
+        let list = is_list(cmd);
+        let script = if list { "kill -STOP $$; exec /bin/sh -c \"$1\"" } else { "kill -STOP $$; eval \"exec $1\"" };
         let child = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("kill -STOP $$; exec {cmd}"))
+            .args(["-c", script, "sh", cmd])
             .spawn()
             .map_err(|e| Failure(format!("cannot start the command '{cmd}': {e}")))?;
         let pid = child.id() as i32;
@@ -1121,6 +1145,23 @@ impl Child {
     }
 }
 
+/// Whether a shell command is a list (`a; b`, `a && b`, `a | b`, `a &`):
+/// one of `;&|` or a newline outside quotes.
+fn is_list(cmd: &str) -> bool {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    for c in cmd.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            ';' | '&' | '|' | '\n' if !single && !double => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// A run that fails after starting the command (a program the kernel
 /// refuses, say) does not leave it stopped: the shell held before the
 /// command is killed, a command already running ends as at the run's end.
@@ -1154,6 +1195,16 @@ mod tests {
         assert!(child.as_ref().is_some_and(|c| c.held), "the command is held stopped");
         drop(child);
         assert!(gone(pid), "the held command {pid} is still there");
+    }
+
+    #[test]
+    fn lists_are_told_from_simple_commands() {
+        for list in ["a; b", "a && b", "a | b", "sleep 1 &", "a\nb", "x 'q' ; y"] {
+            assert!(super::is_list(list), "{list}");
+        }
+        for simple in ["perl -e 'getppid() for 1..5; sleep 0'", "sh -c \"a; b\"", "echo a\\;b", "ls -l"] {
+            assert!(!super::is_list(simple), "{simple}");
+        }
     }
 
     #[test]

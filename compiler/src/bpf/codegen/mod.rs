@@ -399,7 +399,9 @@ pub fn generate(
         let raw = uses_args(f);
         for (i, point) in probe.points.iter().enumerate() {
             let ctx = match &point.kind {
+                // An LSM program's context is its hook's arguments, as u64s.
                 ProbeKind::Tracepoint { .. } if raw => Ctx::RawArgs,
+                ProbeKind::Lsm { .. } => Ctx::RawArgs,
                 ProbeKind::Tracepoint { .. } => Ctx::Record,
                 ProbeKind::KernelFunction { .. }
                 | ProbeKind::KernelStatement { .. }
