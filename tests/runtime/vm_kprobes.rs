@@ -1,6 +1,7 @@
 //! Kernel probes on an address (`kernel.statement(ADDR).absolute`),
-//! kretprobes with a `maxactive`, and kernel backtraces from kprobe and
-//! fentry programs: in the VM of `tests/common/vm.rs`, in one boot.
+//! kretprobes with a `maxactive`, kernel backtraces from kprobe and
+//! fentry programs, LSM probes, wildcards and the `vfs.*` tapset: in the
+//! VM of `tests/common/vm.rs`, in one boot.
 
 use std::time::Duration;
 
@@ -35,6 +36,26 @@ fn statements_maxactive_and_backtraces_in_the_vm() {
          read x < /proc/version; sleep 1; kill -INT %1; wait\n\
          echo after: $(grep -c stp_ /sys/kernel/tracing/kprobe_events)\n",
     );
+    // An LSM hook's $ctx is its first argument: the file opened, each
+    // one of the target's (the shell's binary at its exec, then the file
+    // it reads).
+    let lsm = vm.case(format!(
+        "stp -e 'probe lsm.file_open {{ if (pid() == target()) {{\n\
+           n = kernel_string(@cast($ctx, \"file\", \"kernel\")->f_path->dentry->d_name->name)\n\
+           println(n); if (n == \"version\") exit() }} }}' {READER}"
+    ));
+    // A wildcard attaches each function it matches (pass 2 counts them),
+    // and ppfunc() names the one hit (the shell reads a link, then the
+    // file).
+    let wildcard = vm.case(format!(
+        "stp -v -e 'probe kernel.function(\"vfs_rea*\") {{ if (pid() == target()) {{\n\
+           println(ppfunc()); if (ppfunc() == \"vfs_read\") exit() }} }}' {READER}"
+    ));
+    // The vfs tapset: a read's size and its return.
+    let vfs = vm.case(format!(
+        "stp -e 'probe vfs.read.return {{ if (pid() == target()) {{\n\
+           printf(\"%s %d %d %d %s\\n\", name, bytes_to_read > 0, bytes_read == ret, ino > 0, retstr); exit() }} }}' {READER}"
+    ));
     let Some(run) = vm.run("kernel statements and backtraces in the VM") else { return };
     let out = |i: usize| {
         let o = &run.outcomes[i];
@@ -52,4 +73,19 @@ fn statements_maxactive_and_backtraces_in_the_vm() {
     }
     assert!(out(statement).starts_with("pp\n"), "{}", out(statement));
     assert_eq!(out(maxactive), "1\n1\nafter: 0\n");
+    assert!(out(lsm).ends_with("busybox\nversion\n"), "{}", out(lsm));
+    let hits = out(wildcard);
+    assert!(hits.ends_with("vfs_read\n"), "{hits}");
+    assert!(hits.lines().all(|f| ["vfs_read", "vfs_readv", "vfs_readlink"].contains(&f)), "{hits}");
+    // vfs_read, vfs_readv and vfs_readlink at least.
+    let probes: u32 = run.outcomes[wildcard]
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Pass 2: analyzed script: ")?.split(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(probes >= 3, "{}", run.outcomes[wildcard].stderr);
+    let vfs_out = out(vfs);
+    let (head, ret) = vfs_out.trim_end().rsplit_once(' ').unwrap_or_default();
+    assert_eq!(head, "vfs.read 1 1 1", "{vfs_out}");
+    assert!(ret.parse::<i64>().is_ok_and(|n| n > 0), "{vfs_out}");
 }
