@@ -745,6 +745,8 @@ mod c_program;
 mod context;
 #[path = "runtime/foreach.rs"]
 mod foreach;
+#[path = "runtime/kernel_hist.rs"]
+mod kernel_hist;
 #[path = "runtime/kernel_regex.rs"]
 mod kernel_regex;
 #[path = "runtime/kernel_strings.rs"]

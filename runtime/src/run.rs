@@ -685,6 +685,21 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
                 }
                 let _ = st.out.write_all(&text);
             }
+            RecordKind::HistPrint { stat } => {
+                // The CPUs' records of the statistic, as a lookup fills them.
+                let stat = GlobalId(*stat);
+                let at = records::HEADER as usize;
+                let n = bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_ne_bytes);
+                let hist = match st.layout().map(stat).map(|m| &m.value) {
+                    Some(ValueLayout::Stat(h)) => *h,
+                    _ => stp_compiler::layout::HistLayout::None,
+                };
+                let per_cpu = bytes.get(at + 8..).unwrap_or_default();
+                let stride = st.layout().map(stat).map_or(0, |m| m.value_size.div_ceil(8) as usize * 8);
+                let used = per_cpu.get(..stride * n as usize).unwrap_or(per_cpu);
+                let s = st.combine(stat, used).unwrap_or_else(|| Stat::empty(hist, 0));
+                let _ = st.out.write_all(crate::stats::render_hist(&s, hist).as_bytes());
+            }
             RecordKind::Error { message, span } => {
                 let text = match (message, values.first()) {
                     (Some(m), _) => m.clone(),

@@ -41,6 +41,10 @@ pub enum RecordKind {
     /// `print_backtrace()`: the bytes of the kernel's stack the helper
     /// wrote (or its negative error), then up to `frames` addresses.
     Backtrace { frames: u32 },
+    /// `print(@hist_*(s))`: the statistic's global; the record holds the
+    /// number of CPUs, then each CPU's record of the statistic as a
+    /// per-CPU lookup fills them (a count of 0 for a CPU without one).
+    HistPrint { stat: u32 },
 }
 
 impl RecordKind {
@@ -59,6 +63,7 @@ impl RecordKind {
             RecordKind::Error { message: Some(_), .. } => Vec::new(),
             RecordKind::Error { message: None, .. } => vec![Ty::Str],
             RecordKind::Backtrace { frames } => vec![Ty::Long; *frames as usize + 1],
+            RecordKind::HistPrint { .. } => Vec::new(),
         }
     }
 }

@@ -32,6 +32,58 @@ impl Gen<'_> {
         self.store(dst, Reg::R1, span)
     }
 
+    /// `print(@hist_*(s[keys]))`: every CPU's record of the statistic in
+    /// a record, which the runtime combines and draws as the user side
+    /// does, in its place among the output.
+    pub(super) fn hist_print(&mut self, stat: GlobalId, keys: &[Operand], span: Span) -> Result<(), Diagnostic> {
+        let ml = self.map_layout(stat, span)?;
+        self.build_key(&ml, keys, span)?;
+        let name = map_name(self.m, stat);
+        let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus.min(MAX_CPUS) };
+        let stride = ml.value_size.div_ceil(8) * 8;
+        let first = records::HEADER + 8;
+        let size = first + cpus * stride;
+        if size > self.ringbuf / 4 {
+            return Err(not_yet("printing a histogram this large on this many CPUs in kernel handlers", span));
+        }
+        let tag = self.record(RecordKind::HistPrint { stat: stat.0 });
+        let done = self.reserve_record(tag, size);
+        self.emit(Insn::store_imm(Size::DW, Reg::R9, records::HEADER as i16, cpus as i32));
+        let cpu_at = LEN_SLOT;
+        self.emit(Insn::store_imm(Size::DW, Reg::FP, cpu_at, 0));
+        let (top, empty, next, out) = (self.label(), self.label(), self.label(), self.label());
+        self.bind(top);
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
+        self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, out);
+        self.map_load(Reg::R1, &name);
+        self.scratch_addr(Reg::R2, self.key);
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
+        self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
+        // r1 = this CPU's place in the record.
+        self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, cpu_at));
+        self.emit(Insn::alu64_imm(AluOp::Mul, Reg::R1, stride as i32));
+        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R9));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, first as i32));
+        self.jump_imm_to(Cond::Eq, Reg::R0, 0, empty);
+        self.emit(Insn::mov64_imm(Reg::R2, ml.value_size as i32));
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL));
+        self.jump_to(next);
+        self.bind(empty);
+        self.emit(Insn::store_imm(Size::DW, Reg::R1, 0, 0));
+        self.bind(next);
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R4, 1));
+        self.emit(Insn::store(Size::DW, Reg::FP, cpu_at, Reg::R4));
+        self.jump_to(top);
+        self.bind(out);
+        self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+        self.emit(Insn::mov64_imm(Reg::R2, 0));
+        self.emit(Insn::call(HELPER_RINGBUF_SUBMIT));
+        self.bind(done);
+        Ok(())
+    }
+
     /// r1 = extractor `op` of the statistic of map `name` under the key in
     /// the key area, summed over every CPU (`keyed`: an array's element).
     /// Uses r9.

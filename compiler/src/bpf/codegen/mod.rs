@@ -1525,6 +1525,7 @@ impl<'a> Gen<'a> {
             InstKind::IterNext { iter, found, keys, value, .. } => self.iter_next(*iter, *found, keys, *value, span)?,
             InstKind::StatAdd { stat, keys, value } => self.stat_add(*stat, keys, value, span)?,
             InstKind::StatGet { dst, stat, keys, op } => self.stat_get(*dst, *stat, keys, *op, span)?,
+            InstKind::HistPrint { stat, keys, .. } => self.hist_print(*stat, keys, span)?,
             InstKind::EntrySave { slot, value } => self.entry_save(*slot, value, span)?,
             InstKind::EntryLoad { dst, slot } => self.entry_load(*dst, *slot, span)?,
             InstKind::Print { dst: Some(dst), kind, format, delimiter, args } => {
@@ -1555,9 +1556,7 @@ impl<'a> Gen<'a> {
             other => {
                 let what = match other {
                     InstKind::Print { .. } => "sprintf and sprint",
-                    InstKind::StatGet { .. } | InstKind::HistPrint { .. } | InstKind::HistBucket { .. } => {
-                        "statistics extractors"
-                    }
+                    InstKind::StatGet { .. } | InstKind::HistBucket { .. } => "statistics extractors",
                     InstKind::Call { .. } => "function calls",
                     _ => "@entry",
                 };
