@@ -279,3 +279,65 @@ fn sprintf_reads_memory_with_m_and_big_m() {
         "{err}"
     );
 }
+
+/// Large MAXSTRINGLEN: comparisons, lengths, searches, concatenation,
+/// sprintf, regular expressions and string keys on strings longer than
+/// the default 128 bytes agree with the user side, the verifier taking
+/// the byte loops as `bpf_loop` callbacks or helper calls.
+#[test]
+fn long_strings_agree_with_the_user_side_at_each_maxstringlen() {
+    let body = "delete m\n\
+        a = \"ab\"; for (i = 0; i < 9; i++) a = a . a\n\
+        b = a . \"yz\"; m[b] = strlen(b)\n\
+        printf(\"%d %d %d %d %d %d\\n\", strlen(a), a == b, a < b, b > a, isinstr(b, \"yz\"), a =~ \"^(ab)+$\")\n\
+        printf(\"%d %d %d %s|\\n\", m[b], strlen(sprintf(\"%s|%d\", b, 5)), strpos(a, \"ba\"), substr(b, 1020, 6))\n\
+        printf(\"%d %d\\n\", [b] in m, strlen(str_replace(a, \"ab\", \"c\")))\n";
+    for size in [512usize, 1024, 2048] {
+        // What stap's semantics give: each string cut at the size less
+        // its NUL.
+        let cut = |s: String| s.chars().take(size - 1).collect::<String>();
+        let a = cut("ab".repeat(512));
+        let b = cut(format!("{a}yz"));
+        let l = a.len();
+        let tail: String = b.chars().skip(1020).take(6).collect();
+        let want = format!(
+            "{l} {} {} {} {} {}\n{} {} 1 {tail}|\n1 {}\n",
+            i32::from(a == b),
+            i32::from(a < b),
+            i32::from(b > a),
+            i32::from(b.contains("yz")),
+            i32::from(l % 2 == 0),
+            b.len(),
+            (b.len() + 2).min(size - 1),
+            l / 2 + l % 2,
+        );
+        if !as_root("long strings in kernel handlers") {
+            return;
+        }
+        let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+        let define = format!("MAXSTRINGLEN={size}");
+        let (status, user, kernel, err) = on_both_sides("m", body, &["-D", &define]);
+        assert_eq!(status, 0, "{err}");
+        assert_eq!(user, want, "the user side at {size}: {err}");
+        assert!(l > 128, "strings past the default size");
+        assert_eq!(kernel, want, "the kernel at {size}: {err}");
+    }
+}
+
+/// Past what the scratch record's 16-bit offsets reach, a script is
+/// refused when it is compiled, at its probe, not by the verifier.
+#[test]
+fn too_many_long_strings_are_refused_when_compiled() {
+    if !as_root("long strings refused") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+        a = \"x\"; for (i = 0; i < 11; i++) a = a . a\n\
+        printf(\"%d %d %d\\n\", strlen(a), a > \"x\", isinstr(a, \"xy\"))\n\
+      }";
+    let (status, _, err) = super::stp_run_clean(&["-p4", "-D", "MAXSTRINGLEN=4096", "-e", script]);
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("past 32 KiB of values") && err.contains("<input>:1:"), "{err}");
+    assert!(!err.contains("verifier"), "{err}");
+}

@@ -268,7 +268,9 @@ impl Gen<'_> {
                 self.emit(Insn::alu64_imm(AluOp::Div, Reg::R0, div));
                 self.store(dst, Reg::R0, span)
             }
-            ("isinstr", Some(dst), [hay, Operand::Str(needle)]) if short_needle(needle) => {
+            ("isinstr", Some(dst), [hay, Operand::Str(needle)])
+                if short_needle(needle) && self.s <= super::strings::PLAIN_STRING_LOOPS =>
+            {
                 // A short literal needle: compared byte by byte, unrolled,
                 // at each position of the haystack (a loop the verifier
                 // can follow).

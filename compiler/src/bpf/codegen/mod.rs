@@ -887,7 +887,7 @@ impl<'a> Gen<'a> {
         let key = next_str + 3 * s;
         let max_key = layout.maps.iter().flatten().map(|ml| ml.key_size).max().unwrap_or(0);
         let after_keys = key + max_key.max(8) + if callbacks { max_key.max(8) } else { 0 };
-        let work_needed = search::work_needed(f);
+        let work_needed = search::work_needed(f, s);
         let work = if work_needed.is_some() { after_keys } else { 0 };
         Gen {
             m,

@@ -45,12 +45,15 @@ pub(super) const TOKEN_TEXT: u32 = 8;
 
 /// Whether a function needs a work area (`None`: no), and whether with
 /// its strings.
-pub(super) fn work_needed(f: &Function) -> Option<bool> {
+pub(super) fn work_needed(f: &Function, s: u32) -> Option<bool> {
     let mut need = None;
+    let plain = s <= super::strings::PLAIN_STRING_LOOPS;
     for i in f.blocks.iter().flat_map(|b| &b.insts) {
         let strings = match &i.kind {
+            // Past plain loops, comparisons keep their verdict there.
+            InstKind::Compare { strings: true, .. } if !plain => false,
             InstKind::Intrinsic { name, args, .. } => match (name.as_str(), args.as_slice()) {
-                ("isinstr", [_, Operand::Str(n)]) if super::intrinsics::short_needle(n) => continue,
+                ("isinstr", [_, Operand::Str(n)]) if plain && super::intrinsics::short_needle(n) => continue,
                 ("isinstr" | "strpos" | "str_replace" | "tokenize", _) => true,
                 ("strtol" | "text_str" | "text_strn" | "string_quoted", _) => false,
                 _ => continue,

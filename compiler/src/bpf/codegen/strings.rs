@@ -4,6 +4,23 @@
 
 use super::*;
 
+/// The largest string size whose byte loops (comparisons, short literal
+/// searches) are plain jumps, which the verifier follows byte by byte;
+/// past it they are `bpf_loop` callbacks, which it checks once.
+pub(super) const PLAIN_STRING_LOOPS: u32 = 256;
+
+/// The jump taken when two bytes (unsigned) compare as `op` says.
+fn compare_cond(op: CompareOp) -> Cond {
+    match op {
+        CompareOp::Eq => Cond::Eq,
+        CompareOp::Ne => Cond::Ne,
+        CompareOp::Lt => Cond::Lt,
+        CompareOp::Le => Cond::Le,
+        CompareOp::Gt => Cond::Gt,
+        CompareOp::Ge => Cond::Ge,
+    }
+}
+
 impl Gen<'_> {
     /// Compares two strings byte by byte (bytes as unsigned, as strcmp).
     pub(super) fn compare_strings(
@@ -14,6 +31,9 @@ impl Gen<'_> {
         b: &Operand,
         span: Span,
     ) -> Result<(), Diagnostic> {
+        if self.s > PLAIN_STRING_LOOPS {
+            return self.compare_strings_looped(dst, op, a, b, span);
+        }
         self.str_ptr(Reg::R1, a, 0)?;
         self.str_ptr(Reg::R2, b, 1)?;
         let (top, differ, equal, done) = (self.label(), self.label(), self.label(), self.label());
@@ -32,16 +52,8 @@ impl Gen<'_> {
         self.emit(Insn::mov64_imm(Reg::R4, 0));
         self.emit(Insn::mov64_imm(Reg::R5, 0));
         self.bind(differ);
-        let cond = match op {
-            CompareOp::Eq => Cond::Eq,
-            CompareOp::Ne => Cond::Ne,
-            CompareOp::Lt => Cond::Lt,
-            CompareOp::Le => Cond::Le,
-            CompareOp::Gt => Cond::Gt,
-            CompareOp::Ge => Cond::Ge,
-        };
         self.emit(Insn::mov64_imm(Reg::R0, 1));
-        self.jump_reg_to(cond, Reg::R4, Reg::R5, done);
+        self.jump_reg_to(compare_cond(op), Reg::R4, Reg::R5, done);
         self.emit(Insn::mov64_imm(Reg::R0, 0));
         self.bind(done);
         self.store(dst, Reg::R0, span)
@@ -93,18 +105,63 @@ impl Gen<'_> {
     /// `len` = the length of a string operand (at most a string's size
     /// less its NUL), counted byte by byte; uses r1 and r4.
     pub(super) fn string_length(&mut self, len: Reg, o: &Operand) -> Result<(), Diagnostic> {
+        if let Operand::Str(bytes) = o {
+            let n = bytes.iter().take_while(|&&c| c != 0).count().min(self.s as usize - 1);
+            self.emit(Insn::mov64_imm(len, n as i32));
+            return Ok(());
+        }
+        // A copy of the string onto itself (in this CPU's scratch record,
+        // which nothing else writes) returns its length with the NUL: one
+        // helper call, where a loop would have the verifier follow every
+        // byte.
         self.str_ptr(Reg::R1, o, 0)?;
-        let (top, done) = (self.label(), self.label());
-        self.emit(Insn::mov64_imm(len, 0));
-        self.bind(top);
-        self.jump_imm_to(Cond::Ge, len, self.s as i32 - 1, done);
-        self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, 0));
-        self.jump_imm_to(Cond::Eq, Reg::R4, 0, done);
-        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-        self.emit(Insn::alu64_imm(AluOp::Add, len, 1));
-        self.jump_to(top);
-        self.bind(done);
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R1));
+        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R0, 1));
+        self.emit(Insn::jump_imm(Cond::Sge, Reg::R0, 0, 1));
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.emit(Insn::mov64_reg(len, Reg::R0));
         Ok(())
+    }
+
+    /// `compare_strings` past [`PLAIN_STRING_LOOPS`]: the bytes compared
+    /// in a `bpf_loop` callback, a turn per byte, the first pair that
+    /// differs (or two NULs) left in work longs 0 and 1.
+    fn compare_strings_looped(
+        &mut self,
+        dst: VarId,
+        op: CompareOp,
+        a: &Operand,
+        b: &Operand,
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        let pa = self.str_place(a, self.tmp[0])?;
+        let pb = self.str_place(b, self.tmp[1])?;
+        let (ca, cb) = (self.w(0), self.w(1));
+        self.emit(Insn::store_imm(Size::DW, Reg::R8, ca, 0));
+        self.emit(Insn::store_imm(Size::DW, Reg::R8, cb, 0));
+        self.string_loop(self.s, false, span, |g, stop, next| {
+            let differ = g.label();
+            g.byte_at_turn(Reg::R4, pa);
+            g.byte_at_turn(Reg::R5, pb);
+            g.jump_reg_to(Cond::Ne, Reg::R4, Reg::R5, differ);
+            g.jump_imm_to(Cond::Eq, Reg::R4, 0, stop);
+            g.jump_to(next);
+            g.bind(differ);
+            g.emit(Insn::store(Size::DW, Reg::R8, ca, Reg::R4));
+            g.emit(Insn::store(Size::DW, Reg::R8, cb, Reg::R5));
+            g.jump_to(stop);
+            Ok(())
+        })?;
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::R8, ca));
+        self.emit(Insn::load(Size::DW, Reg::R5, Reg::R8, cb));
+        let done = self.label();
+        self.emit(Insn::mov64_imm(Reg::R0, 1));
+        self.jump_reg_to(compare_cond(op), Reg::R4, Reg::R5, done);
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.bind(done);
+        self.store(dst, Reg::R0, span)
     }
 
     /// `kernel_string(addr)` and its kin: a NUL-terminated string read
