@@ -31,12 +31,26 @@ impl Gen<'_> {
         b: &Operand,
         span: Span,
     ) -> Result<(), Diagnostic> {
+        // r4, r5: the first bytes that differ, or 0 and 0.
         if self.s > PLAIN_STRING_LOOPS {
-            return self.compare_strings_looped(dst, op, a, b, span);
+            self.first_difference_looped(a, b, span)?;
+        } else {
+            self.first_difference(a, b)?;
         }
+        let done = self.label();
+        self.emit(Insn::mov64_imm(Reg::R0, 1));
+        self.jump_reg_to(compare_cond(op), Reg::R4, Reg::R5, done);
+        self.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.bind(done);
+        self.store(dst, Reg::R0, span)
+    }
+
+    /// r4, r5 = the first bytes where two strings differ (0 and 0 for
+    /// equal strings), in a loop of plain jumps.
+    fn first_difference(&mut self, a: &Operand, b: &Operand) -> Result<(), Diagnostic> {
         self.str_ptr(Reg::R1, a, 0)?;
         self.str_ptr(Reg::R2, b, 1)?;
-        let (top, differ, equal, done) = (self.label(), self.label(), self.label(), self.label());
+        let (top, differ, equal) = (self.label(), self.label(), self.label());
         self.emit(Insn::mov64_imm(Reg::R3, 0));
         self.bind(top);
         self.jump_imm_to(Cond::Ge, Reg::R3, self.s as i32, equal);
@@ -52,11 +66,7 @@ impl Gen<'_> {
         self.emit(Insn::mov64_imm(Reg::R4, 0));
         self.emit(Insn::mov64_imm(Reg::R5, 0));
         self.bind(differ);
-        self.emit(Insn::mov64_imm(Reg::R0, 1));
-        self.jump_reg_to(compare_cond(op), Reg::R4, Reg::R5, done);
-        self.emit(Insn::mov64_imm(Reg::R0, 0));
-        self.bind(done);
-        self.store(dst, Reg::R0, span)
+        Ok(())
     }
 
     /// `dst = a . b`, truncated to a string's size: built in the second
@@ -125,17 +135,10 @@ impl Gen<'_> {
         Ok(())
     }
 
-    /// `compare_strings` past [`PLAIN_STRING_LOOPS`]: the bytes compared
-    /// in a `bpf_loop` callback, a turn per byte, the first pair that
-    /// differs (or two NULs) left in work longs 0 and 1.
-    fn compare_strings_looped(
-        &mut self,
-        dst: VarId,
-        op: CompareOp,
-        a: &Operand,
-        b: &Operand,
-        span: Span,
-    ) -> Result<(), Diagnostic> {
+    /// [`Gen::first_difference`] past [`PLAIN_STRING_LOOPS`]: the bytes
+    /// compared in a `bpf_loop` callback, a turn per byte, the first pair
+    /// that differs (or two NULs) left in work longs 0 and 1.
+    fn first_difference_looped(&mut self, a: &Operand, b: &Operand, span: Span) -> Result<(), Diagnostic> {
         let pa = self.str_place(a, self.tmp[0])?;
         let pb = self.str_place(b, self.tmp[1])?;
         let (ca, cb) = (self.w(0), self.w(1));
@@ -156,12 +159,7 @@ impl Gen<'_> {
         })?;
         self.emit(Insn::load(Size::DW, Reg::R4, Reg::R8, ca));
         self.emit(Insn::load(Size::DW, Reg::R5, Reg::R8, cb));
-        let done = self.label();
-        self.emit(Insn::mov64_imm(Reg::R0, 1));
-        self.jump_reg_to(compare_cond(op), Reg::R4, Reg::R5, done);
-        self.emit(Insn::mov64_imm(Reg::R0, 0));
-        self.bind(done);
-        self.store(dst, Reg::R0, span)
+        Ok(())
     }
 
     /// `kernel_string(addr)` and its kin: a NUL-terminated string read
