@@ -601,17 +601,24 @@ fn btf_tracepoint_arguments_follow_pointers() {
         return;
     }
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
-    // $next is sched_switch's BTF argument: the handler runs as a raw
-    // tracepoint and reads the task through it.
+    // $next is sched_switch's BTF argument: the handler runs as a BTF
+    // tracepoint where the kernel allows tracing programs (this one does),
+    // else (or with kprobes forced) as a raw tracepoint, and reads the
+    // task through it.
     let script = "global hits\n\
         probe kernel.trace(\"sched:sched_switch\") {\n\
           if ($next->pid == target() && kernel_string($next->comm) == \"perl\") hits++\n\
         }\n\
         probe end { printf(\"%s\\n\", hits > 0 ? \"seen\" : \"not seen\") }\n";
-    let (status, out, err) =
-        stp_run_clean(&["-c", "perl -e 'select(undef, undef, undef, 0.05) for 1..5'", "-e", script]);
-    assert_eq!(status, 0, "{err}");
-    assert_eq!(out, "seen\n", "{err}");
+    for (mode, used) in [("auto", "tp_btf"), ("kprobe", "raw")] {
+        let option = format!("--function-probes={mode}");
+        let cmd = "perl -e 'select(undef, undef, undef, 0.05) for 1..5'";
+        let (status, out, err) = stp_run_clean(&["-vv", &option, "-c", cmd, "-e", script]);
+        assert_eq!(status, 0, "{err}");
+        assert_eq!(out, "seen\n", "{err}");
+        let said = err.contains("kernel.trace(\"sched:sched_switch\"): tp_btf");
+        assert_eq!(said, used == "tp_btf", "{mode}: {err}");
+    }
 }
 
 #[test]

@@ -32,7 +32,10 @@ pub fn verify(object: &[u8]) -> Result<(), Rejected> {
             aya::programs::Program::KProbe(p) => p.load(),
             aya::programs::Program::UProbe(p) => p.load(),
             aya::programs::Program::PerfEvent(p) => p.load(),
-            aya::programs::Program::FEntry(_) | aya::programs::Program::FExit(_) | aya::programs::Program::Lsm(_) => {
+            aya::programs::Program::FEntry(_)
+            | aya::programs::Program::FExit(_)
+            | aya::programs::Program::Lsm(_)
+            | aya::programs::Program::BtfTracePoint(_) => {
                 // These need the kernel's BTF at load time; pass 5 loads them.
                 continue;
             }

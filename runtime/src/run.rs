@@ -786,6 +786,42 @@ fn attach(
             }
             continue;
         }
+        if let (ProbeKind::Tracepoint { tp }, Program::BtfTracePoint(b)) = (kind, &mut *prog) {
+            // A BTF tracepoint where the kernel allows tracing programs,
+            // else its raw tracepoint twin (also with kprobes forced: no
+            // tracing programs then).
+            if opts.function_probes == FunctionProbes::Kprobe && twin.is_some() {
+                continue;
+            }
+            let btf = btf.get_or_insert_with(|| Btf::from_sys_fs().ok()).as_ref();
+            let result = match btf {
+                None => Err("the kernel's BTF cannot be read".to_string()),
+                Some(btf) => fentry_load(b.load(&tp.name, btf), kind, c, p)?
+                    .and_then(|()| b.attach().map(drop).map_err(|e| e.to_string())),
+            };
+            match result {
+                Ok(()) => {
+                    if let Some(a) = attached.get_mut(i) {
+                        *a = true;
+                    }
+                    if opts.verbose > 1 {
+                        eprintln!("{}: tp_btf", describe(kind));
+                    }
+                }
+                Err(e) if twin.is_none() => return Err(fail(&e)),
+                Err(e) => {
+                    if opts.verbose > 1 {
+                        eprintln!("{}: no tp_btf ({e}), a raw tracepoint instead", describe(kind));
+                    }
+                }
+            }
+            continue;
+        }
+        if let (ProbeKind::Tracepoint { .. }, Some(t)) = (kind, twin)
+            && attached.get(t).copied().unwrap_or(false)
+        {
+            continue;
+        }
         if let (ProbeKind::KernelFunction { .. }, Some(t)) = (kind, twin) {
             if attached.get(t).copied().unwrap_or(false) {
                 continue;
@@ -1002,6 +1038,7 @@ fn detach(ebpf: &mut aya::Ebpf) {
             Some(Program::FEntry(p)) => p.unload(),
             Some(Program::FExit(p)) => p.unload(),
             Some(Program::Lsm(p)) => p.unload(),
+            Some(Program::BtfTracePoint(p)) => p.unload(),
             Some(Program::PerfEvent(p)) => p.unload(),
             _ => Ok(()),
         };

@@ -56,6 +56,15 @@ fn statements_maxactive_and_backtraces_in_the_vm() {
         "stp -e 'probe vfs.read.return {{ if (pid() == target()) {{\n\
            printf(\"%s %d %d %d %s\\n\", name, bytes_to_read > 0, bytes_read == ret, ino > 0, retstr); exit() }} }}' {READER}"
     ));
+    // Pointer arguments as numbers in fentry and LSM programs, whose
+    // verifier types them: arithmetic on them, and $$parms.
+    let numbers = vm.case(format!(
+        "stp --function-probes=fentry -e 'probe kernel.function(\"vfs_read\") {{ if (pid() == target()) {{\n\
+           printf(\"%d %d %d\\n\", $file != 0, ($file & 7) == 0, isinstr($$parms, \"file=0x\")); exit() }} }}' {READER}"
+    ));
+    let lsm_number = vm.case(format!(
+        "stp -e 'probe lsm.file_open {{ if (pid() == target()) {{ printf(\"%d\\n\", ($ctx & 7) == 0 && $ctx != 0); exit() }} }}' {READER}"
+    ));
     let Some(run) = vm.run("kernel statements and backtraces in the VM") else { return };
     let out = |i: usize| {
         let o = &run.outcomes[i];
@@ -73,6 +82,8 @@ fn statements_maxactive_and_backtraces_in_the_vm() {
     }
     assert!(out(statement).starts_with("pp\n"), "{}", out(statement));
     assert_eq!(out(maxactive), "1\n1\nafter: 0\n");
+    assert_eq!(out(numbers), "1 1 1\n");
+    assert_eq!(out(lsm_number), "1\n");
     assert!(out(lsm).ends_with("busybox\nversion\n"), "{}", out(lsm));
     let hits = out(wildcard);
     assert!(hits.ends_with("vfs_read\n"), "{hits}");

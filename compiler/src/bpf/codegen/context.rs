@@ -27,7 +27,7 @@ impl Gen<'_> {
             (_, Some((size, signed)), [n]) => self.nth_arg(dst, n, size, signed, span),
             ("returnval", None, []) => match self.return_slot() {
                 Some(off) => {
-                    self.emit(Insn::load(Size::DW, Reg::R1, Reg::R6, off));
+                    self.ctx_u64(Reg::R1, off);
                     self.store(dst, Reg::R1, span)
                 }
                 None => Err(not_yet("returnval() outside return probes of functions", span)),
@@ -57,7 +57,7 @@ impl Gen<'_> {
                 span,
             ));
         };
-        self.emit(Insn::load(Size::DW, Reg::R1, Reg::R6, off));
+        self.ctx_u64(Reg::R1, off);
         self.sign_extend(Reg::R1, size, signed);
         if size < 8 && !signed {
             self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R1, 32));

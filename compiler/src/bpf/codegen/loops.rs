@@ -330,6 +330,7 @@ impl Gen<'_> {
         g.sdt = self.sdt.clone();
         g.entry = self.entry.clone();
         g.ret_slot = self.ret_slot;
+        g.typed_ctx = self.typed_ctx;
         let mut copies = Vec::new();
         let mut next = FIRST_SLOT;
         let mut slots = vec![None; self.f.vars.len()];

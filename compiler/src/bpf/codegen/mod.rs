@@ -421,12 +421,22 @@ pub fn generate(
                 let ret_slot = (*ret && !h.at_entry).then(|| i16::try_from(8 * n).ok()).flatten();
                 variants.push((Ctx::RawArgs, ret_slot, true));
             }
+            // A tracepoint read through its BTF arguments also gets a BTF
+            // tracepoint (tp_btf), the same u64 array; the runtime
+            // attaches it where the kernel allows tracing programs, else
+            // the raw tracepoint.
+            if let ProbeKind::Tracepoint { .. } = &point.kind
+                && raw
+            {
+                variants.push((Ctx::RawArgs, None, true));
+            }
             variants.push((ctx, None, false));
             let first = out.programs.len();
             for &(ctx, ret_slot, is_fentry) in &variants {
                 let mut g = Gen::new(m, f, layout, &mut out.records, ctx);
                 g.task = task;
                 g.ret_slot = ret_slot;
+                g.typed_ctx = is_fentry || matches!(point.kind, ProbeKind::Lsm { .. });
                 g.point = point.name.clone();
                 g.func = match &point.kind {
                     ProbeKind::KernelFunction { func, .. } => func.name.clone(),
@@ -452,6 +462,7 @@ pub fn generate(
                         let kind = if *ret && !h.at_entry { "fexit" } else { "fentry" };
                         Some(format!("{kind}/{}", func.name))
                     }
+                    ProbeKind::Tracepoint { tp } if raw && is_fentry => Some(format!("tp_btf/{}", tp.name)),
                     ProbeKind::Tracepoint { tp } if raw => Some(format!("raw_tracepoint/{}", tp.name)),
                     // The entry function runs where the probed function starts.
                     ProbeKind::KernelFunction { func, ret: true, .. } if h.at_entry => {
@@ -467,7 +478,7 @@ pub fn generate(
                 let mut name =
                     if h.at_entry { format!("probe_{}_{i}_entry", h.probe) } else { format!("probe_{}_{i}", h.probe) };
                 if is_fentry {
-                    name.push_str("_fentry");
+                    name.push_str(if matches!(point.kind, ProbeKind::Tracepoint { .. }) { "_btf" } else { "_fentry" });
                 }
                 let callbacks = code.callbacks;
                 let code = super::regalloc::Code { insns: code.insns, map_loads: code.map_loads, lines: code.lines };
@@ -808,6 +819,9 @@ struct Gen<'a> {
     stubs: Vec<(Label, u32)>,
     /// Where `$return` is in an fexit program's context.
     ret_slot: Option<i16>,
+    /// A tracing program's context (fentry, fexit, tp_btf, LSM), whose
+    /// pointer arguments the verifier types: see [`Gen::ctx_u64`].
+    typed_ctx: bool,
     /// The read-only data this generator adds, and where it starts in
     /// the object's.
     rodata: Vec<u8>,
@@ -924,6 +938,7 @@ impl<'a> Gen<'a> {
             emitted: Vec::new(),
             stubs: Vec::new(),
             ret_slot: None,
+            typed_ctx: false,
             rodata: Vec::new(),
             rodata_base: 0,
             s,

@@ -42,6 +42,14 @@ impl Gen<'_> {
                 return self.store(dst, Reg::R1, span);
             }
         }
+        // In a tracing program, a pointer argument is typed by the verifier:
+        // fine for adding offsets and reading through, not for arithmetic
+        // or for handing on as a number.
+        let before_read = r.steps.iter().take_while(|s| !matches!(s, Step::LoadPointer));
+        let as_number = r.steps.iter().all(|s| !matches!(s, Step::LoadPointer))
+            && matches!(r.load, Load::Value | Load::Address)
+            && r.c_type.ends_with('*');
+        let scalar = as_number || before_read.clone().any(|s| matches!(s, Step::Index { .. }));
         // r9 = the base value.
         match &r.base {
             Base::Field(field) => {
@@ -56,10 +64,12 @@ impl Gen<'_> {
                 }
             }
             Base::Arg { index, .. } => match self.arg_slot(*index) {
+                Some(off) if scalar => self.ctx_u64(Reg::R9, off),
                 Some(off) => self.emit(Insn::load(Size::DW, Reg::R9, Reg::R6, off)),
                 None => return Err(not_yet("this argument in kernel handlers", span)),
             },
             Base::Return => match self.return_slot() {
+                Some(off) if scalar => self.ctx_u64(Reg::R9, off),
                 Some(off) => self.emit(Insn::load(Size::DW, Reg::R9, Reg::R6, off)),
                 None => return Err(not_yet("$return here", span)),
             },
@@ -195,6 +205,24 @@ impl Gen<'_> {
 
     /// `*(size *)VALUE_SLOT = *(size *)r9`, the slot zeroed first (a
     /// fault leaves 0).
+    /// `reg` = the context's u64 at `off`: an argument or `$return`. In
+    /// a tracing program (fentry, fexit, tp_btf, LSM) the verifier types
+    /// a pointer argument by its BTF type, and refuses arithmetic on it
+    /// (`%x`, `& 0xff`); read through the helper, it is a plain number.
+    pub(super) fn ctx_u64(&mut self, reg: Reg, off: i16) {
+        if !self.typed_ctx {
+            self.emit(Insn::load(Size::DW, reg, Reg::R6, off));
+            return;
+        }
+        self.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(VALUE_SLOT)));
+        self.emit(Insn::mov64_imm(Reg::R2, 8));
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(off)));
+        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL));
+        self.emit(Insn::load(Size::DW, reg, Reg::FP, VALUE_SLOT));
+    }
+
     pub(super) fn read_kernel(&mut self, size: u32) {
         self.emit(Insn::store_imm(Size::DW, Reg::FP, VALUE_SLOT, 0));
         self.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
