@@ -68,7 +68,7 @@ pub struct Cli {
     /// With -p4: load the object's programs into the kernel so that its verifier checks them, then unload them.
     #[arg(long = "verify")]
     pub verify: bool,
-    /// How kernel.function probes attach: fentry/fexit where the kernel allows them, else kprobes (auto), or always one of the two.
+    /// How kernel.function probes attach: fentry/fexit where the kernel allows them, else kprobes (auto), or always one of the two; kprobe also keeps BTF tracepoints (tp_btf) to their raw tracepoints.
     #[arg(long = "function-probes", value_name = "MODE", value_enum, default_value_t = FunctionProbes::Auto)]
     pub function_probes: FunctionProbes,
     /// Guru mode: allow embedded C and other expert constructs.
