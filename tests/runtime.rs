@@ -1008,11 +1008,17 @@ fn the_ring_buffer_is_sized_to_the_script() {
     }
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let quiet = "global n\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") { n++ }\nprobe timer.s(2) { exit() }\n";
+    // Backtraces and histograms are output too.
+    let drawing = "global s\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") { s <<< 1; print(@hist_log(s)); print_backtrace() }\n\
+                   probe timer.s(2) { exit() }\n";
     let printing =
         "probe kernel.trace(\"syscalls:sys_enter_getppid\") { println(pid()) }\nprobe timer.s(2) { exit() }\n";
-    for (options, script, want) in
-        [(&[][..], quiet, 1 << 16), (&[][..], printing, 1 << 21), (&["-s", "8"][..], printing, 1 << 23)]
-    {
+    for (options, script, want) in [
+        (&[][..], quiet, 1 << 16),
+        (&[][..], printing, 1 << 21),
+        (&[][..], drawing, 1 << 21),
+        (&["-s", "8"][..], printing, 1 << 23),
+    ] {
         let before: Vec<u64> = ring_buffers().into_iter().map(|r| r.0).collect();
         let mut child = Command::new(common::stp())
             .args(options)
