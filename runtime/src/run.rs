@@ -672,18 +672,19 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
                     _ => 0,
                 };
                 let n = usize::try_from(bytes / 8).unwrap_or(0);
-                let syms = crate::symbols::KernelSymbols::live();
-                text.clear();
-                // From the probed code on: an fentry program's own frames and
-                // its trampoline's are left out.
                 let addrs = values.iter().skip(1).take(n).filter_map(|v| match v {
                     Value::Long(a) => Some(*a as u64),
                     Value::Str(_) => None,
                 });
-                for a in addrs.skip_while(|&a| syms.in_bpf(a)) {
-                    text.extend_from_slice(syms.frame(a).as_bytes());
+                let text = crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs);
+                let _ = st.out.write_all(text.as_bytes());
+            }
+            RecordKind::PrintStack => {
+                if let Some(Value::Str(stk)) = values.first() {
+                    let addrs = crate::symbols::hex_addresses(stk);
+                    let text = crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs);
+                    let _ = st.out.write_all(text.as_bytes());
                 }
-                let _ = st.out.write_all(&text);
             }
             RecordKind::HistPrint { stat } => {
                 // The CPUs' records of the statistic, as a lookup fills them.

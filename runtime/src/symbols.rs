@@ -76,6 +76,21 @@ impl KernelSymbols {
     }
 }
 
+/// What `print_stack(stk)` prints of a `backtrace()` string: a frame per
+/// hexadecimal address in it, from the probed code on (the handler's own
+/// BPF frames left out).
+pub fn stack_text(syms: &KernelSymbols, addrs: impl IntoIterator<Item = u64>) -> String {
+    addrs.into_iter().skip_while(|&a| syms.in_bpf(a)).map(|a| syms.frame(a)).collect()
+}
+
+/// The addresses of a `backtrace()` string: `0x...` words.
+pub fn hex_addresses(stk: &[u8]) -> Vec<u64> {
+    String::from_utf8_lossy(stk)
+        .split_whitespace()
+        .filter_map(|w| u64::from_str_radix(w.strip_prefix("0x")?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::KernelSymbols;
@@ -120,6 +135,17 @@ mod tests {
         assert!(k.in_bpf(0xffffffffc02c604c));
         assert!(!k.in_bpf(0xffffffffc1000004));
         assert!(!k.in_bpf(0x1000));
+    }
+
+    #[test]
+    fn a_hex_backtrace_prints_frame_by_frame() {
+        let k = KernelSymbols::parse(KALLSYMS);
+        let addrs = super::hex_addresses(b"0xffffffff8120d9c4 0xffffffffc0100010 junk 0x");
+        assert_eq!(addrs, [0xffffffff8120d9c4, 0xffffffffc0100010]);
+        assert_eq!(
+            super::stack_text(&k, addrs),
+            " 0xffffffff8120d9c4 : vfs_read+0x4/0x190 [kernel]\n 0xffffffffc0100010 : ext4_open+0x10/0x80 [ext4]\n"
+        );
     }
 
     #[test]

@@ -186,3 +186,34 @@ fn print_backtrace_prints_the_kernel_stack_with_symbols() {
     // The system call's way in is on the stack.
     assert!(out.lines().any(|l| l.contains(" : do_syscall_64+0x")), "{out}");
 }
+
+/// `backtrace()` in a kernel handler is the stack's addresses in hex, a
+/// string that can key an array; `print_stack()` prints it with the
+/// kernel's symbols, in the kernel or (here in `end`) on the user side.
+#[test]
+fn backtrace_strings_key_arrays_and_print_with_symbols() {
+    if !as_root("backtrace() in kernel handlers") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global s, one\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() != target()) next\n\
+          s[backtrace()] <<< 1\n\
+          if (!one++) { println(backtrace()); print_stack(backtrace()); println(\"--\") }\n\
+        }\n\
+        probe end { foreach (k in s) { printf(\"%d\\n\", @count(s[k])); print_stack(k) } }\n";
+    let (status, out, err) = stp_run_clean(&["-c", "perl -e 'getppid() for 1..3'", "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let (kernel, user) = out.split_once("--\n").unwrap_or_default();
+    let mut lines = kernel.lines();
+    let hex = lines.next().unwrap_or_default();
+    let words: Vec<&str> = hex.split(' ').collect();
+    assert!(!words.is_empty() && words.len() <= 6, "{hex}");
+    assert!(words.iter().all(|w| w.len() == 18 && w.starts_with("0x")), "{hex}");
+    let frames: String = lines.map(|l| format!("{l}\n")).collect();
+    assert_eq!(frames.lines().count(), words.len(), "{out}");
+    assert!(frames.contains(" : do_syscall_64+0x"), "{out}");
+    // The same stack three times: one key, drawn the same on the user side.
+    assert_eq!(user, format!("3\n{frames}"), "{out}");
+}

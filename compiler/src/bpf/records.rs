@@ -45,6 +45,9 @@ pub enum RecordKind {
     /// number of CPUs, then each CPU's record of the statistic as a
     /// per-CPU lookup fills them (a count of 0 for a CPU without one).
     HistPrint { stat: u32 },
+    /// `print_stack(stk)`: the `backtrace()` string, printed with the
+    /// kernel's symbols.
+    PrintStack,
 }
 
 impl RecordKind {
@@ -64,6 +67,7 @@ impl RecordKind {
             RecordKind::Error { message: None, .. } => vec![Ty::Str],
             RecordKind::Backtrace { frames } => vec![Ty::Long; *frames as usize + 1],
             RecordKind::HistPrint { .. } => Vec::new(),
+            RecordKind::PrintStack => vec![Ty::Str],
         }
     }
 }

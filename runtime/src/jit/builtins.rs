@@ -69,6 +69,7 @@ pub enum Which {
     Randint,
     EnvVar,
     Pid2Execname,
+    PrintStack,
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
     /// `kernel_string(addr, err_msg)`: the message.
@@ -135,6 +136,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("randint", 1) => Randint,
         ("env_var", 1) => EnvVar,
         ("pid2execname", 1) => Pid2Execname,
+        ("print_stack" | "print_syms", 1) => PrintStack,
         ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
             MemoryFault("kernel string copy fault")
         }
@@ -358,6 +360,12 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         IsReturn => Long(0),
         Pp => Str(c.point.as_bytes().to_vec()),
         NoFunction => Str(Vec::new()),
+        PrintStack => {
+            let addrs = crate::symbols::hex_addresses(string(args, 0));
+            let text = crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs);
+            c.host.output(text.as_bytes());
+            Long(0)
+        }
         Log => {
             let mut line = string(args, 0).to_vec();
             line.push(b'\n');

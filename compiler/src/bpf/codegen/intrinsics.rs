@@ -11,6 +11,53 @@ pub(super) fn short_needle(needle: &[u8]) -> bool {
 }
 
 impl Gen<'_> {
+    /// `backtrace()`: the kernel stack's addresses in hex, `0x` and 16
+    /// digits each, separated by spaces, as many whole ones as a string
+    /// holds (at most MAXBACKTRACE). The frames go to the second
+    /// temporary; the text is written at constant places, unrolled.
+    fn hex_backtrace(&mut self, dst: VarId) -> Result<(), Diagnostic> {
+        const WIDTH: u32 = 19;
+        let frames = self.layout.limits.max_backtrace.min((self.s - 1) / WIDTH);
+        let off = self.str_off(dst)?;
+        self.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
+        if frames == 0 {
+            return Ok(());
+        }
+        let buf = self.tmp[1];
+        self.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+        self.scratch_addr(Reg::R2, buf);
+        self.emit(Insn::mov64_imm(Reg::R3, (8 * frames) as i32));
+        self.emit(Insn::mov64_imm(Reg::R4, 0));
+        self.emit(Insn::call(HELPER_GET_STACK));
+        // r9 = the frames the helper wrote (none on an error).
+        self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+        self.emit(Insn::alu64_imm(AluOp::Arsh, Reg::R9, 3));
+        let done = self.label();
+        for i in 0..frames {
+            let at = off + WIDTH * i;
+            let (at16, digits) = (at as i16, (at + 2) as i16);
+            self.jump_imm_to(Cond::Sle, Reg::R9, i as i32, done);
+            if i > 0 {
+                self.emit(Insn::store_imm(Size::B, Reg::R8, at16 - 1, i32::from(b' ')));
+            }
+            self.emit(Insn::store_imm(Size::B, Reg::R8, at16, i32::from(b'0')));
+            self.emit(Insn::store_imm(Size::B, Reg::R8, at16 + 1, i32::from(b'x')));
+            self.emit(Insn::load(Size::DW, Reg::R3, Reg::R8, (buf + 8 * i) as i16));
+            for k in 0..16i16 {
+                self.emit(Insn::mov64_reg(Reg::R1, Reg::R3));
+                self.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R1, 4 * (15 - i32::from(k))));
+                self.emit(Insn::alu64_imm(AluOp::And, Reg::R1, 15));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(b'0')));
+                self.emit(Insn::jump_imm(Cond::Le, Reg::R1, i32::from(b'9'), 1));
+                self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(b'a' - b'9' - 1)));
+                self.emit(Insn::store(Size::B, Reg::R8, digits + k, Reg::R1));
+            }
+            self.emit(Insn::store_imm(Size::B, Reg::R8, digits + 16, 0));
+        }
+        self.bind(done);
+        Ok(())
+    }
+
     pub(super) fn intrinsic(
         &mut self,
         dst: Option<VarId>,
@@ -137,6 +184,11 @@ impl Gen<'_> {
                 self.bind(done);
                 Ok(())
             }
+            ("print_stack" | "print_syms", _, [stk]) => {
+                let tag = self.record(RecordKind::PrintStack);
+                self.write_record(tag, &[(stk.clone(), Ty::Str)], span)
+            }
+            ("backtrace", Some(dst), []) => self.hex_backtrace(dst),
             ("get_cycles", Some(dst), []) => {
                 // eBPF has no cycle counter: nanoseconds, as on the user side.
                 self.emit(Insn::call(HELPER_KTIME));

@@ -508,10 +508,15 @@ pub fn generate(
     }
     // Handlers that print nothing send only exit(), errors and warnings:
     // a small buffer holds them (its pages are resident from the start).
-    let prints = out
-        .records
-        .iter()
-        .any(|r| matches!(r, RecordKind::Print { .. } | RecordKind::Backtrace { .. } | RecordKind::HistPrint { .. }));
+    let prints = out.records.iter().any(|r| {
+        matches!(
+            r,
+            RecordKind::Print { .. }
+                | RecordKind::Backtrace { .. }
+                | RecordKind::HistPrint { .. }
+                | RecordKind::PrintStack
+        )
+    });
     let ringbuf = if prints { ringbuf } else { ringbuf.min(QUIET_RINGBUF) };
     out.maps = maps(m, layout, scratch, ringbuf, zeros);
     out.maps.extend(extra_maps);
