@@ -98,6 +98,12 @@ pub struct Cli {
     /// Name the compiled object MODULE.
     #[arg(short = 'm', value_name = "MODULE")]
     pub module: Option<String>,
+    /// Keep the compiled object of a run in a temporary directory, and say where.
+    #[arg(short = 'k', long = "save-temps")]
+    pub save_temps: bool,
+    /// Do not stop the script when its probes take too much processor time.
+    #[arg(long = "suppress-time-limits")]
+    pub suppress_time_limits: bool,
     /// Use NUM megabyte buffers for output (by default 2, and 64 KiB when
     /// the kernel's handlers print nothing).
     #[arg(short = 's', value_name = "NUM")]
@@ -168,7 +174,6 @@ enum Value {
 
 /// stap options stp does not implement yet: (short, long, value).
 const UNSUPPORTED: &[(Option<char>, Option<&str>, Value)] = &[
-    (Some('k'), None, Value::None),
     (Some('b'), None, Value::None),
     (Some('t'), None, Value::None),
     (Some('q'), None, Value::None),
@@ -202,7 +207,6 @@ const UNSUPPORTED: &[(Option<char>, Option<&str>, Value)] = &[
     (None, Some("download-debuginfo"), Value::Optional),
     (None, Some("sysroot"), Value::Required),
     (None, Some("sysenv"), Value::Required),
-    (None, Some("suppress-time-limits"), Value::None),
     (None, Some("dyninst"), Value::None),
     (None, Some("save-uprobes"), Value::None),
     (None, Some("target-namespaces"), Value::Required),

@@ -260,6 +260,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     opts.target_pid = cli.target_pid.and_then(|x| x.parse().ok());
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
     opts.module = cli.module;
+    opts.save_temps = cli.save_temps;
     opts.buffer_size = cli.buffer_size.and_then(|s| s.parse().ok());
     let function_probes = match cli.function_probes {
         cli::FunctionProbes::Auto => stp_runtime::run::FunctionProbes::Auto,
@@ -322,12 +323,20 @@ fn compile(session: Session) -> u8 {
             let _ = writeln!(stderr, "Pass {pass}: {what} in {usr}usr/{sys}sys/{}real ms.", time.as_millis());
         }
     }
+    // `-k`: stap's line, once the run is over.
+    let kept = outcome.object.as_ref().and_then(|b| b.kept_dir.as_ref());
+    let keeping = |code: u8| {
+        if let Some(dir) = kept {
+            eprintln!("Keeping temporary directory \"{}\"", dir.display());
+        }
+        code
+    };
     if let (Some(compiled), None) = (&outcome.compiled, outcome.failed_pass) {
         drop(stdout);
         drop(stderr);
-        return run_script(compiled, &sm, &opts, color, function_probes);
+        return keeping(run_script(compiled, &sm, &opts, color, function_probes));
     }
-    match outcome.failed_pass {
+    keeping(match outcome.failed_pass {
         None => 0,
         Some(pass) => {
             let errors = outcome.diagnostics.iter().filter(|d| d.severity >= Severity::Error).count();
@@ -338,7 +347,7 @@ fn compile(session: Session) -> u8 {
             let _ = writeln!(stderr, "Pass {pass}: {} failed.", name.get(usize::from(pass)).unwrap_or(&"run"));
             1
         }
-    }
+    })
 }
 
 /// Pass 5: runs the compiled script, returning its exit status.
@@ -407,15 +416,7 @@ fn run_script(
 /// instruction came from, with the verifier's log under -v.
 fn verify_object(outcome: &mut driver::Outcome, verbose: u8) {
     let Some(built) = &outcome.object else { return };
-    let bytes = match std::fs::read(&built.path) {
-        Ok(b) => b,
-        Err(e) => {
-            outcome.diagnostics.push(Diagnostic::error(format!("cannot read {}: {e}", built.path.display())));
-            outcome.failed_pass = Some(4);
-            return;
-        }
-    };
-    let Err(rejected) = stp_runtime::verify(&bytes) else { return };
+    let Err(rejected) = stp_runtime::verify(&built.bytes) else { return };
     let span = built
         .programs
         .iter()

@@ -196,12 +196,42 @@ fn p4_writes_the_object_and_prints_its_path() {
         text.contains("tracepoint/sched/sched_switch") && text.contains(".maps"),
         "sections named as loaders expect"
     );
-    // Without -m, the object goes to the temporary directory.
-    let out = Command::new(stp()).arg("--kernel").arg(&kernel).args(["-p4", "-e", script]).output().expect("stp runs");
+    // Without -m, the object is stp_PID.o, here too.
+    let out = Command::new(stp())
+        .current_dir(dir.path())
+        .arg("--kernel")
+        .arg(&kernel)
+        .args(["-p4", "-e", script])
+        .output()
+        .expect("stp runs");
     assert!(out.status.success(), "{}", stderr(&out));
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(path.starts_with(&std::env::temp_dir().display().to_string()) && path.ends_with(".o"), "{path}");
-    assert!(std::fs::remove_file(&path).is_ok(), "{path} was written");
+    assert!(path.starts_with("stp_") && path.ends_with(".o"), "{path}");
+    assert!(dir.path().join(&path).is_file(), "{path} was written");
+}
+
+/// `-p4` does not write through a link planted where its object goes:
+/// the link is replaced, its target untouched, and nothing else is left.
+#[test]
+fn p4_replaces_a_planted_link_instead_of_following_it() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").expect("the victim");
+    std::os::unix::fs::symlink(&victim, dir.path().join("obj.o")).expect("the link");
+    let out = Command::new(stp())
+        .current_dir(dir.path())
+        .arg("--kernel")
+        .arg(root().join("tests/kernel"))
+        .args(["-p4", "-m", "obj", "-e", "global n\nprobe kernel.trace(\"sched:sched_switch\") { n++ }\n"])
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&victim).expect("the victim"), "precious\n");
+    let meta = std::fs::symlink_metadata(dir.path().join("obj.o")).expect("obj.o");
+    assert!(meta.is_file(), "obj.o is the object, not a link");
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).expect("the directory").flatten().map(|e| e.file_name()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
 }
 
 /// Each probe kind's program goes in the section loaders read its type

@@ -69,6 +69,9 @@ pub struct Options {
     pub timeout: Option<u64>,
     /// `-m NAME`: the name of the compiled object.
     pub module: Option<String>,
+    /// `-k`/`--save-temps`: keep the object of a run in a temporary
+    /// directory that outlives stp.
+    pub save_temps: bool,
     /// `-s NUM`: output buffer size in megabytes.
     pub buffer_size: Option<u32>,
     /// `-l` (false) or `-L` (true): list the probe points the script's
@@ -114,6 +117,7 @@ impl Default for Options {
             target_pid: None,
             timeout: None,
             module: None,
+            save_temps: false,
             buffer_size: None,
             list: None,
             dump: None,
@@ -149,7 +153,12 @@ pub struct Outcome {
 
 #[derive(Debug)]
 pub struct Built {
-    pub path: std::path::PathBuf,
+    /// Where it was written: `NAME.o` for `-p4`, in the kept temporary
+    /// directory for `-k`; a plain run writes no file.
+    pub path: Option<std::path::PathBuf>,
+    /// The directory `-k` keeps.
+    pub kept_dir: Option<std::path::PathBuf>,
+    pub bytes: Vec<u8>,
     pub programs: Vec<(String, Vec<(usize, crate::source::Span)>)>,
 }
 
@@ -372,8 +381,8 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.output = format!("{ir_text}\n# eBPF\n{}", crate::bpf::codegen::print(&code));
         return outcome;
     }
-    // Pass 4: the object, written where -m names it (NAME.o here) or in
-    // the temporary directory; -p4 prints its path.
+    // Pass 4: the object; -p4 writes it to NAME.o here (`-m NAME`, else
+    // stp_PID) and prints its path, -k keeps it in a temporary directory.
     let start = Instant::now();
     // Line info lets the kernel's verifier log and bpftool show the
     // script line above the code it became.
@@ -391,20 +400,29 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
             return outcome;
         }
     };
-    let path = match &opts.module {
-        Some(name) => std::path::PathBuf::from(format!("{name}.o")),
-        None => std::env::temp_dir().join(format!("stp_{}.o", std::process::id())),
+    let name = opts.module.clone().unwrap_or_else(|| format!("stp_{}", std::process::id()));
+    let written = if opts.last_pass == 4 {
+        crate::objfile::write_in(std::path::Path::new("."), &name, &bytes)
+            .map(|_| (None, Some(PathBuf::from(format!("{name}.o")))))
+    } else if opts.save_temps {
+        crate::objfile::keep_in_tempdir(&name, &bytes).map(|(dir, path)| (Some(dir), Some(path)))
+    } else {
+        Ok((None, None))
     };
-    if let Err(e) = std::fs::write(&path, &bytes) {
-        outcome.diagnostics.push(Diagnostic::error(format!("cannot write {}: {e}", path.display())));
-        outcome.failed_pass = Some(4);
-        return outcome;
-    }
-    outcome.timings.push((4, format!("compiled to {}", path.display()), start.elapsed()));
+    let (kept_dir, path) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            outcome.diagnostics.push(Diagnostic::error(format!("cannot write {name}.o: {e}")));
+            outcome.failed_pass = Some(4);
+            return outcome;
+        }
+    };
+    let shown = path.as_ref().map_or_else(|| "memory".to_string(), |p| p.display().to_string());
+    outcome.timings.push((4, format!("compiled to {shown}"), start.elapsed()));
     let programs = code.programs.iter().map(|p| p.name.clone()).zip(code.lines.iter().cloned()).collect();
-    outcome.object = Some(Built { path: path.clone(), programs });
+    outcome.object = Some(Built { path: path.clone(), kept_dir, bytes: bytes.clone(), programs });
     if opts.last_pass == 4 {
-        outcome.output = format!("{}\n", path.display());
+        outcome.output = format!("{shown}\n");
         return outcome;
     }
     outcome.compiled = Some(Box::new(Compiled { object: bytes, program, module, layout, code }));

@@ -14,6 +14,7 @@ pub mod format;
 pub mod ir;
 pub mod kernel;
 pub mod layout;
+pub mod objfile;
 pub mod parse;
 pub mod source;
 pub mod tapset;

@@ -1,0 +1,139 @@
+//! What a run leaves behind on each of its exit paths: no program, map or
+//! link of its own in the kernel, no trace event of its own in tracefs,
+//! and nothing in the temporary directory (unless `-k` asked for it).
+//! Each run has one tracepoint probe at most, to stay fast.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+
+use super::{PASS5, as_root, assert_nothing_left, bpf_objects};
+
+/// How a run ended, and what it left in its private `TMPDIR`.
+struct Ended {
+    status: i32,
+    out: String,
+    err: String,
+    tmp_left: Vec<String>,
+    /// The private `TMPDIR`, kept until the test is done with it.
+    _tmp: tempfile::TempDir,
+}
+
+/// Runs `stp ARGS` with a private `TMPDIR`; once its standard output has
+/// a first line, `then` gets its pid (to signal it, say). Checks that the
+/// run leaves no BPF object and no trace event of its own.
+fn run(args: &[&str], then: impl FnOnce(i32)) -> Ended {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let before = bpf_objects();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(args)
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stp runs");
+    let pid = child.id() as i32;
+    let watchdog = Watchdog::new(pid, 30);
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut out = String::new();
+    stdout.read_line(&mut out).expect("stdout");
+    then(pid);
+    stdout.read_to_string(&mut out).expect("stdout");
+    let mut err = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    let status = child.wait().expect("stp ends");
+    watchdog.done(&format!("stp {args:?}"));
+    assert_nothing_left(&before, &format!("stp {args:?}"));
+    assert_no_trace_events(pid);
+    let tmp_left = std::fs::read_dir(tmp.path())
+        .expect("the temporary directory")
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .collect();
+    let status = status.code().unwrap_or_else(|| -std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+    Ended { status, out, err, tmp_left, _tmp: tmp }
+}
+
+/// Kills a run that goes on too long.
+struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn new(pid: i32, seconds: u64) -> Watchdog {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let late = wait.recv_timeout(std::time::Duration::from_secs(seconds)).is_err();
+            if late {
+                // SAFETY: signalling the child the test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            late
+        });
+        Watchdog { done, thread }
+    }
+
+    fn done(self, what: &str) {
+        let _ = self.done.send(());
+        assert!(!self.thread.join().expect("the watchdog"), "{what} ran too long");
+    }
+}
+
+/// No kprobe or uprobe event definition of run `pid` is left in tracefs.
+fn assert_no_trace_events(pid: i32) {
+    for file in ["kprobe_events", "uprobe_events"] {
+        let text = std::fs::read_to_string(format!("/sys/kernel/tracing/{file}")).unwrap_or_default();
+        let ours = format!("stp_{pid}/");
+        assert!(!text.contains(&ours), "{file} still defines {ours}: {text}");
+    }
+}
+
+fn signal(sig: i32) -> impl FnOnce(i32) {
+    move |pid| {
+        // SAFETY: signalling the child this test started.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// A script whose first line says that its probe is attached and fires.
+const ATTACHED: &str = "global s\n\
+    probe kernel.trace(\"raw_syscalls:sys_enter\") { if (!s) { s = 1; println(\"attached\") } }\n\
+    probe end { println(\"end\") }\n";
+
+/// A plain run writes no object file; `-k` keeps it in a private
+/// directory and says where.
+#[test]
+fn a_run_leaves_no_temporary_file_and_k_keeps_one() {
+    if !as_root("temporary files of a run") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe begin { println(\"hi\"); exit() }\n";
+    let ended = run(&["-e", script], drop);
+    assert_eq!((ended.status, ended.out.as_str()), (0, "hi\n"), "{}", ended.err);
+    assert!(ended.tmp_left.is_empty(), "left {:?}", ended.tmp_left);
+    let ended = run(&["-k", "-e", script], drop);
+    assert_eq!(ended.status, 0, "{}", ended.err);
+    let [dir] = ended.tmp_left.as_slice() else { panic!("one directory kept: {:?}", ended.tmp_left) };
+    assert!(ended.err.contains(&format!("Keeping temporary directory \"{dir}\"")), "{}", ended.err);
+    let objects: Vec<_> = std::fs::read_dir(dir).expect("the kept directory").flatten().collect();
+    assert_eq!(objects.len(), 1);
+    let bytes = std::fs::read(objects[0].path()).expect("the object");
+    assert_eq!(bytes.get(..4), Some(&b"\x7fELF"[..]));
+}
+
+/// SIGINT, SIGTERM and SIGHUP end a run as exit() does: end probes run,
+/// status 0, nothing left.
+#[test]
+fn a_signal_ends_the_run_cleanly() {
+    if !as_root("signals ending a run") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let ended = run(&["-e", ATTACHED], signal(sig));
+        assert_eq!(ended.status, 0, "signal {sig}: {}", ended.err);
+        assert!(ended.out.starts_with("attached\n") && ended.out.ends_with("end\n"), "signal {sig}: {}", ended.out);
+        assert!(ended.tmp_left.is_empty(), "left {:?}", ended.tmp_left);
+    }
+}
