@@ -85,7 +85,7 @@ fn bad_command_lines() {
         (&["--color=sometimes", "-e", "probe begin {}"], "Invalid argument 'sometimes' for --color."),
         (&["-p1"], "A script must be specified."),
         (&["-p1", "/nonexistent/x.stp"], "Input file '/nonexistent/x.stp' can't be opened for reading"),
-        (&["-k", "-e", "probe begin {}"], "stp: option '-k' is not supported yet"),
+        (&["-b", "-e", "probe begin {}"], "stp: option '-b' is not supported yet"),
         (&["--use-server", "-e", "probe begin {}"], "stp: option '--use-server' is not supported yet"),
         (&["--dump-functions", "-e", "probe begin {}"], "Cannot specify a script with -l/-L/--dump-* switches."),
         (&["-l", "begin", "x.stp"], "Cannot specify a script with -l/-L/--dump-* switches."),
