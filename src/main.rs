@@ -261,6 +261,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
     opts.module = cli.module;
     opts.save_temps = cli.save_temps;
+    opts.interrupted = Some(stp_runtime::signals::pending);
     opts.buffer_size = cli.buffer_size.and_then(|s| s.parse().ok());
     let function_probes = match cli.function_probes {
         cli::FunctionProbes::Auto => stp_runtime::run::FunctionProbes::Auto,
@@ -336,6 +337,12 @@ fn compile(session: Session) -> u8 {
         drop(stderr);
         return keeping(run_script(compiled, &sm, &opts, color, function_probes));
     }
+    const PASS_NAMES: [&str; 6] = ["", "parse", "semantic analysis", "translation", "compilation", "run"];
+    if let Some(pass) = outcome.interrupted {
+        let name = PASS_NAMES.get(usize::from(pass)).unwrap_or(&"run");
+        let _ = writeln!(stderr, "Pass {pass}: {name} interrupted.");
+        return keeping(1);
+    }
     keeping(match outcome.failed_pass {
         None => 0,
         Some(pass) => {
@@ -343,8 +350,7 @@ fn compile(session: Session) -> u8 {
             if pass == 1 && errors > 0 {
                 let _ = writeln!(stderr, "{errors} parse error{}.", if errors == 1 { "" } else { "s" });
             }
-            let name = ["", "parse", "semantic analysis", "translation", "compilation", "run"];
-            let _ = writeln!(stderr, "Pass {pass}: {} failed.", name.get(usize::from(pass)).unwrap_or(&"run"));
+            let _ = writeln!(stderr, "Pass {pass}: {} failed.", PASS_NAMES.get(usize::from(pass)).unwrap_or(&"run"));
             1
         }
     })
@@ -441,6 +447,8 @@ fn print_usage_error(e: &UsageError) {
 
 fn main() -> ExitCode {
     install_panic_hook();
+    // A signal while the script compiles stops stp after the pass under way.
+    stp_runtime::signals::install();
     let cli = match cli::parse(std::env::args_os()) {
         cli::Parsed::Run(cli) => cli,
         cli::Parsed::Print(text) => {

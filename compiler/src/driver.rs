@@ -79,6 +79,9 @@ pub struct Options {
     pub list: Option<bool>,
     /// `--dump-functions`, `--dump-probe-aliases`.
     pub dump: Option<Dump>,
+    /// Whether a signal (SIGINT, SIGTERM, SIGHUP) asked stp to stop,
+    /// asked after each pass.
+    pub interrupted: Option<fn() -> bool>,
     /// Pass 3's translation of the user-placed handlers (native code, in
     /// the runtime crate): given the IR, the layout and each probe's
     /// point name, it reports what it cannot translate.
@@ -121,6 +124,7 @@ impl Default for Options {
             buffer_size: None,
             list: None,
             dump: None,
+            interrupted: None,
             user_side: None,
         }
     }
@@ -149,6 +153,8 @@ pub struct Outcome {
     pub object: Option<Built>,
     /// Pass 4's result when pass 5 is to run.
     pub compiled: Option<Box<Compiled>>,
+    /// The pass after which a signal stopped stp.
+    pub interrupted: Option<u8>,
 }
 
 #[derive(Debug)]
@@ -251,7 +257,9 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         timings: Vec::new(),
         object: None,
         compiled: None,
+        interrupted: None,
     };
+    let interrupted = || opts.interrupted.is_some_and(|f| f());
     let start = Instant::now();
     let (parsed, diags) = parse_pass(opts, kernel, sm);
     let diags = apply_warning_mode(diags, opts.warnings);
@@ -265,6 +273,10 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     ));
     if failed {
         outcome.failed_pass = Some(1);
+        return outcome;
+    }
+    if interrupted() {
+        outcome.interrupted = Some(1);
         return outcome;
     }
     if opts.last_pass == 1 {
@@ -309,6 +321,10 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     ));
     if failed {
         outcome.failed_pass = Some(2);
+        return outcome;
+    }
+    if interrupted() {
+        outcome.interrupted = Some(2);
         return outcome;
     }
     if opts.last_pass == 2 {
@@ -381,6 +397,10 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.output = format!("{ir_text}\n# eBPF\n{}", crate::bpf::codegen::print(&code));
         return outcome;
     }
+    if interrupted() {
+        outcome.interrupted = Some(3);
+        return outcome;
+    }
     // Pass 4: the object; -p4 writes it to NAME.o here (`-m NAME`, else
     // stp_PID) and prints its path, -k keeps it in a temporary directory.
     let start = Instant::now();
@@ -423,6 +443,10 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     outcome.object = Some(Built { path: path.clone(), kept_dir, bytes: bytes.clone(), programs });
     if opts.last_pass == 4 {
         outcome.output = format!("{shown}\n");
+        return outcome;
+    }
+    if interrupted() {
+        outcome.interrupted = Some(4);
         return outcome;
     }
     outcome.compiled = Some(Box::new(Compiled { object: bytes, program, module, layout, code }));

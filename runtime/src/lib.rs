@@ -3,8 +3,10 @@
 
 pub mod host;
 pub mod jit;
+pub mod output;
 pub mod report;
 pub mod run;
+pub mod signals;
 pub mod stats;
 pub mod symbols;
 pub mod sys;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aya::Btf;
@@ -27,6 +27,7 @@ use stp_compiler::layout::{Layout, ValueLayout};
 use stp_compiler::source::{SourceMap, Span};
 
 use crate::host::{Host, RuntimeError};
+use crate::output::PipeGuard;
 use crate::report::{self, Global};
 use crate::stats::Stat;
 use crate::sys;
@@ -86,25 +87,6 @@ pub struct Failure {
 #[allow(non_snake_case)]
 fn Failure(message: String) -> Failure {
     Failure { message, span: None, log: None }
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signals() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe; the struct is zeroed and then filled.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
-    }
 }
 
 /// The globals record, mapped from the `globals` array map.
@@ -170,6 +152,12 @@ struct State<'a> {
 impl State<'_> {
     fn layout(&self) -> &Layout {
         &self.c.layout
+    }
+
+    /// Sets the flag that makes every kernel handler return at once.
+    fn stop_kernel(&mut self) {
+        let exit_offset = self.layout().exit_offset;
+        self.globals.write(exit_offset, &1u64.to_ne_bytes());
     }
 
     fn fd(&self, g: GlobalId) -> Option<RawFd> {
@@ -367,7 +355,10 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         })
         .flatten()
         .collect();
-    install_signals();
+    crate::signals::install();
+    if crate::signals::pending() {
+        return Err(Failure("interrupted before the script was loaded".into()));
+    }
     let mut ebpf = sys::load_object(&c.object).map_err(|e| Failure(format!("cannot load the compiled script: {e}")))?;
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| Failure(format!("{what}: {e}")))?;
     let globals_fd = match ebpf.map("globals") {
@@ -390,11 +381,17 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         };
         maps.insert(i as u32, fd);
     }
-    let out: Box<dyn Write> = match &opts.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display())))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    let (out, broken): (Box<dyn Write>, _) = match &opts.output {
+        Some(path) => {
+            let file =
+                std::fs::File::create(path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display())))?;
+            let (w, broken) = PipeGuard::new(file);
+            (Box::new(std::io::BufWriter::new(w)), broken)
+        }
+        None => {
+            let (w, broken) = PipeGuard::new(std::io::stdout());
+            (Box::new(std::io::BufWriter::new(w)), broken)
+        }
     };
     let mut child = match &opts.command {
         Some(cmd) => Some(Child::spawn(cmd)?),
@@ -487,7 +484,7 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     let mut rng = XorShift::seeded();
     let has_kernel = !c.code.programs.is_empty();
     let endless = has_kernel || !timers.is_empty() || child.is_some() || opts.timeout.is_some();
-    while !failed && !st.exit && !STOP.load(Ordering::SeqCst) && endless {
+    while !failed && !st.exit && !crate::signals::pending() && !broken.load(Ordering::SeqCst) && endless {
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             break;
@@ -533,8 +530,7 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         }
     }
     // The kernel's handlers stop at once (detaching takes a while).
-    let exit_offset = st.layout().exit_offset;
-    st.globals.write(exit_offset, &1u64.to_ne_bytes());
+    st.stop_kernel();
     // Detach, then what the probes wrote before they stopped.
     drop(own_probes);
     detach(&mut ebpf);
@@ -634,6 +630,16 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
     let c = st.c;
     let mut text = Vec::new();
     while let Some(item) = ring.next() {
+        // Once the session is to stop, the kernel's handlers stop at once:
+        // the ring buffer then drains, whatever its handlers printed
+        // would make them fire again. After MAXERRORS, what follows the
+        // last error tolerated is dropped, as stap blocks those handlers.
+        if *failed || st.exit || crate::signals::pending() {
+            st.stop_kernel();
+        }
+        if *failed {
+            continue;
+        }
         let bytes: &[u8] = &item;
         let Some(tag) = records::tag(bytes) else { continue };
         let Some(kind) = c.code.records.get(tag as usize) else { continue };

@@ -22,6 +22,12 @@ struct Ended {
 /// a first line, `then` gets its pid (to signal it, say). Checks that the
 /// run leaves no BPF object and no trace event of its own.
 fn run(args: &[&str], then: impl FnOnce(i32)) -> Ended {
+    run_with(args, then, false)
+}
+
+/// As [`run`]; with `close`, the reader of stp's output goes away after
+/// the first line.
+fn run_with(args: &[&str], then: impl FnOnce(i32), close: bool) -> Ended {
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let before = bpf_objects();
     let mut child = Command::new(env!("CARGO_BIN_EXE_stp"))
@@ -37,7 +43,11 @@ fn run(args: &[&str], then: impl FnOnce(i32)) -> Ended {
     let mut out = String::new();
     stdout.read_line(&mut out).expect("stdout");
     then(pid);
-    stdout.read_to_string(&mut out).expect("stdout");
+    if close {
+        drop(stdout);
+    } else {
+        stdout.read_to_string(&mut out).expect("stdout");
+    }
     let mut err = String::new();
     child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
     let status = child.wait().expect("stp ends");
@@ -136,4 +146,73 @@ fn a_signal_ends_the_run_cleanly() {
         assert!(ended.out.starts_with("attached\n") && ended.out.ends_with("end\n"), "signal {sig}: {}", ended.out);
         assert!(ended.tmp_left.is_empty(), "left {:?}", ended.tmp_left);
     }
+}
+
+/// With MAXERRORS at its default of 0, the first error ends the session:
+/// one error is reported although the probe fires on every system call
+/// (and printing it makes more), error probes run, end probes do not.
+#[test]
+fn the_first_error_ends_the_session_by_default() {
+    if !as_root("MAXERRORS=0") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global z\n\
+        probe kernel.trace(\"raw_syscalls:sys_enter\") { println(1 / z) }\n\
+        probe error { println(\"error probe\") }\n\
+        probe end { println(\"end\") }\n";
+    let ended = run(&["-w", "-e", script], drop);
+    assert_eq!(ended.status, 1, "{}", ended.err);
+    assert_eq!(ended.out, "error probe\n", "{}", ended.err);
+    assert_eq!(ended.err.matches("ERROR: division by 0").count(), 1, "{}", ended.err);
+    assert!(ended.err.contains("WARNING: Number of errors: 1, skipped probes: 0"), "{}", ended.err);
+    assert!(ended.tmp_left.is_empty(), "left {:?}", ended.tmp_left);
+}
+
+/// A reader that goes away (`stp ... | head -1`) ends the session: stp
+/// exits with status 0 at once instead of writing into a closed pipe
+/// forever.
+#[test]
+fn a_closed_output_pipe_ends_the_session() {
+    if !as_root("EPIPE") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe kernel.trace(\"raw_syscalls:sys_enter\") { println(\"tick\") }\n\
+        probe end { println(\"end\") }\n";
+    let ended = run_with(&["-e", script], drop, true);
+    assert_eq!(ended.status, 0, "{}", ended.err);
+    assert_eq!(ended.out, "tick\n");
+    assert!(ended.tmp_left.is_empty(), "left {:?}", ended.tmp_left);
+}
+
+/// A signal while the script compiles stops stp after the pass under way,
+/// before anything is loaded: here SIGINT while it reads the script from
+/// its standard input, so pass 1 is the one interrupted.
+#[test]
+fn a_signal_during_compilation_stops_stp() {
+    if !as_root("SIGINT in pass 1") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let before = bpf_objects();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stp runs");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, ATTACHED.as_bytes()).expect("the script");
+    drop(stdin);
+    let out = child.wait_with_output().expect("stp ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Pass 1: parse interrupted."), "{err}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_nothing_left(&before, "stp interrupted in pass 1");
 }
