@@ -3,6 +3,7 @@
 //! `stp-compiler` and `stp-runtime` crates.
 
 mod cli;
+mod privilege;
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
@@ -258,6 +259,21 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     opts.output = cli.output;
     opts.command = cli.command;
     opts.target_pid = cli.target_pid.and_then(|x| x.parse().ok());
+    if opts.last_pass == 5 && opts.list.is_none() && opts.dump.is_none() {
+        // Only a warning: SystemTap's own tests run every script with
+        // `-x 12345` and expect it to run, target() being 12345.
+        if let Some(pid) = opts.target_pid
+            && !stp_runtime::command::process_exists(pid)
+        {
+            eprintln!("WARNING: cannot find process {pid}");
+        }
+        if let Some(problem) = opts.command.as_deref().and_then(stp_runtime::command::command_problem) {
+            return fail(format!("ERROR: {problem}"));
+        }
+        if let Some(refusal) = privilege::run_refusal() {
+            return fail(refusal);
+        }
+    }
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
     opts.module = cli.module;
     opts.save_temps = cli.save_temps;
@@ -336,6 +352,16 @@ fn compile(session: Session) -> u8 {
         drop(stdout);
         drop(stderr);
         return keeping(run_script(compiled, &sm, &opts, color, function_probes));
+    }
+    if opts.list.is_some()
+        && outcome.failed_pass.is_none()
+        && let Some(dir) = privilege::unreadable_tracefs()
+    {
+        let _ =
+            writeln!(stderr, "WARNING: cannot read {dir}: the kernel's tracepoints are not listed (stp -l needs root)");
+        if outcome.output.is_empty() {
+            return keeping(1);
+        }
     }
     const PASS_NAMES: [&str; 6] = ["", "parse", "semantic analysis", "translation", "compilation", "run"];
     if let Some(pass) = outcome.interrupted {

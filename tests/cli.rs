@@ -281,3 +281,27 @@ fn a_wildcard_past_the_function_limit_is_refused() {
     let out = run("MAXFUNCTIONPROBES=100000");
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A `-c` command that cannot run is an error naming it, before any
+/// probe runs; a `-x` process that does not exist is warned about (stap's
+/// own tests give every script `-x 12345` and expect it to run).
+#[test]
+fn a_missing_command_is_an_error_and_a_missing_process_a_warning() {
+    let script = "probe begin { println(\"began\"); exit() }";
+    let out = Command::new(stp()).args(["-c", "no_such_program_stp --flag", "-e", script]).output().expect("stp runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "ERROR: cannot run the -c command 'no_such_program_stp --flag': no_such_program_stp: command not found"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty(), "the begin probe ran");
+    // A process that has been reaped does not exist.
+    let mut gone = Command::new("true").spawn().expect("true runs");
+    let pid = gone.id();
+    gone.wait().expect("true ends");
+    let out = Command::new(stp()).args(["-x", &pid.to_string(), "-e", script]).output().expect("stp runs");
+    assert!(stderr(&out).starts_with(&format!("WARNING: cannot find process {pid}\n")), "{}", stderr(&out));
+}

@@ -764,6 +764,8 @@ mod kernel_strings;
 mod operands;
 #[path = "runtime/perf.rs"]
 mod perf;
+#[path = "runtime/privilege.rs"]
+mod privilege;
 #[path = "runtime/timer.rs"]
 mod timer;
 #[path = "runtime/uprobe.rs"]
