@@ -448,7 +448,12 @@ fn run_script(
 /// instruction came from, with the verifier's log under -v.
 fn verify_object(outcome: &mut driver::Outcome, verbose: u8) {
     let Some(built) = &outcome.object else { return };
-    let Err(rejected) = stp_runtime::verify(&built.bytes) else { return };
+    let Err(rejected) = stp_runtime::verify(&built.bytes, &built.maps) else { return };
+    if rejected.program.is_empty() {
+        outcome.diagnostics.push(Diagnostic::error(rejected.log));
+        outcome.failed_pass = Some(4);
+        return;
+    }
     let span = built
         .programs
         .iter()

@@ -305,3 +305,34 @@ fn a_missing_command_is_an_error_and_a_missing_process_a_warning() {
     let out = Command::new(stp()).args(["-x", &pid.to_string(), "-e", script]).output().expect("stp runs");
     assert!(stderr(&out).starts_with(&format!("WARNING: cannot find process {pid}\n")), "{}", stderr(&out));
 }
+
+/// A map that would take more kernel memory than MAXMAPMEMORY (1 GiB by
+/// default) is refused at its global's declaration, whether its size is
+/// declared or comes from MAXMAPENTRIES; a larger MAXMAPMEMORY lets it by.
+#[test]
+fn a_map_past_the_memory_limit_is_refused_at_its_declaration() {
+    let run = |args: &[&str], script: &str| {
+        Command::new(stp())
+            .arg("--kernel")
+            .arg(root().join("tests/kernel"))
+            .arg("-p3")
+            .args(args)
+            .args(["-e", script])
+            .output()
+            .expect("stp runs")
+    };
+    let probe = "probe kernel.trace(\"sched:sched_switch\") { bar[pid()]++ }";
+    // 100,000,000 entries of an 8-byte key and value, 48 bytes of overhead each.
+    let want = "semantic error: array 'bar' needs 5.9 GiB of kernel memory (100000000 entries of 8 + 8 bytes)";
+    let out = run(&[], &format!("global bar[100000000]\n{probe}"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(want) && stderr(&out).contains("<input>:1:8"), "{}", stderr(&out));
+    let out = run(&["-D", "MAXMAPENTRIES=100000000"], &format!("global bar\n{probe}"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(want) && stderr(&out).contains("<input>:1:8"), "{}", stderr(&out));
+    let out = run(&["-D", "MAXMAPMEMORY=8000000000"], &format!("global bar[100000000]\n{probe}"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // 16,000,000 entries (1,024,000,000 bytes) fit in 1 GiB with the rest.
+    let out = run(&[], &format!("global bar[16000000]\n{probe}"));
+    assert!(out.status.success(), "{}", stderr(&out));
+}

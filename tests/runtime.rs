@@ -269,7 +269,7 @@ fn a_refused_program_is_reported_at_its_instruction() {
         funcs: Vec::new(),
     };
     let bytes = write_object(&[prog], &[], "GPL").expect("an object");
-    let rejected = stp_runtime::verify(&bytes).expect_err("the verifier refuses it");
+    let rejected = stp_runtime::verify(&bytes, &[]).expect_err("the verifier refuses it");
     assert_eq!(rejected.program, "bad");
     assert!(rejected.log.contains("R0 !read_ok"), "{}", rejected.log);
     assert_eq!(stp_runtime::failing_instruction(&rejected.log), Some(1), "{}", rejected.log);
@@ -360,7 +360,7 @@ fn a_refused_program_is_reported_with_its_script_line() {
         |slot: usize, line: u32, text: &str| LineInfo { slot, file: "<input>".into(), text: text.into(), line, col: 1 };
     let lines = [vec![line(0, 1, "probe begin {"), line(2, 2, "  return_without_a_value()")]];
     let bytes = write_object_with_lines(&[prog], &[], "GPL", &lines).expect("an object");
-    let rejected = stp_runtime::verify(&bytes).expect_err("the verifier refuses it");
+    let rejected = stp_runtime::verify(&bytes, &[]).expect_err("the verifier refuses it");
     assert_eq!(rejected.program, "bad");
     assert!(rejected.log.contains("R0 !read_ok"), "{}", rejected.log);
     // `; TEXT` (newer kernels add ` @ FILE:LINE`) above the refused exit.

@@ -165,6 +165,8 @@ pub struct Built {
     /// The directory `-k` keeps.
     pub kept_dir: Option<std::path::PathBuf>,
     pub bytes: Vec<u8>,
+    /// Its maps, with the global each holds.
+    pub maps: Vec<(crate::bpf::btf::MapDef, Option<String>)>,
     pub programs: Vec<(String, Vec<(usize, crate::source::Span)>)>,
 }
 
@@ -378,6 +380,11 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
             return outcome;
         }
     };
+    if let Err(d) = check_map_memory(&code.maps, &module, &program, layout.limits.max_map_memory) {
+        outcome.diagnostics.push(d);
+        outcome.failed_pass = Some(3);
+        return outcome;
+    }
     outcome.timings.push((
         3,
         format!("translated to IR ({} functions) and {} eBPF programs", module.functions.len(), code.programs.len()),
@@ -440,7 +447,13 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     let shown = path.as_ref().map_or_else(|| "memory".to_string(), |p| p.display().to_string());
     outcome.timings.push((4, format!("compiled to {shown}"), start.elapsed()));
     let programs = code.programs.iter().map(|p| p.name.clone()).zip(code.lines.iter().cloned()).collect();
-    outcome.object = Some(Built { path: path.clone(), kept_dir, bytes: bytes.clone(), programs });
+    outcome.object = Some(Built {
+        path: path.clone(),
+        kept_dir,
+        bytes: bytes.clone(),
+        maps: crate::bpf::mapmem::owners(&code.maps, &module),
+        programs,
+    });
     if opts.last_pass == 4 {
         outcome.output = format!("{shown}\n");
         return outcome;
@@ -451,6 +464,24 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     }
     outcome.compiled = Some(Box::new(Compiled { object: bytes, program, module, layout, code }));
     outcome
+}
+
+/// Refuses maps that would take more kernel memory than `limit`, at the
+/// declaration of the largest one's global.
+fn check_map_memory(
+    maps: &[crate::bpf::btf::MapDef],
+    module: &crate::ir::Module,
+    program: &elab::Program,
+    limit: u64,
+) -> Result<(), Diagnostic> {
+    let cpus = crate::bpf::mapmem::possible_cpus();
+    crate::bpf::mapmem::check(maps, cpus, limit, |map| {
+        let i = (0..module.globals.len() as u32)
+            .find(|i| crate::bpf::codegen::map_name(module, crate::ir::GlobalId(*i)) == map)?;
+        let name = &module.global(crate::ir::GlobalId(i))?.name;
+        let decl = program.globals.iter().find(|g| g.decl.name.name == *name)?;
+        Some((name.clone(), decl.decl.span))
+    })
 }
 
 /// What `pp()` says in each probe's handler: its first point's name.

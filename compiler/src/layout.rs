@@ -34,6 +34,9 @@ pub struct Limits {
     pub max_function_probes: u64,
     /// Frames a kernel backtrace holds.
     pub max_backtrace: u32,
+    /// Bytes of kernel memory the script's maps may take in all
+    /// (`MAXMAPMEMORY`, stp's own; see `bpf::mapmem`).
+    pub max_map_memory: u64,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
             max_nesting: 10,
             max_function_probes: 1000,
             max_backtrace: 20,
+            max_map_memory: 1 << 30,
         }
     }
 }
@@ -80,6 +84,7 @@ impl Limits {
                 }
                 "MAXACTION" => l.max_action = parse()?,
                 "MAXERRORS" => l.max_errors = parse()?,
+                "MAXMAPMEMORY" => l.max_map_memory = parse()?,
                 "MAXNESTING" => l.max_nesting = parse()?,
                 "MAXFUNCTIONPROBES" => l.max_function_probes = parse()?,
                 "MAXBACKTRACE" => {

@@ -12,6 +12,8 @@ pub mod stats;
 pub mod symbols;
 pub mod sys;
 
+use stp_compiler::bpf::btf::MapDef;
+
 /// A program the kernel's verifier refused.
 #[derive(Debug)]
 pub struct Rejected {
@@ -23,9 +25,11 @@ pub struct Rejected {
 /// Loads every program of an object into the kernel, so that its verifier
 /// checks them, and unloads them (`-p4 --verify`). Maps are created and
 /// dropped with them.
-pub fn verify(object: &[u8]) -> Result<(), Rejected> {
-    let mut ebpf = sys::load_object(object)
-        .map_err(|e| Rejected { program: String::new(), log: format!("cannot load the object: {e}") })?;
+/// A failure to load the object itself (no program named) is `program`
+/// empty, its `log` saying why.
+pub fn verify(object: &[u8], maps: &[(MapDef, Option<String>)]) -> Result<(), Rejected> {
+    let mut ebpf =
+        sys::load_object(object).map_err(|e| Rejected { program: String::new(), log: load_failure(&e, maps) })?;
     let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_string()).collect();
     for name in names {
         let Some(program) = ebpf.program_mut(&name) else { continue };
@@ -58,6 +62,17 @@ pub fn verify(object: &[u8]) -> Result<(), Rejected> {
         }
     }
     Ok(())
+}
+
+/// Why an object could not be loaded: for a map the kernel would not
+/// create, the global it holds, its size and the error.
+pub fn load_failure(e: &aya::EbpfError, maps: &[(MapDef, Option<String>)]) -> String {
+    match e {
+        aya::EbpfError::MapError(aya::maps::MapError::CreateError { name, io_error }) => {
+            stp_compiler::bpf::mapmem::create_failure(name, maps, io_error)
+        }
+        other => format!("cannot load the compiled script: {other}"),
+    }
 }
 
 /// The instruction the verifier stopped at: the last `N: (..) ...` line of

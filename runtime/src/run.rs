@@ -359,7 +359,8 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     if crate::signals::pending() {
         return Err(Failure("interrupted before the script was loaded".into()));
     }
-    let mut ebpf = sys::load_object(&c.object).map_err(|e| Failure(format!("cannot load the compiled script: {e}")))?;
+    let owners = stp_compiler::bpf::mapmem::owners(&c.code.maps, &c.module);
+    let mut ebpf = sys::load_object(&c.object).map_err(|e| Failure(crate::load_failure(&e, &owners)))?;
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| Failure(format!("{what}: {e}")))?;
     let globals_fd = match ebpf.map("globals") {
         Some(Map::Array(m)) => m.fd().as_fd().as_raw_fd(),

@@ -216,3 +216,38 @@ fn a_signal_during_compilation_stops_stp() {
     assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
     assert_nothing_left(&before, "stp interrupted in pass 1");
 }
+
+/// A global whose name is longer than the kernel takes for a map's name
+/// (15 characters) gets a shortened map name and works.
+#[test]
+fn a_long_global_name_makes_a_working_map() {
+    if !as_root("long global names") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let name = "x".repeat(511);
+    let script = format!("global {name}\nprobe begin {{ {name}[1] = 42; println({name}[1]); exit() }}\n");
+    let ended = run(&["-e", &script], drop);
+    assert_eq!((ended.status, ended.out.as_str()), (0, "42\n"), "{}", ended.err);
+}
+
+/// A map the kernel will not create is reported as such: the global, its
+/// size and the error, not as a program the verifier refused.
+#[test]
+fn a_map_the_kernel_refuses_is_named() {
+    if !as_root("map creation errors") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("a directory");
+    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(dir.path())
+        .args(["-p4", "--verify", "-D", "MAXMAPMEMORY=100000000000", "-e"])
+        .arg("global b[1000000000]\nprobe kernel.trace(\"raw_syscalls:sys_enter\") { b[pid()]++ }\n")
+        .output()
+        .expect("stp runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot create the map of global 'b' (1000000000 entries of 8 + 8 bytes"), "{err}");
+    assert!(!err.contains("verifier"), "{err}");
+}

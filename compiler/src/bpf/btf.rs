@@ -145,6 +145,7 @@ impl Builder {
 
 /// A map definition as libbpf declares it:
 /// `struct { __uint(type, T); __uint(max_entries, N); __type(key, K); __type(value, V); }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapDef {
     pub name: String,
     pub map_type: u32,

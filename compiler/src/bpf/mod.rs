@@ -6,5 +6,6 @@ pub mod btf_ext;
 pub mod codegen;
 pub mod elf;
 pub mod insn;
+pub mod mapmem;
 pub mod records;
 pub mod regalloc;

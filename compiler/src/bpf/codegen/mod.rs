@@ -247,7 +247,7 @@ pub fn array_overflow(size: Option<u64>) -> String {
 
 /// The map of a global array or statistic.
 pub fn map_name(m: &Module, g: GlobalId) -> String {
-    m.global(g).map_or_else(|| format!("g{}", g.0), |gl| format!("g_{}", gl.name))
+    m.global(g).map_or_else(|| format!("g{}", g.0), |gl| crate::bpf::mapmem::kernel_name(g.0, &gl.name))
 }
 
 /// The section a point's program goes in, as loaders read it: the
