@@ -251,3 +251,26 @@ fn a_map_the_kernel_refuses_is_named() {
     assert!(err.contains("cannot create the map of global 'b' (1000000000 entries of 8 + 8 bytes"), "{err}");
     assert!(!err.contains("verifier"), "{err}");
 }
+
+/// exit() in a kernel handler, `-T` and the end of the `-c` command each
+/// end the session with its end probes and leave nothing behind.
+#[test]
+fn exit_timeout_and_the_commands_end_leave_nothing() {
+    if !as_root("exit paths") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let exit = "probe kernel.trace(\"raw_syscalls:sys_enter\") { println(\"exit\"); exit() }\n\
+        probe end { println(\"end\") }\n";
+    let cases: [(&str, Vec<&str>); 3] = [
+        ("exit()", vec!["-e", exit]),
+        ("-T", vec!["-T", "1", "-e", ATTACHED]),
+        ("-c", vec!["-c", "sleep 0.5", "-e", ATTACHED]),
+    ];
+    for (what, args) in cases {
+        let ended = run(&args, drop);
+        assert_eq!(ended.status, 0, "{what}: {}", ended.err);
+        assert!(ended.out.ends_with("end\n"), "{what}: {}", ended.out);
+        assert!(ended.tmp_left.is_empty(), "{what} left {:?}", ended.tmp_left);
+    }
+}
