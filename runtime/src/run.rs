@@ -359,6 +359,11 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     if crate::signals::pending() {
         return Err(Failure("interrupted before the script was loaded".into()));
     }
+    // What a run killed by SIGKILL left in tracefs.
+    let stale = crate::cleanup::remove_stale_events();
+    if stale > 0 && opts.verbose > 0 {
+        eprintln!("Removed {stale} kprobe events left by stp runs that were killed");
+    }
     let owners = stp_compiler::bpf::mapmem::owners(&c.code.maps, &c.module);
     let mut ebpf = sys::load_object(&c.object).map_err(|e| Failure(crate::load_failure(&e, &owners)))?;
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| Failure(format!("{what}: {e}")))?;

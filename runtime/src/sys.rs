@@ -287,6 +287,12 @@ impl Drop for OwnKretprobe {
     }
 }
 
+/// Removes the kprobe event `group/name` that `path` (tracefs's
+/// `kprobe_events`) defines.
+pub fn remove_kprobe_event(path: &std::path::Path, name: &str) -> io::Result<()> {
+    write_kprobe_events(path, &format!("-:{name}\n"))
+}
+
 fn write_kprobe_events(path: &std::path::Path, line: &str) -> io::Result<()> {
     use std::io::Write as _;
     std::fs::OpenOptions::new().append(true).open(path)?.write_all(line.as_bytes())
