@@ -112,6 +112,8 @@ struct Session {
     verify: bool,
     /// `--function-probes`.
     function_probes: stp_runtime::run::FunctionProbes,
+    /// `--suppress-time-limits`.
+    suppress_time_limits: bool,
 }
 
 fn session(cli: cli::Cli) -> Result<Session, UsageError> {
@@ -284,7 +286,15 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         cli::FunctionProbes::Fentry => stp_runtime::run::FunctionProbes::Fentry,
         cli::FunctionProbes::Kprobe => stp_runtime::run::FunctionProbes::Kprobe,
     };
-    Ok(Session { opts, color, kernel_dir: cli.kernel, cache: !cli.disable_cache, verify: cli.verify, function_probes })
+    Ok(Session {
+        opts,
+        color,
+        kernel_dir: cli.kernel,
+        cache: !cli.disable_cache,
+        verify: cli.verify,
+        function_probes,
+        suppress_time_limits: cli.suppress_time_limits,
+    })
 }
 
 /// Processor time of this process so far: (user, system) in milliseconds.
@@ -311,7 +321,8 @@ fn check_user_side(
 }
 
 fn compile(session: Session) -> u8 {
-    let Session { mut opts, color, kernel_dir, cache, verify, function_probes } = session;
+    let Session { mut opts, color, kernel_dir, cache, verify, function_probes, suppress_time_limits } = session;
+    let overload = if suppress_time_limits { None } else { stp_runtime::overload::Limit::from_defines(&opts.defines) };
     // Pass 5 compiles the user-placed handlers to run them (and reports
     // what it cannot translate as pass 3 would); -p3 and -p4 check them.
     if opts.last_pass < 5 {
@@ -351,7 +362,7 @@ fn compile(session: Session) -> u8 {
     if let (Some(compiled), None) = (&outcome.compiled, outcome.failed_pass) {
         drop(stdout);
         drop(stderr);
-        return keeping(run_script(compiled, &sm, &opts, color, function_probes));
+        return keeping(run_script(compiled, &sm, &opts, color, function_probes, overload));
     }
     if opts.list.is_some()
         && outcome.failed_pass.is_none()
@@ -389,6 +400,7 @@ fn run_script(
     opts: &Options,
     color: bool,
     function_probes: stp_runtime::run::FunctionProbes,
+    overload: Option<stp_runtime::overload::Limit>,
 ) -> u8 {
     let run_opts = stp_runtime::run::RunOptions {
         output: opts.output.clone(),
@@ -398,6 +410,7 @@ fn run_script(
         compatible: Some(opts.compatible.clone()),
         verbose: opts.verbose,
         function_probes,
+        overload,
     };
     let points = driver::point_names(&compiled.program);
     let jit = match stp_runtime::jit::Jit::compile(&compiled.module, &compiled.layout, &points) {

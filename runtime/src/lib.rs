@@ -6,6 +6,7 @@ pub mod command;
 pub mod host;
 pub mod jit;
 pub mod output;
+pub mod overload;
 pub mod report;
 pub mod run;
 pub mod signals;

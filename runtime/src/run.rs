@@ -61,6 +61,9 @@ pub struct RunOptions {
     pub verbose: u8,
     /// How `kernel.function` probes attach.
     pub function_probes: FunctionProbes,
+    /// The overload limit (`None`: `--suppress-time-limits` or
+    /// `-D STP_NO_OVERLOAD`).
+    pub overload: Option<crate::overload::Limit>,
 }
 
 /// How `kernel.function` probes attach (`--function-probes`).
@@ -488,6 +491,18 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         })
         .collect();
     let mut rng = XorShift::seeded();
+    let mut overload = match opts.overload {
+        Some(limit) if !c.code.programs.is_empty() && !failed && !st.exit => {
+            match crate::overload::Overload::start(limit, &ebpf) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    eprintln!("WARNING: no probe run-time statistics ({e}): the overload check is off");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let has_kernel = !c.code.programs.is_empty();
     let endless = has_kernel || !timers.is_empty() || child.is_some() || opts.timeout.is_some();
     while !failed && !st.exit && !crate::signals::pending() && !broken.load(Ordering::SeqCst) && endless {
@@ -529,6 +544,14 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
             }
         }
         let _ = st.out.flush();
+        if let Some(o) = overload.as_mut()
+            && !failed
+            && o.check(&ebpf)
+        {
+            st.stop_kernel();
+            report(&mut st, sm, "probe overhead exceeded threshold", None);
+            failed = true;
+        }
         if let Some(ch) = child.as_mut()
             && ch.exited()
         {

@@ -274,3 +274,30 @@ fn exit_timeout_and_the_commands_end_leave_nothing() {
         assert!(ended.tmp_left.is_empty(), "{what} left {:?}", ended.tmp_left);
     }
 }
+
+/// Probes taking more time than STP_OVERLOAD_THRESHOLD per
+/// STP_OVERLOAD_INTERVAL (here 1 µs in 100 ms, which a probe on every
+/// system call passes at once) stop the script with stap's error, and
+/// leave nothing; `--suppress-time-limits` lets the same script run to
+/// its -T limit.
+#[test]
+fn overload_stops_the_script_unless_suppressed() {
+    if !as_root("overload") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let limits = ["-D", "STP_OVERLOAD_THRESHOLD=1000", "-D", "STP_OVERLOAD_INTERVAL=100000000", "-T", "2"];
+    let script = "global s\n\
+        probe kernel.trace(\"raw_syscalls:sys_enter\") { if (!s) { s = 1; println(\"attached\") } }\n\
+        probe end { println(\"end\") }\n\
+        probe error { println(\"error\") }\n";
+    let started = std::time::Instant::now();
+    let ended = run(&[&limits[..], &["-e", script]].concat(), drop);
+    assert_eq!(ended.status, 1, "{}", ended.err);
+    assert_eq!(ended.out, "attached\nerror\n", "{}", ended.err);
+    assert!(ended.err.starts_with("ERROR: probe overhead exceeded threshold\n"), "{}", ended.err);
+    assert!(started.elapsed() < std::time::Duration::from_millis(1800), "stopped before -T");
+    let ended = run(&[&limits[..], &["--suppress-time-limits", "-e", script]].concat(), drop);
+    assert_eq!(ended.status, 0, "{}", ended.err);
+    assert_eq!(ended.out, "attached\nend\n", "{}", ended.err);
+}
