@@ -301,3 +301,32 @@ fn overload_stops_the_script_unless_suppressed() {
     assert_eq!(ended.status, 0, "{}", ended.err);
     assert_eq!(ended.out, "attached\nend\n", "{}", ended.err);
 }
+
+/// A large hash map is created without preallocation (its memory comes as
+/// entries are added), a small one and a wrapping (LRU) one with it, as
+/// the kernel reports them; and the large one works.
+#[test]
+fn large_hash_maps_are_not_preallocated() {
+    if !as_root("map preallocation") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global big[4000000], small[100], ring%[4000000]\n\
+        probe kernel.trace(\"raw_syscalls:sys_enter\") { big[pid()]++; small[1]++; ring[pid()]++ }\n";
+    let bytes = super::compile("prealloc", script);
+    let ebpf = aya::Ebpf::load(&bytes).expect("aya loads the object");
+    let flags = |name: &str| match ebpf.map(name) {
+        Some(aya::maps::Map::HashMap(m) | aya::maps::Map::LruHashMap(m)) => m.info().expect("map info").map_flags(),
+        _ => panic!("no hash map {name}"),
+    };
+    const NO_PREALLOC: u32 = 1;
+    assert_eq!(flags("g_big") & NO_PREALLOC, NO_PREALLOC);
+    assert_eq!(flags("g_small") & NO_PREALLOC, 0);
+    assert_eq!(flags("g_ring") & NO_PREALLOC, 0);
+    drop(ebpf);
+    let ended = run(
+        &["-e", "global big[4000000]\nprobe begin { big[7] = 6; big[8] = 7; println(big[7] * big[8]); exit() }\n"],
+        drop,
+    );
+    assert_eq!((ended.status, ended.out.as_str()), (0, "42\n"), "{}", ended.err);
+}

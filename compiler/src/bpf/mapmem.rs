@@ -10,6 +10,9 @@
 //! - arrays: entries × value (× the possible CPUs when per-CPU);
 //! - the ring buffer: its size.
 //!
+//! Hash maps past [`PREALLOC_LIMIT`] are created with `BPF_F_NO_PREALLOC`
+//! (LRU maps cannot be): their memory comes as entries are added.
+//!
 //! The sum over the script's maps may not pass `MAXMAPMEMORY` bytes
 //! (`-D MAXMAPMEMORY=BYTES`, 1 GiB by default); past it, the largest map
 //! is refused at its global's declaration.
@@ -17,6 +20,13 @@
 use super::btf::MapDef;
 use crate::diag::Diagnostic;
 use crate::source::Span;
+
+/// `BPF_F_NO_PREALLOC`: a hash map whose entries are allocated as they
+/// are added (Linux 6.1 lets tracing programs use such maps).
+pub const F_NO_PREALLOC: u32 = 1;
+
+/// Hash maps larger than this (on one CPU) are not preallocated.
+pub const PREALLOC_LIMIT: u64 = 16 << 20;
 
 /// The kernel's `struct htab_elem` before the key, rounded up.
 const HTAB_ELEM: u64 = 48;

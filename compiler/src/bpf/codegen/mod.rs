@@ -313,14 +313,20 @@ fn maps(m: &Module, layout: &Layout, scratch: u32, ringbuf: u32, zeros: u32) -> 
             (true, false) => MAP_PERCPU_HASH,
             (true, true) => MAP_LRU_PERCPU_HASH,
         };
-        out.push(MapDef {
+        let mut def = MapDef {
             name: map_name(m, GlobalId(i as u32)),
             map_type,
             key_size: ml.key_size,
             value_size: ml.value_size,
             max_entries: ml.max_entries,
             flags: 0,
-        });
+        };
+        // A large hash map takes its entries' memory as they come, not
+        // all when it is created (LRU maps are always preallocated).
+        if !ml.wrap && crate::bpf::mapmem::bytes(&def, 1) > crate::bpf::mapmem::PREALLOC_LIMIT {
+            def.flags = crate::bpf::mapmem::F_NO_PREALLOC;
+        }
+        out.push(def);
     }
     if zeros > 0 {
         out.push(MapDef {
