@@ -329,10 +329,18 @@ mod tests {
 
     #[test]
     fn unsupported_options_name_themselves() {
-        let Parsed::Fail(msg) = run(&["-e", "probe begin {}", "-k"]) else { panic!("should fail") };
-        assert_eq!(msg, "stp: option '-k' is not supported yet\n");
+        let Parsed::Fail(msg) = run(&["-e", "probe begin {}", "-b"]) else { panic!("should fail") };
+        assert_eq!(msg, "stp: option '-b' is not supported yet\n");
         let Parsed::Fail(msg) = run(&["--use-server=x", "--dyninst", "-e", "x"]) else { panic!("should fail") };
         assert_eq!(msg, "stp: option '--use-server' is not supported yet\n");
+    }
+
+    #[test]
+    fn k_and_save_temps_keep_the_object() {
+        for opt in ["-k", "--save-temps"] {
+            let Parsed::Run(cli) = run(&[opt, "-e", "probe begin {}"]) else { panic!("should parse") };
+            assert!(cli.save_temps, "{opt}");
+        }
     }
 
     #[test]
