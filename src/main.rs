@@ -70,12 +70,25 @@ fn valid_global(s: &str) -> bool {
     })
 }
 
+/// The script on standard input; a signal while stp waits for it stops
+/// stp there (the read is interrupted, not resumed).
 fn read_stdin() -> Result<String, UsageError> {
-    let mut text = String::new();
-    match std::io::stdin().read_to_string(&mut text) {
-        Ok(_) => Ok(text),
-        Err(e) => fail(format!("Cannot read the script from standard input: {e}")),
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                if stp_runtime::signals::pending() {
+                    return fail("Pass 1: parse interrupted.");
+                }
+            }
+            Err(e) => return fail(format!("Cannot read the script from standard input: {e}")),
+        }
     }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn apply_rlimit(name: &str, value: Option<&str>, resource: libc::__rlimit_resource_t) -> Result<(), UsageError> {
