@@ -768,6 +768,8 @@ mod timer;
 mod uprobe;
 #[path = "runtime/usdt.rs"]
 mod usdt;
+#[path = "runtime/verify.rs"]
+mod verify;
 #[path = "runtime/vm.rs"]
 mod vm;
 #[path = "runtime/vm_kprobes.rs"]

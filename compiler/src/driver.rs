@@ -151,6 +151,9 @@ pub struct Outcome {
 pub struct Built {
     pub path: std::path::PathBuf,
     pub programs: Vec<(String, Vec<(usize, crate::source::Span)>)>,
+    /// For each program: its section, and the program doing the same
+    /// through the other mechanism (`Code::alt`).
+    pub attach: Vec<(String, Option<usize>)>,
 }
 
 /// Calls `f` with the preprocessor's view of the session.
@@ -402,7 +405,8 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     }
     outcome.timings.push((4, format!("compiled to {}", path.display()), start.elapsed()));
     let programs = code.programs.iter().map(|p| p.name.clone()).zip(code.lines.iter().cloned()).collect();
-    outcome.object = Some(Built { path: path.clone(), programs });
+    let attach = code.programs.iter().map(|p| p.section.clone()).zip(code.alt.iter().copied()).collect();
+    outcome.object = Some(Built { path: path.clone(), programs, attach });
     if opts.last_pass == 4 {
         outcome.output = format!("{}\n", path.display());
         return outcome;

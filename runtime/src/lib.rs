@@ -8,6 +8,7 @@ pub mod run;
 pub mod stats;
 pub mod symbols;
 pub mod sys;
+pub mod verify;
 
 /// A program the kernel's verifier refused.
 #[derive(Debug)]

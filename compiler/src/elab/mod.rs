@@ -22,6 +22,7 @@ pub mod regex;
 pub mod sdt;
 pub mod symbols;
 pub mod target;
+pub mod tp_source;
 
 use crate::diag::Diagnostic;
 use crate::kernel::Kernel;
