@@ -411,7 +411,14 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.output = format!("{}\n", path.display());
         return outcome;
     }
-    outcome.compiled = Some(Box::new(Compiled { object: bytes, program, module, layout, code }));
+    outcome.compiled = Some(Box::new(Compiled {
+        object: bytes,
+        program,
+        module,
+        layout,
+        code,
+        ringbuf_default: opts.buffer_size.is_none(),
+    }));
     outcome
 }
 
@@ -429,6 +436,9 @@ pub struct Compiled {
     pub layout: crate::layout::Layout,
     /// The eBPF programs, the probe point each serves, the record table.
     pub code: crate::bpf::codegen::Output,
+    /// The ring buffer has its default size (no `-s`): the runtime may
+    /// size it to the machine.
+    pub ringbuf_default: bool,
 }
 
 impl std::fmt::Debug for Compiled {

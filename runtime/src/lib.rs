@@ -4,6 +4,7 @@
 pub mod host;
 pub mod jit;
 pub mod report;
+pub mod ringbuf;
 pub mod run;
 pub mod stats;
 pub mod symbols;
