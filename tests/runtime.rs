@@ -750,6 +750,8 @@ mod begin_end;
 mod c_program;
 #[path = "runtime/context.rs"]
 mod context;
+#[path = "runtime/faults.rs"]
+mod faults;
 #[path = "runtime/foreach.rs"]
 mod foreach;
 #[path = "runtime/kernel_hist.rs"]

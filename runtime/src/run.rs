@@ -707,6 +707,16 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
                 let s = st.combine(stat, used).unwrap_or_else(|| Stat::empty(hist, 0));
                 let _ = st.out.write_all(crate::stats::render_hist(&s, hist).as_bytes());
             }
+            RecordKind::Fault { message, span } => {
+                let addr = match values.first() {
+                    Some(Value::Long(a)) => *a as u64,
+                    _ => 0,
+                };
+                report(st, sm, &message.replace("{addr}", &format!("0x{addr:x}")), Some(*span));
+                if st.errors > st.c.layout.limits.max_errors {
+                    *failed = true;
+                }
+            }
             RecordKind::Error { message, span } => {
                 let text = match (message, values.first()) {
                     (Some(m), _) => m.clone(),
