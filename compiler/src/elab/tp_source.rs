@@ -38,8 +38,10 @@ pub fn choose(kernel: &Kernel, points: &[ResolvedPoint], body: &Block) -> Result
     for s in &body.stmts {
         stmt_names(s, &mut names);
     }
-    let only_arg = names.iter().find(|(n, _)| args.contains(n) && !fields.contains(n));
-    let only_field = names.iter().find(|(n, _)| fields.contains(n) && !args.contains(n));
+    // `$$parms` and its kin (kept as `$parms`) read the arguments.
+    let is_arg = |n: &String| args.contains(n) || (!args.is_empty() && n.starts_with('$'));
+    let only_arg = names.iter().find(|(n, _)| is_arg(n) && !fields.contains(n));
+    let only_field = names.iter().find(|(n, _)| fields.contains(n) && !is_arg(n));
     match (only_arg, only_field) {
         (_, None) => Ok(TpSource::Args),
         (None, Some(_)) => Ok(TpSource::Fields),
@@ -50,9 +52,10 @@ pub fn choose(kernel: &Kernel, points: &[ResolvedPoint], body: &Block) -> Result
             let at_span = if at == field { *field_span } else { *arg_span };
             let mut d = Diagnostic::semantic_error(
                 format!(
-                    "tracepoint '{}': '${field}' is a field of its record and '${arg}' an argument of its BTF \
+                    "tracepoint '{}': '${field}' is a field of its record and '${arg}' {} of its BTF \
                      tracepoint; one handler reads one or the other",
-                    tp.name
+                    tp.name,
+                    if arg.starts_with('$') { "reads the arguments" } else { "an argument" }
                 ),
                 at_span,
             )
@@ -116,8 +119,15 @@ fn expr_names(e: &Expr, out: &mut Vec<(String, Span)>) {
         // `@defined` asks; what it names does not choose.
         ExprKind::Defined(_) => return,
         ExprKind::Target(t) => {
-            if let TargetBase::Var(n) = &t.base {
-                out.push((n.clone(), e.span));
+            match &t.base {
+                TargetBase::Var(n) => out.push((n.clone(), e.span)),
+                // `$$parms` and the like print the BTF arguments where
+                // there are some: named `$parms`, so they count as one.
+                TargetBase::Context(_) => {
+                    let shown = super::target::describe(t);
+                    out.push((format!("${}", shown.trim_start_matches('$')), e.span));
+                }
+                _ => {}
             }
         }
         _ => {}
