@@ -349,7 +349,7 @@ fn compile(session: Session) -> u8 {
     let mut sm = SourceMap::new();
     let mut outcome = driver::run(&opts, &kernel, &mut sm);
     if verify && outcome.failed_pass.is_none() {
-        verify_object(&mut outcome, opts.verbose);
+        verify_object(&mut outcome, opts.verbose, function_probes);
     }
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
@@ -472,9 +472,22 @@ fn run_script(
 /// `--verify`: the kernel's verifier checks the object's programs. A
 /// refusal is stp's bug: an internal error at the script line the failing
 /// instruction came from, with the verifier's log under -v.
-fn verify_object(outcome: &mut driver::Outcome, verbose: u8) {
+fn verify_object(outcome: &mut driver::Outcome, verbose: u8, function_probes: stp_runtime::run::FunctionProbes) {
     let Some(built) = &outcome.object else { return };
-    let Err(rejected) = stp_runtime::verify(&built.bytes, &built.maps) else { return };
+    let planned: Vec<stp_runtime::verify::Planned> = built
+        .programs
+        .iter()
+        .zip(&built.attach)
+        .map(|((name, _), (section, twin))| stp_runtime::verify::Planned {
+            name: name.clone(),
+            section: section.clone(),
+            twin: *twin,
+        })
+        .collect();
+    let Err(rejected) = stp_runtime::verify::verify_planned(&built.bytes, &planned, function_probes, &built.maps)
+    else {
+        return;
+    };
     if rejected.program.is_empty() {
         outcome.diagnostics.push(Diagnostic::error(rejected.log));
         outcome.failed_pass = Some(4);

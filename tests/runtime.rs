@@ -752,6 +752,8 @@ mod c_program;
 mod cleanup;
 #[path = "runtime/context.rs"]
 mod context;
+#[path = "runtime/faults.rs"]
+mod faults;
 #[path = "runtime/foreach.rs"]
 mod foreach;
 #[path = "runtime/kernel_hist.rs"]
@@ -772,6 +774,8 @@ mod timer;
 mod uprobe;
 #[path = "runtime/usdt.rs"]
 mod usdt;
+#[path = "runtime/verify.rs"]
+mod verify;
 #[path = "runtime/vm.rs"]
 mod vm;
 #[path = "runtime/vm_kprobes.rs"]
@@ -978,33 +982,21 @@ fn isinstr_in_a_kernel_handler_agrees_with_the_user_side() {
     assert_eq!(out, "110101\n110101\n", "{err}");
 }
 
-/// The `events` maps there are: (id, `max_entries`), from `bpftool map
-/// show`.
-fn ring_buffers() -> Vec<(u64, u64)> {
-    let out = Command::new("bpftool").args(["map", "show"]).output().expect("bpftool runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    // One block per map: a line "ID: TYPE  name NAME ..." and indented ones.
-    let mut blocks: Vec<String> = Vec::new();
-    for line in text.lines() {
-        match blocks.last_mut() {
-            Some(b) if line.starts_with(char::is_whitespace) => b.push_str(line),
-            _ => blocks.push(line.to_string()),
-        }
-    }
-    blocks
-        .iter()
-        .filter(|b| b.contains("ringbuf") && b.contains("name events "))
-        .filter_map(|b| {
-            let id = b.split(':').next()?.trim().parse().ok()?;
-            let n = b.split_whitespace().skip_while(|w| *w != "max_entries").nth(1)?.parse().ok()?;
-            Some((id, n))
-        })
-        .collect()
+/// The size of the ring buffer process `pid` holds open, from its file
+/// descriptors' fdinfo (`map_type` 27, BPF_MAP_TYPE_RINGBUF): other
+/// sessions' buffers on the machine are not it.
+fn own_ring_buffer(pid: u32) -> Option<u64> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?;
+    fds.flatten().find_map(|fd| {
+        let info = std::fs::read_to_string(fd.path()).ok()?;
+        let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok());
+        (field("map_type:")? == 27).then(|| field("max_entries:")).flatten()
+    })
 }
 
 /// The ring buffer, whose pages are resident from the start, is sized to
-/// the script: small when the kernel's handlers print nothing, 2 MiB when
-/// they print, and as `-s` says.
+/// the script: small when the kernel's handlers print nothing, a share per
+/// online CPU when they print, and as `-s` says.
 #[test]
 fn the_ring_buffer_is_sized_to_the_script() {
     if !as_root("the ring buffer's size") {
@@ -1017,13 +1009,18 @@ fn the_ring_buffer_is_sized_to_the_script() {
                    probe timer.s(2) { exit() }\n";
     let printing =
         "probe kernel.trace(\"syscalls:sys_enter_getppid\") { println(pid()) }\nprobe timer.s(2) { exit() }\n";
+    // Without -s, a buffer the handlers print into gets 4 MiB per online
+    // CPU (at least 2, at most 64 MiB, a power of two); -s is exact.
+    // SAFETY: sysconf reads a value.
+    let online = u64::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).unwrap_or(1).max(1);
+    let default = (online * (4 << 20)).clamp(2 << 20, 64 << 20).next_power_of_two();
     for (options, script, want) in [
         (&[][..], quiet, 1 << 16),
-        (&[][..], printing, 1 << 21),
-        (&[][..], drawing, 1 << 21),
+        (&[][..], printing, default),
+        (&[][..], drawing, default),
+        (&["-s", "2"][..], printing, 1 << 21),
         (&["-s", "8"][..], printing, 1 << 23),
     ] {
-        let before: Vec<u64> = ring_buffers().into_iter().map(|r| r.0).collect();
         let mut child = Command::new(common::stp())
             .args(options)
             .args(["-e", script])
@@ -1033,7 +1030,7 @@ fn the_ring_buffer_is_sized_to_the_script() {
             .expect("stp starts");
         let mut size = None;
         for _ in 0..100 {
-            size = ring_buffers().into_iter().find(|r| !before.contains(&r.0)).map(|r| r.1);
+            size = own_ring_buffer(child.id());
             if size.is_some() {
                 break;
             }
@@ -1042,6 +1039,35 @@ fn the_ring_buffer_is_sized_to_the_script() {
         let _ = child.wait();
         assert_eq!(size, Some(want), "{options:?} {script}");
     }
+}
+
+/// With the default buffer, four threads printing 10,000 records each
+/// as fast as they can (some 6 MB of records, three times what the buffer
+/// held when it did not grow with the CPUs) lose none of them.
+#[test]
+fn a_moderate_burst_from_four_threads_loses_nothing() {
+    if !as_root("pass 5 output from four threads") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let (threads, each) = (4, 10_000);
+    let script = "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() == target()) printf(\"%d %s\\n\", tid(), execname())\n\
+        }\n";
+    let cmd = format!(
+        "perl -Mthreads -e 'my @t = map {{ threads->create(sub {{ getppid() for 1..{each} }}) }} 1..{threads}; $_->join for @t'"
+    );
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert!(!err.contains("WARNING: There were"), "{err}");
+    let mut per_thread: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for l in out.lines() {
+        *per_thread.entry(l.split(' ').next().unwrap_or_default()).or_default() += 1;
+    }
+    // Each thread's records, all of them (perl's main thread calls no
+    // getppid()).
+    let counts: Vec<usize> = per_thread.values().copied().collect();
+    assert_eq!(counts, vec![each; threads], "records per thread: {per_thread:?}");
 }
 
 /// `-c` with a list of commands runs all of them, in one shell whose pid

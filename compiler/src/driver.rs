@@ -168,6 +168,9 @@ pub struct Built {
     /// Its maps, with the global each holds.
     pub maps: Vec<(crate::bpf::btf::MapDef, Option<String>)>,
     pub programs: Vec<(String, Vec<(usize, crate::source::Span)>)>,
+    /// For each program: its section, and the program doing the same
+    /// through the other mechanism (`Code::alt`).
+    pub attach: Vec<(String, Option<usize>)>,
 }
 
 /// Calls `f` with the preprocessor's view of the session.
@@ -447,12 +450,14 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     let shown = path.as_ref().map_or_else(|| "memory".to_string(), |p| p.display().to_string());
     outcome.timings.push((4, format!("compiled to {shown}"), start.elapsed()));
     let programs = code.programs.iter().map(|p| p.name.clone()).zip(code.lines.iter().cloned()).collect();
+    let attach = code.programs.iter().map(|p| p.section.clone()).zip(code.alt.iter().copied()).collect();
     outcome.object = Some(Built {
         path: path.clone(),
         kept_dir,
         bytes: bytes.clone(),
         maps: crate::bpf::mapmem::owners(&code.maps, &module),
         programs,
+        attach,
     });
     if opts.last_pass == 4 {
         outcome.output = format!("{shown}\n");
@@ -462,7 +467,14 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.interrupted = Some(4);
         return outcome;
     }
-    outcome.compiled = Some(Box::new(Compiled { object: bytes, program, module, layout, code }));
+    outcome.compiled = Some(Box::new(Compiled {
+        object: bytes,
+        program,
+        module,
+        layout,
+        code,
+        ringbuf_default: opts.buffer_size.is_none(),
+    }));
     outcome
 }
 
@@ -498,6 +510,9 @@ pub struct Compiled {
     pub layout: crate::layout::Layout,
     /// The eBPF programs, the probe point each serves, the record table.
     pub code: crate::bpf::codegen::Output,
+    /// The ring buffer has its default size (no `-s`): the runtime may
+    /// size it to the machine.
+    pub ringbuf_default: bool,
 }
 
 impl std::fmt::Debug for Compiled {

@@ -8,11 +8,13 @@ pub mod jit;
 pub mod output;
 pub mod overload;
 pub mod report;
+pub mod ringbuf;
 pub mod run;
 pub mod signals;
 pub mod stats;
 pub mod symbols;
 pub mod sys;
+pub mod verify;
 
 use stp_compiler::bpf::btf::MapDef;
 

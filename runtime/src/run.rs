@@ -368,7 +368,8 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         eprintln!("Removed {stale} kprobe events left by stp runs that were killed");
     }
     let owners = stp_compiler::bpf::mapmem::owners(&c.code.maps, &c.module);
-    let mut ebpf = sys::load_object(&c.object).map_err(|e| Failure(crate::load_failure(&e, &owners)))?;
+    let mut ebpf = sys::load_object_with(&c.object, crate::ringbuf::load_size(c))
+        .map_err(|e| Failure(crate::load_failure(&e, &owners)))?;
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| Failure(format!("{what}: {e}")))?;
     let globals_fd = match ebpf.map("globals") {
         Some(Map::Array(m)) => m.fd().as_fd().as_raw_fd(),
@@ -505,14 +506,16 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     };
     let has_kernel = !c.code.programs.is_empty();
     let endless = has_kernel || !timers.is_empty() || child.is_some() || opts.timeout.is_some();
+    let mut busy = false;
     while !failed && !st.exit && !crate::signals::pending() && !broken.load(Ordering::SeqCst) && endless {
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             break;
         }
         // Output records wake the loop only once the buffer fills up:
-        // it drains at least this often.
-        let mut wait = Duration::from_millis(10);
+        // it drains at least this often, and soon again while records
+        // keep coming.
+        let mut wait = Duration::from_millis(if busy { 1 } else { 10 });
         for (at, ..) in &timers {
             wait = wait.min(at.saturating_duration_since(now));
         }
@@ -522,7 +525,7 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         let mut pfd = libc::pollfd { fd: ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd, for the duration of the call.
         unsafe { libc::poll(&mut pfd, 1, wait.as_millis().min(i32::MAX as u128) as i32) };
-        drain(&mut ring, &mut st, sm, &mut failed);
+        busy = drain(&mut ring, &mut st, sm, &mut failed) > 0;
         let now = Instant::now();
         for t in &mut timers {
             if now >= t.0 && !st.exit && !failed {
@@ -655,9 +658,11 @@ fn report(st: &mut State<'_>, sm: &SourceMap, message: &str, span: Option<Span>)
     eprint!("{}", error_text(sm, message, span, None, st.c.layout.limits.max_string_len as usize));
 }
 
-fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &SourceMap, failed: &mut bool) {
+/// Prints what the ring buffer holds; how many records that was.
+fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &SourceMap, failed: &mut bool) -> usize {
     let c = st.c;
     let mut text = Vec::new();
+    let mut n = 0;
     while let Some(item) = ring.next() {
         // Once the session is to stop, the kernel's handlers stop at once:
         // the ring buffer then drains, whatever its handlers printed
@@ -669,6 +674,7 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
         if *failed {
             continue;
         }
+        n += 1;
         let bytes: &[u8] = &item;
         let Some(tag) = records::tag(bytes) else { continue };
         let Some(kind) = c.code.records.get(tag as usize) else { continue };
@@ -736,6 +742,16 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
                 let s = st.combine(stat, used).unwrap_or_else(|| Stat::empty(hist, 0));
                 let _ = st.out.write_all(crate::stats::render_hist(&s, hist).as_bytes());
             }
+            RecordKind::Fault { message, span } => {
+                let addr = match values.first() {
+                    Some(Value::Long(a)) => *a as u64,
+                    _ => 0,
+                };
+                report(st, sm, &message.replace("{addr}", &format!("0x{addr:x}")), Some(*span));
+                if st.errors > st.c.layout.limits.max_errors {
+                    *failed = true;
+                }
+            }
             RecordKind::Error { message, span } => {
                 let text = match (message, values.first()) {
                     (Some(m), _) => m.clone(),
@@ -749,6 +765,7 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, st: &mut State<'_>, sm: &Source
             }
         }
     }
+    n
 }
 
 /// The probes stp attached itself, which go when this does.

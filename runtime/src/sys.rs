@@ -347,13 +347,26 @@ pub fn has_kprobes() -> bool {
 /// keeps its view. Where that cannot be arranged (no CAP_SYS_ADMIN, a
 /// restricted container), the object loads as usual.
 pub fn load_object(object: &[u8]) -> Result<aya::Ebpf, aya::EbpfError> {
+    load_object_with(object, None)
+}
+
+/// As `load_object`, the ring buffer `events` made `ringbuf` bytes where
+/// given.
+pub fn load_object_with(object: &[u8], ringbuf: Option<u32>) -> Result<aya::Ebpf, aya::EbpfError> {
+    let load = || {
+        let mut loader = aya::EbpfLoader::new();
+        if let Some(size) = ringbuf {
+            loader.map_max_entries("events", size);
+        }
+        loader.load(object)
+    };
     std::thread::scope(|s| {
         s.spawn(|| {
             hide_kernel_btf();
-            aya::EbpfLoader::new().load(object)
+            load()
         })
         .join()
-        .unwrap_or_else(|_| aya::EbpfLoader::new().load(object))
+        .unwrap_or_else(|_| load())
     })
 }
 

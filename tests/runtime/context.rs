@@ -217,3 +217,28 @@ fn backtrace_strings_key_arrays_and_print_with_symbols() {
     // The same stack three times: one key, drawn the same on the user side.
     assert_eq!(user, format!("3\n{frames}"), "{out}");
 }
+
+/// A tracepoint handler that reads a name both sources have (`$id` of
+/// raw_syscalls:sys_enter) and one only its record has (`$args`) reads
+/// both from the record: kill(pid, 0) is seen with the traced process's
+/// pid and signal 0.
+#[test]
+fn record_fields_and_shared_names_read_from_one_source() {
+    if !as_root("tracepoint fields with a name BTF arguments share") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = format!(
+        "probe kernel.trace(\"raw_syscalls:sys_enter\") {{\n\
+           if (pid() == target() && $id == {} && $args[1] == 0) {{ printf(\"%d %d %d\\n\", $id, $args[0], pid()); exit() }}\n\
+         }}\n",
+        libc::SYS_kill
+    );
+    let (status, out, err) = stp_run_clean(&["-c", "perl -e 'kill 0, $$; sleep 1'", "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    let v: Vec<i64> = out.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(v.len(), 3, "{out}");
+    assert_eq!(v.first(), Some(&libc::SYS_kill), "{out}");
+    // kill's first argument is the pid perl passed: its own.
+    assert_eq!(v.get(1), v.get(2), "{out}");
+}

@@ -38,6 +38,9 @@ pub enum RecordKind {
     /// A runtime error at `span`: `message`, or the record's one string
     /// argument (`error(msg)`).
     Error { message: Option<String>, span: Span },
+    /// A memory fault at `span`: `message` with the address the record
+    /// carries where `{addr}` is.
+    Fault { message: String, span: Span },
     /// `print_backtrace()`: the bytes of the kernel's stack the helper
     /// wrote (or its negative error), then up to `frames` addresses.
     Backtrace { frames: u32 },
@@ -65,6 +68,7 @@ impl RecordKind {
             RecordKind::Warn => vec![Ty::Str],
             RecordKind::Error { message: Some(_), .. } => Vec::new(),
             RecordKind::Error { message: None, .. } => vec![Ty::Str],
+            RecordKind::Fault { .. } => vec![Ty::Long],
             RecordKind::Backtrace { frames } => vec![Ty::Long; *frames as usize + 1],
             RecordKind::HistPrint { .. } => Vec::new(),
             RecordKind::PrintStack => vec![Ty::Str],

@@ -229,6 +229,10 @@ impl<'a> Session<'a> {
             };
             match expanded {
                 Ok(x) => {
+                    let reached: Vec<&ResolvedPoint> = x.iter().map(|e| &e.point).collect();
+                    if let Some(w) = super::coverage::syscall_coverage(self.opts.kernel, point, &reached) {
+                        self.error(w);
+                    }
                     let hit = !x.is_empty();
                     expansions.extend(x);
                     if hit && point.sufficient {

@@ -12,6 +12,7 @@
 //! [`Program`] (a name in a scope is a local or a global, never both), and
 //! target expressions carry their resolution in the tree.
 
+pub mod coverage;
 pub mod derive;
 pub mod infer;
 pub mod intrinsics;
@@ -22,6 +23,7 @@ pub mod regex;
 pub mod sdt;
 pub mod symbols;
 pub mod target;
+pub mod tp_source;
 
 use crate::diag::Diagnostic;
 use crate::kernel::Kernel;

@@ -28,6 +28,8 @@ pub(crate) struct Scope<'p> {
     /// Per variable name: occurrences in the body, and as a `<<<` target.
     pub uses: HashMap<String, VarCounts>,
     pub body: BodyId,
+    /// Where a tracepoint probe's `$name`s are read.
+    pub tp_source: super::tp_source::TpSource,
 }
 
 impl Scope<'_> {
@@ -280,6 +282,7 @@ impl<'a> Session<'a> {
             failed: false,
             uses: var_counts(&body),
             body: BodyId::Function(i),
+            tp_source: super::tp_source::TpSource::Args,
         };
         self.block(&mut body, &mut scope);
         if let Some(f) = self.functions.get_mut(i) {
@@ -295,6 +298,13 @@ impl<'a> Session<'a> {
         let points = probe.points.clone();
         self.simplify(&mut probe.body, probe.file, &points);
         let points = probe.points.clone();
+        let tp_source = match super::tp_source::choose(self.opts.kernel, &points, &probe.body) {
+            Ok(s) => s,
+            Err(d) => {
+                self.error(d);
+                super::tp_source::TpSource::Args
+            }
+        };
         let mut scope = Scope {
             file: probe.file,
             locals: Vec::new(),
@@ -304,6 +314,7 @@ impl<'a> Session<'a> {
             failed: false,
             uses: var_counts(&probe.body),
             body: BodyId::Probe(self.probes.len()),
+            tp_source,
         };
         if let Some(c) = &mut probe.condition {
             self.check_condition(c);
@@ -560,7 +571,8 @@ impl<'a> Session<'a> {
                     });
                 if context
                     && matches!(t.base, TargetBase::Var(_) | TargetBase::Context(_))
-                    && let Err(d) = super::target::resolve(t, e.span, &points, self.opts, false)
+                    && let Err(d) =
+                        super::target::resolve(t, e.span, &points, self.opts, false, super::tp_source::TpSource::Args)
                 {
                     self.error(d);
                 }
@@ -1125,7 +1137,7 @@ impl<'a> Session<'a> {
                 None => {}
             }
         }
-        let resolved = super::target::resolve(t, span, scope.points, self.opts, scope.in_function)?;
+        let resolved = super::target::resolve(t, span, scope.points, self.opts, scope.in_function, scope.tp_source)?;
         self.aggregate_check(t, &resolved, span, scope)?;
         t.resolved = Some(Box::new(resolved));
         Ok(())

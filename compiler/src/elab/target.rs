@@ -142,6 +142,11 @@ fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
     kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })
 }
 
+/// The names of a tracepoint's BTF arguments.
+pub(crate) fn tracepoint_arg_names(kernel: &Kernel, name: &str) -> Vec<String> {
+    tracepoint_args(kernel, name).map(|p| p.params.into_iter().map(|(n, _)| n).collect()).unwrap_or_default()
+}
+
 /// The kernel function whose arguments a point's `$vars` are: the probed
 /// function, or an LSM hook's `bpf_lsm_HOOK`; and whether `$return` is there.
 fn function_of(kind: &ProbeKind) -> Option<(KFunc, bool)> {
@@ -370,6 +375,7 @@ pub fn resolve(
     points: &[ResolvedPoint],
     opts: &ElabOptions<'_>,
     in_function: bool,
+    source: super::tp_source::TpSource,
 ) -> Result<Resolved, Diagnostic> {
     let kernel = opts.kernel;
     // Where the walk starts.
@@ -438,7 +444,7 @@ pub fn resolve(
             for other in points.iter().skip(1).filter(|p| matches!(p.kind, ProbeKind::Usdt { .. })) {
                 sdt_arg(other, name, span)?;
             }
-            match start_var(kernel, point, name, span)? {
+            match start_var(kernel, point, name, span, source)? {
                 Start::Btf(at, base) => (at, base, false),
                 Start::Field(f) => return resolve_field(t, f, span),
                 Start::Sdt(base) => return resolve_untyped(t, base, span),
@@ -516,7 +522,7 @@ fn context_parts(
     let mut parts = Vec::new();
     for name in names {
         let t = Target::bare(TargetBase::Var(name.clone()));
-        let value = match start_var(kernel, first, &name, span) {
+        let value = match start_var(kernel, first, &name, span, super::tp_source::TpSource::Args) {
             Ok(Start::Btf(at, base)) => {
                 walk_from(kernel, &t, at, base, false, span).ok().filter(|r| r.ty == Type::Long).map(Box::new)
             }
@@ -536,7 +542,13 @@ fn is_ret(p: &ResolvedPoint) -> bool {
 }
 
 /// `$name` in a probe at `point`.
-fn start_var(kernel: &Kernel, point: &ResolvedPoint, name: &str, span: Span) -> Result<Start, Diagnostic> {
+fn start_var(
+    kernel: &Kernel,
+    point: &ResolvedPoint,
+    name: &str,
+    span: Span,
+    source: super::tp_source::TpSource,
+) -> Result<Start, Diagnostic> {
     let unknown = |names: Vec<String>| {
         let list = names.iter().map(|n| format!("${n}")).collect::<Vec<_>>().join(" ");
         Diagnostic::semantic_error(
@@ -589,7 +601,9 @@ fn start_var(kernel: &Kernel, point: &ResolvedPoint, name: &str, span: Span) -> 
             }
         }
         ProbeKind::Tracepoint { tp } => {
-            if let Some(proto) = tracepoint_args(kernel, &tp.name)
+            // The handler reads one source (see `tp_source`).
+            if source == super::tp_source::TpSource::Args
+                && let Some(proto) = tracepoint_args(kernel, &tp.name)
                 && let Some(i) = proto.params.iter().position(|(n, _)| n == name)
             {
                 let ty = proto.params.get(i).map(|p| p.1).unwrap_or(TypeId { btf: 0, id: 0 });

@@ -72,6 +72,8 @@ pub enum Which {
     PrintStack,
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
+    /// A fault that warns and returns "".
+    MemoryWarn(&'static str),
     /// `kernel_string(addr, err_msg)`: the message.
     MemoryErrMsg,
 }
@@ -140,16 +142,23 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
             MemoryFault("kernel string copy fault")
         }
-        ("kernel_long" | "kernel_int" | "kernel_short" | "kernel_char" | "kernel_pointer", 1)
-        | ("kernel_buffer_quoted", 2 | 3) => MemoryFault("kernel read fault"),
-        ("user_string" | "user_string_warn" | "user_string_quoted", 1)
-        | ("user_string_n" | "user_string_n_quoted", 2) => MemoryFault("user string copy fault"),
-        (
-            "user_char" | "user_short" | "user_ushort" | "user_int" | "user_long" | "user_ulong" | "user_int8"
-            | "user_uint8" | "user_int16" | "user_uint16" | "user_int32" | "user_uint32" | "user_int64" | "user_uint64",
-            1,
-        )
-        | ("user_buffer_quoted", 3) => MemoryFault("user read fault"),
+        ("kernel_long", 1) => MemoryFault("kernel long copy fault"),
+        ("kernel_int", 1) => MemoryFault("kernel int copy fault"),
+        ("kernel_short", 1) => MemoryFault("kernel short copy fault"),
+        ("kernel_char", 1) => MemoryFault("kernel char copy fault"),
+        ("kernel_pointer", 1) => MemoryFault("kernel pointer copy fault"),
+        ("kernel_buffer_quoted", 2 | 3) => MemoryFault("kernel read fault"),
+        // A warning and "" (stap 2.3 on), not an error.
+        ("user_string_warn", 1) => MemoryWarn("user string copy fault -14"),
+        ("user_string" | "user_string_quoted", 1) | ("user_string_n" | "user_string_n_quoted", 2) => {
+            MemoryFault("user string copy fault")
+        }
+        // As the kernel side words it, by the size read.
+        ("user_char" | "user_int8" | "user_uint8", 1) => MemoryFault("user char copy fault"),
+        ("user_short" | "user_ushort" | "user_int16" | "user_uint16", 1) => MemoryFault("user short copy fault"),
+        ("user_int" | "user_int32" | "user_uint32", 1) => MemoryFault("user int copy fault"),
+        ("user_long" | "user_ulong" | "user_int64" | "user_uint64", 1) => MemoryFault("user long copy fault"),
+        ("user_buffer_quoted", 3) => MemoryFault("user read fault"),
         ("kernel_string" | "kernel_string2" | "user_string" | "user_string2", 2) | ("user_string_n", 3) => MemoryErrMsg,
         _ => return None,
     })
@@ -468,6 +477,10 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         Pid2Execname => Str(comm(&format!("/proc/{}/comm", long(args, 0)))),
         MemoryFault(what) => {
             return Err(format!("{what} at 0x{:x} [man error::fault]", long(args, 0)));
+        }
+        MemoryWarn(what) => {
+            c.host.warn(&format!("{what} at 0x{:x} [man error::fault]", long(args, 0)));
+            Str(Vec::new())
         }
         MemoryErrMsg => Str(string(args, args.len().saturating_sub(1)).to_vec()),
     })

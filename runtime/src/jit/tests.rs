@@ -349,6 +349,18 @@ fn task_and_string_intrinsics() {
     assert_eq!(output("probe begin { println(kernel_string(4096, \"bad\")) }"), "bad\n");
 }
 
+/// `user_string_warn` warns with stap's message and returns "", where
+/// `user_string` fails.
+#[test]
+fn user_string_warn_warns_and_goes_on() {
+    let (out, err, host) = run_with("probe begin { println(\"[\", user_string_warn(16), \"]\") }", &[]);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(out, "[]\n");
+    assert_eq!(host.warnings, ["user string copy fault -14 at 0x10 [man error::fault]"]);
+    let (_, err) = run("probe begin { println(user_string(16)) }");
+    assert_eq!(err.map(|e| e.message), Some("user string copy fault at 0x10 [man error::fault]".to_string()));
+}
+
 #[test]
 fn unsupported_intrinsics_are_refused_at_compile_time() {
     let err = try_compile("probe begin { println(errno_str(2)) }", &[]).err().expect("refused");

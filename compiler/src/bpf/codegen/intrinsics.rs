@@ -136,22 +136,23 @@ impl Gen<'_> {
                 };
                 let user = name.starts_with("user_");
                 self.load(Reg::R3, addr, span)?;
+                // The address stays in r9 for the fault's message.
+                self.emit(Insn::mov64_reg(Reg::R9, Reg::R3));
                 self.emit(Insn::store_imm(Size::DW, Reg::FP, VALUE_SLOT, 0));
                 self.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
                 self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(VALUE_SLOT)));
                 self.emit(Insn::mov64_imm(Reg::R2, size));
                 self.emit(Insn::call(if user { HELPER_PROBE_READ_USER } else { HELPER_PROBE_READ_KERNEL }));
-                let ok = self.label();
-                self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);
                 let what = if user { "user" } else { "kernel" };
-                let kind = match size {
-                    8 => "long",
-                    4 => "int",
-                    2 => "short",
+                let kind = match (name, size) {
+                    ("kernel_pointer", _) => "pointer",
+                    (_, 8) => "long",
+                    (_, 4) => "int",
+                    (_, 2) => "short",
                     _ => "char",
                 };
-                self.fail(Ok(&format!("{what} {kind} copy fault")), span)?;
-                self.bind(ok);
+                let message = format!("{what} {kind} copy fault at {} [man error::fault]", super::fault::ADDR);
+                self.check_fault(&message, Reg::R9, span)?;
                 let width = Size::of_bytes(size as u32).unwrap_or(Size::DW);
                 self.emit(Insn::load(width, Reg::R1, Reg::FP, VALUE_SLOT));
                 self.sign_extend(Reg::R1, size as u32, signed);

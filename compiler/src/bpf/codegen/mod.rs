@@ -26,6 +26,7 @@ use crate::parse::ast::{CompareOp, PrintKind};
 use crate::source::Span;
 
 mod context;
+mod fault;
 mod foreach;
 mod frame;
 mod intrinsics;

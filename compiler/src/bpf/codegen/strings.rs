@@ -181,6 +181,8 @@ impl Gen<'_> {
         let off = self.str_off(dst)?;
         self.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
         self.load(Reg::R3, addr, span)?;
+        // The address stays in r9 for the fault's message.
+        self.emit(Insn::mov64_reg(Reg::R9, Reg::R3));
         self.scratch_addr(Reg::R1, off);
         match limit {
             Some(n) => {
@@ -204,7 +206,8 @@ impl Gen<'_> {
             }
             None => {
                 let what = if user { "user" } else { "kernel" };
-                self.fail(Ok(&format!("{what} string copy fault")), span)?;
+                let message = format!("{what} string copy fault at {} [man error::fault]", super::fault::ADDR);
+                self.fault(&message, Reg::R9, span)?;
             }
         }
         self.bind(ok);

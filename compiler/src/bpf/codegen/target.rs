@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// stap's message for a failed read through a pointer (`$p->field`).
+const DEREF_FAULT: &str = "read fault [man error::fault] at {addr}";
+
 impl Gen<'_> {
     /// A target variable: the walk pass 2 resolved, from the context.
     /// The address in hand is kept in r9; memory other than the
@@ -89,6 +92,7 @@ impl Gen<'_> {
                 Step::Offset(n) => self.emit(Insn::alu64_imm(AluOp::Add, Reg::R9, *n as i32)),
                 Step::LoadPointer => {
                     self.read_kernel(8);
+                    self.check_fault(DEREF_FAULT, Reg::R9, span)?;
                     self.emit(Insn::load(Size::DW, Reg::R9, Reg::FP, VALUE_SLOT));
                 }
                 Step::Index { op, elem_size } => {
@@ -107,6 +111,7 @@ impl Gen<'_> {
             Load::Int { size, signed } => {
                 let Some(width) = Size::of_bytes(*size) else { return Err(not_yet("integers of this size", span)) };
                 self.read_kernel(*size);
+                self.check_fault(DEREF_FAULT, Reg::R9, span)?;
                 self.emit(Insn::load(width, Reg::R1, Reg::FP, VALUE_SLOT));
                 self.sign_extend(Reg::R1, *size, *signed);
                 self.store(dst, Reg::R1, span)
@@ -114,6 +119,7 @@ impl Gen<'_> {
             Load::Bitfield { size, bit_offset, bits, signed } => {
                 let Some(width) = Size::of_bytes(*size) else { return Err(not_yet("bitfields of this size", span)) };
                 self.read_kernel(*size);
+                self.check_fault(DEREF_FAULT, Reg::R9, span)?;
                 self.emit(Insn::load(width, Reg::R1, Reg::FP, VALUE_SLOT));
                 // Move the field to the top, then back down.
                 let up = 64 - (*bit_offset + *bits) as i32;
@@ -133,7 +139,7 @@ impl Gen<'_> {
                 self.emit(Insn::mov64_imm(Reg::R2, limit as i32));
                 self.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
                 self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
-                Ok(())
+                self.check_fault(DEREF_FAULT, Reg::R9, span)
             }
             Load::Pretty { .. } | Load::Aggregate => Err(not_yet("printing whole structures in kernel handlers", span)),
         }
@@ -204,7 +210,7 @@ impl Gen<'_> {
     }
 
     /// `*(size *)VALUE_SLOT = *(size *)r9`, the slot zeroed first (a
-    /// fault leaves 0).
+    /// fault leaves 0, and r0 negative).
     /// `reg` = the context's u64 at `off`: an argument or `$return`. In
     /// a tracing program (fentry, fexit, tp_btf, LSM) the verifier types
     /// a pointer argument by its BTF type, and refuses arithmetic on it
