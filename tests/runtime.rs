@@ -748,6 +748,8 @@ fn every_record_is_printed_or_counted_as_lost() {
 mod begin_end;
 #[path = "runtime/c_program.rs"]
 mod c_program;
+#[path = "runtime/concurrency.rs"]
+mod concurrency;
 #[path = "runtime/context.rs"]
 mod context;
 #[path = "runtime/foreach.rs"]

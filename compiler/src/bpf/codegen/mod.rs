@@ -25,6 +25,7 @@ use crate::layout::{HistLayout, Layout, MapLayout, STAT_FIELDS, ValueLayout};
 use crate::parse::ast::{CompareOp, PrintKind};
 use crate::source::Span;
 
+mod atomic;
 mod context;
 mod foreach;
 mod frame;
@@ -1271,6 +1272,7 @@ impl<'a> Gen<'a> {
                     k,
                     InstKind::MapGet { .. }
                         | InstKind::MapSet { .. }
+                        | InstKind::Update { keys: Some(_), .. }
                         | InstKind::MapHas { .. }
                         | InstKind::MapDelete { .. }
                         | InstKind::StatAdd { .. }
@@ -1518,6 +1520,9 @@ impl<'a> Gen<'a> {
             }
             InstKind::MapGet { dst, map, keys } => self.map_get(*dst, *map, keys, span)?,
             InstKind::MapSet { map, keys, value } => self.map_set(*map, keys, value, span)?,
+            InstKind::Update { old, global, keys, op, value } => {
+                self.update(*old, *global, keys.as_deref(), *op, value, span)?
+            }
             InstKind::MapHas { dst, map, keys } => {
                 let Some(keys) = keys.iter().cloned().collect::<Option<Vec<Operand>>>() else {
                     return self.has_matching(*dst, *map, keys, span);
