@@ -251,3 +251,28 @@ fn a_wildcard_past_the_function_limit_is_refused() {
     let out = run("MAXFUNCTIONPROBES=100000");
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Kernel handlers that read a global and write it back later get a
+/// warning at the write (another CPU's update in between is lost);
+/// updates compiled as atomic instructions (`x = x + 1`, `y++`, `y -= 2`)
+/// do not, nor do user-side handlers; `-w` silences it and `-W` makes it
+/// an error.
+#[test]
+fn a_global_written_back_after_a_read_is_warned_about() {
+    let kernel = root().join("tests/kernel");
+    let kernel = kernel.to_str().expect("utf-8");
+    let script = "global x, y, m\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n  x = x + 1; y++; y -= 2\n  if (pid() > m) m = pid()\n}\n\
+        probe begin { x = x * 2 }\n";
+    let out = run_stp(&["-p3", "--kernel", kernel, "-e", script]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("WARNING:").count(), 1, "{err}");
+    assert!(err.contains("WARNING: global 'm' is read and written back, not updated atomically"), "{err}");
+    assert!(err.contains("<input>:4:19"), "at the write of m: {err}");
+    let quiet = run_stp(&["-w", "-p3", "--kernel", kernel, "-e", script]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(!stderr(&quiet).contains("WARNING"), "{}", stderr(&quiet));
+    let strict = run_stp(&["-W", "-p3", "--kernel", kernel, "-e", script]);
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+}
