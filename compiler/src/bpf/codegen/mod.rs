@@ -848,10 +848,12 @@ impl<'a> Gen<'a> {
         let mut next_slot = if fe_loops.is_empty() { FIRST_VAR_SLOT } else { loops::FIRST_SLOT };
         // Strings never live together share a place; longs too when the
         // stack would not hold one each (a slot of its own is what the
-        // register allocator promotes best).
+        // register allocator promotes best), or when the allocator does
+        // not run (functions with `foreach` loops, whose callbacks share
+        // the stack's limit).
         let shared = frame::places(f);
         let n_longs = f.vars.iter().filter(|v| v.ty == Ty::Long).count() as i32;
-        let own_slots = next_slot - 8 * n_longs >= -stack;
+        let own_slots = fe_loops.is_empty() && next_slot - 8 * n_longs >= -stack;
         let mut k = 0;
         let places: Vec<u32> = f
             .vars
