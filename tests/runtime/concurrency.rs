@@ -185,3 +185,34 @@ fn global_updates_from_every_cpu_are_exact() {
     assert_eq!(got, want.iter().collect::<Vec<_>>(), "{err}");
     assert_eq!(got_c, want_c.iter().collect::<Vec<_>>(), "{err}");
 }
+
+/// An atomic update of a key a full array does not have fails as a
+/// write does: "array overflow" at the operator, the handler ended.
+#[test]
+fn an_update_of_a_full_array_is_an_overflow() {
+    if !as_root("array overflow of an update") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let cmd = super::getppid_command(5, 0);
+    for (update, near) in [("a[n] += 5", "operator '+='"), ("a[n]++", "identifier 'a'")] {
+        let script = format!(
+            "global a[3], n\n\
+             probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+               if (pid() == target() && execname() == \"perl\") {{ n++; {update}; printf(\"%d %d\\n\", n, a[n]) }}\n\
+             }}\n"
+        );
+        let (status, out, err) = super::stp_run_clean(&["-c", &cmd, "-e", &script]);
+        assert_eq!(status, 1, "{update}: {out}");
+        let step = if update.ends_with("++") { 1 } else { 5 };
+        assert_eq!(
+            out,
+            format!("1 {step}\n2 {step}\n3 {step}\n"),
+            "{update}: the fourth event failed before its printf"
+        );
+        assert!(
+            err.contains(&format!("ERROR: Array overflow, check size limit (3) near {near} at <input>:3:")),
+            "{err}"
+        );
+    }
+}
