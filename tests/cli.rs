@@ -276,3 +276,39 @@ fn a_global_written_back_after_a_read_is_warned_about() {
     let strict = run_stp(&["-W", "-p3", "--kernel", kernel, "-e", script]);
     assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
 }
+
+/// A loop the kernel's verifier would walk past its million-instruction
+/// limit (its end depends on data, so the verifier follows it up to
+/// MAXACTION turns) is refused at its condition when compiled, not by
+/// the kernel after seconds of work; the same body on a counter the
+/// verifier follows to its end compiles.
+#[test]
+fn a_loop_too_large_for_the_verifier_is_refused_at_its_line() {
+    let kernel = root().join("tests/kernel");
+    let kernel = kernel.to_str().expect("utf-8");
+    let body = "{ x++; printf(\"%d %d %d %d\\n\", x, x + 1, x + 2, x + 3) }";
+    let on_data =
+        format!("global x\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n  while (x < 100) {body}\n}}\n");
+    let out = run_stp(&["-p4", "--kernel", kernel, "-D", "MAXACTION=100000", "-e", &on_data]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("semantic error: this loop is too large for the kernel's verifier"), "{err}");
+    assert!(err.contains("<input>:3:10"), "at the loop's condition: {err}");
+    // Under the limit with the default MAXACTION.
+    let out = run_stp(&["-p3", "--kernel", kernel, "-e", &on_data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let counted = format!(
+        "global x\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n  for (i = 0; i < 100; i++) {body}\n}}\n"
+    );
+    let out = run_stp(&["-p3", "--kernel", kernel, "-D", "MAXACTION=100000", "-e", &counted]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A loop on a function's result, as `while (next_move());` in
+    // SystemTap's 2048 example: the function's body is inlined in the
+    // loop.
+    let on_call = "global g[16]\n\
+        function step() {\n  for (i = 0; i < 16; i++) { if (g[i] > g[(i + 1) % 16]) { g[i] -= 1; return 1 } }\n  return 0\n}\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n  while (step());\n}\n";
+    let out = run_stp(&["-p3", "--kernel", kernel, "-D", "MAXACTION=100000", "-e", on_call]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("<input>:7:10"), "{}", stderr(&out));
+}

@@ -26,6 +26,7 @@ use crate::parse::ast::{CompareOp, PrintKind};
 use crate::source::Span;
 
 mod atomic;
+mod budget;
 mod context;
 mod foreach;
 mod frame;
@@ -1311,6 +1312,7 @@ impl<'a> Gen<'a> {
             self.bind(Label(index));
             self.block(index, b)?;
         }
+        self.check_loop_budget()?;
         let span = f.span;
         self.write_stubs(span)?;
         self.finish(span)
