@@ -336,3 +336,64 @@ fn a_map_past_the_memory_limit_is_refused_at_its_declaration() {
     let out = run(&[], &format!("global bar[16000000]\n{probe}"));
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Kernel handlers that read a global and write it back later get a
+/// warning at the write (another CPU's update in between is lost);
+/// updates compiled as atomic instructions (`x = x + 1`, `y++`, `y -= 2`)
+/// do not, nor do user-side handlers; `-w` silences it and `-W` makes it
+/// an error.
+#[test]
+fn a_global_written_back_after_a_read_is_warned_about() {
+    let kernel = root().join("tests/kernel");
+    let kernel = kernel.to_str().expect("utf-8");
+    let script = "global x, y, m\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n  x = x + 1; y++; y -= 2\n  if (pid() > m) m = pid()\n}\n\
+        probe begin { x = x * 2 }\n";
+    let out = run_stp(&["-p3", "--kernel", kernel, "-e", script]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("WARNING:").count(), 1, "{err}");
+    assert!(err.contains("WARNING: global 'm' is read and written back, not updated atomically"), "{err}");
+    assert!(err.contains("<input>:4:19"), "at the write of m: {err}");
+    let quiet = run_stp(&["-w", "-p3", "--kernel", kernel, "-e", script]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(!stderr(&quiet).contains("WARNING"), "{}", stderr(&quiet));
+    let strict = run_stp(&["-W", "-p3", "--kernel", kernel, "-e", script]);
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+}
+
+/// A loop the kernel's verifier would walk past its million-instruction
+/// limit (its end depends on data, so the verifier follows it up to
+/// MAXACTION turns) is refused at its condition when compiled, not by
+/// the kernel after seconds of work; the same body on a counter the
+/// verifier follows to its end compiles.
+#[test]
+fn a_loop_too_large_for_the_verifier_is_refused_at_its_line() {
+    let kernel = root().join("tests/kernel");
+    let kernel = kernel.to_str().expect("utf-8");
+    let body = "{ x++; printf(\"%d %d %d %d\\n\", x, x + 1, x + 2, x + 3) }";
+    let on_data =
+        format!("global x\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n  while (x < 100) {body}\n}}\n");
+    let out = run_stp(&["-p4", "--kernel", kernel, "-D", "MAXACTION=100000", "-e", &on_data]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("semantic error: this loop is too large for the kernel's verifier"), "{err}");
+    assert!(err.contains("<input>:3:10"), "at the loop's condition: {err}");
+    // Under the limit with the default MAXACTION.
+    let out = run_stp(&["-p3", "--kernel", kernel, "-e", &on_data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let counted = format!(
+        "global x\nprobe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n  for (i = 0; i < 100; i++) {body}\n}}\n"
+    );
+    let out = run_stp(&["-p3", "--kernel", kernel, "-D", "MAXACTION=100000", "-e", &counted]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A loop on a function's result, as `while (next_move());` in
+    // SystemTap's 2048 example: the function's body is inlined in the
+    // loop.
+    let on_call = "global g[16]\n\
+        function step() {\n  for (i = 0; i < 16; i++) { if (g[i] > g[(i + 1) % 16]) { g[i] -= 1; return 1 } }\n  return 0\n}\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n  while (step());\n}\n";
+    let out = run_stp(&["-p3", "--kernel", kernel, "-D", "MAXACTION=100000", "-e", on_call]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("<input>:7:10"), "{}", stderr(&out));
+}

@@ -750,6 +750,8 @@ mod begin_end;
 mod c_program;
 #[path = "runtime/cleanup.rs"]
 mod cleanup;
+#[path = "runtime/concurrency.rs"]
+mod concurrency;
 #[path = "runtime/context.rs"]
 mod context;
 #[path = "runtime/faults.rs"]

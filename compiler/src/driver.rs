@@ -345,6 +345,14 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
             return outcome;
         }
     };
+    let user_files: Vec<_> = parsed.user.iter().map(|s| s.file).collect();
+    let races = apply_warning_mode(crate::ir::races::unatomic_writes(&module, &user_files), opts.warnings);
+    let failed = has_errors(&races);
+    outcome.diagnostics.extend(races);
+    if failed {
+        outcome.failed_pass = Some(3);
+        return outcome;
+    }
     if let Err(e) = crate::ir::verify::verify(&module) {
         outcome.diagnostics.push(Diagnostic::internal(format!("the IR of this script is inconsistent: {e}")));
         outcome.failed_pass = Some(3);

@@ -446,6 +446,7 @@ fn key_bounds_pass(m: &Module, max_len: u32, out: &mut [Vec<u32>]) {
                 | InstKind::HistPrint { stat, keys, .. }
                 | InstKind::HistBucket { stat, keys, .. } => (stat, keys.iter().map(Some).collect()),
                 InstKind::MapHas { map, keys, .. } => (map, keys.iter().map(Option::as_ref).collect()),
+                InstKind::Update { global, keys: Some(keys), .. } => (global, keys.iter().map(Some).collect()),
                 InstKind::MapDelete { map, keys: Some(keys) } => (map, keys.iter().map(Option::as_ref).collect()),
                 InstKind::IterStart { map, slice, .. } => (map, slice.iter().map(Option::as_ref).collect()),
                 _ => continue,

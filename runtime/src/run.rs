@@ -1113,6 +1113,15 @@ fn print_unread(st: &mut State<'_>) {
                     *w = true;
                 }
             }
+            // An update reads and writes, as the read and the write it
+            // stands for did.
+            InstKind::Update { global, .. } => {
+                for seen in [&mut written, &mut read] {
+                    if let Some(s) = seen.get_mut(global.0 as usize) {
+                        *s = true;
+                    }
+                }
+            }
             InstKind::LoadGlobal { global, .. }
             | InstKind::MapGet { map: global, .. }
             | InstKind::MapHas { map: global, .. }

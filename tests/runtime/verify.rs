@@ -41,14 +41,15 @@ fn verify_loads_the_twin_pass_5_would_load() {
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     // The BTF program is what pass 5 attaches: its refusal is reported.
     let (bytes, planned) = twins(false, true);
-    let rejected = verify_planned(&bytes, &planned, FunctionProbes::Auto).expect_err("the tp_btf program is refused");
+    let rejected =
+        verify_planned(&bytes, &planned, FunctionProbes::Auto, &[]).expect_err("the tp_btf program is refused");
     assert_eq!(rejected.program, "btf");
     assert!(rejected.log.contains("R0 !read_ok"), "{}", rejected.log);
     // Its twin is not loaded while the BTF program is.
     let (bytes, planned) = twins(true, false);
-    verify_planned(&bytes, &planned, FunctionProbes::Auto).expect("the raw twin is not loaded");
+    verify_planned(&bytes, &planned, FunctionProbes::Auto, &[]).expect("the raw twin is not loaded");
     // With kprobes forced, pass 5 loads the raw twin, and so does --verify.
     let rejected =
-        verify_planned(&bytes, &planned, FunctionProbes::Kprobe).expect_err("the raw twin is loaded and refused");
+        verify_planned(&bytes, &planned, FunctionProbes::Kprobe, &[]).expect_err("the raw twin is loaded and refused");
     assert_eq!(rejected.program, "raw");
 }

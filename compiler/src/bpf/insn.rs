@@ -173,6 +173,42 @@ impl AluOp {
     }
 }
 
+/// `BPF_FETCH`: an atomic operation also returns the old value.
+pub const FETCH: i32 = 0x01;
+
+/// The operations of atomic read-modify-write instructions
+/// (`BPF_ATOMIC`), in the immediate as the ALU operation's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    Add,
+    Or,
+    And,
+    Xor,
+}
+
+impl AtomicOp {
+    const ALL: [AtomicOp; 4] = [AtomicOp::Add, AtomicOp::Or, AtomicOp::And, AtomicOp::Xor];
+
+    fn alu(self) -> AluOp {
+        match self {
+            AtomicOp::Add => AluOp::Add,
+            AtomicOp::Or => AluOp::Or,
+            AtomicOp::And => AluOp::And,
+            AtomicOp::Xor => AluOp::Xor,
+        }
+    }
+
+    /// The name in the verifier's `atomic64_fetch_add` and its family.
+    fn name(self) -> &'static str {
+        match self {
+            AtomicOp::Add => "add",
+            AtomicOp::Or => "or",
+            AtomicOp::And => "and",
+            AtomicOp::Xor => "xor",
+        }
+    }
+}
+
 /// Conditions of conditional jumps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Cond {
@@ -378,7 +414,14 @@ impl Insn {
 
     /// `lock *(size *)(dst + off) += src` (W or DW).
     pub fn atomic_add(size: Size, dst: Reg, off: i16, src: Reg) -> Insn {
-        Insn::new(STX | ATOMIC | size.code(), dst, src, off, i32::from(AluOp::Add.code()))
+        Insn::atomic(AtomicOp::Add, false, size, dst, off, src)
+    }
+
+    /// `lock *(size *)(dst + off) op= src` (W or DW); with `fetch`,
+    /// `src` then receives the value the memory held before.
+    pub fn atomic(op: AtomicOp, fetch: bool, size: Size, dst: Reg, off: i16, src: Reg) -> Insn {
+        let fetch = if fetch { FETCH } else { 0 };
+        Insn::new(STX | ATOMIC | size.code(), dst, src, off, i32::from(op.alu().code()) | fetch)
     }
 
     pub fn jump(off: i16) -> Insn {
@@ -485,7 +528,22 @@ impl fmt::Display for Pretty<'_> {
             }
             LDX => write!(f, "r{dst} = *({} *)(r{src} {:+})", Size::from_code(i.code).c_type(), i.off),
             STX if i.code & 0xe0 == ATOMIC => {
-                write!(f, "lock *({} *)(r{dst} {:+}) += r{src}", Size::from_code(i.code).c_type(), i.off)
+                let size = Size::from_code(i.code);
+                let Some(op) = AtomicOp::ALL.iter().find(|o| i32::from(o.alu().code()) == i.imm & !FETCH) else {
+                    return write!(f, "invalid atomic {:#x}", i.imm);
+                };
+                if i.imm & FETCH == 0 {
+                    write!(f, "lock *({} *)(r{dst} {:+}) {} r{src}", size.c_type(), i.off, op.alu().symbol())
+                } else {
+                    let bits = if size == Size::DW { "64" } else { "" };
+                    write!(
+                        f,
+                        "r{src} = atomic{bits}_fetch_{}(({} *)(r{dst} {:+}), r{src})",
+                        op.name(),
+                        size.c_type(),
+                        i.off
+                    )
+                }
             }
             STX => write!(f, "*({} *)(r{dst} {:+}) = r{src}", Size::from_code(i.code).c_type(), i.off),
             ST => write!(f, "*({} *)(r{dst} {:+}) = {}", Size::from_code(i.code).c_type(), i.off, i.imm),
@@ -543,6 +601,54 @@ mod tests {
         assert_eq!(
             bytes(&Insn::ld_imm64(Reg::R2, 0x1122_3344_5566_7788)),
             [0x18, 0x02, 0, 0, 0x88, 0x77, 0x66, 0x55, 0, 0, 0, 0, 0x44, 0x33, 0x22, 0x11]
+        );
+    }
+
+    /// The atomic forms as the kernel defines them (`include/uapi/linux/bpf.h`):
+    /// code `BPF_STX | BPF_ATOMIC | BPF_DW` (0xdb) or `BPF_W` (0xc3), the
+    /// operation in `imm` (`BPF_ADD` 0x00, `BPF_OR` 0x40, `BPF_AND` 0x50,
+    /// `BPF_XOR` 0xa0), or'ed with `BPF_FETCH` (0x01) to return the old
+    /// value in the source register.
+    #[test]
+    fn atomic_encodings() {
+        let cases = [
+            (AtomicOp::Add, false, 0x00),
+            (AtomicOp::Or, false, 0x40),
+            (AtomicOp::And, false, 0x50),
+            (AtomicOp::Xor, false, 0xa0),
+            (AtomicOp::Add, true, 0x01),
+            (AtomicOp::Or, true, 0x41),
+            (AtomicOp::And, true, 0x51),
+            (AtomicOp::Xor, true, 0xa1),
+        ];
+        for (op, fetch, imm) in cases {
+            assert_eq!(
+                bytes(&[Insn::atomic(op, fetch, Size::DW, Reg::R1, -8, Reg::R2)]),
+                [0xdb, 0x21, 0xf8, 0xff, imm, 0, 0, 0]
+            );
+            assert_eq!(
+                bytes(&[Insn::atomic(op, fetch, Size::W, Reg::R3, 4, Reg::R4)]),
+                [0xc3, 0x43, 4, 0, imm, 0, 0, 0]
+            );
+        }
+    }
+
+    /// Printed as the kernel's disassembler (`kernel/bpf/disasm.c`) does.
+    #[test]
+    fn atomics_print_like_the_verifier() {
+        let p = [
+            Insn::atomic(AtomicOp::Or, false, Size::DW, Reg::R7, 8, Reg::R1),
+            Insn::atomic(AtomicOp::Xor, false, Size::W, Reg::R7, 8, Reg::R1),
+            Insn::atomic(AtomicOp::Add, true, Size::DW, Reg::R0, 0, Reg::R1),
+            Insn::atomic(AtomicOp::And, true, Size::W, Reg::R0, 4, Reg::R2),
+        ];
+        let text = disassemble(&p, &|_| None, &|_| None);
+        assert_eq!(
+            text,
+            "0: (db) lock *(u64 *)(r7 +8) |= r1\n\
+             1: (c3) lock *(u32 *)(r7 +8) ^= r1\n\
+             2: (db) r1 = atomic64_fetch_add((u64 *)(r0 +0), r1)\n\
+             3: (c3) r2 = atomic_fetch_and((u32 *)(r0 +4), r2)\n"
         );
     }
 

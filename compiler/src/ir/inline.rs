@@ -185,6 +185,13 @@ pub(crate) fn rename_kind(k: &InstKind, v: &dyn Fn(VarId) -> VarId, o: &dyn Fn(&
         InstKind::MapSet { map, keys, value } => InstKind::MapSet { map: *map, keys: os(keys), value: o(value) },
         InstKind::MapDelete { map, keys } => InstKind::MapDelete { map: *map, keys: keys.as_ref().map(|k| oo(k)) },
         InstKind::MapHas { dst, map, keys } => InstKind::MapHas { dst: v(*dst), map: *map, keys: oo(keys) },
+        InstKind::Update { old, global, keys, op, value } => InstKind::Update {
+            old: old.map(v),
+            global: *global,
+            keys: keys.as_ref().map(|k| os(k)),
+            op: *op,
+            value: o(value),
+        },
         InstKind::StatAdd { stat, keys, value } => InstKind::StatAdd { stat: *stat, keys: os(keys), value: o(value) },
         InstKind::StatGet { dst, stat, keys, op } => {
             InstKind::StatGet { dst: v(*dst), stat: *stat, keys: os(keys), op: *op }

@@ -19,6 +19,9 @@ use crate::parse::ast::{
 };
 use crate::source::{FileId, Span};
 
+mod update;
+use update::Want;
+
 /// Lowers every handler and every instance of a script function.
 pub fn lower(program: &Program) -> Result<Module, Vec<Diagnostic>> {
     let mut module = Module { globals: program.globals.iter().map(global).collect(), ..Module::default() };
@@ -149,6 +152,9 @@ struct Lower<'a> {
     catches: Vec<Catch>,
     /// The operands of `@entry(...)`, by slot.
     entries: Vec<Expr>,
+    /// The expression about to be lowered is a statement's: its value
+    /// is not used.
+    discard: bool,
 }
 
 impl<'a> Lower<'a> {
@@ -181,6 +187,7 @@ impl<'a> Lower<'a> {
             loops: Vec::new(),
             catches: Vec::new(),
             entries: Vec::new(),
+            discard: false,
         }
     }
 
@@ -317,7 +324,9 @@ impl<'a> Lower<'a> {
             StmtKind::Null => {}
             StmtKind::Block(b) => self.block(b)?,
             StmtKind::Expr(e) => {
+                self.discard = true;
                 self.expr(e)?;
+                self.discard = false;
             }
             StmtKind::If { cond, then, otherwise } => {
                 let (c, _) = self.expr(cond)?;
@@ -336,6 +345,7 @@ impl<'a> Lower<'a> {
             }
             StmtKind::For { init, cond, incr, body } => {
                 if let Some(i) = init {
+                    self.discard = true;
                     self.expr(i)?;
                 }
                 let (head, inside, step, exit) =
@@ -349,6 +359,7 @@ impl<'a> Lower<'a> {
                 self.loops.pop();
                 self.goto(step, span);
                 if let Some(i) = incr {
+                    self.discard = true;
                     self.expr(i)?;
                 }
                 self.terminate(Terminator::Jump(head), span);
@@ -670,6 +681,7 @@ impl<'a> Lower<'a> {
 
     fn expr(&mut self, e: &Expr) -> Result<(Operand, Ty), Diagnostic> {
         let span = e.span;
+        let discard = std::mem::take(&mut self.discard);
         Ok(match &e.kind {
             ExprKind::Number(n) => (Operand::Long(*n), Ty::Long),
             ExprKind::String(s) => (Operand::Str(s.clone()), Ty::Str),
@@ -784,9 +796,18 @@ impl<'a> Lower<'a> {
                 self.goto(join, span);
                 (Operand::Var(dst), t)
             }
-            ExprKind::Assign { op, lhs, rhs } => self.assign(*op, lhs, rhs, span)?,
+            ExprKind::Assign { op, lhs, rhs } => self.assign(*op, lhs, rhs, span, discard)?,
             ExprKind::Crement { op, prefix, operand } => {
                 let p = self.place(operand)?;
+                if let Some(target) = Self::updatable(&p) {
+                    let delta = Operand::Long(if *op == Crement::Incr { 1 } else { -1 });
+                    let want = match (discard, *prefix) {
+                        (true, _) => Want::Nothing,
+                        (false, true) => Want::New,
+                        (false, false) => Want::Old,
+                    };
+                    return Ok((self.update(target, BinOp::Add, delta, want, span), Ty::Long));
+                }
                 let old = self.read(&p, span);
                 let before = self.temp(Ty::Long);
                 self.emit(InstKind::Copy { dst: before, src: old }, span);
@@ -942,7 +963,14 @@ impl<'a> Lower<'a> {
         }
     }
 
-    fn assign(&mut self, op: AssignOp, lhs: &Expr, rhs: &Expr, span: Span) -> Result<(Operand, Ty), Diagnostic> {
+    fn assign(
+        &mut self,
+        op: AssignOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        span: Span,
+        discard: bool,
+    ) -> Result<(Operand, Ty), Diagnostic> {
         if op == AssignOp::Aggregate {
             let value = self.expr(rhs)?;
             let value = self.coerce(value, Ty::Long);
@@ -950,9 +978,37 @@ impl<'a> Lower<'a> {
             self.emit(InstKind::StatAdd { stat, keys, value: value.clone() }, span);
             return Ok((value, Ty::Long));
         }
+        // A write that fails (a full array) fails at the operator: the
+        // text between the two sides.
+        let at = if lhs.span.end <= rhs.span.start { Span::new(span.file, lhs.span.end, rhs.span.start) } else { span };
+        let want = if discard { Want::Nothing } else { Want::New };
+        // `g = g OP e`: `g OP= e`.
+        if op == AssignOp::Assign
+            && let Some((bop, e)) = self.compound(lhs, rhs)
+        {
+            let value = self.expr(e)?;
+            let value = self.coerce(value, Ty::Long);
+            let p = self.place(lhs)?;
+            if let Some(target) = Self::updatable(&p) {
+                return Ok((self.update(target, bop, value, want, at), Ty::Long));
+            }
+            return Err(Diagnostic::internal("pass 3: a compound assignment to a string").at(span, ""));
+        }
         let value = self.expr(rhs)?;
         let p = self.place(lhs)?;
         let t = Self::place_ty(&p);
+        let atomic = match op {
+            AssignOp::Op(BinaryOp::Add) => Some(BinOp::Add),
+            AssignOp::Op(BinaryOp::Sub) => Some(BinOp::Sub),
+            AssignOp::Op(BinaryOp::BitOr) => Some(BinOp::Or),
+            AssignOp::Op(BinaryOp::BitAnd) => Some(BinOp::And),
+            AssignOp::Op(BinaryOp::BitXor) => Some(BinOp::Xor),
+            _ => None,
+        };
+        if let (Some(bop), Some(target)) = (atomic, Self::updatable(&p)) {
+            let value = self.coerce(value, Ty::Long);
+            return Ok((self.update(target, bop, value, want, at), Ty::Long));
+        }
         let value = match op {
             AssignOp::Op(bop) => {
                 let old = self.read(&p, span);
@@ -970,9 +1026,6 @@ impl<'a> Lower<'a> {
             }
             _ => value,
         };
-        // A write that fails (a full array) fails at the operator: the
-        // text between the two sides.
-        let at = if lhs.span.end <= rhs.span.start { Span::new(span.file, lhs.span.end, rhs.span.start) } else { span };
         self.write(&p, kept.clone(), at);
         Ok((kept, t))
     }

@@ -12,6 +12,7 @@
 pub mod inline;
 pub mod lower;
 pub mod print;
+pub mod races;
 pub mod verify;
 
 use crate::elab::Placement;
@@ -178,6 +179,18 @@ pub enum InstKind {
     MapDelete {
         map: GlobalId,
         keys: Option<Vec<Option<Operand>>>,
+    },
+    /// `g op= value` as one indivisible step, on a global long (`keys`
+    /// `None`) or a long array's element (an absent one counts as 0 and
+    /// is inserted; a full array fails with "array overflow" as
+    /// `MapSet` does). `op` is `Add`, `Sub`, `Or`, `And` or `Xor`; `old`,
+    /// when the value is used, receives the value before the step.
+    Update {
+        old: Option<VarId>,
+        global: GlobalId,
+        keys: Option<Vec<Operand>>,
+        op: BinOp,
+        value: Operand,
     },
     /// `[k...] in a`; a `None` key (`*`) matches any.
     MapHas {

@@ -204,6 +204,11 @@ fn inst(f: &Function, i: &Inst) -> String {
         InstKind::StoreGlobal { global, src } => format!("store @{}, {}", global.0, o(src)),
         InstKind::MapGet { dst, map, keys } => format!("{} = @{}[{}]", v(dst), map.0, list(f, keys)),
         InstKind::MapSet { map, keys, value } => format!("@{}[{}] = {}", map.0, list(f, keys), o(value)),
+        InstKind::Update { old, global, keys, op, value } => {
+            let k = keys.as_ref().map_or(String::new(), |k| format!("[{}]", list(f, k)));
+            let old = old.as_ref().map_or(String::new(), |d| format!("{} = ", v(d)));
+            format!("{old}atomic @{}{k} {}= {}", global.0, binop(*op), o(value))
+        }
         InstKind::MapDelete { map, keys: None } => format!("delete @{}", map.0),
         InstKind::MapDelete { map, keys: Some(k) } => format!("delete @{}[{}]", map.0, slice(f, k)),
         InstKind::MapHas { dst, map, keys } => format!("{} = [{}] in @{}", v(dst), slice(f, keys), map.0),

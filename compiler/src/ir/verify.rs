@@ -3,7 +3,7 @@
 //! the instruction needs. Run after lowering in tests and debug builds; a
 //! failure is a compiler bug.
 
-use super::{Function, GlobalKind, InstKind, Module, Operand, Terminator, Ty};
+use super::{BinOp, Function, GlobalKind, InstKind, Module, Operand, Terminator, Ty};
 
 pub fn verify(m: &Module) -> Result<(), String> {
     for (i, f) in m.functions.iter().enumerate() {
@@ -157,6 +157,21 @@ fn check_inst(m: &Module, f: &Function, k: &InstKind) -> Result<(), String> {
         InstKind::MapSet { map, keys, value } => {
             let t = keys_match(m, f, *map, keys, false)?;
             want(f, value, t, "a map value")?;
+        }
+        InstKind::Update { old, global, keys, op, value } => {
+            let t = keys_match(m, f, *global, keys.as_deref().unwrap_or_default(), false)?;
+            if t != Ty::Long
+                || keys.is_some() != m.global(*global).is_some_and(|g| matches!(g.kind, GlobalKind::Array { .. }))
+            {
+                return Err(format!("an update of @{} that is not a long", global.0));
+            }
+            if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Or | BinOp::And | BinOp::Xor) {
+                return Err(format!("an update of @{} by {op:?}", global.0));
+            }
+            want(f, value, Ty::Long, "an update's operand")?;
+            if let Some(o) = old {
+                want(f, &Operand::Var(*o), Ty::Long, "an updated value")?;
+            }
         }
         InstKind::MapDelete { map, keys } => match keys {
             Some(keys) => slice_match(m, f, *map, keys)?,

@@ -44,6 +44,11 @@ fn defs_uses(kind: &InstKind) -> (BTreeSet<u32>, BTreeSet<u32>) {
     (defs, uses)
 }
 
+/// Whether an instruction writes variable `v`.
+pub(super) fn defines(kind: &InstKind, v: VarId) -> bool {
+    defs_uses(kind).0.contains(&v.0)
+}
+
 fn term_uses(t: &Terminator) -> Option<u32> {
     match t {
         Terminator::Branch { cond: Operand::Var(v), .. }

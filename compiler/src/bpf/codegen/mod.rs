@@ -25,6 +25,8 @@ use crate::layout::{HistLayout, Layout, MapLayout, STAT_FIELDS, ValueLayout};
 use crate::parse::ast::{CompareOp, PrintKind};
 use crate::source::Span;
 
+mod atomic;
+mod budget;
 mod context;
 mod fault;
 mod foreach;
@@ -854,10 +856,12 @@ impl<'a> Gen<'a> {
         let mut next_slot = if fe_loops.is_empty() { FIRST_VAR_SLOT } else { loops::FIRST_SLOT };
         // Strings never live together share a place; longs too when the
         // stack would not hold one each (a slot of its own is what the
-        // register allocator promotes best).
+        // register allocator promotes best), or when the allocator does
+        // not run (functions with `foreach` loops, whose callbacks share
+        // the stack's limit).
         let shared = frame::places(f);
         let n_longs = f.vars.iter().filter(|v| v.ty == Ty::Long).count() as i32;
-        let own_slots = next_slot - 8 * n_longs >= -stack;
+        let own_slots = fe_loops.is_empty() && next_slot - 8 * n_longs >= -stack;
         let mut k = 0;
         let places: Vec<u32> = f
             .vars
@@ -1278,6 +1282,7 @@ impl<'a> Gen<'a> {
                     k,
                     InstKind::MapGet { .. }
                         | InstKind::MapSet { .. }
+                        | InstKind::Update { keys: Some(_), .. }
                         | InstKind::MapHas { .. }
                         | InstKind::MapDelete { .. }
                         | InstKind::StatAdd { .. }
@@ -1314,6 +1319,7 @@ impl<'a> Gen<'a> {
             self.bind(Label(index));
             self.block(index, b)?;
         }
+        self.check_loop_budget()?;
         let span = f.span;
         self.write_stubs(span)?;
         self.finish(span)
@@ -1525,6 +1531,9 @@ impl<'a> Gen<'a> {
             }
             InstKind::MapGet { dst, map, keys } => self.map_get(*dst, *map, keys, span)?,
             InstKind::MapSet { map, keys, value } => self.map_set(*map, keys, value, span)?,
+            InstKind::Update { old, global, keys, op, value } => {
+                self.update(*old, *global, keys.as_deref(), *op, value, span)?
+            }
             InstKind::MapHas { dst, map, keys } => {
                 let Some(keys) = keys.iter().cloned().collect::<Option<Vec<Operand>>>() else {
                     return self.has_matching(*dst, *map, keys, span);

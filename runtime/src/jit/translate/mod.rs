@@ -26,6 +26,7 @@ use super::{Entry, IterDesc, Tables};
 
 mod calls;
 mod errors;
+mod update;
 
 use errors::Pending;
 
@@ -573,6 +574,9 @@ impl<'a, 'b> Gen<'a, 'b> {
                 self.site(span);
                 let st = self.helper_value(rt::map_set as *const (), &[self.ctx, m, k, v]);
                 self.check(st)?;
+            }
+            InstKind::Update { old, global, keys, op, value } => {
+                self.update(*old, *global, keys.as_deref(), *op, value, span)?
             }
             InstKind::MapDelete { map, keys } => {
                 let m = self.map_id(*map);
