@@ -34,6 +34,10 @@ pub struct Limits {
     pub max_function_probes: u64,
     /// Frames a kernel backtrace holds.
     pub max_backtrace: u32,
+    /// The fewest syscall tracepoints of one side that go through one
+    /// dispatcher on the raw syscall tracepoint (0: none do); see
+    /// [`crate::bpf::codegen::dispatch`].
+    pub syscall_dispatch_min: u64,
 }
 
 impl Default for Limits {
@@ -46,6 +50,7 @@ impl Default for Limits {
             max_nesting: 10,
             max_function_probes: 1000,
             max_backtrace: 20,
+            syscall_dispatch_min: crate::bpf::codegen::dispatch::DEFAULT_MIN,
         }
     }
 }
@@ -82,6 +87,7 @@ impl Limits {
                 "MAXERRORS" => l.max_errors = parse()?,
                 "MAXNESTING" => l.max_nesting = parse()?,
                 "MAXFUNCTIONPROBES" => l.max_function_probes = parse()?,
+                "SYSCALL_DISPATCH_MIN" => l.syscall_dispatch_min = parse()?,
                 "MAXBACKTRACE" => {
                     let v = parse()?;
                     if !(1..=127).contains(&v) {

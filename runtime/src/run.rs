@@ -741,7 +741,11 @@ fn attach(
     let mut attached = vec![false; c.code.programs.len()];
     // Why an fentry or fexit program could not attach, for its twin.
     let mut refused: Vec<Option<String>> = vec![None; c.code.programs.len()];
+    crate::attach::syscall_dispatchers(ebpf, c, opts.verbose)?;
     for (i, (p, &(probe, point))) in c.code.programs.iter().zip(&c.code.points).enumerate() {
+        if crate::attach::dispatched(c, i) {
+            continue;
+        }
         let Some(kind) = c.program.probes.get(probe).and_then(|pr| pr.points.get(point)).map(|pt| &pt.kind) else {
             continue;
         };
@@ -990,7 +994,7 @@ fn fentry_load(
 
 /// A verifier refusal is an internal error at the script line of the
 /// failing instruction.
-fn load(
+pub(crate) fn load(
     r: Result<(), aya::programs::ProgramError>,
     kind: &ProbeKind,
     c: &Compiled,

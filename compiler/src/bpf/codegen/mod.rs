@@ -26,6 +26,7 @@ use crate::parse::ast::{CompareOp, PrintKind};
 use crate::source::Span;
 
 mod context;
+pub mod dispatch;
 mod foreach;
 mod frame;
 mod intrinsics;
@@ -223,6 +224,9 @@ pub struct Output {
     pub alt: Vec<Option<usize>>,
     /// The object's read-only data (`.rodata`).
     pub rodata: Vec<u8>,
+    /// For each program: its part in a syscall dispatcher, if any
+    /// ([`dispatch::plan`] fills it).
+    pub dispatch: Vec<Option<dispatch::Dispatch>>,
 }
 
 /// The script span the instruction at `slot` of a program came from.
@@ -352,6 +356,7 @@ pub fn generate(
         points: Vec::new(),
         alt: Vec::new(),
         rodata: Vec::new(),
+        dispatch: Vec::new(),
     };
     let mut scratch = 0;
     let mut extra_maps = Vec::new();
@@ -1626,6 +1631,7 @@ fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_UID_GID => "bpf_get_current_uid_gid",
         HELPER_COMM => "bpf_get_current_comm",
         HELPER_CURRENT_TASK => "bpf_get_current_task",
+        12 => "bpf_tail_call",
         HELPER_KTIME => "bpf_ktime_get_ns",
         HELPER_TRACE_PRINTK => "bpf_trace_printk",
         HELPER_PRANDOM => "bpf_get_prandom_u32",
@@ -1655,7 +1661,12 @@ pub fn print(out: &Output) -> String {
         if i > 0 {
             text.push('\n');
         }
-        text.push_str(&format!("{} /* {} */:\n", p.name, p.section));
+        match out.dispatch.get(i).cloned().flatten() {
+            Some(dispatch::Dispatch::Handler { map, nr }) => {
+                text.push_str(&format!("{} /* {}, called from {map}[{nr}] */:\n", p.name, p.section));
+            }
+            _ => text.push_str(&format!("{} /* {} */:\n", p.name, p.section)),
+        }
         let maps = |slot: usize| p.map_loads.iter().find(|(s, _)| *s == slot).map(|(_, m)| m.clone());
         // The subprograms under their names, numbered on from the code.
         for line in super::insn::disassemble(&p.insns, &helper_name, &maps).lines() {
