@@ -354,6 +354,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         }
     };
     crate::bpf::codegen::dispatch::plan(&mut code, &program, kernel, layout.limits.syscall_dispatch_min);
+    crate::bpf::codegen::rawtp::plan(&mut code, &program, kernel);
     outcome.timings.push((
         3,
         format!("translated to IR ({} functions) and {} eBPF programs", module.functions.len(), code.programs.len()),

@@ -59,3 +59,37 @@ pub fn syscall_dispatchers(ebpf: &mut aya::Ebpf, c: &Compiled, verbose: u8) -> R
     }
     Ok(())
 }
+
+/// Threads that detach at once: the kernel waits for a grace period as
+/// each tracepoint or probe goes, and waits made together overlap.
+const DETACH_THREADS: usize = 16;
+
+/// Detaches and unloads every program, in parallel threads.
+pub fn detach_all(ebpf: &mut aya::Ebpf) {
+    let mut programs: Vec<&mut Program> = ebpf.programs_mut().map(|(_, p)| p).collect();
+    let per = programs.len().div_ceil(DETACH_THREADS).max(1);
+    std::thread::scope(|s| {
+        for chunk in programs.chunks_mut(per) {
+            s.spawn(move || {
+                for p in chunk.iter_mut() {
+                    let _ = unload(p);
+                }
+            });
+        }
+    });
+}
+
+fn unload(p: &mut Program) -> Result<(), aya::programs::ProgramError> {
+    match p {
+        Program::TracePoint(p) => p.unload(),
+        Program::RawTracePoint(p) => p.unload(),
+        Program::UProbe(p) => p.unload(),
+        Program::KProbe(p) => p.unload(),
+        Program::FEntry(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
+        Program::Lsm(p) => p.unload(),
+        Program::BtfTracePoint(p) => p.unload(),
+        Program::PerfEvent(p) => p.unload(),
+        _ => Ok(()),
+    }
+}

@@ -537,7 +537,7 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     st.globals.write(exit_offset, &1u64.to_ne_bytes());
     // Detach, then what the probes wrote before they stopped.
     drop(own_probes);
-    detach(&mut ebpf);
+    crate::attach::detach_all(&mut ebpf);
     drain(&mut ring, &mut st, sm, &mut failed);
     // A session ended by errors runs its `error` probes instead of its
     // `end` probes (and does not print its globals).
@@ -1030,24 +1030,6 @@ fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if hz > 0 { hz as u64 } else { 100 }
-}
-
-fn detach(ebpf: &mut aya::Ebpf) {
-    let names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_string()).collect();
-    for n in names {
-        let _ = match ebpf.program_mut(&n) {
-            Some(Program::TracePoint(p)) => p.unload(),
-            Some(Program::RawTracePoint(p)) => p.unload(),
-            Some(Program::UProbe(p)) => p.unload(),
-            Some(Program::KProbe(p)) => p.unload(),
-            Some(Program::FEntry(p)) => p.unload(),
-            Some(Program::FExit(p)) => p.unload(),
-            Some(Program::Lsm(p)) => p.unload(),
-            Some(Program::BtfTracePoint(p)) => p.unload(),
-            Some(Program::PerfEvent(p)) => p.unload(),
-            _ => Ok(()),
-        };
-    }
 }
 
 /// Globals the script writes and never reads, printed at exit as stap

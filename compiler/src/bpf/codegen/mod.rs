@@ -32,6 +32,7 @@ mod frame;
 mod intrinsics;
 mod loops;
 mod maps;
+pub mod rawtp;
 mod regex;
 mod search;
 mod sprintf;
@@ -227,6 +228,9 @@ pub struct Output {
     /// For each program: its part in a syscall dispatcher, if any
     /// ([`dispatch::plan`] fills it).
     pub dispatch: Vec<Option<dispatch::Dispatch>>,
+    /// For each program: a tracepoint handler whose code does not depend
+    /// on its context ([`rawtp::context_free`]).
+    pub context_free: Vec<bool>,
 }
 
 /// The script span the instruction at `slot` of a program came from.
@@ -357,6 +361,7 @@ pub fn generate(
         alt: Vec::new(),
         rodata: Vec::new(),
         dispatch: Vec::new(),
+        context_free: Vec::new(),
     };
     let mut scratch = 0;
     let mut extra_maps = Vec::new();
@@ -402,7 +407,17 @@ pub fn generate(
         let f = &inlined;
         tokens |= search::uses_tokenize(f);
         let raw = uses_args(f);
+        // Whether the handler could run as a raw tracepoint: decided at
+        // its first tracepoint.
+        let mut free: Option<bool> = None;
         for (i, point) in probe.points.iter().enumerate() {
+            if let ProbeKind::Tracepoint { .. } = &point.kind
+                && !raw
+                && !h.at_entry
+                && free.is_none()
+            {
+                free = Some(rawtp::context_free(m, f, layout, task, &point.name));
+            }
             let ctx = match &point.kind {
                 // An LSM program's context is its hook's arguments, as u64s.
                 ProbeKind::Tracepoint { .. } if raw => Ctx::RawArgs,
@@ -500,6 +515,7 @@ pub fn generate(
                 out.lines.push(lines);
                 out.points.push((h.probe, i));
                 out.alt.push(None);
+                out.context_free.push(!is_fentry && free == Some(true));
             }
             if variants.len() == 2 {
                 if let Some(a) = out.alt.get_mut(first) {
