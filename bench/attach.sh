@@ -91,7 +91,8 @@ rows=()
 # row LABEL PROBES NAME
 row() { rows+=("| $1 | $2 | $(stat "$3" 1) | $(stat "$3" 2) |"); }
 
-cmd='date +%s%N'
+# bpftrace wants a path that names one binary (/bin and /usr/bin are one).
+cmd="$(readlink -f "$(command -v date)") +%s%N"
 
 # The syscalls.
 n_sys=$(ls -d $events/syscalls/sys_enter_* | wc -l)
