@@ -125,3 +125,54 @@ fn every_syscall_entry_is_one_dispatcher() {
     // Every entry tracepoint of the x86_64 table and syscall.write.
     assert!(served > 300, "{served}: {err}");
 }
+
+/// A 64-bit program that makes 32-bit calls through `int $0x80` (they set
+/// the task's TS_COMPAT, as an ia32 program's do): ia32 getpid (20, which
+/// is writev on x86_64) 3 times and ia32 mkdir(NULL) (39, getpid on
+/// x86_64) twice, between 2 native getppid calls.
+const COMPAT: &str = r#"
+#include <unistd.h>
+#include <sys/syscall.h>
+static long int80(long nr, long a) {
+	long r;
+	__asm__ volatile ("int $0x80" : "=a"(r) : "a"(nr), "b"(a) : "memory");
+	return r;
+}
+int main(void) {
+	syscall(SYS_getppid);
+	for (int i = 0; i < 3; i++) int80(20, 0);
+	for (int i = 0; i < 2; i++) int80(39, 0);
+	syscall(SYS_getppid);
+	return 0;
+}
+"#;
+
+/// Compat calls fire `raw_syscalls` with their 32-bit numbers, and no
+/// per-syscall tracepoint: the dispatcher drops them as the kernel does.
+#[test]
+fn compat_calls_fire_no_syscall_tracepoint() {
+    if !as_root("syscall dispatch") {
+        return;
+    }
+    let Some(prog) = super::c_program::build("compat calls", "compat", COMPAT, &["-O2"]) else { return };
+    // Without IA32 emulation `int $0x80` kills the program: nothing to test.
+    if !std::process::Command::new(prog.text()).status().is_ok_and(|s| s.success()) {
+        eprintln!("skipped compat calls: this kernel does not run 32-bit calls");
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let names = ["writev", "getpid", "mkdir", "getppid"];
+    let points: Vec<String> = names.iter().map(|n| format!("kernel.trace(\"syscalls:sys_enter_{n}\")")).collect();
+    let mut script =
+        format!("global n\nprobe {} {{ if (pid() == target()) n[pp()]++ }}\nprobe end {{\n", points.join(", "));
+    for (name, p) in names.iter().zip(&points) {
+        script.push_str(&format!("  printf(\"{name} %d\\n\", n[\"{}\"])\n", p.replace('"', "\\\"")));
+    }
+    script.push_str("}\n");
+    for (min, dispatched) in [("SYSCALL_DISPATCH_MIN=4", true), ("SYSCALL_DISPATCH_MIN=0", false)] {
+        let (status, out, err) = stp_run_clean(&["-vv", "-D", min, "-c", &prog.text(), "-e", &script]);
+        assert_eq!(status, 0, "{min}: {err}");
+        assert_eq!(out, "writev 0\ngetpid 0\nmkdir 0\ngetppid 2\n", "{min}: {err}");
+        assert_eq!(err.contains("served by dispatchers"), dispatched, "{min}: {err}");
+    }
+}
