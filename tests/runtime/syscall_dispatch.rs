@@ -24,19 +24,22 @@ const BAD: i64 = 999_999_999;
 
 const CALLS: [(&str, u32); 4] = [("getppid", 3), ("getpgid", 4), ("sched_yield", 2), ("getsid", 5)];
 
-/// Four entry and four exit points in hand-written multi-point probes,
-/// a second probe on getpgid (a second dispatcher layer) reading `$pid`,
-/// and `$ret` on exit.
+/// Four entry and four exit points in hand-written multi-point probes, a
+/// second probe on the same entry points (a second dispatcher layer), a
+/// third on getpgid alone reading `$pid` (a layer of one point: its own
+/// tracepoint), and `$ret` on exit.
 fn script() -> String {
     let points = |side: &str| {
         CALLS.iter().map(|(c, _)| format!("kernel.trace(\"syscalls:sys_{side}_{c}\")")).collect::<Vec<_>>().join(", ")
     };
     let mut s = format!(
-        "global enters, exits, rets, pids\n\
+        "global enters, again, exits, rets, pids\n\
          probe {} {{ if (pid() == target()) enters[pp()]++ }}\n\
+         probe {} {{ if (pid() == target()) again[pp()]++ }}\n\
          probe kernel.trace(\"syscalls:sys_enter_getpgid\") {{ if (pid() == target()) pids[$pid]++ }}\n\
          probe {} {{ if (pid() == target()) {{ exits[pp()]++; rets[pp()] += $ret }} }}\n\
          probe end {{\n",
+        points("enter"),
         points("enter"),
         points("exit"),
     );
@@ -45,7 +48,7 @@ fn script() -> String {
         let x = format!("kernel.trace(\"syscalls:sys_exit_{c}\")");
         let e_q = e.replace('"', "\\\"");
         let x_q = x.replace('"', "\\\"");
-        s.push_str(&format!("  printf(\"%s %d\\n\", \"{e_q}\", enters[\"{e_q}\"])\n"));
+        s.push_str(&format!("  printf(\"%s %d %d\\n\", \"{e_q}\", enters[\"{e_q}\"], again[\"{e_q}\"])\n"));
         s.push_str(&format!("  printf(\"%s %d\\n\", \"{x_q}\", exits[\"{x_q}\"])\n"));
         if c != "getppid" {
             s.push_str(&format!("  printf(\"ret %s %d\\n\", \"{c}\", rets[\"{x_q}\"])\n"));
@@ -60,7 +63,7 @@ fn expected() -> String {
     let esrch = -i64::from(libc::ESRCH);
     let mut s = String::new();
     for (c, n) in CALLS {
-        s.push_str(&format!("kernel.trace(\"syscalls:sys_enter_{c}\") {n}\n"));
+        s.push_str(&format!("kernel.trace(\"syscalls:sys_enter_{c}\") {n} {n}\n"));
         s.push_str(&format!("kernel.trace(\"syscalls:sys_exit_{c}\") {n}\n"));
         let ret = match c {
             "getpgid" | "getsid" => esrch * i64::from(n),
@@ -85,8 +88,8 @@ fn dispatched_and_own_tracepoints_see_the_same_calls() {
         let (status, out, err) = stp_run_clean(&["-vv", "-D", min, "-c", &cmd, "-e", &script]);
         assert_eq!(status, 0, "{min}: {err}");
         assert_eq!(out, expected(), "{min}: {err}");
-        // Two layers on entry (getpgid twice), one on exit.
-        let served = if dispatched { "9 syscall tracepoints served by dispatchers" } else { "" };
+        // Two layers of four on entry, one on exit.
+        let served = if dispatched { "12 syscall tracepoints served by dispatchers" } else { "" };
         assert_eq!(err.contains("served by dispatchers"), dispatched, "{min}: {err}");
         assert!(err.contains(served), "{min}: {err}");
     }
@@ -114,9 +117,9 @@ fn every_syscall_entry_is_one_dispatcher() {
     assert_eq!(status, 0, "{err}");
     let want: String = CALLS.iter().map(|(c, n)| format!("{c} {n}\n")).collect::<String>() + "write 2\n";
     assert_eq!(out, want, "{err}");
-    // Two dispatchers attached: the wildcard's, and a second layer for
-    // syscall.write (a program array slot holds one program).
-    assert_eq!(err.matches("raw_syscalls:sys_enter: dispatcher ").count(), 2, "{err}");
+    // One dispatcher attached: syscall.write, a second program on write,
+    // keeps its own tracepoint (a layer of one point).
+    assert_eq!(err.matches("raw_syscalls:sys_enter: dispatcher ").count(), 1, "{err}");
     let served: usize = err
         .lines()
         .find_map(|l| l.strip_suffix(" syscall tracepoints served by dispatchers"))

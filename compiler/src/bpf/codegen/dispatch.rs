@@ -30,7 +30,9 @@
 //!
 //! Several probes on one syscall: a program array slot holds one program
 //! and a tail call does not return, so the second program of a number
-//! goes in a second array with a dispatcher of its own (a layer).
+//! goes in a second array with a dispatcher of its own (a layer). A layer
+//! with fewer than `min` points is not worth a program that runs on every
+//! system call: its points keep their own tracepoints.
 
 use super::Output;
 use super::{HELPER_CURRENT_TASK, HELPER_PROBE_READ_KERNEL};
@@ -173,6 +175,13 @@ pub fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Kernel, m
             }
         }
         for (k, layer) in layers.iter().enumerate() {
+            // Every dispatcher runs on every system call: one that would
+            // serve fewer than `min` points leaves them their own
+            // tracepoints (199 probes on one syscall are not 199
+            // dispatchers).
+            if (layer.len() as u64) < min {
+                continue;
+            }
             let map = format!("dispatch_{}_{k}", side.name());
             let Some(&(first, _)) = layer.first() else { continue };
             for &(i, nr) in layer {

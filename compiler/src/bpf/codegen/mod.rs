@@ -411,7 +411,9 @@ pub fn generate(
         // its first tracepoint.
         let mut free: Option<bool> = None;
         for (i, point) in probe.points.iter().enumerate() {
-            if let ProbeKind::Tracepoint { .. } = &point.kind
+            // (The syscall events are not tracepoints: never raw.)
+            if let ProbeKind::Tracepoint { tp } = &point.kind
+                && tp.system != "syscalls"
                 && !raw
                 && !h.at_entry
                 && free.is_none()
