@@ -1097,3 +1097,8 @@ fn a_command_list_runs_whole_in_its_shell() {
     let target = out.lines().find_map(|l| l.strip_prefix("target ")).unwrap_or("none");
     assert!(out.contains(&format!("perl {target}\n")), "{out}");
 }
+#[path = "runtime/raw_tracepoints.rs"]
+mod raw_tracepoints;
+#[cfg(target_arch = "x86_64")]
+#[path = "runtime/syscall_dispatch.rs"]
+mod syscall_dispatch;

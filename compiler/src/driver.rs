@@ -373,7 +373,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     let ringbuf = opts
         .buffer_size
         .map_or(crate::bpf::codegen::DEFAULT_RINGBUF, |mb| (mb.clamp(1, 4095) << 20).next_power_of_two());
-    let code = match crate::bpf::codegen::generate(
+    let mut code = match crate::bpf::codegen::generate(
         &module,
         &program,
         &layout,
@@ -396,6 +396,8 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.failed_pass = Some(3);
         return outcome;
     }
+    crate::bpf::codegen::dispatch::plan(&mut code, &program, kernel, layout.limits.syscall_dispatch_min);
+    crate::bpf::codegen::rawtp::plan(&mut code, &program, kernel);
     outcome.timings.push((
         3,
         format!("translated to IR ({} functions) and {} eBPF programs", module.functions.len(), code.programs.len()),

@@ -37,6 +37,10 @@ pub struct Limits {
     /// Bytes of kernel memory the script's maps may take in all
     /// (`MAXMAPMEMORY`, stp's own; see `bpf::mapmem`).
     pub max_map_memory: u64,
+    /// The fewest syscall tracepoints of one side that go through one
+    /// dispatcher on the raw syscall tracepoint (0: none do); see
+    /// [`crate::bpf::codegen::dispatch`].
+    pub syscall_dispatch_min: u64,
 }
 
 impl Default for Limits {
@@ -50,6 +54,7 @@ impl Default for Limits {
             max_function_probes: 1000,
             max_backtrace: 20,
             max_map_memory: 1 << 30,
+            syscall_dispatch_min: crate::bpf::codegen::dispatch::DEFAULT_MIN,
         }
     }
 }
@@ -87,6 +92,7 @@ impl Limits {
                 "MAXMAPMEMORY" => l.max_map_memory = parse()?,
                 "MAXNESTING" => l.max_nesting = parse()?,
                 "MAXFUNCTIONPROBES" => l.max_function_probes = parse()?,
+                "SYSCALL_DISPATCH_MIN" => l.syscall_dispatch_min = parse()?,
                 "MAXBACKTRACE" => {
                     let v = parse()?;
                     if !(1..=127).contains(&v) {

@@ -1,6 +1,7 @@
 //! The stp runtime: loads a compiled script into the kernel, attaches its
 //! probes, runs its user-side handlers and prints its output.
 
+pub mod attach;
 pub mod cleanup;
 pub mod command;
 pub mod host;

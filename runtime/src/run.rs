@@ -565,7 +565,7 @@ pub fn run(c: &Compiled, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     st.stop_kernel();
     // Detach, then what the probes wrote before they stopped.
     drop(own_probes);
-    detach(&mut ebpf);
+    crate::attach::detach_all(&mut ebpf);
     drain(&mut ring, &mut st, sm, &mut failed);
     // A session ended by errors runs its `error` probes instead of its
     // `end` probes (and does not print its globals).
@@ -793,7 +793,11 @@ fn attach(
     let mut attached = vec![false; c.code.programs.len()];
     // Why an fentry or fexit program could not attach, for its twin.
     let mut refused: Vec<Option<String>> = vec![None; c.code.programs.len()];
+    crate::attach::syscall_dispatchers(ebpf, c, opts.verbose)?;
     for (i, (p, &(probe, point))) in c.code.programs.iter().zip(&c.code.points).enumerate() {
+        if crate::attach::dispatched(c, i) {
+            continue;
+        }
         let Some(kind) = c.program.probes.get(probe).and_then(|pr| pr.points.get(point)).map(|pt| &pt.kind) else {
             continue;
         };
@@ -1042,7 +1046,7 @@ fn fentry_load(
 
 /// A verifier refusal is an internal error at the script line of the
 /// failing instruction.
-fn load(
+pub(crate) fn load(
     r: Result<(), aya::programs::ProgramError>,
     kind: &ProbeKind,
     c: &Compiled,
@@ -1078,24 +1082,6 @@ fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if hz > 0 { hz as u64 } else { 100 }
-}
-
-fn detach(ebpf: &mut aya::Ebpf) {
-    let names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_string()).collect();
-    for n in names {
-        let _ = match ebpf.program_mut(&n) {
-            Some(Program::TracePoint(p)) => p.unload(),
-            Some(Program::RawTracePoint(p)) => p.unload(),
-            Some(Program::UProbe(p)) => p.unload(),
-            Some(Program::KProbe(p)) => p.unload(),
-            Some(Program::FEntry(p)) => p.unload(),
-            Some(Program::FExit(p)) => p.unload(),
-            Some(Program::Lsm(p)) => p.unload(),
-            Some(Program::BtfTracePoint(p)) => p.unload(),
-            Some(Program::PerfEvent(p)) => p.unload(),
-            _ => Ok(()),
-        };
-    }
 }
 
 /// Globals the script writes and never reads, printed at exit as stap

@@ -16,6 +16,7 @@ mod cache;
 use btf_rs::BtfType as _;
 mod snapshot;
 pub use snapshot::Prune;
+pub mod syscall_nr;
 mod tracefs;
 
 /// Where the kernel's description comes from.

@@ -28,12 +28,14 @@ use crate::source::Span;
 mod atomic;
 mod budget;
 mod context;
+pub mod dispatch;
 mod fault;
 mod foreach;
 mod frame;
 mod intrinsics;
 mod loops;
 mod maps;
+pub mod rawtp;
 mod regex;
 mod search;
 mod sprintf;
@@ -226,6 +228,12 @@ pub struct Output {
     pub alt: Vec<Option<usize>>,
     /// The object's read-only data (`.rodata`).
     pub rodata: Vec<u8>,
+    /// For each program: its part in a syscall dispatcher, if any
+    /// ([`dispatch::plan`] fills it).
+    pub dispatch: Vec<Option<dispatch::Dispatch>>,
+    /// For each program: a tracepoint handler whose code does not depend
+    /// on its context ([`rawtp::context_free`]).
+    pub context_free: Vec<bool>,
 }
 
 /// The script span the instruction at `slot` of a program came from.
@@ -361,6 +369,8 @@ pub fn generate(
         points: Vec::new(),
         alt: Vec::new(),
         rodata: Vec::new(),
+        dispatch: Vec::new(),
+        context_free: Vec::new(),
     };
     let mut scratch = 0;
     let mut extra_maps = Vec::new();
@@ -406,7 +416,19 @@ pub fn generate(
         let f = &inlined;
         tokens |= search::uses_tokenize(f);
         let raw = uses_args(f);
+        // Whether the handler could run as a raw tracepoint: decided at
+        // its first tracepoint.
+        let mut free: Option<bool> = None;
         for (i, point) in probe.points.iter().enumerate() {
+            // (The syscall events are not tracepoints: never raw.)
+            if let ProbeKind::Tracepoint { tp } = &point.kind
+                && tp.system != "syscalls"
+                && !raw
+                && !h.at_entry
+                && free.is_none()
+            {
+                free = Some(rawtp::context_free(m, f, layout, task, &point.name));
+            }
             let ctx = match &point.kind {
                 // An LSM program's context is its hook's arguments, as u64s.
                 ProbeKind::Tracepoint { .. } if raw => Ctx::RawArgs,
@@ -504,6 +526,7 @@ pub fn generate(
                 out.lines.push(lines);
                 out.points.push((h.probe, i));
                 out.alt.push(None);
+                out.context_free.push(!is_fentry && free == Some(true));
             }
             if variants.len() == 2 {
                 if let Some(a) = out.alt.get_mut(first) {
@@ -1642,6 +1665,7 @@ fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_UID_GID => "bpf_get_current_uid_gid",
         HELPER_COMM => "bpf_get_current_comm",
         HELPER_CURRENT_TASK => "bpf_get_current_task",
+        12 => "bpf_tail_call",
         HELPER_KTIME => "bpf_ktime_get_ns",
         HELPER_TRACE_PRINTK => "bpf_trace_printk",
         HELPER_PRANDOM => "bpf_get_prandom_u32",
@@ -1671,7 +1695,12 @@ pub fn print(out: &Output) -> String {
         if i > 0 {
             text.push('\n');
         }
-        text.push_str(&format!("{} /* {} */:\n", p.name, p.section));
+        match out.dispatch.get(i).cloned().flatten() {
+            Some(dispatch::Dispatch::Handler { map, nr }) => {
+                text.push_str(&format!("{} /* {}, called from {map}[{nr}] */:\n", p.name, p.section));
+            }
+            _ => text.push_str(&format!("{} /* {} */:\n", p.name, p.section)),
+        }
         let maps = |slot: usize| p.map_loads.iter().find(|(s, _)| *s == slot).map(|(_, m)| m.clone());
         // The subprograms under their names, numbered on from the code.
         for line in super::insn::disassemble(&p.insns, &helper_name, &maps).lines() {
