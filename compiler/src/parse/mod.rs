@@ -32,6 +32,7 @@ mod grammar {
 /// they find.
 pub struct Ctx<'a> {
     spans: &'a [Span],
+    tokens: &'a [lexer::Token],
     eof: Span,
     opts: ParseOptions,
     errors: RefCell<Vec<Diagnostic>>,
@@ -147,15 +148,68 @@ fn ends_expression(tok: &lexer::Tok) -> bool {
 /// that token cannot continue it: the statement boundary is made explicit
 /// with a `;` and the parse retried. A retry that fails no later than the
 /// first attempt is dropped, keeping the first attempt's errors.
+///
+/// Each retry parses the file again, so the boundaries that need no parse
+/// to find are marked first ([`mark_statement_starts`]), and at most
+/// [`MAX_RETRIES`] more are found by retrying.
 pub fn parse_tokens(file: FileId, tokens: &[lexer::Token], eof: Span, opts: ParseOptions) -> (Script, Vec<Diagnostic>) {
-    let mut current: std::borrow::Cow<'_, [lexer::Token]> = std::borrow::Cow::Borrowed(tokens);
+    let (tokens, too_deep) = limit_nesting(tokens);
+    let (script, mut diags) = parse_marked(file, &tokens, eof, opts);
+    if let Some(d) = too_deep {
+        // What the parser found at the cut only repeats it.
+        let cut = d.span().map_or(0, |s| s.start);
+        diags.retain(|e| e.span().is_none_or(|s| s.file != file || s.start < cut));
+        diags.push(d);
+    }
+    (script, diags)
+}
+
+/// Cuts the tokens where brackets nest deeper than
+/// [`check::MAX_NESTING`], which the checker would refuse anyway, before
+/// the parser sees them: its error recovery scans its whole stack for
+/// every token it drops, so deep nesting would cost the square of it.
+fn limit_nesting(tokens: &[lexer::Token]) -> (std::borrow::Cow<'_, [lexer::Token]>, Option<Diagnostic>) {
+    use lexer::Tok;
+    let mut depth = 0usize;
+    for (i, t) in tokens.iter().enumerate() {
+        match t.tok {
+            Tok::LParen | Tok::LBracket | Tok::LBrace => depth += 1,
+            Tok::RParen | Tok::RBracket | Tok::RBrace => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > check::MAX_NESTING {
+            let d = Diagnostic::parse_error("nested too deeply", t.span)
+                .with_note(format!("brackets may nest at most {} deep", check::MAX_NESTING));
+            let mut cut = tokens.get(..i).unwrap_or_default().to_vec();
+            cut.extend(tokens.last().cloned());
+            return (std::borrow::Cow::Owned(cut), Some(d));
+        }
+    }
+    (std::borrow::Cow::Borrowed(tokens), None)
+}
+
+/// [`parse_tokens`] after the nesting check.
+fn parse_marked(file: FileId, tokens: &[lexer::Token], eof: Span, opts: ParseOptions) -> (Script, Vec<Diagnostic>) {
+    let mut current = mark_statement_starts(tokens);
     let (mut script, mut diags, mut stop) = parse_once(file, &current, eof, opts);
+    let mut retries = 0;
     while let Some(at) = stop {
         let i = at as usize;
         let (Some(tok), Some(prev)) = (current.get(i), i.checked_sub(1).and_then(|p| current.get(p))) else {
             break;
         };
         if !starts_ambiguously(&tok.tok) || !ends_expression(&prev.tok) {
+            break;
+        }
+        retries += 1;
+        if retries > MAX_RETRIES {
+            let start = tok.span.start;
+            if let Some(d) = diags.iter_mut().find(|d| d.span().is_some_and(|s| s.start == start)) {
+                d.notes.push(format!(
+                    "stp looks for at most {MAX_RETRIES} such statement boundaries by parsing again; \
+                     end the statement before this one with ';'"
+                ));
+            }
             break;
         }
         let mut next = current.to_vec();
@@ -171,6 +225,59 @@ pub fn parse_tokens(file: FileId, tokens: &[lexer::Token], eof: Span, opts: Pars
     (script, diags)
 }
 
+/// How many statement boundaries [`parse_tokens`] finds by parsing again.
+const MAX_RETRIES: usize = 16;
+
+/// Makes explicit, with a `;`, the statement boundaries before a `(` that
+/// no parse is needed to find: at statement level (the innermost open
+/// bracket is a block's `{`), a `(` after a number, a string, a target
+/// variable, embedded code, `]`, or a `)` that does not close the head of
+/// an `if`, `while`, `for`, `foreach` or `catch`, cannot continue the
+/// expression before it (no rule lets `(` follow those), so it starts a
+/// statement. One pass, no parse.
+fn mark_statement_starts(tokens: &[lexer::Token]) -> std::borrow::Cow<'_, [lexer::Token]> {
+    use lexer::Tok;
+    // Open brackets: the kind, and for `(` whether it opens a head.
+    let mut open: Vec<(Tok, bool)> = Vec::new();
+    let mut closed_head = false;
+    let mut out: Option<Vec<lexer::Token>> = None;
+    for (i, t) in tokens.iter().enumerate() {
+        let prev = i.checked_sub(1).and_then(|p| tokens.get(p));
+        if t.tok == Tok::LParen
+            && matches!(open.last(), Some((Tok::LBrace, _)))
+            && let Some(prev) = prev
+            && match prev.tok {
+                Tok::Number(_) | Tok::String(_) | Tok::TargetVar(_) | Tok::Embedded(_) | Tok::RBracket => true,
+                Tok::RParen => !closed_head,
+                _ => false,
+            }
+        {
+            let out = out.get_or_insert_with(|| tokens.get(..i).unwrap_or_default().to_vec());
+            out.push(lexer::Token { tok: Tok::Semi, span: Span { end: t.span.start, ..t.span } });
+        }
+        match t.tok {
+            Tok::LParen => {
+                let head =
+                    prev.is_some_and(|p| matches!(p.tok, Tok::If | Tok::While | Tok::For | Tok::Foreach | Tok::Catch));
+                open.push((Tok::LParen, head));
+            }
+            Tok::LBracket | Tok::LBrace => open.push((t.tok.clone(), false)),
+            Tok::RParen => closed_head = open.pop().is_some_and(|(_, head)| head),
+            Tok::RBracket | Tok::RBrace => {
+                open.pop();
+            }
+            _ => {}
+        }
+        if let Some(out) = &mut out {
+            out.push(t.clone());
+        }
+    }
+    match out {
+        Some(v) => std::borrow::Cow::Owned(v),
+        None => std::borrow::Cow::Borrowed(tokens),
+    }
+}
+
 fn parse_once(
     file: FileId,
     tokens: &[lexer::Token],
@@ -178,7 +285,7 @@ fn parse_once(
     opts: ParseOptions,
 ) -> (Script, Vec<Diagnostic>, Option<u32>) {
     let spans: Vec<Span> = tokens.iter().map(|t| t.span).collect();
-    let ctx = Ctx { spans: &spans, eof, opts, errors: RefCell::new(Vec::new()), first_error: Cell::new(None) };
+    let ctx = Ctx { spans: &spans, tokens, eof, opts, errors: RefCell::new(Vec::new()), first_error: Cell::new(None) };
     let input = tokens
         .iter()
         .enumerate()

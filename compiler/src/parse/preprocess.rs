@@ -21,10 +21,17 @@ use super::lexer::{Tok, Token, lex, number_value};
 use crate::diag::Diagnostic;
 use crate::source::{Expansion, ExpnId, FileKind, SourceMap, Span};
 
-/// How deep macro expansions may nest before we call it runaway recursion.
+/// How deep macro expansions may nest before we call it runaway recursion:
+/// a macro's body and its arguments (`@m(@m(...))`) both count.
 const MAX_EXPANSION_DEPTH: usize = 64;
+/// How deep conditionals may nest. Each level scans the text it spans, so
+/// the bound also keeps preprocessing linear in the size of the input.
+const MAX_CONDITIONAL_DEPTH: usize = 64;
 /// How many tokens one file may expand to.
 const MAX_TOKENS: usize = 1_000_000;
+/// How many macro expansions one file may make: macros that expand others
+/// twice or more grow exponentially, even when they produce nothing.
+const MAX_EXPANSIONS: usize = 100_000;
 
 /// What conditionals can ask about.
 pub struct PpEnv<'a> {
@@ -66,7 +73,8 @@ pub struct MacroLibrary {
 
 /// Preprocesses one file's tokens. `library` supplies `.stpm` macros.
 /// Returns the tokens for the grammar (ending with [`Tok::Eof`]), the
-/// macros the file defined, and diagnostics.
+/// macros the file defined, and diagnostics. When a limit on nesting or
+/// size is hit, the tokens are only the end: the error says why.
 pub fn preprocess(
     tokens: Vec<Token>,
     eof: Span,
@@ -74,11 +82,27 @@ pub fn preprocess(
     library: &MacroLibrary,
     sm: &mut SourceMap,
 ) -> (Vec<Token>, HashMap<String, MacroDef>, Vec<Diagnostic>) {
-    let mut pp =
-        Pp { env, library, sm, local: HashMap::new(), out: Vec::new(), diags: Vec::new(), eof, too_deep: false };
-    let ctx = Ctx { params: HashMap::new(), expn: ExpnId::ROOT, depth: 0 };
+    let mut pp = Pp {
+        env,
+        library,
+        sm,
+        local: HashMap::new(),
+        out: Vec::new(),
+        diags: Vec::new(),
+        eof,
+        stopped: false,
+        macro_depth: 0,
+        cond_depth: 0,
+        expansions: 0,
+    };
+    let ctx = Ctx { params: HashMap::new(), expn: ExpnId::ROOT };
     pp.process(&tokens, &ctx);
-    let Pp { out, local, diags, .. } = pp;
+    let Pp { mut out, local, diags, stopped, .. } = pp;
+    if stopped {
+        // A limit was hit: what came out so far is cut short, and parsing
+        // it would only report that again.
+        out.clear();
+    }
     let glue_all = env.glue_across_comments;
     let out = finish(out, eof, |a: Span, b: Span| {
         glue_all
@@ -92,7 +116,6 @@ struct Ctx {
     /// Macro parameters in scope, already expanded.
     params: HashMap<String, Vec<Token>>,
     expn: ExpnId,
-    depth: usize,
 }
 
 struct Pp<'a, 'e> {
@@ -103,8 +126,15 @@ struct Pp<'a, 'e> {
     out: Vec<Token>,
     diags: Vec<Diagnostic>,
     eof: Span,
-    /// Set once an expansion nests too deeply: expansion stops there.
-    too_deep: bool,
+    /// Set once a limit is hit: preprocessing stops there, and the error
+    /// is reported once.
+    stopped: bool,
+    /// Macro bodies and arguments being expanded.
+    macro_depth: usize,
+    /// Conditionals being processed.
+    cond_depth: usize,
+    /// Macro expansions made so far.
+    expansions: usize,
 }
 
 fn tag(mut t: Token, expn: ExpnId) -> Token {
@@ -147,13 +177,23 @@ impl Pp<'_, '_> {
         self.diags.push(Diagnostic::parse_error(msg, span));
     }
 
+    /// Reports `d` and stops preprocessing, unless it was already stopped.
+    fn stop(&mut self, d: Diagnostic) {
+        if !self.stopped {
+            self.stopped = true;
+            self.diags.push(d);
+        }
+    }
+
     fn emit(&mut self, t: Token) -> bool {
+        if self.stopped {
+            return false;
+        }
         if self.out.len() >= MAX_TOKENS {
-            if self.out.len() == MAX_TOKENS {
-                let span = t.span;
-                self.error("preprocessed input is too large", span);
-                self.out.push(t);
-            }
+            self.stop(
+                Diagnostic::parse_error("preprocessed input is too large", t.span)
+                    .with_note(format!("one file may expand to at most {MAX_TOKENS} tokens")),
+            );
             return false;
         }
         self.out.push(t);
@@ -163,6 +203,9 @@ impl Pp<'_, '_> {
     fn process(&mut self, toks: &[Token], ctx: &Ctx) {
         let mut i = 0;
         while let Some(t) = toks.get(i) {
+            if self.stopped {
+                return;
+            }
             i += 1;
             match &t.tok {
                 Tok::AtIdent(name) if name == "define" => {
@@ -338,14 +381,21 @@ impl Pp<'_, '_> {
     fn expand(&mut self, def: &MacroDef, toks: &[Token], at: usize, call: Span, ctx: &Ctx) -> usize {
         let mut i = at;
         let name = &def.name;
-        if self.too_deep {
+        if self.stopped {
             return toks.len();
         }
-        if ctx.depth >= MAX_EXPANSION_DEPTH {
-            self.too_deep = true;
-            self.diags.push(
+        if self.macro_depth >= MAX_EXPANSION_DEPTH {
+            self.stop(
                 Diagnostic::parse_error(format!("macro '@{name}' expands too deeply (recursive macro?)"), call)
                     .with_note(format!("expansions may nest at most {MAX_EXPANSION_DEPTH} deep")),
+            );
+            return toks.len();
+        }
+        self.expansions += 1;
+        if self.expansions > MAX_EXPANSIONS {
+            self.stop(
+                Diagnostic::parse_error(format!("too many macro expansions at '@{name}'"), call)
+                    .with_note(format!("one file may expand at most {MAX_EXPANSIONS} macros")),
             );
             return toks.len();
         }
@@ -396,22 +446,41 @@ impl Pp<'_, '_> {
                 self.error(msg, call);
                 return i;
             }
-            // Arguments are expanded where they are written.
+            // Arguments are expanded where they are written, one level
+            // deeper: a macro in an argument nests in this one.
+            self.macro_depth += 1;
             for (p, arg) in def.params.iter().zip(args) {
                 let saved = std::mem::take(&mut self.out);
                 self.process(&arg, ctx);
                 let expanded = std::mem::replace(&mut self.out, saved);
                 params.insert(p.clone(), expanded);
             }
+            self.macro_depth -= 1;
         }
         let expn = self.sm.add_expansion(Expansion { call_site: call, macro_name: name.clone() });
-        let inner = Ctx { params, expn, depth: ctx.depth + 1 };
+        let inner = Ctx { params, expn };
+        self.macro_depth += 1;
         self.process(&def.body, &inner);
+        self.macro_depth -= 1;
         i
     }
 
     /// `%( COND %? THEN [%: ELSE] %)`; `at` is the index after `%(`.
     fn conditional(&mut self, toks: &[Token], at: usize, open: Span, ctx: &Ctx) -> usize {
+        if self.cond_depth >= MAX_CONDITIONAL_DEPTH {
+            self.stop(
+                Diagnostic::parse_error("conditionals nest too deeply", open)
+                    .with_note(format!("conditionals may nest at most {MAX_CONDITIONAL_DEPTH} deep")),
+            );
+            return toks.len();
+        }
+        self.cond_depth += 1;
+        let next = self.conditional_at_depth(toks, at, open, ctx);
+        self.cond_depth -= 1;
+        next
+    }
+
+    fn conditional_at_depth(&mut self, toks: &[Token], at: usize, open: Span, ctx: &Ctx) -> usize {
         let scan = scan_conditional(toks, at);
         let Some(then_at) = scan.then_at else {
             match scan.close_at {
