@@ -231,8 +231,9 @@ const MAX_RETRIES: usize = 16;
 /// Makes explicit, with a `;`, the statement boundaries before a `(` that
 /// no parse is needed to find: at statement level (the innermost open
 /// bracket is a block's `{`), a `(` after a number, a string, a target
-/// variable, embedded code, `]`, or a `)` that does not close the head of
-/// an `if`, `while`, `for`, `foreach` or `catch`, cannot continue the
+/// variable, embedded code, `]`, a postfix `++` or `--`, or a `)` that
+/// does not close the head of an `if`, `while`, `for`, `foreach` or
+/// `catch`, cannot continue the
 /// expression before it (no rule lets `(` follow those), so it starts a
 /// statement. One pass, no parse.
 fn mark_statement_starts(tokens: &[lexer::Token]) -> std::borrow::Cow<'_, [lexer::Token]> {
@@ -249,6 +250,10 @@ fn mark_statement_starts(tokens: &[lexer::Token]) -> std::borrow::Cow<'_, [lexer
             && match prev.tok {
                 Tok::Number(_) | Tok::String(_) | Tok::TargetVar(_) | Tok::Embedded(_) | Tok::RBracket => true,
                 Tok::RParen => !closed_head,
+                // A postfix `++` or `--` (one after an expression).
+                Tok::Incr | Tok::Decr => {
+                    i.checked_sub(2).and_then(|p| tokens.get(p)).is_some_and(|p| ends_expression(&p.tok))
+                }
                 _ => false,
             }
         {
@@ -324,4 +329,90 @@ fn parse_once(
         }
     }
     (script, diags, stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileKind;
+
+    fn parse(text: &str) -> (Script, Vec<String>) {
+        let mut sm = SourceMap::new();
+        let f = sm.add("<input>", text, FileKind::User);
+        let kconfig = |_: &str| None;
+        let env = PpEnv {
+            args: &[],
+            kernel_release: "6.1.0",
+            arch: "x86_64",
+            runtime: "bpf",
+            systemtap_v: "5.0",
+            privilege: "stapdev",
+            guru_mode: false,
+            kconfig: &kconfig,
+            glue_across_comments: true,
+        };
+        let (script, diags) = parse_file(&mut sm, f, &env, &MacroLibrary::default(), ParseOptions::default());
+        (script, diags.into_iter().map(|d| d.message).collect())
+    }
+
+    fn statements(s: &Script) -> usize {
+        s.probes.first().map_or(0, |p| p.body.stmts.len())
+    }
+
+    #[test]
+    fn statements_starting_with_a_paren_need_no_semicolon_however_many() {
+        // Each `(x)++` after an expression starts a statement; far more
+        // of them than the parser retries for.
+        let n = 5 * MAX_RETRIES;
+        let (s, errors) = parse(&format!("global x probe begin {{ x = 1 {} }}", "(x)++ ".repeat(n)));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(statements(&s), n + 1);
+        let (s, errors) = parse(&format!("global x probe begin {{ x = 1 {} }}", "x[1] (x)++ \"s\" (x)--".repeat(n)));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(statements(&s), 4 * n + 1);
+    }
+
+    #[test]
+    fn a_paren_after_a_head_or_inside_brackets_is_not_split() {
+        // `if (c) (x)++` is one statement, `f(1)(2)` inside a call an error.
+        let (s, errors) = parse("global x probe begin { if (x) (x)++ while (x) (x)-- }");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(statements(&s), 2);
+        let (_, errors) = parse("probe begin { print(1 (2)) }");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors.iter().all(|e| e.starts_with("parse error: expected")), "{errors:?}");
+    }
+
+    #[test]
+    fn an_error_at_an_inserted_semicolon_names_the_token_written() {
+        let mut sm = SourceMap::new();
+        let text = "probe begin { x = 1 (2) + }";
+        let f = sm.add("<input>", text, FileKind::User);
+        let (toks, _) = lexer::lex(f, text);
+        let eof = Span::new(f, text.len() as u32, text.len() as u32);
+        let (_, diags) = parse_tokens(f, &toks, eof, ParseOptions::default());
+        let labels: Vec<String> = diags.iter().filter_map(|d| d.primary.as_ref().map(|l| l.message.clone())).collect();
+        assert!(labels.iter().all(|l| !l.contains("';'")), "{labels:?}");
+    }
+
+    #[test]
+    fn brackets_nested_too_deeply_are_refused_before_parsing() {
+        let depth = check::MAX_NESTING + 1;
+        let (_, errors) = parse(&format!("probe begin {{ x = {}1{} }}", "(".repeat(depth), ")".repeat(depth)));
+        assert_eq!(errors, vec!["parse error: nested too deeply".to_string()]);
+        let ok = check::MAX_NESTING - 10;
+        let (_, errors) = parse(&format!("probe begin {{ x = {}1{} }}", "(".repeat(ok), ")".repeat(ok)));
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn nested_operator_arguments_are_kept() {
+        let (s, errors) =
+            parse("global x probe begin { y = @sum(x) + @variance(x, 3) print(@hist_linear(x, 0, 10, 1)) }");
+        assert!(errors.is_empty(), "{errors:?}");
+        let printed = printer::print_items(&s);
+        for op in ["@sum(x)", "@variance(x, 3)", "@hist_linear(x, 0, 10, 1)"] {
+            assert!(printed.contains(op), "{op} in {printed}");
+        }
+    }
 }

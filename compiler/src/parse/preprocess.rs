@@ -1068,6 +1068,32 @@ mod tests {
     }
 
     #[test]
+    fn limits_stop_preprocessing_with_one_error() {
+        // Conditionals nested past the limit.
+        let n = MAX_CONDITIONAL_DEPTH + 1;
+        let (toks, errors) = run(&format!("{}x{}", "%( 1 == 1 %? ".repeat(n), " %)".repeat(n)), &[]);
+        assert_eq!(errors, vec!["parse error: conditionals nest too deeply".to_string()]);
+        assert!(toks.is_empty(), "{toks:?}");
+        let n = MAX_CONDITIONAL_DEPTH - 1;
+        let (toks, errors) = run(&format!("{}x{}", "%( 1 == 1 %? ".repeat(n), " %)".repeat(n)), &[]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(toks, vec![ident("x")]);
+        // Macros nested in macro arguments.
+        let n = MAX_EXPANSION_DEPTH + 1;
+        let (_, errors) = run(&format!("@define m(a) %( @a %) {}1{}", "@m(".repeat(n), ")".repeat(n)), &[]);
+        assert_eq!(errors, vec!["parse error: macro '@m' expands too deeply (recursive macro?)".to_string()]);
+        // Exponential expansion, even of nothing.
+        let mut text = "@define a0 %( %)\n".to_string();
+        for i in 1..=40 {
+            text.push_str(&format!("@define a{i} %( @a{} @a{} %)\n", i - 1, i - 1));
+        }
+        text.push_str("@a40");
+        let (_, errors) = run(&text, &[]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors.iter().all(|e| e.starts_with("parse error: too many macro expansions at '@a")), "{errors:?}");
+    }
+
+    #[test]
     fn arguments_are_pasted() {
         let (toks, diags) = run("$1 @2 $#", &["5+5", "str"]);
         assert!(diags.is_empty());
