@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod ast;
 pub mod check;
+pub mod condition;
 pub mod lexer;
 pub mod preprocess;
 pub mod printer;
