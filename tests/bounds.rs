@@ -5,7 +5,7 @@
 //! text on stderr. The inputs fuzzing found slow, kept in `tests/slow/`,
 //! are replayed the same way.
 //!
-//! Compile time is measured by `bench/bounds.sh`, not here; `timeout(1)`
+//! Compile time is measured by `bench/bounds.py`, not here; `timeout(1)`
 //! only guards against a hang (`HANG_GUARD` seconds, far above what any
 //! of these takes).
 
