@@ -8,7 +8,8 @@ out="$here/corpus/parse"
 mkdir -p "$out"
 n=0
 for f in "$here"/../examples/*.stp "$here"/../stdlib/*.stp "$here"/../stdlib/*/*.stp "$here"/../tests/parse/*.stp "$here"/../tests/elab/*.stp "$here"/../tests/slow/*.stp \
-         "$here"/../../shared/conformance/*/*.stp "$here"/../../shared/conformance/*/*/*.stp; do
+         "$here"/../../shared/conformance/*/*.stp "$here"/../../shared/conformance/*/*/*.stp \
+         "$here"/../../../shared/conformance/*/*.stp "$here"/../../../shared/conformance/*/*/*.stp; do
     [ -f "$f" ] || continue
     n=$((n + 1))
     { printf '\001'; cat "$f"; } > "$out/seed-$n"

@@ -13,8 +13,8 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 count=${1:-200}
-corpus=${2:-$here/corpus/translate}
-stp=${3:-$here/../target/debug/stp}
+corpus=$(realpath "${2:-$here/corpus/translate}")
+stp=$(realpath "${3:-$here/../target/debug/stp}")
 [ "$(id -u)" = 0 ] || { echo "verify-sample.sh: needs root to load programs" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -23,11 +23,11 @@ for input in $(ls "$corpus" | shuf -n "$count"); do
     f="$corpus/$input"
     flags=$(head -c 1 "$f" | od -An -tu1 | tr -d ' ')
     tail -c +2 "$f" > "$work/script.stp"
-    set -- -p4 --verify -m "$work/obj"
+    set -- -p4 --verify -m obj
     [ $((flags & 1)) -ne 0 ] && set -- "$@" -g
     [ $((flags & 2)) -ne 0 ] && set -- "$@" -u
     start=$(date +%s%N)
-    timeout 20 "$stp" "$@" "$work/script.stp" > /dev/null 2> "$work/err"
+    (cd "$work" && timeout 20 "$stp" "$@" script.stp > /dev/null 2> err)
     rc=$?
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     if [ "$ms" -gt "$slowest" ]; then slowest=$ms slowest_input=$input; fi
