@@ -6,7 +6,8 @@
 #
 # TARGET is parse, elaborate or translate. The corpus is corpus/TARGET,
 # seeded by seed.sh on first use; crashes, timeouts and out-of-memory
-# inputs land in artifacts/TARGET/. A slow or crashing input, once fixed,
+# inputs land in artifacts/TARGET/, and fuzzing goes on past them (one
+# forked worker, -ignore_timeouts etc.) until SECONDS (default 600) are up. A slow or crashing input, once fixed,
 # goes into tests/parse/slow/ (small files) so that `cargo test` replays it.
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,4 +23,5 @@ if [ -z "$(ls -A "corpus/$target")" ]; then
 fi
 exec cargo +nightly fuzz run "$target" "corpus/$target" -- \
     -timeout=2 -rss_limit_mb=1024 -max_total_time="$seconds" \
+    -fork=1 -ignore_timeouts=1 -ignore_crashes=1 -ignore_ooms=1 \
     -artifact_prefix="artifacts/$target/" "$@"
