@@ -59,7 +59,7 @@ PATTERNS = {
 
 
 def main():
-    stp = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/stp")
+    stp = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/stp")
     sizes = [int(s) for s in sys.argv[2:]] or [12500, 25000, 50000, 100000, 200000]
     kernel = os.path.join(ROOT, "tests/kernel")
     print("%-18s %s  %s" % ("pattern", " ".join("%8d" % s for s in sizes), "last ratio  exit"))

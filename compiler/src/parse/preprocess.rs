@@ -33,7 +33,7 @@ const MAX_CONDITIONAL_DEPTH: usize = 64;
 const MAX_TOKENS: usize = 1_000_000;
 /// How many macro expansions one file may make: macros that expand others
 /// twice or more grow exponentially, even when they produce nothing.
-const MAX_EXPANSIONS: usize = 100_000;
+const MAX_EXPANSIONS: usize = 10_000;
 
 /// What conditionals can ask about.
 pub struct PpEnv<'a> {
@@ -411,7 +411,9 @@ impl Pp<'_, '_> {
                 return i;
             }
             i += 1;
-            let mut args: Vec<Vec<Token>> = vec![Vec::new()];
+            // Each argument as a range of `toks`, processed in place.
+            let mut args: Vec<std::ops::Range<usize>> = Vec::new();
+            args.push(i..i);
             let mut depth = 0usize;
             loop {
                 let Some(t) = toks.get(i) else {
@@ -424,7 +426,7 @@ impl Pp<'_, '_> {
                     Tok::RParen if depth == 0 => break,
                     Tok::RParen | Tok::RBracket | Tok::RBrace => depth = depth.saturating_sub(1),
                     Tok::Comma if depth == 0 => {
-                        args.push(Vec::new());
+                        args.push(i..i);
                         continue;
                     }
                     Tok::PpOpen | Tok::PpClose | Tok::PpThen | Tok::PpElse if depth == 0 => {
@@ -435,7 +437,7 @@ impl Pp<'_, '_> {
                     _ => {}
                 }
                 if let Some(last) = args.last_mut() {
-                    last.push(t.clone());
+                    last.end = i;
                 }
             }
             if args.len() != def.params.len() {
@@ -453,7 +455,7 @@ impl Pp<'_, '_> {
             self.macro_depth += 1;
             for (p, arg) in def.params.iter().zip(args) {
                 let saved = std::mem::take(&mut self.out);
-                self.process(&arg, ctx);
+                self.process(toks.get(arg).unwrap_or_default(), ctx);
                 let expanded = std::mem::replace(&mut self.out, saved);
                 params.insert(p.clone(), expanded);
             }
