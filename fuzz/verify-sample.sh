@@ -18,9 +18,10 @@ stp=$(realpath "${3:-$here/../target/debug/stp}")
 [ "$(id -u)" = 0 ] || { echo "verify-sample.sh: needs root to load programs" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-accepted=0 refused=0 verified=0 slowest=0 slowest_input=
+accepted=0 refused=0 verified=0 sampled=0 slowest=0 slowest_input=
 for input in $(ls "$corpus" | shuf -n "$count"); do
     f="$corpus/$input"
+    sampled=$((sampled + 1))
     flags=$(head -c 1 "$f" | od -An -tu1 | tr -d ' ')
     tail -c +2 "$f" > "$work/script.stp"
     set -- -p4 --verify -m obj
@@ -43,6 +44,6 @@ for input in $(ls "$corpus" | shuf -n "$count"); do
         accepted=$((accepted + 1))
     fi
 done
-echo "sampled $count inputs: $verified compiled to objects, $accepted loaded, $refused refused by the verifier"
-echo "slowest: $slowest ms ($slowest_input)"
+echo "sampled $sampled inputs: $verified compiled to objects, $accepted loaded, $refused refused by the verifier"
+echo "slowest (compile and load): $slowest ms ($slowest_input)"
 [ "$refused" -eq 0 ]
