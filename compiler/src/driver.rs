@@ -358,8 +358,9 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.failed_pass = Some(3);
         return outcome;
     }
-    // The IR is shown even when the eBPF back end then refuses something.
-    let ir_text = crate::ir::print::print_module(&module, sm);
+    // The IR is shown even when the eBPF back end then refuses something;
+    // only -p3 shows it.
+    let ir_text = if opts.last_pass == 3 { crate::ir::print::print_module(&module, sm) } else { String::new() };
     let layout = match crate::layout::Limits::from_defines(&opts.defines)
         .and_then(|limits| crate::layout::Layout::new(&module, limits))
     {

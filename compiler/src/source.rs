@@ -95,12 +95,16 @@ pub struct SourceFile {
     pub kind: FileKind,
     /// Byte offsets where lines start; the first is 0.
     line_starts: Vec<u32>,
+    /// The text is ASCII: a column is a byte count, found without
+    /// counting characters along a line that may be very long.
+    ascii: bool,
 }
 
 impl SourceFile {
     fn new(name: String, text: String, kind: FileKind) -> SourceFile {
         let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i as u32 + 1)).collect();
-        SourceFile { name, text, kind, line_starts }
+        let ascii = text.is_ascii();
+        SourceFile { name, text, kind, line_starts, ascii }
     }
 
     /// The zero-based line holding a byte offset.
@@ -126,7 +130,11 @@ impl SourceFile {
         let line = self.line_index(offset);
         let start = self.line_starts.get(line).copied().unwrap_or(0) as usize;
         let end = (offset as usize).min(self.text.len());
-        let col = self.text.get(start..end).map_or(0, |s| s.chars().count());
+        let col = if self.ascii {
+            end.saturating_sub(start)
+        } else {
+            self.text.get(start..end).map_or(0, |s| s.chars().count())
+        };
         (line + 1, col + 1)
     }
 

@@ -6,9 +6,10 @@
 //! (`parse error: expected ...`, `semantic error: ...`); labels, notes and
 //! help add what stap does not say.
 
+mod clip;
 mod render;
 
-pub use render::{RenderOptions, render, render_all};
+pub use render::{MAX_ERRORS_SHOWN, MAX_WARNINGS_SHOWN, RenderOptions, render, render_all};
 
 use crate::source::Span;
 

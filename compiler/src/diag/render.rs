@@ -199,20 +199,40 @@ pub fn render(d: &Diagnostic, sm: &SourceMap, opts: RenderOptions) -> String {
     let buffer = if opts.color { Buffer::ansi() } else { Buffer::no_color() };
     let mut w = StapHeader { inner: buffer, color: opts.color, state: 0, dropped: 0, severity: cs::Severity::Error };
     let config = term::Config::default();
-    let diag = to_codespan(d, sm);
-    if term::emit_to_write_style(&mut w, &config, sm, &diag).is_err() {
+    let (files, diag) = super::clip::clip(sm, to_codespan(d, sm));
+    if term::emit_to_write_style(&mut w, &config, &files, &diag).is_err() {
         // The spans did not fit the files; fall back to the headline.
         return format!("{}\n", headline(d.severity, &d.message));
     }
     String::from_utf8_lossy(w.inner.as_slice()).into_owned()
 }
 
-/// Renders many diagnostics, each followed by a blank line as stap does.
+/// The most errors one run shows, as clang's `-ferror-limit`; the rest
+/// are counted.
+pub const MAX_ERRORS_SHOWN: usize = 20;
+/// The most warnings (and notes) one run shows.
+pub const MAX_WARNINGS_SHOWN: usize = 100;
+
+/// Renders many diagnostics, each followed by a blank line as stap does:
+/// the first [`MAX_ERRORS_SHOWN`] errors and [`MAX_WARNINGS_SHOWN`]
+/// warnings, then how many more there were.
 pub fn render_all(diags: &[Diagnostic], sm: &SourceMap, opts: RenderOptions) -> String {
     let mut out = String::new();
+    let (mut errors, mut warnings) = (0usize, 0usize);
     for d in diags {
-        out.push_str(&render(d, sm, opts));
+        let (seen, max) =
+            if d.is_error() { (&mut errors, MAX_ERRORS_SHOWN) } else { (&mut warnings, MAX_WARNINGS_SHOWN) };
+        *seen += 1;
+        if *seen <= max {
+            out.push_str(&render(d, sm, opts));
+        }
     }
+    let more = |n: usize, max: usize, what: &str| {
+        let n = n.saturating_sub(max);
+        (n > 0).then(|| format!("{n} more {what}{} not shown.\n", if n == 1 { "" } else { "s" }))
+    };
+    out.extend(more(warnings, MAX_WARNINGS_SHOWN, "warning"));
+    out.extend(more(errors, MAX_ERRORS_SHOWN, "error"));
     out
 }
 
@@ -238,6 +258,23 @@ mod tests {
         let sm = SourceMap::new();
         let d = Diagnostic::warning("eliding unused variable 'x'");
         assert_eq!(render(&d, &sm, RenderOptions::default()).trim(), "WARNING: eliding unused variable 'x'");
+    }
+
+    #[test]
+    fn errors_past_the_cap_are_counted_not_shown() {
+        let mut sm = SourceMap::new();
+        let f = sm.add("a.stp", "x\n", FileKind::User);
+        let extra = 5;
+        let mut diags: Vec<Diagnostic> = (0..MAX_ERRORS_SHOWN + extra)
+            .map(|i| Diagnostic::parse_error(format!("error number {i}"), Span::new(f, 0, 1)))
+            .collect();
+        diags.push(Diagnostic::warning("a warning"));
+        let text = render_all(&diags, &sm, RenderOptions::default());
+        assert!(text.contains(&format!("error number {}\n", MAX_ERRORS_SHOWN - 1)), "{text}");
+        assert!(!text.contains(&format!("error number {}\n", MAX_ERRORS_SHOWN)), "{text}");
+        assert!(text.contains("WARNING: a warning"), "{text}");
+        assert!(text.ends_with(&format!("{extra} more errors not shown.\n")), "{text}");
+        assert!(!text.contains("more warning"), "{text}");
     }
 
     #[test]

@@ -132,7 +132,14 @@ impl Ctx<'_> {
             }
             ParseError::UnrecognizedToken { token: (lo, tok, hi), expected } => {
                 self.note_error_at(*lo);
-                let span = self.span(*lo, *hi);
+                // A `;` the parser put in (an empty span) is not what the
+                // user wrote: name the token after it.
+                let inserted = *tok == Tok::Semi && self.span(*lo, *hi).range().is_empty();
+                let (lo, hi, tok) = match self.tokens.get(*lo as usize + 1) {
+                    Some(next) if inserted => (lo + 1, hi + 1, &next.tok),
+                    _ => (*lo, *hi, tok),
+                };
+                let span = self.span(lo, hi);
                 let saw = format!("saw: {}", tok.describe());
                 let msg = match tok {
                     Tok::DollarArg(_) | Tok::AtArg(_) | Tok::DollarCount | Tok::AtCount => {
@@ -490,25 +497,31 @@ impl Ctx<'_> {
             }
             exprs.push(a);
         }
+        let count = exprs.len();
         let arity = |min: usize, max: usize| -> bool {
-            if exprs.len() < min || exprs.len() > max {
+            if count < min || count > max {
                 let msg = if min == max {
                     format!("@{name} takes {min} argument{}", if min == 1 { "" } else { "s" })
                 } else {
                     format!("@{name} takes {min} to {max} arguments")
                 };
-                self.error(Diagnostic::parse_error(msg, span).at(op_span, format!("saw: {} arguments", exprs.len())));
+                self.error(Diagnostic::parse_error(msg, span).at(op_span, format!("saw: {count} arguments")));
                 false
             } else {
                 true
             }
         };
-        let take =
-            |i: usize| -> Box<Expr> { Box::new(exprs.get(i).cloned().flatten().unwrap_or_else(|| placeholder(span))) };
+        // Arguments are moved out, never cloned: cloning would copy the
+        // whole subtree at every level of `@sum(@sum(...))`.
+        let slots = std::cell::RefCell::new(exprs);
+        let take = |i: usize| -> Box<Expr> {
+            Box::new(slots.borrow_mut().get_mut(i).and_then(Option::take).unwrap_or_else(|| placeholder(span)))
+        };
         let string_at = |i: usize, what: &str| -> Option<Vec<u8>> {
-            let s = exprs.get(i).and_then(string_arg).map(|(s, _)| s);
+            let slots = slots.borrow();
+            let s = slots.get(i).and_then(string_arg).map(|(s, _)| s);
             if s.is_none() {
-                let at = exprs.get(i).and_then(|e| e.as_ref().map(|e| e.span)).unwrap_or(span);
+                let at = slots.get(i).and_then(|e| e.as_ref().map(|e| e.span)).unwrap_or(span);
                 self.error(Diagnostic::parse_error(format!("expected string: {what}"), at));
             }
             s
@@ -519,7 +532,7 @@ impl Ctx<'_> {
                     return placeholder(span);
                 }
                 let type_name = string_at(1, "the type name").map(|s| lossy(&s)).unwrap_or_default();
-                let module = if exprs.len() > 2 { string_at(2, "the module").map(|s| lossy(&s)) } else { None };
+                let module = if count > 2 { string_at(2, "the module").map(|s| lossy(&s)) } else { None };
                 ExprKind::Target(Box::new(Target::bare(TargetBase::Cast { operand: take(0), type_name, module })))
             }
             "var" => {
@@ -527,7 +540,7 @@ impl Ctx<'_> {
                     return placeholder(span);
                 }
                 let var = string_at(0, "the variable name").map(|s| lossy(&s)).unwrap_or_default();
-                let module = if exprs.len() > 1 { string_at(1, "the module").map(|s| lossy(&s)) } else { None };
+                let module = if count > 1 { string_at(1, "the module").map(|s| lossy(&s)) } else { None };
                 ExprKind::Target(Box::new(Target::bare(TargetBase::AtVar { name: var, module })))
             }
             "defined" if arity(1, 1) => ExprKind::Defined(take(0)),
@@ -535,13 +548,13 @@ impl Ctx<'_> {
             "perf" if arity(1, 1) => {
                 let counter = string_at(0, "the perf counter name").unwrap_or_default();
                 if counter.is_empty()
-                    && let Some(Some(arg)) = exprs.first()
+                    && let Some(Some(arg_span)) = slots.borrow().first().map(|e| e.as_ref().map(|e| e.span))
                 {
-                    self.parse_error("expected non-empty string", arg.span);
+                    self.parse_error("expected non-empty string", arg_span);
                 }
                 ExprKind::Perf(counter)
             }
-            "probewrite" if arity(1, 1) => match exprs.first().cloned().flatten() {
+            "probewrite" if arity(1, 1) => match slots.borrow_mut().first_mut().and_then(Option::take) {
                 Some(Expr { kind: ExprKind::Var(v), span }) => ExprKind::ProbeWrite(Ident { name: v, span }),
                 _ => {
                     self.parse_error("expected a variable name in @probewrite", span);
@@ -569,7 +582,7 @@ impl Ctx<'_> {
                     if !arity(1, max) {
                         return placeholder(span);
                     }
-                    let extra = exprs.iter().skip(1).flatten().cloned().collect();
+                    let extra = slots.borrow_mut().iter_mut().skip(1).filter_map(Option::take).collect();
                     ExprKind::Stat { op, operand: take(0), extra }
                 }
                 None => {

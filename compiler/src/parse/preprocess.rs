@@ -17,14 +17,23 @@
 
 use std::collections::HashMap;
 
-use super::lexer::{Tok, Token, lex, number_value};
+use super::condition::eval_condition;
+pub use super::condition::version_cmp;
+use super::lexer::{Tok, Token, lex};
 use crate::diag::Diagnostic;
 use crate::source::{Expansion, ExpnId, FileKind, SourceMap, Span};
 
-/// How deep macro expansions may nest before we call it runaway recursion.
+/// How deep macro expansions may nest before we call it runaway recursion:
+/// a macro's body and its arguments (`@m(@m(...))`) both count.
 const MAX_EXPANSION_DEPTH: usize = 64;
+/// How deep conditionals may nest. Each level scans the text it spans, so
+/// the bound also keeps preprocessing linear in the size of the input.
+const MAX_CONDITIONAL_DEPTH: usize = 64;
 /// How many tokens one file may expand to.
 const MAX_TOKENS: usize = 1_000_000;
+/// How many macro expansions one file may make: macros that expand others
+/// twice or more grow exponentially, even when they produce nothing.
+const MAX_EXPANSIONS: usize = 10_000;
 
 /// What conditionals can ask about.
 pub struct PpEnv<'a> {
@@ -66,7 +75,8 @@ pub struct MacroLibrary {
 
 /// Preprocesses one file's tokens. `library` supplies `.stpm` macros.
 /// Returns the tokens for the grammar (ending with [`Tok::Eof`]), the
-/// macros the file defined, and diagnostics.
+/// macros the file defined, and diagnostics. When a limit on nesting or
+/// size is hit, the tokens are only the end: the error says why.
 pub fn preprocess(
     tokens: Vec<Token>,
     eof: Span,
@@ -74,11 +84,27 @@ pub fn preprocess(
     library: &MacroLibrary,
     sm: &mut SourceMap,
 ) -> (Vec<Token>, HashMap<String, MacroDef>, Vec<Diagnostic>) {
-    let mut pp =
-        Pp { env, library, sm, local: HashMap::new(), out: Vec::new(), diags: Vec::new(), eof, too_deep: false };
-    let ctx = Ctx { params: HashMap::new(), expn: ExpnId::ROOT, depth: 0 };
+    let mut pp = Pp {
+        env,
+        library,
+        sm,
+        local: HashMap::new(),
+        out: Vec::new(),
+        diags: Vec::new(),
+        eof,
+        stopped: false,
+        macro_depth: 0,
+        cond_depth: 0,
+        expansions: 0,
+    };
+    let ctx = Ctx { params: HashMap::new(), expn: ExpnId::ROOT };
     pp.process(&tokens, &ctx);
-    let Pp { out, local, diags, .. } = pp;
+    let Pp { mut out, local, diags, stopped, .. } = pp;
+    if stopped {
+        // A limit was hit: what came out so far is cut short, and parsing
+        // it would only report that again.
+        out.clear();
+    }
     let glue_all = env.glue_across_comments;
     let out = finish(out, eof, |a: Span, b: Span| {
         glue_all
@@ -92,7 +118,6 @@ struct Ctx {
     /// Macro parameters in scope, already expanded.
     params: HashMap<String, Vec<Token>>,
     expn: ExpnId,
-    depth: usize,
 }
 
 struct Pp<'a, 'e> {
@@ -103,8 +128,15 @@ struct Pp<'a, 'e> {
     out: Vec<Token>,
     diags: Vec<Diagnostic>,
     eof: Span,
-    /// Set once an expansion nests too deeply: expansion stops there.
-    too_deep: bool,
+    /// Set once a limit is hit: preprocessing stops there, and the error
+    /// is reported once.
+    stopped: bool,
+    /// Macro bodies and arguments being expanded.
+    macro_depth: usize,
+    /// Conditionals being processed.
+    cond_depth: usize,
+    /// Macro expansions made so far.
+    expansions: usize,
 }
 
 fn tag(mut t: Token, expn: ExpnId) -> Token {
@@ -147,13 +179,23 @@ impl Pp<'_, '_> {
         self.diags.push(Diagnostic::parse_error(msg, span));
     }
 
+    /// Reports `d` and stops preprocessing, unless it was already stopped.
+    fn stop(&mut self, d: Diagnostic) {
+        if !self.stopped {
+            self.stopped = true;
+            self.diags.push(d);
+        }
+    }
+
     fn emit(&mut self, t: Token) -> bool {
+        if self.stopped {
+            return false;
+        }
         if self.out.len() >= MAX_TOKENS {
-            if self.out.len() == MAX_TOKENS {
-                let span = t.span;
-                self.error("preprocessed input is too large", span);
-                self.out.push(t);
-            }
+            self.stop(
+                Diagnostic::parse_error("preprocessed input is too large", t.span)
+                    .with_note(format!("one file may expand to at most {MAX_TOKENS} tokens")),
+            );
             return false;
         }
         self.out.push(t);
@@ -163,6 +205,9 @@ impl Pp<'_, '_> {
     fn process(&mut self, toks: &[Token], ctx: &Ctx) {
         let mut i = 0;
         while let Some(t) = toks.get(i) {
+            if self.stopped {
+                return;
+            }
             i += 1;
             match &t.tok {
                 Tok::AtIdent(name) if name == "define" => {
@@ -338,14 +383,21 @@ impl Pp<'_, '_> {
     fn expand(&mut self, def: &MacroDef, toks: &[Token], at: usize, call: Span, ctx: &Ctx) -> usize {
         let mut i = at;
         let name = &def.name;
-        if self.too_deep {
+        if self.stopped {
             return toks.len();
         }
-        if ctx.depth >= MAX_EXPANSION_DEPTH {
-            self.too_deep = true;
-            self.diags.push(
+        if self.macro_depth >= MAX_EXPANSION_DEPTH {
+            self.stop(
                 Diagnostic::parse_error(format!("macro '@{name}' expands too deeply (recursive macro?)"), call)
                     .with_note(format!("expansions may nest at most {MAX_EXPANSION_DEPTH} deep")),
+            );
+            return toks.len();
+        }
+        self.expansions += 1;
+        if self.expansions > MAX_EXPANSIONS {
+            self.stop(
+                Diagnostic::parse_error(format!("too many macro expansions at '@{name}'"), call)
+                    .with_note(format!("one file may expand at most {MAX_EXPANSIONS} macros")),
             );
             return toks.len();
         }
@@ -359,7 +411,9 @@ impl Pp<'_, '_> {
                 return i;
             }
             i += 1;
-            let mut args: Vec<Vec<Token>> = vec![Vec::new()];
+            // Each argument as a range of `toks`, processed in place.
+            let mut args: Vec<std::ops::Range<usize>> = Vec::new();
+            args.push(i..i);
             let mut depth = 0usize;
             loop {
                 let Some(t) = toks.get(i) else {
@@ -372,7 +426,7 @@ impl Pp<'_, '_> {
                     Tok::RParen if depth == 0 => break,
                     Tok::RParen | Tok::RBracket | Tok::RBrace => depth = depth.saturating_sub(1),
                     Tok::Comma if depth == 0 => {
-                        args.push(Vec::new());
+                        args.push(i..i);
                         continue;
                     }
                     Tok::PpOpen | Tok::PpClose | Tok::PpThen | Tok::PpElse if depth == 0 => {
@@ -383,7 +437,7 @@ impl Pp<'_, '_> {
                     _ => {}
                 }
                 if let Some(last) = args.last_mut() {
-                    last.push(t.clone());
+                    last.end = i;
                 }
             }
             if args.len() != def.params.len() {
@@ -396,22 +450,41 @@ impl Pp<'_, '_> {
                 self.error(msg, call);
                 return i;
             }
-            // Arguments are expanded where they are written.
+            // Arguments are expanded where they are written, one level
+            // deeper: a macro in an argument nests in this one.
+            self.macro_depth += 1;
             for (p, arg) in def.params.iter().zip(args) {
                 let saved = std::mem::take(&mut self.out);
-                self.process(&arg, ctx);
+                self.process(toks.get(arg).unwrap_or_default(), ctx);
                 let expanded = std::mem::replace(&mut self.out, saved);
                 params.insert(p.clone(), expanded);
             }
+            self.macro_depth -= 1;
         }
         let expn = self.sm.add_expansion(Expansion { call_site: call, macro_name: name.clone() });
-        let inner = Ctx { params, expn, depth: ctx.depth + 1 };
+        let inner = Ctx { params, expn };
+        self.macro_depth += 1;
         self.process(&def.body, &inner);
+        self.macro_depth -= 1;
         i
     }
 
     /// `%( COND %? THEN [%: ELSE] %)`; `at` is the index after `%(`.
     fn conditional(&mut self, toks: &[Token], at: usize, open: Span, ctx: &Ctx) -> usize {
+        if self.cond_depth >= MAX_CONDITIONAL_DEPTH {
+            self.stop(
+                Diagnostic::parse_error("conditionals nest too deeply", open)
+                    .with_note(format!("conditionals may nest at most {MAX_CONDITIONAL_DEPTH} deep")),
+            );
+            return toks.len();
+        }
+        self.cond_depth += 1;
+        let next = self.conditional_at_depth(toks, at, open, ctx);
+        self.cond_depth -= 1;
+        next
+    }
+
+    fn conditional_at_depth(&mut self, toks: &[Token], at: usize, open: Span, ctx: &Ctx) -> usize {
         let scan = scan_conditional(toks, at);
         let Some(then_at) = scan.then_at else {
             match scan.close_at {
@@ -585,279 +658,6 @@ fn finish(toks: Vec<Token>, eof: Span, may_glue: impl Fn(Span, Span) -> bool) ->
     out
 }
 
-// ---------------------------------------------------------------- conditions
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl CmpOp {
-    fn from_tok(t: &Tok) -> Option<CmpOp> {
-        Some(match t {
-            Tok::EqEq => CmpOp::Eq,
-            Tok::Ne => CmpOp::Ne,
-            Tok::Lt => CmpOp::Lt,
-            Tok::Le => CmpOp::Le,
-            Tok::Gt => CmpOp::Gt,
-            Tok::Ge => CmpOp::Ge,
-            _ => return None,
-        })
-    }
-
-    fn holds(self, ord: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::*;
-        match self {
-            CmpOp::Eq => ord == Equal,
-            CmpOp::Ne => ord != Equal,
-            CmpOp::Lt => ord == Less,
-            CmpOp::Le => ord != Greater,
-            CmpOp::Gt => ord == Greater,
-            CmpOp::Ge => ord != Less,
-        }
-    }
-
-    fn is_equality(self) -> bool {
-        matches!(self, CmpOp::Eq | CmpOp::Ne)
-    }
-}
-
-const EXPECTED_CONDITION: &str = "expected 'arch', 'kernel_v', 'kernel_vr', 'systemtap_v', 'runtime', \
-     'systemtap_privilege', 'CONFIG_...', or comparison between strings or integers";
-
-struct CondParser<'t, 'e> {
-    toks: &'t [Token],
-    pos: usize,
-    env: &'t PpEnv<'e>,
-    end: Span,
-}
-
-fn perr(msg: impl AsRef<str>, span: Span) -> Box<Diagnostic> {
-    Box::new(Diagnostic::parse_error(msg, span))
-}
-
-fn eval_condition(toks: &[Token], env: &PpEnv<'_>, end: Span) -> Result<bool, Box<Diagnostic>> {
-    let mut p = CondParser { toks, pos: 0, env, end };
-    let v = p.or()?;
-    match p.toks.get(p.pos) {
-        None => Ok(v),
-        Some(t) => Err(perr("expected '%?' marker for conditional", t.span)),
-    }
-}
-
-impl CondParser<'_, '_> {
-    fn peek(&self) -> Option<&Token> {
-        self.toks.get(self.pos)
-    }
-
-    fn here(&self) -> Span {
-        self.peek().map_or(self.end, |t| t.span)
-    }
-
-    fn next(&mut self) -> Option<Token> {
-        let t = self.toks.get(self.pos).cloned();
-        self.pos += 1;
-        t
-    }
-
-    fn or(&mut self) -> Result<bool, Box<Diagnostic>> {
-        let mut v = self.and()?;
-        while matches!(self.peek().map(|t| &t.tok), Some(Tok::OrOr)) {
-            self.pos += 1;
-            let r = self.and()?;
-            v = v || r;
-        }
-        Ok(v)
-    }
-
-    fn and(&mut self) -> Result<bool, Box<Diagnostic>> {
-        let mut v = self.term()?;
-        while matches!(self.peek().map(|t| &t.tok), Some(Tok::AndAnd)) {
-            self.pos += 1;
-            let r = self.term()?;
-            v = v && r;
-        }
-        Ok(v)
-    }
-
-    fn op(&mut self) -> Result<(CmpOp, Span), Box<Diagnostic>> {
-        let span = self.here();
-        match self.next().and_then(|t| CmpOp::from_tok(&t.tok)) {
-            Some(op) => Ok((op, span)),
-            None => Err(perr("expected comparison operator", span)),
-        }
-    }
-
-    fn string(&mut self, what: &str) -> Result<String, Box<Diagnostic>> {
-        let span = self.here();
-        match self.next() {
-            Some(Token { tok: Tok::String(s), .. }) => Ok(String::from_utf8_lossy(&s).into_owned()),
-            _ => Err(perr(format!("expected {what}"), span)),
-        }
-    }
-
-    fn number(&mut self) -> Result<i64, Box<Diagnostic>> {
-        let span = self.here();
-        let neg = matches!(self.peek().map(|t| &t.tok), Some(Tok::Minus));
-        if neg {
-            self.pos += 1;
-        }
-        match self.next() {
-            Some(Token { tok: Tok::Number(n), span }) => match number_value(&n) {
-                Some(v) => Ok(if neg { v.wrapping_neg() } else { v }),
-                None => Err(perr("number invalid or out of range", span)),
-            },
-            _ => Err(perr("expected number literal as right value", span)),
-        }
-    }
-
-    fn term(&mut self) -> Result<bool, Box<Diagnostic>> {
-        let start = self.here();
-        let Some(first) = self.next() else {
-            return Err(perr(EXPECTED_CONDITION, start));
-        };
-        match &first.tok {
-            Tok::Ident(name) if name == "kernel_v" || name == "kernel_vr" => {
-                let (op, _) = self.op()?;
-                let want = self.string("string literal")?;
-                let release = self.env.kernel_release;
-                let have = if name == "kernel_v" { release.split('-').next().unwrap_or(release) } else { release };
-                Ok(op.holds(version_cmp(have, &want)))
-            }
-            Tok::Ident(name) if name == "systemtap_v" => {
-                let (op, _) = self.op()?;
-                let want = self.string("string literal")?;
-                Ok(op.holds(version_cmp(self.env.systemtap_v, &want)))
-            }
-            Tok::Ident(name) if name == "arch" || name == "runtime" || name == "systemtap_privilege" => {
-                let (op, span) = self.op()?;
-                if !op.is_equality() {
-                    return Err(perr("expected '==' or '!='", span));
-                }
-                let want = self.string("string literal")?;
-                let have = match name.as_str() {
-                    "arch" => self.env.arch,
-                    "runtime" => self.env.runtime,
-                    _ => self.env.privilege,
-                };
-                Ok(op.holds(have.cmp(want.as_str())))
-            }
-            Tok::Ident(name) if name == "guru_mode" => {
-                let (op, span) = self.op()?;
-                if !op.is_equality() {
-                    return Err(perr("expected '==' or '!='", span));
-                }
-                let vspan = self.here();
-                let want = self.number()?;
-                if want != 0 && want != 1 {
-                    return Err(perr("expected 0 or 1 for 'guru_mode'", vspan));
-                }
-                Ok(op.holds(i64::from(self.env.guru_mode).cmp(&want)))
-            }
-            Tok::Ident(name) if name.starts_with("CONFIG_") => {
-                let (op, _) = self.op()?;
-                let have = (self.env.kconfig)(name).unwrap_or_default();
-                let rspan = self.here();
-                match self.next().map(|t| t.tok) {
-                    // `==` and `!=` match the value as a wildcard pattern,
-                    // as stap does (`CONFIG_NFSD == "[my]"`).
-                    Some(Tok::String(s)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
-                        let pattern = String::from_utf8_lossy(&s).replace('*', "**");
-                        Ok(crate::elab::glob_match(&pattern, &have) == (op == CmpOp::Eq))
-                    }
-                    Some(Tok::String(s)) => Ok(op.holds(have.as_bytes().cmp(s.as_slice()))),
-                    Some(Tok::Number(n)) => {
-                        let want = number_value(&n)
-                            .ok_or_else(|| Diagnostic::parse_error("number invalid or out of range", rspan))?;
-                        // An unset or non-numeric option compares as 0.
-                        let have = parse_config_number(&have).unwrap_or(0);
-                        Ok(op.holds(have.cmp(&want)))
-                    }
-                    Some(Tok::Ident(other)) if other.starts_with("CONFIG_") => {
-                        let value = (self.env.kconfig)(&other).unwrap_or_default();
-                        Ok(op.holds(have.cmp(&value)))
-                    }
-                    _ => Err(perr("expected string, number literal or other CONFIG_... as right side operand", rspan)),
-                }
-            }
-            Tok::Number(_) | Tok::Minus => {
-                self.pos -= 1;
-                let lhs = self.number()?;
-                let (op, _) = self.op()?;
-                let rhs = self.number()?;
-                Ok(op.holds(lhs.cmp(&rhs)))
-            }
-            Tok::String(lhs) => {
-                let lhs = lhs.clone();
-                let (op, _) = self.op()?;
-                let rspan = self.here();
-                match self.next().map(|t| t.tok) {
-                    Some(Tok::String(rhs)) => Ok(op.holds(lhs.cmp(&rhs))),
-                    _ => Err(perr("expected string literal as right value", rspan)),
-                }
-            }
-            _ => Err(perr(EXPECTED_CONDITION, first.span)),
-        }
-    }
-}
-
-fn parse_config_number(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if let Some(rest) = s.strip_prefix('-') {
-        return number_value(rest).map(i64::wrapping_neg);
-    }
-    number_value(s)
-}
-
-/// Compares version strings the way glibc's `strverscmp` orders them for
-/// the cases that matter here: runs of digits compare as numbers, other
-/// characters as bytes.
-pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    loop {
-        match (a.get(i), b.get(j)) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-                let si = i;
-                while a.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-                let sj = j;
-                while b.get(j).is_some_and(u8::is_ascii_digit) {
-                    j += 1;
-                }
-                let da = trim_zeros(a.get(si..i).unwrap_or_default());
-                let db = trim_zeros(b.get(sj..j).unwrap_or_default());
-                let ord = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
-            (Some(x), Some(y)) => {
-                if x != y {
-                    return x.cmp(y);
-                }
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-}
-
-fn trim_zeros(d: &[u8]) -> &[u8] {
-    let n = d.iter().take_while(|&&c| c == b'0').count().min(d.len().saturating_sub(1));
-    d.get(n..).unwrap_or(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -996,6 +796,32 @@ mod tests {
             let (_, diags) = run(text, &[]);
             assert!(diags.iter().any(|d| d.contains(msg)), "{text}: {diags:?}");
         }
+    }
+
+    #[test]
+    fn limits_stop_preprocessing_with_one_error() {
+        // Conditionals nested past the limit.
+        let n = MAX_CONDITIONAL_DEPTH + 1;
+        let (toks, errors) = run(&format!("{}x{}", "%( 1 == 1 %? ".repeat(n), " %)".repeat(n)), &[]);
+        assert_eq!(errors, vec!["parse error: conditionals nest too deeply".to_string()]);
+        assert!(toks.is_empty(), "{toks:?}");
+        let n = MAX_CONDITIONAL_DEPTH - 1;
+        let (toks, errors) = run(&format!("{}x{}", "%( 1 == 1 %? ".repeat(n), " %)".repeat(n)), &[]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(toks, vec![ident("x")]);
+        // Macros nested in macro arguments.
+        let n = MAX_EXPANSION_DEPTH + 1;
+        let (_, errors) = run(&format!("@define m(a) %( @a %) {}1{}", "@m(".repeat(n), ")".repeat(n)), &[]);
+        assert_eq!(errors, vec!["parse error: macro '@m' expands too deeply (recursive macro?)".to_string()]);
+        // Exponential expansion, even of nothing.
+        let mut text = "@define a0 %( %)\n".to_string();
+        for i in 1..=40 {
+            text.push_str(&format!("@define a{i} %( @a{} @a{} %)\n", i - 1, i - 1));
+        }
+        text.push_str("@a40");
+        let (_, errors) = run(&text, &[]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors.iter().all(|e| e.starts_with("parse error: too many macro expansions at '@a")), "{errors:?}");
     }
 
     #[test]
