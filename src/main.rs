@@ -362,6 +362,9 @@ fn compile(session: Session) -> u8 {
         let (usr, sys) = cpu_times();
         for (pass, what, time) in &outcome.timings {
             let _ = writeln!(stderr, "Pass {pass}: {what} in {usr}usr/{sys}sys/{}real ms.", time.as_millis());
+            if *pass == 2 {
+                print_matched(&mut stderr, &outcome.matched, opts.verbose);
+            }
         }
     }
     // `-k`: stap's line, once the run is over.
@@ -509,6 +512,20 @@ fn verify_object(outcome: &mut driver::Outcome, verbose: u8, function_probes: st
     d = if verbose > 0 { d.with_note(rejected.log) } else { d.with_help("-v shows the verifier's log") };
     outcome.diagnostics.push(d);
     outcome.failed_pass = Some(4);
+}
+
+/// `-v`: how many probe points each point of the script matched; `-vv`
+/// names them.
+fn print_matched(out: &mut dyn Write, matched: &[(String, Vec<String>)], verbose: u8) {
+    for (origin, points) in matched {
+        let n = points.len();
+        let _ = writeln!(out, "Probe '{origin}' matched {n} probe point{}", if n == 1 { "" } else { "s" });
+        if verbose > 1 {
+            for p in points {
+                let _ = writeln!(out, "  {p}");
+            }
+        }
+    }
 }
 
 fn print_usage_error(e: &UsageError) {

@@ -399,3 +399,38 @@ fn a_loop_too_large_for_the_verifier_is_refused_at_its_line() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("<input>:7:10"), "{}", stderr(&out));
 }
+
+/// `-v` says how many probe points each probe of the script matched,
+/// `-vv` names them, from the kernel's own list of tracepoints.
+#[test]
+fn verbose_lists_what_a_wildcard_matched() {
+    let kernel = root().join("tests/kernel");
+    let events = std::fs::read_to_string(kernel.join("tracing/available_events")).expect("the snapshot's events");
+    let mut want: Vec<String> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("sched:"))
+        .filter(|e| e.starts_with("sched_wak"))
+        .map(|e| format!("kernel.trace(\"sched:{e}\")"))
+        .collect();
+    want.sort();
+    assert!(want.len() > 1, "the snapshot has several sched_wak* tracepoints");
+    let kernel = kernel.to_str().expect("utf-8");
+    let script = "global n\nprobe kernel.trace(\"sched:sched_wak*\") { n++ }";
+    let out = run_stp(&["-v", "-p3", "--kernel", kernel, "-e", script]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = format!("Probe 'kernel.trace(\"sched:sched_wak*\")' matched {} probe points\n", want.len());
+    assert!(stderr(&out).contains(&line), "{}", stderr(&out));
+    let out = run_stp(&["-vv", "-p3", "--kernel", kernel, "-e", script]);
+    let err = stderr(&out);
+    let listed: Vec<String> = err
+        .split(&line)
+        .nth(1)
+        .expect("the count line")
+        .lines()
+        .map_while(|l| l.strip_prefix("  "))
+        .map(str::to_string)
+        .collect();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(listed_sorted, want, "{err}");
+}

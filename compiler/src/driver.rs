@@ -155,6 +155,9 @@ pub struct Outcome {
     pub compiled: Option<Box<Compiled>>,
     /// The pass after which a signal stopped stp.
     pub interrupted: Option<u8>,
+    /// What each probe point of the script matched, for `-v`: the point
+    /// as written, and the probe points it resolved to.
+    pub matched: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug)]
@@ -263,6 +266,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         object: None,
         compiled: None,
         interrupted: None,
+        matched: Vec::new(),
     };
     let interrupted = || opts.interrupted.is_some_and(|f| f());
     let start = Instant::now();
@@ -327,6 +331,9 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     if failed {
         outcome.failed_pass = Some(2);
         return outcome;
+    }
+    if opts.verbose > 0 {
+        outcome.matched = matched_points(&program);
     }
     if interrupted() {
         outcome.interrupted = Some(2);
@@ -587,4 +594,18 @@ pub fn round_trip(opts: &Options, kernel: &Kernel, input: ScriptInput) -> RoundT
             why: format!("trees differ:\n--- parsed\n{}\n--- reparsed\n{}", show(&a), show(&b)),
         }
     }
+}
+
+/// Each probe point as the script wrote it, with the points it matched
+/// (a wildcard's or an alias's expansion), in the script's order.
+fn matched_points(program: &elab::Program) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for probe in &program.probes {
+        let names = probe.points.iter().map(|pt| pt.name.clone());
+        match out.iter_mut().find(|(origin, _)| *origin == probe.origin) {
+            Some((_, points)) => points.extend(names),
+            None => out.push((probe.origin.clone(), names.collect())),
+        }
+    }
+    out
 }
