@@ -762,6 +762,8 @@ mod kernel_strings;
 mod operands;
 #[path = "runtime/perf.rs"]
 mod perf;
+#[path = "runtime/syscalls.rs"]
+mod syscalls;
 #[path = "runtime/timer.rs"]
 mod timer;
 #[path = "runtime/uprobe.rs"]

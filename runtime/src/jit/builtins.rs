@@ -142,8 +142,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         }
         ("kernel_long" | "kernel_int" | "kernel_short" | "kernel_char" | "kernel_pointer", 1)
         | ("kernel_buffer_quoted", 2 | 3) => MemoryFault("kernel read fault"),
-        ("user_string" | "user_string_warn" | "user_string_quoted", 1)
-        | ("user_string_n" | "user_string_n_quoted", 2) => MemoryFault("user string copy fault"),
+        ("user_string" | "user_string_warn", 1) | ("user_string_n", 2) => MemoryFault("user string copy fault"),
         (
             "user_char" | "user_short" | "user_ushort" | "user_int" | "user_long" | "user_ulong" | "user_int8"
             | "user_uint8" | "user_int16" | "user_uint16" | "user_int32" | "user_uint32" | "user_int64" | "user_uint64",
