@@ -253,7 +253,7 @@ pub fn tapset(calls: &[Syscall]) -> String {
     s.push_str(
         "\nprobe syscall_any = kernel.trace(\"raw_syscalls:sys_enter\") {\n  syscall_nr = $id\n  \
          name = _syscall_name(syscall_nr)\n}\n\
-         probe syscall_any.return = kernel.trace(\"raw_syscalls:sys_exit\") {\n  syscall_nr = $id\n  \
+         probe syscall_any.return = kernel.trace(\"raw_syscalls:sys_exit\") {\n  syscall_nr = $regs->orig_ax\n  \
          name = _syscall_name(syscall_nr)\n  retval = $ret\n}\n",
     );
     let mut numbered: Vec<(u32, &str)> = calls.iter().filter_map(|c| Some((c.nr?, c.name.as_str()))).collect();

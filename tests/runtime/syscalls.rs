@@ -153,3 +153,42 @@ fn the_beginners_guide_open_script_runs() {
     let pid = out.lines().find_map(|l| l.strip_prefix("pid ")).expect("perl's pid");
     assert!(out.lines().any(|l| l == format!("perl({pid}) open")), "{out}");
 }
+
+/// syscall_any names the call by its number, on entry and return.
+#[test]
+fn syscall_any_names_the_call_and_its_result() {
+    if !as_root("syscall_any") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global n\n\
+        probe syscall_any { if (pid() == target() && name == \"getppid\") n++ }\n\
+        probe syscall_any.return { if (pid() == target() && name == \"getppid\") printf(\"%d %d %d\\n\", syscall_nr, retval, n) }\n";
+    let cmd = "perl -e 'print \"ppid \", getppid(), \"\\n\"'";
+    let (status, out, err) = stp_run_clean(&["-c", cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let ppid = out.lines().find_map(|l| l.strip_prefix("ppid ")).expect("perl's line");
+    let want = format!("{} {ppid} 1", libc::SYS_getppid);
+    assert!(out.lines().any(|l| l == want), "want {want:?} in:\n{out}");
+}
+
+/// The README's syscall example runs and shows what it says.
+#[test]
+fn the_readme_syscall_example_runs() {
+    if !as_root("the README's syscall example") {
+        return;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    let prefix = "stp -c 'cat /etc/hostname' -e '";
+    let line = readme.lines().find(|l| l.starts_with(prefix)).expect("the example in the README");
+    let script = line.strip_prefix(prefix).and_then(|s| s.strip_suffix('\'')).expect("one quoted script");
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let (status, out, err) = stp_run_clean(&["-c", "cat /etc/hostname", "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let opened = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("openat(AT_FDCWD, \"/etc/hostname\", O_RDONLY) = "))
+        .filter_map(|fd| fd.parse::<u32>().ok())
+        .count();
+    assert_eq!(opened, 1, "{out}");
+}
