@@ -117,7 +117,10 @@ impl Ret {
 /// One system call of the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Syscall {
+    /// stap's name of the call (`stat`).
     pub name: String,
+    /// The name of its tracepoints (`newstat`: `syscalls:sys_enter_newstat`).
+    pub tracepoint: String,
     /// The x86_64 number, if it has one.
     pub nr: Option<u32>,
     pub ret: Ret,
@@ -157,7 +160,9 @@ pub fn parse(text: &str) -> Result<Vec<Syscall>, String> {
         }
         let bad = |what: &str| format!("syscalls.tsv:{}: {what}", i + 1);
         let mut cols = line.split('\t');
-        let name = cols.next().filter(|n| !n.is_empty()).ok_or_else(|| bad("no name"))?.to_string();
+        let names = cols.next().filter(|n| !n.is_empty()).ok_or_else(|| bad("no name"))?;
+        let (name, tracepoint) = names.split_once('=').unwrap_or((names, names));
+        let (name, tracepoint) = (name.to_string(), tracepoint.to_string());
         let nr = match cols.next() {
             Some("-1") => None,
             Some(n) => Some(n.parse::<u32>().map_err(|_| bad("bad number"))?),
@@ -183,7 +188,7 @@ pub fn parse(text: &str) -> Result<Vec<Syscall>, String> {
         if cols.next().is_some() {
             return Err(bad("too many columns"));
         }
-        out.push(Syscall { name, nr, ret, args, extras, argstr });
+        out.push(Syscall { name, tracepoint, nr, ret, args, extras, argstr });
     }
     Ok(out)
 }
@@ -228,8 +233,8 @@ pub fn tapset(calls: &[Syscall]) -> String {
          // with `name`, `retval` and `retstr`.\n\n",
     );
     for c in calls {
-        let n = &c.name;
-        let _ = writeln!(s, "probe syscall.{n} = kernel.trace(\"syscalls:sys_enter_{n}\") {{");
+        let (n, tp) = (&c.name, &c.tracepoint);
+        let _ = writeln!(s, "probe syscall.{n} = kernel.trace(\"syscalls:sys_enter_{tp}\") {{");
         let _ = writeln!(s, "  name = \"{n}\"");
         for a in &c.args {
             let _ = writeln!(s, "  {} = {}", a.var, a.kind.value(&a.field));
@@ -242,7 +247,7 @@ pub fn tapset(calls: &[Syscall]) -> String {
         }
         let argstr = c.argstr.clone().unwrap_or_else(|| c.default_argstr());
         let _ = writeln!(s, "  argstr = {argstr}\n}}");
-        let _ = writeln!(s, "probe syscall.{n}.return = kernel.trace(\"syscalls:sys_exit_{n}\") {{");
+        let _ = writeln!(s, "probe syscall.{n}.return = kernel.trace(\"syscalls:sys_exit_{tp}\") {{");
         let _ = writeln!(s, "  name = \"{n}\"\n  retval = $ret\n  retstr = return_str({}, retval)\n}}", c.ret.format());
         for syn in SYNONYMS {
             let _ = writeln!(s, "probe {syn}.{n} = syscall.{n} {{ }}");
@@ -293,7 +298,7 @@ pub fn docs(calls: &[Syscall]) -> String {
          `nd_syscall`, `nd1_syscall`, `nd2_syscall`, `tp_syscall` and `dw_syscall` are synonyms. \
          `syscall_any` and `syscall_any.return` fire for every system call with `name`, \
          `syscall_nr` (and `retval`).\n\n\
-         | syscall | nr | variables (from the tracepoint's fields) | retstr |\n|---|---|---|---|\n",
+         | syscall | tracepoints | nr | variables (from the tracepoint's fields) | retstr |\n|---|---|---|---|---|\n",
     );
     for c in calls {
         let vars: Vec<String> = c
@@ -314,7 +319,7 @@ pub fn docs(calls: &[Syscall]) -> String {
             Ret::Hex => "hex",
             Ret::Octal => "octal",
         };
-        let _ = writeln!(s, "| {} | {nr} | {} | {ret} |", c.name, vars.join(", "));
+        let _ = writeln!(s, "| {} | `{}` | {nr} | {} | {ret} |", c.name, c.tracepoint, vars.join(", "));
     }
     s
 }
@@ -348,6 +353,9 @@ mod tests {
         assert!(parse("x\t1\td\tfd:fd:z").is_err());
         assert!(parse("x\t1\td\tfd:fd:d:_f").is_err());
         assert_eq!(parse("# c\n\nx\t-1\td").map(|v| v.len()), Ok(1));
+        let stat = parse("stat=newstat\t4\td\tpath:filename:s").expect("parses");
+        assert_eq!(stat.first().map(|c| (c.name.as_str(), c.tracepoint.as_str())), Some(("stat", "newstat")));
+        assert!(tapset(&stat).contains("probe syscall.stat = kernel.trace(\"syscalls:sys_enter_newstat\")"));
     }
 
     #[test]

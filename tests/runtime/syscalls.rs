@@ -36,6 +36,12 @@ const CALLS: &[&str] = &[
     "unlinkat",
     "execve",
     "getpid",
+    "stat",
+    "fstat",
+    "fstatat",
+    "lstat",
+    "pread",
+    "pwrite",
 ];
 
 fn script() -> String {

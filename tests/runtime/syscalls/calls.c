@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,6 +45,9 @@ int main(int argc, char **argv) {
 	if (argc < 3)
 		return 2;
 	out = fopen(argv[1], "w");
+	/* A buffer of ours: stdio would fstat the file to size its own. */
+	static char outbuf[1 << 16];
+	setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
 	snprintf(path, sizeof path, "%s/a", argv[2]);
 	snprintf(path2, sizeof path2, "%s/b", argv[2]);
 	pid_t pid = getpid(), tid = gettid();
@@ -73,6 +77,20 @@ int main(int argc, char **argv) {
 	expect(r, 0, "openat(AT_FDCWD, 0x0, O_RDONLY)");
 	fd2 = syscall(SYS_open, path, O_RDWR | O_APPEND | O_NONBLOCK);
 	expect(fd2, 0, "open(\"%s\", O_RDWR|O_APPEND|O_NONBLOCK)", path);
+
+	struct stat st;
+	r = syscall(SYS_stat, path, &st);
+	expect(r, 0, "stat(\"%s\", 0x%lx)", path, (long)&st);
+	r = syscall(SYS_fstat, fd2, &st);
+	expect(r, 0, "fstat(%ld, 0x%lx)", fd2, (long)&st);
+	r = syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW);
+	expect(r, 0, "fstatat(AT_FDCWD, \"%s\", 0x%lx, AT_SYMLINK_NOFOLLOW)", path, (long)&st);
+	r = syscall(SYS_lstat, "/nonexistent/x", &st);
+	expect(r, 0, "lstat(\"/nonexistent/x\", 0x%lx)", (long)&st);
+	r = syscall(SYS_pwrite64, fd2, "xy", 2, 1);
+	expect(r, 0, "pwrite(%ld, \"xy\", 2, 1)", fd2);
+	r = syscall(SYS_pread64, fd2, buf, 3, 1);
+	expect(r, 0, "pread(%ld, 0x%lx, 3, 1)", fd2, (long)buf);
 
 	long p = syscall(SYS_mmap, 0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	expect(p, 1, "mmap(0x0, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)");
