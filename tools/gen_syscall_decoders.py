@@ -30,6 +30,11 @@ FCNTL = [(0, "F_DUPFD"), (1, "F_GETFD"), (2, "F_SETFD"), (3, "F_GETFL"), (4, "F_
 WHENCE = [(0, "SEEK_SET"), (1, "SEEK_CUR"), (2, "SEEK_END"), (3, "SEEK_DATA"), (4, "SEEK_HOLE")]
 ATFLAG = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"), (0x400, "AT_SYMLINK_FOLLOW"),
           (0x800, "AT_NO_AUTOMOUNT"), (0x1000, "AT_EMPTY_PATH")]
+CLOCKS = [(0, "CLOCK_REALTIME"), (1, "CLOCK_MONOTONIC"), (2, "CLOCK_PROCESS_CPUTIME_ID"),
+          (3, "CLOCK_THREAD_CPUTIME_ID"), (4, "CLOCK_MONOTONIC_RAW"), (5, "CLOCK_REALTIME_COARSE"),
+          (6, "CLOCK_MONOTONIC_COARSE"), (7, "CLOCK_BOOTTIME"), (8, "CLOCK_REALTIME_ALARM"),
+          (9, "CLOCK_BOOTTIME_ALARM"), (10, "CLOCK_SGI_CYCLE"), (11, "CLOCK_TAI")]
+NANOSLEEP = [(1, "TIMER_ABSTIME")]
 RENAME = [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")]
 FAMILY = [(0, "PF_UNSPEC"), (1, "PF_LOCAL"), (2, "PF_INET"), (3, "PF_AX25"), (4, "PF_IPX"),
           (5, "PF_APPLETALK"), (6, "PF_NETROM"), (7, "PF_BRIDGE"), (8, "PF_ATMPVC"), (9, "PF_X25"),
@@ -104,6 +109,8 @@ parts.append(lookup("_signal_name", "A signal's name: SIGKILL, SIG_0.", SIGNALS)
 parts.append(lookup("_fcntl_cmd_str", "A command of fcntl: F_GETFL.", FCNTL))
 parts.append(lookup("_seek_whence_str", "lseek's whence: SEEK_SET.", WHENCE))
 parts.append(bits("_at_flag_str", ATFLAG))
+parts.append(lookup("_get_wc_str", "A clock's id: CLOCK_MONOTONIC.", CLOCKS))
+parts.append(lookup("_stp_clock_nanosleep_flags_str", "The flags of clock_nanosleep: TIMER_ABSTIME.", NANOSLEEP))
 parts.append(bits("_renameat2_flags_str", RENAME))
 parts.append(lookup("_sock_family_str", "A socket's family: PF_INET, PF_LOCAL.", FAMILY))
 st = ["/** A socket's type with its flags: SOCK_STREAM|SOCK_CLOEXEC. */",

@@ -42,6 +42,8 @@ const CALLS: &[&str] = &[
     "lstat",
     "pread",
     "pwrite",
+    "nanosleep",
+    "clock_nanosleep",
 ];
 
 fn script() -> String {

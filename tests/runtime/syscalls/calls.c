@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static FILE *out;
@@ -113,6 +114,14 @@ int main(int argc, char **argv) {
 	expect(r, 0, "tgkill(%d, %d, SIG_0)", pid, tid);
 	r = syscall(SYS_tgkill, pid, 0x7ffffff0, SIGUSR1);
 	expect(r, 0, "tgkill(%d, %d, SIGUSR1)", pid, 0x7ffffff0);
+
+	struct timespec ts = {0, 1000};
+	r = syscall(SYS_nanosleep, &ts, NULL);
+	expect(r, 0, "nanosleep([0.000001000], 0x0)");
+	r = syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, &ts);
+	expect(r, 0, "clock_nanosleep(CLOCK_MONOTONIC, 0x0, [0.000001000], 0x%lx)", (long)&ts);
+	r = syscall(SYS_clock_nanosleep, 77, TIMER_ABSTIME, &ts, NULL);
+	expect(r, 0, "clock_nanosleep(0x4d, TIMER_ABSTIME, [0.000001000], 0x0)");
 
 	long s = syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	expect(s, 0, "socket(PF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP)");
