@@ -16,6 +16,7 @@ pub mod kernel;
 pub mod layout;
 pub mod parse;
 pub mod source;
+pub mod syscall_fallback;
 pub mod syscall_table;
 pub mod tapset;
 

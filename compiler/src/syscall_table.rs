@@ -224,7 +224,8 @@ impl Syscall {
     }
 }
 
-/// The tapset text of the whole table.
+/// The tapset text of the whole table: the aliases of every call, and
+/// `syscall_any`.
 pub fn tapset(calls: &[Syscall]) -> String {
     let mut s = String::from(
         "// System call probes, generated from stdlib/linux/syscalls.tsv by\n\
@@ -232,6 +233,14 @@ pub fn tapset(calls: &[Syscall]) -> String {
          // call's arguments, `name` and `argstr`; syscall.NAME.return on exit\n\
          // with `name`, `retval` and `retstr`.\n\n",
     );
+    s.push_str(&aliases(calls));
+    s.push_str(&any(calls));
+    s
+}
+
+/// The probe aliases of these calls, with their synonyms.
+pub fn aliases(calls: &[Syscall]) -> String {
+    let mut s = String::new();
     for c in calls {
         let (n, tp) = (&c.name, &c.tracepoint);
         let _ = writeln!(s, "probe syscall.{n} = kernel.trace(\"syscalls:sys_enter_{tp}\") {{");
@@ -254,6 +263,12 @@ pub fn tapset(calls: &[Syscall]) -> String {
             let _ = writeln!(s, "probe {syn}.{n}.return = syscall.{n}.return {{ }}");
         }
     }
+    s
+}
+
+/// `syscall_any` and `_syscall_name()`, from the calls' numbers.
+fn any(calls: &[Syscall]) -> String {
+    let mut s = String::new();
     // Any system call, on the raw syscall tracepoints.
     s.push_str(
         "\nprobe syscall_any = kernel.trace(\"raw_syscalls:sys_enter\") {\n  syscall_nr = $id\n  \
