@@ -34,6 +34,9 @@ CLOCKS = [(0, "CLOCK_REALTIME"), (1, "CLOCK_MONOTONIC"), (2, "CLOCK_PROCESS_CPUT
           (3, "CLOCK_THREAD_CPUTIME_ID"), (4, "CLOCK_MONOTONIC_RAW"), (5, "CLOCK_REALTIME_COARSE"),
           (6, "CLOCK_MONOTONIC_COARSE"), (7, "CLOCK_BOOTTIME"), (8, "CLOCK_REALTIME_ALARM"),
           (9, "CLOCK_BOOTTIME_ALARM"), (10, "CLOCK_SGI_CYCLE"), (11, "CLOCK_TAI")]
+STATX_MASK = [(0x6000, "AT_STATX_SYNC_TYPE"), (0, "AT_STATX_SYNC_AS_STAT"), (0x2000, "AT_STATX_FORCE_SYNC"),
+              (0x4000, "AT_STATX_DONT_SYNC")]
+PIPE2 = [(0o4000, "O_NONBLOCK"), (0o2000000, "O_CLOEXEC"), (0o40000, "O_DIRECT")]
 NANOSLEEP = [(1, "TIMER_ABSTIME")]
 RENAME = [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")]
 FAMILY = [(0, "PF_UNSPEC"), (1, "PF_LOCAL"), (2, "PF_INET"), (3, "PF_AX25"), (4, "PF_IPX"),
@@ -109,6 +112,8 @@ parts.append(lookup("_signal_name", "A signal's name: SIGKILL, SIG_0.", SIGNALS)
 parts.append(lookup("_fcntl_cmd_str", "A command of fcntl: F_GETFL.", FCNTL))
 parts.append(lookup("_seek_whence_str", "lseek's whence: SEEK_SET.", WHENCE))
 parts.append(bits("_at_flag_str", ATFLAG))
+parts.append(lookup("_statx_mask_str", "statx's mask, as stap shows it: by the AT_STATX_ values.", STATX_MASK))
+parts.append(bits("_sys_pipe2_flag_str", PIPE2))
 parts.append(lookup("_get_wc_str", "A clock's id: CLOCK_MONOTONIC.", CLOCKS))
 parts.append(lookup("_stp_clock_nanosleep_flags_str", "The flags of clock_nanosleep: TIMER_ABSTIME.", NANOSLEEP))
 parts.append(bits("_renameat2_flags_str", RENAME))

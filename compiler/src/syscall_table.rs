@@ -203,8 +203,9 @@ impl Syscall {
                 v.push((s.clone(), "string"));
             }
         }
-        for (e, _) in &self.extras {
-            v.push((e.clone(), "string"));
+        for (e, expr) in &self.extras {
+            // Extras are strings but for the few helpers that read numbers.
+            v.push((e.clone(), if expr.starts_with("__pipe_fd(") { "long" } else { "string" }));
         }
         v.push(("argstr".to_string(), "string"));
         v
@@ -326,7 +327,7 @@ pub fn docs(calls: &[Syscall]) -> String {
                 }
                 v
             })
-            .chain(c.extras.iter().map(|(v, _)| format!("`{v}` (string)")))
+            .chain(c.extras.iter().map(|(v, e)| format!("`{v}` = `{e}`")))
             .collect();
         let nr = c.nr.map_or_else(|| "-".to_string(), |n| n.to_string());
         let ret = match c.ret {

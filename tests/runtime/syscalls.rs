@@ -44,6 +44,8 @@ const CALLS: &[&str] = &[
     "pwrite",
     "nanosleep",
     "clock_nanosleep",
+    "pipe2",
+    "statx",
 ];
 
 fn script() -> String {

@@ -123,6 +123,15 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_clock_nanosleep, 77, TIMER_ABSTIME, &ts, NULL);
 	expect(r, 0, "clock_nanosleep(0x4d, TIMER_ABSTIME, [0.000001000], 0x0)");
 
+	int fds[2] = {-1, -1};
+	r = syscall(SYS_pipe2, fds, O_NONBLOCK | O_CLOEXEC);
+	expect(r, 0, "pipe2([-1, -1], O_NONBLOCK|O_CLOEXEC)");
+	r = syscall(SYS_pipe2, NULL, 0);
+	expect(r, 0, "pipe2(NULL)");
+	struct statx stx;
+	r = syscall(SYS_statx, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx);
+	expect(r, 0, "statx(AT_FDCWD, \"%s\", AT_SYMLINK_NOFOLLOW, 0x7ff, 0x%lx)", path, (long)&stx);
+
 	long s = syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	expect(s, 0, "socket(PF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP)");
 	long u = syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
