@@ -182,8 +182,15 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         let (mut library, mut diags) = tapset::load(&lib_opts, env, sm);
         add_kernel_syscalls(opts, kernel, &mut library, sm);
         // Pass 1 parses the whole library, as stap's does, so that every
-        // tapset is known to parse (and `-W` holds for it).
+        // tapset is known to parse (and `-W` holds for it); but the
+        // generated syscall tapset (thousands of aliases, a third of a
+        // megabyte) only for scripts that name syscall probes or
+        // functions, and for the dumps of the whole library.
+        let syscalls = opts.dump.is_some() || opts.scripts.iter().any(|s| s.text.contains("syscall"));
         for i in 0..library.files.len() {
+            if !syscalls && library.files.get(i).is_some_and(|f| f.name == GENERATED_SYSCALLS) {
+                continue;
+            }
             diags.extend(library.ensure_parsed(i, env, sm));
         }
         let tapset_dirs: Vec<PathBuf> =
@@ -215,6 +222,9 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         (Parsed { user, library }, diags)
     })
 }
+
+/// The embedded syscall tapset that build.rs generates from its table.
+const GENERATED_SYSCALLS: &str = "stdlib/linux/syscalls.stp";
 
 /// The kernel's system calls that the syscall table lacks, as a tapset
 /// of their own (see `syscall_fallback`): only with the embedded library,
