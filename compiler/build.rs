@@ -1,8 +1,13 @@
 //! Generates the parser from `src/parse/grammar.lalrpop`, and the table of
-//! the tapset library in `../stdlib` that is embedded in the binary.
+//! the tapset library in `../stdlib` that is embedded in the binary, with
+//! the syscall tapset generated from `../stdlib/linux/syscalls.tsv`.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
+
+#[path = "src/syscall_table.rs"]
+#[allow(dead_code)]
+mod syscall_table;
 
 fn collect(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -39,7 +44,18 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
         writeln!(code, "    ({rel:?}, include_str!({:?})),", path.display().to_string()).expect("write to string");
     }
+    // The syscall tapset, generated from its table.
+    let table_path = stdlib.join("linux/syscalls.tsv");
+    println!("cargo:rerun-if-changed={}", table_path.display());
+    let table = std::fs::read_to_string(&table_path).expect("stdlib/linux/syscalls.tsv is readable");
+    let calls =
+        syscall_table::parse(&table).expect("stdlib/linux/syscalls.tsv parses (its unit test names the bad line)");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
+    let generated = out_dir.join("syscalls.stp");
+    std::fs::write(&generated, syscall_table::tapset(&calls)).expect("OUT_DIR is writable");
+    writeln!(code, "    (\"linux/syscalls.stp\", include_str!({:?})),", generated.display().to_string())
+        .expect("write to string");
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("stdlib.rs");
+    let out = out_dir.join("stdlib.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

@@ -434,3 +434,49 @@ fn verbose_lists_what_a_wildcard_matched() {
     listed_sorted.sort();
     assert_eq!(listed_sorted, want, "{err}");
 }
+
+/// Copies a directory tree.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("a directory");
+    for e in std::fs::read_dir(from).expect("a directory").flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(e.file_name())).expect("a copy");
+        }
+    }
+}
+
+/// A system call the kernel has and the syscall table lacks still gets
+/// its aliases, from the tracepoint's format; one neither has is
+/// stap's "probe point mismatch".
+#[test]
+fn a_syscall_the_table_lacks_gets_aliases_from_its_tracepoint() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let kernel = dir.path().join("kernel");
+    copy_tree(&root().join("tests/kernel"), &kernel);
+    let events = kernel.join("tracing/events/syscalls");
+    let mut available = std::fs::read_to_string(kernel.join("tracing/available_events")).expect("the events");
+    for side in ["enter", "exit"] {
+        let format = std::fs::read_to_string(events.join(format!("sys_{side}_write/format"))).expect("a format");
+        let name = format!("sys_{side}_frobnicate");
+        std::fs::create_dir_all(events.join(&name)).expect("a directory");
+        std::fs::write(events.join(&name).join("format"), format.replace(&format!("sys_{side}_write"), &name))
+            .expect("a format");
+        available.push_str(&format!("syscalls:{name}\n"));
+    }
+    std::fs::write(kernel.join("tracing/available_events"), available).expect("the events");
+    let k = kernel.display().to_string();
+    let out = run_stp(&["--kernel", &k, "-L", "syscall.frobnicate*"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "syscall.frobnicate name:string fd:long buf:long count:long argstr:string\n"
+    );
+    let out = run_stp(&["--kernel", &k, "-p2", "-e", "probe nd_syscall.frobnicate.return { println(retstr) }"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_stp(&["--kernel", &k, "-p2", "-e", "probe syscall.nosuchcall { }"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("probe point mismatch"), "{out:?}");
+}

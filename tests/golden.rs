@@ -120,6 +120,8 @@ fn list_cases() {
         ("-l", "kernel.trace(\"sched:sched_*\")"),
         ("-l", "syscall.*"),
         ("-L", "syscall.read"),
+        ("-L", "syscall.open*"),
+        ("-l", "nd_syscall.open*"),
         ("-l", "scheduler.*"),
         ("-L", "timer.s(1)"),
         ("-L", "lsm.file_open"),

@@ -770,6 +770,8 @@ mod operands;
 mod perf;
 #[path = "runtime/privilege.rs"]
 mod privilege;
+#[path = "runtime/syscalls.rs"]
+mod syscalls;
 #[path = "runtime/timer.rs"]
 mod timer;
 #[path = "runtime/uprobe.rs"]

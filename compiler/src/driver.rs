@@ -203,9 +203,17 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
             arch: &kernel.arch,
         };
         let (mut library, mut diags) = tapset::load(&lib_opts, env, sm);
+        add_kernel_syscalls(opts, kernel, &mut library, sm);
         // Pass 1 parses the whole library, as stap's does, so that every
-        // tapset is known to parse (and `-W` holds for it).
+        // tapset is known to parse (and `-W` holds for it); but the
+        // generated syscall tapset (thousands of aliases, a third of a
+        // megabyte) only for scripts that name syscall probes or
+        // functions, and for the dumps of the whole library.
+        let syscalls = opts.dump.is_some() || opts.scripts.iter().any(|s| s.text.contains("syscall"));
         for i in 0..library.files.len() {
+            if !syscalls && library.files.get(i).is_some_and(|f| f.name == GENERATED_SYSCALLS) {
+                continue;
+            }
             diags.extend(library.ensure_parsed(i, env, sm));
         }
         let tapset_dirs: Vec<PathBuf> =
@@ -236,6 +244,26 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         }
         (Parsed { user, library }, diags)
     })
+}
+
+/// The embedded syscall tapset that build.rs generates from its table.
+const GENERATED_SYSCALLS: &str = "stdlib/linux/syscalls.stp";
+
+/// The kernel's system calls that the syscall table lacks, as a tapset
+/// of their own (see `syscall_fallback`): only with the embedded library,
+/// and only for scripts that name syscall probes, so that other scripts
+/// never read tracefs for it.
+fn add_kernel_syscalls(opts: &Options, kernel: &Kernel, library: &mut tapset::Library, sm: &mut SourceMap) {
+    if opts.tapset_dir.is_some() || !opts.scripts.iter().any(|s| s.text.contains("syscall")) {
+        return;
+    }
+    let missing = crate::syscall_fallback::missing(kernel);
+    if missing.is_empty() {
+        return;
+    }
+    let name = "stdlib/linux/syscalls_kernel.stp".to_string();
+    let file = sm.add(name.clone(), crate::syscall_table::aliases(&missing), FileKind::Tapset);
+    library.files.push(tapset::TapsetFile { name, file, script: None });
 }
 
 /// Applies `-w` and `-W` to a pass's diagnostics.

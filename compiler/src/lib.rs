@@ -17,6 +17,8 @@ pub mod layout;
 pub mod objfile;
 pub mod parse;
 pub mod source;
+pub mod syscall_fallback;
+pub mod syscall_table;
 pub mod tapset;
 
 /// stp's version, as `-V` prints it.

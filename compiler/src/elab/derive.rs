@@ -84,9 +84,13 @@ impl<'a> Session<'a> {
     /// `**` may spell several components of a name (stap's doubleglob).
     fn match_aliases(&self, point: &ProbePoint) -> Vec<(usize, usize)> {
         let mut found: Vec<(usize, usize)> = Vec::new();
+        // A first component without wildcards must spell the alias
+        // name's first component exactly: a cheap test that skips most of
+        // a large library (the syscall family has thousands of aliases).
+        let first = point.components.first().map(|c| c.name.as_str()).filter(|n| !super::has_glob(n));
         for (ai, a) in self.aliases.iter().enumerate() {
             for name in &a.names {
-                if name.is_empty() {
+                if name.is_empty() || first.is_some_and(|f| name.first().is_some_and(|n| n != f)) {
                     continue;
                 }
                 let mut used = Vec::new();

@@ -29,16 +29,20 @@ pub fn list(user: &[Script], library: &Library, opts: &ElabOptions<'_>, vars: bo
                     && n.iter().zip(&point.components).all(|(n, c)| c.arg.is_none() && glob_match(&c.name, n))
             })
             .collect();
+        // One list of aliases, lent to each name's session in turn: a
+        // family such as syscall.* has thousands.
+        let mut aliases = std::mem::take(&mut session.aliases);
         for (_, name) in names {
             let text = name.join(".");
             let Ok(alias_point) = parse_point(&text, probe) else { continue };
             let mut sub = Session::new(user, library, opts);
             sub.keep_all = true;
-            sub.collect_aliases();
+            sub.aliases = std::mem::take(&mut aliases);
             let body = Block { stmts: Vec::new(), span: probe.body.span };
             let pending = Probe { points: vec![alias_point], body, span: probe.span };
             let file = user.first().map(|s| s.file).unwrap_or_default();
             sub.derive(PendingProbe { probe: pending, file, from_tapset: false });
+            aliases = std::mem::take(&mut sub.aliases);
             if sub.probes.is_empty() || crate::diag::has_errors(&sub.diags) {
                 continue;
             }
@@ -59,6 +63,7 @@ pub fn list(user: &[Script], library: &Library, opts: &ElabOptions<'_>, vars: bo
             }
             lines.insert(if locals.is_empty() { text } else { format!("{text} {}", locals.join(" ")) });
         }
+        session.aliases = aliases;
         let ctx =
             PointContext { kernel: opts.kernel, guru: opts.guru, target_pid: opts.target_pid, command: opts.command };
         if let Ok(found) = points::resolve(point, &ctx) {

@@ -150,9 +150,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("kernel_buffer_quoted", 2 | 3) => MemoryFault("kernel read fault"),
         // A warning and "" (stap 2.3 on), not an error.
         ("user_string_warn", 1) => MemoryWarn("user string copy fault -14"),
-        ("user_string" | "user_string_quoted", 1) | ("user_string_n" | "user_string_n_quoted", 2) => {
-            MemoryFault("user string copy fault")
-        }
+        ("user_string", 1) | ("user_string_n", 2) => MemoryFault("user string copy fault"),
         // As the kernel side words it, by the size read.
         ("user_char" | "user_int8" | "user_uint8", 1) => MemoryFault("user char copy fault"),
         ("user_short" | "user_ushort" | "user_int16" | "user_uint16", 1) => MemoryFault("user short copy fault"),

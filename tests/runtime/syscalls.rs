@@ -1,0 +1,204 @@
+//! The syscall tapset on the host kernel: a C program (syscalls/calls.c)
+//! makes system calls whose arguments it knows and writes the line the
+//! tapset should print for each (`name(argstr) = retstr`, in stap's
+//! format, with the return values it got); a script on the `syscall.NAME`
+//! and `syscall.NAME.return` aliases prints what it saw, and the two must
+//! agree line for line. strace decodes a second run as a witness for the
+//! calls whose format stap and strace share. Every alias of the family
+//! also goes through the kernel's verifier (`-p4 --verify`).
+
+use std::process::Command;
+
+use super::c_program;
+use super::{PASS5, as_root, in_ci, stp_run_clean};
+
+/// The calls the program makes (the script names them: attaching the
+/// whole family one tracepoint at a time would take half a minute).
+const CALLS: &[&str] = &[
+    "close",
+    "openat",
+    "write",
+    "lseek",
+    "read",
+    "open",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "brk",
+    "kill",
+    "tgkill",
+    "socket",
+    "dup3",
+    "fcntl",
+    "ioctl",
+    "getdents64",
+    "renameat2",
+    "unlinkat",
+    "execve",
+    "getpid",
+    "stat",
+    "fstat",
+    "fstatat",
+    "lstat",
+    "pread",
+    "pwrite",
+    "nanosleep",
+    "clock_nanosleep",
+    "pipe2",
+    "statx",
+];
+
+fn script() -> String {
+    let entries: Vec<String> = CALLS.iter().map(|c| format!("syscall.{c}")).collect();
+    let returns: Vec<String> = CALLS.iter().map(|c| format!("syscall.{c}.return")).collect();
+    format!(
+        "global seen\n\
+         probe {} {{ if (pid() == target()) seen[tid()] = argstr }}\n\
+         probe {} {{ if (pid() == target()) printf(\"%s(%s) = %s\\n\", name, seen[tid()], retstr) }}\n",
+        entries.join(", "),
+        returns.join(", ")
+    )
+}
+
+/// The lines from the first marker (close(-1000)) to the last (close(-1001)).
+fn between_markers(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("close(-1000)")).unwrap_or(lines.len());
+    let end = lines.iter().position(|l| l.starts_with("close(-1001)")).map_or(lines.len(), |e| e + 1);
+    lines.get(start..end).unwrap_or_default().iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn syscall_probes_show_the_arguments_and_results_as_stap_does() {
+    if !as_root("syscall tapset") {
+        return;
+    }
+    let Some(prog) = c_program::build("syscall tapset", "calls", include_str!("syscalls/calls.c"), &["-O1"]) else {
+        return;
+    };
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let work = dir.path().join("w");
+    std::fs::create_dir(&work).expect("a work directory");
+    let expected = dir.path().join("expected");
+    let cmd = format!("{} {} {}", prog.text(), expected.display(), work.display());
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", &script()]);
+    assert_eq!(status, 0, "{err}");
+    let want = std::fs::read_to_string(&expected).expect("the program wrote its lines");
+    let want: Vec<&str> = want.lines().collect();
+    assert!(want.len() > 35, "{want:?}");
+    let have = between_markers(&out);
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(have.get(i).map(String::as_str), Some(*w), "line {i}; all that stp printed:\n{out}");
+    }
+    assert_eq!(have.len(), want.len(), "{out}");
+
+    // strace decodes a second run (the same directory, the same fds): the
+    // calls whose format stap shares must read the same.
+    let trace = dir.path().join("strace");
+    let run = Command::new("strace")
+        .arg("-o")
+        .arg(&trace)
+        .args(["-e", "trace=openat,lseek,dup3,close,getpid"])
+        .arg(prog.text())
+        .arg(dir.path().join("expected2"))
+        .arg(&work)
+        .output();
+    match run {
+        Ok(o) if o.status.success() => {}
+        other => {
+            assert!(!in_ci(), "CI has strace (tests/run.sh): {other:?}");
+            eprintln!("no strace witness: {other:?}");
+            return;
+        }
+    }
+    let traced = std::fs::read_to_string(&trace).expect("strace's output");
+    let traced = between_markers(&traced);
+    let mut compared = 0;
+    for line in traced.iter().filter(|l| !l.contains("= -1 ") && !l.starts_with("getpid")) {
+        // strace pads the call to a column before " = ".
+        let Some((call, ret)) = line.rsplit_once(" = ") else { continue };
+        let line = format!("{} = {ret}", call.trim_end());
+        assert!(have.contains(&line), "strace shows {line:?}, stp did not; stp:\n{out}");
+        compared += 1;
+    }
+    assert!(compared >= 6, "strace lines compared: {compared}\n{traced:?}");
+}
+
+/// Every alias of the family, entry and return, through the verifier.
+#[test]
+fn every_syscall_alias_passes_the_verifier() {
+    if !as_root("syscall tapset under the verifier") {
+        return;
+    }
+    for family in ["syscall", "nd_syscall"] {
+        let script = format!(
+            "probe {family}.* {{ printf(\"%s(%s)\\n\", name, argstr) }}\n\
+             probe {family}.*.return {{ printf(\"%s = %s %d\\n\", name, retstr, retval) }}\n"
+        );
+        // Hundreds of programs: longer than stp_run's watchdog allows.
+        let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+            .args(["-p4", "--verify", "-e", &script])
+            .output()
+            .expect("stp runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{family}: {err}");
+        assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with(".o"), "{family}: {err}");
+    }
+}
+
+/// The first script of the SystemTap Beginners' Guide, as printed there.
+#[test]
+fn the_beginners_guide_open_script_runs() {
+    if !as_root("the Beginners' Guide's syscall.open script") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe syscall.open\n{\n  printf (\"%s(%d) open\\n\", execname(), pid())\n}\n";
+    // perl's syscall() makes open(2) itself (number 2 on x86_64), then
+    // says its pid.
+    let cmd = "perl -e 'my $f = \"/etc/hostname\"; syscall(2, $f, 0); print \"pid $$\\n\"'";
+    let (status, out, err) = stp_run_clean(&["-c", cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let pid = out.lines().find_map(|l| l.strip_prefix("pid ")).expect("perl's pid");
+    assert!(out.lines().any(|l| l == format!("perl({pid}) open")), "{out}");
+}
+
+/// syscall_any names the call by its number, on entry and return.
+#[test]
+fn syscall_any_names_the_call_and_its_result() {
+    if !as_root("syscall_any") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global n\n\
+        probe syscall_any { if (pid() == target() && name == \"getppid\") n++ }\n\
+        probe syscall_any.return { if (pid() == target() && name == \"getppid\") printf(\"%d %d %d\\n\", syscall_nr, retval, n) }\n";
+    let cmd = "perl -e 'print \"ppid \", getppid(), \"\\n\"'";
+    let (status, out, err) = stp_run_clean(&["-c", cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let ppid = out.lines().find_map(|l| l.strip_prefix("ppid ")).expect("perl's line");
+    let want = format!("{} {ppid} 1", libc::SYS_getppid);
+    assert!(out.lines().any(|l| l == want), "want {want:?} in:\n{out}");
+}
+
+/// The README's syscall example runs and shows what it says.
+#[test]
+fn the_readme_syscall_example_runs() {
+    if !as_root("the README's syscall example") {
+        return;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    let prefix = "stp -c 'cat /etc/hostname' -e '";
+    let line = readme.lines().find(|l| l.starts_with(prefix)).expect("the example in the README");
+    let script = line.strip_prefix(prefix).and_then(|s| s.strip_suffix('\'')).expect("one quoted script");
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let (status, out, err) = stp_run_clean(&["-c", "cat /etc/hostname", "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let opened = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("openat(AT_FDCWD, \"/etc/hostname\", O_RDONLY) = "))
+        .filter_map(|fd| fd.parse::<u32>().ok())
+        .count();
+    assert_eq!(opened, 1, "{out}");
+}

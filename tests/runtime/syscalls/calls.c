@@ -1,0 +1,178 @@
+/* Makes system calls whose arguments it knows, between two markers
+ * (close(-1000) and close(-1001)), and writes to the file named by argv[1]
+ * the line the syscall tapset should show for each, in stap's format:
+ * name(argstr) = retstr. Calls go through syscall(2) so that the arguments
+ * are exactly those written here. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static FILE *out;
+
+static const char *ename(long e) {
+	return strerrorname_np(e);
+}
+
+
+/* The return value as return_str shows it: errors as "-2 (ENOENT)". */
+static void expect(long ret, int hex, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	if (ret == -1)
+		fprintf(out, " = %d (%s)\n", -errno, ename(errno));
+	else if (hex)
+		fprintf(out, " = 0x%lx\n", ret);
+	else
+		fprintf(out, " = %ld\n", ret);
+}
+
+int main(int argc, char **argv) {
+	char path[256], path2[256], buf[4096];
+	long fd, fd2, r;
+	if (argc < 3)
+		return 2;
+	out = fopen(argv[1], "w");
+	/* A buffer of ours: stdio would fstat the file to size its own. */
+	static char outbuf[1 << 16];
+	setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
+	snprintf(path, sizeof path, "%s/a", argv[2]);
+	snprintf(path2, sizeof path2, "%s/b", argv[2]);
+	pid_t pid = getpid(), tid = gettid();
+
+	r = syscall(SYS_close, -1000);
+	expect(r, 0, "close(-1000)");
+
+	fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	expect(fd, 0, "openat(AT_FDCWD, \"%s\", O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0640)", path);
+	r = syscall(SYS_write, fd, "hello\n", 6);
+	expect(r, 0, "write(%ld, \"hello\\n\", 6)", fd);
+	r = syscall(SYS_lseek, fd, 2, SEEK_SET);
+	expect(r, 0, "lseek(%ld, 2, SEEK_SET)", fd);
+	r = syscall(SYS_lseek, fd, 0, 99);
+	expect(r, 0, "lseek(%ld, 0, 0x63)", fd);
+	r = syscall(SYS_close, fd);
+	expect(r, 0, "close(%ld)", fd);
+	fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY);
+	expect(fd, 0, "openat(AT_FDCWD, \"%s\", O_RDONLY)", path);
+	r = syscall(SYS_read, fd, buf, 100);
+	expect(r, 0, "read(%ld, 0x%lx, 100)", fd, (long)buf);
+	r = syscall(SYS_read, -1, buf, 1);
+	expect(r, 0, "read(-1, 0x%lx, 1)", (long)buf);
+	r = syscall(SYS_openat, AT_FDCWD, "/nonexistent/x", O_RDONLY | O_DIRECTORY);
+	expect(r, 0, "openat(AT_FDCWD, \"/nonexistent/x\", O_RDONLY|O_DIRECTORY)");
+	r = syscall(SYS_openat, AT_FDCWD, NULL, O_RDONLY);
+	expect(r, 0, "openat(AT_FDCWD, 0x0, O_RDONLY)");
+	fd2 = syscall(SYS_open, path, O_RDWR | O_APPEND | O_NONBLOCK);
+	expect(fd2, 0, "open(\"%s\", O_RDWR|O_APPEND|O_NONBLOCK)", path);
+
+	struct stat st;
+	r = syscall(SYS_stat, path, &st);
+	expect(r, 0, "stat(\"%s\", 0x%lx)", path, (long)&st);
+	r = syscall(SYS_fstat, fd2, &st);
+	expect(r, 0, "fstat(%ld, 0x%lx)", fd2, (long)&st);
+	r = syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW);
+	expect(r, 0, "fstatat(AT_FDCWD, \"%s\", 0x%lx, AT_SYMLINK_NOFOLLOW)", path, (long)&st);
+	r = syscall(SYS_lstat, "/nonexistent/x", &st);
+	expect(r, 0, "lstat(\"/nonexistent/x\", 0x%lx)", (long)&st);
+	r = syscall(SYS_pwrite64, fd2, "xy", 2, 1);
+	expect(r, 0, "pwrite(%ld, \"xy\", 2, 1)", fd2);
+	r = syscall(SYS_pread64, fd2, buf, 3, 1);
+	expect(r, 0, "pread(%ld, 0x%lx, 3, 1)", fd2, (long)buf);
+
+	long p = syscall(SYS_mmap, 0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	expect(p, 1, "mmap(0x0, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)");
+	r = syscall(SYS_mprotect, p, 4096, PROT_READ);
+	expect(r, 0, "mprotect(0x%lx, 4096, PROT_READ)", p);
+	r = syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_EXEC | 0x100);
+	expect(r, 0, "mprotect(0x%lx, 4096, PROT_READ|PROT_EXEC|0x100)", p);
+	r = syscall(SYS_munmap, p, 8192);
+	expect(r, 0, "munmap(0x%lx, 8192)", p);
+	r = syscall(SYS_mprotect, p, 4096, PROT_NONE);
+	expect(r, 0, "mprotect(0x%lx, 4096, PROT_NONE)", p);
+	r = syscall(SYS_brk, 0);
+	expect(r, 0, "brk(0x0)");
+
+	r = syscall(SYS_kill, pid, 0);
+	expect(r, 0, "kill(%d, SIG_0)", pid);
+	r = syscall(SYS_kill, 0x7ffffff0, SIGTERM);
+	expect(r, 0, "kill(%d, SIGTERM)", 0x7ffffff0);
+	r = syscall(SYS_tgkill, pid, tid, 0);
+	expect(r, 0, "tgkill(%d, %d, SIG_0)", pid, tid);
+	r = syscall(SYS_tgkill, pid, 0x7ffffff0, SIGUSR1);
+	expect(r, 0, "tgkill(%d, %d, SIGUSR1)", pid, 0x7ffffff0);
+
+	struct timespec ts = {0, 1000};
+	r = syscall(SYS_nanosleep, &ts, NULL);
+	expect(r, 0, "nanosleep([0.000001000], 0x0)");
+	r = syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, &ts);
+	expect(r, 0, "clock_nanosleep(CLOCK_MONOTONIC, 0x0, [0.000001000], 0x%lx)", (long)&ts);
+	r = syscall(SYS_clock_nanosleep, 77, TIMER_ABSTIME, &ts, NULL);
+	expect(r, 0, "clock_nanosleep(0x4d, TIMER_ABSTIME, [0.000001000], 0x0)");
+
+	int fds[2] = {-1, -1};
+	r = syscall(SYS_pipe2, fds, O_NONBLOCK | O_CLOEXEC);
+	expect(r, 0, "pipe2([-1, -1], O_NONBLOCK|O_CLOEXEC)");
+	r = syscall(SYS_pipe2, NULL, 0);
+	expect(r, 0, "pipe2(NULL)");
+	struct statx stx;
+	r = syscall(SYS_statx, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx);
+	expect(r, 0, "statx(AT_FDCWD, \"%s\", AT_SYMLINK_NOFOLLOW, 0x7ff, 0x%lx)", path, (long)&stx);
+
+	long s = syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	expect(s, 0, "socket(PF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP)");
+	long u = syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	expect(u, 0, "socket(PF_LOCAL, SOCK_DGRAM|SOCK_NONBLOCK, 0)");
+	r = syscall(SYS_socket, 4242, SOCK_STREAM, 0);
+	expect(r, 0, "socket(0x1092, SOCK_STREAM, 0)");
+
+	r = syscall(SYS_dup3, fd, 100, O_CLOEXEC);
+	expect(r, 0, "dup3(%ld, 100, O_CLOEXEC)", fd);
+	r = syscall(SYS_dup3, fd, fd, 0);
+	expect(r, 0, "dup3(%ld, %ld, 0x0)", fd, fd);
+	r = syscall(SYS_fcntl, fd, F_GETFL, 0);
+	expect(r, 0, "fcntl(%ld, F_GETFL, 0x0)", fd);
+	r = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 50);
+	expect(r, 0, "fcntl(%ld, F_DUPFD_CLOEXEC, 0x32)", fd);
+	int n = 0;
+	r = syscall(SYS_ioctl, fd, FIONREAD, &n);
+	expect(r, 0, "ioctl(%ld, %d, 0x%lx)", fd, FIONREAD, (long)&n);
+	r = syscall(SYS_close, 12345);
+	expect(r, 0, "close(12345)");
+
+	long d = syscall(SYS_openat, AT_FDCWD, argv[2], O_RDONLY | O_DIRECTORY);
+	expect(d, 0, "openat(AT_FDCWD, \"%s\", O_RDONLY|O_DIRECTORY)", argv[2]);
+	r = syscall(SYS_getdents64, d, buf, sizeof buf);
+	expect(r, 0, "getdents64(%ld, 0x%lx, %d)", d, (long)buf, (int)sizeof buf);
+	r = syscall(SYS_renameat2, AT_FDCWD, path, d, "b", 1 /* RENAME_NOREPLACE */);
+	expect(r, 0, "renameat2(AT_FDCWD, \"%s\", %ld, \"b\", RENAME_NOREPLACE)", path, d);
+	r = syscall(SYS_unlinkat, d, "b", 0);
+	expect(r, 0, "unlinkat(%ld, \"b\", 0x0)", d);
+	r = syscall(SYS_unlinkat, AT_FDCWD, "/nonexistent/x", AT_REMOVEDIR);
+	expect(r, 0, "unlinkat(AT_FDCWD, \"/nonexistent/x\", AT_REMOVEDIR)");
+
+	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
+	char *env[] = {"A=1", "B=2", NULL};
+	r = syscall(SYS_execve, args[0], args, env);
+	expect(r, 0, "execve(\"/nonexistent/prog\", [\"/nonexistent/prog\", \"one\", \"two words\", \"tab\\there\"], [/* 2 vars */])");
+	r = syscall(SYS_getpid);
+	expect(r, 0, "getpid()");
+
+	r = syscall(SYS_close, -1001);
+	expect(r, 0, "close(-1001)");
+	fclose(out);
+	return 0;
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Writes stdlib/linux/syscalls_decode.stp: the syscall tapset's decoders of
+flags and enums (x86_64 values), in the script language so that they run in
+kernel handlers. Run from the repository's root after editing the lists."""
+
+OPEN = [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
+        (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"),
+        (0o20000, "O_ASYNC"), (0o40000, "O_DIRECT"), (0o100000, "O_LARGEFILE"),
+        (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"), (0o1000000, "O_NOATIME"),
+        (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH")]
+PROT = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC"), (8, "PROT_SEM"),
+        (0x01000000, "PROT_GROWSDOWN"), (0x02000000, "PROT_GROWSUP")]
+MMAP = [(1, "MAP_SHARED"), (2, "MAP_PRIVATE"), (0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"),
+        (0x100, "MAP_GROWSDOWN"), (0x800, "MAP_DENYWRITE"), (0x1000, "MAP_EXECUTABLE"),
+        (0x2000, "MAP_LOCKED"), (0x4000, "MAP_NORESERVE"), (0x8000, "MAP_POPULATE"),
+        (0x10000, "MAP_NONBLOCK"), (0x20000, "MAP_STACK"), (0x40000, "MAP_HUGETLB"),
+        (0x40, "MAP_32BIT")]
+SIGNALS = [(0, "SIG_0"), (1, "SIGHUP"), (2, "SIGINT"), (3, "SIGQUIT"), (4, "SIGILL"), (5, "SIGTRAP"),
+           (6, "SIGABRT"), (7, "SIGBUS"), (8, "SIGFPE"), (9, "SIGKILL"), (10, "SIGUSR1"),
+           (11, "SIGSEGV"), (13, "SIGPIPE"), (12, "SIGUSR2"), (14, "SIGALRM"), (15, "SIGTERM"),
+           (17, "SIGCHLD"), (18, "SIGCONT"), (19, "SIGSTOP"), (20, "SIGTSTP"), (21, "SIGTTIN"),
+           (22, "SIGTTOU"), (23, "SIGURG"), (24, "SIGXCPU"), (25, "SIGXFSZ"), (26, "SIGVTALRM"),
+           (27, "SIGPROF"), (28, "SIGWINCH"), (29, "SIGIO/SIGPOLL"), (30, "SIGPWR"), (31, "SIGSYS"),
+           (0x85, "TRACESYSGOOD")]
+FCNTL = [(0, "F_DUPFD"), (1, "F_GETFD"), (2, "F_SETFD"), (3, "F_GETFL"), (4, "F_SETFL"), (5, "F_GETLK"),
+         (6, "F_SETLK"), (7, "F_SETLKW"), (8, "F_SETOWN"), (9, "F_GETOWN"), (10, "F_SETSIG"),
+         (11, "F_GETSIG"), (15, "F_SETOWN_EX"), (16, "F_GETOWN_EX"), (17, "F_GETOWNER_UIDS"),
+         (1024, "F_SETLEASE"), (1025, "F_GETLEASE"), (1030, "F_DUPFD_CLOEXEC"), (1026, "F_NOTIFY"),
+         (1031, "F_SETPIPE_SZ"), (1032, "F_GETPIPE_SZ")]
+WHENCE = [(0, "SEEK_SET"), (1, "SEEK_CUR"), (2, "SEEK_END"), (3, "SEEK_DATA"), (4, "SEEK_HOLE")]
+ATFLAG = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"), (0x400, "AT_SYMLINK_FOLLOW"),
+          (0x800, "AT_NO_AUTOMOUNT"), (0x1000, "AT_EMPTY_PATH")]
+CLOCKS = [(0, "CLOCK_REALTIME"), (1, "CLOCK_MONOTONIC"), (2, "CLOCK_PROCESS_CPUTIME_ID"),
+          (3, "CLOCK_THREAD_CPUTIME_ID"), (4, "CLOCK_MONOTONIC_RAW"), (5, "CLOCK_REALTIME_COARSE"),
+          (6, "CLOCK_MONOTONIC_COARSE"), (7, "CLOCK_BOOTTIME"), (8, "CLOCK_REALTIME_ALARM"),
+          (9, "CLOCK_BOOTTIME_ALARM"), (10, "CLOCK_SGI_CYCLE"), (11, "CLOCK_TAI")]
+STATX_MASK = [(0x6000, "AT_STATX_SYNC_TYPE"), (0, "AT_STATX_SYNC_AS_STAT"), (0x2000, "AT_STATX_FORCE_SYNC"),
+              (0x4000, "AT_STATX_DONT_SYNC")]
+PIPE2 = [(0o4000, "O_NONBLOCK"), (0o2000000, "O_CLOEXEC"), (0o40000, "O_DIRECT")]
+NANOSLEEP = [(1, "TIMER_ABSTIME")]
+RENAME = [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")]
+FAMILY = [(0, "PF_UNSPEC"), (1, "PF_LOCAL"), (2, "PF_INET"), (3, "PF_AX25"), (4, "PF_IPX"),
+          (5, "PF_APPLETALK"), (6, "PF_NETROM"), (7, "PF_BRIDGE"), (8, "PF_ATMPVC"), (9, "PF_X25"),
+          (10, "PF_INET6"), (11, "PF_ROSE"), (12, "PF_DECnet"), (13, "PF_NETBEUI"), (14, "PF_SECURITY"),
+          (15, "PF_KEY"), (16, "PF_NETLINK"), (17, "PF_PACKET"), (18, "PF_ASH"), (19, "PF_ECONET"),
+          (20, "PF_ATMSVC"), (21, "PF_RDS"), (22, "PF_SNA"), (23, "PF_IRDA"), (24, "PF_PPPOX"),
+          (25, "PF_WANPIPE"), (26, "PF_LLC"), (27, "PF_IB"), (29, "PF_CAN"), (30, "PF_TIPC"),
+          (31, "PF_BLUETOOTH"), (32, "PF_IUCV"), (33, "PF_RXRPC"), (34, "PF_ISDN"), (35, "PF_PHONET"),
+          (36, "PF_IEEE802154"), (37, "PF_CAIF"), (38, "PF_ALG"), (39, "PF_NFC"), (40, "PF_VSOCK")]
+SOCKTYPE = [(1, "SOCK_STREAM"), (2, "SOCK_DGRAM"), (3, "SOCK_RAW"), (4, "SOCK_RDM"),
+            (5, "SOCK_SEQPACKET"), (6, "SOCK_DCCP"), (10, "SOCK_PACKET")]
+IPPROTO = [(0, "IPPROTO_IP"), (1, "IPPROTO_ICMP"), (2, "IPPROTO_IGMP"), (4, "IPPROTO_IPIP"),
+           (6, "IPPROTO_TCP"), (8, "IPPROTO_EGP"), (12, "IPPROTO_PUP"), (17, "IPPROTO_UDP"),
+           (22, "IPPROTO_IDP"), (29, "IPPROTO_TP"), (33, "IPPROTO_DCCP"), (41, "IPPROTO_IPV6"),
+           (46, "IPPROTO_RSVP"), (47, "IPPROTO_GRE"), (50, "IPPROTO_ESP"), (51, "IPPROTO_AH"),
+           (58, "IPPROTO_ICMPV6"), (103, "IPPROTO_PIM"), (108, "IPPROTO_COMP"), (132, "IPPROTO_SCTP"),
+           (136, "IPPROTO_UDPLITE"), (255, "IPPROTO_RAW")]
+
+
+def lookup(name, doc, items, cast="(v << 32) >> 32 & 0xffffffff"):
+    """Exact match, else the value in hex (stap's _stp_lookup_str)."""
+    out = [f"/** {doc} */", f"function {name}:string (v:long) {{", "  v = v & 0xffffffff"]
+    for val, s in items:
+        out.append(f'  if (v == {val}) return "{s}"')
+    out.append('  return sprintf("0x%x", v)')
+    out.append("}")
+    return "\n".join(out)
+
+
+def bits(name, items):
+    """The names of set bits joined with |, what is left in hex, a zero
+    as "0x0" (stap's _stp_lookup_or_str); every helper takes the value and
+    returns the text."""
+    out = [f"function {name}:string (v:long) {{", '  s = ""']
+    for val, s in items:
+        out.append(f'  if (v & {val:#x}) {{ s .= "|{s}"; v &= ~{val:#x} }}')
+    out.append('  if (v) s .= sprintf("|0x%x", v)')
+    out.append('  if (s == "") return "0x0"')
+    out.append("  return substr(s, 1, strlen(s) - 1)")
+    out.append("}")
+    return "\n".join(out)
+
+
+parts = ["""// Decoders of the syscall tapset: flags and enums of x86_64 as the
+// syscall probes' argstr shows them (`O_RDONLY|O_CLOEXEC`,
+// `PROT_READ|PROT_WRITE`, `SIGUSR1`, `AT_FDCWD`, ...). Unknown bits and
+// values print in hex, as stap prints them. Written in the script language
+// so that they run in kernel handlers too.
+//
+// Generated by tools/gen_syscall_decoders.py; edit the lists there.
+"""]
+parts.append(bits("__open_flag_bits", OPEN))
+parts.append("""/** The flags of open and openat: the access mode, then the other flags. */
+function _sys_open_flag_str:string (f:long) {
+  f = f & 0xffffffff
+  acc = f & 3
+  s = acc == 1 ? "O_WRONLY" : acc == 2 ? "O_RDWR" : "O_RDONLY"
+  f = f & ~3
+  if (f) s .= "|" . __open_flag_bits(f)
+  return s
+}""")
+parts.append("/** Flags of dup3 and others that take open's flags without an access mode. */\n"
+             "function _dup3_flag_str:string (f:long) {\n  return __open_flag_bits(f & 0xffffffff)\n}")
+parts.append(bits("__prot_bits", PROT))
+parts.append("/** Protection of mmap and mprotect: PROT_READ|PROT_WRITE, PROT_NONE. */\n"
+             "function _mprotect_prot_str:string (prot:long) {\n"
+             '  if (prot == 0) return "PROT_NONE"\n  return __prot_bits(prot)\n}')
+parts.append(bits("__mmap_bits", MMAP))
+parts.append("/** Flags of mmap: MAP_PRIVATE|MAP_ANONYMOUS. */\n"
+             "function _mmap_flags:string (flags:long) {\n  return __mmap_bits(flags)\n}")
+parts.append(lookup("_signal_name", "A signal's name: SIGKILL, SIG_0.", SIGNALS))
+parts.append(lookup("_fcntl_cmd_str", "A command of fcntl: F_GETFL.", FCNTL))
+parts.append(lookup("_seek_whence_str", "lseek's whence: SEEK_SET.", WHENCE))
+parts.append(bits("_at_flag_str", ATFLAG))
+parts.append(lookup("_statx_mask_str", "statx's mask, as stap shows it: by the AT_STATX_ values.", STATX_MASK))
+parts.append(bits("_sys_pipe2_flag_str", PIPE2))
+parts.append(lookup("_get_wc_str", "A clock's id: CLOCK_MONOTONIC.", CLOCKS))
+parts.append(lookup("_stp_clock_nanosleep_flags_str", "The flags of clock_nanosleep: TIMER_ABSTIME.", NANOSLEEP))
+parts.append(bits("_renameat2_flags_str", RENAME))
+parts.append(lookup("_sock_family_str", "A socket's family: PF_INET, PF_LOCAL.", FAMILY))
+st = ["/** A socket's type with its flags: SOCK_STREAM|SOCK_CLOEXEC. */",
+      "function _sock_type_str:string (type:long) {",
+      "  t = type & 0xf", "  flags = type & 0xffffffff & ~0xf", '  s = ""']
+for val, n in SOCKTYPE:
+    st.append(f'  if (t == {val}) {{ s = "{n}"; t = 0 }}')
+st.append('  if (flags & 0x80000) { s .= (s == "" ? "" : "|") . "SOCK_CLOEXEC"; flags &= ~0x80000 }')
+st.append('  if (flags & 0x800) { s .= (s == "" ? "" : "|") . "SOCK_NONBLOCK"; flags &= ~0x800 }')
+st.append("  t = t | flags")
+st.append('  if (t != 0 || s == "") s .= (s == "" ? "" : "|") . sprintf("0x%x", t)')
+st.append("  return s\n}")
+parts.append("\n".join(st))
+pr = ["/** A socket's protocol, by name for PF_INET and PF_INET6, else in decimal. */",
+      "function _sock_protocol_str:string (family:long, protocol:long) {",
+      "  if (family == 2 || family == 10) {"]
+for val, n in IPPROTO:
+    pr.append(f'    if (protocol == {val}) return "{n}"')
+pr.append("  }")
+pr.append('  return sprintf("%d", protocol)\n}')
+parts.append("\n".join(pr))
+parts.append('/** A directory fd of the *at calls: AT_FDCWD, else the number. */\n'
+             'function _dfd_str:string (d:long) {\n  if (d == -100) return "AT_FDCWD"\n'
+             '  return sprint(d)\n}')
+open("stdlib/linux/syscalls_decode.stp", "w").write("\n\n".join(parts) + "\n")
