@@ -209,9 +209,14 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         // generated syscall tapset (thousands of aliases, a third of a
         // megabyte) only for scripts that name syscall probes or
         // functions, and for the dumps of the whole library.
-        let syscalls = opts.dump.is_some() || opts.scripts.iter().any(|s| s.text.contains("syscall"));
+        // A script's text names them where its arguments ($1) do not;
+        // `-I` tapsets may build on them.
+        let syscalls = opts.dump.is_some()
+            || !opts.include_dirs.is_empty()
+            || opts.scripts.iter().any(|s| s.text.contains("syscall"))
+            || opts.args.iter().any(|a| a.contains("syscall"));
         for i in 0..library.files.len() {
-            if !syscalls && library.files.get(i).is_some_and(|f| f.name == GENERATED_SYSCALLS) {
+            if !syscalls && library.files.get(i).is_some_and(|f| tapset::is_generated_syscalls(&f.name)) {
                 continue;
             }
             diags.extend(library.ensure_parsed(i, env, sm));
@@ -245,9 +250,6 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         (Parsed { user, library }, diags)
     })
 }
-
-/// The embedded syscall tapset that build.rs generates from its table.
-const GENERATED_SYSCALLS: &str = "stdlib/linux/syscalls.stp";
 
 /// The kernel's system calls that the syscall table lacks, as a tapset
 /// of their own (see `syscall_fallback`): only with the embedded library,

@@ -24,6 +24,16 @@ pub fn embedded_files() -> &'static [(&'static str, &'static str)] {
     embedded::FILES
 }
 
+/// The syscall table of a tapset directory (under `linux/`), and the
+/// tapset script made from it.
+pub const SYSCALL_TABLE: &str = "syscalls.tsv";
+pub const SYSCALL_TAPSET: &str = "syscalls.stp";
+
+/// Whether a library file is the syscall tapset made from its table.
+pub fn is_generated_syscalls(name: &str) -> bool {
+    name.strip_suffix(SYSCALL_TAPSET).is_some_and(|d| d.ends_with("linux/"))
+}
+
 /// One tapset script of the library.
 #[derive(Debug)]
 pub struct TapsetFile {
@@ -89,6 +99,19 @@ pub fn load(opts: &LibraryOptions<'_>, env: &PpEnv<'_>, sm: &mut SourceMap) -> (
                 match std::fs::read_to_string(&path) {
                     Ok(text) => sources.push((path.display().to_string(), text, false)),
                     Err(e) => diags.push(Diagnostic::warning(format!("cannot read tapset {}: {e}", path.display()))),
+                }
+            }
+            // The syscall tapset is made from its table, as build.rs makes
+            // the embedded one; parsed, like the embedded library, only
+            // when a script needs it.
+            let table = dir.join("linux").join(SYSCALL_TABLE);
+            if let Ok(text) = std::fs::read_to_string(&table) {
+                match crate::syscall_table::parse(&text) {
+                    Ok(calls) => {
+                        let name = dir.join("linux").join(SYSCALL_TAPSET).display().to_string();
+                        sources.push((name, crate::syscall_table::tapset(&calls), true));
+                    }
+                    Err(e) => diags.push(Diagnostic::warning(format!("cannot read {}: {e}", table.display()))),
                 }
             }
         }

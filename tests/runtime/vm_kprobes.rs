@@ -36,6 +36,16 @@ fn statements_maxactive_and_backtraces_in_the_vm() {
          read x < /proc/version; sleep 1; kill -INT %1; wait\n\
          echo after: $(grep -c stp_ /sys/kernel/tracing/kprobe_events)\n",
     );
+    // A run killed with SIGKILL leaves its kretprobe event behind; the
+    // next run removes it, its owner being gone.
+    let killed = vm.case(
+        "stp --function-probes=kprobe -T 60 -e 'probe kernel.function(\"vfs_read\").return.maxactive(5) { }' &\n\
+         for i in $(seq 50); do grep -q '^r5:stp_' /sys/kernel/tracing/kprobe_events && break; sleep 0.4; done\n\
+         kill -KILL %1; wait\n\
+         echo left: $(grep -c '^r5:stp_' /sys/kernel/tracing/kprobe_events)\n\
+         stp -e 'probe begin { exit() }'\n\
+         echo after: $(grep -c stp_ /sys/kernel/tracing/kprobe_events)\n",
+    );
     // An LSM hook's $ctx is its first argument: the file opened, each
     // one of the target's (the shell's binary at its exec, then the file
     // it reads).
@@ -82,6 +92,7 @@ fn statements_maxactive_and_backtraces_in_the_vm() {
     }
     assert!(out(statement).starts_with("pp\n"), "{}", out(statement));
     assert_eq!(out(maxactive), "1\n1\nafter: 0\n");
+    assert_eq!(out(killed), "left: 1\nafter: 0\n");
     assert_eq!(out(numbers), "1 1 1\n");
     assert_eq!(out(lsm_number), "1\n");
     assert!(out(lsm).ends_with("busybox\nversion\n"), "{}", out(lsm));
