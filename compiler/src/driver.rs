@@ -362,7 +362,8 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.failed_pass = Some(2);
         return outcome;
     }
-    if opts.verbose > 0 {
+    // (`-p2` prints the expansion itself.)
+    if opts.verbose > 0 && opts.last_pass != 2 {
         outcome.matched = matched_points(&program);
     }
     if interrupted() {

@@ -2,7 +2,8 @@
 //! 0 or "": `kernel_string` and `user_string`, the `kernel_long` family
 //! and `->` through a pointer end the run with the error at the script
 //! line (exit status 1); `try`/`catch` catches them; the variants with
-//! an error string return it.
+//! an error string return it, and the plain user_long family reads 0 as
+//! stap's does (its `_error` forms raise).
 
 use super::{PASS5, as_root, stp_run_clean};
 
@@ -34,6 +35,8 @@ fn faults_in_kernel_handlers_are_caught_or_fall_back() {
            try { println(kernel_int(16)) } catch (e) { println(\"2 \", e) }\n\
            try { println(@cast(16, \"task_struct\")->pid) } catch (e) { println(\"3 \", e) }\n\
            try { println(user_string(0)) } catch (e) { println(\"4 \", e) }\n\
+           try { println(user_long_error(0)) } catch (e) { println(\"5 \", e) }\n\
+           println(user_long(0), \" \", user_int(0), \" \", user_char(0), \" \", user_uint16(0))\n\
            println(user_string(0, \"fallback\"), \" \", kernel_string(8, \"other\"))\n\
            exit()",
     );
@@ -45,6 +48,8 @@ fn faults_in_kernel_handlers_are_caught_or_fall_back() {
          2 kernel int copy fault [man error::fault]\n\
          3 read fault [man error::fault]\n\
          4 user string copy fault [man error::fault]\n\
+         5 user long copy fault [man error::fault]\n\
+         0 0 0 0\n\
          fallback other\n",
         "{err}"
     );

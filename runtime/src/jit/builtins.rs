@@ -152,10 +152,14 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("user_string_warn", 1) => MemoryWarn("user string copy fault -14"),
         ("user_string", 1) | ("user_string_n", 2) => MemoryFault("user string copy fault"),
         // As the kernel side words it, by the size read.
-        ("user_char" | "user_int8" | "user_uint8", 1) => MemoryFault("user char copy fault"),
-        ("user_short" | "user_ushort" | "user_int16" | "user_uint16", 1) => MemoryFault("user short copy fault"),
-        ("user_int" | "user_int32" | "user_uint32", 1) => MemoryFault("user int copy fault"),
-        ("user_long" | "user_ulong" | "user_int64" | "user_uint64", 1) => MemoryFault("user long copy fault"),
+        ("user_char_error" | "user_int8_error" | "user_uint8_error", 1) => MemoryFault("user char copy fault"),
+        ("user_short_error" | "user_ushort_error" | "user_int16_error" | "user_uint16_error", 1) => {
+            MemoryFault("user short copy fault")
+        }
+        ("user_int_error" | "user_int32_error" | "user_uint32_error", 1) => MemoryFault("user int copy fault"),
+        ("user_long_error" | "user_ulong_error" | "user_int64_error" | "user_uint64_error", 1) => {
+            MemoryFault("user long copy fault")
+        }
         ("user_buffer_quoted", 3) => MemoryFault("user read fault"),
         ("kernel_string" | "kernel_string2" | "user_string" | "user_string2", 2) | ("user_string_n", 3) => MemoryErrMsg,
         _ => return None,

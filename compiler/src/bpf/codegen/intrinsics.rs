@@ -119,18 +119,20 @@ impl Gen<'_> {
                 [addr, rest @ ..],
             ) => self.read_string(dst, name, addr, rest, span),
             (
-                "kernel_long" | "kernel_int" | "kernel_short" | "kernel_char" | "kernel_pointer" | "user_long"
-                | "user_int" | "user_short" | "user_char" | "user_uint8" | "user_uint16" | "user_uint32" | "user_int8"
-                | "user_int16" | "user_int32" | "user_int64" | "user_uint64",
+                "kernel_long" | "kernel_int" | "kernel_short" | "kernel_char" | "kernel_pointer" | "user_long_error"
+                | "user_ulong_error" | "user_int_error" | "user_short_error" | "user_ushort_error" | "user_char_error"
+                | "user_uint8_error" | "user_uint16_error" | "user_uint32_error" | "user_int8_error"
+                | "user_int16_error" | "user_int32_error" | "user_int64_error" | "user_uint64_error",
                 Some(dst),
                 [addr],
             ) => {
-                let (size, signed) = match name.trim_start_matches("kernel_").trim_start_matches("user_") {
-                    "long" | "pointer" | "int64" | "uint64" => (8, true),
+                let base = name.trim_start_matches("kernel_").trim_start_matches("user_").trim_end_matches("_error");
+                let (size, signed) = match base {
+                    "long" | "ulong" | "pointer" | "int64" | "uint64" => (8, true),
                     "int" | "int32" => (4, true),
                     "uint32" => (4, false),
                     "short" | "int16" => (2, true),
-                    "uint16" => (2, false),
+                    "ushort" | "uint16" => (2, false),
                     "char" | "int8" => (1, true),
                     _ => (1, false),
                 };
