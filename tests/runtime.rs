@@ -1013,11 +1013,11 @@ fn the_ring_buffer_is_sized_to_the_script() {
                    probe timer.s(2) { exit() }\n";
     let printing =
         "probe kernel.trace(\"syscalls:sys_enter_getppid\") { println(pid()) }\nprobe timer.s(2) { exit() }\n";
-    // Without -s, a buffer the handlers print into gets 2 MiB per online
+    // Without -s, a buffer the handlers print into gets 4 MiB per online
     // CPU (at least 2, at most 64 MiB, a power of two); -s is exact.
     // SAFETY: sysconf reads a value.
     let online = u64::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).unwrap_or(1).max(1);
-    let default = (online * (2 << 20)).clamp(2 << 20, 64 << 20).next_power_of_two();
+    let default = (online * (4 << 20)).clamp(2 << 20, 64 << 20).next_power_of_two();
     for (options, script, want) in [
         (&[][..], quiet, 1 << 16),
         (&[][..], printing, default),

@@ -5,7 +5,7 @@
 //! buffer for handlers that print nothing keeps its small size.
 
 /// What each online CPU adds.
-pub const PER_CPU: u32 = 2 << 20;
+pub const PER_CPU: u32 = 4 << 20;
 /// The most the default grows to.
 pub const CAP: u32 = 64 << 20;
 
@@ -37,11 +37,11 @@ mod tests {
     #[test]
     fn a_share_per_cpu_between_the_compiled_size_and_the_cap() {
         let d = stp_compiler::bpf::codegen::DEFAULT_RINGBUF;
-        assert_eq!(scaled(d, 1), 2 << 20);
-        assert_eq!(scaled(d, 2), 4 << 20);
-        assert_eq!(scaled(d, 3), 8 << 20);
+        assert_eq!(scaled(d, 1), 4 << 20);
+        assert_eq!(scaled(d, 2), 8 << 20);
+        assert_eq!(scaled(d, 3), 16 << 20);
         assert_eq!(scaled(d, 64), CAP);
-        assert_eq!(scaled(d, 0), 2 << 20);
+        assert_eq!(scaled(d, 0), 4 << 20);
         // Never below the compiled size.
         assert_eq!(scaled(128 << 20, 2), 128 << 20);
     }

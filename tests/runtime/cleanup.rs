@@ -287,7 +287,7 @@ fn overload_stops_the_script_unless_suppressed() {
         return;
     }
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
-    let limits = ["-D", "STP_OVERLOAD_THRESHOLD=1000", "-D", "STP_OVERLOAD_INTERVAL=100000000", "-T", "2"];
+    let limits = ["-w", "-D", "STP_OVERLOAD_THRESHOLD=1000", "-D", "STP_OVERLOAD_INTERVAL=100000000", "-T", "2"];
     let script = "global s\n\
         probe kernel.trace(\"raw_syscalls:sys_enter\") { if (!s) { s = 1; println(\"attached\") } }\n\
         probe end { println(\"end\") }\n\
