@@ -56,6 +56,23 @@ IPPROTO = [(0, "IPPROTO_IP"), (1, "IPPROTO_ICMP"), (2, "IPPROTO_IGMP"), (4, "IPP
            (58, "IPPROTO_ICMPV6"), (103, "IPPROTO_PIM"), (108, "IPPROTO_COMP"), (132, "IPPROTO_SCTP"),
            (136, "IPPROTO_UDPLITE"), (255, "IPPROTO_RAW")]
 
+CLONE = [(0x100, "CLONE_VM"), (0x200, "CLONE_FS"), (0x400, "CLONE_FILES"), (0x800, "CLONE_SIGHAND"),
+         (0x2000, "CLONE_PTRACE"), (0x4000, "CLONE_VFORK"), (0x8000, "CLONE_PARENT"),
+         (0x10000, "CLONE_THREAD"), (0x20000, "CLONE_NEWNS"), (0x40000, "CLONE_SYSVSEM"),
+         (0x80000, "CLONE_SETTLS"), (0x100000, "CLONE_PARENT_SETTID"), (0x200000, "CLONE_CHILD_CLEARTID"),
+         (0x400000, "CLONE_DETACHED"), (0x800000, "CLONE_UNTRACED"), (0x1000000, "CLONE_CHILD_SETTID"),
+         (0x4000000, "CLONE_NEWUTS"), (0x8000000, "CLONE_NEWIPC"), (0x10000000, "CLONE_NEWUSER"),
+         (0x20000000, "CLONE_NEWPID"), (0x40000000, "CLONE_NEWNET"), (0x80000000, "CLONE_IO")]
+_FUTEX = ["FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_FD", "FUTEX_REQUEUE", "FUTEX_CMP_REQUEUE", "FUTEX_WAKE_OP",
+          "FUTEX_LOCK_PI", "FUTEX_UNLOCK_PI", "FUTEX_TRYLOCK_PI", "FUTEX_WAIT_BITSET", "FUTEX_WAKE_BITSET",
+          "FUTEX_WAIT_REQUEUE_PI", "FUTEX_CMP_REQUEUE_PI"]
+FUTEX = [(i, n) for i, n in enumerate(_FUTEX)] + [(i | 128, n + "_PRIVATE") for i, n in enumerate(_FUTEX)
+                                                  if n != "FUTEX_FD"]
+FUTEX_WAKE_OPS = [(0, "FUTEX_OP_SET"), (1, "FUTEX_OP_ADD"), (2, "FUTEX_OP_OR"), (3, "FUTEX_OP_ANDN"),
+                  (4, "FUTEX_OP_XOR")]
+FUTEX_WAKE_CMPS = [(0, "FUTEX_OP_CMP_EQ"), (1, "FUTEX_OP_CMP_NE"), (2, "FUTEX_OP_CMP_LT"),
+                   (3, "FUTEX_OP_CMP_LE"), (4, "FUTEX_OP_CMP_GT"), (5, "FUTEX_OP_CMP_GE")]
+
 
 def lookup(name, doc, items, cast="(v << 32) >> 32 & 0xffffffff"):
     """Exact match, else the value in hex (stap's _stp_lookup_str)."""
@@ -109,6 +126,18 @@ parts.append(bits("__mmap_bits", MMAP))
 parts.append("/** Flags of mmap: MAP_PRIVATE|MAP_ANONYMOUS. */\n"
              "function _mmap_flags:string (flags:long) {\n  return __mmap_bits(flags)\n}")
 parts.append(lookup("_signal_name", "A signal's name: SIGKILL, SIG_0.", SIGNALS))
+parts.append(bits("__clone_bits", CLONE))
+parts.append("""/** clone's flags as stap's __fork_flags shows them: the CLONE_ flags,
+ *  then the exit signal: CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD,
+ *  0x0|SIGCHLD. */
+function __fork_flags:string (flags:long) {
+  s = __clone_bits(flags & ~0xff)
+  if (flags & 0xff) s .= "|" . _signal_name(flags & 0xff)
+  return s
+}""")
+parts.append(lookup("_futex_op_str", "futex's operation: FUTEX_WAIT_PRIVATE.", FUTEX))
+parts.append(lookup("__futex_wake_op_name", "The operation of FUTEX_WAKE_OP: FUTEX_OP_SET.", FUTEX_WAKE_OPS))
+parts.append(lookup("__futex_wake_cmp_name", "The comparison of FUTEX_WAKE_OP: FUTEX_OP_CMP_EQ.", FUTEX_WAKE_CMPS))
 parts.append(lookup("_fcntl_cmd_str", "A command of fcntl: F_GETFL.", FCNTL))
 parts.append(lookup("_seek_whence_str", "lseek's whence: SEEK_SET.", WHENCE))
 parts.append(bits("_at_flag_str", ATFLAG))

@@ -46,6 +46,8 @@ const CALLS: &[&str] = &[
     "clock_nanosleep",
     "pipe2",
     "statx",
+    "clone",
+    "futex",
 ];
 
 fn script() -> String {

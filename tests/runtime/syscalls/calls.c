@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,6 +166,40 @@ int main(int argc, char **argv) {
 	expect(r, 0, "unlinkat(%ld, \"b\", 0x0)", d);
 	r = syscall(SYS_unlinkat, AT_FDCWD, "/nonexistent/x", AT_REMOVEDIR);
 	expect(r, 0, "unlinkat(AT_FDCWD, \"/nonexistent/x\", AT_REMOVEDIR)");
+
+	/* clone as stap's __fork_flags shows it: the CLONE_ flags in the
+	 * order of its list, what is left in hex, then the exit signal. */
+	r = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+	if (r == 0)
+		_exit(0);
+	expect(r, 0, "clone(0x0|SIGCHLD, 0x0, 0x0, 0x0)");
+	syscall(SYS_wait4, r, NULL, 0, NULL);
+	static int ctid;
+	r = syscall(SYS_clone, CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, 0, NULL, &ctid, 0);
+	if (r == 0)
+		_exit(0);
+	expect(r, 0, "clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, 0x0, 0x0, 0x%lx)", (long)&ctid);
+	syscall(SYS_wait4, r, NULL, 0, NULL);
+	r = syscall(SYS_clone, CLONE_THREAD, 0, NULL, NULL, 0);
+	expect(r, 0, "clone(CLONE_THREAD, 0x0, 0x0, 0x0)");
+	/* CLONE_SIGHAND without CLONE_VM: EINVAL; 0x1000 (CLONE_PIDFD) is not in stap's list. */
+	r = syscall(SYS_clone, CLONE_SIGHAND | 0x1000 | SIGUSR1, 0, NULL, NULL, 0);
+	expect(r, 0, "clone(CLONE_SIGHAND|0x1000|SIGUSR1, 0x0, 0x0, 0x0)");
+
+	/* futex: the operation's name, and the arguments it uses. */
+	static unsigned int fw, fw2;
+	r = syscall(SYS_futex, &fw, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	expect(r, 0, "futex(0x%lx, FUTEX_WAKE_PRIVATE, 1)", (long)&fw);
+	r = syscall(SYS_futex, &fw, FUTEX_WAIT, 1, &ts, NULL, 0);
+	expect(r, 0, "futex(0x%lx, FUTEX_WAIT, 1, [0.000001000])", (long)&fw);
+	r = syscall(SYS_futex, &fw, FUTEX_WAKE_BITSET, 2, NULL, NULL, FUTEX_BITSET_MATCH_ANY);
+	expect(r, 0, "futex(0x%lx, FUTEX_WAKE_BITSET, 2, 0x%lx)", (long)&fw, (long)(int)FUTEX_BITSET_MATCH_ANY);
+	r = syscall(SYS_futex, &fw, FUTEX_WAKE_OP, 1, (void *)3, &fw2, FUTEX_OP(FUTEX_OP_ADD, -3, FUTEX_OP_CMP_GT, 2));
+	expect(r, 0, "futex(0x%lx, FUTEX_WAKE_OP, 1, 3, 0x%lx, {FUTEX_OP_ADD, -3, FUTEX_OP_CMP_GT, 2})", (long)&fw, (long)&fw2);
+	r = syscall(SYS_futex, &fw, FUTEX_CMP_REQUEUE_PRIVATE, 1, (void *)1, &fw2, 0);
+	expect(r, 0, "futex(0x%lx, FUTEX_CMP_REQUEUE_PRIVATE, 1)", (long)&fw);
+	r = syscall(SYS_futex, &fw, 99, 0, NULL, NULL, 0);
+	expect(r, 0, "futex(0x%lx, 0x63, 0)", (long)&fw);
 
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
