@@ -73,10 +73,49 @@ FUTEX_WAKE_OPS = [(0, "FUTEX_OP_SET"), (1, "FUTEX_OP_ADD"), (2, "FUTEX_OP_OR"), 
 FUTEX_WAKE_CMPS = [(0, "FUTEX_OP_CMP_EQ"), (1, "FUTEX_OP_CMP_NE"), (2, "FUTEX_OP_CMP_LT"),
                    (3, "FUTEX_OP_CMP_LE"), (4, "FUTEX_OP_CMP_GT"), (5, "FUTEX_OP_CMP_GE")]
 
+PRCTL = [(1, "PR_SET_PDEATHSIG"), (2, "PR_GET_PDEATHSIG"), (3, "PR_GET_DUMPABLE"), (4, "PR_SET_DUMPABLE"),
+         (5, "PR_GET_UNALIGN"), (6, "PR_SET_UNALIGN"), (7, "PR_GET_KEEPCAPS"), (8, "PR_SET_KEEPCAPS"),
+         (9, "PR_GET_FPEMU"), (10, "PR_SET_FPEMU"), (11, "PR_GET_FPEXC"), (12, "PR_SET_FPEXC"),
+         (13, "PR_GET_TIMING"), (14, "PR_SET_TIMING"), (15, "PR_SET_NAME"), (16, "PR_GET_NAME"),
+         (19, "PR_GET_ENDIAN"), (20, "PR_SET_ENDIAN"), (21, "PR_GET_SECCOMP"), (22, "PR_SET_SECCOMP"),
+         (23, "PR_CAPBSET_READ"), (24, "PR_CAPBSET_DROP"), (25, "PR_GET_TSC"), (26, "PR_SET_TSC"),
+         (27, "PR_GET_SECUREBITS"), (28, "PR_SET_SECUREBITS"), (29, "PR_SET_TIMERSLACK"),
+         (30, "PR_GET_TIMERSLACK"), (31, "PR_TASK_PERF_EVENTS_DISABLE"), (32, "PR_TASK_PERF_EVENTS_ENABLE"),
+         (33, "PR_MCE_KILL"), (34, "PR_MCE_KILL_GET"), (35, "PR_SET_MM"), (0x59616d61, "PR_SET_PTRACER"),
+         (36, "PR_SET_CHILD_SUBREAPER"), (37, "PR_GET_CHILD_SUBREAPER"), (38, "PR_SET_NO_NEW_PRIVS"),
+         (39, "PR_GET_NO_NEW_PRIVS"), (40, "PR_GET_TID_ADDRESS"), (41, "PR_SET_THP_DISABLE"),
+         (42, "PR_GET_THP_DISABLE"), (43, "PR_MPX_ENABLE_MANAGEMENT"), (44, "PR_MPX_DISABLE_MANAGEMENT")]
+PR_UNALIGN = [(1, "PR_UNALIGN_NOPRINT"), (2, "PR_UNALIGN_SIGBUS")]
+PR_FPEMU = [(1, "PR_FPEMU_NOPRINT"), (2, "PR_FPEMU_SIGFPE")]
+PR_FPEXC = [(0x80, "PR_FP_EXC_SW_ENABLE"), (0x10000, "PR_FP_EXC_DIV"), (0x20000, "PR_FP_EXC_OVF"),
+            (0x40000, "PR_FP_EXC_UND"), (0x80000, "PR_FP_EXC_RES"), (0x100000, "PR_FP_EXC_INV"),
+            (0, "PR_FP_EXC_DISABLED"), (1, "PR_FP_EXC_NONRECOV"), (2, "PR_FP_EXC_ASYNC"),
+            (3, "PR_FP_EXC_PRECISE")]
+PR_TIMING = [(0, "PR_TIMING_STATISTICAL"), (1, "PR_TIMING_TIMESTAMP")]
+PR_ENDIAN = [(0, "PR_ENDIAN_BIG"), (1, "PR_ENDIAN_LITTLE"), (2, "PR_ENDIAN_PPC_LITTLE")]
+PR_TSC = [(1, "PR_TSC_ENABLE"), (2, "PR_TSC_SIGSEGV")]
+PR_MCE_KILL = [(0, "PR_MCE_KILL_CLEAR"), (1, "PR_MCE_KILL_SET")]
+PR_MCE_KILL2 = [(0, "PR_MCE_KILL_LATE"), (1, "PR_MCE_KILL_EARLY"), (2, "PR_MCE_KILL_DEFAULT")]
+PR_MM = [(i + 1, "PR_SET_MM_" + n) for i, n in enumerate(
+    ["START_CODE", "END_CODE", "START_DATA", "END_DATA", "START_STACK", "START_BRK", "BRK", "ARG_START",
+     "ARG_END", "ENV_START", "ENV_END", "AUXV", "EXE_FILE", "MAP", "MAP_SIZE"])]
+SECCOMP_MODE = [(0, "SECCOMP_MODE_DISABLED"), (1, "SECCOMP_MODE_STRICT"), (2, "SECCOMP_MODE_FILTER")]
+CAPS = [(i, "CAP_" + n) for i, n in enumerate(
+    ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+     "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+     "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+     "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
+     "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ"])]
+SECUREBITS = [(1, "SECBIT_NOROOT"), (2, "SECBIT_NOROOT_LOCKED"), (4, "SECBIT_NO_SETUID_FIXUP"),
+              (8, "SECBIT_NO_SETUID_FIXUP_LOCKED"), (16, "SECBIT_KEEP_CAPS"), (32, "SECBIT_KEEP_CAPS_LOCKED")]
 
-def lookup(name, doc, items, cast="(v << 32) >> 32 & 0xffffffff"):
-    """Exact match, else the value in hex (stap's _stp_lookup_str)."""
-    out = [f"/** {doc} */", f"function {name}:string (v:long) {{", "  v = v & 0xffffffff"]
+
+def lookup(name, doc, items, wide=False):
+    """Exact match, else the value in hex (stap's _stp_lookup_str); of the
+    value as an unsigned int, or (wide) as an unsigned long."""
+    out = [f"/** {doc} */", f"function {name}:string (v:long) {{"]
+    if not wide:
+        out.append("  v = v & 0xffffffff")
     for val, s in items:
         out.append(f'  if (v == {val}) return "{s}"')
     out.append('  return sprintf("0x%x", v)')
@@ -138,6 +177,20 @@ function __fork_flags:string (flags:long) {
 parts.append(lookup("_futex_op_str", "futex's operation: FUTEX_WAIT_PRIVATE.", FUTEX))
 parts.append(lookup("__futex_wake_op_name", "The operation of FUTEX_WAKE_OP: FUTEX_OP_SET.", FUTEX_WAKE_OPS))
 parts.append(lookup("__futex_wake_cmp_name", "The comparison of FUTEX_WAKE_OP: FUTEX_OP_CMP_EQ.", FUTEX_WAKE_CMPS))
+parts.append(lookup("_prctl_option_str", "prctl's option: PR_SET_NAME.", PRCTL))
+for fn, doc, items in [("__prctl_unalign_str", "PR_SET_UNALIGN's argument.", PR_UNALIGN),
+                       ("__prctl_fpemu_str", "PR_SET_FPEMU's argument.", PR_FPEMU),
+                       ("__prctl_fpexc_str", "PR_SET_FPEXC's argument.", PR_FPEXC),
+                       ("__prctl_timing_str", "PR_SET_TIMING's argument.", PR_TIMING),
+                       ("__prctl_endian_str", "PR_SET_ENDIAN's argument.", PR_ENDIAN),
+                       ("__prctl_tsc_str", "PR_SET_TSC's argument.", PR_TSC),
+                       ("__prctl_mce_kill_str", "PR_MCE_KILL's argument.", PR_MCE_KILL),
+                       ("__prctl_mce_kill2_str", "PR_MCE_KILL_SET's policy.", PR_MCE_KILL2),
+                       ("__prctl_mm_str", "PR_SET_MM's field.", PR_MM),
+                       ("__seccomp_mode_str", "A seccomp mode: SECCOMP_MODE_FILTER.", SECCOMP_MODE),
+                       ("__capability_str", "A capability: CAP_SYS_ADMIN.", CAPS)]:
+    parts.append(lookup(fn, doc, items, wide=True))
+parts.append(bits("__securebits_str", SECUREBITS))
 parts.append(lookup("_fcntl_cmd_str", "A command of fcntl: F_GETFL.", FCNTL))
 parts.append(lookup("_seek_whence_str", "lseek's whence: SEEK_SET.", WHENCE))
 parts.append(bits("_at_flag_str", ATFLAG))

@@ -48,6 +48,7 @@ const CALLS: &[&str] = &[
     "statx",
     "clone",
     "futex",
+    "prctl",
 ];
 
 fn script() -> String {

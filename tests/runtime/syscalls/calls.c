@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -200,6 +201,25 @@ int main(int argc, char **argv) {
 	expect(r, 0, "futex(0x%lx, FUTEX_CMP_REQUEUE_PRIVATE, 1)", (long)&fw);
 	r = syscall(SYS_futex, &fw, 99, 0, NULL, NULL, 0);
 	expect(r, 0, "futex(0x%lx, 0x63, 0)", (long)&fw);
+
+	/* prctl: the option's name, then the arguments it uses. */
+	static char pname[16];
+	r = syscall(SYS_prctl, PR_GET_NAME, pname, 0, 0, 0);
+	expect(r, 0, "prctl(PR_GET_NAME, 0x%lx)", (long)pname);
+	r = syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
+	expect(r, 0, "prctl(PR_GET_DUMPABLE)");
+	r = syscall(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
+	expect(r, 0, "prctl(PR_SET_DUMPABLE, 1)");
+	r = syscall(SYS_prctl, PR_CAPBSET_READ, 21 /* CAP_SYS_ADMIN */, 0, 0, 0);
+	expect(r, 0, "prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN)");
+	r = syscall(SYS_prctl, PR_SET_UNALIGN, PR_UNALIGN_NOPRINT, 0, 0, 0);
+	expect(r, 0, "prctl(PR_SET_UNALIGN, PR_UNALIGN_NOPRINT)");
+	r = syscall(SYS_prctl, PR_SET_PTRACER, -1L, 0, 0, 0);
+	expect(r, 0, "prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)");
+	r = syscall(SYS_prctl, PR_SET_SECCOMP, 7, 0x55, 0, 0);
+	expect(r, 0, "prctl(PR_SET_SECCOMP, 0x7, 0x55)");
+	r = syscall(SYS_prctl, 9999, 1, 2, 3, 4);
+	expect(r, 0, "prctl(0x270f, 0x1, 0x2, 0x3, 0x4)");
 
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
