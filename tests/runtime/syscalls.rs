@@ -21,7 +21,7 @@ const CALLS: &[&str] = &[
     "lseek",
     "read",
     "open",
-    "mmap",
+    "mmap2",
     "mprotect",
     "munmap",
     "brk",

@@ -97,8 +97,11 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_pread64, fd2, buf, 3, 1);
 	expect(r, 0, "pread(%ld, 0x%lx, 3, 1)", fd2, (long)buf);
 
+	/* x86_64's mmap is stap's syscall.mmap2, named "mmap2". */
 	long p = syscall(SYS_mmap, 0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	expect(p, 1, "mmap(0x0, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)");
+	expect(p, 1, "mmap2(0x0, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)");
+	r = syscall(SYS_mmap, 0, 4096, PROT_READ, MAP_SHARED, -1, 8192);
+	expect(r, 1, "mmap2(0x0, 4096, PROT_READ, MAP_SHARED, -1, 8192)");
 	r = syscall(SYS_mprotect, p, 4096, PROT_READ);
 	expect(r, 0, "mprotect(0x%lx, 4096, PROT_READ)", p);
 	r = syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_EXEC | 0x100);
