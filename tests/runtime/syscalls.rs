@@ -49,6 +49,8 @@ const CALLS: &[&str] = &[
     "clone",
     "futex",
     "prctl",
+    "bind",
+    "connect",
 ];
 
 fn script() -> String {

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -223,6 +227,37 @@ int main(int argc, char **argv) {
 	expect(r, 0, "prctl(PR_SET_SECCOMP, 0x7, 0x55)");
 	r = syscall(SYS_prctl, 9999, 1, 2, 3, 4);
 	expect(r, 0, "prctl(0x270f, 0x1, 0x2, 0x3, 0x4)");
+
+	/* bind and connect: the address as stap's _struct_sockaddr_u shows it. */
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/sock", argv[2]);
+	int sunlen = (int)(offsetof(struct sockaddr_un, sun_path) + strlen(sun.sun_path) + 1);
+	r = syscall(SYS_bind, u, &sun, sunlen);
+	expect(r, 0, "bind(%ld, {AF_UNIX, \"%s\"}, %d)", u, sun.sun_path, sunlen);
+	struct sockaddr_un abst = {.sun_family = AF_UNIX};
+	memcpy(abst.sun_path, "\0stp-test", 9);
+	r = syscall(SYS_bind, u, &abst, 11);
+	expect(r, 0, "bind(%ld, {AF_UNIX, \"\\000stp-test\\000\"}, 11)", u);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(1)};
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	char a4[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &sin.sin_addr, a4, sizeof a4);
+	r = syscall(SYS_connect, s, &sin, sizeof sin);
+	expect(r, 0, "connect(%ld, {AF_INET, %s, %d}, %d)", s, a4, ntohs(sin.sin_port), (int)sizeof sin);
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(8080), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	char a6[64];
+	const unsigned char *b6 = sin6.sin6_addr.s6_addr;
+	snprintf(a6, sizeof a6, "%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x", b6[0], b6[1],
+		 b6[2], b6[3], b6[4], b6[5], b6[6], b6[7], b6[8], b6[9], b6[10], b6[11], b6[12], b6[13], b6[14], b6[15]);
+	r = syscall(SYS_connect, s, &sin6, sizeof sin6);
+	expect(r, 0, "connect(%ld, {AF_INET6, %s, %d}, %d)", s, a6, ntohs(sin6.sin6_port), (int)sizeof sin6);
+	struct sockaddr_in odd = {.sin_family = 4242};
+	r = syscall(SYS_bind, s, &odd, sizeof odd);
+	expect(r, 0, "bind(%ld, {unknown sockaddr with sa=4242, salen=%d}, %d)", s, (int)sizeof odd, (int)sizeof odd);
+	r = syscall(SYS_connect, s, NULL, 0);
+	expect(r, 0, "connect(%ld, NULL, 0)", s);
+	r = syscall(SYS_connect, s, (void *)8, 16);
+	expect(r, 0, "connect(%ld, {...}, 16)", s);
 
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
