@@ -109,6 +109,9 @@ CAPS = [(i, "CAP_" + n) for i, n in enumerate(
 SECUREBITS = [(1, "SECBIT_NOROOT"), (2, "SECBIT_NOROOT_LOCKED"), (4, "SECBIT_NO_SETUID_FIXUP"),
               (8, "SECBIT_NO_SETUID_FIXUP_LOCKED"), (16, "SECBIT_KEEP_CAPS"), (32, "SECBIT_KEEP_CAPS_LOCKED")]
 
+SA_FLAGS = [(1, "SA_NOCLDSTOP"), (2, "SA_NOCLDWAIT"), (0x80000000, "SA_RESETHAND"), (0x08000000, "SA_ONSTACK"),
+            (0x10000000, "SA_RESTART"), (0x40000000, "SA_NODEFER"), (4, "SA_SIGINFO"), (0x04000000, "SA_RESTORER")]
+
 
 def lookup(name, doc, items, wide=False):
     """Exact match, else the value in hex (stap's _stp_lookup_str); of the
@@ -191,6 +194,16 @@ for fn, doc, items in [("__prctl_unalign_str", "PR_SET_UNALIGN's argument.", PR_
                        ("__capability_str", "A capability: CAP_SYS_ADMIN.", CAPS)]:
     parts.append(lookup(fn, doc, items, wide=True))
 parts.append(bits("__securebits_str", SECUREBITS))
+parts.append(bits("__sa_flags_str", SA_FLAGS))
+ss = ["/** A signal set (a sigset_t's 64 bits) as stap's _stp_sigset_str shows it: the",
+      " *  named signals in it, [SIGINT|SIGTERM], or [EMPTY]. */",
+      "function __sigset_str:string (m:long) {", '  s = ""']
+for val, n in SIGNALS:
+    if 0 < val <= 64:
+        ss.append(f'  if (m & {1 << (val - 1):#x}) s .= "|{n}"')
+ss.append('  if (s == "") return "[EMPTY]"')
+ss.append('  return "[" . substr(s, 1, strlen(s) - 1) . "]"\n}')
+parts.append("\n".join(ss))
 parts.append(lookup("_fcntl_cmd_str", "A command of fcntl: F_GETFL.", FCNTL))
 parts.append(lookup("_seek_whence_str", "lseek's whence: SEEK_SET.", WHENCE))
 parts.append(bits("_at_flag_str", ATFLAG))

@@ -51,6 +51,7 @@ const CALLS: &[&str] = &[
     "prctl",
     "bind",
     "connect",
+    "rt_sigaction",
 ];
 
 fn script() -> String {

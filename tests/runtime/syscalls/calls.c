@@ -259,6 +259,29 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_connect, s, (void *)8, 16);
 	expect(r, 0, "connect(%ld, {...}, 16)", s);
 
+	/* rt_sigaction: the kernel's struct sigaction as stap decodes it. */
+	struct {
+		unsigned long handler, flags, restorer, mask;
+	} ka = {0x1234, SA_RESTART | SA_SIGINFO | 0x04000000 /* SA_RESTORER */, 0x5678,
+		(1UL << (SIGINT - 1)) | (1UL << (SIGTERM - 1)) | (1UL << (SIGRTMIN + 1 - 1))},
+	  old;
+	r = syscall(SYS_rt_sigaction, SIGUSR2, &ka, &old, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {0x1234, SA_RESTART|SA_SIGINFO|SA_RESTORER, 0x5678, [SIGINT|SIGTERM]}, 0x%lx, 8)", (long)&old);
+	ka.mask = 0;
+	ka.flags = 0x100;
+	r = syscall(SYS_rt_sigaction, SIGKILL, &ka, NULL, 8);
+	expect(r, 0, "rt_sigaction(SIGKILL, {0x1234, 0x100, 0x5678, [EMPTY]}, 0x0, 8)");
+	ka.handler = (unsigned long)SIG_IGN;
+	r = syscall(SYS_rt_sigaction, SIGUSR2, &ka, NULL, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {SIG_IGN}, 0x0, 8)");
+	ka.handler = (unsigned long)SIG_DFL;
+	r = syscall(SYS_rt_sigaction, SIGUSR2, &ka, NULL, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {SIG_DFL}, 0x0, 8)");
+	r = syscall(SYS_rt_sigaction, SIGUSR2, NULL, &old, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {NULL}, 0x%lx, 8)", (long)&old);
+	r = syscall(SYS_rt_sigaction, SIGUSR2, (void *)8, NULL, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {0x8}, 0x0, 8)");
+
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
 	r = syscall(SYS_execve, args[0], args, env);
