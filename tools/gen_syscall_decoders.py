@@ -112,6 +112,14 @@ SECUREBITS = [(1, "SECBIT_NOROOT"), (2, "SECBIT_NOROOT_LOCKED"), (4, "SECBIT_NO_
 SA_FLAGS = [(1, "SA_NOCLDSTOP"), (2, "SA_NOCLDWAIT"), (0x80000000, "SA_RESETHAND"), (0x08000000, "SA_ONSTACK"),
             (0x10000000, "SA_RESTART"), (0x40000000, "SA_NODEFER"), (4, "SA_SIGINFO"), (0x04000000, "SA_RESTORER")]
 
+MSG_FLAGS = [(1, "MSG_OOB"), (2, "MSG_PEEK"), (4, "MSG_DONTROUTE"), (4, "MSG_TRYHARD"), (8, "MSG_CTRUNC"),
+             (0x10, "MSG_PROBE"), (0x20, "MSG_TRUNC"), (0x40, "MSG_DONTWAIT"), (0x80, "MSG_EOR"),
+             (0x100, "MSG_WAITALL"), (0x200, "MSG_FIN"), (0x400, "MSG_SYN"), (0x800, "MSG_CONFIRM"),
+             (0x1000, "MSG_RST"), (0x2000, "MSG_ERRQUEUE"), (0x4000, "MSG_NOSIGNAL"), (0x8000, "MSG_MORE"),
+             (0x10000, "MSG_WAITFORONE"), (0x200, "MSG_EOF"), (0x20000000, "MSG_FASTOPEN"),
+             (0x40000000, "MSG_CMSG_CLOEXEC")]
+SOCK_FLAGS = [(0x80000, "SOCK_CLOEXEC"), (0x800, "SOCK_NONBLOCK")]
+
 
 def lookup(name, doc, items, wide=False):
     """Exact match, else the value in hex (stap's _stp_lookup_str); of the
@@ -204,6 +212,12 @@ for val, n in SIGNALS:
 ss.append('  if (s == "") return "[EMPTY]"')
 ss.append('  return "[" . substr(s, 1, strlen(s) - 1) . "]"\n}')
 parts.append("\n".join(ss))
+parts.append(bits("__msg_flag_bits", MSG_FLAGS))
+parts.append("/** The flags of send and recv calls: MSG_PEEK|MSG_DONTWAIT (MSG_CMSG_COMPAT left out, as stap does). */\n"
+             "function _msg_flags_str:string (flags:long) {\n  return __msg_flag_bits(flags & ~0x80000000)\n}")
+parts.append(bits("__sock_flag_bits", SOCK_FLAGS))
+parts.append("/** The flags of accept4 and others: SOCK_CLOEXEC|SOCK_NONBLOCK. */\n"
+             "function _sock_flags_str:string (f:long) {\n  return __sock_flag_bits(f & 0xffffffff)\n}")
 parts.append(lookup("_fcntl_cmd_str", "A command of fcntl: F_GETFL.", FCNTL))
 parts.append(lookup("_seek_whence_str", "lseek's whence: SEEK_SET.", WHENCE))
 parts.append(bits("_at_flag_str", ATFLAG))

@@ -52,6 +52,8 @@ const CALLS: &[&str] = &[
     "bind",
     "connect",
     "rt_sigaction",
+    "accept4",
+    "recvfrom",
 ];
 
 fn script() -> String {

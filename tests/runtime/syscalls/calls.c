@@ -282,6 +282,19 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_rt_sigaction, SIGUSR2, (void *)8, NULL, 8);
 	expect(r, 0, "rt_sigaction(SIGUSR2, {0x8}, 0x0, 8)");
 
+	/* accept4 and recvfrom: their flags by name. */
+	r = syscall(SYS_accept4, u, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	expect(r, 0, "accept4(%ld, 0x0, 0x0, SOCK_CLOEXEC|SOCK_NONBLOCK)", u);
+	struct sockaddr_storage from;
+	socklen_t fromlen = sizeof from;
+	r = syscall(SYS_accept4, -1, &from, &fromlen, 0);
+	expect(r, 0, "accept4(-1, 0x%lx, 0x%lx, 0x0)", (long)&from, (long)&fromlen);
+	r = syscall(SYS_recvfrom, u, buf, 100, MSG_PEEK | MSG_DONTWAIT, &from, &fromlen);
+	expect(r, 0, "recvfrom(%ld, 0x%lx, 100, MSG_PEEK|MSG_DONTWAIT, 0x%lx, 0x%lx)", u, (long)buf, (long)&from, (long)&fromlen);
+	/* MSG_CMSG_COMPAT (0x80000000) is left out; 0x100000 has no name. */
+	r = syscall(SYS_recvfrom, u, buf, 7, 0x80000000u | 0x100000 | MSG_TRUNC, NULL, NULL);
+	expect(r, 0, "recvfrom(%ld, 0x%lx, 7, MSG_TRUNC|0x100000, 0x0, 0x0)", u, (long)buf);
+
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
 	r = syscall(SYS_execve, args[0], args, env);
