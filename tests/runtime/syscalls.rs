@@ -47,6 +47,7 @@ const CALLS: &[&str] = &[
     "pipe2",
     "statx",
     "clone",
+    "fork",
     "futex",
     "prctl",
     "bind",

@@ -188,6 +188,11 @@ int main(int argc, char **argv) {
 		_exit(0);
 	expect(r, 0, "clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, 0x0, 0x0, 0x%lx)", (long)&ctid);
 	syscall(SYS_wait4, r, NULL, 0, NULL);
+	r = syscall(SYS_fork);
+	if (r == 0)
+		_exit(0);
+	expect(r, 0, "fork()");
+	syscall(SYS_wait4, r, NULL, 0, NULL);
 	r = syscall(SYS_clone, CLONE_THREAD, 0, NULL, NULL, 0);
 	expect(r, 0, "clone(CLONE_THREAD, 0x0, 0x0, 0x0)");
 	/* CLONE_SIGHAND without CLONE_VM: EINVAL; 0x1000 (CLONE_PIDFD) is not in stap's list. */
