@@ -56,10 +56,77 @@ IPPROTO = [(0, "IPPROTO_IP"), (1, "IPPROTO_ICMP"), (2, "IPPROTO_IGMP"), (4, "IPP
            (58, "IPPROTO_ICMPV6"), (103, "IPPROTO_PIM"), (108, "IPPROTO_COMP"), (132, "IPPROTO_SCTP"),
            (136, "IPPROTO_UDPLITE"), (255, "IPPROTO_RAW")]
 
+CLONE = [(0x100, "CLONE_VM"), (0x200, "CLONE_FS"), (0x400, "CLONE_FILES"), (0x800, "CLONE_SIGHAND"),
+         (0x2000, "CLONE_PTRACE"), (0x4000, "CLONE_VFORK"), (0x8000, "CLONE_PARENT"),
+         (0x10000, "CLONE_THREAD"), (0x20000, "CLONE_NEWNS"), (0x40000, "CLONE_SYSVSEM"),
+         (0x80000, "CLONE_SETTLS"), (0x100000, "CLONE_PARENT_SETTID"), (0x200000, "CLONE_CHILD_CLEARTID"),
+         (0x400000, "CLONE_DETACHED"), (0x800000, "CLONE_UNTRACED"), (0x1000000, "CLONE_CHILD_SETTID"),
+         (0x4000000, "CLONE_NEWUTS"), (0x8000000, "CLONE_NEWIPC"), (0x10000000, "CLONE_NEWUSER"),
+         (0x20000000, "CLONE_NEWPID"), (0x40000000, "CLONE_NEWNET"), (0x80000000, "CLONE_IO")]
+_FUTEX = ["FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_FD", "FUTEX_REQUEUE", "FUTEX_CMP_REQUEUE", "FUTEX_WAKE_OP",
+          "FUTEX_LOCK_PI", "FUTEX_UNLOCK_PI", "FUTEX_TRYLOCK_PI", "FUTEX_WAIT_BITSET", "FUTEX_WAKE_BITSET",
+          "FUTEX_WAIT_REQUEUE_PI", "FUTEX_CMP_REQUEUE_PI"]
+FUTEX = [(i, n) for i, n in enumerate(_FUTEX)] + [(i | 128, n + "_PRIVATE") for i, n in enumerate(_FUTEX)
+                                                  if n != "FUTEX_FD"]
+FUTEX_WAKE_OPS = [(0, "FUTEX_OP_SET"), (1, "FUTEX_OP_ADD"), (2, "FUTEX_OP_OR"), (3, "FUTEX_OP_ANDN"),
+                  (4, "FUTEX_OP_XOR")]
+FUTEX_WAKE_CMPS = [(0, "FUTEX_OP_CMP_EQ"), (1, "FUTEX_OP_CMP_NE"), (2, "FUTEX_OP_CMP_LT"),
+                   (3, "FUTEX_OP_CMP_LE"), (4, "FUTEX_OP_CMP_GT"), (5, "FUTEX_OP_CMP_GE")]
 
-def lookup(name, doc, items, cast="(v << 32) >> 32 & 0xffffffff"):
-    """Exact match, else the value in hex (stap's _stp_lookup_str)."""
-    out = [f"/** {doc} */", f"function {name}:string (v:long) {{", "  v = v & 0xffffffff"]
+PRCTL = [(1, "PR_SET_PDEATHSIG"), (2, "PR_GET_PDEATHSIG"), (3, "PR_GET_DUMPABLE"), (4, "PR_SET_DUMPABLE"),
+         (5, "PR_GET_UNALIGN"), (6, "PR_SET_UNALIGN"), (7, "PR_GET_KEEPCAPS"), (8, "PR_SET_KEEPCAPS"),
+         (9, "PR_GET_FPEMU"), (10, "PR_SET_FPEMU"), (11, "PR_GET_FPEXC"), (12, "PR_SET_FPEXC"),
+         (13, "PR_GET_TIMING"), (14, "PR_SET_TIMING"), (15, "PR_SET_NAME"), (16, "PR_GET_NAME"),
+         (19, "PR_GET_ENDIAN"), (20, "PR_SET_ENDIAN"), (21, "PR_GET_SECCOMP"), (22, "PR_SET_SECCOMP"),
+         (23, "PR_CAPBSET_READ"), (24, "PR_CAPBSET_DROP"), (25, "PR_GET_TSC"), (26, "PR_SET_TSC"),
+         (27, "PR_GET_SECUREBITS"), (28, "PR_SET_SECUREBITS"), (29, "PR_SET_TIMERSLACK"),
+         (30, "PR_GET_TIMERSLACK"), (31, "PR_TASK_PERF_EVENTS_DISABLE"), (32, "PR_TASK_PERF_EVENTS_ENABLE"),
+         (33, "PR_MCE_KILL"), (34, "PR_MCE_KILL_GET"), (35, "PR_SET_MM"), (0x59616d61, "PR_SET_PTRACER"),
+         (36, "PR_SET_CHILD_SUBREAPER"), (37, "PR_GET_CHILD_SUBREAPER"), (38, "PR_SET_NO_NEW_PRIVS"),
+         (39, "PR_GET_NO_NEW_PRIVS"), (40, "PR_GET_TID_ADDRESS"), (41, "PR_SET_THP_DISABLE"),
+         (42, "PR_GET_THP_DISABLE"), (43, "PR_MPX_ENABLE_MANAGEMENT"), (44, "PR_MPX_DISABLE_MANAGEMENT")]
+PR_UNALIGN = [(1, "PR_UNALIGN_NOPRINT"), (2, "PR_UNALIGN_SIGBUS")]
+PR_FPEMU = [(1, "PR_FPEMU_NOPRINT"), (2, "PR_FPEMU_SIGFPE")]
+PR_FPEXC = [(0x80, "PR_FP_EXC_SW_ENABLE"), (0x10000, "PR_FP_EXC_DIV"), (0x20000, "PR_FP_EXC_OVF"),
+            (0x40000, "PR_FP_EXC_UND"), (0x80000, "PR_FP_EXC_RES"), (0x100000, "PR_FP_EXC_INV"),
+            (0, "PR_FP_EXC_DISABLED"), (1, "PR_FP_EXC_NONRECOV"), (2, "PR_FP_EXC_ASYNC"),
+            (3, "PR_FP_EXC_PRECISE")]
+PR_TIMING = [(0, "PR_TIMING_STATISTICAL"), (1, "PR_TIMING_TIMESTAMP")]
+PR_ENDIAN = [(0, "PR_ENDIAN_BIG"), (1, "PR_ENDIAN_LITTLE"), (2, "PR_ENDIAN_PPC_LITTLE")]
+PR_TSC = [(1, "PR_TSC_ENABLE"), (2, "PR_TSC_SIGSEGV")]
+PR_MCE_KILL = [(0, "PR_MCE_KILL_CLEAR"), (1, "PR_MCE_KILL_SET")]
+PR_MCE_KILL2 = [(0, "PR_MCE_KILL_LATE"), (1, "PR_MCE_KILL_EARLY"), (2, "PR_MCE_KILL_DEFAULT")]
+PR_MM = [(i + 1, "PR_SET_MM_" + n) for i, n in enumerate(
+    ["START_CODE", "END_CODE", "START_DATA", "END_DATA", "START_STACK", "START_BRK", "BRK", "ARG_START",
+     "ARG_END", "ENV_START", "ENV_END", "AUXV", "EXE_FILE", "MAP", "MAP_SIZE"])]
+SECCOMP_MODE = [(0, "SECCOMP_MODE_DISABLED"), (1, "SECCOMP_MODE_STRICT"), (2, "SECCOMP_MODE_FILTER")]
+CAPS = [(i, "CAP_" + n) for i, n in enumerate(
+    ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+     "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+     "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+     "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
+     "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ"])]
+SECUREBITS = [(1, "SECBIT_NOROOT"), (2, "SECBIT_NOROOT_LOCKED"), (4, "SECBIT_NO_SETUID_FIXUP"),
+              (8, "SECBIT_NO_SETUID_FIXUP_LOCKED"), (16, "SECBIT_KEEP_CAPS"), (32, "SECBIT_KEEP_CAPS_LOCKED")]
+
+SA_FLAGS = [(1, "SA_NOCLDSTOP"), (2, "SA_NOCLDWAIT"), (0x80000000, "SA_RESETHAND"), (0x08000000, "SA_ONSTACK"),
+            (0x10000000, "SA_RESTART"), (0x40000000, "SA_NODEFER"), (4, "SA_SIGINFO"), (0x04000000, "SA_RESTORER")]
+
+MSG_FLAGS = [(1, "MSG_OOB"), (2, "MSG_PEEK"), (4, "MSG_DONTROUTE"), (4, "MSG_TRYHARD"), (8, "MSG_CTRUNC"),
+             (0x10, "MSG_PROBE"), (0x20, "MSG_TRUNC"), (0x40, "MSG_DONTWAIT"), (0x80, "MSG_EOR"),
+             (0x100, "MSG_WAITALL"), (0x200, "MSG_FIN"), (0x400, "MSG_SYN"), (0x800, "MSG_CONFIRM"),
+             (0x1000, "MSG_RST"), (0x2000, "MSG_ERRQUEUE"), (0x4000, "MSG_NOSIGNAL"), (0x8000, "MSG_MORE"),
+             (0x10000, "MSG_WAITFORONE"), (0x200, "MSG_EOF"), (0x20000000, "MSG_FASTOPEN"),
+             (0x40000000, "MSG_CMSG_CLOEXEC")]
+SOCK_FLAGS = [(0x80000, "SOCK_CLOEXEC"), (0x800, "SOCK_NONBLOCK")]
+
+
+def lookup(name, doc, items, wide=False):
+    """Exact match, else the value in hex (stap's _stp_lookup_str); of the
+    value as an unsigned int, or (wide) as an unsigned long."""
+    out = [f"/** {doc} */", f"function {name}:string (v:long) {{"]
+    if not wide:
+        out.append("  v = v & 0xffffffff")
     for val, s in items:
         out.append(f'  if (v == {val}) return "{s}"')
     out.append('  return sprintf("0x%x", v)')
@@ -109,6 +176,48 @@ parts.append(bits("__mmap_bits", MMAP))
 parts.append("/** Flags of mmap: MAP_PRIVATE|MAP_ANONYMOUS. */\n"
              "function _mmap_flags:string (flags:long) {\n  return __mmap_bits(flags)\n}")
 parts.append(lookup("_signal_name", "A signal's name: SIGKILL, SIG_0.", SIGNALS))
+parts.append(bits("__clone_bits", CLONE))
+parts.append("""/** clone's flags as stap's __fork_flags shows them: the CLONE_ flags,
+ *  then the exit signal: CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD,
+ *  0x0|SIGCHLD. */
+function __fork_flags:string (flags:long) {
+  s = __clone_bits(flags & ~0xff)
+  if (flags & 0xff) s .= "|" . _signal_name(flags & 0xff)
+  return s
+}""")
+parts.append(lookup("_futex_op_str", "futex's operation: FUTEX_WAIT_PRIVATE.", FUTEX))
+parts.append(lookup("__futex_wake_op_name", "The operation of FUTEX_WAKE_OP: FUTEX_OP_SET.", FUTEX_WAKE_OPS))
+parts.append(lookup("__futex_wake_cmp_name", "The comparison of FUTEX_WAKE_OP: FUTEX_OP_CMP_EQ.", FUTEX_WAKE_CMPS))
+parts.append(lookup("_prctl_option_str", "prctl's option: PR_SET_NAME.", PRCTL))
+for fn, doc, items in [("__prctl_unalign_str", "PR_SET_UNALIGN's argument.", PR_UNALIGN),
+                       ("__prctl_fpemu_str", "PR_SET_FPEMU's argument.", PR_FPEMU),
+                       ("__prctl_fpexc_str", "PR_SET_FPEXC's argument.", PR_FPEXC),
+                       ("__prctl_timing_str", "PR_SET_TIMING's argument.", PR_TIMING),
+                       ("__prctl_endian_str", "PR_SET_ENDIAN's argument.", PR_ENDIAN),
+                       ("__prctl_tsc_str", "PR_SET_TSC's argument.", PR_TSC),
+                       ("__prctl_mce_kill_str", "PR_MCE_KILL's argument.", PR_MCE_KILL),
+                       ("__prctl_mce_kill2_str", "PR_MCE_KILL_SET's policy.", PR_MCE_KILL2),
+                       ("__prctl_mm_str", "PR_SET_MM's field.", PR_MM),
+                       ("__seccomp_mode_str", "A seccomp mode: SECCOMP_MODE_FILTER.", SECCOMP_MODE),
+                       ("__capability_str", "A capability: CAP_SYS_ADMIN.", CAPS)]:
+    parts.append(lookup(fn, doc, items, wide=True))
+parts.append(bits("__securebits_str", SECUREBITS))
+parts.append(bits("__sa_flags_str", SA_FLAGS))
+ss = ["/** A signal set (a sigset_t's 64 bits) as stap's _stp_sigset_str shows it: the",
+      " *  named signals in it, [SIGINT|SIGTERM], or [EMPTY]. */",
+      "function __sigset_str:string (m:long) {", '  s = ""']
+for val, n in SIGNALS:
+    if 0 < val <= 64:
+        ss.append(f'  if (m & {1 << (val - 1):#x}) s .= "|{n}"')
+ss.append('  if (s == "") return "[EMPTY]"')
+ss.append('  return "[" . substr(s, 1, strlen(s) - 1) . "]"\n}')
+parts.append("\n".join(ss))
+parts.append(bits("__msg_flag_bits", MSG_FLAGS))
+parts.append("/** The flags of send and recv calls: MSG_PEEK|MSG_DONTWAIT (MSG_CMSG_COMPAT left out, as stap does). */\n"
+             "function _msg_flags_str:string (flags:long) {\n  return __msg_flag_bits(flags & ~0x80000000)\n}")
+parts.append(bits("__sock_flag_bits", SOCK_FLAGS))
+parts.append("/** The flags of accept4 and others: SOCK_CLOEXEC|SOCK_NONBLOCK. */\n"
+             "function _sock_flags_str:string (f:long) {\n  return __sock_flag_bits(f & 0xffffffff)\n}")
 parts.append(lookup("_fcntl_cmd_str", "A command of fcntl: F_GETFL.", FCNTL))
 parts.append(lookup("_seek_whence_str", "lseek's whence: SEEK_SET.", WHENCE))
 parts.append(bits("_at_flag_str", ATFLAG))

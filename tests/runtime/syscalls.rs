@@ -21,7 +21,7 @@ const CALLS: &[&str] = &[
     "lseek",
     "read",
     "open",
-    "mmap",
+    "mmap2",
     "mprotect",
     "munmap",
     "brk",
@@ -46,6 +46,15 @@ const CALLS: &[&str] = &[
     "clock_nanosleep",
     "pipe2",
     "statx",
+    "clone",
+    "fork",
+    "futex",
+    "prctl",
+    "bind",
+    "connect",
+    "rt_sigaction",
+    "accept4",
+    "recvfrom",
 ];
 
 fn script() -> String {

@@ -6,16 +6,24 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,8 +101,11 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_pread64, fd2, buf, 3, 1);
 	expect(r, 0, "pread(%ld, 0x%lx, 3, 1)", fd2, (long)buf);
 
+	/* x86_64's mmap is stap's syscall.mmap2, named "mmap2". */
 	long p = syscall(SYS_mmap, 0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	expect(p, 1, "mmap(0x0, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)");
+	expect(p, 1, "mmap2(0x0, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)");
+	r = syscall(SYS_mmap, 0, 4096, PROT_READ, MAP_SHARED, -1, 8192);
+	expect(r, 1, "mmap2(0x0, 4096, PROT_READ, MAP_SHARED, -1, 8192)");
 	r = syscall(SYS_mprotect, p, 4096, PROT_READ);
 	expect(r, 0, "mprotect(0x%lx, 4096, PROT_READ)", p);
 	r = syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_EXEC | 0x100);
@@ -163,6 +174,131 @@ int main(int argc, char **argv) {
 	expect(r, 0, "unlinkat(%ld, \"b\", 0x0)", d);
 	r = syscall(SYS_unlinkat, AT_FDCWD, "/nonexistent/x", AT_REMOVEDIR);
 	expect(r, 0, "unlinkat(AT_FDCWD, \"/nonexistent/x\", AT_REMOVEDIR)");
+
+	/* clone as stap's __fork_flags shows it: the CLONE_ flags in the
+	 * order of its list, what is left in hex, then the exit signal. */
+	r = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+	if (r == 0)
+		_exit(0);
+	expect(r, 0, "clone(0x0|SIGCHLD, 0x0, 0x0, 0x0)");
+	syscall(SYS_wait4, r, NULL, 0, NULL);
+	static int ctid;
+	r = syscall(SYS_clone, CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, 0, NULL, &ctid, 0);
+	if (r == 0)
+		_exit(0);
+	expect(r, 0, "clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, 0x0, 0x0, 0x%lx)", (long)&ctid);
+	syscall(SYS_wait4, r, NULL, 0, NULL);
+	r = syscall(SYS_fork);
+	if (r == 0)
+		_exit(0);
+	expect(r, 0, "fork()");
+	syscall(SYS_wait4, r, NULL, 0, NULL);
+	r = syscall(SYS_clone, CLONE_THREAD, 0, NULL, NULL, 0);
+	expect(r, 0, "clone(CLONE_THREAD, 0x0, 0x0, 0x0)");
+	/* CLONE_SIGHAND without CLONE_VM: EINVAL; 0x1000 (CLONE_PIDFD) is not in stap's list. */
+	r = syscall(SYS_clone, CLONE_SIGHAND | 0x1000 | SIGUSR1, 0, NULL, NULL, 0);
+	expect(r, 0, "clone(CLONE_SIGHAND|0x1000|SIGUSR1, 0x0, 0x0, 0x0)");
+
+	/* futex: the operation's name, and the arguments it uses. */
+	static unsigned int fw, fw2;
+	r = syscall(SYS_futex, &fw, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	expect(r, 0, "futex(0x%lx, FUTEX_WAKE_PRIVATE, 1)", (long)&fw);
+	r = syscall(SYS_futex, &fw, FUTEX_WAIT, 1, &ts, NULL, 0);
+	expect(r, 0, "futex(0x%lx, FUTEX_WAIT, 1, [0.000001000])", (long)&fw);
+	r = syscall(SYS_futex, &fw, FUTEX_WAKE_BITSET, 2, NULL, NULL, FUTEX_BITSET_MATCH_ANY);
+	expect(r, 0, "futex(0x%lx, FUTEX_WAKE_BITSET, 2, 0x%lx)", (long)&fw, (long)(int)FUTEX_BITSET_MATCH_ANY);
+	r = syscall(SYS_futex, &fw, FUTEX_WAKE_OP, 1, (void *)3, &fw2, FUTEX_OP(FUTEX_OP_ADD, -3, FUTEX_OP_CMP_GT, 2));
+	expect(r, 0, "futex(0x%lx, FUTEX_WAKE_OP, 1, 3, 0x%lx, {FUTEX_OP_ADD, -3, FUTEX_OP_CMP_GT, 2})", (long)&fw, (long)&fw2);
+	r = syscall(SYS_futex, &fw, FUTEX_CMP_REQUEUE_PRIVATE, 1, (void *)1, &fw2, 0);
+	expect(r, 0, "futex(0x%lx, FUTEX_CMP_REQUEUE_PRIVATE, 1)", (long)&fw);
+	r = syscall(SYS_futex, &fw, 99, 0, NULL, NULL, 0);
+	expect(r, 0, "futex(0x%lx, 0x63, 0)", (long)&fw);
+
+	/* prctl: the option's name, then the arguments it uses. */
+	static char pname[16];
+	r = syscall(SYS_prctl, PR_GET_NAME, pname, 0, 0, 0);
+	expect(r, 0, "prctl(PR_GET_NAME, 0x%lx)", (long)pname);
+	r = syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
+	expect(r, 0, "prctl(PR_GET_DUMPABLE)");
+	r = syscall(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
+	expect(r, 0, "prctl(PR_SET_DUMPABLE, 1)");
+	r = syscall(SYS_prctl, PR_CAPBSET_READ, 21 /* CAP_SYS_ADMIN */, 0, 0, 0);
+	expect(r, 0, "prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN)");
+	r = syscall(SYS_prctl, PR_SET_UNALIGN, PR_UNALIGN_NOPRINT, 0, 0, 0);
+	expect(r, 0, "prctl(PR_SET_UNALIGN, PR_UNALIGN_NOPRINT)");
+	r = syscall(SYS_prctl, PR_SET_PTRACER, -1L, 0, 0, 0);
+	expect(r, 0, "prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)");
+	r = syscall(SYS_prctl, PR_SET_SECCOMP, 7, 0x55, 0, 0);
+	expect(r, 0, "prctl(PR_SET_SECCOMP, 0x7, 0x55)");
+	r = syscall(SYS_prctl, 9999, 1, 2, 3, 4);
+	expect(r, 0, "prctl(0x270f, 0x1, 0x2, 0x3, 0x4)");
+
+	/* bind and connect: the address as stap's _struct_sockaddr_u shows it. */
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/sock", argv[2]);
+	int sunlen = (int)(offsetof(struct sockaddr_un, sun_path) + strlen(sun.sun_path) + 1);
+	r = syscall(SYS_bind, u, &sun, sunlen);
+	expect(r, 0, "bind(%ld, {AF_UNIX, \"%s\"}, %d)", u, sun.sun_path, sunlen);
+	struct sockaddr_un abst = {.sun_family = AF_UNIX};
+	memcpy(abst.sun_path, "\0stp-test", 9);
+	r = syscall(SYS_bind, u, &abst, 11);
+	expect(r, 0, "bind(%ld, {AF_UNIX, \"\\000stp-test\\000\"}, 11)", u);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(1)};
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	char a4[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &sin.sin_addr, a4, sizeof a4);
+	r = syscall(SYS_connect, s, &sin, sizeof sin);
+	expect(r, 0, "connect(%ld, {AF_INET, %s, %d}, %d)", s, a4, ntohs(sin.sin_port), (int)sizeof sin);
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(8080), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	char a6[64];
+	const unsigned char *b6 = sin6.sin6_addr.s6_addr;
+	snprintf(a6, sizeof a6, "%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x:%02x%02x", b6[0], b6[1],
+		 b6[2], b6[3], b6[4], b6[5], b6[6], b6[7], b6[8], b6[9], b6[10], b6[11], b6[12], b6[13], b6[14], b6[15]);
+	r = syscall(SYS_connect, s, &sin6, sizeof sin6);
+	expect(r, 0, "connect(%ld, {AF_INET6, %s, %d}, %d)", s, a6, ntohs(sin6.sin6_port), (int)sizeof sin6);
+	struct sockaddr_in odd = {.sin_family = 4242};
+	r = syscall(SYS_bind, s, &odd, sizeof odd);
+	expect(r, 0, "bind(%ld, {unknown sockaddr with sa=4242, salen=%d}, %d)", s, (int)sizeof odd, (int)sizeof odd);
+	r = syscall(SYS_connect, s, NULL, 0);
+	expect(r, 0, "connect(%ld, NULL, 0)", s);
+	r = syscall(SYS_connect, s, (void *)8, 16);
+	expect(r, 0, "connect(%ld, {...}, 16)", s);
+
+	/* rt_sigaction: the kernel's struct sigaction as stap decodes it. */
+	struct {
+		unsigned long handler, flags, restorer, mask;
+	} ka = {0x1234, SA_RESTART | SA_SIGINFO | 0x04000000 /* SA_RESTORER */, 0x5678,
+		(1UL << (SIGINT - 1)) | (1UL << (SIGTERM - 1)) | (1UL << (SIGRTMIN + 1 - 1))},
+	  old;
+	r = syscall(SYS_rt_sigaction, SIGUSR2, &ka, &old, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {0x1234, SA_RESTART|SA_SIGINFO|SA_RESTORER, 0x5678, [SIGINT|SIGTERM]}, 0x%lx, 8)", (long)&old);
+	ka.mask = 0;
+	ka.flags = 0x100;
+	r = syscall(SYS_rt_sigaction, SIGKILL, &ka, NULL, 8);
+	expect(r, 0, "rt_sigaction(SIGKILL, {0x1234, 0x100, 0x5678, [EMPTY]}, 0x0, 8)");
+	ka.handler = (unsigned long)SIG_IGN;
+	r = syscall(SYS_rt_sigaction, SIGUSR2, &ka, NULL, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {SIG_IGN}, 0x0, 8)");
+	ka.handler = (unsigned long)SIG_DFL;
+	r = syscall(SYS_rt_sigaction, SIGUSR2, &ka, NULL, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {SIG_DFL}, 0x0, 8)");
+	r = syscall(SYS_rt_sigaction, SIGUSR2, NULL, &old, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {NULL}, 0x%lx, 8)", (long)&old);
+	r = syscall(SYS_rt_sigaction, SIGUSR2, (void *)8, NULL, 8);
+	expect(r, 0, "rt_sigaction(SIGUSR2, {0x8}, 0x0, 8)");
+
+	/* accept4 and recvfrom: their flags by name. */
+	r = syscall(SYS_accept4, u, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	expect(r, 0, "accept4(%ld, 0x0, 0x0, SOCK_CLOEXEC|SOCK_NONBLOCK)", u);
+	struct sockaddr_storage from;
+	socklen_t fromlen = sizeof from;
+	r = syscall(SYS_accept4, -1, &from, &fromlen, 0);
+	expect(r, 0, "accept4(-1, 0x%lx, 0x%lx, 0x0)", (long)&from, (long)&fromlen);
+	r = syscall(SYS_recvfrom, u, buf, 100, MSG_PEEK | MSG_DONTWAIT, &from, &fromlen);
+	expect(r, 0, "recvfrom(%ld, 0x%lx, 100, MSG_PEEK|MSG_DONTWAIT, 0x%lx, 0x%lx)", u, (long)buf, (long)&from, (long)&fromlen);
+	/* MSG_CMSG_COMPAT (0x80000000) is left out; 0x100000 has no name. */
+	r = syscall(SYS_recvfrom, u, buf, 7, 0x80000000u | 0x100000 | MSG_TRUNC, NULL, NULL);
+	expect(r, 0, "recvfrom(%ld, 0x%lx, 7, MSG_TRUNC|0x100000, 0x0, 0x0)", u, (long)buf);
 
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
