@@ -39,7 +39,8 @@ fn statements_maxactive_and_backtraces_in_the_vm() {
     // A run killed with SIGKILL leaves its kretprobe event behind; the
     // next run removes it, its owner being gone.
     let killed = vm.case(
-        "stp --function-probes=kprobe -T 60 -e 'probe kernel.function(\"vfs_read\").return.maxactive(5) { }' &\n\
+        "stp --function-probes=kprobe -T 60 -e 'global n\n\
+           probe kernel.function(\"vfs_read\").return.maxactive(5) { n++ }' &\n\
          for i in $(seq 50); do grep -q '^r5:stp_' /sys/kernel/tracing/kprobe_events && break; sleep 0.4; done\n\
          kill -KILL %1; wait\n\
          echo left: $(grep -c '^r5:stp_' /sys/kernel/tracing/kprobe_events)\n\
