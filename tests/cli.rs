@@ -480,3 +480,39 @@ fn a_syscall_the_table_lacks_gets_aliases_from_its_tracepoint() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("probe point mismatch"), "{out:?}");
 }
+
+/// A tapset library that lacks some of the kernel's system calls (here
+/// one with two syscall aliases) makes `syscall.*` warn how many it
+/// reaches, counted against the kernel's own syscall tracepoints; `?`
+/// silences it.
+#[test]
+fn a_syscall_wildcard_short_of_the_kernel_warns() {
+    let kernel = root().join("tests/kernel");
+    let events = std::fs::read_to_string(kernel.join("tracing/available_events")).expect("the snapshot's events");
+    let total = events.lines().filter(|l| l.starts_with("syscalls:sys_enter_")).count();
+    assert!(total > 2, "the snapshot has more system calls than the library below");
+    let lib = tempfile::tempdir().expect("a directory");
+    std::fs::create_dir(lib.path().join("linux")).expect("linux/");
+    std::fs::write(
+        lib.path().join("linux/calls.stp"),
+        "probe syscall.read = kernel.trace(\"syscalls:sys_enter_read\") { name = \"read\" }\n\
+         probe syscall.write = kernel.trace(\"syscalls:sys_enter_write\") { name = \"write\" }\n",
+    )
+    .expect("a tapset");
+    let run = |point: &str| {
+        Command::new(stp())
+            .env("SYSTEMTAP_TAPSET", lib.path())
+            .args(["-p2", "--kernel"])
+            .arg(&kernel)
+            .args(["-e", &format!("probe {point} {{ println(name) }}")])
+            .output()
+            .expect("stp runs")
+    };
+    let out = run("syscall.*");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want = format!("WARNING: probe point 'syscall.*' matched 2 of the kernel's {total} system calls");
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    let out = run("syscall.*?");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("WARNING"), "{}", stderr(&out));
+}
