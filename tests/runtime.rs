@@ -449,7 +449,10 @@ static PASS5: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `stp ARGS` to its end, with a limit; (status, stdout, stderr).
 fn stp_run(args: &[&str]) -> (i32, String, String) {
+    // `-p4` writes its object in the working directory: a private one.
+    let cwd = tempfile::tempdir().expect("a directory");
     let child = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(cwd.path())
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -146,7 +146,9 @@ fn every_syscall_alias_passes_the_verifier() {
              probe {family}.*.return {{ printf(\"%s = %s %d\\n\", name, retstr, retval) }}\n"
         );
         // Hundreds of programs: longer than stp_run's watchdog allows.
+        let cwd = tempfile::tempdir().expect("a directory");
         let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+            .current_dir(cwd.path())
             .args(["-p4", "--verify", "-e", &script])
             .output()
             .expect("stp runs");
