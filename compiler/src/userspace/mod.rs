@@ -25,6 +25,7 @@ pub fn find_executable(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&dirs).map(|d| d.join(name)).find(|p| p.is_file()).map(|p| p.canonicalize().unwrap_or(p))
 }
 
+/// The executable of process `pid`, as `/proc/PID/exe` links to it.
 pub fn pid_exe(pid: u32, span: Span) -> Result<PathBuf, Diagnostic> {
     std::fs::read_link(format!("/proc/{pid}/exe"))
         .map_err(|e| Diagnostic::semantic_error(format!("cannot find executable of process {pid}: {e}"), span))

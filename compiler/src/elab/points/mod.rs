@@ -5,9 +5,9 @@
 //! Alias expansion happens before (in `elab`); this module sees points
 //! whose components name stp's built-in probe families.
 //!
-//! [`grammar`] matches a point's components against the template tree of
+//! `grammar` matches a point's components against the template tree of
 //! every family and says which family a point names; each family's file
-//! ([`kernel`], [`timers`], [`perf`], [`user`]) builds that family's
+//! (`kernel`, `timers`, `perf`, `user`) builds that family's
 //! [`ResolvedPoint`]s. Reading user-space binaries (ELF symbols, SDT
 //! notes) is `crate::userspace`'s business; this module only asks it.
 
