@@ -20,6 +20,7 @@ pub mod source;
 pub mod syscall_fallback;
 pub mod syscall_table;
 pub mod tapset;
+pub mod userspace;
 
 /// stp's version, as `-V` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

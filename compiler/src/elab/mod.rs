@@ -20,7 +20,6 @@ pub mod list;
 pub mod points;
 pub mod print;
 pub mod regex;
-pub mod sdt;
 pub mod symbols;
 pub mod target;
 pub mod tp_source;

@@ -181,7 +181,7 @@ pub fn context_vars(kernel: &Kernel, point: &ResolvedPoint) -> Vec<(String, Stri
                 .collect()
         }
         ProbeKind::Usdt { args, .. } => {
-            (1..=super::sdt::split(args).len()).map(|n| (format!("arg{n}"), "long".to_string())).collect()
+            (1..=crate::userspace::sdt::split(args).len()).map(|n| (format!("arg{n}"), "long".to_string())).collect()
         }
         ProbeKind::Uprobe { ret: true, .. } => vec![("return".to_string(), "long".to_string())],
         _ => Vec::new(),
@@ -643,7 +643,7 @@ fn sdt_arg(point: &ResolvedPoint, name: &str, span: Span) -> Result<Base, Diagno
     let ProbeKind::Usdt { args, .. } = &point.kind else {
         return Err(Diagnostic::semantic_error("unresolved target-symbol expression", span));
     };
-    let specs = super::sdt::split(args);
+    let specs = crate::userspace::sdt::split(args);
     let index = name
         .strip_prefix("arg")
         .and_then(|n| n.parse::<usize>().ok())
@@ -659,7 +659,7 @@ fn sdt_arg(point: &ResolvedPoint, name: &str, span: Span) -> Result<Base, Diagno
             }));
     };
     if let Some(spec) = specs.get(index)
-        && let Err(e) = super::sdt::parse(spec)
+        && let Err(e) = crate::userspace::sdt::parse(spec)
     {
         return Err(Diagnostic::semantic_error(e.to_string(), span)
             .with_note(format!("at {}, whose arguments are '{args}'", point.name)));

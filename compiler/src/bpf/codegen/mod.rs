@@ -17,13 +17,13 @@ use super::records::{self, RecordArg, RecordKind};
 use crate::diag::Diagnostic;
 use crate::elab::Placement;
 use crate::elab::points::ProbeKind;
-use crate::elab::sdt::{SdtArg, SdtLoc};
 use crate::ir::{
     BinOp, Block, BlockId, Catch, Function, GlobalId, Inst, InstKind, Module, Operand, Terminator, Ty, UnOp, VarId,
 };
 use crate::layout::{HistLayout, Layout, MapLayout, STAT_FIELDS, ValueLayout};
 use crate::parse::ast::{CompareOp, PrintKind};
 use crate::source::Span;
+use crate::userspace::sdt::{SdtArg, SdtLoc};
 
 mod atomic;
 mod budget;
@@ -682,7 +682,7 @@ impl EntryLayout {
 /// refused any `$argN` naming it).
 fn sdt_args(kind: &ProbeKind) -> Vec<Option<SdtArg>> {
     let ProbeKind::Usdt { args, .. } = kind else { return Vec::new() };
-    crate::elab::sdt::split(args).into_iter().map(|a| crate::elab::sdt::parse(a).ok()).collect()
+    crate::userspace::sdt::split(args).into_iter().map(|a| crate::userspace::sdt::parse(a).ok()).collect()
 }
 
 struct Code {

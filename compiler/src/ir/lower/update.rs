@@ -10,7 +10,10 @@
 //! commutes) when `e` neither names `g` nor calls a script function (one
 //! could read or write it): it means the same as `g OP= e`.
 
-use super::*;
+use super::{Lower, Place};
+use crate::ir::{BinOp, GlobalId, InstKind, Operand, Ty};
+use crate::parse::ast::{BinaryOp, Expr, ExprKind};
+use crate::source::Span;
 
 /// Functions a key may call: the same value twice in one handler, and
 /// no effect.
