@@ -31,27 +31,8 @@ use crate::parse::ast::{Block, Expr, Function, Global, ProbePoint};
 use crate::source::{FileId, Span};
 use points::{ProbeKind, ResolvedPoint};
 
-/// A value type of the language.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Type {
-    #[default]
-    Unknown,
-    Long,
-    String,
-    Stats,
-}
-
-impl Type {
-    /// As stap prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Type::Unknown => "unknown",
-            Type::Long => "long",
-            Type::String => "string",
-            Type::Stats => "stats",
-        }
-    }
-}
+pub use crate::glob::{glob_match, has_glob};
+pub use crate::types::Type;
 
 /// Where a handler (or a function instance) runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -165,6 +146,9 @@ pub struct Program {
     pub probes: Vec<DerivedProbe>,
     /// Library files pulled in, by name.
     pub tapsets: Vec<String>,
+    /// What each target expression reads and its type, by the
+    /// [`TargetId`](crate::parse::ast::TargetId) the expression carries.
+    pub targets: Vec<target::Resolved>,
 }
 
 /// What elaboration needs besides the parsed scripts.
@@ -180,6 +164,11 @@ pub struct ElabOptions<'a> {
 }
 
 impl Program {
+    /// The resolution of a target expression of the program's bodies.
+    pub fn resolved(&self, t: &crate::parse::ast::Target) -> Option<&target::Resolved> {
+        t.resolved.and_then(|id| self.targets.get(id.0 as usize))
+    }
+
     /// The global a name in `file` binds to.
     pub fn global(&self, name: &str, file: FileId) -> Option<usize> {
         self.globals
@@ -201,64 +190,6 @@ impl Program {
             .filter(|&i| self.functions.get(i).is_some_and(|f| f.def.name.name == name && f.private_to.is_none()))
             .collect()
     }
-}
-
-/// Matches `name` against a glob pattern: `*` (not across `.` when
-/// `dots` is false), `**` (across anything), `?`, `[...]`.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => {
-                let (deep, rest) = match rest.split_first() {
-                    Some((b'*', r)) => (true, r),
-                    _ => (false, rest),
-                };
-                for i in 0..=n.len() {
-                    if i > 0 && !deep && n.get(i - 1) == Some(&b'.') {
-                        break;
-                    }
-                    if go(rest, n.get(i..).unwrap_or_default()) {
-                        return true;
-                    }
-                }
-                false
-            }
-            Some((b'?', rest)) => n.split_first().is_some_and(|(_, nr)| go(rest, nr)),
-            Some((b'[', rest)) => {
-                let Some(close) = rest.iter().skip(1).position(|&c| c == b']').map(|i| i + 1) else {
-                    return n.first() == Some(&b'[') && go(rest, n.get(1..).unwrap_or_default());
-                };
-                let (class, after) = (rest.get(..close).unwrap_or_default(), rest.get(close + 1..).unwrap_or_default());
-                let (negate, class) = match class.split_first() {
-                    Some((b'!' | b'^', c)) => (true, c),
-                    _ => (false, class),
-                };
-                let Some((&c, nr)) = n.split_first() else { return false };
-                let mut hit = false;
-                let mut i = 0;
-                while let Some(&lo) = class.get(i) {
-                    if class.get(i + 1) == Some(&b'-')
-                        && let Some(&hi) = class.get(i + 2)
-                    {
-                        hit |= (lo..=hi).contains(&c);
-                        i += 3;
-                    } else {
-                        hit |= lo == c;
-                        i += 1;
-                    }
-                }
-                hit != negate && go(after, nr)
-            }
-            Some((&c, rest)) => n.split_first().is_some_and(|(&d, nr)| c == d && go(rest, nr)),
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
-}
-
-/// Whether a string has glob characters.
-pub fn has_glob(s: &str) -> bool {
-    s.contains(['*', '?', '['])
 }
 
 /// Runs pass 2.
@@ -305,23 +236,4 @@ pub fn elaborate(
 /// in `-p2` (`begin, end`).
 pub fn origin_of(points: &[ProbePoint]) -> String {
     points.iter().map(crate::parse::printer::print_point).collect::<Vec<_>>().join(",")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("vfs_*", "vfs_read"));
-        assert!(!glob_match("vfs_*", "do_vfs"));
-        assert!(glob_match("v?s_[rw]*", "vfs_write"));
-        assert!(!glob_match("v?s_[!rw]*", "vfs_write"));
-        assert!(glob_match("foo.*", "foo.bar"));
-        assert!(!glob_match("foo.*", "foo.bar.baz"));
-        assert!(glob_match("foo.**", "foo.bar.baz"));
-        assert!(glob_match("ti**es", "timer.jiffies"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("[", "x"));
-    }
 }

@@ -10,7 +10,8 @@ use super::points::ProbeKind;
 use super::{DerivedProbe, ElabOptions, Func, GlobalVar, Placement, Program, Type, Var, intrinsics};
 use crate::diag::{Diagnostic, suggest};
 use crate::parse::ast::{
-    AssignOp, Block, Expr, ExprKind, FunctionBody, Probe, Script, Stmt, StmtKind, Target, TargetBase, TypeName,
+    AssignOp, Block, Expr, ExprKind, FunctionBody, Probe, Script, Stmt, StmtKind, Target, TargetBase, TargetId,
+    TypeName,
 };
 use crate::source::{FileId, Span};
 use crate::tapset::Library;
@@ -81,6 +82,8 @@ pub(crate) struct Session<'a> {
     /// The points of the probe being simplified: target variables in code
     /// that goes are still resolved where the points give them meaning.
     dropped_points: Vec<super::ResolvedPoint>,
+    /// Every target expression's resolution, by [`TargetId`].
+    pub targets: Vec<super::target::Resolved>,
 }
 
 /// Which body a local belongs to: a derived probe or a function, by index.
@@ -146,6 +149,7 @@ impl<'a> Session<'a> {
             keep_all: false,
             probe_writes: HashSet::new(),
             dropped_points: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
@@ -257,7 +261,13 @@ impl<'a> Session<'a> {
             .filter(|(_, p)| **p)
             .filter_map(|(i, _)| self.library.files.get(i).map(|f| f.name.clone()))
             .collect();
-        Program { globals: self.globals, functions: self.functions, probes: self.probes, tapsets }
+        Program {
+            globals: self.globals,
+            functions: self.functions,
+            probes: self.probes,
+            tapsets,
+            targets: self.targets,
+        }
     }
 
     fn resolve_function(&mut self, i: usize) {
@@ -1127,7 +1137,7 @@ impl<'a> Session<'a> {
                 Some((ty, _)) => {
                     let resolved = super::target::resolve_autocast(t, ty, span, self.opts)?;
                     self.aggregate_check(t, &resolved, span, scope)?;
-                    t.resolved = Some(Box::new(resolved));
+                    t.resolved = Some(self.record(resolved));
                     return Ok(());
                 }
                 None if !self.autocast_final => {
@@ -1139,8 +1149,20 @@ impl<'a> Session<'a> {
         }
         let resolved = super::target::resolve(t, span, scope.points, self.opts, scope.in_function, scope.tp_source)?;
         self.aggregate_check(t, &resolved, span, scope)?;
-        t.resolved = Some(Box::new(resolved));
+        t.resolved = Some(self.record(resolved));
         Ok(())
+    }
+
+    /// Keeps a resolution in the table, under a new id.
+    fn record(&mut self, r: super::target::Resolved) -> TargetId {
+        let id = TargetId(u32::try_from(self.targets.len()).expect("fewer than 2^32 target expressions"));
+        self.targets.push(r);
+        id
+    }
+
+    /// The resolution of a target expression, once resolved.
+    pub fn resolved(&self, t: &Target) -> Option<&super::target::Resolved> {
+        t.resolved.and_then(|id| self.targets.get(id.0 as usize))
     }
 
     /// A struct or union resolves (so `@defined` holds) but is no value.
@@ -1168,7 +1190,7 @@ impl<'a> Session<'a> {
         use super::target::Load;
         match &e.kind {
             ExprKind::Target(t) => {
-                let r = t.resolved.as_ref()?;
+                let r = self.resolved(t)?;
                 let ty = r.btf?;
                 let origin = match &t.base {
                     TargetBase::Cast { module: Some(m), .. } if m.as_str() != "kernel" => m.clone(),
