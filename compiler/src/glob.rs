@@ -7,8 +7,7 @@
 //! bytes, no allocation; used from the preprocessor's conditions to
 //! kernel symbol lookups, so this module imports nothing of the crate.
 
-/// Matches `name` against a glob pattern: `*` (not across `.` when
-/// `dots` is false), `**` (across anything), `?`, `[...]`.
+/// Matches `name` against a glob pattern: `*` (not across `.`), `**` (across anything), `?`, `[...]`.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     fn go(p: &[u8], n: &[u8]) -> bool {
         match p.split_first() {
