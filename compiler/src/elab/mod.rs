@@ -10,13 +10,20 @@
 //!
 //! Bodies stay AST blocks: names are bound by the tables of the
 //! [`Program`] (a name in a scope is a local or a global, never both), and
-//! target expressions carry their resolution in the tree.
+//! a target expression carries only the id of its resolution, which
+//! [`Program::targets`] holds (the parse tree knows nothing of
+//! elaboration's types).
 
+pub mod autocast;
+pub mod bind;
 pub mod coverage;
 pub mod derive;
+pub mod elide;
+pub mod foreach_writes;
 pub mod infer;
 pub mod intrinsics;
 pub mod list;
+pub mod optimize;
 pub mod points;
 pub mod print;
 pub mod regex;
@@ -24,6 +31,7 @@ pub mod sdt;
 pub mod symbols;
 pub mod target;
 pub mod tp_source;
+pub mod uses;
 
 use crate::diag::Diagnostic;
 use crate::kernel::Kernel;
@@ -200,7 +208,7 @@ pub fn elaborate(
 ) -> (Program, Vec<Diagnostic>) {
     // Autocast: a round that meets `x->member` on an untyped value learns
     // the types locals and functions carry, and the next round uses them.
-    let mut hints = symbols::AutocastHints::default();
+    let mut hints = autocast::AutocastHints::default();
     let mut round = 0;
     let mut session = loop {
         round += 1;
@@ -224,7 +232,7 @@ pub fn elaborate(
     let mut diags = std::mem::take(&mut session.diags);
     let mut program = session.into_program();
     if !crate::diag::has_errors(&diags) {
-        diags.extend(symbols::finish(&mut program, opts));
+        diags.extend(elide::finish(&mut program, opts));
     }
     if !crate::diag::has_errors(&diags) {
         diags.extend(infer::infer(&mut program));
