@@ -245,3 +245,89 @@ pub fn elaborate(
 pub fn origin_of(points: &[ProbePoint]) -> String {
     points.iter().map(crate::parse::printer::print_point).collect::<Vec<_>>().join(",")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::parse::ast::{ExprKind, TargetId};
+    use crate::parse::{ParseOptions, lexer, parse_tokens, visit};
+    use crate::source::{FileKind, SourceMap};
+
+    fn elaborate_text(text: &str, kernel: &Kernel) -> (Program, Vec<Diagnostic>) {
+        let mut sm = SourceMap::new();
+        let f = sm.add("<input>", text, FileKind::User);
+        let (toks, _) = lexer::lex(f, text);
+        let eof = Span::new(f, text.len() as u32, text.len() as u32);
+        let (script, diags) = parse_tokens(f, &toks, eof, ParseOptions::default());
+        assert!(diags.is_empty(), "{diags:?}");
+        let opts = ElabOptions {
+            kernel,
+            guru: false,
+            unoptimized: false,
+            target_pid: None,
+            command: None,
+            skip_badvars: false,
+        };
+        elaborate(&[script], &crate::tapset::Library::default(), &opts)
+    }
+
+    #[test]
+    fn an_array_changed_while_a_foreach_iterates_over_it_is_an_error() {
+        let kernel = Kernel::fixed("6.1.0", "x86_64", Default::default());
+        let text = "global a, b\nfunction f() { a[1] = 2 }\n\
+                    probe begin { foreach (k in a) { a[k]++; f(); b[k] = 1 } delete a }";
+        let (_, diags) = elaborate_text(text, &kernel);
+        let at = |d: &Diagnostic| d.span().map(|s| text.get(s.start as usize..s.end as usize).unwrap_or_default());
+        let found: Vec<(&str, Option<&str>)> = diags.iter().map(|d| (d.message.as_str(), at(d))).collect();
+        assert!(
+            found
+                .contains(&("semantic error: invalid modification of array 'a' while iterating over it", Some("a[k]"))),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&(
+                "semantic error: function 'f' modifies array 'a' while a foreach iterates over it",
+                Some("f")
+            )),
+            "{found:?}"
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    #[test]
+    fn each_target_expression_of_an_alias_body_has_its_own_resolution() {
+        let kernel = Kernel::snapshot(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/kernel"));
+        let text = r#"
+            probe rw = kernel.function("vfs_read"), kernel.function("vfs_write") { printf("%d\n", $count) }
+            probe rw { printf("a %d %d\n", $count, $pos != 0) }
+            probe rw { printf("b\n") }
+        "#;
+        let (program, diags) = elaborate_text(text, &kernel);
+        assert!(!crate::diag::has_errors(&diags), "{diags:?}");
+        let mut ids: Vec<TargetId> = Vec::new();
+        for p in &program.probes {
+            visit::block_exprs(&p.body, &mut |e| {
+                visit::walk_expr(e, &mut |e| {
+                    if let ExprKind::Target(t) = &e.kind {
+                        let r = program.resolved(t).expect("resolved");
+                        assert_eq!(r.ty, Type::Long, "{t:?}");
+                        ids.extend(t.resolved);
+                    }
+                    true
+                })
+            });
+        }
+        // Each user probe derives one probe per kernel function; the
+        // first's bodies read three target expressions (the alias's
+        // `$count`, its own `$count` and `$pos`), the second's one.
+        let points: Vec<usize> = program.probes.iter().map(|p| p.points.len()).collect();
+        assert_eq!(points, [1, 1, 1, 1]);
+        assert_eq!(ids.len(), 2 * (3 + 1), "{ids:?}");
+        let mut distinct = ids.clone();
+        distinct.sort_by_key(|id| id.0);
+        distinct.dedup();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+    }
+}
