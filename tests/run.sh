@@ -34,6 +34,7 @@ if [ -n "${missing:-}" ]; then
 fi
 
 # The compiler's modules form layers (cheap: no build).
+python3 tools/check_layers.py --self-test
 python3 tools/check_layers.py
 
 cargo test --workspace --all-targets

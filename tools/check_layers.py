@@ -3,6 +3,7 @@
 
 usage: tools/check_layers.py [SRC_DIR]   (default: compiler/src, from the repository root)
        tools/check_layers.py --edges [SRC_DIR]   (also print every edge found)
+       tools/check_layers.py --self-test   (checks the checker on a made-up tree)
 
 Each file under SRC_DIR belongs to the top-level module of its first path component
 (`format.rs` to `format`, `bpf/codegen/mod.rs` to `bpf`); `lib.rs` declares the modules and is
@@ -136,9 +137,8 @@ def references(src):
                         yield rel, line, m.group(0) + ("" if head != "{" else h + "...}"), top, h
 
 
-def main(argv):
-    args = [a for a in argv if not a.startswith("--")]
-    src = args[0] if args else "compiler/src"
+def violations(src):
+    """The references that run up the order or name an undeclared module, and every edge seen."""
     level = {m: i for i, m in enumerate(LAYERS)}
     bad, seen = [], set()
     for rel, line, ref, a, b in references(src):
@@ -148,6 +148,57 @@ def main(argv):
                 bad.append(f"{src}/{rel}:{line}: module '{m}' is not in the layer order of tools/check_layers.py")
         if a in level and b in level and level[b] >= level[a] and (a, b) not in ALLOWED:
             bad.append(f"{src}/{rel}:{line}: {ref} runs up the layers ({a} may not use {b})")
+    return bad, seen
+
+
+def self_test():
+    """A made-up crate with one edge of each kind: the check must name exactly the bad ones."""
+    import tempfile
+
+    files = {
+        "parse/mod.rs": "use crate::diag::Diagnostic;\n// crate::elab in a comment\n",
+        "parse/lexer.rs": "use crate::{source::Span, elab::Type};\n",
+        "diag/mod.rs": "fn f() { super::source::x(); self::render::z() }\n",
+        "diag/render.rs": "fn f() { super::clip::z(); super::super::bpf::y() }\n",
+        "glob.rs": "#[cfg(test)]\nmod tests {\n    use crate::driver;\n}\npub fn g() { crate::newmod::h() }\n",
+        "ir/mod.rs": "/// [`crate::elab::Program`]\npub use crate::parse::ast;\n",
+    }
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(d, name)), exist_ok=True)
+            with open(os.path.join(d, name), "w") as fh:
+                fh.write(text)
+        found = sorted((rel, a, b) for rel, _, _, a, b in references(d))
+        bad, _ = violations(d)
+        # Up the order (diag to bpf, parse to elab) and an undeclared module.
+        flagged = sorted({b.split(":")[0].removeprefix(d + "/") for b in bad})
+    want = [
+        ("diag/mod.rs", "diag", "source"),
+        ("diag/render.rs", "diag", "bpf"),
+        ("glob.rs", "glob", "newmod"),
+        ("ir/mod.rs", "ir", "elab"),
+        ("ir/mod.rs", "ir", "parse"),
+        ("parse/lexer.rs", "parse", "elab"),
+        ("parse/lexer.rs", "parse", "source"),
+        ("parse/mod.rs", "parse", "diag"),
+    ]
+    if found != want:
+        print(f"check_layers self-test: found {found}, want {want}", file=sys.stderr)
+        return 1
+    want_bad = ["diag/render.rs", "glob.rs", "parse/lexer.rs"]
+    if flagged != want_bad:
+        print(f"check_layers self-test: flagged {bad}, want those of {want_bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv):
+    if "--self-test" in argv:
+        return self_test()
+    args = [a for a in argv if not a.startswith("--")]
+    src = args[0] if args else "compiler/src"
+    level = {m: i for i, m in enumerate(LAYERS)}
+    bad, seen = violations(src)
     if "--edges" in argv:
         for a, b in sorted(seen, key=lambda e: (level.get(e[0], -1), level.get(e[1], -1))):
             mark = " (allowed for now)" if (a, b) in ALLOWED else ""
