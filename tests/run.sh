@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs the whole test suite: unit, golden, command-line, conformance,
+# Runs the whole test suite: the layer check of the compiler's modules
+# (tools/check_layers.py), unit, golden, command-line, conformance,
 # round-trip and runtime tests, and the tests that run in a VM
 # (tests/vm/stp-vm). Installs what the tests need first (as root, with apt),
 # so that it works on a fresh machine.
@@ -12,6 +13,7 @@ need() {
     missing="${missing:-} $2"
 }
 need timeout coreutils
+need python3 python3
 need bpftool bpftool
 need gcc gcc
 # The VM: qemu, and a static busybox and cpio for its initramfs.
@@ -30,5 +32,9 @@ if [ -n "${missing:-}" ]; then
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing}
 fi
+
+# The compiler's modules form layers (cheap: no build).
+python3 tools/check_layers.py --self-test
+python3 tools/check_layers.py
 
 cargo test --workspace --all-targets

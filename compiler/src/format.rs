@@ -8,7 +8,7 @@
 //! `*` for a width or precision taken from the arguments. Numbers are
 //! 64-bit.
 
-use crate::elab::Type;
+use crate::types::Type;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flags {

@@ -11,6 +11,7 @@ pub mod diag;
 pub mod driver;
 pub mod elab;
 pub mod format;
+pub mod glob;
 pub mod ir;
 pub mod kernel;
 pub mod layout;
@@ -20,6 +21,7 @@ pub mod source;
 pub mod syscall_fallback;
 pub mod syscall_table;
 pub mod tapset;
+pub mod types;
 pub mod userspace;
 
 /// stp's version, as `-V` prints it.

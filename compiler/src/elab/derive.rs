@@ -312,7 +312,7 @@ impl<'a> Session<'a> {
                 span: p.probe.span,
                 from_tapset: p.from_tapset,
             };
-            self.probe_writes = super::symbols::assigned_names(&p.probe.body);
+            self.probe_writes = super::uses::assigned_names(&p.probe.body);
             self.resolve_probe_body(&mut probe);
             self.probes.push(probe);
         }

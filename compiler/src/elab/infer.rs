@@ -595,7 +595,7 @@ impl Infer<'_> {
                     }
                     _ => {}
                 }
-                t.resolved.as_ref().map(|r| r.ty).unwrap_or_default()
+                self.p.resolved(t).map(|r| r.ty).unwrap_or_default()
             }
             ExprKind::Defined(_) | ExprKind::Perf(_) | ExprKind::Register { .. } => Type::Long,
             ExprKind::Deref { size, addr, .. } => {

@@ -10,19 +10,27 @@
 //!
 //! Bodies stay AST blocks: names are bound by the tables of the
 //! [`Program`] (a name in a scope is a local or a global, never both), and
-//! target expressions carry their resolution in the tree.
+//! a target expression carries only the id of its resolution, which
+//! [`Program::targets`] holds (the parse tree knows nothing of
+//! elaboration's types).
 
+pub mod autocast;
+pub mod bind;
 pub mod coverage;
 pub mod derive;
+pub mod elide;
+pub mod foreach_writes;
 pub mod infer;
 pub mod intrinsics;
 pub mod list;
+pub mod optimize;
 pub mod points;
 pub mod print;
 pub mod regex;
 pub mod symbols;
 pub mod target;
 pub mod tp_source;
+pub mod uses;
 
 use crate::diag::Diagnostic;
 use crate::kernel::Kernel;
@@ -30,27 +38,8 @@ use crate::parse::ast::{Block, Expr, Function, Global, ProbePoint};
 use crate::source::{FileId, Span};
 use points::{ProbeKind, ResolvedPoint};
 
-/// A value type of the language.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Type {
-    #[default]
-    Unknown,
-    Long,
-    String,
-    Stats,
-}
-
-impl Type {
-    /// As stap prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Type::Unknown => "unknown",
-            Type::Long => "long",
-            Type::String => "string",
-            Type::Stats => "stats",
-        }
-    }
-}
+pub use crate::glob::{glob_match, has_glob};
+pub use crate::types::Type;
 
 /// Where a handler (or a function instance) runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -164,6 +153,9 @@ pub struct Program {
     pub probes: Vec<DerivedProbe>,
     /// Library files pulled in, by name.
     pub tapsets: Vec<String>,
+    /// What each target expression reads and its type, by the
+    /// [`TargetId`](crate::parse::ast::TargetId) the expression carries.
+    pub targets: Vec<target::Resolved>,
 }
 
 /// What elaboration needs besides the parsed scripts.
@@ -179,6 +171,11 @@ pub struct ElabOptions<'a> {
 }
 
 impl Program {
+    /// The resolution of a target expression of the program's bodies.
+    pub fn resolved(&self, t: &crate::parse::ast::Target) -> Option<&target::Resolved> {
+        t.resolved.and_then(|id| self.targets.get(id.0 as usize))
+    }
+
     /// The global a name in `file` binds to.
     pub fn global(&self, name: &str, file: FileId) -> Option<usize> {
         self.globals
@@ -202,64 +199,6 @@ impl Program {
     }
 }
 
-/// Matches `name` against a glob pattern: `*` (not across `.` when
-/// `dots` is false), `**` (across anything), `?`, `[...]`.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => {
-                let (deep, rest) = match rest.split_first() {
-                    Some((b'*', r)) => (true, r),
-                    _ => (false, rest),
-                };
-                for i in 0..=n.len() {
-                    if i > 0 && !deep && n.get(i - 1) == Some(&b'.') {
-                        break;
-                    }
-                    if go(rest, n.get(i..).unwrap_or_default()) {
-                        return true;
-                    }
-                }
-                false
-            }
-            Some((b'?', rest)) => n.split_first().is_some_and(|(_, nr)| go(rest, nr)),
-            Some((b'[', rest)) => {
-                let Some(close) = rest.iter().skip(1).position(|&c| c == b']').map(|i| i + 1) else {
-                    return n.first() == Some(&b'[') && go(rest, n.get(1..).unwrap_or_default());
-                };
-                let (class, after) = (rest.get(..close).unwrap_or_default(), rest.get(close + 1..).unwrap_or_default());
-                let (negate, class) = match class.split_first() {
-                    Some((b'!' | b'^', c)) => (true, c),
-                    _ => (false, class),
-                };
-                let Some((&c, nr)) = n.split_first() else { return false };
-                let mut hit = false;
-                let mut i = 0;
-                while let Some(&lo) = class.get(i) {
-                    if class.get(i + 1) == Some(&b'-')
-                        && let Some(&hi) = class.get(i + 2)
-                    {
-                        hit |= (lo..=hi).contains(&c);
-                        i += 3;
-                    } else {
-                        hit |= lo == c;
-                        i += 1;
-                    }
-                }
-                hit != negate && go(after, nr)
-            }
-            Some((&c, rest)) => n.split_first().is_some_and(|(&d, nr)| c == d && go(rest, nr)),
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
-}
-
-/// Whether a string has glob characters.
-pub fn has_glob(s: &str) -> bool {
-    s.contains(['*', '?', '['])
-}
-
 /// Runs pass 2.
 pub fn elaborate(
     user: &[crate::parse::ast::Script],
@@ -268,7 +207,7 @@ pub fn elaborate(
 ) -> (Program, Vec<Diagnostic>) {
     // Autocast: a round that meets `x->member` on an untyped value learns
     // the types locals and functions carry, and the next round uses them.
-    let mut hints = symbols::AutocastHints::default();
+    let mut hints = autocast::AutocastHints::default();
     let mut round = 0;
     let mut session = loop {
         round += 1;
@@ -292,7 +231,7 @@ pub fn elaborate(
     let mut diags = std::mem::take(&mut session.diags);
     let mut program = session.into_program();
     if !crate::diag::has_errors(&diags) {
-        diags.extend(symbols::finish(&mut program, opts));
+        diags.extend(elide::finish(&mut program, opts));
     }
     if !crate::diag::has_errors(&diags) {
         diags.extend(infer::infer(&mut program));
@@ -308,19 +247,86 @@ pub fn origin_of(points: &[ProbePoint]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::parse::ast::{ExprKind, TargetId};
+    use crate::parse::{ParseOptions, lexer, parse_tokens, visit};
+    use crate::source::{FileKind, SourceMap};
+
+    fn elaborate_text(text: &str, kernel: &Kernel) -> (Program, Vec<Diagnostic>) {
+        let mut sm = SourceMap::new();
+        let f = sm.add("<input>", text, FileKind::User);
+        let (toks, _) = lexer::lex(f, text);
+        let eof = Span::new(f, text.len() as u32, text.len() as u32);
+        let (script, diags) = parse_tokens(f, &toks, eof, ParseOptions::default());
+        assert!(diags.is_empty(), "{diags:?}");
+        let opts = ElabOptions {
+            kernel,
+            guru: false,
+            unoptimized: false,
+            target_pid: None,
+            command: None,
+            skip_badvars: false,
+        };
+        elaborate(&[script], &crate::tapset::Library::default(), &opts)
+    }
 
     #[test]
-    fn globs() {
-        assert!(glob_match("vfs_*", "vfs_read"));
-        assert!(!glob_match("vfs_*", "do_vfs"));
-        assert!(glob_match("v?s_[rw]*", "vfs_write"));
-        assert!(!glob_match("v?s_[!rw]*", "vfs_write"));
-        assert!(glob_match("foo.*", "foo.bar"));
-        assert!(!glob_match("foo.*", "foo.bar.baz"));
-        assert!(glob_match("foo.**", "foo.bar.baz"));
-        assert!(glob_match("ti**es", "timer.jiffies"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("[", "x"));
+    fn an_array_changed_while_a_foreach_iterates_over_it_is_an_error() {
+        let kernel = Kernel::fixed("6.1.0", "x86_64", Default::default());
+        let text = "global a, b\nfunction f() { a[1] = 2 }\n\
+                    probe begin { foreach (k in a) { a[k]++; f(); b[k] = 1 } delete a }";
+        let (_, diags) = elaborate_text(text, &kernel);
+        let at = |d: &Diagnostic| d.span().map(|s| text.get(s.start as usize..s.end as usize).unwrap_or_default());
+        let found: Vec<(&str, Option<&str>)> = diags.iter().map(|d| (d.message.as_str(), at(d))).collect();
+        assert!(
+            found
+                .contains(&("semantic error: invalid modification of array 'a' while iterating over it", Some("a[k]"))),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&(
+                "semantic error: function 'f' modifies array 'a' while a foreach iterates over it",
+                Some("f")
+            )),
+            "{found:?}"
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    #[test]
+    fn each_target_expression_of_an_alias_body_has_its_own_resolution() {
+        let kernel = Kernel::snapshot(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/kernel"));
+        let text = r#"
+            probe rw = kernel.function("vfs_read"), kernel.function("vfs_write") { printf("%d\n", $count) }
+            probe rw { printf("a %d %d\n", $count, $pos != 0) }
+            probe rw { printf("b\n") }
+        "#;
+        let (program, diags) = elaborate_text(text, &kernel);
+        assert!(!crate::diag::has_errors(&diags), "{diags:?}");
+        let mut ids: Vec<TargetId> = Vec::new();
+        for p in &program.probes {
+            visit::block_exprs(&p.body, &mut |e| {
+                visit::walk_expr(e, &mut |e| {
+                    if let ExprKind::Target(t) = &e.kind {
+                        let r = program.resolved(t).expect("resolved");
+                        assert_eq!(r.ty, Type::Long, "{t:?}");
+                        ids.extend(t.resolved);
+                    }
+                    true
+                })
+            });
+        }
+        // Each user probe derives one probe per kernel function; the
+        // first's bodies read three target expressions (the alias's
+        // `$count`, its own `$count` and `$pos`), the second's one.
+        let points: Vec<usize> = program.probes.iter().map(|p| p.points.len()).collect();
+        assert_eq!(points, [1, 1, 1, 1]);
+        assert_eq!(ids.len(), 2 * (3 + 1), "{ids:?}");
+        let mut distinct = ids.clone();
+        distinct.sort_by_key(|id| id.0);
+        distinct.dedup();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
     }
 }

@@ -120,7 +120,8 @@ fn stmt_uses(s: &Stmt) -> bool {
 }
 
 fn expr_uses(e: &Expr) -> bool {
-    matches!(e.kind, ExprKind::Target(_) | ExprKind::Entry(_)) || super::symbols::children(e).into_iter().any(expr_uses)
+    matches!(e.kind, ExprKind::Target(_) | ExprKind::Entry(_))
+        || crate::parse::visit::children(e).into_iter().any(expr_uses)
 }
 
 /// The context variables a point offers: name and BTF type or field.

@@ -132,7 +132,7 @@ fn expr_names(e: &Expr, out: &mut Vec<(String, Span)>) {
         }
         _ => {}
     }
-    for c in super::symbols::children(e) {
+    for c in crate::parse::visit::children(e) {
         expr_names(c, out);
     }
 }

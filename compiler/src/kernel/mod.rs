@@ -461,8 +461,8 @@ impl Kernel {
     /// matching `module` (a glob), whose names match the glob `pattern`
     /// (`*`, `?`, `[...]`), sorted by module then name.
     pub fn match_functions(&self, module: Option<&str>, pattern: &str) -> Result<Vec<KFunc>, KernelError> {
-        let wild = crate::elab::has_glob(pattern);
-        let matches = |name: &str| if wild { crate::elab::glob_match(pattern, name) } else { name == pattern };
+        let wild = crate::glob::has_glob(pattern);
+        let matches = |name: &str| if wild { crate::glob::glob_match(pattern, name) } else { name == pattern };
         match module {
             None => {
                 let funcs = self.functions()?;
@@ -481,7 +481,7 @@ impl Kernel {
                 .module_functions()?
                 .iter()
                 .filter(|(f, _)| {
-                    f.module.as_deref().is_some_and(|m| crate::elab::glob_match(mpat, m)) && matches(&f.name)
+                    f.module.as_deref().is_some_and(|m| crate::glob::glob_match(mpat, m)) && matches(&f.name)
                 })
                 .map(|(f, _)| f.clone())
                 .collect()),
@@ -491,7 +491,7 @@ impl Kernel {
     /// Loaded modules whose names match the glob `pattern`.
     pub fn match_modules(&self, pattern: &str) -> Result<Vec<String>, KernelError> {
         let syms = self.symbols()?;
-        Ok(syms.modules.iter().filter(|m| crate::elab::glob_match(pattern, m)).cloned().collect())
+        Ok(syms.modules.iter().filter(|m| crate::glob::glob_match(pattern, m)).cloned().collect())
     }
 
     /// A function's BTF prototype.
@@ -555,8 +555,8 @@ impl Kernel {
         };
         Ok(events
             .iter()
-            .filter(|t| sys.is_none_or(|s| crate::elab::glob_match(s, &t.system)))
-            .filter(|t| crate::elab::glob_match(name, &t.name))
+            .filter(|t| sys.is_none_or(|s| crate::glob::glob_match(s, &t.system)))
+            .filter(|t| crate::glob::glob_match(name, &t.name))
             .cloned()
             .collect())
     }

@@ -434,9 +434,17 @@ pub struct Target {
     pub pretty: Option<Pretty>,
     /// `&$var->x`: the address instead of the value.
     pub addr_of: bool,
-    /// Filled by elaboration: what the expression reads and its type.
-    pub resolved: Option<Box<crate::elab::target::Resolved>>,
+    /// Set by elaboration: which entry of its table of resolutions (what
+    /// the expression reads and its type) is this expression's.
+    pub resolved: Option<TargetId>,
 }
+
+/// A target expression's resolution, as an index into elaboration's
+/// table. Elaboration gives out a new id for each resolution it makes, so
+/// two expressions share an id only when one is a copy of the other made
+/// after it was resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TargetId(pub u32);
 
 impl Target {
     /// A base with no members, indexes or suffixes yet, unresolved.

@@ -5,49 +5,40 @@
 //! numbers or two strings, joined with `&&` and `||`; versions compare
 //! numerically part by part ([`version_cmp`]).
 
+use super::ast::CompareOp;
 use super::lexer::{Tok, Token, number_value};
 use super::preprocess::PpEnv;
 use crate::diag::Diagnostic;
 use crate::source::Span;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
+/// The comparison a token spells, if any.
+fn compare_op(t: &Tok) -> Option<CompareOp> {
+    Some(match t {
+        Tok::EqEq => CompareOp::Eq,
+        Tok::Ne => CompareOp::Ne,
+        Tok::Lt => CompareOp::Lt,
+        Tok::Le => CompareOp::Le,
+        Tok::Gt => CompareOp::Gt,
+        Tok::Ge => CompareOp::Ge,
+        _ => return None,
+    })
 }
 
-impl CmpOp {
-    fn from_tok(t: &Tok) -> Option<CmpOp> {
-        Some(match t {
-            Tok::EqEq => CmpOp::Eq,
-            Tok::Ne => CmpOp::Ne,
-            Tok::Lt => CmpOp::Lt,
-            Tok::Le => CmpOp::Le,
-            Tok::Gt => CmpOp::Gt,
-            Tok::Ge => CmpOp::Ge,
-            _ => return None,
-        })
+/// Whether a comparison holds for an ordering of its operands.
+fn holds(op: CompareOp, ord: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        CompareOp::Eq => ord == Equal,
+        CompareOp::Ne => ord != Equal,
+        CompareOp::Lt => ord == Less,
+        CompareOp::Le => ord != Greater,
+        CompareOp::Gt => ord == Greater,
+        CompareOp::Ge => ord != Less,
     }
+}
 
-    fn holds(self, ord: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::*;
-        match self {
-            CmpOp::Eq => ord == Equal,
-            CmpOp::Ne => ord != Equal,
-            CmpOp::Lt => ord == Less,
-            CmpOp::Le => ord != Greater,
-            CmpOp::Gt => ord == Greater,
-            CmpOp::Ge => ord != Less,
-        }
-    }
-
-    fn is_equality(self) -> bool {
-        matches!(self, CmpOp::Eq | CmpOp::Ne)
-    }
+fn is_equality(op: CompareOp) -> bool {
+    matches!(op, CompareOp::Eq | CompareOp::Ne)
 }
 
 const EXPECTED_CONDITION: &str = "expected 'arch', 'kernel_v', 'kernel_vr', 'systemtap_v', 'runtime', \
@@ -108,9 +99,9 @@ impl CondParser<'_, '_> {
         Ok(v)
     }
 
-    fn op(&mut self) -> Result<(CmpOp, Span), Box<Diagnostic>> {
+    fn op(&mut self) -> Result<(CompareOp, Span), Box<Diagnostic>> {
         let span = self.here();
-        match self.next().and_then(|t| CmpOp::from_tok(&t.tok)) {
+        match self.next().and_then(|t| compare_op(&t.tok)) {
             Some(op) => Ok((op, span)),
             None => Err(perr("expected comparison operator", span)),
         }
@@ -150,16 +141,16 @@ impl CondParser<'_, '_> {
                 let want = self.string("string literal")?;
                 let release = self.env.kernel_release;
                 let have = if name == "kernel_v" { release.split('-').next().unwrap_or(release) } else { release };
-                Ok(op.holds(version_cmp(have, &want)))
+                Ok(holds(op, version_cmp(have, &want)))
             }
             Tok::Ident(name) if name == "systemtap_v" => {
                 let (op, _) = self.op()?;
                 let want = self.string("string literal")?;
-                Ok(op.holds(version_cmp(self.env.systemtap_v, &want)))
+                Ok(holds(op, version_cmp(self.env.systemtap_v, &want)))
             }
             Tok::Ident(name) if name == "arch" || name == "runtime" || name == "systemtap_privilege" => {
                 let (op, span) = self.op()?;
-                if !op.is_equality() {
+                if !is_equality(op) {
                     return Err(perr("expected '==' or '!='", span));
                 }
                 let want = self.string("string literal")?;
@@ -168,11 +159,11 @@ impl CondParser<'_, '_> {
                     "runtime" => self.env.runtime,
                     _ => self.env.privilege,
                 };
-                Ok(op.holds(have.cmp(want.as_str())))
+                Ok(holds(op, have.cmp(want.as_str())))
             }
             Tok::Ident(name) if name == "guru_mode" => {
                 let (op, span) = self.op()?;
-                if !op.is_equality() {
+                if !is_equality(op) {
                     return Err(perr("expected '==' or '!='", span));
                 }
                 let vspan = self.here();
@@ -180,7 +171,7 @@ impl CondParser<'_, '_> {
                 if want != 0 && want != 1 {
                     return Err(perr("expected 0 or 1 for 'guru_mode'", vspan));
                 }
-                Ok(op.holds(i64::from(self.env.guru_mode).cmp(&want)))
+                Ok(holds(op, i64::from(self.env.guru_mode).cmp(&want)))
             }
             Tok::Ident(name) if name.starts_with("CONFIG_") => {
                 let (op, _) = self.op()?;
@@ -189,21 +180,21 @@ impl CondParser<'_, '_> {
                 match self.next().map(|t| t.tok) {
                     // `==` and `!=` match the value as a wildcard pattern,
                     // as stap does (`CONFIG_NFSD == "[my]"`).
-                    Some(Tok::String(s)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
+                    Some(Tok::String(s)) if matches!(op, CompareOp::Eq | CompareOp::Ne) => {
                         let pattern = String::from_utf8_lossy(&s).replace('*', "**");
-                        Ok(crate::elab::glob_match(&pattern, &have) == (op == CmpOp::Eq))
+                        Ok(crate::glob::glob_match(&pattern, &have) == (op == CompareOp::Eq))
                     }
-                    Some(Tok::String(s)) => Ok(op.holds(have.as_bytes().cmp(s.as_slice()))),
+                    Some(Tok::String(s)) => Ok(holds(op, have.as_bytes().cmp(s.as_slice()))),
                     Some(Tok::Number(n)) => {
                         let want = number_value(&n)
                             .ok_or_else(|| Diagnostic::parse_error("number invalid or out of range", rspan))?;
                         // An unset or non-numeric option compares as 0.
                         let have = parse_config_number(&have).unwrap_or(0);
-                        Ok(op.holds(have.cmp(&want)))
+                        Ok(holds(op, have.cmp(&want)))
                     }
                     Some(Tok::Ident(other)) if other.starts_with("CONFIG_") => {
                         let value = (self.env.kconfig)(&other).unwrap_or_default();
-                        Ok(op.holds(have.cmp(&value)))
+                        Ok(holds(op, have.cmp(&value)))
                     }
                     _ => Err(perr("expected string, number literal or other CONFIG_... as right side operand", rspan)),
                 }
@@ -213,14 +204,14 @@ impl CondParser<'_, '_> {
                 let lhs = self.number()?;
                 let (op, _) = self.op()?;
                 let rhs = self.number()?;
-                Ok(op.holds(lhs.cmp(&rhs)))
+                Ok(holds(op, lhs.cmp(&rhs)))
             }
             Tok::String(lhs) => {
                 let lhs = lhs.clone();
                 let (op, _) = self.op()?;
                 let rspan = self.here();
                 match self.next().map(|t| t.tok) {
-                    Some(Tok::String(rhs)) => Ok(op.holds(lhs.cmp(&rhs))),
+                    Some(Tok::String(rhs)) => Ok(holds(op, lhs.cmp(&rhs))),
                     _ => Err(perr("expected string literal as right value", rspan)),
                 }
             }

@@ -13,6 +13,7 @@ pub mod condition;
 pub mod lexer;
 pub mod preprocess;
 pub mod printer;
+pub mod visit;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

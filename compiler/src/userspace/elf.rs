@@ -89,16 +89,9 @@ fn parse_elf<'d>(data: &'d [u8], path: &Path, span: Span) -> Result<object::File
 }
 
 /// Function symbols of an ELF file matching the glob `pattern`, as
-/// (name, file offset), one per offset. `glob_match(pattern, name)` is the
-/// caller's glob matcher (elaboration's, so that points match as they do
-/// everywhere else).
-pub fn elf_functions(
-    data: &[u8],
-    path: &Path,
-    pattern: &str,
-    span: Span,
-    glob_match: impl Fn(&str, &str) -> bool,
-) -> Result<Vec<(String, u64)>, Diagnostic> {
+/// (name, file offset), one per offset, matched as probe points are
+/// (`crate::glob`).
+pub fn elf_functions(data: &[u8], path: &Path, pattern: &str, span: Span) -> Result<Vec<(String, u64)>, Diagnostic> {
     let obj = parse_elf(data, path, span)?;
     // offset -> best name for it
     let mut by_offset: BTreeMap<u64, String> = BTreeMap::new();
@@ -108,7 +101,7 @@ pub fn elf_functions(
         }
         let Ok(raw) = sym.name() else { continue };
         let name = raw.split('@').next().unwrap_or(raw);
-        if name.is_empty() || !glob_match(pattern, name) {
+        if name.is_empty() || !crate::glob::glob_match(pattern, name) {
             continue;
         }
         let Some(off) = file_offset(&obj, sym.address()) else { continue };
@@ -213,8 +206,7 @@ mod tests {
             .find(|s| (s.address()..s.address() + s.size()).contains(&sym.address()))
             .expect("segment of main");
         let expect = sym.address() - seg.address() + seg.file_range().0;
-        let found = elf_functions(&data, &exe, "main", Span::new(crate::source::FileId(0), 0, 0), |p, n| p == n)
-            .expect("symbols");
+        let found = elf_functions(&data, &exe, "main", Span::new(crate::source::FileId(0), 0, 0)).expect("symbols");
         assert_eq!(found, vec![("main".to_string(), expect)]);
     }
 }

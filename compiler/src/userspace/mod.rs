@@ -13,7 +13,9 @@ pub mod sdt;
 use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
+use crate::glob::{glob_match, has_glob};
 use crate::source::Span;
+use elf::needed_libraries;
 
 /// Looks `name` up like a shell: as a path when it has a `/`, else in `$PATH`.
 pub fn find_executable(name: &str) -> Option<PathBuf> {
@@ -40,4 +42,64 @@ pub fn is_elf(p: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
     std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
+}
+
+/// A glob over file names: `*` crosses dots here (`libc.so*`).
+fn file_glob(pattern: &str, name: &str) -> bool {
+    glob_match(&pattern.replace('*', "**"), name)
+}
+
+/// The files `process(...).library("LIB")` names.
+pub fn libraries(spec: &str, exe: &Path, span: Span) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut add = |p: PathBuf| {
+        let p = p.canonicalize().unwrap_or(p);
+        if !found.contains(&p) && is_elf(&p) {
+            found.push(p);
+        }
+    };
+    if spec.contains('/') {
+        let p = Path::new(spec);
+        if p.is_file() {
+            add(p.to_path_buf());
+        }
+    } else {
+        let needed = std::fs::read(exe).ok().map(|data| needed_libraries(&data)).unwrap_or_default();
+        let wanted: Vec<&String> = needed.iter().filter(|n| file_glob(spec, n)).collect();
+        let locate = |name: &str| LIBRARY_DIRS.iter().map(|d| Path::new(d).join(name)).find(|p| p.is_file());
+        for name in &wanted {
+            if let Some(p) = locate(name) {
+                add(p);
+            }
+        }
+        if wanted.is_empty() {
+            if has_glob(spec) {
+                let mut names: Vec<PathBuf> = Vec::new();
+                for dir in LIBRARY_DIRS {
+                    let Ok(entries) = std::fs::read_dir(dir) else { continue };
+                    for e in entries.flatten() {
+                        if e.file_name().to_str().is_some_and(|n| file_glob(spec, n)) {
+                            names.push(e.path());
+                        }
+                    }
+                }
+                names.sort();
+                for p in names {
+                    if p.is_file() {
+                        add(p);
+                    }
+                }
+            } else if let Some(p) = locate(spec) {
+                add(p);
+            }
+        }
+    }
+    if found.is_empty() && !has_glob(spec) {
+        return Err(Diagnostic::semantic_error(format!("cannot find library '{spec}'"), span).with_note(format!(
+            "searched the libraries {} needs and {}",
+            exe.display(),
+            LIBRARY_DIRS.join(", ")
+        )));
+    }
+    Ok(found)
 }

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use super::perf::{PERF_HW, PERF_SW};
 use crate::diag::{Diagnostic, edit_distance};
-use crate::elab::{glob_match, has_glob};
+use crate::glob::{glob_match, has_glob};
 use crate::parse::ast::{Component, Literal, ProbePoint};
 use crate::parse::lexer::escape_bytes;
 use crate::source::Span;

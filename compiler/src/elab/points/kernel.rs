@@ -17,7 +17,7 @@ use crate::parse::ast::ProbePoint;
 /// LSM point.
 pub(super) fn lsm(point: &ProbePoint, ctx: &PointContext<'_>) -> Option<Result<Vec<ResolvedPoint>, Diagnostic>> {
     let [family, hook] = point.components.as_slice() else { return None };
-    if family.arg.is_some() || !crate::elab::glob_match(&family.name, "lsm") || family.name.contains("**") {
+    if family.arg.is_some() || !crate::glob::glob_match(&family.name, "lsm") || family.name.contains("**") {
         return None;
     }
     if hook.arg.is_some() {

@@ -7,16 +7,15 @@
 //! uprobe attaches at. Which executable and libraries a point names is
 //! decided here; their contents are read by `crate::userspace`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::grammar::{MatchedPath, quote};
 use super::{PointContext, ProbeKind, ResolvedPoint, dwarf_error, needs_dwarf};
 use crate::diag::Diagnostic;
-use crate::elab::{glob_match, has_glob};
+use crate::glob::glob_match;
 use crate::parse::ast::Literal;
-use crate::source::Span;
-use crate::userspace::elf::{elf_functions, needed_libraries, read_elf, sdt_notes};
-use crate::userspace::{LIBRARY_DIRS, find_executable, is_elf, pid_exe};
+use crate::userspace::elf::{elf_functions, read_elf, sdt_notes};
+use crate::userspace::{find_executable, libraries, pid_exe};
 
 /// The executable a `process` point names, and the pid it is limited to.
 struct Target {
@@ -61,66 +60,6 @@ fn process_target(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<Targ
     }
 }
 
-/// A glob over file names: `*` crosses dots here (`libc.so*`).
-fn file_glob(pattern: &str, name: &str) -> bool {
-    glob_match(&pattern.replace('*', "**"), name)
-}
-
-/// The files `process(...).library("LIB")` names.
-fn libraries(spec: &str, exe: &Path, span: Span) -> Result<Vec<PathBuf>, Diagnostic> {
-    let mut found: Vec<PathBuf> = Vec::new();
-    let mut add = |p: PathBuf| {
-        let p = p.canonicalize().unwrap_or(p);
-        if !found.contains(&p) && is_elf(&p) {
-            found.push(p);
-        }
-    };
-    if spec.contains('/') {
-        let p = Path::new(spec);
-        if p.is_file() {
-            add(p.to_path_buf());
-        }
-    } else {
-        let needed = std::fs::read(exe).ok().map(|data| needed_libraries(&data)).unwrap_or_default();
-        let wanted: Vec<&String> = needed.iter().filter(|n| file_glob(spec, n)).collect();
-        let locate = |name: &str| LIBRARY_DIRS.iter().map(|d| Path::new(d).join(name)).find(|p| p.is_file());
-        for name in &wanted {
-            if let Some(p) = locate(name) {
-                add(p);
-            }
-        }
-        if wanted.is_empty() {
-            if has_glob(spec) {
-                let mut names: Vec<PathBuf> = Vec::new();
-                for dir in LIBRARY_DIRS {
-                    let Ok(entries) = std::fs::read_dir(dir) else { continue };
-                    for e in entries.flatten() {
-                        if e.file_name().to_str().is_some_and(|n| file_glob(spec, n)) {
-                            names.push(e.path());
-                        }
-                    }
-                }
-                names.sort();
-                for p in names {
-                    if p.is_file() {
-                        add(p);
-                    }
-                }
-            } else if let Some(p) = locate(spec) {
-                add(p);
-            }
-        }
-    }
-    if found.is_empty() && !has_glob(spec) {
-        return Err(Diagnostic::semantic_error(format!("cannot find library '{spec}'"), span).with_note(format!(
-            "searched the libraries {} needs and {}",
-            exe.display(),
-            LIBRARY_DIRS.join(", ")
-        )));
-    }
-    Ok(found)
-}
-
 /// The ELF files a user-space point attaches to: the executable, or the
 /// libraries `.library(...)` names.
 fn user_files(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<(Vec<PathBuf>, Option<u32>), Diagnostic> {
@@ -144,7 +83,7 @@ pub(super) fn user_functions(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> 
     for file in files {
         let data = read_elf(&file, path.span("process"))?;
         let shown = file.display().to_string();
-        for (symbol, offset) in elf_functions(&data, &file, &pattern, fspan, glob_match)? {
+        for (symbol, offset) in elf_functions(&data, &file, &pattern, fspan)? {
             let mut name = format!("process({}).function({})", quote(&shown), quote(&symbol));
             if call {
                 name.push_str(".call");
@@ -281,7 +220,7 @@ mod tests {
         if !present(lib) {
             return;
         }
-        let canon = Path::new(lib).canonicalize().map(|p| p.display().to_string()).unwrap_or(lib.into());
+        let canon = std::path::Path::new(lib).canonicalize().map(|p| p.display().to_string()).unwrap_or(lib.into());
         let r = ok(&format!("process(\"{lib}\").mark(\"throw\")"));
         assert!(!r.is_empty());
         for p in &r {

@@ -201,7 +201,7 @@ impl Lower<'_> {
                 (Operand::Var(dst), Ty::Long)
             }
             ExprKind::Target(t) => {
-                let Some(resolved) = t.resolved.clone() else {
+                let Some(resolved) = self.program.resolved(t).cloned().map(Box::new) else {
                     return Err(Diagnostic::internal("pass 3: an unresolved target expression").at(span, ""));
                 };
                 if let crate::elab::target::Base::Parts(parts) = &resolved.base {
