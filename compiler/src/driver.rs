@@ -398,7 +398,13 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     }
     // The IR is shown even when the eBPF back end then refuses something;
     // only -p3 shows it.
-    let ir_text = if opts.last_pass == 3 { crate::ir::print::print_module(&module, sm) } else { String::new() };
+    let ir_text = if opts.last_pass == 3 {
+        let probes: Vec<Vec<String>> =
+            program.probes.iter().map(|p| p.points.iter().map(|pt| pt.name.clone()).collect()).collect();
+        crate::ir::print::print_module(&module, &probes, sm)
+    } else {
+        String::new()
+    };
     let layout = match crate::layout::Limits::from_defines(&opts.defines)
         .and_then(|limits| crate::layout::Layout::new(&module, limits))
     {
