@@ -153,6 +153,13 @@ pub fn parse(text: &str) -> Result<Parsed, ParseError> {
 
 /// The files and places the location comments name, as a source map of
 /// blank stand-ins.
+/// The most bytes a stand-in file may have (a location names at most
+/// about a 64 MiB place).
+const MAX_STAND_IN: u64 = 1 << 26;
+
+/// The most variables a function may have.
+const MAX_VARS: u32 = 1 << 20;
+
 struct Locations {
     sources: SourceMap,
     /// Per file: its id and the width of each line of its stand-in.
@@ -172,8 +179,13 @@ impl Locations {
         let mut sources = SourceMap::new();
         let mut files = BTreeMap::new();
         for (name, (lines, cols)) in shape {
-            let width = cols + 1;
-            let mut text = String::with_capacity(((width + 1) * lines) as usize);
+            let width = cols.saturating_add(1);
+            let size = u64::from(width + 1) * u64::from(lines);
+            if size > MAX_STAND_IN {
+                // (Its locations are refused.)
+                continue;
+            }
+            let mut text = String::with_capacity(size as usize);
             for _ in 0..lines {
                 text.extend(std::iter::repeat_n(' ', width as usize));
                 text.push('\n');
@@ -190,7 +202,8 @@ impl Locations {
             return Ok(Span::DUMMY);
         }
         let (file, line, col) = split_location(loc).ok_or_else(|| format!("`{loc}` is not a location"))?;
-        let (id, width) = self.files.get(file).copied().ok_or_else(|| format!("no file {file}"))?;
+        let (id, width) =
+            self.files.get(file).copied().ok_or_else(|| format!("the locations in {file} are too far to keep"))?;
         let start = (line.saturating_sub(1)) * (width + 1) + col.saturating_sub(1);
         Ok(Span::new(id, start, start))
     }
@@ -366,6 +379,9 @@ struct Header {
 }
 
 fn set_var(vars: &mut Vec<Option<VarDecl>>, id: VarId, decl: VarDecl) -> Res<()> {
+    if id.0 >= MAX_VARS {
+        return Err(format!("variable %{}: a function has at most {MAX_VARS} variables", id.0));
+    }
     let i = id.0 as usize;
     if vars.len() <= i {
         vars.resize(i + 1, None);

@@ -148,3 +148,25 @@ fn comments_and_what_follows_the_ir_are_left_out() {
     assert_eq!(p.module.globals.len(), 1);
     assert!(p.probes.is_empty());
 }
+
+#[test]
+fn no_text_makes_it_panic() {
+    let lines = ALL.lines().count();
+    // Every prefix of the text, cut anywhere: a module or an error on one
+    // of its lines.
+    for (cut, _) in ALL.char_indices() {
+        if let Err(e) = parse(&ALL[..cut]) {
+            assert!(e.line >= 1 && e.line <= lines, "cut at {cut}: {e}");
+        }
+    }
+    // Numbers past what fits, places too far to keep.
+    for text in [
+        "global @99999999999:a long\n",
+        "func #0 p() /* kernel, function */ {\n  vars %4000000000:long\nb0:\n  return\n}\n",
+        "func #0 p() /* kernel, function */ {\n  vars %0:long\nb0:\n  %0 = 1 # f:4000000000:4000000000\n  return\n}\n",
+        "func #0 p() /* kernel, function */ {\n  vars %0:string\nb0:\n  %0 = \"\\777\\9\"\n  return\n}\n",
+        "global @0:a long = 99999999999999999999\n",
+    ] {
+        assert!(parse(text).is_err(), "{text}");
+    }
+}
