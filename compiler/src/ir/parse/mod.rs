@@ -7,9 +7,12 @@
 //! error, with its line. The parser is written by hand, a line at a time
 //! (the text is line-shaped: a global, a probe, a function header, a
 //! block label, an instruction or a terminator per line), over a small
-//! cursor that splits a line into operands and punctuation.
+//! cursor that splits a line into operands and punctuation (`cursor`);
+//! `inst` reads instructions, `target` target walks. [`Parsed::program`]
+//! resolves the probe points again, for the back ends.
 //!
-//! Invariants: printing the module again gives the same text (lines
+//! Invariants: printing the module again gives the text the printer
+//! wrote (blank lines between the parts aside; lines
 //! starting with `;` are comments and are dropped; so is everything from
 //! a line starting with `# `, such as `# eBPF`). Spans: an instruction's
 //! location comment (`# file:line:col`) becomes a span at that place of
