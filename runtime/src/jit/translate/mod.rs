@@ -96,7 +96,7 @@ pub fn compile(
             g.b.finalize(config);
         }
         if let Some(texts) = clif.as_deref_mut() {
-            texts.push(format!("; func #{} {} ({})\n{}", id.0, f.name, placement_of(module, id), cctx.func.display()));
+            texts.push(format!("; func #{} {} ({})\n{}", id.0, f.name, role(module, id), cctx.func.display()));
         }
         jm.define_function(cid, &mut cctx).map_err(|e| {
             Diagnostic::internal(format!("Cranelift refused the code of '{}': {e:?}", f.name)).at(f.span, "")
@@ -116,7 +116,7 @@ pub fn compile(
 }
 
 /// What a user-placed function is, as the IR's printer says it.
-fn placement_of(module: &Module, id: FuncId) -> String {
+fn role(module: &Module, id: FuncId) -> String {
     match module.handlers.iter().find(|h| h.func == id) {
         Some(h) => format!("handler of probe {}", h.probe),
         None => "function".to_string(),
