@@ -150,6 +150,9 @@ pub struct Cli {
     /// List the functions of the tapset library and the compiler.
     #[arg(long = "dump-functions")]
     pub dump_functions: bool,
+    /// With -p3: also print the Cranelift IR of the user-placed handlers (begin, end, error, timers).
+    #[arg(long = "clif")]
+    pub clif: bool,
     /// Describe the kernel from a snapshot directory instead of the running kernel.
     #[arg(long = "kernel", value_name = "DIR")]
     pub kernel: Option<PathBuf>,

@@ -127,6 +127,8 @@ struct Session {
     function_probes: stp_runtime::run::FunctionProbes,
     /// `--suppress-time-limits`.
     suppress_time_limits: bool,
+    /// `--clif`.
+    clif: bool,
 }
 
 fn session(cli: cli::Cli) -> Result<Session, UsageError> {
@@ -307,6 +309,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         verify: cli.verify,
         function_probes,
         suppress_time_limits: cli.suppress_time_limits,
+        clif: cli.clif,
     })
 }
 
@@ -329,17 +332,27 @@ fn check_user_side(
     module: &stp_compiler::ir::Module,
     layout: &stp_compiler::layout::Layout,
     points: &[String],
-) -> Result<(), Diagnostic> {
-    stp_runtime::jit::Jit::compile(module, layout, points).map(drop)
+) -> Result<String, Diagnostic> {
+    stp_runtime::jit::Jit::compile(module, layout, points).map(|_| String::new())
+}
+
+/// `--clif`: the check, and the Cranelift IR of the user-placed
+/// handlers for `-p3` to print.
+fn dump_user_side(
+    module: &stp_compiler::ir::Module,
+    layout: &stp_compiler::layout::Layout,
+    points: &[String],
+) -> Result<String, Diagnostic> {
+    stp_runtime::jit::Jit::clif(module, layout, points)
 }
 
 fn compile(session: Session) -> u8 {
-    let Session { mut opts, color, kernel_dir, cache, verify, function_probes, suppress_time_limits } = session;
+    let Session { mut opts, color, kernel_dir, cache, verify, function_probes, suppress_time_limits, clif } = session;
     let overload = if suppress_time_limits { None } else { stp_runtime::overload::Limit::from_defines(&opts.defines) };
     // Pass 5 compiles the user-placed handlers to run them (and reports
     // what it cannot translate as pass 3 would); -p3 and -p4 check them.
     if opts.last_pass < 5 {
-        opts.user_side = Some(check_user_side);
+        opts.user_side = Some(if clif && opts.last_pass == 3 { dump_user_side } else { check_user_side });
     }
     let kernel = match &kernel_dir {
         Some(dir) => Kernel::snapshot(dir),

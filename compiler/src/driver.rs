@@ -84,12 +84,14 @@ pub struct Options {
     pub interrupted: Option<fn() -> bool>,
     /// Pass 3's translation of the user-placed handlers (native code, in
     /// the runtime crate): given the IR, the layout and each probe's
-    /// point name, it reports what it cannot translate.
+    /// point name, it reports what it cannot translate, or gives a dump
+    /// of the code (the Cranelift IR) that `-p3` prints after the eBPF,
+    /// under `# Cranelift`, when it is not empty.
     pub user_side: Option<UserSide>,
 }
 
 /// See [`Options::user_side`].
-pub type UserSide = fn(&crate::ir::Module, &crate::layout::Layout, &[String]) -> Result<(), Diagnostic>;
+pub type UserSide = fn(&crate::ir::Module, &crate::layout::Layout, &[String]) -> Result<String, Diagnostic>;
 
 /// What a `--dump-*` option lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,7 +400,13 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     }
     // The IR is shown even when the eBPF back end then refuses something;
     // only -p3 shows it.
-    let ir_text = if opts.last_pass == 3 { crate::ir::print::print_module(&module, sm) } else { String::new() };
+    let ir_text = if opts.last_pass == 3 {
+        let probes: Vec<Vec<String>> =
+            program.probes.iter().map(|p| p.points.iter().map(|pt| pt.name.clone()).collect()).collect();
+        crate::ir::print::print_module(&module, &probes, sm)
+    } else {
+        String::new()
+    };
     let layout = match crate::layout::Limits::from_defines(&opts.defines)
         .and_then(|limits| crate::layout::Layout::new(&module, limits))
     {
@@ -442,18 +450,23 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         format!("translated to IR ({} functions) and {} eBPF programs", module.functions.len(), code.programs.len()),
         start.elapsed(),
     ));
-    if let Some(check) = opts.user_side
-        && let Err(d) = check(&module, &layout, &point_names(&program))
-    {
-        if opts.last_pass == 3 {
-            outcome.output = ir_text;
+    let user_code = match opts.user_side.map(|check| check(&module, &layout, &point_names(&program))) {
+        Some(Err(d)) => {
+            if opts.last_pass == 3 {
+                outcome.output = ir_text;
+            }
+            outcome.diagnostics.push(d);
+            outcome.failed_pass = Some(3);
+            return outcome;
         }
-        outcome.diagnostics.push(d);
-        outcome.failed_pass = Some(3);
-        return outcome;
-    }
+        Some(Ok(text)) => text,
+        None => String::new(),
+    };
     if opts.last_pass == 3 {
         outcome.output = format!("{ir_text}\n# eBPF\n{}", crate::bpf::codegen::print(&code));
+        if !user_code.is_empty() {
+            outcome.output.push_str(&format!("\n# Cranelift\n{user_code}"));
+        }
         return outcome;
     }
     if interrupted() {

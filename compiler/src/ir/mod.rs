@@ -11,6 +11,7 @@
 
 pub mod inline;
 pub mod lower;
+pub mod parse;
 pub mod print;
 pub mod races;
 pub mod verify;

@@ -1,4 +1,11 @@
 //! The IR as text: part of `-p3`'s output, and what golden tests compare.
+//!
+//! In: a [`Module`], the probe points of each probe its handlers serve,
+//! and the source map its spans point into. Out: text that
+//! [`super::parse`] reads back into a module that prints the same (only
+//! spans are approximate: a location comment keeps a start, not a range).
+//! Every fact the back ends read is in the text: variable, parameter and
+//! global types, the probe points, target walks.
 
 use std::fmt::Write as _;
 
@@ -35,7 +42,9 @@ fn describe(r: &crate::elab::target::Resolved) -> String {
     let load = match &r.load {
         Load::Value => "value".to_string(),
         Load::Int { size, signed } => format!("{}{}", if *signed { "s" } else { "u" }, size * 8),
-        Load::Bitfield { bits, bit_offset, .. } => format!("bits {bit_offset}..{}", bit_offset + bits),
+        Load::Bitfield { bits, bit_offset, size, signed } => {
+            format!("bits {bit_offset}..{} of {}{}", bit_offset + bits, if *signed { "s" } else { "u" }, size * 8)
+        }
         Load::CharArray { len } => format!("chars {len}"),
         Load::DataLoc => "data_loc".to_string(),
         Load::Address => "address".to_string(),
@@ -70,7 +79,9 @@ fn list(f: &Function, ops: &[Operand]) -> String {
     ops.iter().map(|o| operand(f, o)).collect::<Vec<_>>().join(", ")
 }
 
-pub fn print_module(m: &Module, sm: &SourceMap) -> String {
+/// The module, after a line per probe naming its points (`probes[i]`
+/// for probe `i`; empty when the caller has none to give).
+pub fn print_module(m: &Module, probes: &[Vec<String>], sm: &SourceMap) -> String {
     let mut out = String::new();
     for (i, g) in m.globals.iter().enumerate() {
         let kind = match &g.kind {
@@ -102,6 +113,9 @@ pub fn print_module(m: &Module, sm: &SourceMap) -> String {
             );
         }
         out.push('\n');
+    }
+    for (i, points) in probes.iter().enumerate() {
+        let _ = writeln!(out, "probe {i} {}", points.join(", "));
     }
     for (i, f) in m.functions.iter().enumerate() {
         let handler = m.handlers.iter().find(|h| h.func.0 as usize == i);
@@ -152,7 +166,12 @@ pub fn print_function(f: &Function, index: usize, probe: Option<(usize, bool)>, 
 fn print_block(out: &mut String, f: &Function, b: &Block, sm: &SourceMap) {
     for i in &b.insts {
         let text = inst(f, i);
-        let _ = writeln!(out, "  {text:<48} # {}", location(sm, i));
+        // An instruction the compiler made up has no location.
+        if i.span.is_dummy() {
+            let _ = writeln!(out, "  {text}");
+        } else {
+            let _ = writeln!(out, "  {text:<48} # {}", sm.location(i.span));
+        }
     }
     let term = match &b.term {
         Terminator::Jump(t) => format!("jump b{}", t.0),
@@ -167,15 +186,13 @@ fn print_block(out: &mut String, f: &Function, b: &Block, sm: &SourceMap) {
     let _ = writeln!(out, "  {term}");
 }
 
-fn location(sm: &SourceMap, i: &Inst) -> String {
-    if i.span.is_dummy() { String::new() } else { sm.location(i.span) }
-}
-
 fn inst(f: &Function, i: &Inst) -> String {
     let v = |x: &VarId| var(f, *x);
     let o = |x: &Operand| operand(f, x);
     let dst = |d: &Option<VarId>| d.as_ref().map(|d| format!("{} = ", var(f, *d))).unwrap_or_default();
     match &i.kind {
+        // (`%0 = -4` is the negation of 4.)
+        InstKind::Copy { dst, src: Operand::Long(n) } if *n < 0 => format!("{} = copy {n}", v(dst)),
         InstKind::Copy { dst, src } => format!("{} = {}", v(dst), o(src)),
         InstKind::Unary { dst, op, a } => {
             let op = match op {

@@ -43,6 +43,7 @@
 //!   match rule picks other submatches than the leftmost-first rule.
 
 mod builtins;
+mod clif;
 mod hist;
 mod output;
 mod rt;
@@ -119,8 +120,30 @@ impl Jit {
     /// probe point of the elaborated program's probe `i` (what `pp()`
     /// returns in its handler); missing ones read as "".
     pub fn compile(module: &Module, layout: &Layout, points: &[String]) -> Result<Jit, Diagnostic> {
+        let mut tables = Box::new(Tables::new(module, layout, points));
+        let (jm, entries) = translate::compile(module, &mut tables, None)?;
+        Ok(Jit { module: Some(jm), tables, entries })
+    }
+
+    /// The Cranelift IR of every user-placed function of `module`, as
+    /// [`Jit::compile`] makes it, each after a `; func #N NAME (...)`
+    /// line; addresses are shown by name (see `clif`). Empty when no
+    /// function is user-placed.
+    pub fn clif(module: &Module, layout: &Layout, points: &[String]) -> Result<String, Diagnostic> {
+        let mut tables = Box::new(Tables::new(module, layout, points));
+        let mut texts = Vec::new();
+        let (jm, entries) = translate::compile(module, &mut tables, Some(&mut texts))?;
+        let constants: Vec<(i64, Vec<u8>)> =
+            tables.consts.iter().map(|c| (c.as_ptr() as i64, c.strip_suffix(&[0]).unwrap_or(c).to_vec())).collect();
+        drop(Jit { module: Some(jm), tables, entries });
+        Ok(clif::name_addresses(&texts.join("\n"), &constants))
+    }
+}
+
+impl Tables {
+    fn new(module: &Module, layout: &Layout, points: &[String]) -> Tables {
         let max_len = layout.limits.max_string_len.max(2) as usize;
-        let tables = Tables {
+        Tables {
             layout: layout.clone(),
             max_len,
             str_size: layout.size_of(Ty::Str) as usize,
@@ -136,12 +159,11 @@ impl Jit {
                 .map(|h| (h.func, points.get(h.probe).cloned().unwrap_or_default()))
                 .collect(),
             tokenizer: Mutex::new(None),
-        };
-        let mut tables = Box::new(tables);
-        let (jm, entries) = translate::compile(module, &mut tables)?;
-        Ok(Jit { module: Some(jm), tables, entries })
+        }
     }
+}
 
+impl Jit {
     /// The user-placed handlers compiled, with the probe each serves.
     pub fn handlers<'m>(&self, module: &'m Module) -> impl Iterator<Item = &'m stp_compiler::ir::Handler> {
         let entries = &self.entries;

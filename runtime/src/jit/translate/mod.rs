@@ -40,8 +40,13 @@ fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
-/// Compiles the module's user-placed functions.
-pub fn compile(module: &Module, tables: &mut Tables) -> Result<(JITModule, HashMap<FuncId, Entry>), Diagnostic> {
+/// Compiles the module's user-placed functions; with `clif`, keeps each
+/// one's Cranelift IR as text there, in the module's order.
+pub fn compile(
+    module: &Module,
+    tables: &mut Tables,
+    mut clif: Option<&mut Vec<String>>,
+) -> Result<(JITModule, HashMap<FuncId, Entry>), Diagnostic> {
     let mut flag_builder = settings::builder();
     let set = |fb: &mut settings::Builder, k: &str, v: &str| {
         fb.set(k, v).map_err(|e| internal(format!("cranelift setting {k}: {e}")))
@@ -90,6 +95,9 @@ pub fn compile(module: &Module, tables: &mut Tables) -> Result<(JITModule, HashM
             g.b.seal_all_blocks();
             g.b.finalize(config);
         }
+        if let Some(texts) = clif.as_deref_mut() {
+            texts.push(format!("; func #{} {} ({})\n{}", id.0, f.name, role(module, id), cctx.func.display()));
+        }
         jm.define_function(cid, &mut cctx).map_err(|e| {
             Diagnostic::internal(format!("Cranelift refused the code of '{}': {e:?}", f.name)).at(f.span, "")
         })?;
@@ -105,6 +113,14 @@ pub fn compile(module: &Module, tables: &mut Tables) -> Result<(JITModule, HashM
         })
         .collect();
     Ok((jm, entries))
+}
+
+/// What a user-placed function is, as the IR's printer says it.
+fn role(module: &Module, id: FuncId) -> String {
+    match module.handlers.iter().find(|h| h.func == id) {
+        Some(h) => format!("handler of probe {}", h.probe),
+        None => "function".to_string(),
+    }
 }
 
 /// Each string variable's offset in the frame, and the frame's size: the
