@@ -42,12 +42,9 @@ use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
 use crate::elab::points::ProbeKind;
 use crate::kernel::{Kernel, TpField, Tracepoint, syscall_nr};
 
-/// The fewest syscall tracepoints of one side (entry or exit) that go
-/// through a dispatcher. Below it each keeps its own tracepoint: the
-/// dispatcher saves (n - 1) attachments of ~70 ms each, but it runs for
-/// every system call of the machine (a few helper calls for those not
-/// probed), which is not worth it for a probe on one or two calls.
-pub const DEFAULT_MIN: u64 = 4;
+/// The fewest syscall tracepoints of one side that go through a
+/// dispatcher (the limits' default lives with them, in the layout).
+pub use crate::layout::SYSCALL_DISPATCH_MIN as DEFAULT_MIN;
 
 /// `BPF_MAP_TYPE_PROG_ARRAY`.
 const MAP_PROG_ARRAY: u32 = 3;
