@@ -430,7 +430,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
             return outcome;
         }
     };
-    if let Err(d) = check_map_memory(&code.maps, &module, &program, layout.limits.max_map_memory) {
+    if let Err(d) = check_map_memory(&code.maps, &module, &program, kernel, layout.limits.max_map_memory) {
         outcome.diagnostics.push(d);
         outcome.failed_pass = Some(3);
         return outcome;
@@ -533,9 +533,10 @@ fn check_map_memory(
     maps: &[crate::bpf::btf::MapDef],
     module: &crate::ir::Module,
     program: &elab::Program,
+    kernel: &Kernel,
     limit: u64,
 ) -> Result<(), Diagnostic> {
-    let cpus = crate::bpf::mapmem::possible_cpus();
+    let cpus = kernel.possible_cpus().map_or(1, |c| c.count());
     crate::bpf::mapmem::check(maps, cpus, limit, |map| {
         let i = (0..module.globals.len() as u32)
             .find(|i| crate::bpf::codegen::map_name(module, crate::ir::GlobalId(*i)) == map)?;

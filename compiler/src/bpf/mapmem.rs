@@ -59,19 +59,12 @@ pub fn bytes(def: &MapDef, cpus: u64) -> u64 {
     }
 }
 
-/// The CPUs the kernel may bring up (`/sys/devices/system/cpu/possible`,
-/// `0-3,8`), which per-CPU maps take a value for; 1 where unknown.
+/// The running machine's possible CPUs, which per-CPU maps take a value
+/// for; 1 where unknown. For the runtime, which creates the maps on this
+/// machine; the compiler takes them from the kernel model
+/// ([`crate::kernel::Kernel::possible_cpus`]).
 pub fn possible_cpus() -> u64 {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
-    let n: u64 = text
-        .trim()
-        .split(',')
-        .filter_map(|r| match r.split_once('-') {
-            Some((a, b)) => Some(b.parse::<u64>().ok()?.saturating_sub(a.parse().ok()?) + 1),
-            None => r.parse::<u64>().ok().map(|_| 1),
-        })
-        .sum();
-    n.max(1)
+    crate::kernel::PossibleCpus::live().map_or(1, |c| c.count())
 }
 
 /// `N bytes` in the largest binary unit it fills.

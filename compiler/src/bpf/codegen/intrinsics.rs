@@ -241,9 +241,7 @@ impl Gen<'_> {
                 self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
                 self.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
                 self.emit(Insn::mov64_imm(Reg::R1, 0));
-                // SAFETY: getuid has no preconditions and cannot fail.
-                let uid = unsafe { libc::getuid() };
-                self.emit(Insn::jump_imm(Cond::Ne, Reg::R0, uid as i32, 1));
+                self.emit(Insn::jump_imm(Cond::Ne, Reg::R0, self.task.user as i32, 1));
                 self.emit(Insn::mov64_imm(Reg::R1, 1));
                 self.store(dst, Reg::R1, span)
             }

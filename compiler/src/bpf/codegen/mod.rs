@@ -120,7 +120,8 @@ pub const QUIET_RINGBUF: u32 = 1 << 16;
 /// What the generated code needs to know of the kernel it runs on: where
 /// the tasks' fields are (byte offsets from its BTF, for `ppid()`,
 /// `task_execname(t)` and the other readers of [`task`]), whether stp sees
-/// it from its first namespaces, and how many CPUs it may have.
+/// it from its first namespaces, how many CPUs it may have and the user
+/// stp runs as: all from the kernel model, never from the machine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelFacts {
     pub real_parent: Option<u32>,
@@ -149,6 +150,8 @@ pub struct KernelFacts {
     /// The possible CPUs, whose statistics records an extractor adds up
     /// (0: unknown, then `MAX_CPUS`).
     pub cpus: u32,
+    /// The user stp compiles for, whose tasks `is_myproc()` is true of.
+    pub user: u32,
 }
 
 impl KernelFacts {
@@ -156,8 +159,8 @@ impl KernelFacts {
     /// when they read its fields (looking them up reads the kernel's
     /// BTF, which scripts without such reads do without).
     pub fn of(kernel: &crate::kernel::Kernel, m: &Module) -> KernelFacts {
-        let cpus =
-            if matches!(kernel.source, crate::kernel::KernelSource::Live) { possible_cpus().unwrap_or(0) } else { 0 };
+        let cpus = kernel.possible_cpus().map_or(0, |c| c.ids());
+        let user = kernel.user();
         let calls = |f: fn(&str) -> bool| {
             m.functions.iter().filter(|f| f.placement == Placement::Kernel).any(|func| {
                 func.blocks
@@ -169,9 +172,9 @@ impl KernelFacts {
         let hz = || calls(|n| n == "HZ").then(|| kernel.config("CONFIG_HZ")?.parse().ok()).flatten();
         if !calls(task::reads_task) {
             let initial_namespaces = calls(|n| n.starts_with("ns_")) && task::initial_namespaces(kernel);
-            return KernelFacts { cpus, initial_namespaces, hz: hz(), ..KernelFacts::default() };
+            return KernelFacts { cpus, user, initial_namespaces, hz: hz(), ..KernelFacts::default() };
         }
-        KernelFacts { cpus, hz: hz(), ..task::task_facts(kernel) }
+        KernelFacts { cpus, user, hz: hz(), ..task::task_facts(kernel) }
     }
 }
 
@@ -197,18 +200,6 @@ pub fn fentry_args(
         }
     }
     out
-}
-
-/// The number of possible CPUs (`/sys/devices/system/cpu/possible`,
-/// ranges like `0-3,8`).
-fn possible_cpus() -> Option<u32> {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok()?;
-    let mut highest = 0;
-    for part in text.trim().split(',') {
-        let last = part.rsplit('-').next()?;
-        highest = highest.max(last.trim().parse::<u32>().ok()?);
-    }
-    Some(highest + 1)
 }
 
 /// The programs and maps of a module's kernel-placed handlers.

@@ -193,6 +193,7 @@ pub(super) fn task_facts(kernel: &crate::kernel::Kernel) -> KernelFacts {
         initial_namespaces: initial_namespaces(kernel),
         hz: None,
         cpus: 0,
+        user: 0,
     }
 }
 
