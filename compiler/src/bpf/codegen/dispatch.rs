@@ -35,7 +35,7 @@
 //! system call: its points keep their own tracepoints.
 
 use super::Output;
-use super::{HELPER_CURRENT_TASK, HELPER_PROBE_READ_KERNEL};
+use crate::bpf::abi::{HELPER_CURRENT_TASK, HELPER_PROBE_READ_KERNEL, HELPER_TAIL_CALL, MAP_PROG_ARRAY};
 use crate::bpf::btf::MapDef;
 use crate::bpf::elf::Program;
 use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
@@ -46,9 +46,6 @@ use crate::kernel::{Kernel, TpField, Tracepoint, syscall_nr};
 /// dispatcher (the limits' default lives with them, in the layout).
 pub use crate::layout::SYSCALL_DISPATCH_MIN as DEFAULT_MIN;
 
-/// `BPF_MAP_TYPE_PROG_ARRAY`.
-const MAP_PROG_ARRAY: u32 = 3;
-const HELPER_TAIL_CALL: i32 = 12;
 /// `TS_COMPAT` of x86's `thread_info.status`: a 32-bit call is running.
 const TS_COMPAT: i32 = 0x0002;
 

@@ -10,6 +10,7 @@
 //! [`super::records`]). What the generator does not translate yet is
 //! refused at the instruction's script line, never guessed.
 
+use super::abi::*;
 use super::btf::MapDef;
 use super::elf::Program;
 use super::insn::{AluOp, Cond, Insn, Reg, Size};
@@ -45,55 +46,9 @@ mod task;
 mod text;
 mod variance;
 
-const MAP_HASH: u32 = 1;
-const MAP_ARRAY: u32 = 2;
-const MAP_PERCPU_HASH: u32 = 5;
-const MAP_PERCPU_ARRAY: u32 = 6;
-const MAP_LRU_HASH: u32 = 9;
-const MAP_LRU_PERCPU_HASH: u32 = 10;
-const MAP_RINGBUF: u32 = 27;
-/// `BPF_F_MMAPABLE`: user space maps the globals record.
-const F_MMAPABLE: u32 = 1 << 10;
-/// `BPF_NOEXIST`.
-const NOEXIST: i32 = 1;
-
-const HELPER_MAP_LOOKUP: i32 = 1;
-const HELPER_MAP_UPDATE: i32 = 2;
-const HELPER_MAP_DELETE: i32 = 3;
-/// `bpf_ktime_get_ns`: CLOCK_MONOTONIC.
-const HELPER_KTIME: i32 = 5;
-const HELPER_TRACE_PRINTK: i32 = 6;
-const HELPER_PRANDOM: i32 = 7;
-const HELPER_GET_STACK: i32 = 67;
-const HELPER_CPU: i32 = 8;
-/// `bpf_get_current_pid_tgid`: tgid in the high half, pid in the low.
-const HELPER_PID_TGID: i32 = 14;
-/// `bpf_get_current_uid_gid`: gid in the high half, uid in the low.
-const HELPER_UID_GID: i32 = 15;
-const HELPER_COMM: i32 = 16;
-const HELPER_CURRENT_TASK: i32 = 35;
-const HELPER_PROBE_READ_USER: i32 = 112;
-const HELPER_PROBE_READ_KERNEL: i32 = 113;
-const HELPER_PROBE_READ_USER_STR: i32 = 114;
-const HELPER_PROBE_READ_KERNEL_STR: i32 = 115;
-const HELPER_JIFFIES: i32 = 118;
-const HELPER_RINGBUF_RESERVE: i32 = 131;
-/// `bpf_for_each_map_elem` (Linux 5.13) and `bpf_loop` (5.17): calls of
-/// a callback subprogram.
-const HELPER_FOR_EACH: i32 = 164;
-const HELPER_LOOP: i32 = 181;
-/// `bpf_map_lookup_percpu_elem` (Linux 6.0).
-const HELPER_LOOKUP_PERCPU: i32 = 195;
 /// The most CPUs whose statistics records an extractor adds up: the
 /// verifier follows the loop over them to its bound.
 const MAX_CPUS: u32 = 64;
-const HELPER_RINGBUF_SUBMIT: i32 = 132;
-const HELPER_RINGBUF_QUERY: i32 = 134;
-/// `bpf_ringbuf_query`'s question: the bytes not yet consumed.
-const RB_AVAIL_DATA: i32 = 0;
-/// `bpf_ringbuf_submit` flags.
-const RB_NO_WAKEUP: i32 = 1;
-const RB_FORCE_WAKEUP: i32 = 2;
 
 /// The most stack a program may use.
 const STACK: i32 = 512;
@@ -108,9 +63,8 @@ const LOOP_SLOT: i16 = -32;
 const ENTRY_SLOT: i16 = -40;
 const FIRST_VAR_SLOT: i32 = -48;
 
-/// The map loaders make of the object's read-only data (the regular
-/// expressions' tables); a load of its address names it.
-pub const RODATA: &str = ".rodata";
+/// The map of the object's read-only data (see [`super::elf::RODATA`]).
+pub use super::elf::RODATA;
 
 /// The ring buffer's size when `-s` does not set it.
 pub const DEFAULT_RINGBUF: u32 = 1 << 21;
@@ -1643,37 +1597,6 @@ impl<'a> Gen<'a> {
         }
         self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0));
     }
-}
-
-/// The helper names `-p3` shows.
-fn helper_name(h: i32) -> Option<&'static str> {
-    Some(match h {
-        HELPER_MAP_LOOKUP => "bpf_map_lookup_elem",
-        HELPER_MAP_UPDATE => "bpf_map_update_elem",
-        HELPER_MAP_DELETE => "bpf_map_delete_elem",
-        HELPER_CPU => "bpf_get_smp_processor_id",
-        HELPER_PID_TGID => "bpf_get_current_pid_tgid",
-        HELPER_UID_GID => "bpf_get_current_uid_gid",
-        HELPER_COMM => "bpf_get_current_comm",
-        HELPER_CURRENT_TASK => "bpf_get_current_task",
-        12 => "bpf_tail_call",
-        HELPER_KTIME => "bpf_ktime_get_ns",
-        HELPER_TRACE_PRINTK => "bpf_trace_printk",
-        HELPER_PRANDOM => "bpf_get_prandom_u32",
-        HELPER_GET_STACK => "bpf_get_stack",
-        HELPER_JIFFIES => "bpf_jiffies64",
-        HELPER_PROBE_READ_USER => "bpf_probe_read_user",
-        HELPER_PROBE_READ_USER_STR => "bpf_probe_read_user_str",
-        HELPER_PROBE_READ_KERNEL => "bpf_probe_read_kernel",
-        HELPER_PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",
-        HELPER_RINGBUF_RESERVE => "bpf_ringbuf_reserve",
-        HELPER_RINGBUF_SUBMIT => "bpf_ringbuf_submit",
-        HELPER_RINGBUF_QUERY => "bpf_ringbuf_query",
-        HELPER_LOOKUP_PERCPU => "bpf_map_lookup_percpu_elem",
-        HELPER_FOR_EACH => "bpf_for_each_map_elem",
-        HELPER_LOOP => "bpf_loop",
-        _ => return None,
-    })
 }
 
 /// The programs as `-p3` shows them.

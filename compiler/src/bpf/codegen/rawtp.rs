@@ -17,7 +17,8 @@
 //! `syscalls:*` events are not tracepoints and keep the perf path or a
 //! dispatcher).
 
-use super::{Ctx, Gen, HELPER_GET_STACK, KernelFacts, Output};
+use super::{Ctx, Gen, KernelFacts, Output};
+use crate::bpf::abi::HELPER_GET_STACK;
 use crate::bpf::insn::Insn;
 use crate::elab::points::ProbeKind;
 use crate::ir::{Function, InstKind, Module};
