@@ -82,7 +82,7 @@ impl Gen<'_> {
         self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(VALUE_SLOT)));
         let name = map_name(self.m, map);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_imm(Reg::R4, NOEXIST));
         self.emit(Insn::call(HELPER_MAP_UPDATE));
         self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);

@@ -17,13 +17,13 @@ impl Gen<'_> {
     /// temporary; the text is written at constant places, unrolled.
     fn hex_backtrace(&mut self, dst: VarId) -> Result<(), Diagnostic> {
         const WIDTH: u32 = 19;
-        let frames = self.layout.limits.max_backtrace.min((self.s - 1) / WIDTH);
+        let frames = self.layout.limits.max_backtrace.min((self.frame.s - 1) / WIDTH);
         let off = self.str_off(dst)?;
         self.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
         if frames == 0 {
             return Ok(());
         }
-        let buf = self.tmp[1];
+        let buf = self.frame.tmp[1];
         self.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
         self.scratch_addr(Reg::R2, buf);
         self.emit(Insn::mov64_imm(Reg::R3, (8 * frames) as i32));
@@ -67,7 +67,7 @@ impl Gen<'_> {
     ) -> Result<(), Diagnostic> {
         // From stp's first namespaces, `ns_pid()` reads what `pid()` does.
         let name = match name.strip_prefix("ns_") {
-            Some(plain) if self.task.initial_namespaces => plain,
+            Some(plain) if self.facts.task.initial_namespaces => plain,
             Some(_) => {
                 return Err(not_yet(
                     &format!("{name}() in kernel handlers outside the first pid and user namespaces"),
@@ -161,11 +161,11 @@ impl Gen<'_> {
                 self.store(dst, Reg::R1, span)
             }
             ("pp", Some(dst), []) => {
-                let p = Operand::Str(self.point.clone().into_bytes());
+                let p = Operand::Str(self.facts.point.clone().into_bytes());
                 self.set_str(dst, &p)
             }
             ("probefunc" | "ppfunc", Some(dst), []) => {
-                let p = Operand::Str(self.func.clone().into_bytes());
+                let p = Operand::Str(self.facts.func.clone().into_bytes());
                 self.set_str(dst, &p)
             }
             ("print_backtrace", _, []) => {
@@ -197,7 +197,7 @@ impl Gen<'_> {
                 self.emit(Insn::call(HELPER_KTIME));
                 self.store(dst, Reg::R0, span)
             }
-            ("HZ", Some(dst), []) => match self.task.hz {
+            ("HZ", Some(dst), []) => match self.facts.task.hz {
                 Some(hz) => {
                     self.emit(Insn::mov64_imm(Reg::R1, hz as i32));
                     self.store(dst, Reg::R1, span)
@@ -241,7 +241,7 @@ impl Gen<'_> {
                 self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
                 self.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
                 self.emit(Insn::mov64_imm(Reg::R1, 0));
-                self.emit(Insn::jump_imm(Cond::Ne, Reg::R0, self.task.user as i32, 1));
+                self.emit(Insn::jump_imm(Cond::Ne, Reg::R0, self.facts.task.user as i32, 1));
                 self.emit(Insn::mov64_imm(Reg::R1, 1));
                 self.store(dst, Reg::R1, span)
             }
@@ -256,7 +256,7 @@ impl Gen<'_> {
                 self.store(dst, Reg::R0, span)
             }
             ("probemod", Some(dst), []) => {
-                let m = Operand::Str(self.module.clone().into_bytes());
+                let m = Operand::Str(self.facts.module.clone().into_bytes());
                 self.set_str(dst, &m)
             }
             ("ftrace", _, [msg]) => {
@@ -322,7 +322,7 @@ impl Gen<'_> {
                 self.store(dst, Reg::R0, span)
             }
             ("isinstr", Some(dst), [hay, Operand::Str(needle)])
-                if short_needle(needle) && self.s <= super::strings::PLAIN_STRING_LOOPS =>
+                if short_needle(needle) && self.frame.s <= super::strings::PLAIN_STRING_LOOPS =>
             {
                 // A short literal needle: compared byte by byte, unrolled,
                 // at each position of the haystack (a loop the verifier
@@ -332,7 +332,7 @@ impl Gen<'_> {
                 self.emit(Insn::mov64_imm(Reg::R0, 1));
                 if !needle.is_empty() {
                     self.str_ptr(Reg::R1, hay, 0)?;
-                    let last = self.s as i32 - needle.len() as i32;
+                    let last = self.frame.s as i32 - needle.len() as i32;
                     self.emit(Insn::mov64_imm(Reg::R5, 0));
                     self.bind(top);
                     self.emit(Insn::mov64_imm(Reg::R0, 0));
@@ -378,10 +378,10 @@ impl Gen<'_> {
                 self.emit(Insn::jump_reg(Cond::Sle, Reg::R2, Reg::R5, 1));
                 self.emit(Insn::mov64_reg(Reg::R2, Reg::R5));
                 self.jump_imm_to(Cond::Sle, Reg::R2, 0, empty);
-                self.jump_imm_to(Cond::Sgt, Reg::R3, self.s as i32 - 1, empty);
+                self.jump_imm_to(Cond::Sgt, Reg::R3, self.frame.s as i32 - 1, empty);
                 self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
-                self.emit(Insn::jump_imm(Cond::Sle, Reg::R2, self.s as i32, 1));
-                self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                self.emit(Insn::jump_imm(Cond::Sle, Reg::R2, self.frame.s as i32, 1));
+                self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
                 // r3 = the source + start.
                 self.emit(Insn::mov64_reg(Reg::R4, Reg::R3));
                 self.str_ptr(Reg::R3, src, 0)?;

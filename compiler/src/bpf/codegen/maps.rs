@@ -39,11 +39,11 @@ impl Gen<'_> {
         let ml = self.map_layout(stat, span)?;
         self.build_key(&ml, keys, span)?;
         let name = map_name(self.m, stat);
-        let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus.min(MAX_CPUS) };
+        let cpus = if self.facts.task.cpus == 0 { MAX_CPUS } else { self.facts.task.cpus.min(MAX_CPUS) };
         let stride = ml.value_size.div_ceil(8) * 8;
         let first = records::HEADER + 8;
         let size = first + cpus * stride;
-        if size > self.ringbuf / 4 {
+        if size > self.facts.ringbuf / 4 {
             return Err(not_yet("printing a histogram this large on this many CPUs in kernel handlers", span));
         }
         let tag = self.record(RecordKind::HistPrint { stat: stat.0 });
@@ -56,7 +56,7 @@ impl Gen<'_> {
         self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
         self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, out);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
         self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
         // r1 = this CPU's place in the record.
@@ -109,10 +109,10 @@ impl Gen<'_> {
         let (top, next, done) = (self.label(), self.label(), self.label());
         self.bind(top);
         self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
-        let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus.min(MAX_CPUS) };
+        let cpus = if self.facts.task.cpus == 0 { MAX_CPUS } else { self.facts.task.cpus.min(MAX_CPUS) };
         self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, done);
         self.map_load(Reg::R1, name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
         self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
         // No record: the key has none, or there are no more CPUs.
@@ -170,14 +170,15 @@ impl Gen<'_> {
     /// is left in the key area.
     pub(super) fn entry_lookup(&mut self, map: &str) {
         self.emit(Insn::call(HELPER_PID_TGID));
-        self.emit(Insn::store(Size::DW, Reg::R8, self.key as i16, Reg::R0));
+        self.emit(Insn::store(Size::DW, Reg::R8, self.frame.key as i16, Reg::R0));
         self.map_load(Reg::R1, map);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::call(HELPER_MAP_LOOKUP));
     }
 
     pub(super) fn entry_slot(&self, slot: u32, span: Span) -> Result<(String, u32, Ty), Diagnostic> {
         let e = self
+            .facts
             .entry
             .as_ref()
             .ok_or_else(|| Diagnostic::internal("pass 3: @entry without its record").at(span, ""))?;
@@ -194,11 +195,11 @@ impl Gen<'_> {
         self.array_value("zeros");
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
         self.map_load(Reg::R1, &map);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_imm(Reg::R4, 0));
         self.emit(Insn::call(HELPER_MAP_UPDATE));
         self.map_load(Reg::R1, &map);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::call(HELPER_MAP_LOOKUP));
         self.jump_imm_to(Cond::Ne, Reg::R0, 0, have);
         self.emit(Insn::mov64_imm(Reg::R0, 0));
@@ -251,7 +252,7 @@ impl Gen<'_> {
                     self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(off16)));
                 }
                 self.scratch_addr(Reg::R1, d);
-                self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
                 self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
             }
         }
@@ -263,11 +264,11 @@ impl Gen<'_> {
     /// they are, strings NUL-padded.
     pub(super) fn build_key(&mut self, ml: &MapLayout, keys: &[Operand], span: Span) -> Result<(), Diagnostic> {
         if ml.keys.is_empty() {
-            self.emit(Insn::store_imm(Size::DW, Reg::R8, self.key as i16, 0));
+            self.emit(Insn::store_imm(Size::DW, Reg::R8, self.frame.key as i16, 0));
             return Ok(());
         }
         let keys: Vec<Option<Operand>> = keys.iter().cloned().map(Some).collect();
-        self.write_keys(self.key, ml, &keys, span)
+        self.write_keys(self.frame.key, ml, &keys, span)
     }
 
     /// Writes the given keys (`None`: leave that one) of a key record at
@@ -310,7 +311,7 @@ impl Gen<'_> {
     pub(super) fn lookup(&mut self, map: GlobalId) {
         let name = map_name(self.m, map);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::call(HELPER_MAP_LOOKUP));
     }
 
@@ -379,7 +380,7 @@ impl Gen<'_> {
         }
         let name = map_name(self.m, map);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_imm(Reg::R4, 0));
         self.emit(Insn::call(HELPER_MAP_UPDATE));
         let ok = self.label();
@@ -413,7 +414,7 @@ impl Gen<'_> {
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
         let name = map_name(self.m, stat);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_imm(Reg::R4, NOEXIST));
         self.emit(Insn::call(HELPER_MAP_UPDATE));
         // -EEXIST: another CPU inserted it first.

@@ -53,8 +53,8 @@ pub(super) fn context_free(m: &Module, f: &Function, layout: &Layout, task: Kern
     for ctx in [Ctx::Record, Ctx::RawArgs] {
         let mut records = Vec::new();
         let mut g = Gen::new(m, f, layout, &mut records, ctx);
-        g.task = task;
-        g.point = point.to_string();
+        g.facts.task = task;
+        g.facts.point = point.to_string();
         match g.function() {
             Ok(c) => code.push(c.insns),
             Err(_) => return false,

@@ -126,14 +126,14 @@ impl Gen<'_> {
         let text = match a {
             Operand::Var(v) => self.str_off(*v)?,
             Operand::Str(bytes) => {
-                let off = self.tmp[0];
+                let off = self.frame.tmp[0];
                 let bytes = bytes.clone();
                 self.store_literal(Reg::R8, off as i32, &bytes, None);
                 off
             }
             Operand::Long(_) => return Err(Diagnostic::internal("pass 3: a long where a string is needed")),
         };
-        let s = self.s;
+        let s = self.frame.s;
         let cb = self.callback(CallbackKind::Step, span, |g| g.regex_step(&t, at, text, s))?;
         // The context: the state, then the verdict.
         self.emit(Insn::store_imm(Size::DW, Reg::FP, LEN_SLOT, t.start as i32));

@@ -74,7 +74,7 @@ impl Gen<'_> {
             (_, [t]) if name.starts_with("task_") => (Some(t), name.trim_start_matches("task_")),
             _ => return None,
         };
-        let t = self.task;
+        let t = self.facts.task;
         let pids = |kind: u32| {
             let signal = t.signal?;
             let slot = t.signal_pids? + 8 * kind;
@@ -137,7 +137,7 @@ impl Gen<'_> {
             // The name: at most 16 bytes with its NUL, "" if unreadable.
             let off = self.str_off(dst)?;
             self.scratch_addr(Reg::R1, off);
-            self.emit(Insn::mov64_imm(Reg::R2, 16.min(self.s as i32)));
+            self.emit(Insn::mov64_imm(Reg::R2, 16.min(self.frame.s as i32)));
             self.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
             self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
             let ok = self.label();

@@ -126,10 +126,10 @@ impl Gen<'_> {
         self.emit(Insn::store_imm(Size::DW, Reg::FP, cpu_at, 0));
         self.bind(top);
         self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
-        let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus.min(MAX_CPUS) };
+        let cpus = if self.facts.task.cpus == 0 { MAX_CPUS } else { self.facts.task.cpus.min(MAX_CPUS) };
         self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, done);
         self.map_load(Reg::R1, name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
         self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
         // No record: the key has none, or there are no more CPUs.
