@@ -98,51 +98,31 @@ impl Gen<'_> {
         if op == StatOp::Variance {
             return self.stat_variance(name, keyed, span);
         }
-        // LEN_SLOT: count; VALUE_SLOT: sum; r9: min or max; KEY_SLOT
-        // (free once the entry's lookups are done) the CPU, on the stack
-        // where the verifier sees its bound.
-        let cpu_at = KEY_SLOT;
+        // LEN_SLOT: count; VALUE_SLOT: sum; r9: min or max.
         self.emit(Insn::store_imm(Size::DW, Reg::FP, LEN_SLOT, 0));
         self.emit(Insn::store_imm(Size::DW, Reg::FP, VALUE_SLOT, 0));
         self.emit(Insn::mov64_imm(Reg::R9, 0));
-        self.emit(Insn::store_imm(Size::DW, Reg::FP, cpu_at, 0));
-        let (top, next, done) = (self.label(), self.label(), self.label());
-        self.bind(top);
-        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
-        let cpus = if self.facts.task.cpus == 0 { MAX_CPUS } else { self.facts.task.cpus.min(MAX_CPUS) };
-        self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, done);
-        self.map_load(Reg::R1, name);
-        self.scratch_addr(Reg::R2, self.frame.key);
-        self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
-        self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
-        // No record: the key has none, or there are no more CPUs.
-        self.jump_imm_to(Cond::Eq, Reg::R0, 0, done);
-        self.emit(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
-        self.jump_imm_to(Cond::Eq, Reg::R1, 0, next);
-        // min or max: the first CPU with values sets it.
-        let keep = self.label();
-        let field = if op == StatOp::Min { 16 } else { 24 };
-        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, field));
-        self.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, LEN_SLOT));
-        let take = self.label();
-        self.jump_imm_to(Cond::Eq, Reg::R3, 0, take);
-        let better = if op == StatOp::Min { Cond::Sge } else { Cond::Sle };
-        self.jump_reg_to(better, Reg::R2, Reg::R9, keep);
-        self.bind(take);
-        self.emit(Insn::mov64_reg(Reg::R9, Reg::R2));
-        self.bind(keep);
-        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
-        self.emit(Insn::store(Size::DW, Reg::FP, LEN_SLOT, Reg::R3));
-        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 8));
-        self.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, VALUE_SLOT));
-        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R2));
-        self.emit(Insn::store(Size::DW, Reg::FP, VALUE_SLOT, Reg::R3));
-        self.bind(next);
-        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
-        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R4, 1));
-        self.emit(Insn::store(Size::DW, Reg::FP, cpu_at, Reg::R4));
-        self.jump_to(top);
-        self.bind(done);
+        self.each_cpu_record(name, Reg::R0, |g| {
+            // min or max: the first CPU with values sets it.
+            let keep = g.label();
+            let field = if op == StatOp::Min { 16 } else { 24 };
+            g.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, field));
+            g.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, LEN_SLOT));
+            let take = g.label();
+            g.jump_imm_to(Cond::Eq, Reg::R3, 0, take);
+            let better = if op == StatOp::Min { Cond::Sge } else { Cond::Sle };
+            g.jump_reg_to(better, Reg::R2, Reg::R9, keep);
+            g.bind(take);
+            g.emit(Insn::mov64_reg(Reg::R9, Reg::R2));
+            g.bind(keep);
+            g.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
+            g.emit(Insn::store(Size::DW, Reg::FP, LEN_SLOT, Reg::R3));
+            g.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 8));
+            g.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, VALUE_SLOT));
+            g.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R2));
+            g.emit(Insn::store(Size::DW, Reg::FP, VALUE_SLOT, Reg::R3));
+            Ok(())
+        })?;
         self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, LEN_SLOT));
         match op {
             StatOp::Count => {}
@@ -163,6 +143,46 @@ impl Gen<'_> {
             }
             StatOp::Variance => {}
         }
+        Ok(())
+    }
+
+    /// Runs `body` for each CPU's record of the key in the key area that
+    /// holds values: the record in `record` (r0 or r9), its count in r1.
+    /// The CPU counts in KEY_SLOT (free once the entry's lookups are
+    /// done), on the stack where the verifier sees its bound; the loop
+    /// stops at the first CPU without a record, or at the kernel's
+    /// possible CPUs (at most `MAX_CPUS`).
+    pub(super) fn each_cpu_record(
+        &mut self,
+        name: &str,
+        record: Reg,
+        body: impl FnOnce(&mut Self) -> Result<(), Diagnostic>,
+    ) -> Result<(), Diagnostic> {
+        let cpu_at = KEY_SLOT;
+        let (top, next, done) = (self.label(), self.label(), self.label());
+        self.emit(Insn::store_imm(Size::DW, Reg::FP, cpu_at, 0));
+        self.bind(top);
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
+        let cpus = if self.facts.task.cpus == 0 { MAX_CPUS } else { self.facts.task.cpus.min(MAX_CPUS) };
+        self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, done);
+        self.map_load(Reg::R1, name);
+        self.scratch_addr(Reg::R2, self.frame.key);
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
+        self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
+        // No record: the key has none, or there are no more CPUs.
+        self.jump_imm_to(Cond::Eq, Reg::R0, 0, done);
+        if record != Reg::R0 {
+            self.emit(Insn::mov64_reg(record, Reg::R0));
+        }
+        self.emit(Insn::load(Size::DW, Reg::R1, record, 0));
+        self.jump_imm_to(Cond::Eq, Reg::R1, 0, next);
+        body(self)?;
+        self.bind(next);
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R4, 1));
+        self.emit(Insn::store(Size::DW, Reg::FP, cpu_at, Reg::R4));
+        self.jump_to(top);
+        self.bind(done);
         Ok(())
     }
 

@@ -104,11 +104,7 @@ impl Gen<'_> {
         self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
         self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R2, Reg::R0));
         self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
-        let off = self.str_off(dst)?;
-        self.scratch_addr(Reg::R1, off);
-        self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
-        self.scratch_addr(Reg::R3, build);
-        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        self.copy_scratch_str(dst, build)?;
         Ok(())
     }
 
