@@ -14,7 +14,7 @@ use super::abi::*;
 use super::btf::MapDef;
 use super::elf::Program;
 use super::insn::{AluOp, Cond, Insn, Reg, Size};
-use super::records::{self, RecordArg, RecordKind};
+use super::records::{self, RecordKind};
 use crate::diag::Diagnostic;
 use crate::elab::sdt::SdtLoc;
 use crate::ir::{
