@@ -7,8 +7,13 @@
 //! fails with "array overflow" as a plain write does. `-=` adds the
 //! negation.
 
-use super::*;
-use crate::bpf::insn::AtomicOp;
+use super::{Gen, Label, VALUE_SLOT, map_name, not_yet, overflow_message};
+use crate::bpf::abi::{HELPER_MAP_UPDATE, NOEXIST};
+use crate::bpf::insn::{AluOp, AtomicOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{BinOp, GlobalId, Operand, VarId};
+use crate::layout::ValueLayout;
+use crate::source::Span;
 
 /// `-EEXIST`: `BPF_NOEXIST` found the key there.
 const EEXIST: i32 = -17;

@@ -18,7 +18,9 @@
 
 use std::collections::BTreeSet;
 
-use super::*;
+use super::Gen;
+use crate::diag::Diagnostic;
+use crate::ir::{Function, InstKind, Operand, Terminator, VarId};
 
 /// `BPF_COMPLEXITY_LIMIT_INSNS`: the most instructions the verifier
 /// processes for one program.

@@ -3,7 +3,12 @@
 //! registers of a kprobe or uprobe, the u64 array of an fentry program),
 //! `returnval()`, `is_return()`, and `cpuid()`.
 
-use super::*;
+use super::{Ctx, Gen, not_yet};
+use crate::bpf::abi::HELPER_CPU;
+use crate::bpf::insn::{AluOp, Insn, Reg};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::source::Span;
 
 impl Gen<'_> {
     /// One of these intrinsics, or `None` for the others.

@@ -26,8 +26,18 @@
 //! Buffer record: the count, the limit, then for a sorted loop the order
 //! (a u16 per entry), then the entries: the key record, then the value.
 
-use super::*;
+use super::{Ctx, Gen, KEY_SLOT, Label, MAX_CPUS, VALUE_SLOT, map_name, not_yet};
+use crate::bpf::abi::{
+    HELPER_CPU, HELPER_FOR_EACH, HELPER_LOOP, HELPER_MAP_DELETE, HELPER_MAP_LOOKUP, HELPER_PROBE_READ_KERNEL,
+    HELPER_PROBE_READ_KERNEL_STR, MAP_ARRAY,
+};
+use crate::bpf::btf::MapDef;
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Function, GlobalId, InstKind, Operand, Ty, VarId};
+use crate::layout::{MapLayout, ValueLayout};
 use crate::parse::ast::{Sort, SortBy, StatOp};
+use crate::source::Span;
 
 /// The stack a program with callbacks leaves them: the kernel counts the
 /// frames of a call chain (program, walk callback, step callback)

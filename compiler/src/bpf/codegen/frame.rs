@@ -10,11 +10,18 @@
 //! (the code of an instruction may write its result before it has read
 //! every operand). Variables are then coloured in order, each taking the
 //! lowest place none of its neighbours has.
+//!
+//! [`Frame`] holds the result for a generator: each variable's slot or
+//! place, the temporaries, the map key area, the loops' counters and the
+//! work area of the string intrinsics, all within the stack's 512 bytes
+//! and the scratch record.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-use super::*;
+use super::{FIRST_VAR_SLOT, LOOP_SLOT, STACK, foreach, loops, search};
+use crate::ir::{Block, Catch, Function, InstKind, Operand, Terminator, Ty, VarId};
+use crate::layout::Layout;
 
 /// The variables an instruction writes and reads.
 fn defs_uses(kind: &InstKind) -> (BTreeSet<u32>, BTreeSet<u32>) {

@@ -24,7 +24,12 @@
 
 use std::collections::BTreeSet;
 
-use super::*;
+use super::{Gen, Label, STACK, not_yet};
+use crate::bpf::abi::HELPER_LOOP;
+use crate::bpf::insn::{Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Block, Catch, Function, Inst, InstKind, Operand, Terminator, VarId};
+use crate::source::Span;
 
 /// In a callback: the caller's frame pointer.
 const FRAME: i16 = -48;

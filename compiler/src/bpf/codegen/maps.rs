@@ -3,7 +3,18 @@
 //! the same key), statistics records and their extractors summed over
 //! every CPU, and the `@entry` record.
 
-use super::*;
+use super::{ENTRY_SLOT, Gen, KEY_SLOT, LEN_SLOT, MAX_CPUS, VALUE_SLOT, map_name, not_yet, overflow_message};
+use crate::bpf::abi::{
+    HELPER_LOOKUP_PERCPU, HELPER_MAP_LOOKUP, HELPER_MAP_UPDATE, HELPER_PID_TGID, HELPER_PROBE_READ_KERNEL,
+    HELPER_PROBE_READ_KERNEL_STR, HELPER_RINGBUF_SUBMIT, NOEXIST,
+};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::bpf::records;
+use crate::bpf::records::RecordKind;
+use crate::diag::Diagnostic;
+use crate::ir::{GlobalId, Operand, Ty, VarId};
+use crate::layout::{HistLayout, MapLayout, STAT_FIELDS, ValueLayout};
+use crate::source::Span;
 
 impl Gen<'_> {
     pub(super) fn global_slot(&self, g: GlobalId, span: Span) -> Result<crate::layout::Slot, Diagnostic> {

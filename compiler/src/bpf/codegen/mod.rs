@@ -9,6 +9,17 @@
 //! and runtime errors are records in the `events` ring buffer (see
 //! [`super::records`]). What the generator does not translate yet is
 //! refused at the instruction's script line, never guessed.
+//!
+//! In: the IR module, the layout and the kernel's facts. Out: an
+//! [`Output`] (programs, maps, line starts, record table), through
+//! [`crate::bpf::build`], the back end's entry. The parts: [`program`]
+//! makes a program per point; a [`Gen`] writes one, through its
+//! [`Emitter`] (instructions, labels, jumps), its [`Frame`] (where the
+//! function's values live) and its [`ProgramFacts`] (what the program is
+//! for, from [`facts`]); [`inst`] writes each IR instruction, and each
+//! construct has its module (maps, strings, `foreach`, intrinsics,
+//! target variables, ...). The ABI's constants are in [`super::abi`].
+//! (`target.rs` still imports this module's names wholesale.)
 
 use super::abi::*;
 use super::btf::MapDef;
@@ -17,11 +28,9 @@ use super::insn::{AluOp, Cond, Insn, Reg, Size};
 use super::records::{self, RecordKind};
 use crate::diag::Diagnostic;
 use crate::elab::sdt::SdtLoc;
-use crate::ir::{
-    BinOp, Block, BlockId, Catch, Function, GlobalId, Inst, InstKind, Module, Operand, Terminator, Ty, VarId,
-};
-use crate::layout::{HistLayout, Layout, MapLayout, STAT_FIELDS, ValueLayout};
-use crate::parse::ast::{CompareOp, PrintKind};
+use crate::ir::{Block, BlockId, Function, GlobalId, Inst, InstKind, Module, Operand, Terminator, Ty, VarId};
+use crate::layout::Layout;
+use crate::parse::ast::PrintKind;
 use crate::source::Span;
 use emit::{Emitter, Label};
 use facts::{Ctx, ProgramFacts};

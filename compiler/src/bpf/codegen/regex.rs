@@ -16,7 +16,12 @@ use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 
 use super::foreach::CallbackKind;
-use super::*;
+use super::{Gen, LEN_SLOT, VALUE_SLOT};
+use crate::bpf::abi::HELPER_LOOP;
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::source::Span;
 
 /// State flags.
 const MATCH: i32 = 1;

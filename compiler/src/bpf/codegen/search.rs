@@ -21,8 +21,13 @@
 //! literal operands or `%m` need them) two strings.
 
 use super::foreach::CallbackKind;
-use super::*;
-use crate::parse::ast::StatOp;
+use super::{Gen, KEY_SLOT, Label, VALUE_SLOT};
+use crate::bpf::abi::{HELPER_LOOP, HELPER_PROBE_READ_KERNEL, HELPER_PROBE_READ_KERNEL_STR};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Function, InstKind, Operand, VarId};
+use crate::parse::ast::{PrintKind, StatOp};
+use crate::source::Span;
 
 /// The longs at the start of the work area.
 pub(super) const WORK_LONGS: u32 = 9;

@@ -21,8 +21,14 @@
 //! Here the text is then sealed: its length set to the last byte, where
 //! what follows appends nothing.
 
-use super::*;
+use super::{Gen, VALUE_SLOT};
+use crate::bpf::abi::{HELPER_PROBE_READ_KERNEL, HELPER_PROBE_READ_KERNEL_STR, HELPER_PROBE_READ_USER};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
 use crate::format::{Conv, Count, Piece, Spec};
+use crate::ir::{Operand, Ty, VarId};
+use crate::parse::ast::PrintKind;
+use crate::source::Span;
 
 /// The work longs of a general conversion: its width, its precision (-1:
 /// none), whether it is left-justified, its sign or prefix (a short

@@ -2,7 +2,13 @@
 //! reads of kernel and user memory, all bounded by MAXSTRINGLEN (the
 //! text `sprintf` builds: see [`super::sprintf`]).
 
-use super::*;
+use super::{Gen, LEN_SLOT};
+use crate::bpf::abi::{HELPER_PROBE_READ_KERNEL_STR, HELPER_PROBE_READ_USER_STR};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::parse::ast::CompareOp;
+use crate::source::Span;
 
 /// The largest string size whose byte loops (comparisons, short literal
 /// searches) are plain jumps, which the verifier follows byte by byte;

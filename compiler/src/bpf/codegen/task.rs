@@ -5,7 +5,12 @@
 //! gives (`KernelFacts::of` looks them up), reading with
 //! `bpf_probe_read_kernel`, so a bad task pointer reads as 0.
 
-use super::*;
+use super::{Gen, KernelFacts, VALUE_SLOT, not_yet};
+use crate::bpf::abi::{HELPER_CURRENT_TASK, HELPER_PROBE_READ_KERNEL_STR};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::source::Span;
 
 /// `enum pid_type`'s values, fixed since Linux 4.19 (before, `struct
 /// signal_struct` had no `pids`, and these intrinsics are refused).

@@ -8,7 +8,11 @@
 //! [`super::search`]); the escapes, whose text grows by one to four bytes
 //! per input byte, a turn per input byte.
 
-use super::*;
+use super::Gen;
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::source::Span;
 
 /// The two-byte escapes, by the byte they stand for.
 const ESCAPES: [(u8, u8); 10] = [

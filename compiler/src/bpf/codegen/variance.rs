@@ -7,7 +7,10 @@
 //! 0 for a divisor of 0. The running values live in the work area (see
 //! [`super::search`]).
 
-use super::*;
+use super::Gen;
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::source::Span;
 
 /// A CPU's record: its count, sum, running mean and sum of squared
 /// differences.
