@@ -95,7 +95,7 @@ pub struct LineInfo {
 /// the file, line, column and text of each span's start. The code before
 /// the first statement (the handler's prologue) is put on `probe`'s line.
 /// Spans the compiler made up are left out: the line before goes on.
-pub fn line_info(lines: &[(usize, Span)], probe: Option<Span>, sm: &SourceMap) -> Vec<LineInfo> {
+pub(crate) fn line_info(lines: &[(usize, Span)], probe: Option<Span>, sm: &SourceMap) -> Vec<LineInfo> {
     let at = |slot: usize, span: Span| {
         let file = sm.get(span.file)?;
         let (line, col) = file.line_col(span.start);
@@ -133,7 +133,7 @@ pub fn write_object_with_lines(
 /// loaders make a frozen array map of; the programs load addresses in it
 /// as loads of the map named [`RODATA`], the offset in
 /// the instruction's immediate.
-pub fn write_object_with_data(
+pub(crate) fn write_object_with_data(
     programs: &[Program],
     maps: &[MapDef],
     license: &str,

@@ -77,7 +77,7 @@ pub fn human(n: u64) -> String {
 /// Refuses maps past `limit` bytes in all: the largest map, at the
 /// declaration of its global (`span_of` gives it by map name, with the
 /// script's name for the global).
-pub fn check(
+pub(crate) fn check(
     maps: &[MapDef],
     cpus: u64,
     limit: u64,

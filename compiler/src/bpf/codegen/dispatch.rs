@@ -129,7 +129,7 @@ fn status_offset(kernel: &Kernel) -> Option<i32> {
 /// Sends the syscall tracepoints of `out` through dispatchers where there
 /// are at least `min` of them on a side (`min` 0: never). Fills
 /// `out.dispatch`.
-pub fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Kernel, min: u64) {
+pub(crate) fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Kernel, min: u64) {
     out.dispatch = vec![None; out.programs.len()];
     if min == 0 || kernel.arch != "x86_64" {
         return;

@@ -83,7 +83,7 @@ impl KernelFacts {
 /// those of vmlinux with a BTF prototype of at most six arguments of at
 /// most 8 bytes each (each a u64 of the context), by name, with their
 /// number of arguments.
-pub fn fentry_args(kernel: &Kernel, program: &crate::elab::Program) -> BTreeMap<String, usize> {
+pub(crate) fn fentry_args(kernel: &Kernel, program: &crate::elab::Program) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for point in program.probes.iter().flat_map(|p| &p.points) {
         let ProbeKind::KernelFunction { func, .. } = &point.kind else { continue };

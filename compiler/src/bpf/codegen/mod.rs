@@ -33,8 +33,9 @@ use crate::layout::Layout;
 use crate::parse::ast::PrintKind;
 use crate::source::Span;
 use emit::{Emitter, Label};
+pub use facts::KernelFacts;
+pub(crate) use facts::fentry_args;
 use facts::{Ctx, ProgramFacts};
-pub use facts::{KernelFacts, fentry_args};
 use frame::Frame;
 pub(crate) use program::generate;
 
@@ -692,7 +693,7 @@ impl<'a> Gen<'a> {
 }
 
 /// The programs as `-p3` shows them.
-pub fn print(out: &Output) -> String {
+pub(crate) fn print(out: &Output) -> String {
     if out.programs.is_empty() {
         return "(no kernel-placed handlers)\n".to_string();
     }

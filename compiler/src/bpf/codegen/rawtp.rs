@@ -70,7 +70,7 @@ pub(super) fn context_free(m: &Module, f: &Function, layout: &Layout, task: Kern
 /// Moves the context-free tracepoint programs of `out` that are neither
 /// dispatched nor twins to raw tracepoints, where the kernel has the
 /// tracepoint.
-pub fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Kernel) {
+pub(crate) fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Kernel) {
     for (i, p) in out.programs.iter_mut().enumerate() {
         let free = out.context_free.get(i).copied().unwrap_or(false);
         let dispatched = out.dispatch.get(i).is_some_and(Option::is_some);
