@@ -516,3 +516,56 @@ fn a_syscall_wildcard_short_of_the_kernel_warns() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("WARNING"), "{}", stderr(&out));
 }
+
+/// A kernel snapshot records the machine's possible CPUs and the user
+/// stp ran as, and code compiled against a snapshot takes them from it:
+/// the per-CPU loop of `@max` visits the CPUs it lists, and `is_myproc()`
+/// compares with its user. A snapshot without them (older ones, like
+/// `tests/kernel`) compiles with the loop at stp's bound of 64.
+#[test]
+fn a_snapshot_records_the_possible_cpus_and_the_user() {
+    let script = "global s\nprobe kernel.trace(\"sched:sched_switch\") { s <<< 1; if (is_myproc()) println(@max(s)) }";
+    let dir = std::env::temp_dir().join(format!("stp-cli-snapshot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Writing one from the running kernel, pruned to what the script needs.
+    if std::fs::File::open("/sys/kernel/btf/vmlinux").is_ok() {
+        let prune = dir.with_extension("prune");
+        std::fs::write(&prune, "event sched:sched_switch\ndepth 0\n").expect("write the prune list");
+        let out = Command::new(stp())
+            .arg("--snapshot-kernel")
+            .arg(&dir)
+            .arg("--snapshot-prune")
+            .arg(&prune)
+            .output()
+            .expect("stp runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").expect("the CPU list");
+        assert_eq!(std::fs::read_to_string(dir.join("cpus_possible")).expect("recorded").trim(), possible.trim());
+        let id = Command::new("id").arg("-u").output().expect("id runs");
+        let uid = String::from_utf8_lossy(&id.stdout).trim().to_string();
+        assert_eq!(std::fs::read_to_string(dir.join("uid")).expect("recorded").trim(), uid);
+        std::fs::remove_dir_all(&dir).expect("remove the snapshot");
+        let _ = std::fs::remove_file(&prune);
+    } else if common::in_ci() {
+        panic!("CI runs with the kernel's BTF readable");
+    } else {
+        eprintln!("skipped writing a snapshot: /sys/kernel/btf/vmlinux is not readable");
+    }
+    // Reading one: a copy of tests/kernel with the two files added.
+    let copy = Command::new("cp").arg("-r").arg(root().join("tests/kernel")).arg(&dir).status().expect("cp runs");
+    assert!(copy.success());
+    std::fs::write(dir.join("cpus_possible"), "0-5,8\n").expect("write the CPUs");
+    std::fs::write(dir.join("uid"), "4242\n").expect("write the user");
+    let p3 = |kernel: &std::path::Path| {
+        let out = run_stp(&["-p3", "--kernel", kernel.to_str().expect("utf-8"), "-e", script]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = p3(&dir);
+    // CPU ids 0 to 8: the loop stops at 9.
+    assert!(text.contains("if r4 >= 0x9 goto"), "{text}");
+    assert!(text.contains(&format!("if r0 != {:#x} goto", 4242)), "{text}");
+    let old = p3(&root().join("tests/kernel"));
+    assert!(old.contains("if r4 >= 0x40 goto"), "{old}");
+    std::fs::remove_dir_all(&dir).expect("remove the copy");
+}

@@ -38,19 +38,10 @@ fn kernel() -> Kernel {
 /// limits: the programs printed. (The one place that names the back end's
 /// entry points.)
 fn ebpf(module: &Module, program: &Program, kernel: &Kernel) -> Result<String, Diagnostic> {
-    use stp_compiler::bpf::codegen;
     let layout = stp_compiler::layout::Layout::new(module, stp_compiler::layout::Limits::from_defines(&[])?)?;
-    let mut code = codegen::generate(
-        module,
-        program,
-        &layout,
-        codegen::DEFAULT_RINGBUF,
-        codegen::KernelFacts::of(kernel, module),
-        &codegen::fentry_args(kernel, program),
-    )?;
-    codegen::dispatch::plan(&mut code, program, kernel, layout.limits.syscall_dispatch_min);
-    codegen::rawtp::plan(&mut code, program, kernel);
-    Ok(codegen::print(&code))
+    let sources = stp_compiler::source::SourceMap::new();
+    let options = stp_compiler::bpf::Options { buffer_mb: None, source_map: &sources, listing: true, object: false };
+    stp_compiler::bpf::build(module, program, &layout, kernel, &options).map(|o| o.listing).map_err(|e| e.diagnostic)
 }
 
 /// The text as the printer writes it: comment lines dropped.

@@ -417,38 +417,31 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
             return outcome;
         }
     };
-    let ringbuf = opts
-        .buffer_size
-        .map_or(crate::bpf::codegen::DEFAULT_RINGBUF, |mb| (mb.clamp(1, 4095) << 20).next_power_of_two());
-    let mut code = match crate::bpf::codegen::generate(
-        &module,
-        &program,
-        &layout,
-        ringbuf,
-        crate::bpf::codegen::KernelFacts::of(kernel, &module),
-        &crate::bpf::codegen::fentry_args(kernel, &program),
-    ) {
-        Ok(code) => code,
-        Err(d) => {
-            if opts.last_pass == 3 {
+    let backend = crate::bpf::Options {
+        buffer_mb: opts.buffer_size,
+        source_map: sm,
+        listing: opts.last_pass == 3,
+        object: opts.last_pass > 3,
+    };
+    let mut built = match crate::bpf::build(&module, &program, &layout, kernel, &backend) {
+        Ok(built) => built,
+        Err(e) => {
+            if e.shows_ir && opts.last_pass == 3 {
                 outcome.output = ir_text;
             }
-            outcome.diagnostics.push(d);
-            outcome.failed_pass = Some(3);
+            outcome.diagnostics.push(e.diagnostic);
+            outcome.failed_pass = Some(e.pass);
             return outcome;
         }
     };
-    if let Err(d) = check_map_memory(&code.maps, &module, &program, layout.limits.max_map_memory) {
-        outcome.diagnostics.push(d);
-        outcome.failed_pass = Some(3);
-        return outcome;
-    }
-    crate::bpf::codegen::dispatch::plan(&mut code, &program, kernel, layout.limits.syscall_dispatch_min);
-    crate::bpf::codegen::rawtp::plan(&mut code, &program, kernel);
     outcome.timings.push((
         3,
-        format!("translated to IR ({} functions) and {} eBPF programs", module.functions.len(), code.programs.len()),
-        start.elapsed(),
+        format!(
+            "translated to IR ({} functions) and {} eBPF programs",
+            module.functions.len(),
+            built.code.programs.len()
+        ),
+        start.elapsed().saturating_sub(built.object_time),
     ));
     let user_code = match opts.user_side.map(|check| check(&module, &layout, &point_names(&program))) {
         Some(Err(d)) => {
@@ -463,7 +456,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         None => String::new(),
     };
     if opts.last_pass == 3 {
-        outcome.output = format!("{ir_text}\n# eBPF\n{}", crate::bpf::codegen::print(&code));
+        outcome.output = format!("{ir_text}\n# eBPF\n{}", built.listing);
         if !user_code.is_empty() {
             outcome.output.push_str(&format!("\n# Cranelift\n{user_code}"));
         }
@@ -473,25 +466,11 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.interrupted = Some(3);
         return outcome;
     }
-    // Pass 4: the object; -p4 writes it to NAME.o here (`-m NAME`, else
-    // stp_PID) and prints its path, -k keeps it in a temporary directory.
+    // Pass 4: the object (written by the back end above); -p4 writes it
+    // to NAME.o here (`-m NAME`, else stp_PID) and prints its path, -k
+    // keeps it in a temporary directory.
     let start = Instant::now();
-    // Line info lets the kernel's verifier log and bpftool show the
-    // script line above the code it became.
-    let lines: Vec<_> = code
-        .lines
-        .iter()
-        .zip(&code.points)
-        .map(|(lines, (probe, _))| crate::bpf::elf::line_info(lines, program.probes.get(*probe).map(|p| p.span), sm))
-        .collect();
-    let bytes = match crate::bpf::elf::write_object_with_data(&code.programs, &code.maps, "GPL", &lines, &code.rodata) {
-        Ok(b) => b,
-        Err(e) => {
-            outcome.diagnostics.push(Diagnostic::internal(e));
-            outcome.failed_pass = Some(4);
-            return outcome;
-        }
-    };
+    let bytes = std::mem::take(&mut built.bytes);
     let name = opts.module.clone().unwrap_or_else(|| format!("stp_{}", std::process::id()));
     let written = if opts.last_pass == 4 {
         crate::objfile::write_in(std::path::Path::new("."), &name, &bytes)
@@ -510,16 +489,14 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         }
     };
     let shown = path.as_ref().map_or_else(|| "memory".to_string(), |p| p.display().to_string());
-    outcome.timings.push((4, format!("compiled to {shown}"), start.elapsed()));
-    let programs = code.programs.iter().map(|p| p.name.clone()).zip(code.lines.iter().cloned()).collect();
-    let attach = code.programs.iter().map(|p| p.section.clone()).zip(code.alt.iter().copied()).collect();
+    outcome.timings.push((4, format!("compiled to {shown}"), start.elapsed() + built.object_time));
     outcome.object = Some(Built {
         path: path.clone(),
         kept_dir,
         bytes: bytes.clone(),
-        maps: crate::bpf::mapmem::owners(&code.maps, &module),
-        programs,
-        attach,
+        programs: built.programs(),
+        attach: built.attach(),
+        maps: built.maps,
     });
     if opts.last_pass == 4 {
         outcome.output = format!("{shown}\n");
@@ -534,28 +511,10 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         program,
         module,
         layout,
-        code,
+        code: built.code,
         ringbuf_default: opts.buffer_size.is_none(),
     }));
     outcome
-}
-
-/// Refuses maps that would take more kernel memory than `limit`, at the
-/// declaration of the largest one's global.
-fn check_map_memory(
-    maps: &[crate::bpf::btf::MapDef],
-    module: &crate::ir::Module,
-    program: &elab::Program,
-    limit: u64,
-) -> Result<(), Diagnostic> {
-    let cpus = crate::bpf::mapmem::possible_cpus();
-    crate::bpf::mapmem::check(maps, cpus, limit, |map| {
-        let i = (0..module.globals.len() as u32)
-            .find(|i| crate::bpf::codegen::map_name(module, crate::ir::GlobalId(*i)) == map)?;
-        let name = &module.global(crate::ir::GlobalId(i))?.name;
-        let decl = program.globals.iter().find(|g| g.decl.name.name == *name)?;
-        Some((name.clone(), decl.decl.span))
-    })
 }
 
 /// What `pp()` says in each probe's handler: its first point's name.

@@ -39,9 +39,16 @@ pub struct Limits {
     pub max_map_memory: u64,
     /// The fewest syscall tracepoints of one side that go through one
     /// dispatcher on the raw syscall tracepoint (0: none do); see
-    /// [`crate::bpf::codegen::dispatch`].
+    /// `bpf::codegen::dispatch`.
     pub syscall_dispatch_min: u64,
 }
+
+/// The fewest syscall tracepoints of one side (entry or exit) that go
+/// through a dispatcher. Below it each keeps its own tracepoint: the
+/// dispatcher saves (n - 1) attachments of ~70 ms each, but it runs for
+/// every system call of the machine (a few helper calls for those not
+/// probed), which is not worth it for a probe on one or two calls.
+pub const SYSCALL_DISPATCH_MIN: u64 = 4;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -54,7 +61,7 @@ impl Default for Limits {
             max_function_probes: 1000,
             max_backtrace: 20,
             max_map_memory: 1 << 30,
-            syscall_dispatch_min: crate::bpf::codegen::dispatch::DEFAULT_MIN,
+            syscall_dispatch_min: SYSCALL_DISPATCH_MIN,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! with [`diag::Diagnostic`]s; none prints.
 
 pub mod bpf;
+pub mod btf;
 pub mod diag;
 pub mod driver;
 pub mod elab;

@@ -36,6 +36,11 @@ const R_BPF_64_64: u32 = 1;
 /// The size of an instruction.
 const INSN_SIZE: u64 = 8;
 
+/// The map loaders make of the object's read-only data (the regular
+/// expressions' tables, `sprintf`'s padding); a load of its address names
+/// it.
+pub const RODATA: &str = ".rodata";
+
 /// One program of the object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
@@ -90,7 +95,7 @@ pub struct LineInfo {
 /// the file, line, column and text of each span's start. The code before
 /// the first statement (the handler's prologue) is put on `probe`'s line.
 /// Spans the compiler made up are left out: the line before goes on.
-pub fn line_info(lines: &[(usize, Span)], probe: Option<Span>, sm: &SourceMap) -> Vec<LineInfo> {
+pub(crate) fn line_info(lines: &[(usize, Span)], probe: Option<Span>, sm: &SourceMap) -> Vec<LineInfo> {
     let at = |slot: usize, span: Span| {
         let file = sm.get(span.file)?;
         let (line, col) = file.line_col(span.start);
@@ -126,9 +131,9 @@ pub fn write_object_with_lines(
 
 /// The object's bytes, with read-only data: a `.rodata` section, which
 /// loaders make a frozen array map of; the programs load addresses in it
-/// as loads of the map named [`super::codegen::RODATA`], the offset in
+/// as loads of the map named [`RODATA`], the offset in
 /// the instruction's immediate.
-pub fn write_object_with_data(
+pub(crate) fn write_object_with_data(
     programs: &[Program],
     maps: &[MapDef],
     license: &str,
@@ -140,7 +145,7 @@ pub fn write_object_with_data(
     if !rodata.is_empty() {
         let section = obj.add_section(Vec::new(), b".rodata".to_vec(), SectionKind::ReadOnlyData);
         obj.append_section_data(section, rodata, 8);
-        map_symbols.insert(super::codegen::RODATA, obj.section_symbol(section));
+        map_symbols.insert(RODATA, obj.section_symbol(section));
     }
     if !maps.is_empty() {
         let section = obj.add_section(Vec::new(), b".maps".to_vec(), SectionKind::Data);

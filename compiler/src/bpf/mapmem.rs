@@ -21,9 +21,7 @@ use super::btf::MapDef;
 use crate::diag::Diagnostic;
 use crate::source::Span;
 
-/// `BPF_F_NO_PREALLOC`: a hash map whose entries are allocated as they
-/// are added (Linux 6.1 lets tracing programs use such maps).
-pub const F_NO_PREALLOC: u32 = 1;
+pub use super::abi::F_NO_PREALLOC;
 
 /// Hash maps larger than this (on one CPU) are not preallocated.
 pub const PREALLOC_LIMIT: u64 = 16 << 20;
@@ -31,13 +29,10 @@ pub const PREALLOC_LIMIT: u64 = 16 << 20;
 /// The kernel's `struct htab_elem` before the key, rounded up.
 const HTAB_ELEM: u64 = 48;
 
-const HASH: u32 = 1;
-const ARRAY: u32 = 2;
-const PERCPU_HASH: u32 = 5;
-const PERCPU_ARRAY: u32 = 6;
-const LRU_HASH: u32 = 9;
-const LRU_PERCPU_HASH: u32 = 10;
-const RINGBUF: u32 = 27;
+use super::abi::{
+    MAP_ARRAY as ARRAY, MAP_HASH as HASH, MAP_LRU_HASH as LRU_HASH, MAP_LRU_PERCPU_HASH as LRU_PERCPU_HASH,
+    MAP_PERCPU_ARRAY as PERCPU_ARRAY, MAP_PERCPU_HASH as PERCPU_HASH, MAP_RINGBUF as RINGBUF,
+};
 
 fn round8(n: u32) -> u64 {
     u64::from(n).div_ceil(8) * 8
@@ -59,19 +54,12 @@ pub fn bytes(def: &MapDef, cpus: u64) -> u64 {
     }
 }
 
-/// The CPUs the kernel may bring up (`/sys/devices/system/cpu/possible`,
-/// `0-3,8`), which per-CPU maps take a value for; 1 where unknown.
+/// The running machine's possible CPUs, which per-CPU maps take a value
+/// for; 1 where unknown. For the runtime, which creates the maps on this
+/// machine; the compiler takes them from the kernel model
+/// ([`crate::kernel::Kernel::possible_cpus`]).
 pub fn possible_cpus() -> u64 {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
-    let n: u64 = text
-        .trim()
-        .split(',')
-        .filter_map(|r| match r.split_once('-') {
-            Some((a, b)) => Some(b.parse::<u64>().ok()?.saturating_sub(a.parse().ok()?) + 1),
-            None => r.parse::<u64>().ok().map(|_| 1),
-        })
-        .sum();
-    n.max(1)
+    crate::kernel::PossibleCpus::live().map_or(1, |c| c.count())
 }
 
 /// `N bytes` in the largest binary unit it fills.
@@ -89,7 +77,7 @@ pub fn human(n: u64) -> String {
 /// Refuses maps past `limit` bytes in all: the largest map, at the
 /// declaration of its global (`span_of` gives it by map name, with the
 /// script's name for the global).
-pub fn check(
+pub(crate) fn check(
     maps: &[MapDef],
     cpus: u64,
     limit: u64,

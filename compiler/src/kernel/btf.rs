@@ -325,7 +325,7 @@ pub(crate) fn write_pruned(file: &BtfFile, roots: &[u32], depth: u32) -> Vec<u8>
         map: HashMap::new(),
         order: Vec::new(),
         depths: HashMap::new(),
-        out: crate::bpf::btf::Builder::new(),
+        out: crate::btf::Builder::new(),
     };
     for &r in roots {
         w.visit(r, depth, true);
@@ -341,7 +341,7 @@ struct Writer<'a> {
     /// The depth each kept type was last expanded at.
     depths: HashMap<(u32, bool), u32>,
     /// The records, written in id order.
-    out: crate::bpf::btf::Builder,
+    out: crate::btf::Builder,
 }
 
 impl Writer<'_> {

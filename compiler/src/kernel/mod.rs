@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 
 mod btf;
 mod cache;
+mod machine;
 use btf_rs::BtfType as _;
+pub use machine::PossibleCpus;
 mod snapshot;
 pub use snapshot::Prune;
 pub mod syscall_nr;

@@ -3,7 +3,9 @@
 //!
 //! Layout: `release`, `arch`, `config`, `btf/vmlinux` (and module BTF),
 //! `kallsyms` (text symbols only), `tracing/available_events`,
-//! `tracing/events/SYSTEM/NAME/format`.
+//! `tracing/events/SYSTEM/NAME/format`, and the machine's facts:
+//! `cpus_possible` (the possible CPUs' list) and `uid` (the user stp ran
+//! as), which snapshots written before them lack (see `machine`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -76,6 +78,10 @@ impl Kernel {
             let _ = if quoted { writeln!(text, "{k}=\"{v}\"") } else { writeln!(text, "{k}={v}") };
         }
         write(&dir.join("config"), text)?;
+        if let Some(cpus) = self.possible_cpus() {
+            write(&dir.join("cpus_possible"), format!("{}\n", cpus.text()))?;
+        }
+        write(&dir.join("uid"), format!("{}\n", self.user()))?;
 
         // Functions and kallsyms.
         let functions = match prune {

@@ -7,8 +7,13 @@
 //! fails with "array overflow" as a plain write does. `-=` adds the
 //! negation.
 
-use super::*;
-use crate::bpf::insn::AtomicOp;
+use super::{Gen, Label, VALUE_SLOT, map_name, not_yet, overflow_message};
+use crate::bpf::abi::{HELPER_MAP_UPDATE, NOEXIST};
+use crate::bpf::insn::{AluOp, AtomicOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{BinOp, GlobalId, Operand, VarId};
+use crate::layout::ValueLayout;
+use crate::source::Span;
 
 /// `-EEXIST`: `BPF_NOEXIST` found the key there.
 const EEXIST: i32 = -17;
@@ -82,7 +87,7 @@ impl Gen<'_> {
         self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(VALUE_SLOT)));
         let name = map_name(self.m, map);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_imm(Reg::R4, NOEXIST));
         self.emit(Insn::call(HELPER_MAP_UPDATE));
         self.jump_imm_to(Cond::Sge, Reg::R0, 0, ok);

@@ -18,7 +18,9 @@
 
 use std::collections::BTreeSet;
 
-use super::*;
+use super::Gen;
+use crate::diag::Diagnostic;
+use crate::ir::{Function, InstKind, Operand, Terminator, VarId};
 
 /// `BPF_COMPLEXITY_LIMIT_INSNS`: the most instructions the verifier
 /// processes for one program.
@@ -31,18 +33,18 @@ impl Gen<'_> {
         let f = self.f;
         let written: Vec<usize> =
             (0..f.blocks.len()).filter(|&b| self.emitted.get(b).copied().unwrap_or(false)).collect();
-        let start = |b: usize| self.labels.get(b).copied().flatten();
+        let start = |b: usize| self.e.labels.get(b).copied().flatten();
         let mut size = vec![0u64; f.blocks.len()];
         for (k, &b) in written.iter().enumerate() {
-            let end = written.get(k + 1).and_then(|&n| start(n)).unwrap_or(self.insns.len());
+            let end = written.get(k + 1).and_then(|&n| start(n)).unwrap_or(self.e.insns.len());
             if let (Some(s), Some(slot)) = (start(b), size.get_mut(b)) {
                 *slot = end.saturating_sub(s) as u64;
             }
         }
-        let headers: BTreeSet<u32> = self.back_edges.iter().map(|&(_, h)| h).collect();
+        let headers: BTreeSet<u32> = self.frame.back_edges.iter().map(|&(_, h)| h).collect();
         for h in headers {
             let Some(block) = f.blocks.get(h as usize) else { continue };
-            let body = loop_body(f, h, &self.back_edges);
+            let body = loop_body(f, h, &self.frame.back_edges);
             // A loop ends where a branch leaves it: counted if one such
             // branch is on a counter.
             let leaves = body.iter().filter_map(|b| f.blocks.get(*b as usize)).filter_map(|b| match &b.term {

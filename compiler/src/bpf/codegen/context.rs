@@ -3,7 +3,12 @@
 //! registers of a kprobe or uprobe, the u64 array of an fentry program),
 //! `returnval()`, `is_return()`, and `cpuid()`.
 
-use super::*;
+use super::{Ctx, Gen, not_yet};
+use crate::bpf::abi::HELPER_CPU;
+use crate::bpf::insn::{AluOp, Insn, Reg};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::source::Span;
 
 impl Gen<'_> {
     /// One of these intrinsics, or `None` for the others.
@@ -33,7 +38,7 @@ impl Gen<'_> {
                 None => Err(not_yet("returnval() outside return probes of functions", span)),
             },
             ("is_return", None, []) => {
-                let ret = i32::from(self.point.contains(".return"));
+                let ret = i32::from(self.facts.point.contains(".return"));
                 self.emit(Insn::mov64_imm(Reg::R1, ret));
                 self.store(dst, Reg::R1, span)
             }
@@ -50,7 +55,8 @@ impl Gen<'_> {
         let Operand::Long(n) = n else {
             return Err(not_yet("a computed argument number in kernel handlers", span));
         };
-        let slot = usize::try_from(*n - 1).ok().and_then(|i| self.arg_slot(i)).filter(|_| self.ctx != Ctx::Record);
+        let slot =
+            usize::try_from(*n - 1).ok().and_then(|i| self.arg_slot(i)).filter(|_| self.facts.ctx != Ctx::Record);
         let Some(off) = slot else {
             return Err(Diagnostic::semantic_error(
                 format!("argument {n} is not available in this probe: its arguments are not in registers"),

@@ -35,23 +35,17 @@
 //! system call: its points keep their own tracepoints.
 
 use super::Output;
-use super::{HELPER_CURRENT_TASK, HELPER_PROBE_READ_KERNEL};
+use crate::bpf::abi::{HELPER_CURRENT_TASK, HELPER_PROBE_READ_KERNEL, HELPER_TAIL_CALL, MAP_PROG_ARRAY};
 use crate::bpf::btf::MapDef;
 use crate::bpf::elf::Program;
 use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
 use crate::elab::points::ProbeKind;
 use crate::kernel::{Kernel, TpField, Tracepoint, syscall_nr};
 
-/// The fewest syscall tracepoints of one side (entry or exit) that go
-/// through a dispatcher. Below it each keeps its own tracepoint: the
-/// dispatcher saves (n - 1) attachments of ~70 ms each, but it runs for
-/// every system call of the machine (a few helper calls for those not
-/// probed), which is not worth it for a probe on one or two calls.
-pub const DEFAULT_MIN: u64 = 4;
+/// The fewest syscall tracepoints of one side that go through a
+/// dispatcher (the limits' default lives with them, in the layout).
+pub use crate::layout::SYSCALL_DISPATCH_MIN as DEFAULT_MIN;
 
-/// `BPF_MAP_TYPE_PROG_ARRAY`.
-const MAP_PROG_ARRAY: u32 = 3;
-const HELPER_TAIL_CALL: i32 = 12;
 /// `TS_COMPAT` of x86's `thread_info.status`: a 32-bit call is running.
 const TS_COMPAT: i32 = 0x0002;
 
@@ -135,7 +129,7 @@ fn status_offset(kernel: &Kernel) -> Option<i32> {
 /// Sends the syscall tracepoints of `out` through dispatchers where there
 /// are at least `min` of them on a side (`min` 0: never). Fills
 /// `out.dispatch`.
-pub fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Kernel, min: u64) {
+pub(crate) fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Kernel, min: u64) {
     out.dispatch = vec![None; out.programs.len()];
     if min == 0 || kernel.arch != "x86_64" {
         return;

@@ -6,7 +6,14 @@
 //! the catch runs with the message (without the address, which the
 //! kernel side does not format).
 
-use super::*;
+use super::{Gen, VALUE_SLOT};
+use crate::bpf::abi::{HELPER_RINGBUF_SUBMIT, RB_FORCE_WAKEUP};
+use crate::bpf::insn::{Cond, Insn, Reg, Size};
+use crate::bpf::records;
+use crate::bpf::records::RecordKind;
+use crate::diag::Diagnostic;
+use crate::ir::Ty;
+use crate::source::Span;
 
 /// Where a fault message takes the address.
 pub const ADDR: &str = "{addr}";

@@ -26,8 +26,18 @@
 //! Buffer record: the count, the limit, then for a sorted loop the order
 //! (a u16 per entry), then the entries: the key record, then the value.
 
-use super::*;
+use super::{Ctx, Gen, KEY_SLOT, Label, MAX_CPUS, VALUE_SLOT, map_name, not_yet};
+use crate::bpf::abi::{
+    HELPER_CPU, HELPER_FOR_EACH, HELPER_LOOP, HELPER_MAP_DELETE, HELPER_MAP_LOOKUP, HELPER_PROBE_READ_KERNEL,
+    HELPER_PROBE_READ_KERNEL_STR, MAP_ARRAY,
+};
+use crate::bpf::btf::MapDef;
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Function, GlobalId, InstKind, Operand, Ty, VarId};
+use crate::layout::{MapLayout, ValueLayout};
 use crate::parse::ast::{Sort, SortBy, StatOp};
+use crate::source::Span;
 
 /// The stack a program with callbacks leaves them: the kernel counts the
 /// frames of a call chain (program, walk callback, step callback)
@@ -107,11 +117,11 @@ impl Gen<'_> {
         let index = self.cb_base + self.callbacks.len();
         self.callbacks.push(None);
         let mut g = Gen::new(self.m, self.f, self.layout, self.records, Ctx::Other);
-        g.task = self.task;
-        g.ringbuf = self.ringbuf;
+        g.facts.task = self.facts.task;
+        g.facts.ringbuf = self.facts.ringbuf;
         g.cb_base = index + 1;
         g.rodata_base = self.rodata_base + self.rodata.len() as u32;
-        g.lines.push((0, span));
+        g.e.lines.push((0, span));
         match kind {
             CallbackKind::Walk => {
                 g.emit(Insn::mov64_reg(Reg::R6, Reg::R2));
@@ -195,7 +205,7 @@ impl Gen<'_> {
             for w in 0..words {
                 let at = slot.offset + 8 * w;
                 self.emit(Insn::load(Size::DW, Reg::R1, Reg::R6, at as i16));
-                self.emit(Insn::load(Size::DW, Reg::R2, Reg::R8, (self.pattern + at) as i16));
+                self.emit(Insn::load(Size::DW, Reg::R2, Reg::R8, (self.frame.pattern + at) as i16));
                 self.jump_reg_to(Cond::Ne, Reg::R1, Reg::R2, skip);
             }
         }
@@ -204,7 +214,7 @@ impl Gen<'_> {
     /// Writes the given keys of a pattern to the pattern area.
     fn write_pattern(&mut self, ml: &MapLayout, pattern: &[Option<Operand>], span: Span) -> Result<(), Diagnostic> {
         if pattern.iter().any(Option::is_some) {
-            self.write_keys(self.pattern, ml, pattern, span)?;
+            self.write_keys(self.frame.pattern, ml, pattern, span)?;
         }
         Ok(())
     }
@@ -222,7 +232,7 @@ impl Gen<'_> {
             // A statistic without keys has one record.
             self.build_key(&ml, &[], span)?;
             self.map_load(Reg::R1, &name);
-            self.scratch_addr(Reg::R2, self.key);
+            self.scratch_addr(Reg::R2, self.frame.key);
             self.emit(Insn::call(HELPER_MAP_DELETE));
             return Ok(());
         }
@@ -298,7 +308,7 @@ impl Gen<'_> {
             ));
         }
         let name = format!("fe{}", self.fe_next + self.buffers.len() as u32);
-        let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus };
+        let cpus = if self.facts.task.cpus == 0 { MAX_CPUS } else { self.facts.task.cpus };
         self.buffers.push(MapDef {
             name: name.clone(),
             map_type: MAP_ARRAY,
@@ -442,7 +452,7 @@ impl Gen<'_> {
             match (b.stat, ty) {
                 (Some(op), _) => {
                     // The statistic's extractor, over every CPU.
-                    self.scratch_addr(Reg::R1, self.key);
+                    self.scratch_addr(Reg::R1, self.frame.key);
                     self.emit(Insn::mov64_imm(Reg::R2, ml.key_size as i32));
                     self.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
                     self.emit(Insn::call(HELPER_PROBE_READ_KERNEL));
@@ -459,7 +469,7 @@ impl Gen<'_> {
                 (None, Ty::Str) => {
                     self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, CB_ENTRY));
                     self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, at as i32));
-                    self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                    self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
                     self.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, CB_VALUE));
                     self.emit(Insn::call(HELPER_PROBE_READ_KERNEL));
                 }
@@ -608,7 +618,7 @@ impl Gen<'_> {
                 Ty::Str => {
                     let d = self.str_off(var)?;
                     self.scratch_addr(Reg::R1, d);
-                    self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                    self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
                     self.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
                     self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, at as i32));
                     self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));

@@ -10,11 +10,18 @@
 //! (the code of an instruction may write its result before it has read
 //! every operand). Variables are then coloured in order, each taking the
 //! lowest place none of its neighbours has.
+//!
+//! [`Frame`] holds the result for a generator: each variable's slot or
+//! place, the temporaries, the map key area, the loops' counters and the
+//! work area of the string intrinsics, all within the stack's 512 bytes
+//! and the scratch record.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-use super::*;
+use super::{FIRST_VAR_SLOT, LOOP_SLOT, STACK, foreach, loops, search};
+use crate::ir::{Block, Catch, Function, InstKind, Operand, Terminator, Ty, VarId};
+use crate::layout::Layout;
 
 /// The variables an instruction writes and reads.
 fn defs_uses(kind: &InstKind) -> (BTreeSet<u32>, BTreeSet<u32>) {
@@ -215,4 +222,133 @@ pub(super) fn back_edges(f: &Function) -> BTreeSet<(u32, u32)> {
         }
     }
     out
+}
+
+/// Where a function's values live: each long variable's stack slot, each
+/// string variable's place in the scratch record, the temporaries and map
+/// key after them, the loops' counters and the work area.
+pub(super) struct Frame {
+    /// Each long variable's stack slot.
+    pub(super) slots: Vec<Option<i16>>,
+    /// Each string variable's offset in the scratch record.
+    pub(super) strs: Vec<Option<u32>>,
+    /// Two scratch strings for literals and building, then the map key.
+    pub(super) tmp: [u32; 2],
+    pub(super) key: u32,
+    pub(super) scratch: u32,
+    /// The size of a string.
+    pub(super) s: u32,
+    /// Where a `foreach` slice or a `*` pattern's keys are, in the
+    /// scratch record (0: the function has none).
+    pub(super) pattern: u32,
+    /// The work area of the string intrinsics and extractors that keep
+    /// state in the scratch record (0: the function has none); see
+    /// [`search`].
+    pub(super) work: u32,
+    /// Whether the work area has its two strings.
+    pub(super) work_strings: bool,
+    /// Each loop's header block and the slot counting its turns.
+    pub(super) loops: Vec<(u32, Option<i16>)>,
+    /// The jumps back to a block that dominates the jump: (from, to).
+    pub(super) back_edges: BTreeSet<(u32, u32)>,
+    /// The function's `foreach` loops, which run through callbacks.
+    pub(super) fe_loops: Vec<loops::Loop>,
+}
+
+impl Frame {
+    /// The places of `f`'s values.
+    pub(super) fn new(f: &Function, layout: &Layout) -> Frame {
+        let s = layout.size_of(Ty::Str);
+        // A function with callbacks leaves them room on the stack: the
+        // kernel counts every frame of a call chain against one limit.
+        let callbacks = foreach::uses_callbacks(f);
+        let stack = if callbacks { STACK - foreach::CALLBACK_STACK } else { STACK };
+        let fe_loops = loops::loops(f);
+        let mut next_slot = if fe_loops.is_empty() { FIRST_VAR_SLOT } else { loops::FIRST_SLOT };
+        // Strings never live together share a place; longs too when the
+        // stack would not hold one each (a slot of its own is what the
+        // register allocator promotes best), or when the allocator does
+        // not run (functions with `foreach` loops, whose callbacks share
+        // the stack's limit).
+        let shared = places(f);
+        let n_longs = f.vars.iter().filter(|v| v.ty == Ty::Long).count() as i32;
+        let own_slots = fe_loops.is_empty() && next_slot - 8 * n_longs >= -stack;
+        let mut k = 0;
+        let places: Vec<u32> = f
+            .vars
+            .iter()
+            .zip(&shared)
+            .map(|(v, &p)| match v.ty {
+                Ty::Long if own_slots => {
+                    k += 1;
+                    k - 1
+                }
+                _ => p,
+            })
+            .collect();
+        let mut slots = Vec::new();
+        let mut strs = Vec::new();
+        let (mut longs, mut strings) = (0, 0);
+        for (v, &p) in f.vars.iter().zip(&places) {
+            match v.ty {
+                Ty::Long => {
+                    let at = next_slot - 8 * p as i32;
+                    slots.push((at >= -stack).then_some(at as i16));
+                    strs.push(None);
+                    longs = longs.max(p + 1);
+                }
+                Ty::Str => {
+                    slots.push(None);
+                    strs.push(Some(p * s));
+                    strings = strings.max(p + 1);
+                }
+            }
+        }
+        next_slot -= 8 * longs as i32;
+        let next_str = strings * s;
+        let tmp = [next_str, next_str + s];
+        // A counter per loop (the target of a jump back): each bounds its
+        // loop for the verifier, and dies when the loop is done, so the
+        // verifier need not follow the code after a loop once per turn
+        // the loop may have taken.
+        let back_edges = back_edges(f);
+        let mut headers: Vec<u32> = back_edges.iter().map(|&(_, h)| h).collect();
+        headers.sort_unstable();
+        headers.dedup();
+        let mut loops = Vec::new();
+        for (k, h) in headers.into_iter().enumerate() {
+            if k == 0 {
+                loops.push((h, Some(LOOP_SLOT)));
+            } else {
+                loops.push((h, (next_slot >= -stack).then_some(next_slot as i16)));
+                next_slot -= 8;
+            }
+        }
+        // The second temporary is where text is built: a copy of up to a
+        // string's size may start anywhere in its first string, so it has
+        // room for two (the verifier checks the largest offset with the
+        // largest size).
+        let key = next_str + 3 * s;
+        let max_key = layout.maps.iter().flatten().map(|ml| ml.key_size).max().unwrap_or(0);
+        let after_keys = key + max_key.max(8) + if callbacks { max_key.max(8) } else { 0 };
+        let work_needed = search::work_needed(f, s);
+        let work = if work_needed.is_some() { after_keys } else { 0 };
+        Frame {
+            slots,
+            strs,
+            tmp,
+            key,
+            scratch: match work_needed {
+                Some(strings) => work + search::work_size(s, strings),
+                None => after_keys,
+            },
+            s,
+            pattern: if callbacks { key + max_key.max(8) } else { 0 },
+            work,
+            work_strings: work_needed == Some(true),
+            loops,
+            back_edges,
+            fe_loops,
+        }
+    }
 }

@@ -24,7 +24,12 @@
 
 use std::collections::BTreeSet;
 
-use super::*;
+use super::{Gen, Label, STACK, not_yet};
+use crate::bpf::abi::HELPER_LOOP;
+use crate::bpf::insn::{Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Block, Catch, Function, Inst, InstKind, Operand, Terminator, VarId};
+use crate::source::Span;
 
 /// In a callback: the caller's frame pointer.
 const FRAME: i16 = -48;
@@ -163,7 +168,7 @@ impl Gen<'_> {
             None => reachable.get(k as usize).copied().unwrap_or(false),
         };
         let mut out: Vec<bool> = (0..self.f.blocks.len() as u32).map(mine).collect();
-        for lp in &self.fe_loops {
+        for lp in &self.frame.fe_loops {
             if self.region.as_ref().is_some_and(|r| r.lp == *lp) || !mine(lp.head) && self.region.is_some() {
                 continue;
             }
@@ -235,7 +240,7 @@ impl Gen<'_> {
     /// head runs the loop; in a callback, its own head is the next turn,
     /// its exit the loop's end, and any other block is the caller's.
     pub(super) fn leave_to(&mut self, t: u32, span: Span) -> Result<(), Diagnostic> {
-        if let Some(lp) = self.fe_loops.iter().find(|l| l.head == t).cloned()
+        if let Some(lp) = self.frame.fe_loops.iter().find(|l| l.head == t).cloned()
             && self.region.as_ref().is_none_or(|r| r.lp != lp)
         {
             return self.run_loop(&lp, span);
@@ -323,19 +328,13 @@ impl Gen<'_> {
             }
         }
         // The body reads the probe's context as its handler does.
-        let mut g = Gen::new(self.m, self.f, self.layout, self.records, self.ctx);
-        g.point = self.point.clone();
-        g.func = self.func.clone();
-        g.module = self.module.clone();
-        g.sdt = self.sdt.clone();
-        g.entry = self.entry.clone();
-        g.ret_slot = self.ret_slot;
-        g.typed_ctx = self.typed_ctx;
+        let mut g = Gen::new(self.m, self.f, self.layout, self.records, self.facts.ctx);
+        g.facts = self.facts.clone();
         let mut copies = Vec::new();
         let mut next = FIRST_SLOT;
         let mut slots = vec![None; self.f.vars.len()];
         for v in vars {
-            let Some(theirs) = self.slots.get(v.0 as usize).copied().flatten() else { continue };
+            let Some(theirs) = self.frame.slots.get(v.0 as usize).copied().flatten() else { continue };
             // Variables that share the caller's slot share one here.
             let mine = match copies.iter().find(|(t, _)| *t == theirs) {
                 Some(&(_, m)) => m,
@@ -355,7 +354,7 @@ impl Gen<'_> {
         // ever seeing two turns alike).
         let mut counters = Vec::new();
         let mut fresh = Vec::new();
-        for (h, _) in &self.loops {
+        for (h, _) in &self.frame.loops {
             if !lp.blocks.contains(h) {
                 continue;
             }
@@ -367,13 +366,11 @@ impl Gen<'_> {
         if next < -STACK / 2 {
             return Err(not_yet("foreach bodies with this many values", span));
         }
-        g.slots = slots;
-        g.loops = counters;
-        g.task = self.task;
-        g.ringbuf = self.ringbuf;
+        g.frame.slots = slots;
+        g.frame.loops = counters;
         g.cb_base = index + 1;
         g.iters = self.iters.clone();
-        g.fe_loops = self.fe_loops.clone();
+        g.frame.fe_loops = self.frame.fe_loops.clone();
         g.fe_next = self.fe_next + self.buffers.len() as u32;
         g.rodata_base = self.rodata_base + self.rodata.len() as u32;
         g.region = Some(Region { lp: lp.clone(), copies: copies.clone() });
@@ -381,7 +378,7 @@ impl Gen<'_> {
             g.label();
         }
         g.emitted = g.emitted_blocks(&[]);
-        g.lines.push((0, span));
+        g.e.lines.push((0, span));
         // The frame: the caller's pointers, then the values.
         g.emit(Insn::store(Size::DW, Reg::FP, FRAME, Reg::R2));
         g.emit(Insn::store(Size::DW, Reg::FP, TURN, Reg::R1));
@@ -406,7 +403,7 @@ impl Gen<'_> {
         // The head, then the body.
         let head = self.f.blocks.get(lp.head as usize).ok_or_else(|| Diagnostic::internal("pass 3: no loop head"))?;
         for i in &head.insts {
-            g.lines.push((g.insns.len(), i.span));
+            g.e.lines.push((g.e.insns.len(), i.span));
             g.inst(i)?;
         }
         if let Terminator::Branch { cond, .. } = &head.term {
@@ -426,7 +423,7 @@ impl Gen<'_> {
             .stubs
             .iter()
             .map(|(_, t)| *t)
-            .filter(|t| *t != lp.head && *t != lp.exit && !self.fe_loops.iter().any(|l| l.head == *t))
+            .filter(|t| *t != lp.head && *t != lp.exit && !self.frame.fe_loops.iter().any(|l| l.head == *t))
             .collect();
         let fe_after = g.fe_next + g.buffers.len() as u32;
         let buffers = std::mem::take(&mut g.buffers);

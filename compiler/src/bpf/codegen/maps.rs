@@ -3,7 +3,18 @@
 //! the same key), statistics records and their extractors summed over
 //! every CPU, and the `@entry` record.
 
-use super::*;
+use super::{ENTRY_SLOT, Gen, KEY_SLOT, LEN_SLOT, MAX_CPUS, VALUE_SLOT, map_name, not_yet, overflow_message};
+use crate::bpf::abi::{
+    HELPER_LOOKUP_PERCPU, HELPER_MAP_LOOKUP, HELPER_MAP_UPDATE, HELPER_PID_TGID, HELPER_PROBE_READ_KERNEL,
+    HELPER_PROBE_READ_KERNEL_STR, HELPER_RINGBUF_SUBMIT, NOEXIST,
+};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::bpf::records;
+use crate::bpf::records::RecordKind;
+use crate::diag::Diagnostic;
+use crate::ir::{GlobalId, Operand, Ty, VarId};
+use crate::layout::{HistLayout, MapLayout, STAT_FIELDS, ValueLayout};
+use crate::source::Span;
 
 impl Gen<'_> {
     pub(super) fn global_slot(&self, g: GlobalId, span: Span) -> Result<crate::layout::Slot, Diagnostic> {
@@ -39,11 +50,11 @@ impl Gen<'_> {
         let ml = self.map_layout(stat, span)?;
         self.build_key(&ml, keys, span)?;
         let name = map_name(self.m, stat);
-        let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus.min(MAX_CPUS) };
+        let cpus = if self.facts.task.cpus == 0 { MAX_CPUS } else { self.facts.task.cpus.min(MAX_CPUS) };
         let stride = ml.value_size.div_ceil(8) * 8;
         let first = records::HEADER + 8;
         let size = first + cpus * stride;
-        if size > self.ringbuf / 4 {
+        if size > self.facts.ringbuf / 4 {
             return Err(not_yet("printing a histogram this large on this many CPUs in kernel handlers", span));
         }
         let tag = self.record(RecordKind::HistPrint { stat: stat.0 });
@@ -56,7 +67,7 @@ impl Gen<'_> {
         self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
         self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, out);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
         self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
         // r1 = this CPU's place in the record.
@@ -98,51 +109,31 @@ impl Gen<'_> {
         if op == StatOp::Variance {
             return self.stat_variance(name, keyed, span);
         }
-        // LEN_SLOT: count; VALUE_SLOT: sum; r9: min or max; KEY_SLOT
-        // (free once the entry's lookups are done) the CPU, on the stack
-        // where the verifier sees its bound.
-        let cpu_at = KEY_SLOT;
+        // LEN_SLOT: count; VALUE_SLOT: sum; r9: min or max.
         self.emit(Insn::store_imm(Size::DW, Reg::FP, LEN_SLOT, 0));
         self.emit(Insn::store_imm(Size::DW, Reg::FP, VALUE_SLOT, 0));
         self.emit(Insn::mov64_imm(Reg::R9, 0));
-        self.emit(Insn::store_imm(Size::DW, Reg::FP, cpu_at, 0));
-        let (top, next, done) = (self.label(), self.label(), self.label());
-        self.bind(top);
-        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
-        let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus.min(MAX_CPUS) };
-        self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, done);
-        self.map_load(Reg::R1, name);
-        self.scratch_addr(Reg::R2, self.key);
-        self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
-        self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
-        // No record: the key has none, or there are no more CPUs.
-        self.jump_imm_to(Cond::Eq, Reg::R0, 0, done);
-        self.emit(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
-        self.jump_imm_to(Cond::Eq, Reg::R1, 0, next);
-        // min or max: the first CPU with values sets it.
-        let keep = self.label();
-        let field = if op == StatOp::Min { 16 } else { 24 };
-        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, field));
-        self.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, LEN_SLOT));
-        let take = self.label();
-        self.jump_imm_to(Cond::Eq, Reg::R3, 0, take);
-        let better = if op == StatOp::Min { Cond::Sge } else { Cond::Sle };
-        self.jump_reg_to(better, Reg::R2, Reg::R9, keep);
-        self.bind(take);
-        self.emit(Insn::mov64_reg(Reg::R9, Reg::R2));
-        self.bind(keep);
-        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
-        self.emit(Insn::store(Size::DW, Reg::FP, LEN_SLOT, Reg::R3));
-        self.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 8));
-        self.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, VALUE_SLOT));
-        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R2));
-        self.emit(Insn::store(Size::DW, Reg::FP, VALUE_SLOT, Reg::R3));
-        self.bind(next);
-        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
-        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R4, 1));
-        self.emit(Insn::store(Size::DW, Reg::FP, cpu_at, Reg::R4));
-        self.jump_to(top);
-        self.bind(done);
+        self.each_cpu_record(name, Reg::R0, |g| {
+            // min or max: the first CPU with values sets it.
+            let keep = g.label();
+            let field = if op == StatOp::Min { 16 } else { 24 };
+            g.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, field));
+            g.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, LEN_SLOT));
+            let take = g.label();
+            g.jump_imm_to(Cond::Eq, Reg::R3, 0, take);
+            let better = if op == StatOp::Min { Cond::Sge } else { Cond::Sle };
+            g.jump_reg_to(better, Reg::R2, Reg::R9, keep);
+            g.bind(take);
+            g.emit(Insn::mov64_reg(Reg::R9, Reg::R2));
+            g.bind(keep);
+            g.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
+            g.emit(Insn::store(Size::DW, Reg::FP, LEN_SLOT, Reg::R3));
+            g.emit(Insn::load(Size::DW, Reg::R2, Reg::R0, 8));
+            g.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, VALUE_SLOT));
+            g.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R2));
+            g.emit(Insn::store(Size::DW, Reg::FP, VALUE_SLOT, Reg::R3));
+            Ok(())
+        })?;
         self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, LEN_SLOT));
         match op {
             StatOp::Count => {}
@@ -166,18 +157,59 @@ impl Gen<'_> {
         Ok(())
     }
 
+    /// Runs `body` for each CPU's record of the key in the key area that
+    /// holds values: the record in `record` (r0 or r9), its count in r1.
+    /// The CPU counts in KEY_SLOT (free once the entry's lookups are
+    /// done), on the stack where the verifier sees its bound; the loop
+    /// stops at the first CPU without a record, or at the kernel's
+    /// possible CPUs (at most `MAX_CPUS`).
+    pub(super) fn each_cpu_record(
+        &mut self,
+        name: &str,
+        record: Reg,
+        body: impl FnOnce(&mut Self) -> Result<(), Diagnostic>,
+    ) -> Result<(), Diagnostic> {
+        let cpu_at = KEY_SLOT;
+        let (top, next, done) = (self.label(), self.label(), self.label());
+        self.emit(Insn::store_imm(Size::DW, Reg::FP, cpu_at, 0));
+        self.bind(top);
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
+        let cpus = if self.facts.task.cpus == 0 { MAX_CPUS } else { self.facts.task.cpus.min(MAX_CPUS) };
+        self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, done);
+        self.map_load(Reg::R1, name);
+        self.scratch_addr(Reg::R2, self.frame.key);
+        self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
+        self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
+        // No record: the key has none, or there are no more CPUs.
+        self.jump_imm_to(Cond::Eq, Reg::R0, 0, done);
+        if record != Reg::R0 {
+            self.emit(Insn::mov64_reg(record, Reg::R0));
+        }
+        self.emit(Insn::load(Size::DW, Reg::R1, record, 0));
+        self.jump_imm_to(Cond::Eq, Reg::R1, 0, next);
+        body(self)?;
+        self.bind(next);
+        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
+        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R4, 1));
+        self.emit(Insn::store(Size::DW, Reg::FP, cpu_at, Reg::R4));
+        self.jump_to(top);
+        self.bind(done);
+        Ok(())
+    }
+
     /// r0 = this thread's `@entry` record, or 0; the key (its pid_tgid)
     /// is left in the key area.
     pub(super) fn entry_lookup(&mut self, map: &str) {
         self.emit(Insn::call(HELPER_PID_TGID));
-        self.emit(Insn::store(Size::DW, Reg::R8, self.key as i16, Reg::R0));
+        self.emit(Insn::store(Size::DW, Reg::R8, self.frame.key as i16, Reg::R0));
         self.map_load(Reg::R1, map);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::call(HELPER_MAP_LOOKUP));
     }
 
     pub(super) fn entry_slot(&self, slot: u32, span: Span) -> Result<(String, u32, Ty), Diagnostic> {
         let e = self
+            .facts
             .entry
             .as_ref()
             .ok_or_else(|| Diagnostic::internal("pass 3: @entry without its record").at(span, ""))?;
@@ -194,11 +226,11 @@ impl Gen<'_> {
         self.array_value("zeros");
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
         self.map_load(Reg::R1, &map);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_imm(Reg::R4, 0));
         self.emit(Insn::call(HELPER_MAP_UPDATE));
         self.map_load(Reg::R1, &map);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::call(HELPER_MAP_LOOKUP));
         self.jump_imm_to(Cond::Ne, Reg::R0, 0, have);
         self.emit(Insn::mov64_imm(Reg::R0, 0));
@@ -251,7 +283,7 @@ impl Gen<'_> {
                     self.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(off16)));
                 }
                 self.scratch_addr(Reg::R1, d);
-                self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
                 self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
             }
         }
@@ -263,11 +295,11 @@ impl Gen<'_> {
     /// they are, strings NUL-padded.
     pub(super) fn build_key(&mut self, ml: &MapLayout, keys: &[Operand], span: Span) -> Result<(), Diagnostic> {
         if ml.keys.is_empty() {
-            self.emit(Insn::store_imm(Size::DW, Reg::R8, self.key as i16, 0));
+            self.emit(Insn::store_imm(Size::DW, Reg::R8, self.frame.key as i16, 0));
             return Ok(());
         }
         let keys: Vec<Option<Operand>> = keys.iter().cloned().map(Some).collect();
-        self.write_keys(self.key, ml, &keys, span)
+        self.write_keys(self.frame.key, ml, &keys, span)
     }
 
     /// Writes the given keys (`None`: leave that one) of a key record at
@@ -310,7 +342,7 @@ impl Gen<'_> {
     pub(super) fn lookup(&mut self, map: GlobalId) {
         let name = map_name(self.m, map);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::call(HELPER_MAP_LOOKUP));
     }
 
@@ -379,7 +411,7 @@ impl Gen<'_> {
         }
         let name = map_name(self.m, map);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_imm(Reg::R4, 0));
         self.emit(Insn::call(HELPER_MAP_UPDATE));
         let ok = self.label();
@@ -413,7 +445,7 @@ impl Gen<'_> {
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
         let name = map_name(self.m, stat);
         self.map_load(Reg::R1, &name);
-        self.scratch_addr(Reg::R2, self.key);
+        self.scratch_addr(Reg::R2, self.frame.key);
         self.emit(Insn::mov64_imm(Reg::R4, NOEXIST));
         self.emit(Insn::call(HELPER_MAP_UPDATE));
         // -EEXIST: another CPU inserted it first.

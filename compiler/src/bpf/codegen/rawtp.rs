@@ -17,7 +17,8 @@
 //! `syscalls:*` events are not tracepoints and keep the perf path or a
 //! dispatcher).
 
-use super::{Ctx, Gen, HELPER_GET_STACK, KernelFacts, Output};
+use super::{Ctx, Gen, KernelFacts, Output};
+use crate::bpf::abi::HELPER_GET_STACK;
 use crate::bpf::insn::Insn;
 use crate::elab::points::ProbeKind;
 use crate::ir::{Function, InstKind, Module};
@@ -52,8 +53,8 @@ pub(super) fn context_free(m: &Module, f: &Function, layout: &Layout, task: Kern
     for ctx in [Ctx::Record, Ctx::RawArgs] {
         let mut records = Vec::new();
         let mut g = Gen::new(m, f, layout, &mut records, ctx);
-        g.task = task;
-        g.point = point.to_string();
+        g.facts.task = task;
+        g.facts.point = point.to_string();
         match g.function() {
             Ok(c) => code.push(c.insns),
             Err(_) => return false,
@@ -69,7 +70,7 @@ pub(super) fn context_free(m: &Module, f: &Function, layout: &Layout, task: Kern
 /// Moves the context-free tracepoint programs of `out` that are neither
 /// dispatched nor twins to raw tracepoints, where the kernel has the
 /// tracepoint.
-pub fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Kernel) {
+pub(crate) fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Kernel) {
     for (i, p) in out.programs.iter_mut().enumerate() {
         let free = out.context_free.get(i).copied().unwrap_or(false);
         let dispatched = out.dispatch.get(i).is_some_and(Option::is_some);

@@ -16,7 +16,12 @@ use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 
 use super::foreach::CallbackKind;
-use super::*;
+use super::{Gen, LEN_SLOT, VALUE_SLOT};
+use crate::bpf::abi::HELPER_LOOP;
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::source::Span;
 
 /// State flags.
 const MATCH: i32 = 1;
@@ -126,14 +131,14 @@ impl Gen<'_> {
         let text = match a {
             Operand::Var(v) => self.str_off(*v)?,
             Operand::Str(bytes) => {
-                let off = self.tmp[0];
+                let off = self.frame.tmp[0];
                 let bytes = bytes.clone();
                 self.store_literal(Reg::R8, off as i32, &bytes, None);
                 off
             }
             Operand::Long(_) => return Err(Diagnostic::internal("pass 3: a long where a string is needed")),
         };
-        let s = self.s;
+        let s = self.frame.s;
         let cb = self.callback(CallbackKind::Step, span, |g| g.regex_step(&t, at, text, s))?;
         // The context: the state, then the verdict.
         self.emit(Insn::store_imm(Size::DW, Reg::FP, LEN_SLOT, t.start as i32));

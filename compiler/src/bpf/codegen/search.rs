@@ -21,8 +21,13 @@
 //! literal operands or `%m` need them) two strings.
 
 use super::foreach::CallbackKind;
-use super::*;
-use crate::parse::ast::StatOp;
+use super::{Gen, KEY_SLOT, Label, VALUE_SLOT};
+use crate::bpf::abi::{HELPER_LOOP, HELPER_PROBE_READ_KERNEL, HELPER_PROBE_READ_KERNEL_STR};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Function, InstKind, Operand, VarId};
+use crate::parse::ast::{PrintKind, StatOp};
+use crate::source::Span;
 
 /// The longs at the start of the work area.
 pub(super) const WORK_LONGS: u32 = 9;
@@ -81,20 +86,20 @@ pub(super) fn uses_tokenize(f: &Function) -> bool {
 impl Gen<'_> {
     /// The offset of long `k` of the work area.
     pub(super) fn w(&self, k: u32) -> i16 {
-        debug_assert!(self.work > 0 && k < WORK_LONGS, "the function has a work area");
-        (self.work + 8 * k) as i16
+        debug_assert!(self.frame.work > 0 && k < WORK_LONGS, "the function has a work area");
+        (self.frame.work + 8 * k) as i16
     }
 
     /// The offset of the work area's number area, where `sprintf`
     /// writes a number's text.
     pub(super) fn number_area(&self) -> u32 {
-        self.work + WORK_LONGS * 8
+        self.frame.work + WORK_LONGS * 8
     }
 
     /// The offset of string `k` (0 or 1) of the work area.
     pub(super) fn work_str(&self, k: u32) -> u32 {
-        debug_assert!(self.work_strings && k < 2, "the function's work area has strings");
-        self.work + WORK_LONGS * 8 + NUMBER_AREA + k * self.s
+        debug_assert!(self.frame.work_strings && k < 2, "the function's work area has strings");
+        self.frame.work + WORK_LONGS * 8 + NUMBER_AREA + k * self.frame.s
     }
 
     /// Where a string operand is in the scratch record: a variable's
@@ -115,7 +120,7 @@ impl Gen<'_> {
     pub(super) fn copy_scratch_str(&mut self, dst: VarId, from: u32) -> Result<(), Diagnostic> {
         let off = self.str_off(dst)?;
         self.scratch_addr(Reg::R1, off);
-        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
         self.scratch_addr(Reg::R3, from);
         self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
         Ok(())
@@ -197,10 +202,10 @@ impl Gen<'_> {
     /// longs.
     fn match_at(&mut self, hay: u32, needle: u32, matched: Label, missed: Label, span: Span) -> Result<(), Diagnostic> {
         let (at, verdict, len) = (self.w(WORK_LONGS - 3), self.w(WORK_LONGS - 2), self.w(WORK_LONGS - 1));
-        let s = self.s as i32;
+        let s = self.frame.s as i32;
         self.emit(Insn::store(Size::DW, Reg::R8, at, Reg::R7));
         self.emit(Insn::store_imm(Size::DW, Reg::R8, verdict, 0));
-        self.string_loop(self.s, false, span, |g, stop, next| {
+        self.string_loop(self.frame.s, false, span, |g, stop, next| {
             // r7: the byte of the needle; r4 that byte.
             let end = g.label();
             g.byte_at_turn(Reg::R4, needle);
@@ -252,11 +257,11 @@ impl Gen<'_> {
         position: bool,
         span: Span,
     ) -> Result<(), Diagnostic> {
-        let h = self.str_place(hay, self.tmp[0])?;
+        let h = self.str_place(hay, self.frame.tmp[0])?;
         let n = self.str_place(needle, self.work_str(0))?;
         let found = self.w(0);
         self.emit(Insn::store_imm(Size::DW, Reg::R8, found, -1));
-        self.string_loop(self.s, false, span, |g, stop, _| {
+        self.string_loop(self.frame.s, false, span, |g, stop, _| {
             let (matched, missed) = (g.label(), g.label());
             g.match_at(h, n, matched, missed, span)?;
             g.bind(matched);
@@ -282,7 +287,7 @@ impl Gen<'_> {
     /// `build`, whose length is work long `len`; truncates at a string's
     /// size. Uses r0-r5.
     pub(super) fn append_at(&mut self, build: u32, len: i16) {
-        let s = self.s as i32;
+        let s = self.frame.s as i32;
         let done = self.label();
         self.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, len));
         self.clamp(Reg::R1, s - 1);
@@ -311,11 +316,11 @@ impl Gen<'_> {
         new: &Operand,
         span: Span,
     ) -> Result<(), Diagnostic> {
-        let h = self.str_place(hay, self.tmp[0])?;
+        let h = self.str_place(hay, self.frame.tmp[0])?;
         let o = self.str_place(old, self.work_str(0))?;
         let n = self.str_place(new, self.work_str(1))?;
-        let build = self.tmp[1];
-        let s = self.s as i32;
+        let build = self.frame.tmp[1];
+        let s = self.frame.s as i32;
         // Work: the first position not yet replaced, the text's length.
         let (skip, len) = (self.w(0), self.w(1));
         let (search, done) = (self.label(), self.label());
@@ -326,7 +331,7 @@ impl Gen<'_> {
         self.bind(search);
         self.emit(Insn::store_imm(Size::DW, Reg::R8, skip, 0));
         self.emit(Insn::store_imm(Size::DW, Reg::R8, len, 0));
-        self.string_loop(self.s, false, span, |g, stop, next| {
+        self.string_loop(self.frame.s, false, span, |g, stop, next| {
             let (matched, missed) = (g.label(), g.label());
             g.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, skip));
             g.jump_reg_to(Cond::Lt, Reg::R7, Reg::R1, next);
@@ -372,9 +377,9 @@ impl Gen<'_> {
         delim: &Operand,
         span: Span,
     ) -> Result<(), Diagnostic> {
-        let i = self.str_place(input, self.tmp[0])?;
+        let i = self.str_place(input, self.frame.tmp[0])?;
         let d = self.str_place(delim, self.work_str(0))?;
-        let s = self.s as i32;
+        let s = self.frame.s as i32;
         // Work: where the token found starts and ends.
         let (start, end) = (self.w(0), self.w(1));
         self.array_value(TOKENS);
@@ -392,11 +397,11 @@ impl Gen<'_> {
         self.emit(Insn::store_imm(Size::DW, Reg::R8, start, 0));
         self.emit(Insn::store_imm(Size::DW, Reg::R8, end, 0));
         // The delimiters, as a set of 256 bits in work longs 2 to 5.
-        let set = self.work + 16;
+        let set = self.frame.work + 16;
         for k in 0..4 {
             self.emit(Insn::store_imm(Size::DW, Reg::R8, (set + 8 * k) as i16, 0));
         }
-        self.string_loop(self.s, false, span, |g, stop, _| {
+        self.string_loop(self.frame.s, false, span, |g, stop, _| {
             g.byte_at_turn(Reg::R1, d);
             g.jump_imm_to(Cond::Eq, Reg::R1, 0, stop);
             g.bit_of(set, Reg::R1);
@@ -406,7 +411,7 @@ impl Gen<'_> {
             g.emit(Insn::store(Size::B, Reg::R3, 0, Reg::R4));
             Ok(())
         })?;
-        self.string_loop(self.s, true, span, |g, stop, next| {
+        self.string_loop(self.frame.s, true, span, |g, stop, next| {
             let (delimiter, at_end, ends) = (g.label(), g.label(), g.label());
             g.emit(Insn::load(Size::DW, Reg::R1, Reg::R9, TOKEN_AT));
             g.jump_reg_to(Cond::Lt, Reg::R7, Reg::R1, next);

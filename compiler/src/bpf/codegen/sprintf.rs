@@ -21,8 +21,14 @@
 //! Here the text is then sealed: its length set to the last byte, where
 //! what follows appends nothing.
 
-use super::*;
+use super::{Gen, VALUE_SLOT};
+use crate::bpf::abi::{HELPER_PROBE_READ_KERNEL, HELPER_PROBE_READ_KERNEL_STR, HELPER_PROBE_READ_USER};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
 use crate::format::{Conv, Count, Piece, Spec};
+use crate::ir::{Operand, Ty, VarId};
+use crate::parse::ast::PrintKind;
+use crate::source::Span;
 
 /// The work longs of a general conversion: its width, its precision (-1:
 /// none), whether it is left-justified, its sign or prefix (a short
@@ -157,7 +163,7 @@ impl Gen<'_> {
                     parts.push(Part::Num(value, Conv::Hex, 16, true));
                     continue;
                 }
-                match plain(&spec, &value, self.s) {
+                match plain(&spec, &value, self.frame.s) {
                     Some(part) => parts.push(part),
                     None => parts.push(Part::General { spec, width, precision, value }),
                 }
@@ -181,7 +187,7 @@ impl Gen<'_> {
                 parts.push(Part::Text(b"\n".to_vec()));
             }
         }
-        let build = self.tmp[1];
+        let build = self.frame.tmp[1];
         self.emit(Insn::store_imm(Size::DW, Reg::R8, self.w(TEXT_LEN), 0));
         self.emit(Insn::store_imm(Size::B, Reg::R8, build as i16, 0));
         for part in parts {
@@ -207,13 +213,13 @@ impl Gen<'_> {
                         self.append(build);
                     }
                     let spaces = vec![b' '; width as usize];
-                    self.store_literal(Reg::R8, self.tmp[0] as i32, &spaces, None);
+                    self.store_literal(Reg::R8, self.frame.tmp[0] as i32, &spaces, None);
                     self.emit(Insn::load(Size::DW, Reg::R1, Reg::FP, VALUE_SLOT));
                     self.emit(Insn::jump_imm(Cond::Le, Reg::R1, width as i32, 1));
                     self.emit(Insn::mov64_imm(Reg::R1, width as i32));
                     self.emit(Insn::jump_imm(Cond::Sge, Reg::R1, 0, 1));
                     self.emit(Insn::mov64_imm(Reg::R1, 0));
-                    self.scratch_addr(Reg::R3, self.tmp[0]);
+                    self.scratch_addr(Reg::R3, self.frame.tmp[0]);
                     self.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
                     self.append(build);
                     if !left {
@@ -231,11 +237,7 @@ impl Gen<'_> {
                 }
             }
         }
-        let off = self.str_off(dst)?;
-        self.scratch_addr(Reg::R1, off);
-        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
-        self.scratch_addr(Reg::R3, build);
-        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        self.copy_scratch_str(dst, build)?;
         Ok(())
     }
 
@@ -574,7 +576,7 @@ impl Gen<'_> {
     fn memory(&mut self, spec: &Spec, value: &Operand, span: Span) -> Result<u32, Diagnostic> {
         let hex = spec.conv == Conv::MemoryHex;
         let (raw, text) = (self.work_str(0), self.work_str(1));
-        let s = self.s as i32;
+        let s = self.frame.s as i32;
         let most = if hex { (s - 1) / 2 } else { s - 1 };
         // r2: how many bytes (1 without a precision), at most `most`.
         self.emit(Insn::load(Size::DW, Reg::R2, Reg::R8, self.w(W_PREC)));
@@ -662,7 +664,7 @@ impl Gen<'_> {
     }
 
     fn bits(&mut self, build: u32, bits: &[Bit<'_>], span: Span) -> Result<(), Diagnostic> {
-        let s = self.s as i32;
+        let s = self.frame.s as i32;
         for bit in bits {
             match *bit {
                 Bit::Fill(c, count) => {
@@ -712,7 +714,7 @@ impl Gen<'_> {
 
     /// Appends the string at r3, at most `W_BODY` bytes of it.
     fn append_limited(&mut self, build: u32) {
-        let s = self.s as i32;
+        let s = self.frame.s as i32;
         let done = self.label();
         self.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, self.w(TEXT_LEN)));
         self.clamp(Reg::R1, s - 1);
@@ -757,7 +759,7 @@ impl Gen<'_> {
     /// Ends the text where it is: a NUL there, and the length at the last
     /// byte, where what follows appends nothing.
     fn seal(&mut self, build: u32) {
-        let s = self.s as i32;
+        let s = self.frame.s as i32;
         self.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, self.w(TEXT_LEN)));
         self.clamp(Reg::R1, s - 1);
         self.scratch_addr(Reg::R2, build);
@@ -773,7 +775,7 @@ impl Gen<'_> {
             return at;
         }
         let at = self.rodata_base + self.rodata.len() as u32;
-        self.rodata.extend(std::iter::repeat_n(c, self.s as usize - 1));
+        self.rodata.extend(std::iter::repeat_n(c, self.frame.s as usize - 1));
         self.rodata.push(0);
         self.rodata.resize(self.rodata.len().div_ceil(8) * 8, 0);
         self.fills.push((c, at));

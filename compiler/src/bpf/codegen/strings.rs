@@ -2,7 +2,13 @@
 //! reads of kernel and user memory, all bounded by MAXSTRINGLEN (the
 //! text `sprintf` builds: see [`super::sprintf`]).
 
-use super::*;
+use super::{Gen, LEN_SLOT};
+use crate::bpf::abi::{HELPER_PROBE_READ_KERNEL_STR, HELPER_PROBE_READ_USER_STR};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::parse::ast::CompareOp;
+use crate::source::Span;
 
 /// The largest string size whose byte loops (comparisons, short literal
 /// searches) are plain jumps, which the verifier follows byte by byte;
@@ -32,7 +38,7 @@ impl Gen<'_> {
         span: Span,
     ) -> Result<(), Diagnostic> {
         // r4, r5: the first bytes that differ, or 0 and 0.
-        if self.s > PLAIN_STRING_LOOPS {
+        if self.frame.s > PLAIN_STRING_LOOPS {
             self.first_difference_looped(a, b, span)?;
         } else {
             self.first_difference(a, b)?;
@@ -53,7 +59,7 @@ impl Gen<'_> {
         let (top, differ, equal) = (self.label(), self.label(), self.label());
         self.emit(Insn::mov64_imm(Reg::R3, 0));
         self.bind(top);
-        self.jump_imm_to(Cond::Ge, Reg::R3, self.s as i32, equal);
+        self.jump_imm_to(Cond::Ge, Reg::R3, self.frame.s as i32, equal);
         self.emit(Insn::load(Size::B, Reg::R4, Reg::R1, 0));
         self.emit(Insn::load(Size::B, Reg::R5, Reg::R2, 0));
         self.jump_reg_to(Cond::Ne, Reg::R4, Reg::R5, differ);
@@ -72,11 +78,11 @@ impl Gen<'_> {
     /// `dst = a . b`, truncated to a string's size: built in the second
     /// temporary, then copied.
     pub(super) fn concat(&mut self, dst: VarId, a: &Operand, b: &Operand) -> Result<(), Diagnostic> {
-        let build = self.tmp[1];
+        let build = self.frame.tmp[1];
         // a: its length (with the NUL) is what the copy returns.
         self.str_ptr(Reg::R3, a, 0)?;
         self.scratch_addr(Reg::R1, build);
-        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
         self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
         // n = the length without the NUL, within [0, s - 1].
         let (nonneg, inrange) = (self.label(), self.label());
@@ -84,8 +90,8 @@ impl Gen<'_> {
         self.jump_imm_to(Cond::Sge, Reg::R0, 0, nonneg);
         self.emit(Insn::mov64_imm(Reg::R0, 0));
         self.bind(nonneg);
-        self.jump_imm_to(Cond::Le, Reg::R0, self.s as i32 - 1, inrange);
-        self.emit(Insn::mov64_imm(Reg::R0, self.s as i32 - 1));
+        self.jump_imm_to(Cond::Le, Reg::R0, self.frame.s as i32 - 1, inrange);
+        self.emit(Insn::mov64_imm(Reg::R0, self.frame.s as i32 - 1));
         self.bind(inrange);
         self.emit(Insn::store(Size::DW, Reg::FP, LEN_SLOT, Reg::R0));
         // b, after it: a literal goes to the first temporary first.
@@ -96,19 +102,15 @@ impl Gen<'_> {
         self.jump_imm_to(Cond::Sge, Reg::R0, 0, lo);
         self.emit(Insn::mov64_imm(Reg::R0, 0));
         self.bind(lo);
-        self.jump_imm_to(Cond::Le, Reg::R0, self.s as i32 - 1, hi);
-        self.emit(Insn::mov64_imm(Reg::R0, self.s as i32 - 1));
+        self.jump_imm_to(Cond::Le, Reg::R0, self.frame.s as i32 - 1, hi);
+        self.emit(Insn::mov64_imm(Reg::R0, self.frame.s as i32 - 1));
         self.bind(hi);
         self.scratch_addr(Reg::R1, build);
         self.emit(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R0));
-        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
         self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R2, Reg::R0));
         self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
-        let off = self.str_off(dst)?;
-        self.scratch_addr(Reg::R1, off);
-        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
-        self.scratch_addr(Reg::R3, build);
-        self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
+        self.copy_scratch_str(dst, build)?;
         Ok(())
     }
 
@@ -116,7 +118,7 @@ impl Gen<'_> {
     /// less its NUL), counted byte by byte; uses r1 and r4.
     pub(super) fn string_length(&mut self, len: Reg, o: &Operand) -> Result<(), Diagnostic> {
         if let Operand::Str(bytes) = o {
-            let n = bytes.iter().take_while(|&&c| c != 0).count().min(self.s as usize - 1);
+            let n = bytes.iter().take_while(|&&c| c != 0).count().min(self.frame.s as usize - 1);
             self.emit(Insn::mov64_imm(len, n as i32));
             return Ok(());
         }
@@ -126,7 +128,7 @@ impl Gen<'_> {
         // byte.
         self.str_ptr(Reg::R1, o, 0)?;
         self.emit(Insn::mov64_reg(Reg::R3, Reg::R1));
-        self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+        self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
         self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
         self.emit(Insn::alu64_imm(AluOp::Sub, Reg::R0, 1));
         self.emit(Insn::jump_imm(Cond::Sge, Reg::R0, 0, 1));
@@ -139,12 +141,12 @@ impl Gen<'_> {
     /// compared in a `bpf_loop` callback, a turn per byte, the first pair
     /// that differs (or two NULs) left in work longs 0 and 1.
     fn first_difference_looped(&mut self, a: &Operand, b: &Operand, span: Span) -> Result<(), Diagnostic> {
-        let pa = self.str_place(a, self.tmp[0])?;
-        let pb = self.str_place(b, self.tmp[1])?;
+        let pa = self.str_place(a, self.frame.tmp[0])?;
+        let pb = self.str_place(b, self.frame.tmp[1])?;
         let (ca, cb) = (self.w(0), self.w(1));
         self.emit(Insn::store_imm(Size::DW, Reg::R8, ca, 0));
         self.emit(Insn::store_imm(Size::DW, Reg::R8, cb, 0));
-        self.string_loop(self.s, false, span, |g, stop, next| {
+        self.string_loop(self.frame.s, false, span, |g, stop, next| {
             let differ = g.label();
             g.byte_at_turn(Reg::R4, pa);
             g.byte_at_turn(Reg::R5, pb);
@@ -191,10 +193,10 @@ impl Gen<'_> {
                 self.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
                 self.emit(Insn::jump_imm(Cond::Sge, Reg::R2, 1, 1));
                 self.emit(Insn::mov64_imm(Reg::R2, 1));
-                self.emit(Insn::jump_imm(Cond::Sle, Reg::R2, self.s as i32, 1));
-                self.emit(Insn::mov64_imm(Reg::R2, self.s as i32));
+                self.emit(Insn::jump_imm(Cond::Sle, Reg::R2, self.frame.s as i32, 1));
+                self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32));
             }
-            None => self.emit(Insn::mov64_imm(Reg::R2, self.s as i32)),
+            None => self.emit(Insn::mov64_imm(Reg::R2, self.frame.s as i32)),
         }
         self.emit(Insn::call(if user { HELPER_PROBE_READ_USER_STR } else { HELPER_PROBE_READ_KERNEL_STR }));
         let ok = self.label();

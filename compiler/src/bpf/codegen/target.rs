@@ -130,8 +130,8 @@ impl Gen<'_> {
             }
             Load::CharArray { .. } | Load::DataLoc => {
                 let limit = match r.load {
-                    Load::CharArray { len } => (len + 1).min(self.s),
-                    _ => self.s,
+                    Load::CharArray { len } => (len + 1).min(self.frame.s),
+                    _ => self.frame.s,
                 };
                 let off = self.str_off(dst)?;
                 self.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
@@ -150,7 +150,7 @@ impl Gen<'_> {
     /// address made of registers and a displacement. The value is cut to
     /// the argument's size and extended by its sign.
     pub(super) fn sdt_arg(&mut self, dst: VarId, index: usize, span: Span) -> Result<(), Diagnostic> {
-        let Some(arg) = self.sdt.get(index).cloned().flatten() else {
+        let Some(arg) = self.facts.sdt.get(index).cloned().flatten() else {
             return Err(Diagnostic::internal("pass 3: a USDT argument this site does not have").at(span, ""));
         };
         let cut = 64 - 8 * arg.size.min(8) as i32;
@@ -216,7 +216,7 @@ impl Gen<'_> {
     /// a pointer argument by its BTF type, and refuses arithmetic on it
     /// (`%x`, `& 0xff`); read through the helper, it is a plain number.
     pub(super) fn ctx_u64(&mut self, reg: Reg, off: i16) {
-        if !self.typed_ctx {
+        if !self.facts.typed_ctx {
             self.emit(Insn::load(Size::DW, reg, Reg::R6, off));
             return;
         }
@@ -250,7 +250,7 @@ impl Gen<'_> {
     /// array, or (kprobes) the x86-64 calling convention's registers in
     /// `struct pt_regs`.
     pub(super) fn arg_slot(&self, i: usize) -> Option<i16> {
-        match self.ctx {
+        match self.facts.ctx {
             Ctx::RawArgs => i16::try_from(8 * i).ok(),
             Ctx::Regs => [112, 104, 96, 88, 72, 64].get(i).copied(),
             Ctx::Record | Ctx::Other => None,
@@ -258,6 +258,6 @@ impl Gen<'_> {
     }
 
     pub(super) fn return_slot(&self) -> Option<i16> {
-        self.ret_slot.or((self.ctx == Ctx::Regs).then_some(80))
+        self.facts.ret_slot.or((self.facts.ctx == Ctx::Regs).then_some(80))
     }
 }

@@ -5,7 +5,12 @@
 //! gives (`KernelFacts::of` looks them up), reading with
 //! `bpf_probe_read_kernel`, so a bad task pointer reads as 0.
 
-use super::*;
+use super::{Gen, KernelFacts, VALUE_SLOT, not_yet};
+use crate::bpf::abi::{HELPER_CURRENT_TASK, HELPER_PROBE_READ_KERNEL_STR};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::source::Span;
 
 /// `enum pid_type`'s values, fixed since Linux 4.19 (before, `struct
 /// signal_struct` had no `pids`, and these intrinsics are refused).
@@ -74,7 +79,7 @@ impl Gen<'_> {
             (_, [t]) if name.starts_with("task_") => (Some(t), name.trim_start_matches("task_")),
             _ => return None,
         };
-        let t = self.task;
+        let t = self.facts.task;
         let pids = |kind: u32| {
             let signal = t.signal?;
             let slot = t.signal_pids? + 8 * kind;
@@ -137,7 +142,7 @@ impl Gen<'_> {
             // The name: at most 16 bytes with its NUL, "" if unreadable.
             let off = self.str_off(dst)?;
             self.scratch_addr(Reg::R1, off);
-            self.emit(Insn::mov64_imm(Reg::R2, 16.min(self.s as i32)));
+            self.emit(Insn::mov64_imm(Reg::R2, 16.min(self.frame.s as i32)));
             self.emit(Insn::mov64_reg(Reg::R3, Reg::R9));
             self.emit(Insn::call(HELPER_PROBE_READ_KERNEL_STR));
             let ok = self.label();
@@ -193,6 +198,7 @@ pub(super) fn task_facts(kernel: &crate::kernel::Kernel) -> KernelFacts {
         initial_namespaces: initial_namespaces(kernel),
         hz: None,
         cpus: 0,
+        user: 0,
     }
 }
 

@@ -8,7 +8,11 @@
 //! [`super::search`]); the escapes, whose text grows by one to four bytes
 //! per input byte, a turn per input byte.
 
-use super::*;
+use super::Gen;
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::source::Span;
 
 /// The two-byte escapes, by the byte they stand for.
 const ESCAPES: [(u8, u8); 10] = [
@@ -30,8 +34,8 @@ impl Gen<'_> {
     /// base; saturating at the largest long. A base other than 0 and 2 to
     /// 36 is an error.
     pub(super) fn strtol(&mut self, dst: VarId, str: &Operand, base: &Operand, span: Span) -> Result<(), Diagnostic> {
-        let p = self.str_place(str, self.tmp[0])?;
-        let s = self.s as i32;
+        let p = self.str_place(str, self.frame.tmp[0])?;
+        let s = self.frame.s as i32;
         // Work: the base, the position of the first digit, the sign, the
         // value.
         let (w_base, w_at, w_neg, w_value) = (self.w(0), self.w(1), self.w(2), self.w(3));
@@ -48,7 +52,7 @@ impl Gen<'_> {
         // r2: the first position past the white space (as Rust's
         // `is_ascii_whitespace`).
         self.emit(Insn::store_imm(Size::DW, Reg::R8, w_at, s - 1));
-        self.string_loop(self.s, false, span, |g, stop, next| {
+        self.string_loop(self.frame.s, false, span, |g, stop, next| {
             g.byte_at_turn(Reg::R1, p);
             for c in [b' ', b'\t', b'\n', 0x0c, b'\r'] {
                 g.jump_imm_to(Cond::Eq, Reg::R1, i32::from(c), next);
@@ -106,7 +110,7 @@ impl Gen<'_> {
         self.emit(Insn::store_imm(Size::DW, Reg::R8, w_value, 0));
         // The digits, a turn each from the position found: r1 the base,
         // r4 a digit, r0 the value.
-        self.string_loop(self.s, false, span, |g, stop, next| {
+        self.string_loop(self.frame.s, false, span, |g, stop, next| {
             let (letter, have, saturate, keep) = (g.label(), g.label(), g.label(), g.label());
             g.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, w_at));
             g.jump_reg_to(Cond::Lt, Reg::R7, Reg::R1, next);
@@ -167,12 +171,12 @@ impl Gen<'_> {
         quoted: &Operand,
         span: Span,
     ) -> Result<(), Diagnostic> {
-        let input = self.str_place(str, self.tmp[0])?;
-        let s = self.s as i32;
+        let input = self.str_place(str, self.frame.tmp[0])?;
+        let s = self.frame.s as i32;
         // The user side's limit is MAXSTRINGLEN itself.
-        let max = self.layout.limits.max_string_len.min(self.s) as i32;
+        let max = self.layout.limits.max_string_len.min(self.frame.s) as i32;
         // The text goes after a byte left for the opening quote.
-        let build = self.tmp[1];
+        let build = self.frame.tmp[1];
         let body = build + 1;
         // Work: the text's length, whether cut short, how many bytes
         // of the input to take, the room for the text.
@@ -198,7 +202,7 @@ impl Gen<'_> {
                 self.emit(Insn::store(Size::DW, Reg::R8, room, Reg::R2));
             }
         }
-        self.string_loop(self.s, false, span, |g, stop, next| {
+        self.string_loop(self.frame.s, false, span, |g, stop, next| {
             let (cut_here, one, four) = (g.label(), g.label(), g.label());
             g.byte_at_turn(Reg::R5, input);
             g.jump_imm_to(Cond::Eq, Reg::R5, 0, stop);

@@ -7,7 +7,10 @@
 //! 0 for a divisor of 0. The running values live in the work area (see
 //! [`super::search`]).
 
-use super::*;
+use super::Gen;
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::source::Span;
 
 /// A CPU's record: its count, sum, running mean and sum of squared
 /// differences.
@@ -29,7 +32,7 @@ impl Gen<'_> {
             self.emit(Insn::store_imm(Size::DW, Reg::R8, at, 0));
         }
         if keyed {
-            self.each_cpu_record(name, |g| {
+            self.each_cpu_record(name, Reg::R9, |g| {
                 let combine = g.label();
                 g.cpu_variance(cpu_var);
                 g.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, count));
@@ -79,7 +82,7 @@ impl Gen<'_> {
         } else {
             // The counts and sums, the mean of them all, then the sum of
             // each CPU's spread about it and of its own variance.
-            self.each_cpu_record(name, |g| {
+            self.each_cpu_record(name, Reg::R9, |g| {
                 g.add_field(count, COUNT);
                 g.add_field(sum, SUM);
                 Ok(())
@@ -88,7 +91,7 @@ impl Gen<'_> {
             self.emit(Insn::load(Size::DW, Reg::R2, Reg::R8, count));
             self.div64();
             self.emit(Insn::store(Size::DW, Reg::R8, avg, Reg::R1));
-            self.each_cpu_record(name, |g| {
+            self.each_cpu_record(name, Reg::R9, |g| {
                 g.emit(Insn::load(Size::DW, Reg::R1, Reg::R9, AVG));
                 g.emit(Insn::load(Size::DW, Reg::R3, Reg::R9, COUNT));
                 g.spread(avg, acc);
@@ -110,40 +113,6 @@ impl Gen<'_> {
         self.fail(Ok("empty aggregate"), span)?;
         self.bind(ok);
         self.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, var));
-        Ok(())
-    }
-
-    /// Runs `body` for each CPU's record of the key in the key area that
-    /// holds values, the record in r9. The CPU counts in KEY_SLOT, where
-    /// the verifier sees its bound.
-    fn each_cpu_record(
-        &mut self,
-        name: &str,
-        body: impl FnOnce(&mut Self) -> Result<(), Diagnostic>,
-    ) -> Result<(), Diagnostic> {
-        let cpu_at = KEY_SLOT;
-        let (top, next, done) = (self.label(), self.label(), self.label());
-        self.emit(Insn::store_imm(Size::DW, Reg::FP, cpu_at, 0));
-        self.bind(top);
-        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
-        let cpus = if self.task.cpus == 0 { MAX_CPUS } else { self.task.cpus.min(MAX_CPUS) };
-        self.jump_imm_to(Cond::Ge, Reg::R4, cpus as i32, done);
-        self.map_load(Reg::R1, name);
-        self.scratch_addr(Reg::R2, self.key);
-        self.emit(Insn::mov64_reg(Reg::R3, Reg::R4));
-        self.emit(Insn::call(HELPER_LOOKUP_PERCPU));
-        // No record: the key has none, or there are no more CPUs.
-        self.jump_imm_to(Cond::Eq, Reg::R0, 0, done);
-        self.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
-        self.emit(Insn::load(Size::DW, Reg::R1, Reg::R9, COUNT));
-        self.jump_imm_to(Cond::Eq, Reg::R1, 0, next);
-        body(self)?;
-        self.bind(next);
-        self.emit(Insn::load(Size::DW, Reg::R4, Reg::FP, cpu_at));
-        self.emit(Insn::alu64_imm(AluOp::Add, Reg::R4, 1));
-        self.emit(Insn::store(Size::DW, Reg::FP, cpu_at, Reg::R4));
-        self.jump_to(top);
-        self.bind(done);
         Ok(())
     }
 

@@ -1,0 +1,91 @@
+//! Stacks: `print_backtrace()` (the kernel stack's addresses in a record
+//! the runtime prints with the kernel's symbols), `print_stack()` and
+//! `print_syms()` of a stack string, and `backtrace()` (the addresses as
+//! hex text).
+
+use super::{Call, Row};
+use crate::bpf::abi::{HELPER_GET_STACK, HELPER_RINGBUF_SUBMIT};
+use crate::bpf::codegen::Gen;
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::bpf::records::{self, RecordKind};
+use crate::diag::Diagnostic;
+use crate::ir::Ty;
+
+pub(super) const ROWS: &[Row] = &[
+    Row { names: &["print_backtrace"], result: false, args: (0, 0), lower: print_backtrace },
+    Row { names: &["print_stack", "print_syms"], result: false, args: (1, 1), lower: print_stack },
+    Row { names: &["backtrace"], result: true, args: (0, 0), lower: hex_backtrace },
+];
+
+fn print_backtrace(g: &mut Gen<'_>, _: &Call<'_>) -> Result<(), Diagnostic> {
+    // The stack's addresses in a record, which the runtime prints with
+    // the kernel's symbols.
+    let frames = g.layout.limits.max_backtrace;
+    let tag = g.record(RecordKind::Backtrace { frames });
+    let done = g.reserve_record(tag, records::HEADER + 8 * (frames + 1));
+    g.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+    g.emit(Insn::mov64_reg(Reg::R2, Reg::R9));
+    g.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, (records::HEADER + 8) as i32));
+    g.emit(Insn::mov64_imm(Reg::R3, (8 * frames) as i32));
+    g.emit(Insn::mov64_imm(Reg::R4, 0));
+    g.emit(Insn::call(HELPER_GET_STACK));
+    g.emit(Insn::store(Size::DW, Reg::R9, records::HEADER as i16, Reg::R0));
+    g.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+    g.emit(Insn::mov64_imm(Reg::R2, 0));
+    g.emit(Insn::call(HELPER_RINGBUF_SUBMIT));
+    g.bind(done);
+    Ok(())
+}
+
+fn print_stack(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
+    let tag = g.record(RecordKind::PrintStack);
+    g.write_record(tag, &[(c.arg(0)?.clone(), Ty::Str)], c.span)
+}
+
+/// `backtrace()`: the kernel stack's addresses in hex, `0x` and 16
+/// digits each, separated by spaces, as many whole ones as a string
+/// holds (at most MAXBACKTRACE). The frames go to the second
+/// temporary; the text is written at constant places, unrolled.
+fn hex_backtrace(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
+    const WIDTH: u32 = 19;
+    let dst = c.dst()?;
+    let frames = g.layout.limits.max_backtrace.min((g.frame.s - 1) / WIDTH);
+    let off = g.str_off(dst)?;
+    g.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
+    if frames == 0 {
+        return Ok(());
+    }
+    let buf = g.frame.tmp[1];
+    g.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+    g.scratch_addr(Reg::R2, buf);
+    g.emit(Insn::mov64_imm(Reg::R3, (8 * frames) as i32));
+    g.emit(Insn::mov64_imm(Reg::R4, 0));
+    g.emit(Insn::call(HELPER_GET_STACK));
+    // r9 = the frames the helper wrote (none on an error).
+    g.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+    g.emit(Insn::alu64_imm(AluOp::Arsh, Reg::R9, 3));
+    let done = g.label();
+    for i in 0..frames {
+        let at = off + WIDTH * i;
+        let (at16, digits) = (at as i16, (at + 2) as i16);
+        g.jump_imm_to(Cond::Sle, Reg::R9, i as i32, done);
+        if i > 0 {
+            g.emit(Insn::store_imm(Size::B, Reg::R8, at16 - 1, i32::from(b' ')));
+        }
+        g.emit(Insn::store_imm(Size::B, Reg::R8, at16, i32::from(b'0')));
+        g.emit(Insn::store_imm(Size::B, Reg::R8, at16 + 1, i32::from(b'x')));
+        g.emit(Insn::load(Size::DW, Reg::R3, Reg::R8, (buf + 8 * i) as i16));
+        for k in 0..16i16 {
+            g.emit(Insn::mov64_reg(Reg::R1, Reg::R3));
+            g.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R1, 4 * (15 - i32::from(k))));
+            g.emit(Insn::alu64_imm(AluOp::And, Reg::R1, 15));
+            g.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(b'0')));
+            g.emit(Insn::jump_imm(Cond::Le, Reg::R1, i32::from(b'9'), 1));
+            g.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(b'a' - b'9' - 1)));
+            g.emit(Insn::store(Size::B, Reg::R8, digits + k, Reg::R1));
+        }
+        g.emit(Insn::store_imm(Size::B, Reg::R8, digits + 16, 0));
+    }
+    g.bind(done);
+    Ok(())
+}
