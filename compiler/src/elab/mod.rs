@@ -54,7 +54,7 @@ impl Type {
 }
 
 /// Where a handler (or a function instance) runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Placement {
     /// eBPF, in the kernel's context.
     Kernel,
