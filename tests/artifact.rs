@@ -118,8 +118,8 @@ fn files_that_are_not_stp_objects_are_refused() {
     // An stp object whose artifact was damaged.
     let object = build(dir.path(), "damaged", "probe begin { exit() }\n", &[]);
     let mut bytes = std::fs::read(&object).unwrap();
-    let at = bytes.windows(10).position(|w| w == b"{\"format\":").unwrap();
-    bytes[at + 2] = b'#';
+    let at = bytes.windows(10).position(|w| w == b"\"format\":1").unwrap();
+    bytes[at] = b'#';
     std::fs::write(&object, bytes).unwrap();
     let out = stp_in(dir.path(), &["--run", "damaged.o"]);
     assert_eq!(out.status.code(), Some(1));

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Artifact, FORMAT, Source};
 use crate::kernel::{Kernel, KernelSource};
-use crate::source::SourceMap;
+use crate::source::{FileKind, SourceMap};
 
 /// The section that holds the artifact.
 pub const SECTION: &str = ".stp.artifact";
@@ -87,31 +87,90 @@ impl KernelIdentity {
     }
 }
 
-/// Every file id a span in `v` names (a span serialises as an object
-/// with `file`, `start`, `end` and `expn`).
-fn span_files(v: &serde_json::Value, out: &mut std::collections::BTreeSet<u64>) {
+/// Calls `f` on every span in `v` (a span serialises as an object with
+/// `file`, `start`, `end` and `expn`), as (file, start, end) it may
+/// change.
+fn each_span(v: &mut serde_json::Value, f: &mut dyn FnMut(u64, &mut u64, &mut u64)) {
     match v {
         serde_json::Value::Object(o) => {
-            if o.len() == 4
-                && o.contains_key("start")
-                && o.contains_key("end")
-                && o.contains_key("expn")
-                && let Some(f) = o.get("file").and_then(serde_json::Value::as_u64)
-            {
-                out.insert(f);
-                return;
+            if o.len() == 4 && o.contains_key("expn") {
+                let file = o.get("file").and_then(serde_json::Value::as_u64);
+                let start = o.get("start").and_then(serde_json::Value::as_u64);
+                let end = o.get("end").and_then(serde_json::Value::as_u64);
+                if let (Some(file), Some(mut start), Some(mut end)) = (file, start, end) {
+                    f(file, &mut start, &mut end);
+                    o.insert("start".to_string(), start.into());
+                    o.insert("end".to_string(), end.into());
+                    return;
+                }
             }
-            for x in o.values() {
-                span_files(x, out);
+            for x in o.values_mut() {
+                each_span(x, f);
             }
         }
         serde_json::Value::Array(a) => {
             for x in a {
-                span_files(x, out);
+                each_span(x, f);
             }
         }
         _ => {}
     }
+}
+
+/// The texts the spans in `v` point into. A script is carried whole; of
+/// a tapset (the syscall tapset is a third of a megabyte), only the lines
+/// some span touches, the others left empty, and the spans into it moved
+/// to match: each line keeps its number and each span its text.
+fn carried_sources(v: &mut serde_json::Value, sm: &SourceMap) -> Vec<Source> {
+    let mut touched: std::collections::BTreeMap<u64, std::collections::BTreeSet<usize>> = Default::default();
+    each_span(v, &mut |file, start, end| {
+        let Some(f) = u32::try_from(file).ok().and_then(|id| sm.get(crate::source::FileId(id))) else { return };
+        let first = f.line_index(*start as u32);
+        let last = f.line_index((*end).saturating_sub(1).max(*start) as u32);
+        touched.entry(file).or_default().extend(first..=last);
+    });
+    // For each tapset: where each line starts, before and after.
+    let mut moved: std::collections::BTreeMap<u64, (Vec<u32>, Vec<u32>)> = Default::default();
+    let mut sources = Vec::new();
+    for (file, lines) in &touched {
+        let Some(id) = u32::try_from(*file).ok() else { continue };
+        let Some(f) = sm.get(crate::source::FileId(id)) else { continue };
+        if f.kind == FileKind::User {
+            sources.push(Source { id, name: f.name.clone(), text: f.text.clone() });
+            continue;
+        }
+        let mut text = String::new();
+        let mut new_starts = Vec::new();
+        let count = f.line_starts().len();
+        for line in 0..count {
+            new_starts.push(text.len() as u32);
+            if lines.contains(&line)
+                && let Some(t) = f.line_range(line).and_then(|r| f.text.get(r))
+            {
+                text.push_str(t);
+            }
+            if line + 1 < count {
+                text.push('\n');
+            }
+        }
+        moved.insert(*file, (f.line_starts().to_vec(), new_starts));
+        sources.push(Source { id, name: f.name.clone(), text });
+    }
+    each_span(v, &mut |file, start, end| {
+        let Some((old, new)) = moved.get(&file) else { return };
+        let at = |o: u64| -> u64 {
+            let o = o as u32;
+            let line = match old.binary_search(&o) {
+                Ok(l) => l,
+                Err(next) => next.saturating_sub(1),
+            };
+            let (was, now) = (old.get(line).copied().unwrap_or(0), new.get(line).copied().unwrap_or(0));
+            u64::from(now + (o - was))
+        };
+        *start = at(*start);
+        *end = at(*end);
+    });
+    sources
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -179,20 +238,13 @@ impl Artifact {
     /// The object with the artifact (and the texts of `sm` its spans
     /// point into) in its own section.
     pub fn to_object(&self, sm: &SourceMap) -> Result<Vec<u8>, String> {
-        let value = serde_json::to_value(self).map_err(|e| format!("cannot write the stp artifact: {e}"))?;
-        let mut files = std::collections::BTreeSet::new();
-        span_files(&value, &mut files);
-        let mut full = self.clone();
-        full.object = Vec::new();
-        full.sources = files
-            .into_iter()
-            .filter_map(|id| {
-                let id = u32::try_from(id).ok()?;
-                let f = sm.get(crate::source::FileId(id))?;
-                Some(Source { id, name: f.name.clone(), text: f.text.clone() })
-            })
-            .collect();
-        let data = serde_json::to_vec(&full).map_err(|e| format!("cannot write the stp artifact: {e}"))?;
+        let fail = |e: serde_json::Error| format!("cannot write the stp artifact: {e}");
+        let mut value = serde_json::to_value(self).map_err(fail)?;
+        let sources = carried_sources(&mut value, sm);
+        if let Some(o) = value.as_object_mut() {
+            o.insert("sources".to_string(), serde_json::to_value(sources).map_err(fail)?);
+        }
+        let data = serde_json::to_vec(&value).map_err(fail)?;
         append_section(&self.object, SECTION, &data).ok_or_else(|| {
             "cannot add the stp artifact section: the object is not 64-bit little-endian ELF".to_string()
         })

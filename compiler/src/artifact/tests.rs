@@ -29,7 +29,8 @@ fn the_artifact_reads_back_from_its_section() {
     let object = artifact.to_object(&sm).unwrap();
     let back = Artifact::from_object(&object).unwrap();
     assert_eq!(back.object, object);
-    assert_eq!(back.module, artifact.module);
+    assert_eq!(back.module.globals, artifact.module.globals);
+    assert_eq!(back.module.handlers, artifact.module.handlers);
     assert_eq!(back.layout, artifact.layout);
     assert_eq!(back.records, artifact.records);
     assert_eq!(back.programs, artifact.programs);
@@ -44,25 +45,25 @@ fn the_artifact_reads_back_from_its_section() {
     assert_eq!(names, ["a"]);
 }
 
+/// Each instruction of `a` and of `b`, in the same order.
+fn insts<'m>(a: &'m Module, b: &'m Module) -> Vec<(&'m crate::ir::Inst, &'m crate::ir::Inst)> {
+    let all = |m: &'m Module| m.functions.iter().flat_map(|f| &f.blocks).flat_map(|b| &b.insts);
+    assert_eq!(all(a).count(), all(b).count());
+    all(a).zip(all(b)).collect()
+}
+
 #[test]
 fn spans_keep_pointing_at_the_script_text() {
     let (artifact, sm) = build(SCRIPT);
     let back = Artifact::from_object(&artifact.to_object(&sm).unwrap()).unwrap();
     let rebuilt = back.source_map();
-    // Every instruction's span shows the same text and line as before.
-    let spans: Vec<Span> = back
-        .module
-        .functions
-        .iter()
-        .flat_map(|f| &f.blocks)
-        .flat_map(|b| &b.insts)
-        .map(|i| i.span)
-        .filter(|s| !s.is_dummy())
-        .collect();
-    assert!(!spans.is_empty());
-    for span in spans {
-        assert_eq!(rebuilt.snippet(span), sm.snippet(span));
-        assert_eq!(rebuilt.location(span), sm.location(span));
+    // Every instruction shows the same text and line as before.
+    let pairs = insts(&artifact.module, &back.module);
+    assert!(!pairs.is_empty());
+    for (was, now) in pairs {
+        assert_eq!(was, now);
+        assert_eq!(rebuilt.snippet(now.span), sm.snippet(was.span));
+        assert_eq!(rebuilt.location(now.span), sm.location(was.span));
     }
     // The division the begin probe fails at is on line 4 of t.stp.
     let div = back
@@ -75,6 +76,26 @@ fn spans_keep_pointing_at_the_script_text() {
         .map(|i| i.span)
         .unwrap();
     assert!(rebuilt.location(div).starts_with("t.stp:4:"), "{}", rebuilt.location(div));
+}
+
+#[test]
+fn of_a_tapset_only_the_lines_spans_touch_are_carried() {
+    let (artifact, sm) = build("probe begin { printf(\"%d\\n\", indent_depth(1)) }\n");
+    let back = Artifact::from_object(&artifact.to_object(&sm).unwrap()).unwrap();
+    let rebuilt = back.source_map();
+    let tapset = back.sources.iter().find(|s| s.name.ends_with("indent.stp")).expect("indent.stp is carried");
+    let (id, full) = sm.files().find(|(_, f)| f.name == tapset.name).map(|(id, f)| (id, f.text.clone())).unwrap();
+    assert_eq!(tapset.id, id.0);
+    assert_eq!(tapset.text.lines().count(), full.lines().count(), "every line keeps its number");
+    assert!(tapset.text.len() < full.len() / 2, "{} of {} bytes", tapset.text.len(), full.len());
+    let mut into_tapset = 0;
+    for (was, now) in insts(&artifact.module, &back.module) {
+        assert_eq!(was.kind, now.kind);
+        assert_eq!(rebuilt.snippet(now.span), sm.snippet(was.span));
+        assert_eq!(rebuilt.location(now.span), sm.location(was.span));
+        into_tapset += usize::from(was.span.file == id);
+    }
+    assert!(into_tapset > 0, "indent_depth's code points into indent.stp");
 }
 
 #[test]
@@ -110,11 +131,11 @@ fn objects_without_an_artifact_or_with_a_damaged_one_are_refused() {
     let (artifact, sm) = build(SCRIPT);
     assert!(matches!(Artifact::from_object(&artifact.object), Err(ArtifactError::NotStp(_))));
     let mut object = artifact.to_object(&sm).unwrap();
-    let at = object.windows(10).position(|w| w == b"{\"format\":").unwrap();
-    object[at + 1] = b'!';
+    let at = object.windows(10).position(|w| w == b"\"format\":1").unwrap();
+    object[at] = b'!';
     assert!(matches!(Artifact::from_object(&object), Err(ArtifactError::Damaged(_))));
     let mut newer = artifact.to_object(&sm).unwrap();
-    newer[at + 10] = b'9';
+    newer[at + 9] = b'9';
     let err = Artifact::from_object(&newer).unwrap_err();
     assert!(matches!(err, ArtifactError::Format { format: 9, .. }), "{err}");
 }
