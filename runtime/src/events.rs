@@ -1,6 +1,8 @@
-//! The event loop's parts: draining the ring buffer (each record printed,
-//! or acted on: exit, errors, warnings, histograms, backtraces), the
-//! errors reported at the script line, and the timers' randomization.
+//! The event loop: it waits on the ring buffer and the timers until the
+//! script ends (`exit()`, errors, a signal, `-T`, the end of `-c`, a
+//! closed output pipe), drains the ring buffer (each record printed, or
+//! acted on: exit, errors, warnings, histograms, backtraces), runs the
+//! timer handlers and checks the overload limit.
 //!
 //! In: the records the kernel's handlers wrote, decoded with the
 //! artifact's record formats. Out: the script's output and its errors.
@@ -8,16 +10,108 @@
 //! told to stop before any more records are read.
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use aya::maps::RingBuf;
 use stp_compiler::bpf::records::{self, RecordArg, RecordKind, Value};
 use stp_compiler::format;
-use stp_compiler::ir::GlobalId;
+use stp_compiler::ir::{FuncId, GlobalId};
 use stp_compiler::layout::{HistLayout, ValueLayout};
 use stp_compiler::source::{SourceMap, Span};
 
+use crate::command::Child;
 use crate::host::State;
+use crate::run::UserCode;
 use crate::stats::Stat;
+
+/// A timer probe: next run, period, handler, point, randomization.
+pub(crate) type Timer<'a> = (Instant, Duration, FuncId, &'a str, u64);
+
+/// What the event loop watches besides the ring buffer.
+pub(crate) struct Watch<'a> {
+    pub(crate) timers: Vec<Timer<'a>>,
+    pub(crate) rng: XorShift,
+    /// `-T`.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) overload: Option<crate::overload::Overload>,
+    /// `-c`: the run ends with it.
+    pub(crate) child: &'a mut Option<Child>,
+    /// The output pipe closed.
+    pub(crate) broken: Arc<AtomicBool>,
+    /// Whether anything can happen after `begin` (kernel probes, timers,
+    /// `-c`, `-T`); else the loop does not run.
+    pub(crate) endless: bool,
+}
+
+/// Runs until the script is to end; `failed` says whether errors ended it.
+pub(crate) fn event_loop(
+    st: &mut State<'_>,
+    ring: &mut RingBuf<aya::maps::MapData>,
+    sm: &SourceMap,
+    user: &dyn UserCode,
+    ebpf: &aya::Ebpf,
+    w: &mut Watch<'_>,
+    failed: &mut bool,
+) {
+    let mut busy = false;
+    while !*failed && !st.exit && !crate::signals::pending() && !w.broken.load(Ordering::SeqCst) && w.endless {
+        let now = Instant::now();
+        if w.deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        // Output records wake the loop only once the buffer fills up:
+        // it drains at least this often, and soon again while records
+        // keep coming.
+        let mut wait = Duration::from_millis(if busy { 1 } else { 10 });
+        for (at, ..) in &w.timers {
+            wait = wait.min(at.saturating_duration_since(now));
+        }
+        if let Some(d) = w.deadline {
+            wait = wait.min(d.saturating_duration_since(now));
+        }
+        let mut pfd = libc::pollfd { fd: ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, wait.as_millis().min(i32::MAX as u128) as i32) };
+        busy = drain(ring, st, sm, failed) > 0;
+        let now = Instant::now();
+        for t in &mut w.timers {
+            if now >= t.0 && !st.exit && !*failed {
+                // `.randomize(R)`: each period moves by up to R either way.
+                let period = if t.4 > 0 {
+                    let r = (w.rng.next() % (2 * t.4 + 1)) as i128 - i128::from(t.4);
+                    Duration::from_nanos((t.1.as_nanos() as i128 + r).max(1) as u64)
+                } else {
+                    t.1
+                };
+                t.0 += period;
+                if t.0 < now {
+                    t.0 = now + period;
+                }
+                if let Err(e) = user.run(t.2, t.3, st) {
+                    report(st, sm, &e.message, e.span);
+                    *failed = st.errors > st.c.layout.limits.max_errors;
+                }
+            }
+        }
+        let _ = st.out.flush();
+        if let Some(o) = w.overload.as_mut()
+            && !*failed
+            && o.check(ebpf)
+        {
+            st.stop_kernel();
+            report(st, sm, "probe overhead exceeded threshold", None);
+            *failed = true;
+        }
+        if let Some(ch) = w.child.as_mut()
+            && ch.exited()
+        {
+            break;
+        }
+    }
+}
 
 /// A small generator for timer randomization (xorshift64*).
 pub(crate) struct XorShift(u64);

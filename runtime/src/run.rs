@@ -1,14 +1,14 @@
-//! Pass 5: runs a compiled script. Loads its object (creating its maps),
-//! runs the `begin` handlers in priority order, attaches the kernel's
-//! probes, prints what their records say as they come, runs interval
-//! timers, and on `exit()`, SIGINT/SIGTERM, `-T` or the end of the `-c`
-//! command detaches, drains the ring buffer, runs the `end` handlers and
-//! prints the globals the script wrote but never read.
-
+//! Pass 5: runs a compiled script from its artifact alone
+//! ([`stp_compiler::artifact::Artifact`]: no AST, no elaborated program).
+//! Loads its object (creating its maps), runs the `begin` handlers in
+//! priority order, attaches the kernel's probes ([`crate::attach`]), runs
+//! the event loop ([`crate::events`]) until `exit()`, SIGINT/SIGTERM,
+//! `-T` or the end of the `-c` command, then detaches, drains the ring
+//! buffer, runs the `end` handlers and prints the globals the script
+//! wrote but never read ([`crate::globals`]).
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aya::maps::{Map, RingBuf};
@@ -20,7 +20,7 @@ use stp_compiler::source::{SourceMap, Span};
 
 use crate::attach::OwnProbes;
 use crate::command::Child;
-use crate::events::{XorShift, drain, report};
+use crate::events::{Timer, Watch, XorShift, drain, event_loop, report};
 use crate::globals::Globals;
 use crate::host::{Host, RuntimeError, State};
 use crate::output::PipeGuard;
@@ -248,7 +248,7 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     }
     let deadline = opts.timeout.map(|t| Instant::now() + Duration::from_secs(t));
     // (next run, period, handler, point, randomization)
-    let mut timers: Vec<(Instant, Duration, FuncId, &str, u64)> = user_handlers
+    let timers: Vec<Timer<'_>> = user_handlers
         .iter()
         .filter_map(|(_, f, k, name)| match k {
             When::Timer { period_ns, randomize_ns } => {
@@ -258,8 +258,7 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
             _ => None,
         })
         .collect();
-    let mut rng = XorShift::seeded();
-    let mut overload = match opts.overload {
+    let overload = match opts.overload {
         Some(limit) if !c.programs.is_empty() && !failed && !st.exit => {
             match crate::overload::Overload::start(limit, &ebpf) {
                 Ok(o) => Some(o),
@@ -273,61 +272,8 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     };
     let has_kernel = !c.programs.is_empty();
     let endless = has_kernel || !timers.is_empty() || child.is_some() || opts.timeout.is_some();
-    let mut busy = false;
-    while !failed && !st.exit && !crate::signals::pending() && !broken.load(Ordering::SeqCst) && endless {
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            break;
-        }
-        // Output records wake the loop only once the buffer fills up:
-        // it drains at least this often, and soon again while records
-        // keep coming.
-        let mut wait = Duration::from_millis(if busy { 1 } else { 10 });
-        for (at, ..) in &timers {
-            wait = wait.min(at.saturating_duration_since(now));
-        }
-        if let Some(d) = deadline {
-            wait = wait.min(d.saturating_duration_since(now));
-        }
-        let mut pfd = libc::pollfd { fd: ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd, for the duration of the call.
-        unsafe { libc::poll(&mut pfd, 1, wait.as_millis().min(i32::MAX as u128) as i32) };
-        busy = drain(&mut ring, &mut st, sm, &mut failed) > 0;
-        let now = Instant::now();
-        for t in &mut timers {
-            if now >= t.0 && !st.exit && !failed {
-                // `.randomize(R)`: each period moves by up to R either way.
-                let period = if t.4 > 0 {
-                    let r = (rng.next() % (2 * t.4 + 1)) as i128 - i128::from(t.4);
-                    Duration::from_nanos((t.1.as_nanos() as i128 + r).max(1) as u64)
-                } else {
-                    t.1
-                };
-                t.0 += period;
-                if t.0 < now {
-                    t.0 = now + period;
-                }
-                if let Err(e) = user.run(t.2, t.3, &mut st) {
-                    report(&mut st, sm, &e.message, e.span);
-                    failed = st.errors > c.layout.limits.max_errors;
-                }
-            }
-        }
-        let _ = st.out.flush();
-        if let Some(o) = overload.as_mut()
-            && !failed
-            && o.check(&ebpf)
-        {
-            st.stop_kernel();
-            report(&mut st, sm, "probe overhead exceeded threshold", None);
-            failed = true;
-        }
-        if let Some(ch) = child.as_mut()
-            && ch.exited()
-        {
-            break;
-        }
-    }
+    let mut watch = Watch { timers, rng: XorShift::seeded(), deadline, overload, child: &mut child, broken, endless };
+    event_loop(&mut st, &mut ring, sm, user, &ebpf, &mut watch, &mut failed);
     // The kernel's handlers stop at once (detaching takes a while).
     st.stop_kernel();
     // Detach, then what the probes wrote before they stopped.
