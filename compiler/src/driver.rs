@@ -491,7 +491,12 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     };
     let maps = crate::bpf::mapmem::owners(&code.maps, &module);
     // The object a file keeps carries the artifact, for `stp --run`.
-    let artifact = Artifact::new(bytes, &program, module, layout, &code, kernel, opts);
+    let settings = crate::artifact::Settings {
+        compatible: opts.compatible.clone(),
+        defines: opts.defines.clone(),
+        ringbuf_default: opts.buffer_size.is_none(),
+    };
+    let artifact = Artifact::new(bytes, &program, module, layout, &code, kernel, settings);
     let bytes = if opts.last_pass == 4 || opts.save_temps {
         match artifact.to_object(sm) {
             Ok(b) => b,

@@ -76,6 +76,17 @@ pub struct Artifact {
     pub defines: Vec<String>,
 }
 
+/// The options compiled with that the run reads.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// `--compatible`.
+    pub compatible: String,
+    /// The `-D` settings.
+    pub defines: Vec<String>,
+    /// No `-s`: the ring buffer has its default size.
+    pub ringbuf_default: bool,
+}
+
 /// How one eBPF program attaches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgramSpec {
@@ -251,7 +262,7 @@ impl Artifact {
         layout: Layout,
         code: &crate::bpf::codegen::Output,
         kernel: &Kernel,
-        opts: &crate::driver::Options,
+        settings: Settings,
     ) -> Artifact {
         let programs = code
             .programs
@@ -318,15 +329,19 @@ impl Artifact {
             records: code.records.clone(),
             layout,
             module,
-            points: crate::driver::point_names(program),
+            points: program
+                .probes
+                .iter()
+                .map(|p| p.points.first().map(|pt| pt.name.clone()).unwrap_or_default())
+                .collect(),
             user_handlers,
             maps,
-            ringbuf_default: opts.buffer_size.is_none(),
+            ringbuf_default: settings.ringbuf_default,
             map_names,
             unread,
             sources: Vec::new(),
-            compatible: opts.compatible.clone(),
-            defines: opts.defines.clone(),
+            compatible: settings.compatible,
+            defines: settings.defines,
         }
     }
 
@@ -406,6 +421,3 @@ fn unread_globals(m: &Module) -> Vec<GlobalId> {
         .map(|i| GlobalId(i as u32))
         .collect()
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,9 +1,16 @@
+//! The artifact: what pass 4 builds reads back from the object's
+//! section, its spans still pointing at the script's text.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // Tests may fail loudly.
+
 use std::collections::HashMap;
 
 use object::{Object, ObjectSection};
-
-use super::*;
-use crate::driver::{self, Options, ScriptInput};
+use stp_compiler::artifact::*;
+use stp_compiler::driver::{self, Options, ScriptInput};
+use stp_compiler::ir::{InstKind, Module};
+use stp_compiler::kernel::Kernel;
+use stp_compiler::source::SourceMap;
 
 /// The artifact of `script`, compiled for a fixed kernel, with the
 /// source map its spans point into.
@@ -46,7 +53,7 @@ fn the_artifact_reads_back_from_its_section() {
 }
 
 /// Each instruction of `a` and of `b`, in the same order.
-fn insts<'m>(a: &'m Module, b: &'m Module) -> Vec<(&'m crate::ir::Inst, &'m crate::ir::Inst)> {
+fn insts<'m>(a: &'m Module, b: &'m Module) -> Vec<(&'m stp_compiler::ir::Inst, &'m stp_compiler::ir::Inst)> {
     let all = |m: &'m Module| m.functions.iter().flat_map(|f| &f.blocks).flat_map(|b| &b.insts);
     assert_eq!(all(a).count(), all(b).count());
     all(a).zip(all(b)).collect()
@@ -72,7 +79,7 @@ fn spans_keep_pointing_at_the_script_text() {
         .iter()
         .flat_map(|f| &f.blocks)
         .flat_map(|b| &b.insts)
-        .find(|i| matches!(i.kind, InstKind::Binary { op: crate::ir::BinOp::Div, .. }))
+        .find(|i| matches!(i.kind, InstKind::Binary { op: stp_compiler::ir::BinOp::Div, .. }))
         .map(|i| i.span)
         .unwrap();
     assert!(rebuilt.location(div).starts_with("t.stp:4:"), "{}", rebuilt.location(div));
