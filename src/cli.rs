@@ -162,6 +162,9 @@ pub struct Cli {
     /// With --snapshot-kernel: keep only what FILE lists (`function GLOB`, `event SYS:NAME`, `type NAME`, `depth N` lines).
     #[arg(long = "snapshot-prune", value_name = "FILE", requires = "snapshot_kernel")]
     pub snapshot_prune: Option<PathBuf>,
+    /// Run OBJECT, written by -p4 (-m NAME writes NAME.o), without its script, as staprun runs stap's modules; only run-time options (-o, -c, -x, -T, -v) apply.
+    #[arg(long = "run", value_name = "OBJECT")]
+    pub run: Option<PathBuf>,
     /// FILE (or - for stdin) then the script's arguments; with -e, only arguments.
     #[arg(value_name = "FILE [ARGS]", allow_hyphen_values = false)]
     pub positional: Vec<String>,

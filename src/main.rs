@@ -3,11 +3,13 @@
 //! `stp-compiler` and `stp-runtime` crates.
 
 mod cli;
+mod object_run;
 mod privilege;
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
+use stp_compiler::artifact::Artifact;
 use stp_compiler::diag::{Diagnostic, Severity};
 use stp_compiler::diag::{RenderOptions, render_all};
 use stp_compiler::driver::{self, Options, ScriptInput, WarningMode};
@@ -129,10 +131,19 @@ struct Session {
     suppress_time_limits: bool,
     /// `--clif`.
     clif: bool,
+    /// `--run OBJECT`: run a compiled object instead of compiling.
+    run_object: Option<std::path::PathBuf>,
 }
 
 fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     let mut opts = Options::default();
+    if cli.run.is_some()
+        && let Some(option) = object_run::compile_only(&cli)
+    {
+        return fail(format!(
+            "--run runs a compiled object: {option} is for compiling the script, and was fixed when it was compiled"
+        ));
+    }
     if let Some(p) = &cli.pass {
         match p.parse::<u8>() {
             Ok(n @ 1..=5) => opts.last_pass = n,
@@ -235,6 +246,13 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         }
         opts.scripts.push(ScriptInput { name: "<input>".to_string(), text: String::new() });
         opts.last_pass = 2;
+    } else if let Some(object) = &cli.run {
+        if positional.len() > 0 {
+            return fail(format!(
+                "--run takes no script arguments: they were fixed when {} was compiled",
+                object.display()
+            ));
+        }
     } else {
         match cli.script.into_iter().next() {
             Some(text) => opts.scripts.push(ScriptInput { name: "<input>".to_string(), text }),
@@ -287,7 +305,10 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         if let Some(problem) = opts.command.as_deref().and_then(stp_runtime::command::command_problem) {
             return fail(format!("ERROR: {problem}"));
         }
-        if let Some(refusal) = privilege::run_refusal() {
+        // `--run` says first whether the object is one it can run.
+        if cli.run.is_none()
+            && let Some(refusal) = privilege::run_refusal()
+        {
             return fail(refusal);
         }
     }
@@ -310,6 +331,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         function_probes,
         suppress_time_limits: cli.suppress_time_limits,
         clif: cli.clif,
+        run_object: cli.run,
     })
 }
 
@@ -326,33 +348,41 @@ fn cpu_times() -> (u128, u128) {
     (ms(usage.ru_utime), ms(usage.ru_stime))
 }
 
-/// Pass 3's check of the user-placed handlers: they compile to native
-/// code (the runtime compiles them again to run them).
-fn check_user_side(
-    module: &stp_compiler::ir::Module,
-    layout: &stp_compiler::layout::Layout,
-    points: &[String],
-) -> Result<String, Diagnostic> {
-    stp_runtime::jit::Jit::compile(module, layout, points).map(|_| String::new())
+/// The Cranelift back end, as pass 3 checks the user-placed handlers:
+/// they compile to native code (the runtime compiles them again to run
+/// them). With `dump` (`--clif`), it also gives their Cranelift IR for
+/// `-p3` to print.
+#[derive(Debug)]
+struct Cranelift {
+    dump: bool,
 }
 
-/// `--clif`: the check, and the Cranelift IR of the user-placed
-/// handlers for `-p3` to print.
-fn dump_user_side(
-    module: &stp_compiler::ir::Module,
-    layout: &stp_compiler::layout::Layout,
-    points: &[String],
-) -> Result<String, Diagnostic> {
-    stp_runtime::jit::Jit::clif(module, layout, points)
+impl driver::UserSide for Cranelift {
+    fn check(
+        &self,
+        module: &stp_compiler::ir::Module,
+        layout: &stp_compiler::layout::Layout,
+        points: &[String],
+    ) -> Result<String, Diagnostic> {
+        if self.dump {
+            stp_runtime::jit::Jit::clif(module, layout, points)
+        } else {
+            stp_runtime::jit::Jit::compile(module, layout, points).map(|_| String::new())
+        }
+    }
 }
 
 fn compile(session: Session) -> u8 {
-    let Session { mut opts, color, kernel_dir, cache, verify, function_probes, suppress_time_limits, clif } = session;
+    let Session { mut opts, color, kernel_dir, cache, verify, function_probes, suppress_time_limits, clif, run_object } =
+        session;
+    if let Some(path) = run_object {
+        return object_run::run(&path, &opts, color, function_probes, suppress_time_limits);
+    }
     let overload = if suppress_time_limits { None } else { stp_runtime::overload::Limit::from_defines(&opts.defines) };
     // Pass 5 compiles the user-placed handlers to run them (and reports
     // what it cannot translate as pass 3 would); -p3 and -p4 check them.
     if opts.last_pass < 5 {
-        opts.user_side = Some(if clif && opts.last_pass == 3 { dump_user_side } else { check_user_side });
+        opts.user_side = Some(std::sync::Arc::new(Cranelift { dump: clif && opts.last_pass == 3 }));
     }
     let kernel = match &kernel_dir {
         Some(dir) => Kernel::snapshot(dir),
@@ -424,7 +454,7 @@ fn compile(session: Session) -> u8 {
 
 /// Pass 5: runs the compiled script, returning its exit status.
 fn run_script(
-    compiled: &driver::Compiled,
+    compiled: &Artifact,
     sm: &SourceMap,
     opts: &Options,
     color: bool,
@@ -436,13 +466,12 @@ fn run_script(
         command: opts.command.clone(),
         target_pid: opts.target_pid,
         timeout: opts.timeout,
-        compatible: Some(opts.compatible.clone()),
+        compatible: Some(compiled.compatible.clone()),
         verbose: opts.verbose,
         function_probes,
         overload,
     };
-    let points = driver::point_names(&compiled.program);
-    let jit = match stp_runtime::jit::Jit::compile(&compiled.module, &compiled.layout, &points) {
+    let jit = match stp_runtime::jit::Jit::compile(&compiled.module, &compiled.layout, &compiled.points) {
         Ok(j) => j,
         Err(d) => {
             eprintln!("{}Pass 3: translation failed.", render_all(&[d], sm, RenderOptions { color }));

@@ -37,6 +37,7 @@ LAYERS = [
     "ir",  # pass 3: the IR and lowering
     "layout",  # where globals and records sit in maps
     "bpf",  # pass 3/4: eBPF code, BTF, ELF
+    "artifact",  # what the runtime needs to run a compiled script, and its ELF section
     "objfile",  # the compiled module's file
     "driver",  # runs the passes in order
 ]

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::artifact::Artifact;
 use crate::diag::{Diagnostic, Severity, has_errors};
 use crate::elab;
 use crate::kernel::Kernel;
@@ -83,15 +84,24 @@ pub struct Options {
     /// asked after each pass.
     pub interrupted: Option<fn() -> bool>,
     /// Pass 3's translation of the user-placed handlers (native code, in
-    /// the runtime crate): given the IR, the layout and each probe's
-    /// point name, it reports what it cannot translate, or gives a dump
-    /// of the code (the Cranelift IR) that `-p3` prints after the eBPF,
-    /// under `# Cranelift`, when it is not empty.
-    pub user_side: Option<UserSide>,
+    /// the runtime crate): see [`UserSide`].
+    pub user_side: Option<std::sync::Arc<dyn UserSide>>,
 }
 
-/// See [`Options::user_side`].
-pub type UserSide = fn(&crate::ir::Module, &crate::layout::Layout, &[String]) -> Result<String, Diagnostic>;
+/// The back end of the user-placed handlers (Cranelift, in the runtime
+/// crate), as pass 3 checks them.
+pub trait UserSide: std::fmt::Debug + Send + Sync {
+    /// Translates the user-placed functions of `module`, given the layout
+    /// and each probe's point name; says what it cannot translate, or
+    /// gives a dump of the code (the Cranelift IR) that `-p3` prints after
+    /// the eBPF, under `# Cranelift`, when it is not empty.
+    fn check(
+        &self,
+        module: &crate::ir::Module,
+        layout: &crate::layout::Layout,
+        points: &[String],
+    ) -> Result<String, Diagnostic>;
+}
 
 /// What a `--dump-*` option lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +164,7 @@ pub struct Outcome {
     /// name and where each script line's code starts (slot, span).
     pub object: Option<Built>,
     /// Pass 4's result when pass 5 is to run.
-    pub compiled: Option<Box<Compiled>>,
+    pub compiled: Option<Box<Artifact>>,
     /// The pass after which a signal stopped stp.
     pub interrupted: Option<u8>,
     /// What each probe point of the script matched, for `-v`: the point
@@ -443,18 +453,19 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         ),
         start.elapsed().saturating_sub(built.object_time),
     ));
-    let user_code = match opts.user_side.map(|check| check(&module, &layout, &point_names(&program))) {
-        Some(Err(d)) => {
-            if opts.last_pass == 3 {
-                outcome.output = ir_text;
+    let user_code =
+        match opts.user_side.as_ref().map(|back_end| back_end.check(&module, &layout, &point_names(&program))) {
+            Some(Err(d)) => {
+                if opts.last_pass == 3 {
+                    outcome.output = ir_text;
+                }
+                outcome.diagnostics.push(d);
+                outcome.failed_pass = Some(3);
+                return outcome;
             }
-            outcome.diagnostics.push(d);
-            outcome.failed_pass = Some(3);
-            return outcome;
-        }
-        Some(Ok(text)) => text,
-        None => String::new(),
-    };
+            Some(Ok(text)) => text,
+            None => String::new(),
+        };
     if opts.last_pass == 3 {
         outcome.output = format!("{ir_text}\n# eBPF\n{}", built.listing);
         if !user_code.is_empty() {
@@ -471,6 +482,25 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     // keeps it in a temporary directory.
     let start = Instant::now();
     let bytes = std::mem::take(&mut built.bytes);
+    // The object a file keeps carries the artifact, for `stp --run`.
+    let settings = crate::artifact::Settings {
+        compatible: opts.compatible.clone(),
+        defines: opts.defines.clone(),
+        ringbuf_default: opts.buffer_size.is_none(),
+    };
+    let artifact = Artifact::new(bytes, &program, module, layout, &built.code, kernel, settings);
+    let bytes = if opts.last_pass == 4 || opts.save_temps {
+        match artifact.to_object(sm) {
+            Ok(b) => b,
+            Err(e) => {
+                outcome.diagnostics.push(Diagnostic::internal(e));
+                outcome.failed_pass = Some(4);
+                return outcome;
+            }
+        }
+    } else {
+        artifact.object.clone()
+    };
     let name = opts.module.clone().unwrap_or_else(|| format!("stp_{}", std::process::id()));
     let written = if opts.last_pass == 4 {
         crate::objfile::write_in(std::path::Path::new("."), &name, &bytes)
@@ -506,40 +536,13 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.interrupted = Some(4);
         return outcome;
     }
-    outcome.compiled = Some(Box::new(Compiled {
-        object: bytes,
-        program,
-        module,
-        layout,
-        code: built.code,
-        ringbuf_default: opts.buffer_size.is_none(),
-    }));
+    outcome.compiled = Some(Box::new(artifact));
     outcome
 }
 
 /// What `pp()` says in each probe's handler: its first point's name.
 pub fn point_names(program: &elab::Program) -> Vec<String> {
     program.probes.iter().map(|p| p.points.first().map(|pt| pt.name.clone()).unwrap_or_default()).collect()
-}
-
-/// All that pass 5 needs to run a script.
-pub struct Compiled {
-    /// The ELF object.
-    pub object: Vec<u8>,
-    pub program: elab::Program,
-    pub module: crate::ir::Module,
-    pub layout: crate::layout::Layout,
-    /// The eBPF programs, the probe point each serves, the record table.
-    pub code: crate::bpf::codegen::Output,
-    /// The ring buffer has its default size (no `-s`): the runtime may
-    /// size it to the machine.
-    pub ringbuf_default: bool,
-}
-
-impl std::fmt::Debug for Compiled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Compiled({} programs)", self.code.programs.len())
-    }
 }
 
 /// Pass 2: elaborates the parsed scripts against the kernel.

@@ -15,7 +15,7 @@ use crate::ir::{GlobalId, GlobalKind, Hist, InstKind, Module, Operand, Ty};
 use crate::source::Span;
 
 /// The limits a script runs under: SystemTap's names, set with `-D`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// The size of a string, its terminating NUL included.
     pub max_string_len: u32,
@@ -154,7 +154,7 @@ pub fn log_bucket(v: i64) -> usize {
 }
 
 /// A statistic's histogram, as the script's extractors ask for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HistLayout {
     None,
     Log,
@@ -196,7 +196,7 @@ impl HistLayout {
 }
 
 /// Where a global scalar lives in the globals record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Slot {
     pub offset: u32,
     pub ty: Ty,
@@ -206,7 +206,7 @@ pub struct Slot {
 }
 
 /// A map's key and value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MapLayout {
     /// Each key's type and offset in the key record.
     pub keys: Vec<Slot>,
@@ -218,14 +218,14 @@ pub struct MapLayout {
     pub wrap: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ValueLayout {
     Long,
     Str,
     Stat(HistLayout),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Layout {
     pub limits: Limits,
     /// For each global: its place in the globals record, if a scalar.

@@ -6,6 +6,7 @@
 //! Every pass takes the previous pass's data and returns its own output
 //! with [`diag::Diagnostic`]s; none prints.
 
+pub mod artifact;
 pub mod bpf;
 pub mod btf;
 pub mod diag;

@@ -10,12 +10,12 @@ use std::fmt;
 use std::ops::Range;
 
 /// Identifies one text in the [`SourceMap`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct FileId(pub u32);
 
 /// Identifies one macro expansion recorded in the [`SourceMap`]; `ExpnId(0)`
 /// means "written directly".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct ExpnId(pub u32);
 
 impl ExpnId {
@@ -23,7 +23,7 @@ impl ExpnId {
 }
 
 /// A byte range in one file, and the macro expansion it came through.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Span {
     pub file: FileId,
     pub start: u32,

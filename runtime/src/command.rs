@@ -1,7 +1,8 @@
 //! Checks of the `-c` command and the `-x` process made before a run
 //! starts, so that a command that cannot run or a process that does not
 //! exist is an error naming it, not a session that begins, ends at once
-//! and exits with status 0.
+//! and exits with status 0; and the command itself ([`Child`]), held
+//! stopped until the probes are attached.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -84,5 +85,148 @@ mod tests {
             let _ = c.wait();
             assert!(!process_exists(pid));
         }
+    }
+}
+
+/// The `-c` command: started before the probes are attached (so that
+/// `target()` knows its pid), held stopped until they are.
+pub(crate) struct Child {
+    pub(crate) pid: i32,
+    held: bool,
+    status: Option<i32>,
+}
+
+impl Child {
+    pub(crate) fn spawn(cmd: &str) -> Result<Child, crate::run::Failure> {
+        // The shell stops itself, then becomes the command: its pid is
+        // the command's (target()). A list (`a; b`, `a && b`, `a | b`)
+        // runs in a shell of its own to its end, as under stap's
+        // `/bin/sh -c`, which has the same pid. The shell waits stopped,
+        // not in a read(2), which would be the target's, under probes on
+        // reads already attached.
+        let list = is_list(cmd);
+        let script = if list { "kill -STOP $$; exec /bin/sh -c \"$1\"" } else { "kill -STOP $$; eval \"exec $1\"" };
+        let child = std::process::Command::new("/bin/sh")
+            .args(["-c", script, "sh", cmd])
+            .spawn()
+            .map_err(|e| crate::run::Failure(format!("cannot start the command '{cmd}': {e}")))?;
+        let pid = child.id() as i32;
+        let mut status = 0;
+        // SAFETY: waiting for our own child to stop (or end).
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+        if r != pid || !libc::WIFSTOPPED(status) {
+            let status = (r == pid).then_some(status);
+            return Ok(Child { pid, held: false, status });
+        }
+        Ok(Child { pid, held: true, status: None })
+    }
+
+    pub(crate) fn release(&mut self) {
+        if std::mem::take(&mut self.held) {
+            // SAFETY: continuing our own stopped child.
+            unsafe { libc::kill(self.pid, libc::SIGCONT) };
+        }
+    }
+
+    pub(crate) fn exited(&mut self) -> bool {
+        if self.status.is_some() {
+            return true;
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child, without blocking.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        if r == self.pid {
+            self.status = Some(status);
+        }
+        self.status.is_some()
+    }
+
+    pub(crate) fn finish(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        self.release();
+        if !self.exited() {
+            // SAFETY: signalling and reaping our own child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGTERM);
+                let mut status = 0;
+                libc::waitpid(self.pid, &mut status, 0);
+            }
+        }
+    }
+}
+
+/// Whether a shell command is a list (`a; b`, `a && b`, `a | b`, `a &`):
+/// one of `;&|` or a newline outside quotes.
+fn is_list(cmd: &str) -> bool {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    for c in cmd.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            ';' | '&' | '|' | '\n' if !single && !double => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A run that fails after starting the command (a program the kernel
+/// refuses, say) does not leave it stopped: the shell held before the
+/// command is killed, a command already running ends as at the run's end.
+impl Drop for Child {
+    fn drop(&mut self) {
+        if std::mem::take(&mut self.held) {
+            // SAFETY: killing and reaping our own stopped child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                let mut status = 0;
+                libc::waitpid(self.pid, &mut status, 0);
+            }
+            self.status = Some(0);
+        }
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod child_tests {
+    use super::Child;
+
+    fn gone(pid: i32) -> bool {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    #[test]
+    fn a_command_never_released_is_killed_when_the_run_fails() {
+        let child = Child::spawn("sleep 1000").ok();
+        let pid = child.as_ref().map_or(0, |c| c.pid);
+        assert!(child.as_ref().is_some_and(|c| c.held), "the command is held stopped");
+        drop(child);
+        assert!(gone(pid), "the held command {pid} is still there");
+    }
+
+    #[test]
+    fn lists_are_told_from_simple_commands() {
+        for list in ["a; b", "a && b", "a | b", "sleep 1 &", "a\nb", "x 'q' ; y"] {
+            assert!(super::is_list(list), "{list}");
+        }
+        for simple in ["perl -e 'getppid() for 1..5; sleep 0'", "sh -c \"a; b\"", "echo a\\;b", "ls -l"] {
+            assert!(!super::is_list(simple), "{simple}");
+        }
+    }
+
+    #[test]
+    fn a_released_command_ends_with_the_run() {
+        let mut child = Child::spawn("sleep 1000").ok();
+        let pid = child.as_ref().map_or(0, |c| c.pid);
+        if let Some(c) = child.as_mut() {
+            c.release();
+        }
+        drop(child);
+        assert!(gone(pid), "the command {pid} is still there");
     }
 }

@@ -1,14 +1,23 @@
 //! What user-placed handlers need from the running script: its globals,
 //! maps and statistics, its output, and its control (`exit()`).
 //!
-//! The runtime implements [`Host`] over the kernel's maps; tests implement
-//! it in memory. Keys and values are byte records laid out as
+//! The runtime implements [`Host`] over the kernel's maps ([`State`], what
+//! a running script's handlers share); tests implement it in memory. Keys and values are byte records laid out as
 //! [`stp_compiler::layout`] says, so the same bytes go to the kernel's
 //! maps unchanged.
 
-use stp_compiler::ir::GlobalId;
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::RawFd;
 
+use stp_compiler::artifact::Artifact;
+use stp_compiler::ir::GlobalId;
+use stp_compiler::layout::{Layout, ValueLayout};
+
+use crate::globals::Globals;
+use crate::report;
 use crate::stats::Stat;
+use crate::sys;
 
 /// A runtime error of a handler: stap's message, and where in the script
 /// it happened (the span of the operator or call that failed).
@@ -78,4 +87,178 @@ pub fn entries_key_by_key<H: Host + ?Sized>(h: &mut H, map: GlobalId, value_size
         }
     }
     out
+}
+
+/// What the script's handlers share while it runs.
+pub(crate) struct State<'a> {
+    pub(crate) c: &'a Artifact,
+    pub(crate) globals: Globals,
+    /// Each array's or statistic's map fd, by global.
+    pub(crate) maps: HashMap<u32, RawFd>,
+    pub(crate) cpus: usize,
+    pub(crate) out: Box<dyn Write>,
+    pub(crate) exit: bool,
+    pub(crate) target: i64,
+    pub(crate) errors: u64,
+    pub(crate) numbers: report::StatNumbers,
+    /// `abort()`: no `end` probes.
+    pub(crate) aborted: bool,
+    /// Each record kind's format, parsed once.
+    pub(crate) formats: Vec<Option<Vec<stp_compiler::format::Piece>>>,
+}
+
+impl State<'_> {
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.c.layout
+    }
+
+    /// Sets the flag that makes every kernel handler return at once.
+    pub(crate) fn stop_kernel(&mut self) {
+        let exit_offset = self.layout().exit_offset;
+        self.globals.write(exit_offset, &1u64.to_ne_bytes());
+    }
+
+    pub(crate) fn fd(&self, g: GlobalId) -> Option<RawFd> {
+        self.maps.get(&g.0).copied()
+    }
+
+    /// A statistic's per-CPU records (as a lookup fills them) combined,
+    /// or `None` when it has no values.
+    pub(crate) fn combine(&self, stat: GlobalId, buf: &[u8]) -> Option<Stat> {
+        let size = self.layout().map(stat)?.value_size as usize;
+        let stride = size.div_ceil(8) * 8;
+        let cpus: Vec<Stat> =
+            buf.chunks(stride).map(|cpu| Stat::from_record(cpu.get(..size).unwrap_or_default(), 0)).collect();
+        // stap combines a statistic without keys in one step, an array
+        // element CPU by CPU.
+        let keyed = self.layout().map(stat).is_some_and(|m| !m.keys.is_empty());
+        let total = if keyed {
+            let mut t = Stat::default();
+            for c in &cpus {
+                t.merge(c);
+            }
+            t
+        } else {
+            Stat::aggregate(&cpus)
+        };
+        (total.count > 0).then_some(total)
+    }
+
+    /// The bytes a lookup of a (per-CPU) map fills.
+    pub(crate) fn value_buf(&self, g: GlobalId) -> Vec<u8> {
+        let Some(ml) = self.layout().map(g) else { return Vec::new() };
+        match ml.value {
+            ValueLayout::Stat(_) => vec![0; ml.value_size.div_ceil(8) as usize * 8 * self.cpus],
+            _ => vec![0; ml.value_size as usize],
+        }
+    }
+}
+
+impl Host for State<'_> {
+    fn globals(&mut self) -> *mut u8 {
+        self.globals.ptr
+    }
+
+    fn map_get(&mut self, map: GlobalId, key: &[u8], value: &mut [u8]) -> bool {
+        let Some(fd) = self.fd(map) else { return false };
+        sys::lookup(fd, key, value).unwrap_or(false)
+    }
+
+    fn map_set(&mut self, map: GlobalId, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let Some(fd) = self.fd(map) else { return Err("no such array".into()) };
+        sys::update(fd, key, value, 0).map_err(|e| match e.raw_os_error() {
+            Some(libc::E2BIG) | Some(libc::ENOMEM) => self.c.overflow_message(map),
+            _ => format!("cannot update an array: {e}"),
+        })
+    }
+
+    fn map_delete(&mut self, map: GlobalId, key: Option<&[u8]>) {
+        let Some(fd) = self.fd(map) else { return };
+        match key {
+            Some(k) => {
+                let _ = sys::delete(fd, k);
+            }
+            None => {
+                let size = self.layout().map(map).map_or(8, |m| m.key_size as usize);
+                for k in sys::keys(fd, size).unwrap_or_default() {
+                    let _ = sys::delete(fd, &k);
+                }
+            }
+        }
+    }
+
+    fn map_keys(&mut self, map: GlobalId) -> Vec<Vec<u8>> {
+        let Some(fd) = self.fd(map) else { return Vec::new() };
+        let size = self.layout().map(map).map_or(8, |m| m.key_size as usize);
+        sys::keys(fd, size).unwrap_or_default()
+    }
+
+    fn stat_add(&mut self, stat: GlobalId, key: &[u8], value: i64) {
+        let Some(fd) = self.fd(stat) else { return };
+        let Some(ml) = self.layout().map(stat) else { return };
+        let ValueLayout::Stat(hist) = ml.value else { return };
+        let size = ml.value_size as usize;
+        let mut buf = self.value_buf(stat);
+        if !sys::lookup(fd, key, &mut buf).unwrap_or(false) {
+            buf.fill(0);
+        }
+        // User-side additions go to CPU 0's record.
+        let mut st = Stat::from_record(buf.get(..size).unwrap_or_default(), 0);
+        st.add(value, hist);
+        let mut record = Vec::with_capacity(size);
+        for v in [st.count, st.sum, st.min, st.max, st.avg_s, st.m2].iter().chain(&st.buckets) {
+            record.extend_from_slice(&v.to_ne_bytes());
+        }
+        record.resize(size, 0);
+        if let Some(first) = buf.get_mut(..size) {
+            first.copy_from_slice(&record);
+        }
+        let _ = sys::update(fd, key, &buf, 0);
+    }
+
+    fn stat_get(&mut self, stat: GlobalId, key: &[u8]) -> Option<Stat> {
+        let fd = self.fd(stat)?;
+        let mut buf = self.value_buf(stat);
+        if !sys::lookup(fd, key, &mut buf).ok()? {
+            return None;
+        }
+        self.combine(stat, &buf)
+    }
+
+    fn map_entries(&mut self, map: GlobalId, value_size: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(fd) = self.fd(map) else { return Vec::new() };
+        let key_size = self.layout().map(map).map_or(8, |m| m.key_size as usize);
+        match sys::entries(fd, key_size, value_size) {
+            Some(all) => all,
+            None => crate::host::entries_key_by_key(self, map, value_size),
+        }
+    }
+
+    fn stat_entries(&mut self, stat: GlobalId) -> Vec<(Vec<u8>, Stat)> {
+        let size = self.value_buf(stat).len();
+        let raw = self.map_entries(stat, size);
+        raw.into_iter().filter_map(|(k, v)| self.combine(stat, &v).map(|s| (k, s))).collect()
+    }
+
+    fn output(&mut self, bytes: &[u8]) {
+        let _ = self.out.write_all(bytes);
+    }
+
+    fn warn(&mut self, message: &str) {
+        let _ = self.out.flush();
+        eprintln!("WARNING: {message}");
+    }
+
+    fn exit(&mut self) {
+        self.exit = true;
+    }
+
+    fn abort(&mut self) {
+        self.exit = true;
+        self.aborted = true;
+    }
+
+    fn target(&self) -> i64 {
+        self.target
+    }
 }

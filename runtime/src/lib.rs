@@ -4,6 +4,8 @@
 pub mod attach;
 pub mod cleanup;
 pub mod command;
+mod events;
+mod globals;
 pub mod host;
 pub mod jit;
 pub mod output;

@@ -18,11 +18,11 @@ pub fn scaled(compiled: u32, cpus: u32) -> u32 {
 
 /// The size to load the compiled script's buffer with, where it differs
 /// from the object's.
-pub fn load_size(c: &stp_compiler::driver::Compiled) -> Option<u32> {
+pub fn load_size(c: &stp_compiler::artifact::Artifact) -> Option<u32> {
     if !c.ringbuf_default {
         return None;
     }
-    let compiled = c.code.maps.iter().find(|m| m.name == "events")?.max_entries;
+    let compiled = c.ringbuf_size()?;
     if compiled < stp_compiler::bpf::codegen::DEFAULT_RINGBUF {
         return None;
     }

@@ -14,8 +14,8 @@
 //! `_new_map_copy_stat`); the two differ in the last digits of
 //! `@variance` when more than two CPUs hold values, as they do in stap.
 
+use stp_compiler::ir::StatOp;
 use stp_compiler::layout::{HistLayout, LOG_BUCKETS, STAT_FIELDS};
-use stp_compiler::parse::ast::StatOp;
 
 /// A statistic's values: one CPU's record, or their aggregate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@ pub use crate::btf::{Builder, GLOBAL, STATIC};
 
 /// A map definition as libbpf declares it:
 /// `struct { __uint(type, T); __uint(max_entries, N); __type(key, K); __type(value, V); }`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MapDef {
     pub name: String,
     pub map_type: u32,

@@ -17,7 +17,7 @@ use crate::source::Span;
 pub const HEADER: u32 = 8;
 
 /// An argument of a record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RecordArg {
     /// In the record.
     Value(Ty),
@@ -25,7 +25,7 @@ pub enum RecordArg {
     Str(Vec<u8>),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RecordKind {
     /// The print family.
     Print { kind: PrintKind, format: Option<Vec<u8>>, delimiter: Option<Vec<u8>>, args: Vec<RecordArg> },

@@ -42,7 +42,7 @@ pub use crate::glob::{glob_match, has_glob};
 pub use crate::types::Type;
 
 /// Where a handler (or a function instance) runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Placement {
     /// eBPF, in the kernel's context.
     Kernel,

@@ -16,13 +16,15 @@ pub mod print;
 pub mod races;
 pub mod verify;
 
-use crate::elab::Placement;
+/// The types of the front end the IR embeds, re-exported so that the
+/// Cranelift back end and the runtime need only the IR.
+pub use crate::elab::Placement;
 use crate::elab::target::Resolved;
-use crate::parse::ast::{CompareOp, PrintKind, Sort, StatOp};
+pub use crate::parse::ast::{CompareOp, PrintKind, Sort, SortBy, StatOp};
 use crate::source::Span;
 
 /// A value type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Ty {
     Long,
     Str,
@@ -38,19 +40,19 @@ impl Ty {
 }
 
 /// A variable of a function: a parameter, a script local or a temporary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct VarId(pub u32);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct BlockId(pub u32);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct GlobalId(pub u32);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FuncId(pub u32);
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VarDecl {
     /// The script's name, or empty for a temporary.
     pub name: String,
@@ -58,7 +60,7 @@ pub struct VarDecl {
 }
 
 /// What a global holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GlobalKind {
     Scalar(Ty),
     /// An associative array: key types, value type.
@@ -72,7 +74,7 @@ pub enum GlobalKind {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Global {
     pub name: String,
     pub kind: GlobalKind,
@@ -85,14 +87,14 @@ pub struct Global {
 }
 
 /// An instruction's input.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Operand {
     Var(VarId),
     Long(i64),
     Str(Vec<u8>),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum UnOp {
     Neg,
     BitNot,
@@ -100,7 +102,7 @@ pub enum UnOp {
     Not,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BinOp {
     Add,
     Sub,
@@ -116,7 +118,7 @@ pub enum BinOp {
     Xor,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum InstKind {
     /// `dst = src`.
     Copy {
@@ -216,6 +218,8 @@ pub enum InstKind {
     /// A target variable read: the walk elaboration resolved, with the
     /// operands it takes: an `@cast`'s address, then one per operation
     /// of the expression (its index for `[i]`, 0 for the others).
+    /// Never in a user-placed function, so never in an artifact.
+    #[serde(skip)]
     Target {
         dst: VarId,
         resolved: Box<Resolved>,
@@ -292,7 +296,7 @@ pub enum InstKind {
 }
 
 /// A histogram's buckets.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Hist {
     /// Powers of two.
     Log,
@@ -300,13 +304,13 @@ pub enum Hist {
     Linear { lo: Operand, hi: Operand, step: Operand },
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Inst {
     pub kind: InstKind,
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Terminator {
     Jump(BlockId),
     /// On a non-zero long.
@@ -326,13 +330,13 @@ pub enum Terminator {
 
 /// Where a runtime error in a block goes: the `catch` of the innermost
 /// `try` around it, with the variable that receives the message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Catch {
     pub block: BlockId,
     pub message: Option<VarId>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Block {
     pub insts: Vec<Inst>,
     pub term: Terminator,
@@ -342,7 +346,7 @@ pub struct Block {
 }
 
 /// A handler or a script function, for one placement.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Function {
     /// `probe_0` for handlers, the script name for functions.
     pub name: String,
@@ -367,7 +371,7 @@ impl Function {
 }
 
 /// A handler: the function and the probe it serves.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Handler {
     pub func: FuncId,
     /// Index of the derived probe in the elaborated program.
@@ -377,7 +381,7 @@ pub struct Handler {
     pub at_entry: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Module {
     pub globals: Vec<Global>,
     pub functions: Vec<Function>,

@@ -182,7 +182,7 @@ pub enum StmtKind {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SortBy {
     /// Sort on the key at this position.
     Key(usize),
@@ -190,7 +190,7 @@ pub enum SortBy {
     Value,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sort {
     pub by: SortBy,
     pub descending: bool,
@@ -248,7 +248,7 @@ pub enum LogicalOp {
     Or,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CompareOp {
     Eq,
     Ne,
@@ -273,7 +273,7 @@ pub enum Crement {
 }
 
 /// The `print` family, which stap parses specially.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PrintKind {
     Printf,
     Sprintf,
@@ -336,7 +336,7 @@ impl PrintKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StatOp {
     Count,
     Sum,

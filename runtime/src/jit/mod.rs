@@ -59,8 +59,8 @@ use std::sync::Mutex;
 use cranelift_jit::JITModule;
 use stp_compiler::diag::Diagnostic;
 use stp_compiler::ir::{FuncId, GlobalId, Module, Ty};
+use stp_compiler::ir::{Sort, StatOp};
 use stp_compiler::layout::Layout;
-use stp_compiler::parse::ast::{Sort, StatOp};
 use stp_compiler::source::Span;
 
 use crate::host::{Host, RuntimeError};

@@ -4,8 +4,8 @@
 //! and the `ln` forms with a newline at the end.
 
 use stp_compiler::format::{self, Arg, Piece};
+use stp_compiler::ir::PrintKind;
 use stp_compiler::ir::Ty;
-use stp_compiler::parse::ast::PrintKind;
 
 use super::rt::Scalar;
 

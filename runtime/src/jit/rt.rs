@@ -19,8 +19,8 @@
 use std::cmp::Ordering;
 
 use stp_compiler::ir::{GlobalId, Ty};
+use stp_compiler::ir::{SortBy, StatOp};
 use stp_compiler::layout::{MapLayout, ValueLayout};
-use stp_compiler::parse::ast::{SortBy, StatOp};
 
 use super::strings;
 use super::{Tables, builtins};

@@ -13,11 +13,11 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module as _, default_libcall_names};
 use stp_compiler::diag::Diagnostic;
-use stp_compiler::elab::Placement;
+use stp_compiler::ir::CompareOp;
+use stp_compiler::ir::Placement;
 use stp_compiler::ir::{
     BinOp, BlockId, Catch, FuncId, Function, GlobalId, Inst, InstKind, Module, Operand, Terminator, Ty, UnOp, VarId,
 };
-use stp_compiler::parse::ast::CompareOp;
 use stp_compiler::source::Span;
 
 use super::output::PrintDesc;
