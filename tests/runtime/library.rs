@@ -323,3 +323,15 @@ fn stopwatches_measure_the_time_between_start_and_stop() {
     assert_eq!(units, "111", "the us, ms and s readings are the ns one divided");
     assert_eq!(gone, "0", "a deleted stopwatch reads 0");
 }
+
+#[test]
+fn speculative_output_is_printed_on_commit_only() {
+    // Two buffers filled in turns: the first is committed, the second
+    // discarded, then refilled and committed; committing an empty buffer
+    // prints nothing. Ids count up from 1 within a run.
+    let body = "a = speculation(); b = speculation()\n\
+        speculate(a, \"one \"); speculate(b, \"lost \"); speculate(a, \"two \"); speculate(b, \"gone\")\n\
+        discard(b); commit(a); speculate(b, \"three\\n\"); commit(b); commit(a)\n\
+        println(b - a)\n";
+    agree("speculative output", "t", body, "one two three\n1\n");
+}
