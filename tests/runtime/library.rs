@@ -335,3 +335,31 @@ fn speculative_output_is_printed_on_commit_only() {
         println(b - a)\n";
     agree("speculative output", "t", body, "one two three\n1\n");
 }
+
+#[test]
+fn rlimit_names_agree_with_libc() {
+    let limits = [
+        ("CPU", libc::RLIMIT_CPU),
+        ("FSIZE", libc::RLIMIT_FSIZE),
+        ("DATA", libc::RLIMIT_DATA),
+        ("STACK", libc::RLIMIT_STACK),
+        ("CORE", libc::RLIMIT_CORE),
+        ("RSS", libc::RLIMIT_RSS),
+        ("NPROC", libc::RLIMIT_NPROC),
+        ("NOFILE", libc::RLIMIT_NOFILE),
+        ("MEMLOCK", libc::RLIMIT_MEMLOCK),
+        ("AS", libc::RLIMIT_AS),
+        ("LOCKS", libc::RLIMIT_LOCKS),
+        ("SIGPENDING", libc::RLIMIT_SIGPENDING),
+        ("MSGQUEUE", libc::RLIMIT_MSGQUEUE),
+        ("NICE", libc::RLIMIT_NICE),
+        ("RTPRIO", libc::RLIMIT_RTPRIO),
+        ("RTTIME", libc::RLIMIT_RTTIME),
+    ];
+    let body: String = limits.iter().map(|(n, _)| format!("print(rlimit_from_str(\"RLIMIT_{n}\"), \" \")\n")).collect();
+    let body = format!(
+        "{body}println(rlimit_from_str(\"NOFILE\"), \" \", rlimit_from_str(\"rlimit_cpu\"), \" \", rlimit_from_str(\"\"))\n"
+    );
+    let want: String = limits.iter().map(|(_, v)| format!("{v} ")).collect();
+    agree("rlimit names", "t", &body, &format!("{want}-1 -1 -1\n"));
+}
