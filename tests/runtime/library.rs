@@ -363,3 +363,71 @@ fn rlimit_names_agree_with_libc() {
     let want: String = limits.iter().map(|(_, v)| format!("{v} ")).collect();
     agree("rlimit names", "t", &body, &format!("{want}-1 -1 -1\n"));
 }
+
+#[test]
+fn the_target_set_follows_forks_and_exits() {
+    if !as_root("the target set") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // The target forks a child which forks a grandchild; each calls
+    // getppid, and writes its pid (the target also its parent's, stp's)
+    // to a file. The kernel handler reports the set at the third call in
+    // the set (the grandchild's, as the others wait for it), a user-side
+    // one tells whether each pid seen is still in the set at the end
+    // (none is: all have exited), and this process's own getppid calls
+    // are never in it.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pids = dir.path().join("pids");
+    let program = dir.path().join("fork.pl");
+    std::fs::write(
+        &program,
+        "open(my $f, '>', $ARGV[0]) or die; select((select($f), $| = 1)[0]);\n\
+         print $f \"$$ \", getppid(), \"\\n\";\n\
+         my $c = fork();\n\
+         if ($c == 0) {\n\
+           print $f \"$$\\n\"; getppid();\n\
+           my $g = fork();\n\
+           if ($g == 0) { print $f \"$$\\n\"; getppid(); exit 0 }\n\
+           waitpid($g, 0); exit 0\n\
+         }\n\
+         waitpid($c, 0); select(undef, undef, undef, 0.1); getppid();\n",
+    )
+    .unwrap();
+    let script = format!(
+        "global n, seen, outside\n\
+         probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (pid() == {me}) outside += target_set_pid(pid())\n\
+           if (!target_set_pid(pid())) next\n\
+           seen[pid()] = 1\n\
+           if (++n == 3) target_set_report()\n\
+         }}\n\
+         probe end {{ foreach (p+ in seen) printf(\"%d:%d \", p, target_set_pid(p)); println(outside); target_set_report() }}\n",
+        me = std::process::id()
+    );
+    let cmd = format!("perl {} {}", program.display(), pids.display());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (status, out, err) = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: getppid has no preconditions.
+                unsafe { libc::getppid() };
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let result = stp_run_clean(&["-c", &cmd, "-e", &script]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    assert_eq!(status, 0, "{err}");
+    let written = std::fs::read_to_string(&pids).unwrap();
+    let nums: Vec<u32> = written.split_whitespace().map(|w| w.parse().unwrap()).collect();
+    let [target, stp, child, grandchild] = nums[..] else { panic!("four pids: {written:?}") };
+    // Both lists are in the order of the members' pids.
+    let mut members = [(target, stp), (child, target), (grandchild, child)];
+    members.sort();
+    let report: String = members.iter().map(|(pid, parent)| format!("{parent} begat {pid}\n")).collect();
+    let gone: String = members.iter().map(|(pid, _)| format!("{pid}:0 ")).collect();
+    let want = format!("target set:\n{report}{gone}0\ntarget set:\n");
+    assert_eq!(out, want, "{err}");
+}
