@@ -767,6 +767,8 @@ mod kernel_hist;
 mod kernel_regex;
 #[path = "runtime/kernel_strings.rs"]
 mod kernel_strings;
+#[path = "runtime/library.rs"]
+mod library;
 #[path = "runtime/operands.rs"]
 mod operands;
 #[path = "runtime/perf.rs"]
