@@ -120,6 +120,36 @@ MSG_FLAGS = [(1, "MSG_OOB"), (2, "MSG_PEEK"), (4, "MSG_DONTROUTE"), (4, "MSG_TRY
              (0x40000000, "MSG_CMSG_CLOEXEC")]
 SOCK_FLAGS = [(0x80000, "SOCK_CLOEXEC"), (0x800, "SOCK_NONBLOCK")]
 
+ACCESS_MODE = [(0, "F_OK"), (4, "R_OK"), (2, "W_OK"), (1, "X_OK")]
+FLOCK = [(1, "LOCK_SH"), (2, "LOCK_EX"), (4, "LOCK_NB"), (8, "LOCK_UN"), (32, "LOCK_MAND"), (64, "LOCK_READ"),
+         (128, "LOCK_WRITE"), (192, "LOCK_RW")]
+RLIMIT = [(0xffffffff, "RLIM_INFINITY")] + [(i, "RLIMIT_" + n) for i, n in enumerate(
+    ["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING",
+     "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"])] + [(16, "RLIM_NLIMITS")]
+MADVISE = [(0, "MADV_NORMAL"), (1, "MADV_RANDOM"), (2, "MADV_SEQUENTIAL"), (3, "MADV_WILLNEED"),
+           (4, "MADV_DONTNEED"), (8, "MADV_FREE"), (9, "MADV_REMOVE"), (10, "MADV_DONTFORK"), (11, "MADV_DOFORK"),
+           (100, "MADV_HWPOISON"), (101, "MADV_SOFT_OFFLINE"), (12, "MADV_MERGEABLE"), (13, "MADV_UNMERGEABLE"),
+           (14, "MADV_HUGEPAGE"), (15, "MADV_NOHUGEPAGE"), (16, "MADV_DONTDUMP"), (17, "MADV_DODUMP")]
+FADVISE = [(0, "POSIX_FADV_NORMAL"), (1, "POSIX_FADV_RANDOM"), (2, "POSIX_FADV_SEQUENTIAL"),
+           (3, "POSIX_FADV_WILLNEED"), (4, "POSIX_FADV_DONTNEED"), (5, "POSIX_FADV_NOREUSE")]
+MLOCKALL = [(1, "MCL_CURRENT"), (2, "MCL_FUTURE"), (4, "MCL_ONFAULT")]
+MSYNC = [(1, "MS_ASYNC"), (2, "MS_INVALIDATE"), (4, "MS_SYNC")]
+WAIT4 = [(1, "WNOHANG"), (4, "WEXITED"), (2, "WSTOPPED"), (8, "WCONTINUED"), (0x01000000, "WNOWAIT"),
+         (0x20000000, "__WNOTHREAD"), (0x40000000, "__WALL"), (0x80000000, "__WCLONE")]
+WAITID_WHICH = [(0, "P_ALL"), (1, "P_PID"), (2, "P_PGID")]
+ITIMER = [(0, "ITIMER_REAL"), (1, "ITIMER_VIRTUAL"), (2, "ITIMER_PROF")]
+RUSAGE = [(0, "RUSAGE_SELF"), (0xffffffff, "RUSAGE_CHILDREN"), (0xfffffffe, "RUSAGE_BOTH"), (1, "RUSAGE_THREAD")]
+PRIO_WHICH = [(0, "PRIO_PROCESS"), (1, "PRIO_PGRP"), (2, "PRIO_USER")]
+SCHED_POLICY = [(0, "SCHED_OTHER"), (1, "SCHED_FIFO"), (2, "SCHED_RR"), (3, "SCHED_BATCH"), (5, "SCHED_IDLE"),
+                (6, "SCHED_DEADLINE")]
+MREMAP = [(1, "MREMAP_MAYMOVE"), (2, "MREMAP_FIXED")]
+EVENTFD = [(0o4000, "EFD_NONBLOCK"), (0o2000000, "EFD_CLOEXEC"), (1, "EFD_SEMAPHORE")]
+INOTIFY_INIT = [(0o4000, "IN_NONBLOCK"), (0o2000000, "IN_CLOEXEC")]
+EPOLL_CREATE = [(0o2000000, "EPOLL_CLOEXEC")]
+EPOLL_OP = [(1, "EPOLL_CTL_ADD"), (3, "EPOLL_CTL_MOD"), (2, "EPOLL_CTL_DEL")]
+FACCESSAT2 = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_EACCESS")]
+SHUTDOWN = [(0, "SHUT_RD"), (1, "SHUT_WR"), (2, "SHUT_RDWR")]
+
 
 def lookup(name, doc, items, wide=False):
     """Exact match, else the value in hex (stap's _stp_lookup_str); of the
@@ -140,7 +170,11 @@ def bits(name, items):
     returns the text."""
     out = [f"function {name}:string (v:long) {{", '  s = ""']
     for val, s in items:
-        out.append(f'  if (v & {val:#x}) {{ s .= "|{s}"; v &= ~{val:#x} }}')
+        if val == 0:
+            # A name for zero: what stap shows for no bit set (F_OK).
+            out.append(f'  if (v == 0) return "{s}"')
+        else:
+            out.append(f'  if (v & {val:#x}) {{ s .= "|{s}"; v &= ~{val:#x} }}')
     out.append('  if (v) s .= sprintf("|0x%x", v)')
     out.append('  if (s == "") return "0x0"')
     out.append("  return substr(s, 1, strlen(s) - 1)")
@@ -249,4 +283,38 @@ parts.append("\n".join(pr))
 parts.append('/** A directory fd of the *at calls: AT_FDCWD, else the number. */\n'
              'function _dfd_str:string (d:long) {\n  if (d == -100) return "AT_FDCWD"\n'
              '  return sprint(d)\n}')
+parts.append(bits("_access_mode_str", ACCESS_MODE))
+parts.append(bits("_faccessat2_flags_str", FACCESSAT2))
+parts.append(bits("_flock_cmd_str", FLOCK))
+parts.append(lookup("_rlimit_resource_str", "A resource of getrlimit and setrlimit: RLIMIT_NOFILE.", RLIMIT))
+parts.append(lookup("_madvice_advice_str", "madvise's advice: MADV_DONTNEED.", MADVISE))
+parts.append(lookup("_fadvice_advice_str", "fadvise64's advice: POSIX_FADV_SEQUENTIAL.", FADVISE))
+parts.append(bits("_mlockall_flags_str", MLOCKALL))
+parts.append(bits("_msync_flag_str", MSYNC))
+parts.append(bits("_wait4_opt_str", WAIT4))
+parts.append(lookup("_waitid_which_str", "waitid's idtype: P_PID.", WAITID_WHICH))
+parts.append(lookup("_itimer_which_str", "An interval timer: ITIMER_REAL.", ITIMER))
+parts.append(lookup("_rusage_who_str", "getrusage's who: RUSAGE_SELF.", RUSAGE))
+parts.append(lookup("_priority_which_str", "getpriority's which: PRIO_PROCESS.", PRIO_WHICH))
+parts.append(lookup("__sched_policy_name", "A scheduling policy without its flags: SCHED_FIFO.", SCHED_POLICY))
+parts.append("""/** A scheduling policy: SCHED_RR, SCHED_RESET_ON_FORK|SCHED_FIFO. */
+function _sched_policy_str:string (policy:long) {
+  p = policy & 0xffffffff
+  if (p > 0 && p < 0x80000000 && (p & 0x40000000))
+    return "SCHED_RESET_ON_FORK|" . __sched_policy_name(p & ~0x40000000)
+  return __sched_policy_name(p)
+}""")
+parts.append(bits("_mremap_flags", MREMAP))
+parts.append(bits("_eventfd2_flag_str", EVENTFD))
+parts.append(bits("_inotify_init1_flag_str", INOTIFY_INIT))
+parts.append(bits("_epoll_create1_flag_str", EPOLL_CREATE))
+parts.append(lookup("_opoll_op_str", "epoll_ctl's operation: EPOLL_CTL_ADD.", EPOLL_OP))
+parts.append(lookup("_shutdown_how_str", "shutdown's how: SHUT_RDWR.", SHUTDOWN))
+parts.append("""/** rt_sigprocmask's how: SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK, else in hex. */
+function _sigprocmask_how_str:string (how:long) {
+  if (how == 0) return "SIG_BLOCK"
+  if (how == 1) return "SIG_UNBLOCK"
+  if (how == 2) return "SIG_SETMASK"
+  return sprintf("0x%x", how)
+}""")
 open("stdlib/linux/syscalls_decode.stp", "w").write("\n\n".join(parts) + "\n")

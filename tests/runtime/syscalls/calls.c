@@ -15,7 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -181,18 +190,24 @@ int main(int argc, char **argv) {
 	if (r == 0)
 		_exit(0);
 	expect(r, 0, "clone(0x0|SIGCHLD, 0x0, 0x0, 0x0)");
-	syscall(SYS_wait4, r, NULL, 0, NULL);
+	fd2 = r;
+	r = syscall(SYS_wait4, fd2, NULL, 0, NULL);
+	expect(r, 0, "wait4(%ld, 0x0, 0x0, 0x0)", fd2);
 	static int ctid;
 	r = syscall(SYS_clone, CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, 0, NULL, &ctid, 0);
 	if (r == 0)
 		_exit(0);
 	expect(r, 0, "clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, 0x0, 0x0, 0x%lx)", (long)&ctid);
-	syscall(SYS_wait4, r, NULL, 0, NULL);
+	fd2 = r;
+	r = syscall(SYS_wait4, fd2, NULL, 0, NULL);
+	expect(r, 0, "wait4(%ld, 0x0, 0x0, 0x0)", fd2);
 	r = syscall(SYS_fork);
 	if (r == 0)
 		_exit(0);
 	expect(r, 0, "fork()");
-	syscall(SYS_wait4, r, NULL, 0, NULL);
+	fd2 = r;
+	r = syscall(SYS_wait4, fd2, NULL, 0, NULL);
+	expect(r, 0, "wait4(%ld, 0x0, 0x0, 0x0)", fd2);
 	r = syscall(SYS_clone, CLONE_THREAD, 0, NULL, NULL, 0);
 	expect(r, 0, "clone(CLONE_THREAD, 0x0, 0x0, 0x0)");
 	/* CLONE_SIGHAND without CLONE_VM: EINVAL; 0x1000 (CLONE_PIDFD) is not in stap's list. */
@@ -299,6 +314,162 @@ int main(int argc, char **argv) {
 	/* MSG_CMSG_COMPAT (0x80000000) is left out; 0x100000 has no name. */
 	r = syscall(SYS_recvfrom, u, buf, 7, 0x80000000u | 0x100000 | MSG_TRUNC, NULL, NULL);
 	expect(r, 0, "recvfrom(%ld, 0x%lx, 7, MSG_TRUNC|0x100000, 0x0, 0x0)", u, (long)buf);
+
+
+	/* File calls on a fresh file: modes in octal, flags by name, times
+	 * as stap's struct decoders show them. */
+	char path3[256], lnk[256], lnk2[256], dir[256];
+	snprintf(path3, sizeof path3, "%s/c", argv[2]);
+	snprintf(lnk, sizeof lnk, "%s/l", argv[2]);
+	snprintf(lnk2, sizeof lnk2, "%s/l2", argv[2]);
+	snprintf(dir, sizeof dir, "%s/d", argv[2]);
+	long f3 = syscall(SYS_openat, AT_FDCWD, path3, O_RDWR | O_CREAT, 0600);
+	expect(f3, 0, "openat(AT_FDCWD, \"%s\", O_RDWR|O_CREAT, 0600)", path3);
+	r = syscall(SYS_access, path3, R_OK | W_OK);
+	expect(r, 0, "access(\"%s\", R_OK|W_OK)", path3);
+	r = syscall(SYS_access, "/nonexistent/x", F_OK);
+	expect(r, 0, "access(\"/nonexistent/x\", F_OK)");
+	r = syscall(SYS_faccessat, AT_FDCWD, path3, X_OK | 0x10);
+	expect(r, 0, "faccessat(AT_FDCWD, \"%s\", X_OK|0x10)", path3);
+	r = syscall(SYS_chmod, path3, 0640);
+	expect(r, 0, "chmod(\"%s\", 0640)", path3);
+	r = syscall(SYS_fchmod, f3, 04755);
+	expect(r, 0, "fchmod(%ld, 04755)", f3);
+	r = syscall(SYS_fchownat, AT_FDCWD, path3, -1, -1, AT_SYMLINK_NOFOLLOW);
+	expect(r, 0, "fchownat(AT_FDCWD, \"%s\", -1, -1, AT_SYMLINK_NOFOLLOW)", path3);
+	/* umask's result shows in octal (return_str's format 3). */
+	long um = syscall(SYS_umask, 027);
+	fprintf(out, "umask(027) = %#lo\n", um);
+	r = syscall(SYS_umask, um);
+	fprintf(out, "umask(%#lo) = %#lo\n", um, r);
+	r = syscall(SYS_mkdirat, AT_FDCWD, dir, 0750);
+	expect(r, 0, "mkdirat(AT_FDCWD, \"%s\", 0750)", dir);
+	r = syscall(SYS_symlinkat, "c", AT_FDCWD, lnk);
+	expect(r, 0, "symlinkat(\"c\", AT_FDCWD, \"%s\")", lnk);
+	r = syscall(SYS_readlinkat, AT_FDCWD, lnk, buf, 100);
+	expect(r, 0, "readlinkat(AT_FDCWD, \"%s\", 0x%lx, 100)", lnk, (long)buf);
+	r = syscall(SYS_renameat, AT_FDCWD, lnk, AT_FDCWD, lnk2);
+	expect(r, 0, "renameat(AT_FDCWD, \"%s\", AT_FDCWD, \"%s\")", lnk, lnk2);
+	r = syscall(SYS_linkat, AT_FDCWD, path3, AT_FDCWD, lnk, AT_SYMLINK_FOLLOW);
+	expect(r, 0, "linkat(AT_FDCWD, \"%s\", AT_FDCWD, \"%s\", AT_SYMLINK_FOLLOW)", path3, lnk);
+	struct timespec two[2] = {{1, 2}, {0, UTIME_OMIT}};
+	r = syscall(SYS_utimensat, AT_FDCWD, path3, two, AT_SYMLINK_NOFOLLOW);
+	expect(r, 0, "utimensat(AT_FDCWD, \"%s\", [1.000000002][UTIME_OMIT], AT_SYMLINK_NOFOLLOW)", path3);
+	r = syscall(SYS_utimensat, f3, NULL, NULL, 0);
+	expect(r, 0, "utimensat(%ld, 0x0, NULL, 0x0)", f3);
+	struct timeval tv2[2] = {{5, 6}, {7, 123456}};
+	r = syscall(SYS_utimes, path3, tv2);
+	expect(r, 0, "utimes(\"%s\", [5.000006][7.123456])", path3);
+	r = syscall(SYS_flock, f3, LOCK_EX | LOCK_NB);
+	expect(r, 0, "flock(%ld, LOCK_EX|LOCK_NB)", f3);
+	r = syscall(SYS_flock, f3, LOCK_UN);
+	expect(r, 0, "flock(%ld, LOCK_UN)", f3);
+	r = syscall(SYS_fadvise64, f3, 0, 100, POSIX_FADV_SEQUENTIAL);
+	expect(r, 0, "fadvise64(%ld, 0, 100, POSIX_FADV_SEQUENTIAL)", f3);
+	struct iovec iov[2] = {{"ab", 2}, {"cd", 2}};
+	r = syscall(SYS_writev, f3, iov, 2);
+	expect(r, 0, "writev(%ld, 0x%lx, 2)", f3, (long)iov);
+	r = syscall(SYS_fsync, f3);
+	expect(r, 0, "fsync(%ld)", f3);
+
+	/* Memory. */
+	p = syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, f3, 0);
+	expect(p, 1, "mmap2(0x0, 4096, PROT_READ|PROT_WRITE, MAP_SHARED, %ld, 0)", f3);
+	r = syscall(SYS_msync, p, 4096, MS_SYNC | MS_INVALIDATE);
+	expect(r, 0, "msync(0x%lx, 4096, MS_INVALIDATE|MS_SYNC)", p);
+	r = syscall(SYS_madvise, p, 4096, MADV_DONTNEED);
+	expect(r, 0, "madvise(0x%lx, 4096, MADV_DONTNEED)", p);
+	r = syscall(SYS_madvise, p, 4096, 77);
+	expect(r, 0, "madvise(0x%lx, 4096, 0x4d)", p);
+	r = syscall(SYS_munmap, p, 4096);
+	expect(r, 0, "munmap(0x%lx, 4096)", p);
+
+	/* Limits, usage, priorities, timers: enums by name, structs read. */
+	struct rlimit rl;
+	r = syscall(SYS_getrlimit, RLIMIT_CORE, &rl);
+	expect(r, 0, "getrlimit(RLIMIT_CORE, 0x%lx)", (long)&rl);
+	r = syscall(SYS_setrlimit, RLIMIT_CORE, &rl);
+	expect(r, 0, "setrlimit(RLIMIT_CORE, [%ld,%ld])", (long)rl.rlim_cur, (long)rl.rlim_max);
+	r = syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl);
+	expect(r, 0, "prlimit64(0, RLIMIT_NOFILE, NULL, 0x%lx)", (long)&rl);
+	r = syscall(SYS_prlimit64, 0, 999, (void *)8, NULL);
+	expect(r, 0, "prlimit64(0, 0x3e7, 0x8, 0x0)");
+	struct rusage ru;
+	r = syscall(SYS_getrusage, RUSAGE_CHILDREN, &ru);
+	expect(r, 0, "getrusage(RUSAGE_CHILDREN, 0x%lx)", (long)&ru);
+	r = syscall(SYS_getpriority, PRIO_PROCESS, 0);
+	expect(r, 0, "getpriority(PRIO_PROCESS, 0)");
+	struct sched_param sp = {0};
+	r = syscall(SYS_sched_setscheduler, 0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
+	expect(r, 0, "sched_setscheduler(0, SCHED_RESET_ON_FORK|SCHED_FIFO, 0x%lx)", (long)&sp);
+	r = syscall(SYS_wait4, -1, NULL, WNOHANG | __WALL, NULL);
+	expect(r, 0, "wait4(-1, 0x0, WNOHANG|__WALL, 0x0)");
+	siginfo_t si;
+	r = syscall(SYS_waitid, P_PID, 0x7ffffff0, &si, WEXITED | WNOHANG, NULL);
+	expect(r, 0, "waitid(P_PID, %d, 0x%lx, WNOHANG|WEXITED, 0x0)", 0x7ffffff0, (long)&si);
+	struct itimerval itv = {{0, 0}, {100, 500}}, oitv;
+	r = syscall(SYS_setitimer, ITIMER_REAL, &itv, &oitv);
+	expect(r, 0, "setitimer(ITIMER_REAL, [0.000000,100.000500], 0x%lx)", (long)&oitv);
+	memset(&itv, 0, sizeof itv);
+	r = syscall(SYS_setitimer, ITIMER_REAL, &itv, NULL);
+	expect(r, 0, "setitimer(ITIMER_REAL, [0.000000,0.000000], 0x0)");
+	r = syscall(SYS_getitimer, ITIMER_PROF, &oitv);
+	expect(r, 0, "getitimer(ITIMER_PROF, 0x%lx)", (long)&oitv);
+	r = syscall(SYS_clock_gettime, CLOCK_BOOTTIME, &ts);
+	expect(r, 0, "clock_gettime(CLOCK_BOOTTIME, 0x%lx)", (long)&ts);
+	struct timespec ts3 = {3, 4};
+	r = syscall(SYS_clock_settime, CLOCK_MONOTONIC, &ts3);
+	expect(r, 0, "clock_settime(CLOCK_MONOTONIC, [3.000000004])");
+
+	/* Signal masks as stap's _stp_sigset_u shows them. */
+	unsigned long set = (1UL << (SIGHUP - 1)) | (1UL << (SIGUSR1 - 1)), oset;
+	r = syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, &oset, 8);
+	expect(r, 0, "rt_sigprocmask(SIG_BLOCK, [SIGHUP|SIGUSR1], 0x%lx, 8)", (long)&oset);
+	r = syscall(SYS_rt_sigprocmask, SIG_SETMASK, &oset, NULL, 8);
+	expect(r, 0, "rt_sigprocmask(SIG_SETMASK, [EMPTY], 0x0, 8)");
+	r = syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &oset, 8);
+	expect(r, 0, "rt_sigprocmask(SIG_BLOCK, NULL, 0x%lx, 8)", (long)&oset);
+	r = syscall(SYS_rt_sigprocmask, 7, (void *)8, NULL, 8);
+	expect(r, 0, "rt_sigprocmask(0x7, 0x8, 0x0, 8)");
+
+	/* Event fds, epoll, poll and select. */
+	long efd = syscall(SYS_eventfd2, 3, EFD_CLOEXEC | EFD_NONBLOCK);
+	expect(efd, 0, "eventfd2(3, EFD_NONBLOCK|EFD_CLOEXEC)");
+	long ifd = syscall(SYS_inotify_init1, IN_CLOEXEC);
+	expect(ifd, 0, "inotify_init1(IN_CLOEXEC)");
+	long ep = syscall(SYS_epoll_create1, EPOLL_CLOEXEC);
+	expect(ep, 0, "epoll_create1(EPOLL_CLOEXEC)");
+	struct epoll_event ev = {.events = EPOLLIN}, evs[4];
+	r = syscall(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, efd, &ev);
+	expect(r, 0, "epoll_ctl(%ld, EPOLL_CTL_ADD, %ld, 0x%lx)", ep, efd, (long)&ev);
+	r = syscall(SYS_epoll_ctl, ep, EPOLL_CTL_DEL, efd, NULL);
+	expect(r, 0, "epoll_ctl(%ld, EPOLL_CTL_DEL, %ld, 0x0)", ep, efd);
+	r = syscall(SYS_epoll_wait, ep, evs, 4, 0);
+	expect(r, 0, "epoll_wait(%ld, 0x%lx, 4, 0)", ep, (long)evs);
+	struct pollfd pfd = {.fd = (int)efd, .events = POLLIN};
+	r = syscall(SYS_poll, &pfd, 1, 0);
+	expect(r, 0, "poll(0x%lx, 1, 0)", (long)&pfd);
+	struct timespec zero = {0, 0};
+	r = syscall(SYS_ppoll, &pfd, 1, &zero, NULL, 8);
+	expect(r, 0, "ppoll(0x%lx, 1, [0.000000000], 0x0, 8)", (long)&pfd);
+	struct timeval tv = {0, 1000};
+	r = syscall(SYS_select, 0, NULL, NULL, NULL, &tv);
+	expect(r, 0, "select(0, 0x0, 0x0, 0x0, [0.001000])");
+	r = syscall(SYS_pselect6, 0, NULL, NULL, NULL, &ts3, (void *)16);
+	expect(r, 0, "pselect6(0, 0x0, 0x0, 0x0, [3.000000004], 0x10)");
+
+	/* Sockets. */
+	int sv[2] = {-1, -1};
+	r = syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM, 0, sv);
+	expect(r, 0, "socketpair(PF_LOCAL, SOCK_STREAM, 0, 0x%lx)", (long)sv);
+	r = syscall(SYS_sendto, sv[0], "hi\n", 3, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
+	expect(r, 0, "sendto(%d, \"hi\\n\", 3, MSG_DONTWAIT|MSG_NOSIGNAL, NULL, 0)", sv[0]);
+	r = syscall(SYS_sendto, s, "x", 1, MSG_NOSIGNAL, &sin, sizeof sin);
+	expect(r, 0, "sendto(%ld, \"x\", 1, MSG_NOSIGNAL, {AF_INET, %s, %d}, %d)", s, a4, ntohs(sin.sin_port), (int)sizeof sin);
+	r = syscall(SYS_shutdown, sv[1], SHUT_RDWR);
+	expect(r, 0, "shutdown(%d, SHUT_RDWR)", sv[1]);
+	r = syscall(SYS_listen, sv[0], 5);
+	expect(r, 0, "listen(%d, 5)", sv[0]);
 
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
