@@ -147,6 +147,58 @@ EVENTFD = [(0o4000, "EFD_NONBLOCK"), (0o2000000, "EFD_CLOEXEC"), (1, "EFD_SEMAPH
 INOTIFY_INIT = [(0o4000, "IN_NONBLOCK"), (0o2000000, "IN_CLOEXEC")]
 EPOLL_CREATE = [(0o2000000, "EPOLL_CLOEXEC")]
 EPOLL_OP = [(1, "EPOLL_CTL_ADD"), (3, "EPOLL_CTL_MOD"), (2, "EPOLL_CTL_DEL")]
+TIMERFD = [(1, "TFD_TIMER_ABSTIME"), (2, "TFD_TIMER_CANCEL_ON_SET"), (0o2000000, "TFD_CLOEXEC"), (0o4000, "TFD_NONBLOCK")]
+MFD = [(1, "MFD_CLOEXEC"), (2, "MFD_ALLOW_SEALING"), (0o2000000, "O_CLOEXEC")]
+GETRANDOM = [(1, "GRND_NONBLOCK"), (2, "GRND_RANDOM")]
+UMOUNT = [(1, "MNT_FORCE"), (2, "MNT_DETACH"), (4, "MNT_EXPIRE"), (8, "UMOUNT_NOFOLLOW")]
+SPLICE = [(1, "SPLICE_F_MOVE"), (2, "SPLICE_F_NONBLOCK"), (4, "SPLICE_F_MORE"), (8, "SPLICE_F_GIFT")]
+MOUNT = [(1, "MS_RDONLY"), (2, "MS_NOSUID"), (4, "MS_NODEV"), (8, "MS_NOEXEC"), (16, "MS_SYNCHRONOUS"),
+         (32, "MS_REMOUNT"), (64, "MS_MANDLOCK"), (128, "MS_DIRSYNC"), (1024, "MS_NOATIME"),
+         (2048, "MS_NODIRATIME"), (4096, "MS_BIND"), (8192, "MS_MOVE"), (16384, "MS_REC"), (32768, "MS_SILENT"),
+         (1 << 16, "MS_POSIXACL"), (1 << 17, "MS_UNBINDABLE"), (1 << 18, "MS_PRIVATE"), (1 << 19, "MS_SLAVE"),
+         (1 << 20, "MS_SHARED"), (1 << 21, "MS_RELATIME"), (1 << 22, "MS_KERNMOUNT"), (1 << 23, "MS_I_VERSION"),
+         (1 << 24, "MS_STRICTATIME")]
+SIGNALFD = [(0o4000, "SFD_NONBLOCK"), (0o2000000, "SFD_CLOEXEC")]
+MLOCK2 = [(1, "MLOCK_ONFAULT")]
+PREADV2 = [(1, "RWF_HIPRI")]
+SYNC_FILE_RANGE = [(1, "SYNC_FILE_RANGE_WAIT_BEFORE"), (2, "SYNC_FILE_RANGE_WRITE"), (4, "SYNC_FILE_RANGE_WAIT_AFTER")]
+FALLOCATE = [(1, "FALLOC_FL_KEEP_SIZE"), (2, "FALLOC_FL_PUNCH_HOLE"), (4, "FALLOC_FL_NO_HIDE_STALE"),
+             (8, "FALLOC_FL_COLLAPSE_RANGE"), (0x10, "FALLOC_FL_ZERO_RANGE")]
+KCMP = [(0, "KCMP_FILE"), (1, "KCMP_VM"), (2, "KCMP_FILES"), (3, "KCMP_FS"), (4, "KCMP_SIGHAND"), (5, "KCMP_IO"),
+        (6, "KCMP_SYSVSEM"), (8, "KCMP_TYPES")]
+MEMBARRIER = [(0, "MEMBARRIER_CMD_QUERY"), (1, "MEMBARRIER_CMD_SHARED")]
+INOTIFY_MASK = [(1, "IN_ACCESS"), (2, "IN_MODIFY"), (4, "IN_ATTRIB"), (8, "IN_CLOSE_WRITE"), (0x10, "IN_CLOSE_NOWRITE"),
+                (0x20, "IN_OPEN"), (0x40, "IN_MOVED_FROM"), (0x80, "IN_MOVED_TO"), (0x100, "IN_CREATE"),
+                (0x200, "IN_DELETE"), (0x400, "IN_DELETE_SELF"), (0x800, "IN_MOVE_SELF"), (0x2000, "IN_UNMOUNT"),
+                (0x4000, "IN_Q_OVERFLOW"), (0x8000, "IN_IGNORED"), (0x01000000, "IN_ONLYDIR"),
+                (0x02000000, "IN_DONT_FOLLOW"), (0x04000000, "IN_EXCL_UNLINK"), (0x20000000, "IN_MASK_ADD"),
+                (0x40000000, "IN_ISDIR"), (0x80000000, "IN_ONESHOT")]
+SOCKOPT_LEVEL = [(0, "SOL_IP"), (1, "SOL_SOCKET"), (6, "SOL_TCP"), (17, "SOL_UDP"), (41, "SOL_IPV6"),
+                 (58, "SOL_ICMPV6"), (132, "SOL_SCTP"), (136, "SOL_UDPLITE"), (255, "SOL_RAW")] + [
+    (256 + i, "SOL_" + n) for i, n in enumerate(
+        ["IPX", "AX25", "ATALK", "NETROM", "ROSE", "DECNET", "X25", "PACKET", "ATM", "AAL", "IRDA", "NETBEUI",
+         "LLC", "DCCP", "NETLINK", "TIPC", "RXRPC", "PPPOL2TP", "BLUETOOTH", "PNPIPE", "RDS", "IUCV", "CAIF",
+         "ALG", "NFC"])]
+# The SOL_SOCKET option names in stap's order: the first name of a value wins.
+SOCKOPT_NAME = [(1, "SO_DEBUG"), (2, "SO_REUSEADDR"), (3, "SO_TYPE"), (4, "SO_ERROR"), (5, "SO_DONTROUTE"),
+                (6, "SO_BROADCAST"), (7, "SO_SNDBUF"), (8, "SO_RCVBUF"), (32, "SO_SNDBUFFORCE"),
+                (33, "SO_RCVBUFFORCE"), (9, "SO_KEEPALIVE"), (10, "SO_OOBINLINE"), (11, "SO_NO_CHECK"),
+                (12, "SO_PRIORITY"), (13, "SO_LINGER"), (14, "SO_BSDCOMPAT"), (15, "SO_REUSEPORT"),
+                (16, "SO_PASSCRED"), (17, "SO_PEERCRED"), (18, "SO_RCVLOWAT"), (19, "SO_SNDLOWAT"),
+                (20, "SO_RCVTIMEO"), (21, "SO_SNDTIMEO"), (22, "SO_SECURITY_AUTHENTICATION"),
+                (23, "SO_SECURITY_ENCRYPTION_TRANSPORT"), (24, "SO_SECURITY_ENCRYPTION_NETWORK"),
+                (25, "SO_BINDTODEVICE"), (26, "SO_ATTACH_FILTER"), (27, "SO_DETACH_FILTER"), (28, "SO_PEERNAME"),
+                (29, "SO_TIMESTAMP"), (30, "SO_ACCEPTCONN"), (31, "SO_PEERSEC"), (34, "SO_PASSSEC"),
+                (35, "SO_TIMESTAMPNS"), (36, "SO_MARK"), (37, "SO_TIMESTAMPING"), (38, "SO_PROTOCOL"),
+                (39, "SO_DOMAIN"), (40, "SO_RXQ_OVFL"), (41, "SO_WIFI_STATUS"), (42, "SO_PEEK_OFF"),
+                (43, "SO_NOFCS"), (44, "SO_LOCK_FILTER"), (45, "SO_SELECT_ERR_QUEUE"), (46, "SO_BUSY_POLL"),
+                (47, "SO_MAX_PACING_RATE"), (48, "SO_BPF_EXTENSIONS"), (49, "SO_INCOMING_CPU"),
+                (50, "SO_ATTACH_BPF"), (51, "SO_ATTACH_REUSEPORT_CBPF"), (52, "SO_ATTACH_REUSEPORT_EBPF"),
+                (53, "SO_CNX_ADVICE"), (54, "SCM_TIMESTAMPING_OPT_STATS"), (55, "SO_MEMINFO"),
+                (56, "SO_INCOMING_NAPI_ID"), (57, "SO_COOKIE"), (58, "SCM_TIMESTAMPING_PKTINFO"),
+                (59, "SO_PEERGROUPS"), (60, "SO_ZEROCOPY"), (61, "SO_TXTIME"), (62, "SO_BINDTOIFINDEX"),
+                (63, "SO_TIMESTAMP_NEW"), (64, "SO_TIMESTAMPNS_NEW"), (65, "SO_TIMESTAMPING_NEW"),
+                (66, "SO_RCVTIMEO_NEW"), (67, "SO_SNDTIMEO_NEW")]
 FACCESSAT2 = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_EACCESS")]
 SHUTDOWN = [(0, "SHUT_RD"), (1, "SHUT_WR"), (2, "SHUT_RDWR")]
 
@@ -285,6 +337,25 @@ parts.append('/** A directory fd of the *at calls: AT_FDCWD, else the number. */
              '  return sprint(d)\n}')
 parts.append(bits("_access_mode_str", ACCESS_MODE))
 parts.append(bits("_faccessat2_flags_str", FACCESSAT2))
+parts.append(lookup("_sockopt_level_str", "A socket option's level: SOL_SOCKET, SOL_TCP.", SOCKOPT_LEVEL))
+parts.append(lookup("_sockopt_optname_str", "A socket option's name, by the SOL_SOCKET names as stap shows it: SO_REUSEADDR.",
+                    SOCKOPT_NAME))
+parts.append(bits("_preadv2_flags_str", PREADV2))
+parts.append(bits("_sync_file_range_flags_str", SYNC_FILE_RANGE))
+parts.append(bits("_stp_fallocate_mode_str", FALLOCATE))
+parts.append(lookup("_kcmp_type_str", "kcmp's type: KCMP_FILE.", KCMP))
+parts.append(lookup("_membarrier_cmd_str", "membarrier's command: MEMBARRIER_CMD_QUERY.", MEMBARRIER))
+parts.append(bits("_inotify_watch_mask_str", INOTIFY_MASK))
+parts.append(bits("__timerfd_flag_bits", TIMERFD))
+parts.append("/** The flags of timerfd_create and timerfd_settime: TFD_CLOEXEC|TFD_NONBLOCK. */\n"
+             "function _stp_timerfd_flags_str:string (f:long) {\n  return __timerfd_flag_bits(f & 0xffffffff)\n}")
+parts.append(bits("_mfd_flags_str", MFD))
+parts.append(bits("_getrandom_flags_str", GETRANDOM))
+parts.append(bits("_umountflags_str", UMOUNT))
+parts.append(bits("_stp_splice_flags_str", SPLICE))
+parts.append(bits("_mountflags_str", MOUNT))
+parts.append(bits("_signalfd4_flags_str", SIGNALFD))
+parts.append(bits("_stp_mlock2_str", MLOCK2))
 parts.append(bits("_flock_cmd_str", FLOCK))
 parts.append(lookup("_rlimit_resource_str", "A resource of getrlimit and setrlimit: RLIMIT_NOFILE.", RLIMIT))
 parts.append(lookup("_madvice_advice_str", "madvise's advice: MADV_DONTNEED.", MADVISE))

@@ -21,8 +21,12 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/random.h>
 #include <sys/select.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/prctl.h>
@@ -471,10 +475,82 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_listen, sv[0], 5);
 	expect(r, 0, "listen(%d, 5)", sv[0]);
 
+
+	/* Timer, memory and signal fds; mount, umount and splice, failing. */
+	long tfd = syscall(SYS_timerfd_create, CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	expect(tfd, 0, "timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC|TFD_NONBLOCK)");
+	struct itimerspec its = {{1, 5}, {0, 0}};
+	r = syscall(SYS_timerfd_settime, tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	expect(r, 0, "timerfd_settime(%ld, TFD_TIMER_ABSTIME, [1.000005,0.000000], 0x0)", tfd);
+	long mfd = syscall(SYS_memfd_create, "stp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	expect(mfd, 0, "memfd_create(\"stp\", MFD_CLOEXEC|MFD_ALLOW_SEALING)");
+	static char zbuf[8];
+	r = syscall(SYS_getrandom, zbuf, sizeof zbuf, GRND_NONBLOCK);
+	expect(r, 0, "getrandom(\"\", %d, GRND_NONBLOCK)", (int)sizeof zbuf);
+	unsigned long sfmask = 1UL << (SIGUSR2 - 1);
+	long sfd = syscall(SYS_signalfd4, -1, &sfmask, 8, SFD_CLOEXEC);
+	expect(sfd, 0, "signalfd4(-1, 0x%lx, 8, SFD_CLOEXEC)", (long)&sfmask);
+	r = syscall(SYS_mount, "none", "/nonexistent/x", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m");
+	expect(r, 0, "mount(\"none\", \"/nonexistent/x\", \"tmpfs\", MS_NOSUID|MS_NODEV, \"size=1m\")");
+	r = syscall(SYS_umount2, "/nonexistent/x", MNT_DETACH | UMOUNT_NOFOLLOW);
+	expect(r, 0, "umount(\"/nonexistent/x\", MNT_DETACH|UMOUNT_NOFOLLOW)");
+	r = syscall(SYS_splice, -1, NULL, -1, NULL, 10, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	expect(r, 0, "splice(-1, 0x0, -1, 0x0, 10, SPLICE_F_MOVE|SPLICE_F_NONBLOCK)");
+
+
+	/* Flags and enums of less common calls. */
+	r = syscall(SYS_fallocate, f3, 1 /* FALLOC_FL_KEEP_SIZE */, 16, 4096);
+	expect(r, 0, "fallocate(%ld, FALLOC_FL_KEEP_SIZE, 0x10, 4096)", f3);
+	r = syscall(SYS_sync_file_range, f3, 0, 0, SYNC_FILE_RANGE_WRITE);
+	expect(r, 0, "sync_file_range(%ld, 0, 0, SYNC_FILE_RANGE_WRITE)", f3);
+	r = syscall(SYS_inotify_add_watch, ifd, path3, IN_MODIFY | IN_CLOSE_WRITE | IN_ONESHOT);
+	expect(r, 0, "inotify_add_watch(%ld, \"%s\", IN_MODIFY|IN_CLOSE_WRITE|IN_ONESHOT)", ifd, path3);
+	r = syscall(SYS_kcmp, pid, pid, 1 /* KCMP_VM */, 0, 0);
+	expect(r, 0, "kcmp(%d, %d, KCMP_VM, 0, 0)", pid, pid);
+	r = syscall(SYS_membarrier, 0 /* MEMBARRIER_CMD_QUERY */, 0, 0);
+	expect(r, 0, "membarrier(MEMBARRIER_CMD_QUERY, 0)");
+	r = syscall(SYS_personality, 0xffffffffUL);
+	expect(r, 0, "personality(0xffffffff)");
+	r = syscall(SYS_sched_get_priority_max, SCHED_FIFO);
+	expect(r, 0, "sched_get_priority_max(SCHED_FIFO)");
+	struct iovec riov = {buf, 4};
+	r = syscall(SYS_preadv2, f3, &riov, 1, 0, 0, 1 /* RWF_HIPRI */);
+	expect(r, 0, "preadv2(%ld, 0x%lx, 1, 0x0, RWF_HIPRI)", f3, (long)&riov);
+	struct {
+		unsigned int version;
+		int pid;
+	} caph = {0x20080522, 0};
+	r = syscall(SYS_capget, &caph, NULL);
+	expect(r, 0, "capget(0x%lx, 0x0)", (long)&caph);
+
+
+	/* Socket options by stap's names (the SOL_SOCKET names for every
+	 * level), and timeouts read from user memory; the calls fail or
+	 * change nothing. */
+	int one = 1, optv = 0;
+	socklen_t optl = sizeof optv;
+	r = syscall(SYS_setsockopt, s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	expect(r, 0, "setsockopt(%ld, SOL_SOCKET, SO_REUSEADDR, 0x%lx, %d)", s, (long)&one, (int)sizeof one);
+	r = syscall(SYS_setsockopt, s, IPPROTO_TCP, 1 /* TCP_NODELAY, SO_DEBUG's number */, &one, sizeof one);
+	expect(r, 0, "setsockopt(%ld, SOL_TCP, SO_DEBUG, 0x%lx, %d)", s, (long)&one, (int)sizeof one);
+	r = syscall(SYS_getsockopt, s, SOL_SOCKET, SO_RCVBUF, &optv, &optl);
+	expect(r, 0, "getsockopt(%ld, SOL_SOCKET, SO_RCVBUF, 0x%lx, 0x%lx)", s, (long)&optv, (long)&optl);
+	struct timeval badtv = {5, 2000000};
+	struct timezone tz = {60, 0};
+	r = syscall(SYS_settimeofday, &badtv, &tz);
+	expect(r, 0, "settimeofday([5.2000000], [60, 0])");
+	struct timespec us1 = {0, 1000};
+	r = syscall(SYS_io_getevents, 0, 0, 0, NULL, &us1);
+	expect(r, 0, "io_getevents(0, 0, 0, 0x0, [0.000001000])");
+	r = syscall(SYS_semtimedop, -1, NULL, 0, &us1);
+	expect(r, 0, "semtimedop(-1, 0x0, 0, [0.000001000])");
+
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
 	r = syscall(SYS_execve, args[0], args, env);
 	expect(r, 0, "execve(\"/nonexistent/prog\", [\"/nonexistent/prog\", \"one\", \"two words\", \"tab\\there\"], [/* 2 vars */])");
+	r = syscall(SYS_execveat, AT_FDCWD, args[0], args, env, AT_SYMLINK_NOFOLLOW);
+	expect(r, 0, "execveat(AT_FDCWD, \"/nonexistent/prog\", [\"/nonexistent/prog\", \"one\", \"two words\", \"tab\\there\"], [/* 2 vars */], AT_SYMLINK_NOFOLLOW)");
 	r = syscall(SYS_getpid);
 	expect(r, 0, "getpid()");
 
