@@ -199,6 +199,10 @@ SOCKOPT_NAME = [(1, "SO_DEBUG"), (2, "SO_REUSEADDR"), (3, "SO_TYPE"), (4, "SO_ER
                 (59, "SO_PEERGROUPS"), (60, "SO_ZEROCOPY"), (61, "SO_TXTIME"), (62, "SO_BINDTOIFINDEX"),
                 (63, "SO_TIMESTAMP_NEW"), (64, "SO_TIMESTAMPNS_NEW"), (65, "SO_TIMESTAMPING_NEW"),
                 (66, "SO_RCVTIMEO_NEW"), (67, "SO_SNDTIMEO_NEW")]
+SHMGET = [(0o1000, "IPC_CREAT"), (0o2000, "IPC_EXCL"), (0o4000, "SHM_HUGETLB"), (0o10000, "SHM_NORESERVE")]
+MSGFLG = [(0o10000, "MSG_NOERROR"), (0o20000, "MSG_EXCEPT"), (0o4000, "IPC_NOWAIT")]
+SHMAT = [(0o10000, "SHM_RDONLY"), (0o20000, "SHM_RND"), (0o40000, "SHM_REMAP"), (0o100000, "SHM_EXEC")]
+SIGALTSTACK = [(1, "SS_ONSTACK"), (2, "SS_DISABLE")]
 FACCESSAT2 = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_EACCESS")]
 SHUTDOWN = [(0, "SHUT_RD"), (1, "SHUT_WR"), (2, "SHUT_RDWR")]
 
@@ -337,6 +341,10 @@ parts.append('/** A directory fd of the *at calls: AT_FDCWD, else the number. */
              '  return sprint(d)\n}')
 parts.append(bits("_access_mode_str", ACCESS_MODE))
 parts.append(bits("_faccessat2_flags_str", FACCESSAT2))
+parts.append(bits("__shmget_flag_bits", SHMGET))
+parts.append(bits("_stp_msgflg_str", MSGFLG))
+parts.append(bits("_shmat_flags_str", SHMAT))
+parts.append(lookup("__sigaltstack_flag_name", "A stack_t's ss_flags: SS_DISABLE.", SIGALTSTACK))
 parts.append(lookup("_sockopt_level_str", "A socket option's level: SOL_SOCKET, SOL_TCP.", SOCKOPT_LEVEL))
 parts.append(lookup("_sockopt_optname_str", "A socket option's name, by the SOL_SOCKET names as stap shows it: SO_REUSEADDR.",
                     SOCKOPT_NAME))

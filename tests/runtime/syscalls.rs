@@ -123,6 +123,15 @@ const CALLS: &[&str] = &[
     "settimeofday",
     "io_getevents",
     "semtimedop",
+    "semget",
+    "msgget",
+    "shmget",
+    "shmat",
+    "msgsnd",
+    "msgrcv",
+    "mknodat",
+    "times",
+    "sigaltstack",
 ];
 
 fn script() -> String {

@@ -20,7 +20,11 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/shm.h>
+#include <sys/times.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/random.h>
@@ -544,6 +548,35 @@ int main(int argc, char **argv) {
 	expect(r, 0, "io_getevents(0, 0, 0, 0x0, [0.000001000])");
 	r = syscall(SYS_semtimedop, -1, NULL, 0, &us1);
 	expect(r, 0, "semtimedop(-1, 0x0, 0, [0.000001000])");
+
+
+	/* System V IPC, failing on a key or id that does not exist; mknodat;
+	 * times and sigaltstack, their structs read. */
+	r = syscall(SYS_semget, 0x7ffffff0, 1, 0600);
+	expect(r, 0, "semget(%d, 1, 0600)", 0x7ffffff0);
+	r = syscall(SYS_msgget, 0x7ffffff0, IPC_EXCL | 0644);
+	expect(r, 0, "msgget(%d, IPC_EXCL|0644)", 0x7ffffff0);
+	r = syscall(SYS_shmget, 0x7ffffff0, 4096, 0600);
+	expect(r, 0, "shmget(%d, 4096, 0x0|0600)", 0x7ffffff0);
+	r = syscall(SYS_shmat, -1, NULL, SHM_RDONLY);
+	expect(r, 0, "shmat(-1, 0x0, SHM_RDONLY)");
+	r = syscall(SYS_msgsnd, -1, buf, 10, IPC_NOWAIT);
+	expect(r, 0, "msgsnd(-1, 0x%lx, 10, IPC_NOWAIT)", (long)buf);
+	r = syscall(SYS_msgrcv, -1, buf, 10, 0, MSG_NOERROR | IPC_NOWAIT);
+	expect(r, 0, "msgrcv(-1, 0x%lx, 10, 0, MSG_NOERROR|IPC_NOWAIT)", (long)buf);
+	char fifo[256];
+	snprintf(fifo, sizeof fifo, "%s/f", argv[2]);
+	r = syscall(SYS_mknodat, AT_FDCWD, fifo, S_IFIFO | 0600, 0);
+	expect(r, 0, "mknodat(AT_FDCWD, \"%s\", S_IFIFO|0600, 0)", fifo);
+	struct tms tmsz;
+	memset(&tmsz, 0, sizeof tmsz);
+	r = syscall(SYS_times, &tmsz);
+	expect(r, 0, "times({tms_utime=0, tms_stime=0, tms_cutime=0, tms_cstime=0})");
+	stack_t oss, ss = {.ss_sp = buf, .ss_flags = SS_DISABLE, .ss_size = 0};
+	r = syscall(SYS_sigaltstack, NULL, &oss);
+	expect(r, 0, "sigaltstack(0x0, 0x%lx)", (long)&oss);
+	r = syscall(SYS_sigaltstack, &ss, NULL);
+	expect(r, 0, "sigaltstack({ss_sp=0x%lx, ss_flags=SS_DISABLE, ss_size=0}, 0x0)", (long)buf);
 
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
