@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes stdlib/linux/syscalls_decode.stp: the syscall tapset's decoders of
 flags and enums (x86_64 values), in the script language so that they run in
-kernel handlers. Run from the repository's root after editing the lists."""
+kernel handlers, several tests to a line (the file stays under 1,000 lines).
+Run from the repository's root after editing the lists."""
 
 OPEN = [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
         (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"),
@@ -203,6 +204,12 @@ SHMGET = [(0o1000, "IPC_CREAT"), (0o2000, "IPC_EXCL"), (0o4000, "SHM_HUGETLB"), 
 MSGFLG = [(0o10000, "MSG_NOERROR"), (0o20000, "MSG_EXCEPT"), (0o4000, "IPC_NOWAIT")]
 SHMAT = [(0o10000, "SHM_RDONLY"), (0o20000, "SHM_RND"), (0o40000, "SHM_REMAP"), (0o100000, "SHM_EXEC")]
 SIGALTSTACK = [(1, "SS_ONSTACK"), (2, "SS_DISABLE")]
+SEMCTL = [(3, "IPC_INFO"), (19, "SEM_INFO"), (18, "SEM_STAT"), (13, "GETALL"), (12, "GETVAL"), (11, "GETPID"),
+          (14, "GETNCNT"), (15, "GETZCNT"), (2, "IPC_STAT"), (16, "SETVAL"), (17, "SETALL"), (0, "IPC_RMID"),
+          (1, "IPC_SET")]
+SECCOMP_OP = [(0, "SECCOMP_SET_MODE_STRICT"), (1, "SECCOMP_SET_MODE_FILTER")]
+SECCOMP_FLAGS = [(1, "SECCOMP_FILTER_FLAG_TSYNC")]
+IOPRIO_CLASS = [(0, "IOPRIO_CLASS_NONE"), (1, "IOPRIO_CLASS_RT"), (2, "IOPRIO_CLASS_BE"), (3, "IOPRIO_CLASS_IDLE")]
 FACCESSAT2 = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_EACCESS")]
 SHUTDOWN = [(0, "SHUT_RD"), (1, "SHUT_WR"), (2, "SHUT_RDWR")]
 
@@ -213,8 +220,9 @@ def lookup(name, doc, items, wide=False):
     out = [f"/** {doc} */", f"function {name}:string (v:long) {{"]
     if not wide:
         out.append("  v = v & 0xffffffff")
-    for val, s in items:
-        out.append(f'  if (v == {val}) return "{s}"')
+    tests = [f'if (v == {val}) return "{s}"' for val, s in items]
+    for i in range(0, len(tests), 4):
+        out.append("  " + "; ".join(tests[i:i + 4]))
     out.append('  return sprintf("0x%x", v)')
     out.append("}")
     return "\n".join(out)
@@ -225,12 +233,15 @@ def bits(name, items):
     as "0x0" (stap's _stp_lookup_or_str); every helper takes the value and
     returns the text."""
     out = [f"function {name}:string (v:long) {{", '  s = ""']
+    tests = []
     for val, s in items:
         if val == 0:
             # A name for zero: what stap shows for no bit set (F_OK).
             out.append(f'  if (v == 0) return "{s}"')
         else:
-            out.append(f'  if (v & {val:#x}) {{ s .= "|{s}"; v &= ~{val:#x} }}')
+            tests.append(f'if (v & {val:#x}) {{ s .= "|{s}"; v &= ~{val:#x} }}')
+    for i in range(0, len(tests), 2):
+        out.append("  " + " ".join(tests[i:i + 2]))
     out.append('  if (v) s .= sprintf("|0x%x", v)')
     out.append('  if (s == "") return "0x0"')
     out.append("  return substr(s, 1, strlen(s) - 1)")
@@ -341,6 +352,32 @@ parts.append('/** A directory fd of the *at calls: AT_FDCWD, else the number. */
              '  return sprint(d)\n}')
 parts.append(bits("_access_mode_str", ACCESS_MODE))
 parts.append(bits("_faccessat2_flags_str", FACCESSAT2))
+parts.append(lookup("__semctl_cmd_name", "A command of semctl and shmctl without IPC_64: IPC_RMID.", SEMCTL))
+parts.append("""/** A command of semctl and shmctl as stap's _semctl_cmd shows it:
+ *  IPC_64|IPC_STAT, IPC_RMID. */
+function _semctl_cmd:string (cmd:long) {
+  c = cmd & 0xffffffff
+  if (c & 0x100)
+    return "IPC_64|" . __semctl_cmd_name(c & ~0x100)
+  return __semctl_cmd_name(c)
+}""")
+parts.append(lookup("_seccomp_op_str", "seccomp's operation: SECCOMP_SET_MODE_FILTER.", SECCOMP_OP))
+parts.append(bits("_seccomp_flags_str", SECCOMP_FLAGS))
+parts.append(lookup("__ioprio_class_name", "An I/O priority class: IOPRIO_CLASS_BE.", IOPRIO_CLASS))
+parts.append("""/** ioprio_get's and ioprio_set's which: IOPRIO_WHO_PROCESS, else in decimal. */
+function _stp_ioprio_which_str:string (which:long) {
+  w = __int32(which)
+  if (w == 1) return "IOPRIO_WHO_PROCESS"
+  if (w == 2) return "IOPRIO_WHO_PGRP"
+  if (w == 3) return "IOPRIO_WHO_USER"
+  return sprintf("%d", w)
+}""")
+parts.append("""/** An I/O priority as stap's _stp_ioprio_value_str shows it: its class,
+ *  then its data: IOPRIO_CLASS_BE|4. */
+function _stp_ioprio_value_str:string (value:long) {
+  v = value & 0xffffffff
+  return __ioprio_class_name(v >> 13) . sprintf("|%d", __int32(value) & 0x1fff)
+}""")
 parts.append(bits("__shmget_flag_bits", SHMGET))
 parts.append(bits("_stp_msgflg_str", MSGFLG))
 parts.append(bits("_shmat_flags_str", SHMAT))

@@ -132,6 +132,11 @@ const CALLS: &[&str] = &[
     "mknodat",
     "times",
     "sigaltstack",
+    "semctl",
+    "shmctl",
+    "seccomp",
+    "ioprio_get",
+    "ioprio_set",
 ];
 
 fn script() -> String {

@@ -578,6 +578,21 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_sigaltstack, &ss, NULL);
 	expect(r, 0, "sigaltstack({ss_sp=0x%lx, ss_flags=SS_DISABLE, ss_size=0}, 0x0)", (long)buf);
 
+
+	/* IPC commands, seccomp and I/O priorities by name. */
+	r = syscall(SYS_semctl, -1, 0, IPC_RMID, 0);
+	expect(r, 0, "semctl(-1, 0, IPC_RMID, 0x0)");
+	r = syscall(SYS_shmctl, -1, 0x100 /* IPC_64 */ | IPC_STAT, NULL);
+	expect(r, 0, "shmctl(-1, IPC_64|IPC_STAT, 0x0)");
+	r = syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, NULL);
+	expect(r, 0, "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, 0x0)");
+	r = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+	expect(r, 0, "ioprio_get(IOPRIO_WHO_PROCESS, 0)");
+	r = syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4 /* IOPRIO_CLASS_BE, level 4 */);
+	expect(r, 0, "ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_BE|4)");
+	r = syscall(SYS_ioprio_get, 9, 0);
+	expect(r, 0, "ioprio_get(9, 0)");
+
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
 	r = syscall(SYS_execve, args[0], args, env);
