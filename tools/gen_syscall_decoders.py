@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes stdlib/linux/syscalls_decode.stp: the syscall tapset's decoders of
 flags and enums (x86_64 values), in the script language so that they run in
-kernel handlers. Run from the repository's root after editing the lists."""
+kernel handlers, several tests to a line (the file stays under 1,000 lines).
+Run from the repository's root after editing the lists."""
 
 OPEN = [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
         (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"),
@@ -120,6 +121,98 @@ MSG_FLAGS = [(1, "MSG_OOB"), (2, "MSG_PEEK"), (4, "MSG_DONTROUTE"), (4, "MSG_TRY
              (0x40000000, "MSG_CMSG_CLOEXEC")]
 SOCK_FLAGS = [(0x80000, "SOCK_CLOEXEC"), (0x800, "SOCK_NONBLOCK")]
 
+ACCESS_MODE = [(0, "F_OK"), (4, "R_OK"), (2, "W_OK"), (1, "X_OK")]
+FLOCK = [(1, "LOCK_SH"), (2, "LOCK_EX"), (4, "LOCK_NB"), (8, "LOCK_UN"), (32, "LOCK_MAND"), (64, "LOCK_READ"),
+         (128, "LOCK_WRITE"), (192, "LOCK_RW")]
+RLIMIT = [(0xffffffff, "RLIM_INFINITY")] + [(i, "RLIMIT_" + n) for i, n in enumerate(
+    ["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING",
+     "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"])] + [(16, "RLIM_NLIMITS")]
+MADVISE = [(0, "MADV_NORMAL"), (1, "MADV_RANDOM"), (2, "MADV_SEQUENTIAL"), (3, "MADV_WILLNEED"),
+           (4, "MADV_DONTNEED"), (8, "MADV_FREE"), (9, "MADV_REMOVE"), (10, "MADV_DONTFORK"), (11, "MADV_DOFORK"),
+           (100, "MADV_HWPOISON"), (101, "MADV_SOFT_OFFLINE"), (12, "MADV_MERGEABLE"), (13, "MADV_UNMERGEABLE"),
+           (14, "MADV_HUGEPAGE"), (15, "MADV_NOHUGEPAGE"), (16, "MADV_DONTDUMP"), (17, "MADV_DODUMP")]
+FADVISE = [(0, "POSIX_FADV_NORMAL"), (1, "POSIX_FADV_RANDOM"), (2, "POSIX_FADV_SEQUENTIAL"),
+           (3, "POSIX_FADV_WILLNEED"), (4, "POSIX_FADV_DONTNEED"), (5, "POSIX_FADV_NOREUSE")]
+MLOCKALL = [(1, "MCL_CURRENT"), (2, "MCL_FUTURE"), (4, "MCL_ONFAULT")]
+MSYNC = [(1, "MS_ASYNC"), (2, "MS_INVALIDATE"), (4, "MS_SYNC")]
+WAIT4 = [(1, "WNOHANG"), (4, "WEXITED"), (2, "WSTOPPED"), (8, "WCONTINUED"), (0x01000000, "WNOWAIT"),
+         (0x20000000, "__WNOTHREAD"), (0x40000000, "__WALL"), (0x80000000, "__WCLONE")]
+WAITID_WHICH = [(0, "P_ALL"), (1, "P_PID"), (2, "P_PGID")]
+ITIMER = [(0, "ITIMER_REAL"), (1, "ITIMER_VIRTUAL"), (2, "ITIMER_PROF")]
+RUSAGE = [(0, "RUSAGE_SELF"), (0xffffffff, "RUSAGE_CHILDREN"), (0xfffffffe, "RUSAGE_BOTH"), (1, "RUSAGE_THREAD")]
+PRIO_WHICH = [(0, "PRIO_PROCESS"), (1, "PRIO_PGRP"), (2, "PRIO_USER")]
+SCHED_POLICY = [(0, "SCHED_OTHER"), (1, "SCHED_FIFO"), (2, "SCHED_RR"), (3, "SCHED_BATCH"), (5, "SCHED_IDLE"),
+                (6, "SCHED_DEADLINE")]
+MREMAP = [(1, "MREMAP_MAYMOVE"), (2, "MREMAP_FIXED")]
+EVENTFD = [(0o4000, "EFD_NONBLOCK"), (0o2000000, "EFD_CLOEXEC"), (1, "EFD_SEMAPHORE")]
+INOTIFY_INIT = [(0o4000, "IN_NONBLOCK"), (0o2000000, "IN_CLOEXEC")]
+EPOLL_CREATE = [(0o2000000, "EPOLL_CLOEXEC")]
+EPOLL_OP = [(1, "EPOLL_CTL_ADD"), (3, "EPOLL_CTL_MOD"), (2, "EPOLL_CTL_DEL")]
+TIMERFD = [(1, "TFD_TIMER_ABSTIME"), (2, "TFD_TIMER_CANCEL_ON_SET"), (0o2000000, "TFD_CLOEXEC"), (0o4000, "TFD_NONBLOCK")]
+MFD = [(1, "MFD_CLOEXEC"), (2, "MFD_ALLOW_SEALING"), (0o2000000, "O_CLOEXEC")]
+GETRANDOM = [(1, "GRND_NONBLOCK"), (2, "GRND_RANDOM")]
+UMOUNT = [(1, "MNT_FORCE"), (2, "MNT_DETACH"), (4, "MNT_EXPIRE"), (8, "UMOUNT_NOFOLLOW")]
+SPLICE = [(1, "SPLICE_F_MOVE"), (2, "SPLICE_F_NONBLOCK"), (4, "SPLICE_F_MORE"), (8, "SPLICE_F_GIFT")]
+MOUNT = [(1, "MS_RDONLY"), (2, "MS_NOSUID"), (4, "MS_NODEV"), (8, "MS_NOEXEC"), (16, "MS_SYNCHRONOUS"),
+         (32, "MS_REMOUNT"), (64, "MS_MANDLOCK"), (128, "MS_DIRSYNC"), (1024, "MS_NOATIME"),
+         (2048, "MS_NODIRATIME"), (4096, "MS_BIND"), (8192, "MS_MOVE"), (16384, "MS_REC"), (32768, "MS_SILENT"),
+         (1 << 16, "MS_POSIXACL"), (1 << 17, "MS_UNBINDABLE"), (1 << 18, "MS_PRIVATE"), (1 << 19, "MS_SLAVE"),
+         (1 << 20, "MS_SHARED"), (1 << 21, "MS_RELATIME"), (1 << 22, "MS_KERNMOUNT"), (1 << 23, "MS_I_VERSION"),
+         (1 << 24, "MS_STRICTATIME")]
+SIGNALFD = [(0o4000, "SFD_NONBLOCK"), (0o2000000, "SFD_CLOEXEC")]
+MLOCK2 = [(1, "MLOCK_ONFAULT")]
+PREADV2 = [(1, "RWF_HIPRI")]
+SYNC_FILE_RANGE = [(1, "SYNC_FILE_RANGE_WAIT_BEFORE"), (2, "SYNC_FILE_RANGE_WRITE"), (4, "SYNC_FILE_RANGE_WAIT_AFTER")]
+FALLOCATE = [(1, "FALLOC_FL_KEEP_SIZE"), (2, "FALLOC_FL_PUNCH_HOLE"), (4, "FALLOC_FL_NO_HIDE_STALE"),
+             (8, "FALLOC_FL_COLLAPSE_RANGE"), (0x10, "FALLOC_FL_ZERO_RANGE")]
+KCMP = [(0, "KCMP_FILE"), (1, "KCMP_VM"), (2, "KCMP_FILES"), (3, "KCMP_FS"), (4, "KCMP_SIGHAND"), (5, "KCMP_IO"),
+        (6, "KCMP_SYSVSEM"), (8, "KCMP_TYPES")]
+MEMBARRIER = [(0, "MEMBARRIER_CMD_QUERY"), (1, "MEMBARRIER_CMD_SHARED")]
+INOTIFY_MASK = [(1, "IN_ACCESS"), (2, "IN_MODIFY"), (4, "IN_ATTRIB"), (8, "IN_CLOSE_WRITE"), (0x10, "IN_CLOSE_NOWRITE"),
+                (0x20, "IN_OPEN"), (0x40, "IN_MOVED_FROM"), (0x80, "IN_MOVED_TO"), (0x100, "IN_CREATE"),
+                (0x200, "IN_DELETE"), (0x400, "IN_DELETE_SELF"), (0x800, "IN_MOVE_SELF"), (0x2000, "IN_UNMOUNT"),
+                (0x4000, "IN_Q_OVERFLOW"), (0x8000, "IN_IGNORED"), (0x01000000, "IN_ONLYDIR"),
+                (0x02000000, "IN_DONT_FOLLOW"), (0x04000000, "IN_EXCL_UNLINK"), (0x20000000, "IN_MASK_ADD"),
+                (0x40000000, "IN_ISDIR"), (0x80000000, "IN_ONESHOT")]
+SOCKOPT_LEVEL = [(0, "SOL_IP"), (1, "SOL_SOCKET"), (6, "SOL_TCP"), (17, "SOL_UDP"), (41, "SOL_IPV6"),
+                 (58, "SOL_ICMPV6"), (132, "SOL_SCTP"), (136, "SOL_UDPLITE"), (255, "SOL_RAW")] + [
+    (256 + i, "SOL_" + n) for i, n in enumerate(
+        ["IPX", "AX25", "ATALK", "NETROM", "ROSE", "DECNET", "X25", "PACKET", "ATM", "AAL", "IRDA", "NETBEUI",
+         "LLC", "DCCP", "NETLINK", "TIPC", "RXRPC", "PPPOL2TP", "BLUETOOTH", "PNPIPE", "RDS", "IUCV", "CAIF",
+         "ALG", "NFC"])]
+# The SOL_SOCKET option names in stap's order: the first name of a value wins.
+SOCKOPT_NAME = [(1, "SO_DEBUG"), (2, "SO_REUSEADDR"), (3, "SO_TYPE"), (4, "SO_ERROR"), (5, "SO_DONTROUTE"),
+                (6, "SO_BROADCAST"), (7, "SO_SNDBUF"), (8, "SO_RCVBUF"), (32, "SO_SNDBUFFORCE"),
+                (33, "SO_RCVBUFFORCE"), (9, "SO_KEEPALIVE"), (10, "SO_OOBINLINE"), (11, "SO_NO_CHECK"),
+                (12, "SO_PRIORITY"), (13, "SO_LINGER"), (14, "SO_BSDCOMPAT"), (15, "SO_REUSEPORT"),
+                (16, "SO_PASSCRED"), (17, "SO_PEERCRED"), (18, "SO_RCVLOWAT"), (19, "SO_SNDLOWAT"),
+                (20, "SO_RCVTIMEO"), (21, "SO_SNDTIMEO"), (22, "SO_SECURITY_AUTHENTICATION"),
+                (23, "SO_SECURITY_ENCRYPTION_TRANSPORT"), (24, "SO_SECURITY_ENCRYPTION_NETWORK"),
+                (25, "SO_BINDTODEVICE"), (26, "SO_ATTACH_FILTER"), (27, "SO_DETACH_FILTER"), (28, "SO_PEERNAME"),
+                (29, "SO_TIMESTAMP"), (30, "SO_ACCEPTCONN"), (31, "SO_PEERSEC"), (34, "SO_PASSSEC"),
+                (35, "SO_TIMESTAMPNS"), (36, "SO_MARK"), (37, "SO_TIMESTAMPING"), (38, "SO_PROTOCOL"),
+                (39, "SO_DOMAIN"), (40, "SO_RXQ_OVFL"), (41, "SO_WIFI_STATUS"), (42, "SO_PEEK_OFF"),
+                (43, "SO_NOFCS"), (44, "SO_LOCK_FILTER"), (45, "SO_SELECT_ERR_QUEUE"), (46, "SO_BUSY_POLL"),
+                (47, "SO_MAX_PACING_RATE"), (48, "SO_BPF_EXTENSIONS"), (49, "SO_INCOMING_CPU"),
+                (50, "SO_ATTACH_BPF"), (51, "SO_ATTACH_REUSEPORT_CBPF"), (52, "SO_ATTACH_REUSEPORT_EBPF"),
+                (53, "SO_CNX_ADVICE"), (54, "SCM_TIMESTAMPING_OPT_STATS"), (55, "SO_MEMINFO"),
+                (56, "SO_INCOMING_NAPI_ID"), (57, "SO_COOKIE"), (58, "SCM_TIMESTAMPING_PKTINFO"),
+                (59, "SO_PEERGROUPS"), (60, "SO_ZEROCOPY"), (61, "SO_TXTIME"), (62, "SO_BINDTOIFINDEX"),
+                (63, "SO_TIMESTAMP_NEW"), (64, "SO_TIMESTAMPNS_NEW"), (65, "SO_TIMESTAMPING_NEW"),
+                (66, "SO_RCVTIMEO_NEW"), (67, "SO_SNDTIMEO_NEW")]
+SHMGET = [(0o1000, "IPC_CREAT"), (0o2000, "IPC_EXCL"), (0o4000, "SHM_HUGETLB"), (0o10000, "SHM_NORESERVE")]
+MSGFLG = [(0o10000, "MSG_NOERROR"), (0o20000, "MSG_EXCEPT"), (0o4000, "IPC_NOWAIT")]
+SHMAT = [(0o10000, "SHM_RDONLY"), (0o20000, "SHM_RND"), (0o40000, "SHM_REMAP"), (0o100000, "SHM_EXEC")]
+SIGALTSTACK = [(1, "SS_ONSTACK"), (2, "SS_DISABLE")]
+SEMCTL = [(3, "IPC_INFO"), (19, "SEM_INFO"), (18, "SEM_STAT"), (13, "GETALL"), (12, "GETVAL"), (11, "GETPID"),
+          (14, "GETNCNT"), (15, "GETZCNT"), (2, "IPC_STAT"), (16, "SETVAL"), (17, "SETALL"), (0, "IPC_RMID"),
+          (1, "IPC_SET")]
+SECCOMP_OP = [(0, "SECCOMP_SET_MODE_STRICT"), (1, "SECCOMP_SET_MODE_FILTER")]
+SECCOMP_FLAGS = [(1, "SECCOMP_FILTER_FLAG_TSYNC")]
+IOPRIO_CLASS = [(0, "IOPRIO_CLASS_NONE"), (1, "IOPRIO_CLASS_RT"), (2, "IOPRIO_CLASS_BE"), (3, "IOPRIO_CLASS_IDLE")]
+FACCESSAT2 = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_EACCESS")]
+SHUTDOWN = [(0, "SHUT_RD"), (1, "SHUT_WR"), (2, "SHUT_RDWR")]
+
 
 def lookup(name, doc, items, wide=False):
     """Exact match, else the value in hex (stap's _stp_lookup_str); of the
@@ -127,8 +220,9 @@ def lookup(name, doc, items, wide=False):
     out = [f"/** {doc} */", f"function {name}:string (v:long) {{"]
     if not wide:
         out.append("  v = v & 0xffffffff")
-    for val, s in items:
-        out.append(f'  if (v == {val}) return "{s}"')
+    tests = [f'if (v == {val}) return "{s}"' for val, s in items]
+    for i in range(0, len(tests), 4):
+        out.append("  " + "; ".join(tests[i:i + 4]))
     out.append('  return sprintf("0x%x", v)')
     out.append("}")
     return "\n".join(out)
@@ -139,8 +233,15 @@ def bits(name, items):
     as "0x0" (stap's _stp_lookup_or_str); every helper takes the value and
     returns the text."""
     out = [f"function {name}:string (v:long) {{", '  s = ""']
+    tests = []
     for val, s in items:
-        out.append(f'  if (v & {val:#x}) {{ s .= "|{s}"; v &= ~{val:#x} }}')
+        if val == 0:
+            # A name for zero: what stap shows for no bit set (F_OK).
+            out.append(f'  if (v == 0) return "{s}"')
+        else:
+            tests.append(f'if (v & {val:#x}) {{ s .= "|{s}"; v &= ~{val:#x} }}')
+    for i in range(0, len(tests), 2):
+        out.append("  " + " ".join(tests[i:i + 2]))
     out.append('  if (v) s .= sprintf("|0x%x", v)')
     out.append('  if (s == "") return "0x0"')
     out.append("  return substr(s, 1, strlen(s) - 1)")
@@ -249,4 +350,87 @@ parts.append("\n".join(pr))
 parts.append('/** A directory fd of the *at calls: AT_FDCWD, else the number. */\n'
              'function _dfd_str:string (d:long) {\n  if (d == -100) return "AT_FDCWD"\n'
              '  return sprint(d)\n}')
+parts.append(bits("_access_mode_str", ACCESS_MODE))
+parts.append(bits("_faccessat2_flags_str", FACCESSAT2))
+parts.append(lookup("__semctl_cmd_name", "A command of semctl and shmctl without IPC_64: IPC_RMID.", SEMCTL))
+parts.append("""/** A command of semctl and shmctl as stap's _semctl_cmd shows it:
+ *  IPC_64|IPC_STAT, IPC_RMID. */
+function _semctl_cmd:string (cmd:long) {
+  c = cmd & 0xffffffff
+  if (c & 0x100)
+    return "IPC_64|" . __semctl_cmd_name(c & ~0x100)
+  return __semctl_cmd_name(c)
+}""")
+parts.append(lookup("_seccomp_op_str", "seccomp's operation: SECCOMP_SET_MODE_FILTER.", SECCOMP_OP))
+parts.append(bits("_seccomp_flags_str", SECCOMP_FLAGS))
+parts.append(lookup("__ioprio_class_name", "An I/O priority class: IOPRIO_CLASS_BE.", IOPRIO_CLASS))
+parts.append("""/** ioprio_get's and ioprio_set's which: IOPRIO_WHO_PROCESS, else in decimal. */
+function _stp_ioprio_which_str:string (which:long) {
+  w = __int32(which)
+  if (w == 1) return "IOPRIO_WHO_PROCESS"
+  if (w == 2) return "IOPRIO_WHO_PGRP"
+  if (w == 3) return "IOPRIO_WHO_USER"
+  return sprintf("%d", w)
+}""")
+parts.append("""/** An I/O priority as stap's _stp_ioprio_value_str shows it: its class,
+ *  then its data: IOPRIO_CLASS_BE|4. */
+function _stp_ioprio_value_str:string (value:long) {
+  v = value & 0xffffffff
+  return __ioprio_class_name(v >> 13) . sprintf("|%d", __int32(value) & 0x1fff)
+}""")
+parts.append(bits("__shmget_flag_bits", SHMGET))
+parts.append(bits("_stp_msgflg_str", MSGFLG))
+parts.append(bits("_shmat_flags_str", SHMAT))
+parts.append(lookup("__sigaltstack_flag_name", "A stack_t's ss_flags: SS_DISABLE.", SIGALTSTACK))
+parts.append(lookup("_sockopt_level_str", "A socket option's level: SOL_SOCKET, SOL_TCP.", SOCKOPT_LEVEL))
+parts.append(lookup("_sockopt_optname_str", "A socket option's name, by the SOL_SOCKET names as stap shows it: SO_REUSEADDR.",
+                    SOCKOPT_NAME))
+parts.append(bits("_preadv2_flags_str", PREADV2))
+parts.append(bits("_sync_file_range_flags_str", SYNC_FILE_RANGE))
+parts.append(bits("_stp_fallocate_mode_str", FALLOCATE))
+parts.append(lookup("_kcmp_type_str", "kcmp's type: KCMP_FILE.", KCMP))
+parts.append(lookup("_membarrier_cmd_str", "membarrier's command: MEMBARRIER_CMD_QUERY.", MEMBARRIER))
+parts.append(bits("_inotify_watch_mask_str", INOTIFY_MASK))
+parts.append(bits("__timerfd_flag_bits", TIMERFD))
+parts.append("/** The flags of timerfd_create and timerfd_settime: TFD_CLOEXEC|TFD_NONBLOCK. */\n"
+             "function _stp_timerfd_flags_str:string (f:long) {\n  return __timerfd_flag_bits(f & 0xffffffff)\n}")
+parts.append(bits("_mfd_flags_str", MFD))
+parts.append(bits("_getrandom_flags_str", GETRANDOM))
+parts.append(bits("_umountflags_str", UMOUNT))
+parts.append(bits("_stp_splice_flags_str", SPLICE))
+parts.append(bits("_mountflags_str", MOUNT))
+parts.append(bits("_signalfd4_flags_str", SIGNALFD))
+parts.append(bits("_stp_mlock2_str", MLOCK2))
+parts.append(bits("_flock_cmd_str", FLOCK))
+parts.append(lookup("_rlimit_resource_str", "A resource of getrlimit and setrlimit: RLIMIT_NOFILE.", RLIMIT))
+parts.append(lookup("_madvice_advice_str", "madvise's advice: MADV_DONTNEED.", MADVISE))
+parts.append(lookup("_fadvice_advice_str", "fadvise64's advice: POSIX_FADV_SEQUENTIAL.", FADVISE))
+parts.append(bits("_mlockall_flags_str", MLOCKALL))
+parts.append(bits("_msync_flag_str", MSYNC))
+parts.append(bits("_wait4_opt_str", WAIT4))
+parts.append(lookup("_waitid_which_str", "waitid's idtype: P_PID.", WAITID_WHICH))
+parts.append(lookup("_itimer_which_str", "An interval timer: ITIMER_REAL.", ITIMER))
+parts.append(lookup("_rusage_who_str", "getrusage's who: RUSAGE_SELF.", RUSAGE))
+parts.append(lookup("_priority_which_str", "getpriority's which: PRIO_PROCESS.", PRIO_WHICH))
+parts.append(lookup("__sched_policy_name", "A scheduling policy without its flags: SCHED_FIFO.", SCHED_POLICY))
+parts.append("""/** A scheduling policy: SCHED_RR, SCHED_RESET_ON_FORK|SCHED_FIFO. */
+function _sched_policy_str:string (policy:long) {
+  p = policy & 0xffffffff
+  if (p > 0 && p < 0x80000000 && (p & 0x40000000))
+    return "SCHED_RESET_ON_FORK|" . __sched_policy_name(p & ~0x40000000)
+  return __sched_policy_name(p)
+}""")
+parts.append(bits("_mremap_flags", MREMAP))
+parts.append(bits("_eventfd2_flag_str", EVENTFD))
+parts.append(bits("_inotify_init1_flag_str", INOTIFY_INIT))
+parts.append(bits("_epoll_create1_flag_str", EPOLL_CREATE))
+parts.append(lookup("_opoll_op_str", "epoll_ctl's operation: EPOLL_CTL_ADD.", EPOLL_OP))
+parts.append(lookup("_shutdown_how_str", "shutdown's how: SHUT_RDWR.", SHUTDOWN))
+parts.append("""/** rt_sigprocmask's how: SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK, else in hex. */
+function _sigprocmask_how_str:string (how:long) {
+  if (how == 0) return "SIG_BLOCK"
+  if (how == 1) return "SIG_UNBLOCK"
+  if (how == 2) return "SIG_SETMASK"
+  return sprintf("0x%x", how)
+}""")
 open("stdlib/linux/syscalls_decode.stp", "w").write("\n\n".join(parts) + "\n")

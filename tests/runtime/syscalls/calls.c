@@ -15,7 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/shm.h>
+#include <sys/times.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/random.h>
+#include <sys/select.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -181,18 +198,24 @@ int main(int argc, char **argv) {
 	if (r == 0)
 		_exit(0);
 	expect(r, 0, "clone(0x0|SIGCHLD, 0x0, 0x0, 0x0)");
-	syscall(SYS_wait4, r, NULL, 0, NULL);
+	fd2 = r;
+	r = syscall(SYS_wait4, fd2, NULL, 0, NULL);
+	expect(r, 0, "wait4(%ld, 0x0, 0x0, 0x0)", fd2);
 	static int ctid;
 	r = syscall(SYS_clone, CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, 0, NULL, &ctid, 0);
 	if (r == 0)
 		_exit(0);
 	expect(r, 0, "clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, 0x0, 0x0, 0x%lx)", (long)&ctid);
-	syscall(SYS_wait4, r, NULL, 0, NULL);
+	fd2 = r;
+	r = syscall(SYS_wait4, fd2, NULL, 0, NULL);
+	expect(r, 0, "wait4(%ld, 0x0, 0x0, 0x0)", fd2);
 	r = syscall(SYS_fork);
 	if (r == 0)
 		_exit(0);
 	expect(r, 0, "fork()");
-	syscall(SYS_wait4, r, NULL, 0, NULL);
+	fd2 = r;
+	r = syscall(SYS_wait4, fd2, NULL, 0, NULL);
+	expect(r, 0, "wait4(%ld, 0x0, 0x0, 0x0)", fd2);
 	r = syscall(SYS_clone, CLONE_THREAD, 0, NULL, NULL, 0);
 	expect(r, 0, "clone(CLONE_THREAD, 0x0, 0x0, 0x0)");
 	/* CLONE_SIGHAND without CLONE_VM: EINVAL; 0x1000 (CLONE_PIDFD) is not in stap's list. */
@@ -300,10 +323,282 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_recvfrom, u, buf, 7, 0x80000000u | 0x100000 | MSG_TRUNC, NULL, NULL);
 	expect(r, 0, "recvfrom(%ld, 0x%lx, 7, MSG_TRUNC|0x100000, 0x0, 0x0)", u, (long)buf);
 
+
+	/* File calls on a fresh file: modes in octal, flags by name, times
+	 * as stap's struct decoders show them. */
+	char path3[256], lnk[256], lnk2[256], dir[256];
+	snprintf(path3, sizeof path3, "%s/c", argv[2]);
+	snprintf(lnk, sizeof lnk, "%s/l", argv[2]);
+	snprintf(lnk2, sizeof lnk2, "%s/l2", argv[2]);
+	snprintf(dir, sizeof dir, "%s/d", argv[2]);
+	long f3 = syscall(SYS_openat, AT_FDCWD, path3, O_RDWR | O_CREAT, 0600);
+	expect(f3, 0, "openat(AT_FDCWD, \"%s\", O_RDWR|O_CREAT, 0600)", path3);
+	r = syscall(SYS_access, path3, R_OK | W_OK);
+	expect(r, 0, "access(\"%s\", R_OK|W_OK)", path3);
+	r = syscall(SYS_access, "/nonexistent/x", F_OK);
+	expect(r, 0, "access(\"/nonexistent/x\", F_OK)");
+	r = syscall(SYS_faccessat, AT_FDCWD, path3, X_OK | 0x10);
+	expect(r, 0, "faccessat(AT_FDCWD, \"%s\", X_OK|0x10)", path3);
+	r = syscall(SYS_chmod, path3, 0640);
+	expect(r, 0, "chmod(\"%s\", 0640)", path3);
+	r = syscall(SYS_fchmod, f3, 04755);
+	expect(r, 0, "fchmod(%ld, 04755)", f3);
+	r = syscall(SYS_fchownat, AT_FDCWD, path3, -1, -1, AT_SYMLINK_NOFOLLOW);
+	expect(r, 0, "fchownat(AT_FDCWD, \"%s\", -1, -1, AT_SYMLINK_NOFOLLOW)", path3);
+	/* umask's result shows in octal (return_str's format 3). */
+	long um = syscall(SYS_umask, 027);
+	fprintf(out, "umask(027) = %#lo\n", um);
+	r = syscall(SYS_umask, um);
+	fprintf(out, "umask(%#lo) = %#lo\n", um, r);
+	r = syscall(SYS_mkdirat, AT_FDCWD, dir, 0750);
+	expect(r, 0, "mkdirat(AT_FDCWD, \"%s\", 0750)", dir);
+	r = syscall(SYS_symlinkat, "c", AT_FDCWD, lnk);
+	expect(r, 0, "symlinkat(\"c\", AT_FDCWD, \"%s\")", lnk);
+	r = syscall(SYS_readlinkat, AT_FDCWD, lnk, buf, 100);
+	expect(r, 0, "readlinkat(AT_FDCWD, \"%s\", 0x%lx, 100)", lnk, (long)buf);
+	r = syscall(SYS_renameat, AT_FDCWD, lnk, AT_FDCWD, lnk2);
+	expect(r, 0, "renameat(AT_FDCWD, \"%s\", AT_FDCWD, \"%s\")", lnk, lnk2);
+	r = syscall(SYS_linkat, AT_FDCWD, path3, AT_FDCWD, lnk, AT_SYMLINK_FOLLOW);
+	expect(r, 0, "linkat(AT_FDCWD, \"%s\", AT_FDCWD, \"%s\", AT_SYMLINK_FOLLOW)", path3, lnk);
+	struct timespec two[2] = {{1, 2}, {0, UTIME_OMIT}};
+	r = syscall(SYS_utimensat, AT_FDCWD, path3, two, AT_SYMLINK_NOFOLLOW);
+	expect(r, 0, "utimensat(AT_FDCWD, \"%s\", [1.000000002][UTIME_OMIT], AT_SYMLINK_NOFOLLOW)", path3);
+	r = syscall(SYS_utimensat, f3, NULL, NULL, 0);
+	expect(r, 0, "utimensat(%ld, 0x0, NULL, 0x0)", f3);
+	struct timeval tv2[2] = {{5, 6}, {7, 123456}};
+	r = syscall(SYS_utimes, path3, tv2);
+	expect(r, 0, "utimes(\"%s\", [5.000006][7.123456])", path3);
+	r = syscall(SYS_flock, f3, LOCK_EX | LOCK_NB);
+	expect(r, 0, "flock(%ld, LOCK_EX|LOCK_NB)", f3);
+	r = syscall(SYS_flock, f3, LOCK_UN);
+	expect(r, 0, "flock(%ld, LOCK_UN)", f3);
+	r = syscall(SYS_fadvise64, f3, 0, 100, POSIX_FADV_SEQUENTIAL);
+	expect(r, 0, "fadvise64(%ld, 0, 100, POSIX_FADV_SEQUENTIAL)", f3);
+	struct iovec iov[2] = {{"ab", 2}, {"cd", 2}};
+	r = syscall(SYS_writev, f3, iov, 2);
+	expect(r, 0, "writev(%ld, 0x%lx, 2)", f3, (long)iov);
+	r = syscall(SYS_fsync, f3);
+	expect(r, 0, "fsync(%ld)", f3);
+
+	/* Memory. */
+	p = syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, f3, 0);
+	expect(p, 1, "mmap2(0x0, 4096, PROT_READ|PROT_WRITE, MAP_SHARED, %ld, 0)", f3);
+	r = syscall(SYS_msync, p, 4096, MS_SYNC | MS_INVALIDATE);
+	expect(r, 0, "msync(0x%lx, 4096, MS_INVALIDATE|MS_SYNC)", p);
+	r = syscall(SYS_madvise, p, 4096, MADV_DONTNEED);
+	expect(r, 0, "madvise(0x%lx, 4096, MADV_DONTNEED)", p);
+	r = syscall(SYS_madvise, p, 4096, 77);
+	expect(r, 0, "madvise(0x%lx, 4096, 0x4d)", p);
+	r = syscall(SYS_munmap, p, 4096);
+	expect(r, 0, "munmap(0x%lx, 4096)", p);
+
+	/* Limits, usage, priorities, timers: enums by name, structs read. */
+	struct rlimit rl;
+	r = syscall(SYS_getrlimit, RLIMIT_CORE, &rl);
+	expect(r, 0, "getrlimit(RLIMIT_CORE, 0x%lx)", (long)&rl);
+	r = syscall(SYS_setrlimit, RLIMIT_CORE, &rl);
+	expect(r, 0, "setrlimit(RLIMIT_CORE, [%ld,%ld])", (long)rl.rlim_cur, (long)rl.rlim_max);
+	r = syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl);
+	expect(r, 0, "prlimit64(0, RLIMIT_NOFILE, NULL, 0x%lx)", (long)&rl);
+	r = syscall(SYS_prlimit64, 0, 999, (void *)8, NULL);
+	expect(r, 0, "prlimit64(0, 0x3e7, 0x8, 0x0)");
+	struct rusage ru;
+	r = syscall(SYS_getrusage, RUSAGE_CHILDREN, &ru);
+	expect(r, 0, "getrusage(RUSAGE_CHILDREN, 0x%lx)", (long)&ru);
+	r = syscall(SYS_getpriority, PRIO_PROCESS, 0);
+	expect(r, 0, "getpriority(PRIO_PROCESS, 0)");
+	struct sched_param sp = {0};
+	r = syscall(SYS_sched_setscheduler, 0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
+	expect(r, 0, "sched_setscheduler(0, SCHED_RESET_ON_FORK|SCHED_FIFO, 0x%lx)", (long)&sp);
+	r = syscall(SYS_wait4, -1, NULL, WNOHANG | __WALL, NULL);
+	expect(r, 0, "wait4(-1, 0x0, WNOHANG|__WALL, 0x0)");
+	siginfo_t si;
+	r = syscall(SYS_waitid, P_PID, 0x7ffffff0, &si, WEXITED | WNOHANG, NULL);
+	expect(r, 0, "waitid(P_PID, %d, 0x%lx, WNOHANG|WEXITED, 0x0)", 0x7ffffff0, (long)&si);
+	struct itimerval itv = {{0, 0}, {100, 500}}, oitv;
+	r = syscall(SYS_setitimer, ITIMER_REAL, &itv, &oitv);
+	expect(r, 0, "setitimer(ITIMER_REAL, [0.000000,100.000500], 0x%lx)", (long)&oitv);
+	memset(&itv, 0, sizeof itv);
+	r = syscall(SYS_setitimer, ITIMER_REAL, &itv, NULL);
+	expect(r, 0, "setitimer(ITIMER_REAL, [0.000000,0.000000], 0x0)");
+	r = syscall(SYS_getitimer, ITIMER_PROF, &oitv);
+	expect(r, 0, "getitimer(ITIMER_PROF, 0x%lx)", (long)&oitv);
+	r = syscall(SYS_clock_gettime, CLOCK_BOOTTIME, &ts);
+	expect(r, 0, "clock_gettime(CLOCK_BOOTTIME, 0x%lx)", (long)&ts);
+	struct timespec ts3 = {3, 4};
+	r = syscall(SYS_clock_settime, CLOCK_MONOTONIC, &ts3);
+	expect(r, 0, "clock_settime(CLOCK_MONOTONIC, [3.000000004])");
+
+	/* Signal masks as stap's _stp_sigset_u shows them. */
+	unsigned long set = (1UL << (SIGHUP - 1)) | (1UL << (SIGUSR1 - 1)), oset;
+	r = syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, &oset, 8);
+	expect(r, 0, "rt_sigprocmask(SIG_BLOCK, [SIGHUP|SIGUSR1], 0x%lx, 8)", (long)&oset);
+	r = syscall(SYS_rt_sigprocmask, SIG_SETMASK, &oset, NULL, 8);
+	expect(r, 0, "rt_sigprocmask(SIG_SETMASK, [EMPTY], 0x0, 8)");
+	r = syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &oset, 8);
+	expect(r, 0, "rt_sigprocmask(SIG_BLOCK, NULL, 0x%lx, 8)", (long)&oset);
+	r = syscall(SYS_rt_sigprocmask, 7, (void *)8, NULL, 8);
+	expect(r, 0, "rt_sigprocmask(0x7, 0x8, 0x0, 8)");
+
+	/* Event fds, epoll, poll and select. */
+	long efd = syscall(SYS_eventfd2, 3, EFD_CLOEXEC | EFD_NONBLOCK);
+	expect(efd, 0, "eventfd2(3, EFD_NONBLOCK|EFD_CLOEXEC)");
+	long ifd = syscall(SYS_inotify_init1, IN_CLOEXEC);
+	expect(ifd, 0, "inotify_init1(IN_CLOEXEC)");
+	long ep = syscall(SYS_epoll_create1, EPOLL_CLOEXEC);
+	expect(ep, 0, "epoll_create1(EPOLL_CLOEXEC)");
+	struct epoll_event ev = {.events = EPOLLIN}, evs[4];
+	r = syscall(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, efd, &ev);
+	expect(r, 0, "epoll_ctl(%ld, EPOLL_CTL_ADD, %ld, 0x%lx)", ep, efd, (long)&ev);
+	r = syscall(SYS_epoll_ctl, ep, EPOLL_CTL_DEL, efd, NULL);
+	expect(r, 0, "epoll_ctl(%ld, EPOLL_CTL_DEL, %ld, 0x0)", ep, efd);
+	r = syscall(SYS_epoll_wait, ep, evs, 4, 0);
+	expect(r, 0, "epoll_wait(%ld, 0x%lx, 4, 0)", ep, (long)evs);
+	struct pollfd pfd = {.fd = (int)efd, .events = POLLIN};
+	r = syscall(SYS_poll, &pfd, 1, 0);
+	expect(r, 0, "poll(0x%lx, 1, 0)", (long)&pfd);
+	struct timespec zero = {0, 0};
+	r = syscall(SYS_ppoll, &pfd, 1, &zero, NULL, 8);
+	expect(r, 0, "ppoll(0x%lx, 1, [0.000000000], 0x0, 8)", (long)&pfd);
+	struct timeval tv = {0, 1000};
+	r = syscall(SYS_select, 0, NULL, NULL, NULL, &tv);
+	expect(r, 0, "select(0, 0x0, 0x0, 0x0, [0.001000])");
+	r = syscall(SYS_pselect6, 0, NULL, NULL, NULL, &ts3, (void *)16);
+	expect(r, 0, "pselect6(0, 0x0, 0x0, 0x0, [3.000000004], 0x10)");
+
+	/* Sockets. */
+	int sv[2] = {-1, -1};
+	r = syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM, 0, sv);
+	expect(r, 0, "socketpair(PF_LOCAL, SOCK_STREAM, 0, 0x%lx)", (long)sv);
+	r = syscall(SYS_sendto, sv[0], "hi\n", 3, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
+	expect(r, 0, "sendto(%d, \"hi\\n\", 3, MSG_DONTWAIT|MSG_NOSIGNAL, NULL, 0)", sv[0]);
+	r = syscall(SYS_sendto, s, "x", 1, MSG_NOSIGNAL, &sin, sizeof sin);
+	expect(r, 0, "sendto(%ld, \"x\", 1, MSG_NOSIGNAL, {AF_INET, %s, %d}, %d)", s, a4, ntohs(sin.sin_port), (int)sizeof sin);
+	r = syscall(SYS_shutdown, sv[1], SHUT_RDWR);
+	expect(r, 0, "shutdown(%d, SHUT_RDWR)", sv[1]);
+	r = syscall(SYS_listen, sv[0], 5);
+	expect(r, 0, "listen(%d, 5)", sv[0]);
+
+
+	/* Timer, memory and signal fds; mount, umount and splice, failing. */
+	long tfd = syscall(SYS_timerfd_create, CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	expect(tfd, 0, "timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC|TFD_NONBLOCK)");
+	struct itimerspec its = {{1, 5}, {0, 0}};
+	r = syscall(SYS_timerfd_settime, tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	expect(r, 0, "timerfd_settime(%ld, TFD_TIMER_ABSTIME, [1.000005,0.000000], 0x0)", tfd);
+	long mfd = syscall(SYS_memfd_create, "stp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	expect(mfd, 0, "memfd_create(\"stp\", MFD_CLOEXEC|MFD_ALLOW_SEALING)");
+	static char zbuf[8];
+	r = syscall(SYS_getrandom, zbuf, sizeof zbuf, GRND_NONBLOCK);
+	expect(r, 0, "getrandom(\"\", %d, GRND_NONBLOCK)", (int)sizeof zbuf);
+	unsigned long sfmask = 1UL << (SIGUSR2 - 1);
+	long sfd = syscall(SYS_signalfd4, -1, &sfmask, 8, SFD_CLOEXEC);
+	expect(sfd, 0, "signalfd4(-1, 0x%lx, 8, SFD_CLOEXEC)", (long)&sfmask);
+	r = syscall(SYS_mount, "none", "/nonexistent/x", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m");
+	expect(r, 0, "mount(\"none\", \"/nonexistent/x\", \"tmpfs\", MS_NOSUID|MS_NODEV, \"size=1m\")");
+	r = syscall(SYS_umount2, "/nonexistent/x", MNT_DETACH | UMOUNT_NOFOLLOW);
+	expect(r, 0, "umount(\"/nonexistent/x\", MNT_DETACH|UMOUNT_NOFOLLOW)");
+	r = syscall(SYS_splice, -1, NULL, -1, NULL, 10, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	expect(r, 0, "splice(-1, 0x0, -1, 0x0, 10, SPLICE_F_MOVE|SPLICE_F_NONBLOCK)");
+
+
+	/* Flags and enums of less common calls. */
+	r = syscall(SYS_fallocate, f3, 1 /* FALLOC_FL_KEEP_SIZE */, 16, 4096);
+	expect(r, 0, "fallocate(%ld, FALLOC_FL_KEEP_SIZE, 0x10, 4096)", f3);
+	r = syscall(SYS_sync_file_range, f3, 0, 0, SYNC_FILE_RANGE_WRITE);
+	expect(r, 0, "sync_file_range(%ld, 0, 0, SYNC_FILE_RANGE_WRITE)", f3);
+	r = syscall(SYS_inotify_add_watch, ifd, path3, IN_MODIFY | IN_CLOSE_WRITE | IN_ONESHOT);
+	expect(r, 0, "inotify_add_watch(%ld, \"%s\", IN_MODIFY|IN_CLOSE_WRITE|IN_ONESHOT)", ifd, path3);
+	r = syscall(SYS_kcmp, pid, pid, 1 /* KCMP_VM */, 0, 0);
+	expect(r, 0, "kcmp(%d, %d, KCMP_VM, 0, 0)", pid, pid);
+	r = syscall(SYS_membarrier, 0 /* MEMBARRIER_CMD_QUERY */, 0, 0);
+	expect(r, 0, "membarrier(MEMBARRIER_CMD_QUERY, 0)");
+	r = syscall(SYS_personality, 0xffffffffUL);
+	expect(r, 0, "personality(0xffffffff)");
+	r = syscall(SYS_sched_get_priority_max, SCHED_FIFO);
+	expect(r, 0, "sched_get_priority_max(SCHED_FIFO)");
+	struct iovec riov = {buf, 4};
+	r = syscall(SYS_preadv2, f3, &riov, 1, 0, 0, 1 /* RWF_HIPRI */);
+	expect(r, 0, "preadv2(%ld, 0x%lx, 1, 0x0, RWF_HIPRI)", f3, (long)&riov);
+	struct {
+		unsigned int version;
+		int pid;
+	} caph = {0x20080522, 0};
+	r = syscall(SYS_capget, &caph, NULL);
+	expect(r, 0, "capget(0x%lx, 0x0)", (long)&caph);
+
+
+	/* Socket options by stap's names (the SOL_SOCKET names for every
+	 * level), and timeouts read from user memory; the calls fail or
+	 * change nothing. */
+	int one = 1, optv = 0;
+	socklen_t optl = sizeof optv;
+	r = syscall(SYS_setsockopt, s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	expect(r, 0, "setsockopt(%ld, SOL_SOCKET, SO_REUSEADDR, 0x%lx, %d)", s, (long)&one, (int)sizeof one);
+	r = syscall(SYS_setsockopt, s, IPPROTO_TCP, 1 /* TCP_NODELAY, SO_DEBUG's number */, &one, sizeof one);
+	expect(r, 0, "setsockopt(%ld, SOL_TCP, SO_DEBUG, 0x%lx, %d)", s, (long)&one, (int)sizeof one);
+	r = syscall(SYS_getsockopt, s, SOL_SOCKET, SO_RCVBUF, &optv, &optl);
+	expect(r, 0, "getsockopt(%ld, SOL_SOCKET, SO_RCVBUF, 0x%lx, 0x%lx)", s, (long)&optv, (long)&optl);
+	struct timeval badtv = {5, 2000000};
+	struct timezone tz = {60, 0};
+	r = syscall(SYS_settimeofday, &badtv, &tz);
+	expect(r, 0, "settimeofday([5.2000000], [60, 0])");
+	struct timespec us1 = {0, 1000};
+	r = syscall(SYS_io_getevents, 0, 0, 0, NULL, &us1);
+	expect(r, 0, "io_getevents(0, 0, 0, 0x0, [0.000001000])");
+	r = syscall(SYS_semtimedop, -1, NULL, 0, &us1);
+	expect(r, 0, "semtimedop(-1, 0x0, 0, [0.000001000])");
+
+
+	/* System V IPC, failing on a key or id that does not exist; mknodat;
+	 * times and sigaltstack, their structs read. */
+	r = syscall(SYS_semget, 0x7ffffff0, 1, 0600);
+	expect(r, 0, "semget(%d, 1, 0600)", 0x7ffffff0);
+	r = syscall(SYS_msgget, 0x7ffffff0, IPC_EXCL | 0644);
+	expect(r, 0, "msgget(%d, IPC_EXCL|0644)", 0x7ffffff0);
+	r = syscall(SYS_shmget, 0x7ffffff0, 4096, 0600);
+	expect(r, 0, "shmget(%d, 4096, 0x0|0600)", 0x7ffffff0);
+	r = syscall(SYS_shmat, -1, NULL, SHM_RDONLY);
+	expect(r, 0, "shmat(-1, 0x0, SHM_RDONLY)");
+	r = syscall(SYS_msgsnd, -1, buf, 10, IPC_NOWAIT);
+	expect(r, 0, "msgsnd(-1, 0x%lx, 10, IPC_NOWAIT)", (long)buf);
+	r = syscall(SYS_msgrcv, -1, buf, 10, 0, MSG_NOERROR | IPC_NOWAIT);
+	expect(r, 0, "msgrcv(-1, 0x%lx, 10, 0, MSG_NOERROR|IPC_NOWAIT)", (long)buf);
+	char fifo[256];
+	snprintf(fifo, sizeof fifo, "%s/f", argv[2]);
+	r = syscall(SYS_mknodat, AT_FDCWD, fifo, S_IFIFO | 0600, 0);
+	expect(r, 0, "mknodat(AT_FDCWD, \"%s\", S_IFIFO|0600, 0)", fifo);
+	struct tms tmsz;
+	memset(&tmsz, 0, sizeof tmsz);
+	r = syscall(SYS_times, &tmsz);
+	expect(r, 0, "times({tms_utime=0, tms_stime=0, tms_cutime=0, tms_cstime=0})");
+	stack_t oss, ss = {.ss_sp = buf, .ss_flags = SS_DISABLE, .ss_size = 0};
+	r = syscall(SYS_sigaltstack, NULL, &oss);
+	expect(r, 0, "sigaltstack(0x0, 0x%lx)", (long)&oss);
+	r = syscall(SYS_sigaltstack, &ss, NULL);
+	expect(r, 0, "sigaltstack({ss_sp=0x%lx, ss_flags=SS_DISABLE, ss_size=0}, 0x0)", (long)buf);
+
+
+	/* IPC commands, seccomp and I/O priorities by name. */
+	r = syscall(SYS_semctl, -1, 0, IPC_RMID, 0);
+	expect(r, 0, "semctl(-1, 0, IPC_RMID, 0x0)");
+	r = syscall(SYS_shmctl, -1, 0x100 /* IPC_64 */ | IPC_STAT, NULL);
+	expect(r, 0, "shmctl(-1, IPC_64|IPC_STAT, 0x0)");
+	r = syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, NULL);
+	expect(r, 0, "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, 0x0)");
+	r = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+	expect(r, 0, "ioprio_get(IOPRIO_WHO_PROCESS, 0)");
+	r = syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4 /* IOPRIO_CLASS_BE, level 4 */);
+	expect(r, 0, "ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_BE|4)");
+	r = syscall(SYS_ioprio_get, 9, 0);
+	expect(r, 0, "ioprio_get(9, 0)");
+
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
 	r = syscall(SYS_execve, args[0], args, env);
 	expect(r, 0, "execve(\"/nonexistent/prog\", [\"/nonexistent/prog\", \"one\", \"two words\", \"tab\\there\"], [/* 2 vars */])");
+	r = syscall(SYS_execveat, AT_FDCWD, args[0], args, env, AT_SYMLINK_NOFOLLOW);
+	expect(r, 0, "execveat(AT_FDCWD, \"/nonexistent/prog\", [\"/nonexistent/prog\", \"one\", \"two words\", \"tab\\there\"], [/* 2 vars */], AT_SYMLINK_NOFOLLOW)");
 	r = syscall(SYS_getpid);
 	expect(r, 0, "getpid()");
 
