@@ -115,6 +115,42 @@ impl Ctx<'_> {
         self.error(Diagnostic::parse_error(msg, span));
     }
 
+    /// `probe NAMES = POINTS { .. }`, `+= POINTS { .. }`, or with both a
+    /// prologue and an epilogue, `= POINTS { .. }, { .. }` (stap(1) gives
+    /// that form only with `=`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn alias(
+        &self,
+        names: Vec<(Vec<Component>, Span)>,
+        epilogue: bool,
+        points: Vec<ProbePoint>,
+        body: Block,
+        after: Option<Block>,
+        lo: u32,
+        hi: u32,
+    ) -> ProbeAlias {
+        if epilogue && let Some(b) = &after {
+            self.parse_error("an epilogue-style ('+=') alias cannot have a second block", b.span);
+        }
+        ProbeAlias {
+            names: names
+                .into_iter()
+                .map(|(components, span)| ProbePoint {
+                    components,
+                    optional: false,
+                    sufficient: false,
+                    condition: None,
+                    span,
+                })
+                .collect(),
+            epilogue,
+            points,
+            body,
+            epilogue_body: if epilogue { None } else { after },
+            span: self.span(lo, hi),
+        }
+    }
+
     pub fn recover(&self, e: ErrorRecovery<u32, Tok, ()>) {
         self.error(self.describe_error(&e.error));
     }
