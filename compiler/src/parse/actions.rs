@@ -608,10 +608,24 @@ impl Ctx<'_> {
                 None => return placeholder(span),
             },
             "hist_log" if arity(1, 1) => ExprKind::Hist { kind: HistKind::Log, operand: take(0) },
-            "hist_linear" if arity(4, 4) => ExprKind::Hist {
-                kind: HistKind::Linear { start: take(1), stop: take(2), step: take(3) },
-                operand: take(0),
-            },
+            "hist_linear" if arity(4, 4) => {
+                // The bounds are numbers: stap reads them as literals; a
+                // constant expression (`-100`, `2*50`, a macro) is folded.
+                let bound = |i: usize| -> Box<Expr> {
+                    let e = take(i);
+                    match super::fold::constant(&e) {
+                        Some(n) => Box::new(Expr::new(ExprKind::Number(n), e.span)),
+                        None => {
+                            self.parse_error("expected number", e.span);
+                            e
+                        }
+                    }
+                };
+                ExprKind::Hist {
+                    kind: HistKind::Linear { start: bound(1), stop: bound(2), step: bound(3) },
+                    operand: take(0),
+                }
+            }
             other => match StatOp::from_name(other) {
                 Some(op) => {
                     let max = if op == StatOp::Variance { 2 } else { 1 };
