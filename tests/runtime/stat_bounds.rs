@@ -1,6 +1,6 @@
 //! Statistics operators whose extra arguments are constants: the bounds
 //! of `@hist_linear` written as negative literals, constant expressions
-//! and macros.
+//! and macros, and the bit shift of `@variance`.
 
 use super::{PASS5, as_root, stp_run_clean};
 
@@ -45,4 +45,20 @@ fn hist_linear_takes_negative_and_constant_bounds() {
     // Bucket 1 is the first in range, [lo, lo + step).
     let first = count(&|v| v >= lo && v < lo + step);
     assert!(out.ends_with(&format!("bucket {first}\n")), "{out}\n{err}");
+}
+
+/// `@variance(s, 0)`, the bit shift spelled out, is the default: stap(1)
+/// shows `@variance` of 1..5 as 12.
+#[test]
+fn variance_with_a_zero_bit_shift_is_the_default() {
+    if !as_root("@variance with a bit shift") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global x\n\
+        probe begin { for (i = 1; i <= 5; i++) x <<< i\n\
+          println(@variance(x)); println(@variance(x, 0)); println(@variance(x, 3 - 3)); exit() }\n";
+    let (status, out, err) = stp_run_clean(&["-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "12\n12\n12\n", "{err}");
 }

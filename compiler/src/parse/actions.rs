@@ -632,7 +632,26 @@ impl Ctx<'_> {
                     if !arity(1, max) {
                         return placeholder(span);
                     }
-                    let extra = slots.borrow_mut().iter_mut().skip(1).filter_map(Option::take).collect();
+                    // `@variance(s, b)`: the bit shift b is a number in
+                    // 0..=62 (stap(1)); a constant expression is folded.
+                    let extra = slots
+                        .borrow_mut()
+                        .iter_mut()
+                        .skip(1)
+                        .filter_map(Option::take)
+                        .map(|e| match super::fold::constant(&e) {
+                            Some(n) => {
+                                if !(0..=62).contains(&n) {
+                                    self.parse_error(format!("bit shift {n} out of range <0..62>"), e.span);
+                                }
+                                Expr::new(ExprKind::Number(n), e.span)
+                            }
+                            None => {
+                                self.parse_error("expected number", e.span);
+                                e
+                            }
+                        })
+                        .collect();
                     ExprKind::Stat { op, operand: take(0), extra }
                 }
                 None => {
