@@ -1106,6 +1106,8 @@ fn a_command_list_runs_whole_in_its_shell() {
 }
 #[path = "runtime/raw_tracepoints.rs"]
 mod raw_tracepoints;
+#[path = "runtime/stat_bounds.rs"]
+mod stat_bounds;
 #[cfg(target_arch = "x86_64")]
 #[path = "runtime/syscall_dispatch.rs"]
 mod syscall_dispatch;

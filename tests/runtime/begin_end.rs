@@ -44,3 +44,23 @@ fn exit_in_a_kernel_handler_stops_the_later_ones() {
     assert_eq!(status, 0, "{err}");
     assert_eq!(out, "1\n", "{err}");
 }
+
+/// An alias with both a prologue and an epilogue (`= POINTS { .. }, { .. }`)
+/// runs them around the user's handler: the prologue's value reaches the
+/// handler, and the handler's change reaches the epilogue. A `next` in a
+/// prologue skips the handler and the epilogue.
+#[test]
+fn an_alias_prologue_and_epilogue_run_around_the_handler() {
+    if !as_root("alias prologue and epilogue") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe around = begin { x = 3; println(\"prologue \", x) }, { println(\"epilogue \", x) }\n\
+        probe skipped = begin(1) { next }, { println(\"not reached\") }\n\
+        probe around { x = x * 7; println(\"handler \", x) }\n\
+        probe skipped { println(\"not reached either\") }\n\
+        probe begin(2) { exit() }\n";
+    let (status, out, err) = stp_run_clean(&["-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, format!("prologue 3\nhandler {}\nepilogue {}\n", 3 * 7, 3 * 7), "{err}");
+}

@@ -294,7 +294,10 @@ impl<'a> Session<'a> {
                 let Some(a) = self.aliases.get(*ai) else { continue };
                 let alias_body = Stmt { span: a.def.body.span, kind: StmtKind::Block(a.def.body.clone()) };
                 let user = Stmt { span: body.span, kind: StmtKind::Block(body) };
-                let stmts = if a.def.epilogue { vec![user, alias_body] } else { vec![alias_body, user] };
+                let mut stmts = if a.def.epilogue { vec![user, alias_body] } else { vec![alias_body, user] };
+                if let Some(b) = &a.def.epilogue_body {
+                    stmts.push(Stmt { span: b.span, kind: StmtKind::Block(b.clone()) });
+                }
                 body = Block { stmts, span: p.probe.body.span };
             }
             let condition = conditions.into_iter().reduce(|a, b| {
@@ -347,7 +350,12 @@ fn spell(comps: &[Component], name: &[String], used: usize, out: &mut Vec<usize>
 }
 
 fn path_bodies_use_targets(path: &[usize], aliases: &[AliasDef<'_>]) -> bool {
-    path.iter().any(|&i| aliases.get(i).is_some_and(|a| super::target::uses_targets(&a.def.body)))
+    path.iter().any(|&i| {
+        aliases.get(i).is_some_and(|a| {
+            super::target::uses_targets(&a.def.body)
+                || a.def.epilogue_body.as_ref().is_some_and(super::target::uses_targets)
+        })
+    })
 }
 
 /// A span for nodes made up by expansion.

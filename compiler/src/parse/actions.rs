@@ -115,6 +115,42 @@ impl Ctx<'_> {
         self.error(Diagnostic::parse_error(msg, span));
     }
 
+    /// `probe NAMES = POINTS { .. }`, `+= POINTS { .. }`, or with both a
+    /// prologue and an epilogue, `= POINTS { .. }, { .. }` (stap(1) gives
+    /// that form only with `=`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn alias(
+        &self,
+        names: Vec<(Vec<Component>, Span)>,
+        epilogue: bool,
+        points: Vec<ProbePoint>,
+        body: Block,
+        after: Option<Block>,
+        lo: u32,
+        hi: u32,
+    ) -> ProbeAlias {
+        if epilogue && let Some(b) = &after {
+            self.parse_error("an epilogue-style ('+=') alias cannot have a second block", b.span);
+        }
+        ProbeAlias {
+            names: names
+                .into_iter()
+                .map(|(components, span)| ProbePoint {
+                    components,
+                    optional: false,
+                    sufficient: false,
+                    condition: None,
+                    span,
+                })
+                .collect(),
+            epilogue,
+            points,
+            body,
+            epilogue_body: if epilogue { None } else { after },
+            span: self.span(lo, hi),
+        }
+    }
+
     pub fn recover(&self, e: ErrorRecovery<u32, Tok, ()>) {
         self.error(self.describe_error(&e.error));
     }
@@ -572,17 +608,50 @@ impl Ctx<'_> {
                 None => return placeholder(span),
             },
             "hist_log" if arity(1, 1) => ExprKind::Hist { kind: HistKind::Log, operand: take(0) },
-            "hist_linear" if arity(4, 4) => ExprKind::Hist {
-                kind: HistKind::Linear { start: take(1), stop: take(2), step: take(3) },
-                operand: take(0),
-            },
+            "hist_linear" if arity(4, 4) => {
+                // The bounds are numbers: stap reads them as literals; a
+                // constant expression (`-100`, `2*50`, a macro) is folded.
+                let bound = |i: usize| -> Box<Expr> {
+                    let e = take(i);
+                    match super::fold::constant(&e) {
+                        Some(n) => Box::new(Expr::new(ExprKind::Number(n), e.span)),
+                        None => {
+                            self.parse_error("expected number", e.span);
+                            e
+                        }
+                    }
+                };
+                ExprKind::Hist {
+                    kind: HistKind::Linear { start: bound(1), stop: bound(2), step: bound(3) },
+                    operand: take(0),
+                }
+            }
             other => match StatOp::from_name(other) {
                 Some(op) => {
                     let max = if op == StatOp::Variance { 2 } else { 1 };
                     if !arity(1, max) {
                         return placeholder(span);
                     }
-                    let extra = slots.borrow_mut().iter_mut().skip(1).filter_map(Option::take).collect();
+                    // `@variance(s, b)`: the bit shift b is a number in
+                    // 0..=62 (stap(1)); a constant expression is folded.
+                    let extra = slots
+                        .borrow_mut()
+                        .iter_mut()
+                        .skip(1)
+                        .filter_map(Option::take)
+                        .map(|e| match super::fold::constant(&e) {
+                            Some(n) => {
+                                if !(0..=62).contains(&n) {
+                                    self.parse_error(format!("bit shift {n} out of range <0..62>"), e.span);
+                                }
+                                Expr::new(ExprKind::Number(n), e.span)
+                            }
+                            None => {
+                                self.parse_error("expected number", e.span);
+                                e
+                            }
+                        })
+                        .collect();
                     ExprKind::Stat { op, operand: take(0), extra }
                 }
                 None => {

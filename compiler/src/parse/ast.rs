@@ -75,7 +75,8 @@ pub struct Probe {
     pub span: Span,
 }
 
-/// `probe NAME = POINTS { prologue }` or `probe NAME += POINTS { epilogue }`.
+/// `probe NAME = POINTS { prologue }`, `probe NAME += POINTS { epilogue }`
+/// or `probe NAME = POINTS { prologue }, { epilogue }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProbeAlias {
     /// The alias names (several only through brace expansion).
@@ -84,6 +85,9 @@ pub struct ProbeAlias {
     pub epilogue: bool,
     pub points: Vec<ProbePoint>,
     pub body: Block,
+    /// The second block of `= POINTS { prologue }, { epilogue }`: it runs
+    /// after the user's handler (`epilogue` is then false).
+    pub epilogue_body: Option<Block>,
     pub span: Span,
 }
 

@@ -42,6 +42,9 @@ pub fn check(script: &Script, opts: ParseOptions, diags: &mut Vec<Diagnostic>) {
             c.point(pp);
         }
         c.block(&a.body, 0);
+        if let Some(b) = &a.epilogue_body {
+            c.block(b, 0);
+        }
     }
     let mut seen: HashMap<&str, &Global> = HashMap::new();
     for g in &script.globals {

@@ -10,6 +10,7 @@ pub mod actions;
 pub mod ast;
 pub mod check;
 pub mod condition;
+pub mod fold;
 pub mod lexer;
 pub mod preprocess;
 pub mod printer;

@@ -199,6 +199,10 @@ impl Printer {
         self.out.push_str(if a.epilogue { " += " } else { " = " });
         self.points(&a.points, ", ");
         self.block(&a.body);
+        if let Some(b) = &a.epilogue_body {
+            self.out.push_str(", ");
+            self.block(b);
+        }
         self.out.push('\n');
     }
 

@@ -192,8 +192,10 @@ impl Lower<'_> {
                 (Operand::Var(dst), Ty::Long)
             }
             ExprKind::Stat { op, operand, extra } => {
-                if !extra.is_empty() {
-                    return Err(not_yet("@variance with a bucket size", span));
+                // A bit shift of 0 is the default; others scale the
+                // statistic's accumulation, which is not translated yet.
+                if extra.iter().any(|x| !matches!(x.kind, ExprKind::Number(0))) {
+                    return Err(not_yet("@variance with a nonzero bit shift", span));
                 }
                 let (stat, keys) = self.stat_place(operand)?;
                 let dst = self.temp(Ty::Long);
