@@ -45,6 +45,14 @@ LAYERS = [
 # Edges allowed to run up the order, each with the reason. None: every import runs down.
 ALLOWED = set()
 
+# What the runtime (runtime/src, tests aside) may use of the compiler: the
+# artifact and the vocabulary it carries (the IR of user-placed handlers,
+# the globals' layout, printf formats, spans and diagnostics), and the
+# running machine's configuration (CONFIG_HZ). Never a pass: not parse,
+# elab, bpf or driver.
+RUNTIME_USES = {"artifact", "ir", "layout", "format", "source", "diag", "kernel"}
+RUNTIME_REF = re.compile(r"\bstp_compiler::(\{|[A-Za-z_][A-Za-z_0-9]*)")
+
 REF = re.compile(r"\b((?:crate|super)(?:::(?:super|self))*)::(\{|[A-Za-z_][A-Za-z_0-9]*)")
 
 
@@ -148,6 +156,26 @@ def violations(src):
     return bad, seen
 
 
+def runtime_violations(src):
+    """The runtime's references to compiler modules outside RUNTIME_USES."""
+    bad = []
+    for d, dirs, files in os.walk(src):
+        dirs.sort()
+        for f in sorted(files):
+            if not f.endswith(".rs") or f in ("tests.rs", "testing.rs") or f.endswith("_tests.rs"):
+                continue
+            path = os.path.join(d, f)
+            with open(path, errors="replace") as fh:
+                text = drop_test_modules(strip_comments(fh.read()))
+            for m in RUNTIME_REF.finditer(text):
+                heads = group_heads(text, m.start(1)) if m.group(1) == "{" else [m.group(1)]
+                for h in heads:
+                    if re.match(r"[a-z_]", h) and h not in RUNTIME_USES:
+                        line = text.count("\n", 0, m.start()) + 1
+                        bad.append(f"{path}:{line}: stp_compiler::{h} (the runtime uses the artifact, not the compiler's {h})")
+    return bad
+
+
 def self_test():
     """A made-up crate with one edge of each kind: the check must name exactly the bad ones."""
     import tempfile
@@ -186,6 +214,21 @@ def self_test():
     if flagged != want_bad:
         print(f"check_layers self-test: flagged {bad}, want those of {want_bad}", file=sys.stderr)
         return 1
+    runtime = {
+        "run.rs": "use stp_compiler::artifact::Artifact;\nuse stp_compiler::{ir::Module, elab::Program};\n",
+        "jit/mod.rs": "fn f() { stp_compiler::bpf::x() }\n#[cfg(test)]\nmod t {\n    use stp_compiler::driver;\n}\n",
+        "jit/tests.rs": "use stp_compiler::driver;\n",
+    }
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in runtime.items():
+            os.makedirs(os.path.dirname(os.path.join(d, name)), exist_ok=True)
+            with open(os.path.join(d, name), "w") as fh:
+                fh.write(text)
+        got = sorted(b.removeprefix(d + "/").split(" ")[0] for b in runtime_violations(d))
+    want_runtime = ["jit/mod.rs:1:", "run.rs:2:"]
+    if got != want_runtime:
+        print(f"check_layers self-test: runtime flagged {got}, want {want_runtime}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -196,6 +239,8 @@ def main(argv):
     src = args[0] if args else "compiler/src"
     level = {m: i for i, m in enumerate(LAYERS)}
     bad, seen = violations(src)
+    runtime = args[1] if len(args) > 1 else "runtime/src"
+    bad += runtime_violations(runtime) if os.path.isdir(runtime) else []
     if "--edges" in argv:
         for a, b in sorted(seen, key=lambda e: (level.get(e[0], -1), level.get(e[1], -1))):
             mark = " (allowed for now)" if (a, b) in ALLOWED else ""
@@ -206,7 +251,7 @@ def main(argv):
         print(b_, file=sys.stderr)
     if bad:
         return 1
-    print(f"layers: {len(seen)} edges between {len(LAYERS)} modules, all down the order ({len(ALLOWED)} allowed up)")
+    print(f"layers: {len(seen)} edges between {len(LAYERS)} modules, all down the order ({len(ALLOWED)} allowed up); the runtime uses {', '.join(sorted(RUNTIME_USES))}")
     return 0
 
 

@@ -6,7 +6,7 @@
 //! instruction.
 //!
 //! Syscall tracepoints that the compiler sent through dispatchers
-//! ([`stp_compiler::bpf::codegen::dispatch`]) are not attached one by one:
+//! (the compiler's syscall dispatcher) are not attached one by one:
 //! each handler program is loaded and put in its program array at its
 //! syscall number, and only the dispatchers are attached, on
 //! `raw_syscalls:sys_enter` and `sys_exit`.

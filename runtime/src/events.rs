@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aya::maps::RingBuf;
-use stp_compiler::bpf::records::{self, RecordArg, RecordKind, Value};
+use stp_compiler::artifact::records::{self, RecordArg, RecordKind, Value};
 use stp_compiler::format;
 use stp_compiler::ir::{FuncId, GlobalId};
 use stp_compiler::layout::{HistLayout, ValueLayout};

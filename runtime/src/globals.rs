@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::os::fd::RawFd;
 
-use stp_compiler::bpf::records;
+use stp_compiler::artifact::records;
 use stp_compiler::ir::{GlobalId, GlobalKind, Operand, Ty};
 use stp_compiler::layout::{Layout, MapLayout, ValueLayout};
 

@@ -19,7 +19,7 @@ pub mod symbols;
 pub mod sys;
 pub mod verify;
 
-use stp_compiler::bpf::btf::MapDef;
+use stp_compiler::artifact::MapDef;
 
 /// A program the kernel's verifier refused.
 #[derive(Debug)]
@@ -76,7 +76,7 @@ pub fn verify(object: &[u8], maps: &[(MapDef, Option<String>)]) -> Result<(), Re
 pub fn load_failure(e: &aya::EbpfError, maps: &[(MapDef, Option<String>)]) -> String {
     match e {
         aya::EbpfError::MapError(aya::maps::MapError::CreateError { name, io_error }) => {
-            stp_compiler::bpf::mapmem::create_failure(name, maps, io_error)
+            stp_compiler::artifact::create_failure(name, maps, io_error)
         }
         other => format!("cannot load the compiled script: {other}"),
     }

@@ -11,7 +11,7 @@ use std::fmt;
 use crate::stats::Stat;
 
 /// A decoded long or string: a scalar, an array key or an array value.
-pub use stp_compiler::bpf::records::Value;
+pub use stp_compiler::artifact::records::Value;
 
 /// A global's contents when the script ends.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@ pub fn load_size(c: &stp_compiler::artifact::Artifact) -> Option<u32> {
         return None;
     }
     let compiled = c.ringbuf_size()?;
-    if compiled < stp_compiler::bpf::codegen::DEFAULT_RINGBUF {
+    if compiled < stp_compiler::artifact::DEFAULT_RINGBUF {
         return None;
     }
     let cpus = aya::util::online_cpus().map_or(1, |v| v.len() as u32);
@@ -36,7 +36,7 @@ mod tests {
 
     #[test]
     fn a_share_per_cpu_between_the_compiled_size_and_the_cap() {
-        let d = stp_compiler::bpf::codegen::DEFAULT_RINGBUF;
+        let d = stp_compiler::artifact::DEFAULT_RINGBUF;
         assert_eq!(scaled(d, 1), 4 << 20);
         assert_eq!(scaled(d, 2), 8 << 20);
         assert_eq!(scaled(d, 3), 16 << 20);

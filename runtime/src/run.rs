@@ -12,8 +12,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use aya::maps::{Map, RingBuf};
+use stp_compiler::artifact::records::RecordKind;
 use stp_compiler::artifact::{Artifact, When};
-use stp_compiler::bpf::records::RecordKind;
 use stp_compiler::format;
 use stp_compiler::ir::{FuncId, GlobalId};
 use stp_compiler::source::{SourceMap, Span};

@@ -9,7 +9,7 @@
 use aya::Btf;
 use aya::programs::{Program, ProgramError};
 
-use stp_compiler::bpf::btf::MapDef;
+use stp_compiler::artifact::MapDef;
 
 use crate::Rejected;
 use crate::run::FunctionProbes;

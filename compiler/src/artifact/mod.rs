@@ -21,7 +21,7 @@ mod section;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bpf::btf::MapDef;
+pub use crate::bpf::btf::MapDef;
 use crate::bpf::records::RecordKind;
 use crate::elab::points::ProbeKind;
 use crate::ir::{FuncId, GlobalId, InstKind, Module, Placement};
@@ -30,6 +30,14 @@ use crate::layout::Layout;
 use crate::source::{FileKind, SourceMap, Span};
 
 pub use section::{ArtifactError, KernelIdentity, SECTION};
+
+// The artifact's vocabulary, named here so that the runtime reaches
+// nothing of the compiler's passes but through the artifact: the records
+// the programs send, the maps the object defines, the ring buffer's
+// default size and the message for a map the kernel refuses.
+pub use crate::bpf::codegen::DEFAULT_RINGBUF;
+pub use crate::bpf::mapmem::create_failure;
+pub use crate::bpf::records;
 
 /// The version of the serialised form; objects of another are refused.
 pub const FORMAT: u32 = 1;

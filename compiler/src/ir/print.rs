@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 use super::{Block, Function, GlobalKind, Inst, InstKind, Module, Operand, Terminator, UnOp, VarId};
 use crate::source::SourceMap;
 
-fn quote(s: &[u8]) -> String {
+/// A string as the IR text shows it: quoted, escaped as the lexer reads it.
+pub fn quote(s: &[u8]) -> String {
     format!("\"{}\"", crate::parse::lexer::escape_bytes(s))
 }
 

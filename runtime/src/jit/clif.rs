@@ -52,8 +52,8 @@ pub(super) fn name_addresses(text: &str, constants: &[(i64, Vec<u8>)]) -> String
     let mut names: HashMap<String, String> =
         helpers().into_iter().map(|(addr, name)| (Imm64::new(addr).to_string(), format!("<rt::{name}>"))).collect();
     for (addr, bytes) in constants {
-        let shown = stp_compiler::parse::lexer::escape_bytes(bytes);
-        names.insert(Imm64::new(*addr).to_string(), format!("<\"{shown}\">"));
+        let shown = stp_compiler::ir::print::quote(bytes);
+        names.insert(Imm64::new(*addr).to_string(), format!("<{shown}>"));
     }
     // Each hexadecimal number, whole, looked up.
     let mut out = String::with_capacity(text.len());
