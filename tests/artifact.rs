@@ -14,20 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-use common::{in_ci, run_in, stp};
+use common::{as_root, run_in, stp};
 
 /// One run at a time: each attaches to the kernel.
 static RUNS: Mutex<()> = Mutex::new(());
-
-fn as_root(what: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(!in_ci(), "{what}: CI runs the tests as root");
-    eprintln!("skipped {what}: needs root");
-    false
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -12,20 +12,7 @@ use stp_compiler::bpf::btf::MapDef;
 use stp_compiler::bpf::elf::{LineInfo, Program, write_object, write_object_with_lines};
 use stp_compiler::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
 
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Whether the test may touch the kernel; says why not when it may not.
-fn as_root(what: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(!in_ci(), "{what}: CI runs the tests as root");
-    eprintln!("skipped {what}: needs root");
-    false
-}
+use common::{as_root, in_ci};
 
 /// Compiles `script` with `stp -p4 -m NAME`, loads the object, runs its
 /// first handler's program on `syscalls:sys_enter_getppid` while this

@@ -24,6 +24,18 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
+/// Whether the test may touch the kernel (it runs as root); says why not
+/// when it may not. In CI, where the tests run as root, it fails instead.
+pub fn as_root(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(!in_ci(), "{what}: CI runs the tests as root");
+    eprintln!("skipped {what}: needs root");
+    false
+}
+
 /// `../shared/conformance`, or `None` (with the reason printed) where it is
 /// absent outside CI. In CI its absence fails the test.
 pub fn conformance_dir() -> Option<PathBuf> {
