@@ -31,7 +31,6 @@ use crate::ir::{Block, BlockId, Function, GlobalId, Inst, InstKind, Module, Oper
 use crate::layout::Layout;
 use crate::parse::ast::PrintKind;
 use crate::source::Span;
-use crate::userspace::sdt::SdtLoc;
 use emit::{Emitter, Label};
 pub use facts::KernelFacts;
 pub(crate) use facts::fentry_args;

@@ -2,7 +2,14 @@
 //! tracepoint and `pt_regs` arguments, `$return`, USDT operands, and the
 //! pointer walks pass 2 resolved, read with `bpf_probe_read_kernel`.
 
-use super::*;
+use super::facts::Ctx;
+use super::{Gen, VALUE_SLOT, not_yet};
+use crate::bpf::abi::{HELPER_PROBE_READ_KERNEL, HELPER_PROBE_READ_KERNEL_STR, HELPER_PROBE_READ_USER};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::diag::Diagnostic;
+use crate::ir::{Operand, VarId};
+use crate::source::Span;
+use crate::userspace::sdt::SdtLoc;
 
 /// stap's message for a failed read through a pointer (`$p->field`).
 const DEREF_FAULT: &str = "read fault [man error::fault] at {addr}";
