@@ -21,10 +21,6 @@ use crate::parse::visit;
 use crate::source::{FileId, Span};
 use crate::tapset::Library;
 
-/// The sub-expressions of an expression, for the IR's lowering, which
-/// reads them here.
-pub(crate) use crate::parse::visit::children;
-
 /// What a body is resolved in.
 pub(crate) struct Scope<'p> {
     pub file: FileId,

@@ -329,5 +329,5 @@ fn zero(t: Ty) -> Operand {
 /// Whether evaluating `e` may assign a variable.
 fn mutates(e: &Expr) -> bool {
     matches!(e.kind, ExprKind::Assign { .. } | ExprKind::Crement { .. })
-        || crate::elab::symbols::children(e).into_iter().any(mutates)
+        || crate::parse::visit::children(e).into_iter().any(mutates)
 }

@@ -159,7 +159,7 @@ impl Lower<'_> {
             }
             _ => true,
         };
-        here && crate::elab::symbols::children(e).into_iter().all(|c| self.pure(c))
+        here && crate::parse::visit::children(e).into_iter().all(|c| self.pure(c))
     }
 
     /// Whether `e` may read or write the global `name`: it names it, or
@@ -170,6 +170,6 @@ impl Lower<'_> {
             ExprKind::Call { name: f, .. } => !self.program.functions_named(&f.name, self.file).is_empty(),
             _ => false,
         };
-        here || crate::elab::symbols::children(e).into_iter().any(|c| self.touches(c, name))
+        here || crate::parse::visit::children(e).into_iter().any(|c| self.touches(c, name))
     }
 }
