@@ -114,7 +114,7 @@ impl Session<'_> {
             }
         };
         match &mut s.kind {
-            StmtKind::Expr(e) if side_effect_free(e) => {
+            StmtKind::Expr(e) if side_effect_free(e, self) => {
                 self.check_dropped(e, file);
                 warn(self, "Eliding side-effect-free expression".into(), e.span);
                 s.kind = StmtKind::Null;
@@ -151,7 +151,7 @@ impl Session<'_> {
             StmtKind::For { init, incr, body, .. } => {
                 let mut changed = false;
                 for part in [&mut *init, &mut *incr] {
-                    if let Some(p) = part.as_ref().filter(|p| side_effect_free(p)) {
+                    if let Some(p) = part.as_ref().filter(|p| side_effect_free(p, self)) {
                         self.check_dropped(p, file);
                         *part = None;
                         changed = true;
@@ -166,7 +166,7 @@ impl Session<'_> {
                     StmtKind::Block(b) => block_is_empty(b),
                     _ => false,
                 };
-                if empty && f.limit.as_ref().is_none_or(side_effect_free) {
+                if empty && f.limit.as_ref().is_none_or(|l| side_effect_free(l, self)) {
                     if let ExprKind::Var(name) = &f.array.kind {
                         let index = ExprKind::In {
                             keys: (0..f.keys.len())
@@ -198,16 +198,94 @@ pub(super) fn block_is_empty(b: &Block) -> bool {
     })
 }
 
+/// How deep a chain of script-function calls is followed to find it pure;
+/// past it, a call counts as having effects.
+const PURE_DEPTH: u32 = 8;
+
 /// Whether evaluating `e` changes nothing: no assignment, increment,
-/// call, statistics update or embedded code anywhere in it.
-fn side_effect_free(e: &Expr) -> bool {
+/// statistics update, print or embedded code anywhere in it, and only
+/// calls of pure intrinsics or of script functions that are pure
+/// themselves ([`Session::pure_function`]), as stap's optimizer has it.
+fn side_effect_free(e: &Expr, s: &Session<'_>) -> bool {
+    effect_free_within(e, s, PURE_DEPTH)
+}
+
+fn effect_free_within(e: &Expr, s: &Session<'_>, depth: u32) -> bool {
     match &e.kind {
         ExprKind::Assign { .. } | ExprKind::Crement { .. } | ExprKind::Embedded(_) => false,
         // `sprintf` and the `sprint` family only make a string.
         ExprKind::Print { kind, .. } if !kind.returns_string() => false,
         ExprKind::Call { name, args } => {
-            super::intrinsics::is_pure(&name.name, args.len()) && args.iter().all(side_effect_free)
+            (super::intrinsics::is_pure(&name.name, args.len()) || s.pure_function(&name.name, args.len(), depth))
+                && args.iter().all(|a| effect_free_within(a, s, depth))
         }
-        _ => children(e).into_iter().all(side_effect_free),
+        _ => children(e).into_iter().all(|c| effect_free_within(c, s, depth)),
+    }
+}
+
+impl Session<'_> {
+    /// Whether a call of the script function `name` with `arity`
+    /// arguments changes nothing, whichever definition it reaches: each
+    /// definition of that name and arity (the user's and the library's)
+    /// has a script body that writes no global (by any name a global has
+    /// anywhere), deletes nothing, prints nothing and calls only pure
+    /// functions, `depth` calls deep at most. A name with no definition,
+    /// or an embedded-C body, has effects.
+    fn pure_function(&self, name: &str, arity: usize, depth: u32) -> bool {
+        let Some(depth) = depth.checked_sub(1) else { return false };
+        let user = self.user.iter().flat_map(|sc| sc.functions.iter());
+        let library = self.library.files.iter().filter_map(|f| f.script.as_ref()).flat_map(|sc| sc.functions.iter());
+        let mut found = false;
+        for f in user.chain(library).filter(|f| f.name.name == name && f.params.len() == arity) {
+            found = true;
+            let crate::parse::ast::FunctionBody::Script(body) = &f.body else { return false };
+            if !self.pure_body(body, depth) {
+                return false;
+            }
+        }
+        found
+    }
+
+    fn pure_body(&self, body: &Block, depth: u32) -> bool {
+        let global = |n: &str| {
+            self.lib_globals.contains_key(n) || self.user.iter().any(|sc| sc.globals.iter().any(|g| g.name.name == n))
+        };
+        let mut pure = true;
+        crate::parse::visit::walk_block(body, &mut |st| {
+            if matches!(st.kind, StmtKind::Delete(_)) {
+                pure = false;
+            }
+            if let StmtKind::Foreach(f) = &st.kind
+                && f.keys.iter().chain(f.value.iter()).any(|k| global(&k.name))
+            {
+                pure = false;
+            }
+        });
+        if !pure {
+            return false;
+        }
+        let mut exprs = Vec::new();
+        crate::parse::visit::block_exprs(body, &mut |e| exprs.push(e));
+        exprs.into_iter().all(|e| self.pure_expr(e, depth, &global))
+    }
+
+    fn pure_expr(&self, e: &Expr, depth: u32, global: &dyn Fn(&str) -> bool) -> bool {
+        match &e.kind {
+            ExprKind::Assign { lhs, .. } | ExprKind::Crement { operand: lhs, .. } => {
+                matches!(&lhs.kind, ExprKind::Var(n) if !global(n)) && self.pure_expr_children(e, depth, global)
+            }
+            ExprKind::Embedded(_) => false,
+            ExprKind::Print { kind, .. } if !kind.returns_string() => false,
+            ExprKind::Call { name, args } => {
+                (super::intrinsics::is_pure(&name.name, args.len())
+                    || self.pure_function(&name.name, args.len(), depth))
+                    && args.iter().all(|a| self.pure_expr(a, depth, global))
+            }
+            _ => self.pure_expr_children(e, depth, global),
+        }
+    }
+
+    fn pure_expr_children(&self, e: &Expr, depth: u32, global: &dyn Fn(&str) -> bool) -> bool {
+        children(e).into_iter().all(|c| self.pure_expr(c, depth, global))
     }
 }
