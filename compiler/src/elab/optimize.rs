@@ -228,7 +228,7 @@ impl Session<'_> {
     /// arguments changes nothing, whichever definition it reaches: each
     /// definition of that name and arity (the user's and the library's)
     /// has a script body that writes no global (by any name a global has
-    /// anywhere), deletes nothing, prints nothing and calls only pure
+    /// anywhere), deletes nothing, has no `next`, prints nothing and calls only pure
     /// functions, `depth` calls deep at most. A name with no definition,
     /// or an embedded-C body, has effects.
     fn pure_function(&self, name: &str, arity: usize, depth: u32) -> bool {
@@ -252,7 +252,9 @@ impl Session<'_> {
         };
         let mut pure = true;
         crate::parse::visit::walk_block(body, &mut |st| {
-            if matches!(st.kind, StmtKind::Delete(_)) {
+            // `next` in a function passes the call to the next overload,
+            // or fails it when there is none: an effect.
+            if matches!(st.kind, StmtKind::Delete(_) | StmtKind::Next) {
                 pure = false;
             }
             if let StmtKind::Foreach(f) = &st.kind
