@@ -216,23 +216,6 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         };
         let (mut library, mut diags) = tapset::load(&lib_opts, env, sm);
         add_kernel_syscalls(opts, kernel, &mut library, sm);
-        // Pass 1 parses the whole library, as stap's does, so that every
-        // tapset is known to parse (and `-W` holds for it); but the
-        // generated syscall tapset (thousands of aliases, a third of a
-        // megabyte) only for scripts that name syscall probes or
-        // functions, and for the dumps of the whole library.
-        // A script's text names them where its arguments ($1) do not;
-        // `-I` tapsets may build on them.
-        let syscalls = opts.dump.is_some()
-            || !opts.include_dirs.is_empty()
-            || opts.scripts.iter().any(|s| s.text.contains("syscall"))
-            || opts.args.iter().any(|a| a.contains("syscall"));
-        for i in 0..library.files.len() {
-            if !syscalls && library.files.get(i).is_some_and(|f| tapset::is_generated_syscalls(&f.name)) {
-                continue;
-            }
-            diags.extend(library.ensure_parsed(i, env, sm));
-        }
         let tapset_dirs: Vec<PathBuf> =
             opts.tapset_dir.iter().chain(&opts.include_dirs).filter_map(|d| d.canonicalize().ok()).collect();
         let popts = ParseOptions {
@@ -259,6 +242,38 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
             diags.extend(d);
             user.push(script);
         }
+        // The library files the scripts may need (stap's pass 1 parses
+        // them all; the dumps still do): see `Library::needed`.
+        let needed = if opts.dump.is_some() {
+            (0..library.files.len()).collect()
+        } else {
+            let mut roots: Vec<&str> = Vec::new();
+            for s in &opts.scripts {
+                roots.extend(tapset::scan::identifiers(&s.text));
+            }
+            for a in &opts.args {
+                roots.extend(tapset::scan::identifiers(a));
+            }
+            let mut texts: Vec<&str> = Vec::new();
+            for (_, f) in sm.files().filter(|(_, f)| f.kind == FileKind::Macros) {
+                texts.push(&f.text);
+            }
+            for f in library.files.iter().filter(|f| f.script.is_some()) {
+                texts.push(sm.text(f.file));
+            }
+            roots.extend(texts.into_iter().flat_map(tapset::scan::identifiers));
+            let parsed = user.iter().chain(library.files.iter().filter_map(|f| f.script.as_ref()));
+            let patterns: Vec<&str> = parsed
+                .flat_map(|s| s.probes.iter().flat_map(|p| &p.points).chain(s.aliases.iter().flat_map(|a| &a.points)))
+                .filter_map(|p| p.components.first())
+                .map(|c| c.name.as_str())
+                .filter(|n| crate::glob::has_glob(n))
+                .collect();
+            library.needed(roots, &patterns)
+        };
+        for i in needed {
+            diags.extend(library.ensure_parsed(i, env, sm));
+        }
         (Parsed { user, library }, diags)
     })
 }
@@ -277,7 +292,7 @@ fn add_kernel_syscalls(opts: &Options, kernel: &Kernel, library: &mut tapset::Li
     }
     let name = "stdlib/linux/syscalls_kernel.stp".to_string();
     let file = sm.add(name.clone(), crate::syscall_table::aliases(&missing), FileKind::Tapset);
-    library.files.push(tapset::TapsetFile { name, file, script: None });
+    library.files.push(tapset::TapsetFile { name, file, script: None, index: None });
 }
 
 /// Applies `-w` and `-W` to a pass's diagnostics.
