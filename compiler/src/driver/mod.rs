@@ -505,8 +505,10 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         defines: opts.defines.clone(),
         ringbuf_default: opts.buffer_size.is_none(),
     };
-    let artifact = Artifact::new(bytes, &program, module, layout, &built.code, kernel, settings);
+    let mut artifact = Artifact::new(bytes, &program, module, layout, &built.code, kernel, settings);
     let bytes = if opts.last_pass == 4 || opts.save_temps {
+        // An object kept for `stp --run` names the kernel it is for.
+        artifact.kernel = crate::artifact::KernelIdentity::of(kernel);
         match artifact.to_object(sm) {
             Ok(b) => b,
             Err(e) => {
