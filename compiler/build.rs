@@ -68,12 +68,17 @@ fn main() {
     let calls =
         syscall_table::parse(&table).expect("stdlib/linux/syscalls.tsv parses (its unit test names the bad line)");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
-    let generated = out_dir.join("syscalls.stp");
-    let syscalls = syscall_table::tapset(&calls);
-    index.push_str(&index_row(&syscalls));
-    std::fs::write(&generated, syscalls).expect("OUT_DIR is writable");
-    writeln!(code, "    (\"linux/syscalls.stp\", include_str!({:?})),", generated.display().to_string())
-        .expect("write to string");
+    // The syscall tapset, generated from its table in parts (one a call),
+    // each a file of the library: a script parses only those it names.
+    let parts_dir = out_dir.join("syscalls");
+    std::fs::create_dir_all(&parts_dir).expect("OUT_DIR is writable");
+    for (name, text) in syscall_table::tapset_parts(&calls) {
+        let path = parts_dir.join(&name);
+        index.push_str(&index_row(&text));
+        std::fs::write(&path, text).expect("OUT_DIR is writable");
+        writeln!(code, "    (\"linux/syscalls/{name}\", include_str!({:?})),", path.display().to_string())
+            .expect("write to string");
+    }
     code.push_str("];\n");
     code.push_str(&index);
     code.push_str("];\n");

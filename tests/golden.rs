@@ -50,12 +50,24 @@ fn run_case_with(path: &std::path::Path, base: &[&str]) -> String {
     )
 }
 
-/// `-v` reports each pass's time (`in 4usr/0sys/1real ms`); golden output
-/// keeps the words and drops the figures.
+/// `-v` reports each pass's time (`in 4usr/0sys/1real ms`), its memory
+/// (`using 1virt/2res/3shr/4data kb,`) and the library's size (`and 381
+/// library scripts`); golden output keeps the words and drops the figures.
 fn without_times(text: &str) -> String {
     text.lines()
         .map(|l| match (l.starts_with("Pass "), l.rfind(" in ")) {
-            (true, Some(i)) if l.ends_with("real ms.") => format!("{} in Nusr/Nsys/Nreal ms.", l.get(..i).unwrap_or(l)),
+            (true, Some(i)) if l.ends_with("real ms.") => {
+                let mut what = l.get(..i).unwrap_or(l).to_string();
+                if let Some(u) = what.find(" using ") {
+                    what.replace_range(u.., " using Nvirt/Nres/Nshr/Ndata kb,");
+                }
+                if let Some((head, tail)) = what.split_once("parsed user script and ")
+                    && let Some((_, rest)) = tail.split_once(' ')
+                {
+                    what = format!("{head}parsed user script and N {rest}");
+                }
+                format!("{what} in Nusr/Nsys/Nreal ms.")
+            }
             _ => l.to_string(),
         })
         .fold(String::new(), |mut acc, l| {

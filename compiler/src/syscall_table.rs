@@ -239,6 +239,16 @@ pub fn tapset(calls: &[Syscall]) -> String {
     s
 }
 
+/// The syscall tapset in parts, so that a script parses only those of the
+/// calls it names: `(name, text)`, one part a call (`NAME.stp`, its
+/// aliases and their synonyms) and `any.stp` (`syscall_any`).
+pub fn tapset_parts(calls: &[Syscall]) -> Vec<(String, String)> {
+    let mut parts: Vec<(String, String)> =
+        calls.iter().map(|c| (format!("{}.stp", c.name), aliases(std::slice::from_ref(c)))).collect();
+    parts.push(("any.stp".to_string(), any(calls)));
+    parts
+}
+
 /// The probe aliases of these calls, with their synonyms.
 pub fn aliases(calls: &[Syscall]) -> String {
     let mut s = String::new();

@@ -249,29 +249,37 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         let needed = if opts.dump.is_some() {
             (0..library.files.len()).collect()
         } else {
-            let mut roots: Vec<&str> = Vec::new();
+            let mut roots: Vec<String> = Vec::new();
             for s in &opts.scripts {
-                roots.extend(tapset::scan::identifiers(&s.text));
+                roots.extend(tapset::scan::mentioned(&s.text));
             }
             for a in &opts.args {
-                roots.extend(tapset::scan::identifiers(a));
+                roots.extend(tapset::scan::mentioned(a));
             }
-            let mut texts: Vec<&str> = Vec::new();
             for (_, f) in sm.files().filter(|(_, f)| f.kind == FileKind::Macros) {
-                texts.push(&f.text);
+                roots.extend(tapset::scan::mentioned(&f.text));
             }
             for f in library.files.iter().filter(|f| f.script.is_some()) {
-                texts.push(sm.text(f.file));
+                roots.extend(tapset::scan::mentioned(sm.text(f.file)));
             }
-            roots.extend(texts.into_iter().flat_map(tapset::scan::identifiers));
+            // Wildcards: aliases are known by their first two components.
             let parsed = user.iter().chain(library.files.iter().filter_map(|f| f.script.as_ref()));
-            let patterns: Vec<&str> = parsed
+            let mut patterns: Vec<String> = Vec::new();
+            for p in parsed
                 .flat_map(|s| s.probes.iter().flat_map(|p| &p.points).chain(s.aliases.iter().flat_map(|a| &a.points)))
-                .filter_map(|p| p.components.first())
-                .map(|c| c.name.as_str())
-                .filter(|n| crate::glob::has_glob(n))
-                .collect();
-            library.needed(roots, &patterns)
+            {
+                match p.components.as_slice() {
+                    [a, b, ..] if crate::glob::has_glob(&a.name) || crate::glob::has_glob(&b.name) => {
+                        patterns.push(format!("{}.{}", a.name, b.name));
+                    }
+                    [a, ..] if crate::glob::has_glob(&a.name) => {
+                        patterns.push(a.name.clone());
+                        patterns.push(format!("{}.*", a.name));
+                    }
+                    _ => {}
+                }
+            }
+            library.needed(&roots, &patterns)
         };
         for i in needed {
             diags.extend(library.ensure_parsed(i, env, sm));
@@ -293,8 +301,10 @@ fn add_kernel_syscalls(opts: &Options, kernel: &Kernel, library: &mut tapset::Li
         return;
     }
     let name = "stdlib/linux/syscalls_kernel.stp".to_string();
-    let file = sm.add(name.clone(), crate::syscall_table::aliases(&missing), FileKind::Tapset);
-    library.files.push(tapset::TapsetFile { name, file, script: None, index: None });
+    let text = crate::syscall_table::aliases(&missing);
+    let index = Some(tapset::FileIndex::Scanned(tapset::scan::scan(&text)));
+    let file = sm.add(name.clone(), text, FileKind::Tapset);
+    library.files.push(tapset::TapsetFile { name, file, script: None, index });
 }
 
 /// Applies `-w` and `-W` to a pass's diagnostics.

@@ -60,11 +60,6 @@ impl FileIndex {
 pub const SYSCALL_TABLE: &str = "syscalls.tsv";
 pub const SYSCALL_TAPSET: &str = "syscalls.stp";
 
-/// Whether a library file is the syscall tapset made from its table.
-pub fn is_generated_syscalls(name: &str) -> bool {
-    name.strip_suffix(SYSCALL_TAPSET).is_some_and(|d| d.ends_with("linux/"))
-}
-
 /// One tapset script of the library.
 #[derive(Debug)]
 pub struct TapsetFile {
@@ -214,11 +209,11 @@ pub fn tapset_options(env: &PpEnv<'_>) -> ParseOptions {
 
 impl Library {
     /// The files not parsed yet that a script may need: those defining a
-    /// name in `roots` (the identifiers of the user's scripts), or a
-    /// probe alias whose first component matches one of `patterns` (the
-    /// user's wildcard first components), and, in turn, those defining a
+    /// name in `roots` (what the user's scripts mention, see
+    /// [`scan::mentioned`]) or matching one of `patterns` (the user's
+    /// wildcard probe points, as `a.b`), and, in turn, those defining a
     /// name a needed file mentions. Files without an index are needed.
-    pub fn needed<'s>(&'s self, roots: impl IntoIterator<Item = &'s str>, patterns: &[&str]) -> Vec<usize> {
+    pub fn needed(&self, roots: &[String], patterns: &[String]) -> Vec<usize> {
         let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut need = vec![false; self.files.len()];
         for (i, f) in self.files.iter().enumerate().filter(|(_, f)| f.script.is_none()) {
@@ -231,16 +226,20 @@ impl Library {
                 }
             }
         }
-        let mut queue: Vec<&str> = roots.into_iter().collect();
-        for p in patterns {
-            queue.extend(by_name.keys().filter(|name| crate::glob::glob_match(p, name)));
-        }
+        let mut queue: Vec<&str> = roots.iter().chain(patterns).map(String::as_str).collect();
         let mut seen: HashSet<&str> = HashSet::new();
         while let Some(word) = queue.pop() {
             if !seen.insert(word) {
                 continue;
             }
-            for &i in by_name.get(word).map(Vec::as_slice).unwrap_or_default() {
+            // A wildcard (`syscall.*`) reaches every name it matches.
+            let files: Vec<usize> = if crate::glob::has_glob(word) {
+                let matching = by_name.iter().filter(|(name, _)| crate::glob::glob_match(word, name));
+                matching.flat_map(|(_, files)| files.iter().copied()).collect()
+            } else {
+                by_name.get(word).cloned().unwrap_or_default()
+            };
+            for i in files {
                 if let Some(n) = need.get_mut(i).filter(|n| !**n) {
                     *n = true;
                     let uses = self.files.get(i).and_then(|f| f.index.as_ref()).map(FileIndex::uses);
@@ -297,11 +296,13 @@ mod tests {
             "probe sys.open = kernel.trace(\"x\") { v = f() }",
             "private function h() { } probe begin { h() }",
         ]);
-        assert_eq!(lib.needed(["f"], &[]), [0, 1, 2]);
-        assert_eq!(lib.needed(["x", "y"], &[]), Vec::<usize>::new());
-        // A wildcard first component reaches the aliases it matches, and
-        // what they use; private names and plain probes define nothing.
-        assert_eq!(lib.needed([], &["s*"]), [0, 1, 2, 4]);
-        assert_eq!(lib.needed(["h", "begin"], &[]), Vec::<usize>::new());
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(lib.needed(&words(&["f"]), &[]), [0, 1, 2]);
+        assert_eq!(lib.needed(&words(&["x", "y", "sys", "open"]), &[]), Vec::<usize>::new());
+        assert_eq!(lib.needed(&words(&["sys.open"]), &[]), [0, 1, 2, 4]);
+        // A wildcard reaches the aliases it matches, and what they use;
+        // private names and plain probes define nothing.
+        assert_eq!(lib.needed(&[], &words(&["s*.*"])), [0, 1, 2, 4]);
+        assert_eq!(lib.needed(&words(&["h", "begin"]), &[]), Vec::<usize>::new());
     }
 }

@@ -140,7 +140,12 @@ pub fn scan(text: &str) -> Scan {
                             defines.append(&mut names);
                             break;
                         }
-                        Token::Ident(name) if first || braces > 0 => names.push(name.to_string()),
+                        Token::Ident(name) if braces > 0 => names.push(name.to_string()),
+                        // An alias is known by its first two components.
+                        Token::Ident(name) if first => names.push(match (toks.get(i + 1), toks.get(i + 2)) {
+                            (Some(Token::Punct(".")), Some(Token::Ident(second))) => format!("{name}.{second}"),
+                            _ => name.to_string(),
+                        }),
                         _ => {}
                     }
                     if braces == 0 {
@@ -153,8 +158,7 @@ pub fn scan(text: &str) -> Scan {
         }
         private = false;
     }
-    let mut uses: Vec<String> =
-        toks.iter().filter_map(|t| if let Token::Ident(s) = t { Some((*s).to_string()) } else { None }).collect();
+    let mut uses = mentions(&toks);
     for v in [&mut defines, &mut uses] {
         v.sort();
         v.dedup();
@@ -162,11 +166,29 @@ pub fn scan(text: &str) -> Scan {
     Scan { defines, uses }
 }
 
-/// Every identifier in `text`, comments and strings included: what a
-/// user's script (or an argument) may name.
-pub fn identifiers(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| w.bytes().next().is_some_and(is_ident_start))
+/// What tokens mention: each identifier, each `a.b` (a probe point's
+/// first two components, as aliases are known), and `a.*` where the
+/// second is a wildcard or a brace expansion (`a.*`, `a.{b,c}`).
+fn mentions(toks: &[Token<'_>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, t) in toks.iter().enumerate() {
+        let Token::Ident(name) = *t else { continue };
+        out.push(name.to_string());
+        if toks.get(k + 1) == Some(&Token::Punct(".")) {
+            match toks.get(k + 2) {
+                Some(Token::Ident(second)) => out.push(format!("{name}.{second}")),
+                Some(Token::Punct("*" | "{")) => out.push(format!("{name}.*")),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// What a user's script (or an argument) mentions, as [`Scan::uses`]:
+/// identifiers, `a.b` and `a.*`.
+pub fn mentioned(text: &str) -> Vec<String> {
+    mentions(&tokens(text))
 }
 
 #[cfg(test)]
@@ -192,15 +214,16 @@ mod tests {
             probe timer.ms(if_not = 1) { }
             # function commented() { }
         "#;
-        assert_eq!(defines(text), ["a", "b", "c", "f", "h", "ioblock", "sa", "sb", "vfs"]);
+        assert_eq!(defines(text), ["a", "b", "c", "f", "h", "ioblock.end", "sa", "sb", "vfs.read"]);
         let uses = scan(text).uses;
         assert!(uses.iter().any(|u| u == "probe_fake"));
+        assert!(uses.iter().any(|u| u == "kernel.function") && uses.iter().any(|u| u == "kernel"));
         assert!(!uses.iter().any(|u| u == "nope" || u == "commented" || u == "q"));
     }
 
     #[test]
     fn conditions_do_not_end_a_probe_point() {
-        assert_eq!(defines("probe begin if (x == 1) { } probe p.q = r { }"), ["p"]);
+        assert_eq!(defines("probe begin if (x == 1) { } probe p.q = r { } probe s = t { }"), ["p.q", "s"]);
         assert_eq!(defines("probe a.b ?, c.d ! { } global z"), ["z"]);
     }
 
@@ -209,6 +232,10 @@ mod tests {
         for text in ["\"abc", "/* x", "%{ y", "probe a = ", "global", "function"] {
             let _ = scan(text);
         }
-        assert_eq!(identifiers("x=$1 + y2 # 3z").collect::<Vec<_>>(), ["x", "y2"]);
+        assert_eq!(mentioned("x=$1 + y2 # 3z"), ["x", "y2"]);
+        assert_eq!(
+            mentioned("probe a.b.c, d.*, e.{f,g}"),
+            ["probe", "a", "a.b", "b", "b.c", "c", "d", "d.*", "e", "e.*", "f", "g"]
+        );
     }
 }
