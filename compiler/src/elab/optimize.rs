@@ -131,6 +131,11 @@ impl Session<'_> {
                 }
                 warn(self, format!("Eliding assignment to '{name}'"), e.span);
                 let value = std::mem::replace(&mut **rhs, Expr::new(ExprKind::Number(0), e.span));
+                // What stays of a library's assignment is the library's
+                // too, even where a macro wrote it.
+                if self.is_tapset_file(e.span.file) {
+                    self.reported.insert((value.span, "Eliding side-effect-free expression".to_string()));
+                }
                 *e = value;
                 true
             }
