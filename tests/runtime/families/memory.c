@@ -1,5 +1,5 @@
 /* Maps two pages at a fixed address, writes the first and reads the
- * second (two page faults), has the kernel kmalloc 777 bytes (setxattr
+ * second (two page faults), grows the heap, has the kernel kmalloc 777 bytes (setxattr
  * copies the value in) and free them, and unmaps the pages; it writes
  * what it did to the file argv[1], one line per event, as the script
  * should report it. */
@@ -31,6 +31,10 @@ int main(int argc, char **argv) {
    * takes the attribute. */
   setxattr("/", "user.stp_family_test", value, sizeof value, XATTR_CREATE);
   fprintf(log, "kmalloc 777\nkfree\n");
+  /* The heap grown by 64 KiB from where it ends. */
+  char *old = sbrk(0);
+  if (sbrk(65536) == (void *)-1) return 4;
+  fprintf(log, "brk %lx 65536\n", (unsigned long)old);
   munmap(p, 2 * pg);
   fprintf(log, "munmap %lx %ld\n", (unsigned long)p, 2 * pg);
   return fclose(log) != 0;
