@@ -140,7 +140,8 @@ fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
         }
         return Some(proto);
     }
-    let mut proto = kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })?;
+    let mut proto =
+        kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })?;
     if proto.params.iter().any(|(n, _)| n.is_empty())
         && let Some(names) = class_arg_names(kernel, &proto)
     {
