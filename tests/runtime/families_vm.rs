@@ -31,11 +31,9 @@ probe vm.pagefault.return { if (pid() == target() && vm_fault_contains(fault_typ
 probe end { printf("minor faults %d\n", minor > 0) }
 "#;
 
-/// A file's open and reads through the generic file operations and the
-/// VFS (on the guest's ramfs, which has no block device), and a write to
+/// A file's reads through the generic file operations and the VFS (on the guest's ramfs, which has no block device), and a write to
 /// the serial terminal: `$1` is the file's inode.
 const FILES: &str = r#"
-probe generic.fop.open { if (ino == $1) printf("open %s %d\n", filename, size) }
 probe generic.fop.read_iter { if (ino == $1) printf("read_iter %d\n", count > 0) }
 probe vfs.do_sync_read { if (ino == $1) printf("do_sync_read %s %d\n", devname, bytes_to_read > 0) }
 probe tty.write { if (pid() == target()) printf("tty.write %s %d\n", buffer, nr) }
@@ -99,7 +97,6 @@ fn function_based_family_aliases_in_the_vm() {
     // The file holds "abcdefgh\n"; head reads it through read(2).
     let text = out(files_case);
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines.contains(&"open f 9"), "{text}");
     assert!(lines.contains(&"read_iter 1"), "{text}");
     assert!(lines.contains(&"do_sync_read N/A 1"), "{text}");
     assert!(lines.contains(&"tty.write \"hello\\n\" 6"), "{text}");
