@@ -744,6 +744,20 @@ mod cleanup;
 mod concurrency;
 #[path = "runtime/context.rs"]
 mod context;
+#[path = "runtime/families_block.rs"]
+mod families_block;
+#[path = "runtime/families_irq.rs"]
+mod families_irq;
+#[path = "runtime/families_memory.rs"]
+mod families_memory;
+#[path = "runtime/families_net.rs"]
+mod families_net;
+#[path = "runtime/families_resolve.rs"]
+mod families_resolve;
+#[path = "runtime/families_vfs.rs"]
+mod families_vfs;
+#[path = "runtime/families_vm.rs"]
+mod families_vm;
 #[path = "runtime/faults.rs"]
 mod faults;
 #[path = "runtime/foreach.rs"]

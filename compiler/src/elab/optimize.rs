@@ -48,6 +48,9 @@ impl Session<'_> {
         let (name, arity, span) = match &e.kind {
             // `@defined` answers; it does not fail.
             ExprKind::Defined(_) => return,
+            // `@defined(x) ? x : y` (`@choose_defined`): the branches are
+            // what `@defined` chooses between; neither need resolve.
+            ExprKind::Ternary { cond, .. } if mentions_defined(cond) => return,
             ExprKind::Target(t) => {
                 let points = std::mem::take(&mut self.dropped_points);
                 let context = !points.is_empty()
@@ -128,6 +131,11 @@ impl Session<'_> {
                 }
                 warn(self, format!("Eliding assignment to '{name}'"), e.span);
                 let value = std::mem::replace(&mut **rhs, Expr::new(ExprKind::Number(0), e.span));
+                // What stays of a library's assignment is the library's
+                // too, even where a macro wrote it.
+                if self.is_tapset_file(e.span.file) {
+                    self.reported.insert((value.span, "Eliding side-effect-free expression".to_string()));
+                }
                 *e = value;
                 true
             }
@@ -187,6 +195,11 @@ impl Session<'_> {
             _ => false,
         }
     }
+}
+
+/// Whether `e` asks `@defined` anywhere.
+fn mentions_defined(e: &Expr) -> bool {
+    matches!(e.kind, ExprKind::Defined(_)) || children(e).into_iter().any(mentions_defined)
 }
 
 /// A block that does nothing: only `;` and empty blocks.

@@ -140,7 +140,43 @@ fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
         }
         return Some(proto);
     }
-    kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })
+    let mut proto =
+        kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })?;
+    if proto.params.iter().any(|(n, _)| n.is_empty())
+        && let Some(names) = class_arg_names(kernel, &proto)
+    {
+        for ((n, _), named) in proto.params.iter_mut().zip(names) {
+            *n = named;
+        }
+    }
+    Some(proto)
+}
+
+/// The argument names of an event defined in a class (`DEFINE_EVENT`),
+/// whose BTF prototype has types only: the names of the classes' probe
+/// functions (`__bpf_trace_CLASS`) with the same argument types, when
+/// all of them agree.
+fn class_arg_names(kernel: &Kernel, proto: &FuncProto) -> Option<Vec<String>> {
+    let types: Vec<String> = proto.params.iter().map(|(_, t)| kernel.type_name(*t)).collect();
+    let mut found: Option<Vec<String>> = None;
+    for f in kernel.match_functions(None, "__bpf_trace_*").ok()? {
+        let Some(p) = kernel.function_proto(&f) else { continue };
+        let params = p.params.get(1..).unwrap_or_default();
+        if params.len() != types.len() || params.iter().zip(&types).any(|((_, t), want)| kernel.type_name(*t) != *want)
+        {
+            continue;
+        }
+        let names: Vec<String> = params.iter().map(|(n, _)| n.clone()).collect();
+        if names.iter().any(String::is_empty) {
+            continue;
+        }
+        match &found {
+            None => found = Some(names),
+            Some(prev) if *prev == names => {}
+            Some(_) => return None,
+        }
+    }
+    found
 }
 
 /// The names of a tracepoint's BTF arguments.
