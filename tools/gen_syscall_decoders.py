@@ -232,19 +232,19 @@ def bits(name, items):
     """The names of set bits joined with |, what is left in hex, a zero
     as "0x0" (stap's _stp_lookup_or_str); every helper takes the value and
     returns the text."""
-    out = [f"function {name}:string (v:long) {{", '  s = ""']
+    out = [f"function {name}:string (v:long) {{", '  __s = ""']
     tests = []
     for val, s in items:
         if val == 0:
             # A name for zero: what stap shows for no bit set (F_OK).
             out.append(f'  if (v == 0) return "{s}"')
         else:
-            tests.append(f'if (v & {val:#x}) {{ s .= "|{s}"; v &= ~{val:#x} }}')
+            tests.append(f'if (v & {val:#x}) {{ __s .= "|{s}"; v &= ~{val:#x} }}')
     for i in range(0, len(tests), 2):
         out.append("  " + " ".join(tests[i:i + 2]))
-    out.append('  if (v) s .= sprintf("|0x%x", v)')
-    out.append('  if (s == "") return "0x0"')
-    out.append("  return substr(s, 1, strlen(s) - 1)")
+    out.append('  if (v) __s .= sprintf("|0x%x", v)')
+    out.append('  if (__s == "") return "0x0"')
+    out.append("  return substr(__s, 1, strlen(__s) - 1)")
     out.append("}")
     return "\n".join(out)
 
@@ -261,11 +261,11 @@ parts.append(bits("__open_flag_bits", OPEN))
 parts.append("""/** The flags of open and openat: the access mode, then the other flags. */
 function _sys_open_flag_str:string (f:long) {
   f = f & 0xffffffff
-  acc = f & 3
-  s = acc == 1 ? "O_WRONLY" : acc == 2 ? "O_RDWR" : "O_RDONLY"
+  __acc = f & 3
+  __s = __acc == 1 ? "O_WRONLY" : __acc == 2 ? "O_RDWR" : "O_RDONLY"
   f = f & ~3
-  if (f) s .= "|" . __open_flag_bits(f)
-  return s
+  if (f) __s .= "|" . __open_flag_bits(f)
+  return __s
 }""")
 parts.append("/** Flags of dup3 and others that take open's flags without an access mode. */\n"
              "function _dup3_flag_str:string (f:long) {\n  return __open_flag_bits(f & 0xffffffff)\n}")
@@ -282,9 +282,9 @@ parts.append("""/** clone's flags as stap's __fork_flags shows them: the CLONE_ 
  *  then the exit signal: CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD,
  *  0x0|SIGCHLD. */
 function __fork_flags:string (flags:long) {
-  s = __clone_bits(flags & ~0xff)
-  if (flags & 0xff) s .= "|" . _signal_name(flags & 0xff)
-  return s
+  __s = __clone_bits(flags & ~0xff)
+  if (flags & 0xff) __s .= "|" . _signal_name(flags & 0xff)
+  return __s
 }""")
 parts.append(lookup("_futex_op_str", "futex's operation: FUTEX_WAIT_PRIVATE.", FUTEX))
 parts.append(lookup("__futex_wake_op_name", "The operation of FUTEX_WAKE_OP: FUTEX_OP_SET.", FUTEX_WAKE_OPS))
@@ -306,12 +306,12 @@ parts.append(bits("__securebits_str", SECUREBITS))
 parts.append(bits("__sa_flags_str", SA_FLAGS))
 ss = ["/** A signal set (a sigset_t's 64 bits) as stap's _stp_sigset_str shows it: the",
       " *  named signals in it, [SIGINT|SIGTERM], or [EMPTY]. */",
-      "function __sigset_str:string (m:long) {", '  s = ""']
+      "function __sigset_str:string (m:long) {", '  __s = ""']
 for val, n in SIGNALS:
     if 0 < val <= 64:
-        ss.append(f'  if (m & {1 << (val - 1):#x}) s .= "|{n}"')
-ss.append('  if (s == "") return "[EMPTY]"')
-ss.append('  return "[" . substr(s, 1, strlen(s) - 1) . "]"\n}')
+        ss.append(f'  if (m & {1 << (val - 1):#x}) __s .= "|{n}"')
+ss.append('  if (__s == "") return "[EMPTY]"')
+ss.append('  return "[" . substr(__s, 1, strlen(__s) - 1) . "]"\n}')
 parts.append("\n".join(ss))
 parts.append(bits("__msg_flag_bits", MSG_FLAGS))
 parts.append("/** The flags of send and recv calls: MSG_PEEK|MSG_DONTWAIT (MSG_CMSG_COMPAT left out, as stap does). */\n"
@@ -330,14 +330,14 @@ parts.append(bits("_renameat2_flags_str", RENAME))
 parts.append(lookup("_sock_family_str", "A socket's family: PF_INET, PF_LOCAL.", FAMILY))
 st = ["/** A socket's type with its flags: SOCK_STREAM|SOCK_CLOEXEC. */",
       "function _sock_type_str:string (type:long) {",
-      "  t = type & 0xf", "  flags = type & 0xffffffff & ~0xf", '  s = ""']
+      "  __t = type & 0xf", "  __flags = type & 0xffffffff & ~0xf", '  __s = ""']
 for val, n in SOCKTYPE:
-    st.append(f'  if (t == {val}) {{ s = "{n}"; t = 0 }}')
-st.append('  if (flags & 0x80000) { s .= (s == "" ? "" : "|") . "SOCK_CLOEXEC"; flags &= ~0x80000 }')
-st.append('  if (flags & 0x800) { s .= (s == "" ? "" : "|") . "SOCK_NONBLOCK"; flags &= ~0x800 }')
-st.append("  t = t | flags")
-st.append('  if (t != 0 || s == "") s .= (s == "" ? "" : "|") . sprintf("0x%x", t)')
-st.append("  return s\n}")
+    st.append(f'  if (__t == {val}) {{ __s = "{n}"; __t = 0 }}')
+st.append('  if (__flags & 0x80000) { __s .= (__s == "" ? "" : "|") . "SOCK_CLOEXEC"; __flags &= ~0x80000 }')
+st.append('  if (__flags & 0x800) { __s .= (__s == "" ? "" : "|") . "SOCK_NONBLOCK"; __flags &= ~0x800 }')
+st.append("  __t = __t | __flags")
+st.append('  if (__t != 0 || __s == "") __s .= (__s == "" ? "" : "|") . sprintf("0x%x", __t)')
+st.append("  return __s\n}")
 parts.append("\n".join(st))
 pr = ["/** A socket's protocol, by name for PF_INET and PF_INET6, else in decimal. */",
       "function _sock_protocol_str:string (family:long, protocol:long) {",
@@ -356,27 +356,27 @@ parts.append(lookup("__semctl_cmd_name", "A command of semctl and shmctl without
 parts.append("""/** A command of semctl and shmctl as stap's _semctl_cmd shows it:
  *  IPC_64|IPC_STAT, IPC_RMID. */
 function _semctl_cmd:string (cmd:long) {
-  c = cmd & 0xffffffff
-  if (c & 0x100)
-    return "IPC_64|" . __semctl_cmd_name(c & ~0x100)
-  return __semctl_cmd_name(c)
+  __c = cmd & 0xffffffff
+  if (__c & 0x100)
+    return "IPC_64|" . __semctl_cmd_name(__c & ~0x100)
+  return __semctl_cmd_name(__c)
 }""")
 parts.append(lookup("_seccomp_op_str", "seccomp's operation: SECCOMP_SET_MODE_FILTER.", SECCOMP_OP))
 parts.append(bits("_seccomp_flags_str", SECCOMP_FLAGS))
 parts.append(lookup("__ioprio_class_name", "An I/O priority class: IOPRIO_CLASS_BE.", IOPRIO_CLASS))
 parts.append("""/** ioprio_get's and ioprio_set's which: IOPRIO_WHO_PROCESS, else in decimal. */
 function _stp_ioprio_which_str:string (which:long) {
-  w = __int32(which)
-  if (w == 1) return "IOPRIO_WHO_PROCESS"
-  if (w == 2) return "IOPRIO_WHO_PGRP"
-  if (w == 3) return "IOPRIO_WHO_USER"
-  return sprintf("%d", w)
+  __w = __int32(which)
+  if (__w == 1) return "IOPRIO_WHO_PROCESS"
+  if (__w == 2) return "IOPRIO_WHO_PGRP"
+  if (__w == 3) return "IOPRIO_WHO_USER"
+  return sprintf("%d", __w)
 }""")
 parts.append("""/** An I/O priority as stap's _stp_ioprio_value_str shows it: its class,
  *  then its data: IOPRIO_CLASS_BE|4. */
 function _stp_ioprio_value_str:string (value:long) {
-  v = value & 0xffffffff
-  return __ioprio_class_name(v >> 13) . sprintf("|%d", __int32(value) & 0x1fff)
+  __v = value & 0xffffffff
+  return __ioprio_class_name(__v >> 13) . sprintf("|%d", __int32(value) & 0x1fff)
 }""")
 parts.append(bits("__shmget_flag_bits", SHMGET))
 parts.append(bits("_stp_msgflg_str", MSGFLG))
@@ -415,10 +415,10 @@ parts.append(lookup("_priority_which_str", "getpriority's which: PRIO_PROCESS.",
 parts.append(lookup("__sched_policy_name", "A scheduling policy without its flags: SCHED_FIFO.", SCHED_POLICY))
 parts.append("""/** A scheduling policy: SCHED_RR, SCHED_RESET_ON_FORK|SCHED_FIFO. */
 function _sched_policy_str:string (policy:long) {
-  p = policy & 0xffffffff
-  if (p > 0 && p < 0x80000000 && (p & 0x40000000))
-    return "SCHED_RESET_ON_FORK|" . __sched_policy_name(p & ~0x40000000)
-  return __sched_policy_name(p)
+  __p = policy & 0xffffffff
+  if (__p > 0 && __p < 0x80000000 && (__p & 0x40000000))
+    return "SCHED_RESET_ON_FORK|" . __sched_policy_name(__p & ~0x40000000)
+  return __sched_policy_name(__p)
 }""")
 parts.append(bits("_mremap_flags", MREMAP))
 parts.append(bits("_eventfd2_flag_str", EVENTFD))
