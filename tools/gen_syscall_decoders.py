@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes stdlib/linux/syscalls_decode.stp: the syscall tapset's decoders of
+"""Writes stdlib/linux/syscalls_decode.stp and syscalls_decode2.stp: the syscall tapset's decoders of
 flags and enums (x86_64 values), in the script language so that they run in
-kernel handlers, several tests to a line (the file stays under 1,000 lines).
+kernel handlers, several tests to a line (each file stays under 1,000
+lines).
 Run from the repository's root after editing the lists."""
 
 OPEN = [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
@@ -228,23 +229,25 @@ def lookup(name, doc, items, wide=False):
     return "\n".join(out)
 
 
-def bits(name, items):
+def bits(name, items, u32=False):
     """The names of set bits joined with |, what is left in hex, a zero
     as "0x0" (stap's _stp_lookup_or_str); every helper takes the value and
-    returns the text."""
-    out = [f"function {name}:string (v:long) {{", '  s = ""']
+    returns the text. With u32, of the value as an unsigned int."""
+    out = [f"function {name}:string (v:long) {{", '  __s = ""']
+    if u32:
+        out.append("  v = v & 0xffffffff")
     tests = []
     for val, s in items:
         if val == 0:
             # A name for zero: what stap shows for no bit set (F_OK).
             out.append(f'  if (v == 0) return "{s}"')
         else:
-            tests.append(f'if (v & {val:#x}) {{ s .= "|{s}"; v &= ~{val:#x} }}')
+            tests.append(f'if (v & {val:#x}) {{ __s .= "|{s}"; v &= ~{val:#x} }}')
     for i in range(0, len(tests), 2):
         out.append("  " + " ".join(tests[i:i + 2]))
-    out.append('  if (v) s .= sprintf("|0x%x", v)')
-    out.append('  if (s == "") return "0x0"')
-    out.append("  return substr(s, 1, strlen(s) - 1)")
+    out.append('  if (v) __s .= sprintf("|0x%x", v)')
+    out.append('  if (__s == "") return "0x0"')
+    out.append("  return substr(__s, 1, strlen(__s) - 1)")
     out.append("}")
     return "\n".join(out)
 
@@ -261,11 +264,11 @@ parts.append(bits("__open_flag_bits", OPEN))
 parts.append("""/** The flags of open and openat: the access mode, then the other flags. */
 function _sys_open_flag_str:string (f:long) {
   f = f & 0xffffffff
-  acc = f & 3
-  s = acc == 1 ? "O_WRONLY" : acc == 2 ? "O_RDWR" : "O_RDONLY"
+  __acc = f & 3
+  __s = __acc == 1 ? "O_WRONLY" : __acc == 2 ? "O_RDWR" : "O_RDONLY"
   f = f & ~3
-  if (f) s .= "|" . __open_flag_bits(f)
-  return s
+  if (f) __s .= "|" . __open_flag_bits(f)
+  return __s
 }""")
 parts.append("/** Flags of dup3 and others that take open's flags without an access mode. */\n"
              "function _dup3_flag_str:string (f:long) {\n  return __open_flag_bits(f & 0xffffffff)\n}")
@@ -282,9 +285,9 @@ parts.append("""/** clone's flags as stap's __fork_flags shows them: the CLONE_ 
  *  then the exit signal: CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD,
  *  0x0|SIGCHLD. */
 function __fork_flags:string (flags:long) {
-  s = __clone_bits(flags & ~0xff)
-  if (flags & 0xff) s .= "|" . _signal_name(flags & 0xff)
-  return s
+  __s = __clone_bits(flags & ~0xff)
+  if (flags & 0xff) __s .= "|" . _signal_name(flags & 0xff)
+  return __s
 }""")
 parts.append(lookup("_futex_op_str", "futex's operation: FUTEX_WAIT_PRIVATE.", FUTEX))
 parts.append(lookup("__futex_wake_op_name", "The operation of FUTEX_WAKE_OP: FUTEX_OP_SET.", FUTEX_WAKE_OPS))
@@ -306,12 +309,12 @@ parts.append(bits("__securebits_str", SECUREBITS))
 parts.append(bits("__sa_flags_str", SA_FLAGS))
 ss = ["/** A signal set (a sigset_t's 64 bits) as stap's _stp_sigset_str shows it: the",
       " *  named signals in it, [SIGINT|SIGTERM], or [EMPTY]. */",
-      "function __sigset_str:string (m:long) {", '  s = ""']
+      "function __sigset_str:string (m:long) {", '  __s = ""']
 for val, n in SIGNALS:
     if 0 < val <= 64:
-        ss.append(f'  if (m & {1 << (val - 1):#x}) s .= "|{n}"')
-ss.append('  if (s == "") return "[EMPTY]"')
-ss.append('  return "[" . substr(s, 1, strlen(s) - 1) . "]"\n}')
+        ss.append(f'  if (m & {1 << (val - 1):#x}) __s .= "|{n}"')
+ss.append('  if (__s == "") return "[EMPTY]"')
+ss.append('  return "[" . substr(__s, 1, strlen(__s) - 1) . "]"\n}')
 parts.append("\n".join(ss))
 parts.append(bits("__msg_flag_bits", MSG_FLAGS))
 parts.append("/** The flags of send and recv calls: MSG_PEEK|MSG_DONTWAIT (MSG_CMSG_COMPAT left out, as stap does). */\n"
@@ -330,14 +333,14 @@ parts.append(bits("_renameat2_flags_str", RENAME))
 parts.append(lookup("_sock_family_str", "A socket's family: PF_INET, PF_LOCAL.", FAMILY))
 st = ["/** A socket's type with its flags: SOCK_STREAM|SOCK_CLOEXEC. */",
       "function _sock_type_str:string (type:long) {",
-      "  t = type & 0xf", "  flags = type & 0xffffffff & ~0xf", '  s = ""']
+      "  __t = type & 0xf", "  __flags = type & 0xffffffff & ~0xf", '  __s = ""']
 for val, n in SOCKTYPE:
-    st.append(f'  if (t == {val}) {{ s = "{n}"; t = 0 }}')
-st.append('  if (flags & 0x80000) { s .= (s == "" ? "" : "|") . "SOCK_CLOEXEC"; flags &= ~0x80000 }')
-st.append('  if (flags & 0x800) { s .= (s == "" ? "" : "|") . "SOCK_NONBLOCK"; flags &= ~0x800 }')
-st.append("  t = t | flags")
-st.append('  if (t != 0 || s == "") s .= (s == "" ? "" : "|") . sprintf("0x%x", t)')
-st.append("  return s\n}")
+    st.append(f'  if (__t == {val}) {{ __s = "{n}"; __t = 0 }}')
+st.append('  if (__flags & 0x80000) { __s .= (__s == "" ? "" : "|") . "SOCK_CLOEXEC"; __flags &= ~0x80000 }')
+st.append('  if (__flags & 0x800) { __s .= (__s == "" ? "" : "|") . "SOCK_NONBLOCK"; __flags &= ~0x800 }')
+st.append("  __t = __t | __flags")
+st.append('  if (__t != 0 || __s == "") __s .= (__s == "" ? "" : "|") . sprintf("0x%x", __t)')
+st.append("  return __s\n}")
 parts.append("\n".join(st))
 pr = ["/** A socket's protocol, by name for PF_INET and PF_INET6, else in decimal. */",
       "function _sock_protocol_str:string (family:long, protocol:long) {",
@@ -356,27 +359,27 @@ parts.append(lookup("__semctl_cmd_name", "A command of semctl and shmctl without
 parts.append("""/** A command of semctl and shmctl as stap's _semctl_cmd shows it:
  *  IPC_64|IPC_STAT, IPC_RMID. */
 function _semctl_cmd:string (cmd:long) {
-  c = cmd & 0xffffffff
-  if (c & 0x100)
-    return "IPC_64|" . __semctl_cmd_name(c & ~0x100)
-  return __semctl_cmd_name(c)
+  __c = cmd & 0xffffffff
+  if (__c & 0x100)
+    return "IPC_64|" . __semctl_cmd_name(__c & ~0x100)
+  return __semctl_cmd_name(__c)
 }""")
 parts.append(lookup("_seccomp_op_str", "seccomp's operation: SECCOMP_SET_MODE_FILTER.", SECCOMP_OP))
 parts.append(bits("_seccomp_flags_str", SECCOMP_FLAGS))
 parts.append(lookup("__ioprio_class_name", "An I/O priority class: IOPRIO_CLASS_BE.", IOPRIO_CLASS))
 parts.append("""/** ioprio_get's and ioprio_set's which: IOPRIO_WHO_PROCESS, else in decimal. */
 function _stp_ioprio_which_str:string (which:long) {
-  w = __int32(which)
-  if (w == 1) return "IOPRIO_WHO_PROCESS"
-  if (w == 2) return "IOPRIO_WHO_PGRP"
-  if (w == 3) return "IOPRIO_WHO_USER"
-  return sprintf("%d", w)
+  __w = __int32(which)
+  if (__w == 1) return "IOPRIO_WHO_PROCESS"
+  if (__w == 2) return "IOPRIO_WHO_PGRP"
+  if (__w == 3) return "IOPRIO_WHO_USER"
+  return sprintf("%d", __w)
 }""")
 parts.append("""/** An I/O priority as stap's _stp_ioprio_value_str shows it: its class,
  *  then its data: IOPRIO_CLASS_BE|4. */
 function _stp_ioprio_value_str:string (value:long) {
-  v = value & 0xffffffff
-  return __ioprio_class_name(v >> 13) . sprintf("|%d", __int32(value) & 0x1fff)
+  __v = value & 0xffffffff
+  return __ioprio_class_name(__v >> 13) . sprintf("|%d", __int32(value) & 0x1fff)
 }""")
 parts.append(bits("__shmget_flag_bits", SHMGET))
 parts.append(bits("_stp_msgflg_str", MSGFLG))
@@ -415,10 +418,10 @@ parts.append(lookup("_priority_which_str", "getpriority's which: PRIO_PROCESS.",
 parts.append(lookup("__sched_policy_name", "A scheduling policy without its flags: SCHED_FIFO.", SCHED_POLICY))
 parts.append("""/** A scheduling policy: SCHED_RR, SCHED_RESET_ON_FORK|SCHED_FIFO. */
 function _sched_policy_str:string (policy:long) {
-  p = policy & 0xffffffff
-  if (p > 0 && p < 0x80000000 && (p & 0x40000000))
-    return "SCHED_RESET_ON_FORK|" . __sched_policy_name(p & ~0x40000000)
-  return __sched_policy_name(p)
+  __p = policy & 0xffffffff
+  if (__p > 0 && __p < 0x80000000 && (__p & 0x40000000))
+    return "SCHED_RESET_ON_FORK|" . __sched_policy_name(__p & ~0x40000000)
+  return __sched_policy_name(__p)
 }""")
 parts.append(bits("_mremap_flags", MREMAP))
 parts.append(bits("_eventfd2_flag_str", EVENTFD))
@@ -434,3 +437,156 @@ function _sigprocmask_how_str:string (how:long) {
   return sprintf("0x%x", how)
 }""")
 open("stdlib/linux/syscalls_decode.stp", "w").write("\n\n".join(parts) + "\n")
+
+parts = ["""// More decoders of the syscall tapset (memory policies, extended
+// attributes, fanotify, ptrace, siginfo codes, reboot, bpf, perf, ...),
+// x86_64 values, as the syscall probes' argstr shows them.
+//
+// Generated by tools/gen_syscall_decoders.py; edit the lists there.
+"""]
+BPF_CMD = [(0, "BPF_MAP_CREATE"), (1, "BPF_MAP_LOOKUP_ELEM"), (2, "BPF_MAP_UPDATE_ELEM"), (3, "BPF_MAP_DELETE_ELEM"),
+           (4, "BPF_MAP_GET_NEXT_KEY"), (5, "BPF_PROG_LOAD")]
+ADJ_MODES = [(0x0001, "ADJ_OFFSET"), (0x0002, "ADJ_FREQUENCY"), (0x0004, "ADJ_MAXERROR"), (0x0008, "ADJ_ESTERROR"),
+             (0x0010, "ADJ_STATUS"), (0x0020, "ADJ_TIMECONST"), (0x4000, "ADJ_TICK"),
+             (0x8001, "ADJ_OFFSET_SINGLESHOT")]
+FAN_CLASS = [(0, "FAN_CLASS_NOTIF"), (4, "FAN_CLASS_CONTENT"), (8, "FAN_CLASS_PRE_CONTENT")]
+FAN_INIT_EXTRA = [(1, "FAN_CLOEXEC"), (2, "FAN_NONBLOCK"), (0x10, "FAN_UNLIMITED_QUEUE"),
+                  (0x20, "FAN_UNLIMITED_MARKS")]
+FAN_MARK = [(1, "FAN_MARK_ADD"), (2, "FAN_MARK_REMOVE"), (0x80, "FAN_MARK_FLUSH"), (4, "FAN_MARK_DONT_FOLLOW"),
+            (8, "FAN_MARK_ONLYDIR"), (0x10, "FAN_MARK_MOUNT"), (0x20, "FAN_MARK_IGNORED_MASK"),
+            (0x40, "FAN_MARK_IGNORED_SURV_MODIFY")]
+FAN_MASK = [(1, "FAN_ACCESS"), (2, "FAN_MODIFY"), (8, "FAN_CLOSE_WRITE"), (0x10, "FAN_CLOSE_NOWRITE"),
+            (0x20, "FAN_OPEN"), (0x4000, "FAN_Q_OVERFLOW"), (0x10000, "FAN_OPEN_PERM"), (0x20000, "FAN_ACCESS_PERM"),
+            (0x40000000, "FAN_ONDIR"), (0x08000000, "FAN_EVENT_ON_CHILD")]
+XATTR = [(1, "XATTR_CREATE"), (2, "XATTR_REPLACE")]
+MPOL_FLAGS = [(1, "MPOL_F_NODE"), (2, "MPOL_F_ADDR"), (4, "MPOL_F_MEMS_ALLOWED")]
+MPOL_MODE_FLAGS = [(1 << 15, "MPOL_F_STATIC_NODES"), (1 << 14, "MPOL_F_RELATIVE_NODES")]
+MPOL_MODE = [(0, "MPOL_DEFAULT"), (1, "MPOL_PREFERRED"), (2, "MPOL_BIND"), (3, "MPOL_INTERLEAVE"), (4, "MPOL_LOCAL")]
+MSGCTL = [(3, "IPC_INFO"), (2, "IPC_STAT"), (0, "IPC_RMID"), (1, "IPC_SET"), (12, "MSG_INFO"), (11, "MSG_STAT")]
+PERF_FLAGS = [(1, "PERF_FLAG_FD_NO_GROUP"), (2, "PERF_FLAG_FD_OUTPUT"), (4, "PERF_FLAG_PID_CGROUP"),
+              (8, "PERF_FLAG_FD_CLOEXEC")]
+PKEY = [(1, "PKEY_DISABLE_ACCESS"), (2, "PKEY_DISABLE_WRITE")]
+REBOOT_MAGIC = [(0xfee1dead, "LINUX_REBOOT_MAGIC1"), (672274793, "LINUX_REBOOT_MAGIC2"),
+                (85072278, "LINUX_REBOOT_MAGIC2A"), (369367448, "LINUX_REBOOT_MAGIC2B"),
+                (537993216, "LINUX_REBOOT_MAGIC2C")]
+REBOOT_CMD = [(0x01234567, "LINUX_REBOOT_CMD_RESTART"), (0xCDEF0123, "LINUX_REBOOT_CMD_HALT"),
+              (0x89ABCDEF, "LINUX_REBOOT_CMD_CAD_ON"), (0, "LINUX_REBOOT_CMD_CAD_OFF"),
+              (0x4321FEDC, "LINUX_REBOOT_CMD_POWER_OFF"), (0xA1B2C3D4, "LINUX_REBOOT_CMD_RESTART2"),
+              (0xD000FCE2, "LINUX_REBOOT_CMD_SW_SUSPEND"), (0x45584543, "LINUX_REBOOT_CMD_KEXEC")]
+SWAPON = [(0x8000, "SWAP_FLAG_PREFER"), (0x10000, "SWAP_FLAG_DISCARD"), (0x20000, "SWAP_FLAG_DISCARD_ONCE"),
+          (0x40000, "SWAP_FLAG_DISCARD_PAGES")]
+UFFD = [(0o4000, "O_NONBLOCK"), (0o2000000, "O_CLOEXEC")]
+PTRACE_REQ = [(0, "PTRACE_TRACEME"), (1, "PTRACE_PEEKTEXT"), (2, "PTRACE_PEEKDATA"), (3, "PTRACE_PEEKUSR"),
+              (4, "PTRACE_POKETEXT"), (5, "PTRACE_POKEDATA"), (6, "PTRACE_POKEUSR"), (7, "PTRACE_CONT"),
+              (8, "PTRACE_KILL"), (9, "PTRACE_SINGLESTEP"), (16, "PTRACE_ATTACH"), (17, "PTRACE_DETACH"),
+              (24, "PTRACE_SYSCALL"), (0x4200, "PTRACE_SETOPTIONS"), (0x4201, "PTRACE_GETEVENTMSG"),
+              (0x4202, "PTRACE_GETSIGINFO"), (0x4203, "PTRACE_SETSIGINFO"), (0x4204, "PTRACE_GETREGSET"),
+              (0x4205, "PTRACE_SETREGSET"), (0x4206, "PTRACE_SEIZE"), (0x4207, "PTRACE_INTERRUPT"),
+              (0x4208, "PTRACE_LISTEN"), (0x4209, "PTRACE_PEEKSIGINFO"), (0x420a, "PTRACE_GETSIGMASK"),
+              (0x420b, "PTRACE_SETSIGMASK")]
+PTRACE_ARCH_REQ = [(12, "PTRACE_GETREGS"), (13, "PTRACE_SETREGS"), (14, "PTRACE_GETFPREGS"), (15, "PTRACE_SETFPREGS"),
+                   (18, "PTRACE_GETFPXREGS"), (19, "PTRACE_SETFPXREGS"), (21, "PTRACE_OLDSETOPTIONS"),
+                   (25, "PTRACE_GET_THREAD_AREA"), (26, "PTRACE_SET_THREAD_AREA"), (30, "PTRACE_ARCH_PRCTL"),
+                   (31, "PTRACE_SYSEMU"), (32, "PTRACE_SYSEMU_SINGLESTEP"), (33, "PTRACE_SINGLEBLOCK")]
+PTRACE_OPTIONS = [(1 << 20, "PTRACE_O_EXITKILL"), (8, "PTRACE_O_TRACECLONE"), (0x10, "PTRACE_O_TRACEEXEC"),
+                  (0x40, "PTRACE_O_TRACEEXIT"), (2, "PTRACE_O_TRACEFORK"), (1, "PTRACE_O_TRACESYSGOOD"),
+                  (4, "PTRACE_O_TRACEVFORK"), (0x20, "PTRACE_O_TRACEVFORKDONE"), (0x80, "PTRACE_O_TRACESECCOMP")]
+ARCH_PRCTL = [(0x1001, "ARCH_SET_GS"), (0x1002, "ARCH_SET_FS"), (0x1003, "ARCH_GET_FS"), (0x1004, "ARCH_GET_GS")]
+ELF_NOTES = [(1, "NT_PRSTATUS"), (2, "NT_PRFPREG"), (3, "NT_PRPSINFO"), (4, "NT_TASKSTRUCT"), (6, "NT_AUXV"),
+             (0x53494749, "NT_SIGINFO"), (0x46494c45, "NT_FILE"), (0x46e62b7f, "NT_PRXFPREG"), (0x100, "NT_PPC_VMX"),
+             (0x101, "NT_PPC_SPE"), (0x102, "NT_PPC_VSX"), (0x200, "NT_386_TLS"), (0x201, "NT_386_IOPERM"),
+             (0x202, "NT_X86_XSTATE")] + [(0x300 + i, "NT_S390_" + n) for i, n in enumerate(
+                 ["HIGH_GPRS", "TIMER", "TODCMP", "TODPREG", "CTRS", "PREFIX", "LAST_BREAK", "SYSTEM_CALL", "TDB",
+                  "VXRS_LOW", "VXRS_HIGH"])] + [
+             (0x400, "NT_ARM_VFP"), (0x401, "NT_ARM_TLS"), (0x402, "NT_ARM_HW_BREAK"), (0x403, "NT_ARM_HW_WATCH"),
+             (0x404, "NT_ARM_SYSTEM_CALL"), (0x500, "NT_METAG_CBUF"), (0x501, "NT_METAG_RPIPE"),
+             (0x502, "NT_METAG_TLS")]
+SI_CODE = [(0, "SI_USER"), (0x80, "SI_KERNEL"), (-1, "SI_QUEUE"), (-2, "SI_TIMER"), (-3, "SI_MESGQ"),
+           (-4, "SI_ASYNCIO"), (-5, "SI_SIGIO"), (-6, "SI_TKILL"), (-7, "SI_DETHREAD")]
+SI_CODES_BY_SIGNAL = [
+    (4, [(i + 1, "ILL_" + n) for i, n in enumerate(
+        ["ILLOPC", "ILLOPN", "ILLADR", "ILLTRP", "PRVOPC", "PRVREG", "COPROC", "BADSTK"])]),
+    (8, [(i + 1, "FPE_" + n) for i, n in enumerate(
+        ["INTDIV", "INTOVF", "FLTDIV", "FLTOVF", "FLTUND", "FLTRES", "FLTINV", "FLTSUB"])]),
+    (11, [(1, "SEGV_MAPERR"), (2, "SEGV_ACCERR"), (3, "SEGV_BNDERR")]),
+    (7, [(1, "BUS_ADRALN"), (2, "BUS_ADRERR"), (3, "BUS_OBJERR"), (4, "BUS_MCEERR_AR"), (5, "BUS_MCEERR_AO")]),
+    (5, [(1, "TRAP_BRKPT"), (2, "TRAP_TRACE"), (3, "TRAP_BRANCH"), (4, "TRAP_HWBKPT")]),
+    (17, [(i + 1, "CLD_" + n) for i, n in enumerate(["EXITED", "KILLED", "DUMPED", "TRAPPED", "STOPPED", "CONTINUED"])]),
+    (29, [(i + 1, "POLL_" + n) for i, n in enumerate(["IN", "OUT", "MSG", "ERR", "PRI", "HUP"])]),
+    (31, [(1, "SYS_SECCOMP")]),
+]
+
+parts.append(lookup("_bpf_cmd_str", "bpf's command: BPF_MAP_CREATE.", BPF_CMD, wide=True))
+parts.append(bits("__adjtimex_mode_bits", ADJ_MODES, u32=True))
+parts.append(lookup("__fanotify_class_name", "fanotify_init's notification class: FAN_CLASS_NOTIF.", FAN_CLASS))
+parts.append(bits("__fanotify_init_extra_bits", FAN_INIT_EXTRA))
+parts.append("""/** fanotify_init's flags: the notification class, then the other flags:
+ *  FAN_CLASS_NOTIF|FAN_CLOEXEC|FAN_NONBLOCK. */
+function _fanotify_init_flags_str:string (flags:long) {
+  __f = flags & 0xffffffff
+  __s = __fanotify_class_name(__f & 0xc)
+  if (__f & ~0xc) __s .= "|" . __fanotify_init_extra_bits(__f & ~0xc)
+  return __s
+}""")
+parts.append(bits("_fanotify_mark_flags_str", FAN_MARK, u32=True))
+parts.append(bits("_fanotify_mark_mask_str", FAN_MASK))
+parts.append(bits("_stp_xattr_flags_str", XATTR, u32=True))
+parts.append(bits("_mempolicy_flags_str", MPOL_FLAGS))
+parts.append(lookup("__mempolicy_mode_flag_name", "A memory policy's mode flags: MPOL_F_STATIC_NODES.", MPOL_MODE_FLAGS))
+parts.append(lookup("__mempolicy_mode_name", "A memory policy's mode: MPOL_BIND.", MPOL_MODE))
+parts.append("""/** A memory policy's mode as stap's _mempolicy_mode_str shows it: its
+ *  mode flags (MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES and
+ *  MPOL_F_NUMA_BALANCING, looked up together), then the mode:
+ *  MPOL_F_STATIC_NODES|MPOL_BIND, MPOL_DEFAULT. */
+function _mempolicy_mode_str:string (mode:long) {
+  __m = mode & 0xffffffff
+  __s = ""
+  if (__m != 0xffffffff && (__m & 0xe000)) {
+    __s = __mempolicy_mode_flag_name(__m & 0xe000) . "|"
+    __m &= ~0xe000
+  }
+  return __s . __mempolicy_mode_name(__m)
+}""")
+parts.append(lookup("__msgctl_cmd_name", "A command of msgctl without IPC_64: IPC_STAT.", MSGCTL))
+parts.append("""/** A command of msgctl: IPC_64|IPC_STAT, IPC_RMID. */
+function _stp_msgctl_cmd_str:string (cmd:long) {
+  __c = cmd & 0xffffffff
+  if (__c & 0x100)
+    return "IPC_64|" . __msgctl_cmd_name(__c & ~0x100)
+  return __msgctl_cmd_name(__c)
+}""")
+parts.append(bits("_perf_event_open_flags_str", PERF_FLAGS))
+parts.append(bits("_pkey_alloc_init_val_str", PKEY, u32=True))
+parts.append(lookup("_reboot_magic_str", "A magic number of reboot: LINUX_REBOOT_MAGIC1.", REBOOT_MAGIC))
+parts.append(lookup("_reboot_flag_str", "reboot's command: LINUX_REBOOT_CMD_CAD_ON.", REBOOT_CMD))
+parts.append(bits("__swapon_flag_bits", SWAPON))
+parts.append("""/** swapon's flags: SWAP_FLAG_DISCARD, SWAP_FLAG_PREFER|5 (the priority
+ *  follows when SWAP_FLAG_PREFER is set). */
+function _swapon_flags_str:string (flags:long) {
+  __f = flags & 0xffffffff
+  __s = __swapon_flag_bits(__f & ~0x7fff)
+  if (flags & 0x8000) __s .= sprintf("|%d", __f & 0x7fff)
+  return __s
+}""")
+parts.append(bits("_userfaultfd_flags_str", UFFD, u32=True))
+parts.append(lookup("__ptrace_request_str", "A request of ptrace: PTRACE_PEEKDATA.", PTRACE_REQ, wide=True))
+parts.append(lookup("__arch_ptrace_request_str", "A request of ptrace of x86: PTRACE_GETREGS.", PTRACE_ARCH_REQ,
+                    wide=True))
+parts.append(bits("_ptrace_options_str", PTRACE_OPTIONS))
+parts.append(lookup("_arch_ptrace_prctl_str", "PTRACE_ARCH_PRCTL's code: ARCH_GET_FS.", ARCH_PRCTL))
+parts.append(lookup("_stp_elf_notes_str", "A note type of PTRACE_GETREGSET: NT_PRSTATUS.", ELF_NOTES, wide=True))
+parts.append(lookup("__siginfo_code_name", "A siginfo's si_code of any signal: SI_QUEUE.", SI_CODE, wide=True))
+sc = ["/** A siginfo's si_code as stap's _stp_siginfo_u shows it: by its generic",
+      " *  name, else in hex followed by the name it has for signal signo",
+      " *  (0x1CLD_EXITED: stap appends that name to the hex it wrote first). */",
+      "function __siginfo_code_str:string (signo:long, code:long) {",
+      "  __s = __siginfo_code_name(code)",
+      '  if (substr(__s, 0, 1) != "0") return __s']
+for sig, items in SI_CODES_BY_SIGNAL:
+    sc.append(f"  if (signo == {sig}) {{")
+    for i in range(0, len(items), 3):
+        sc.append("    " + "; ".join(f'if (code == {v}) return __s . "{n}"' for v, n in items[i:i + 3]))
+    sc.append('    return __s . sprintf("0x%x", code)\n  }')
+sc.append("  return __s\n}")
+parts.append("\n".join(sc))
+open("stdlib/linux/syscalls_decode2.stp", "w").write("\n\n".join(parts) + "\n")

@@ -34,6 +34,7 @@
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -65,6 +66,71 @@ static void expect(long ret, int hex, const char *fmt, ...) {
 		fprintf(out, " = %ld\n", ret);
 }
 
+/* name(argstr) with argstr cut to stap's MAXSTRINGLEN (127 characters),
+ * as the tapset's strings are. */
+static void expect_cut(long ret, const char *name, const char *fmt, ...) {
+	char argstr[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(argstr, sizeof argstr, fmt, ap);
+	va_end(ap);
+	argstr[127] = 0;
+	expect(ret, 0, "%s(%s)", name, argstr);
+}
+
+/* stap's user_buffer_quoted(buf, inlen, outlen) of ASCII bytes, as its
+ * runtime's _stp_text_str writes it: quoted, escaped (\n, \", \\, octal),
+ * cut when it passes outlen - 2 characters, with "..." unless the first
+ * byte that did not fit is a NUL or the last one. */
+static const char *buffer_quoted(const unsigned char *in, int inlen, int outlen) {
+	static char out[256];
+	char *o = out, *esc = NULL;
+	int esc_len = 0, c = 0;
+	if (inlen <= 0 || inlen > 127)
+		inlen = 127;
+	outlen = (outlen < 5 ? 5 : outlen) - 2;
+	*o++ = '"';
+	while (inlen > 0) {
+		c = *in;
+		if (outlen <= 0)
+			break;
+		in++;
+		inlen--;
+		char e[8];
+		if (c >= 32 && c <= 126 && c != '"' && c != '\\')
+			snprintf(e, sizeof e, "%c", c);
+		else if (c && strchr("\a\b\f\n\r\t\v\"\\", c))
+			snprintf(e, sizeof e, "\\%c", "abfnrtv\"\\"[strchr("\a\b\f\n\r\t\v\"\\", c) - "\a\b\f\n\r\t\v\"\\"]);
+		else
+			snprintf(e, sizeof e, "\\%03o", c);
+		int num = strlen(e);
+		if (num > 1 && !esc && outlen - 3 < num)
+			esc = o, esc_len = num;
+		if (outlen < num)
+			break;
+		memcpy(o, e, num);
+		o += num;
+		outlen -= num;
+	}
+	if (c && inlen > 0) {
+		char *cut = o - 3 + outlen;
+		o = esc && esc < cut && cut < esc + esc_len ? esc : cut;
+		strcpy(o, "\"...");
+	} else
+		strcpy(o, "\"");
+	return out;
+}
+
+/* ctime() as stap's ctime shows seconds since the epoch. */
+static const char *stap_ctime(time_t t) {
+	static char s[2][64];
+	static int i;
+	struct tm tm;
+	i ^= 1;
+	strftime(s[i], sizeof s[i], "%a %b %e %H:%M:%S %Y", gmtime_r(&t, &tm));
+	return s[i];
+}
+
 int main(int argc, char **argv) {
 	char path[256], path2[256], buf[4096];
 	long fd, fd2, r;
@@ -77,9 +143,15 @@ int main(int argc, char **argv) {
 	snprintf(path, sizeof path, "%s/a", argv[2]);
 	snprintf(path2, sizeof path2, "%s/b", argv[2]);
 	pid_t pid = getpid(), tid = gettid();
+	/* strftime reads the time zone: now, not between the markers. */
+	tzset();
+	stap_ctime(0);
 
 	r = syscall(SYS_close, -1000);
 	expect(r, 0, "close(-1000)");
+	/* With a third argument, only the calls of the second part. */
+	if (argc > 3)
+		goto decoders;
 
 	fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	expect(fd, 0, "openat(AT_FDCWD, \"%s\", O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0640)", path);
@@ -593,6 +665,168 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_ioprio_get, 9, 0);
 	expect(r, 0, "ioprio_get(9, 0)");
 
+	goto rest;
+
+	/* The second part: buffers as stap's user_buffer_quoted cuts them, and
+	 * the calls whose arguments stap decodes with its own structures and
+	 * names (the syscall tapset's decoders of memory policies, xattrs,
+	 * siginfo, ptrace, ...). */
+decoders:;
+	/* Buffers as stap's user_buffer_quoted cuts them. */
+	unsigned char wb[80];
+	memset(wb, 'a', sizeof wb);
+	r = syscall(SYS_write, -1, wb, 60);
+	expect(r, 0, "write(-1, %s, 60)", buffer_quoted(wb, 60, 50));
+	memcpy(wb + 44, "\001bbb", 4);
+	r = syscall(SYS_write, -1, wb, 70);
+	expect(r, 0, "write(-1, %s, 70)", buffer_quoted(wb, 70, 50));
+	memset(wb, 'a', sizeof wb);
+	wb[47] = '\n';
+	r = syscall(SYS_write, -1, wb, 48);
+	expect(r, 0, "write(-1, %s, 48)", buffer_quoted(wb, 48, 50));
+	wb[47] = 'a';
+	wb[48] = 0;
+	r = syscall(SYS_write, -1, wb, 60);
+	expect(r, 0, "write(-1, %s, 60)", buffer_quoted(wb, 60, 50));
+	r = syscall(SYS_write, -1, "hi\0there\t\"\\", 12);
+	expect(r, 0, "write(-1, %s, 12)", buffer_quoted((const unsigned char *)"hi\0there\t\"\\", 12, 50));
+
+	/* Memory policies. */
+	int mode = -1;
+	long mp = syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	expect(mp, 1, "mmap2(0x0, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)");
+	r = syscall(SYS_set_mempolicy, 2 | (1 << 15) /* MPOL_BIND|MPOL_F_STATIC_NODES */, NULL, 0);
+	expect(r, 0, "set_mempolicy(MPOL_F_STATIC_NODES|MPOL_BIND, 0x0, 0)");
+	r = syscall(SYS_set_mempolicy, 0 /* MPOL_DEFAULT */, NULL, 0);
+	expect(r, 0, "set_mempolicy(MPOL_DEFAULT, 0x0, 0)");
+	r = syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 0);
+	expect(r, 0, "get_mempolicy(0x%lx, 0x0, 0, 0x0, 0x0)", (long)&mode);
+	r = syscall(SYS_get_mempolicy, &mode, NULL, 0, mp, 3 /* MPOL_F_NODE|MPOL_F_ADDR */);
+	expect(r, 0, "get_mempolicy(0x%lx, 0x0, 0, 0x%lx, MPOL_F_NODE|MPOL_F_ADDR)", (long)&mode, mp);
+	/* stap decodes mbind's and move_pages' MPOL_MF_ flags by the MPOL_F_ names. */
+	r = syscall(SYS_mbind, mp, 4096, 1 /* MPOL_PREFERRED */, NULL, 0, 2 /* MPOL_MF_MOVE */);
+	expect(r, 0, "mbind(0x%lx, 4096, MPOL_PREFERRED, 0x0, 0, MPOL_F_ADDR)", mp);
+	r = syscall(SYS_move_pages, 0, 0, NULL, NULL, NULL, 2);
+	expect(r, 0, "move_pages(0, 0, 0x0, 0x0, 0x0, MPOL_F_ADDR)");
+	r = syscall(SYS_remap_file_pages, mp, 4096, 0, 0, 0);
+	expect(r, 0, "remap_file_pages(0x%lx, 0x1000, PROT_NONE, 0x0, 0x0)", mp);
+
+	/* Extended attributes: the value's text, its flags. */
+	r = syscall(SYS_setxattr, path, "user.k", "v1", 3, 1 /* XATTR_CREATE */);
+	expect(r, 0, "setxattr(\"%s\", \"user.k\", \"v1\", 3, XATTR_CREATE)", path);
+	r = syscall(SYS_lsetxattr, path, "user.k", "\001a\"b", 4, 2 /* XATTR_REPLACE */);
+	expect(r, 0, "lsetxattr(\"%s\", \"user.k\", \"\\x01a\"b\", 4, XATTR_REPLACE)", path);
+	r = syscall(SYS_fsetxattr, -1, "user.k", NULL, 0, 0);
+	expect(r, 0, "fsetxattr(-1, \"user.k\", 0x0, 0, 0x0)");
+
+	/* Signals with a siginfo (signal 0 only checks). */
+	siginfo_t qi;
+	memset(&qi, 0, sizeof qi);
+	qi.si_signo = SIGUSR1;
+	qi.si_code = SI_QUEUE;
+	qi.si_pid = 1234;
+	qi.si_uid = 5;
+	r = syscall(SYS_rt_sigqueueinfo, pid, 0, &qi);
+	expect(r, 0, "rt_sigqueueinfo(%d, SIG_0, {si_signo=SIGUSR1, si_code=SI_QUEUE, si_pid=1234, si_uid=5})", pid);
+	memset(&qi, 0, sizeof qi);
+	qi.si_signo = SIGCHLD;
+	qi.si_code = CLD_EXITED;
+	qi.si_pid = 7;
+	qi.si_uid = 8;
+	qi.si_status = 3;
+	/* stap writes a code it knows only by the signal after its hex. */
+	r = syscall(SYS_rt_tgsigqueueinfo, pid, tid, 0, &qi);
+	expect(r, 0, "rt_tgsigqueueinfo(%d, %d, SIG_0, {si_signo=SIGCHLD, si_code=0x1CLD_EXITED, si_pid=7, si_uid=8, si_status=3})", pid, tid);
+	memset(&qi, 0, sizeof qi);
+	sigset_t set2;
+	sigemptyset(&set2);
+	sigaddset(&set2, SIGUSR2);
+	struct timespec nowait = {0, 0};
+	r = syscall(SYS_rt_sigtimedwait, &set2, &qi, &nowait, 8);
+	expect(r, 0, "rt_sigtimedwait([SIGUSR2], {si_signo=SIG_0, si_code=SI_USER, si_pid=0, si_uid=0}, [0.000000000], 8)");
+
+	/* ptrace by request, on a process that does not exist. */
+	long word;
+	struct iovec regs_iov = {buf, 64};
+	r = syscall(SYS_ptrace, PTRACE_PEEKDATA, 0x7ffffff0, 0x1000, &word);
+	expect(r, 0, "ptrace(PTRACE_PEEKDATA, %d, 0x1000, [0x%lx])", 0x7ffffff0, (long)&word);
+	r = syscall(SYS_ptrace, PTRACE_CONT, 0x7ffffff0, 0, SIGUSR1);
+	expect(r, 0, "ptrace(PTRACE_CONT, %d, 0x0, SIGUSR1)", 0x7ffffff0);
+	r = syscall(SYS_ptrace, PTRACE_SETOPTIONS, 0x7ffffff0, 0, PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC);
+	expect(r, 0, "ptrace(PTRACE_SETOPTIONS, %d, 0x0, PTRACE_O_TRACECLONE|PTRACE_O_TRACEEXEC)", 0x7ffffff0);
+	r = syscall(SYS_ptrace, 0x4204 /* PTRACE_GETREGSET */, 0x7ffffff0, 1 /* NT_PRSTATUS */, &regs_iov);
+	expect(r, 0, "ptrace(PTRACE_GETREGSET, %d, NT_PRSTATUS, [{0x%lx, 64}])", 0x7ffffff0, (long)buf);
+	r = syscall(SYS_ptrace, 30 /* PTRACE_ARCH_PRCTL */, 0x7ffffff0, &word, 0x1003 /* ARCH_GET_FS */);
+	expect(r, 0, "ptrace(PTRACE_ARCH_PRCTL, %d, 0x%lx, ARCH_GET_FS)", 0x7ffffff0, (long)&word);
+	r = syscall(SYS_ptrace, 0x7777, 0x7ffffff0, 0, 0);
+	expect(r, 0, "ptrace(0x7777, %d, 0x0, 0x0)", 0x7ffffff0);
+
+	/* reboot with a wrong second magic number does nothing. */
+	r = syscall(SYS_reboot, 0xfee1dead, 0, 0x89ABCDEF /* LINUX_REBOOT_CMD_CAD_ON */, NULL);
+	expect(r, 0, "reboot(LINUX_REBOOT_MAGIC1, 0x0, LINUX_REBOOT_CMD_CAD_ON, 0x0)");
+	r = syscall(SYS_bpf, 0 /* BPF_MAP_CREATE */, NULL, 0);
+	expect(r, 0, "bpf(BPF_MAP_CREATE, 0x0, 0)");
+	r = syscall(SYS_bpf, 99, NULL, 0);
+	expect(r, 0, "bpf(0x63, 0x0, 0)");
+	r = syscall(SYS_perf_event_open, NULL, 0, -1, -1, 8 /* PERF_FLAG_FD_CLOEXEC */);
+	expect(r, 0, "perf_event_open(0x0, 0, -1, -1, PERF_FLAG_FD_CLOEXEC)");
+	r = syscall(SYS_msgctl, -1, IPC_STAT, NULL);
+	expect(r, 0, "msgctl(-1, IPC_STAT, 0x0)");
+	r = syscall(SYS_msgctl, -1, 0x100 | MSG_STAT, NULL);
+	expect(r, 0, "msgctl(-1, IPC_64|MSG_STAT, 0x0)");
+	r = syscall(SYS_swapon, "/nonexistent/x", 0x8000 | 5 /* SWAP_FLAG_PREFER, priority 5 */);
+	expect(r, 0, "swapon(\"/nonexistent/x\", SWAP_FLAG_PREFER|5)");
+	r = syscall(SYS_add_key, "user", "stp-test", "payload\0x", 9, 0);
+	expect(r, 0, "add_key(\"user\", \"stp-test\", \"payload\\000x\", 9, 0)");
+
+	/* fds of fanotify and userfaultfd, closed when they opened. */
+	r = syscall(SYS_fanotify_init, 0x1 | 0x2 /* FAN_CLOEXEC|FAN_NONBLOCK */, O_RDONLY | O_CLOEXEC);
+	expect(r, 0, "fanotify_init(FAN_CLASS_NOTIF|FAN_CLOEXEC|FAN_NONBLOCK, O_RDONLY|O_CLOEXEC)");
+	if (r >= 0)
+		expect(syscall(SYS_close, r), 0, "close(%ld)", r);
+	r = syscall(SYS_fanotify_mark, -1, 0x1 | 0x8 /* FAN_MARK_ADD|FAN_MARK_ONLYDIR */,
+		    0x20ULL | 0x40000000ULL /* FAN_OPEN|FAN_ONDIR */, AT_FDCWD, "/nonexistent/x");
+	expect(r, 0, "fanotify_mark(-1, FAN_MARK_ADD|FAN_MARK_ONLYDIR, FAN_OPEN|FAN_ONDIR, AT_FDCWD, \"/nonexistent/x\")");
+	r = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	expect(r, 0, "userfaultfd(O_NONBLOCK|O_CLOEXEC)");
+	if (r >= 0)
+		expect(syscall(SYS_close, r), 0, "close(%ld)", r);
+	r = syscall(SYS_memfd_secret, O_CLOEXEC);
+	expect(r, 0, "memfd_secret(O_CLOEXEC)");
+	if (r >= 0)
+		expect(syscall(SYS_close, r), 0, "close(%ld)", r);
+	r = syscall(SYS_pkey_alloc, 0, 2 /* PKEY_DISABLE_WRITE */);
+	expect(r, 0, "pkey_alloc(0, PKEY_DISABLE_WRITE)");
+
+	/* Structures shown on entry: what the program put there. */
+	struct sysinfo_raw { long l[14]; } sinfo;
+	memset(&sinfo, 0, sizeof sinfo);
+	r = syscall(SYS_sysinfo, &sinfo);
+	expect(r, 0, "sysinfo({uptime=0, loads=[0, 0, 0], totalram=0, freeram=0, sharedram=0, bufferram=0, totalswap=0, freeswap=0, procs=0})");
+	long tx[26];
+	memset(tx, 0, sizeof tx);
+	tx[0] = 0x8001; /* modes: ADJ_OFFSET_SINGLESHOT */
+	tx[1] = 7;      /* offset */
+	tx[5] = -1;     /* status */
+	tx[6] = 3;      /* constant */
+	tx[11] = 10000; /* tick */
+	r = syscall(SYS_clock_adjtime, 99, tx);
+	expect_cut(r, "clock_adjtime", "0x63, {ADJ_OFFSET|ADJ_OFFSET_SINGLESHOT, constant=3, esterror=0, freq=0, maxerror=0, offset=7, precision=0, status=-1, tick=10000, tolerance=0}");
+	unsigned int attr[16];
+	memset(attr, 0, sizeof attr);
+	attr[0] = 48;  /* size */
+	attr[4] = 3;   /* sched_nice */
+	r = syscall(SYS_sched_setattr, 0x7ffffff0, attr, 0);
+	expect_cut(r, "sched_setattr", "%d, {size=48, sched_policy=0, sched_flags=0, sched_nice=3, sched_priority=0, sched_runtime=0, sched_deadline=0, sched_period=0}, 0", 0x7ffffff0);
+	r = syscall(SYS_sched_getattr, 0x7ffffff0, attr, 56, 0);
+	expect_cut(r, "sched_getattr", "%d, {size=48, sched_policy=0, sched_flags=0, sched_nice=3, sched_priority=0, sched_runtime=0, sched_deadline=0, sched_period=0}, 56, 0", 0x7ffffff0);
+	long times2[2] = {0, 86400 + 3661};
+	r = syscall(SYS_utime, path, times2);
+	expect(r, 0, "utime(\"%s\", [%s, %s])", path, stap_ctime(times2[0]), stap_ctime(times2[1]));
+	goto done;
+
+rest:;
+
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
 	r = syscall(SYS_execve, args[0], args, env);
@@ -602,6 +836,7 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_getpid);
 	expect(r, 0, "getpid()");
 
+done:
 	r = syscall(SYS_close, -1001);
 	expect(r, 0, "close(-1001)");
 	fclose(out);
