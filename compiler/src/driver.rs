@@ -222,11 +222,13 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         // megabyte) only for scripts that name syscall probes or
         // functions, and for the dumps of the whole library.
         // A script's text names them where its arguments ($1) do not;
-        // `-I` tapsets may build on them.
+        // `-I` tapsets may build on them, and so do the `signal.sys*`,
+        // `signal.pending` and `kprocess.exec*` aliases.
+        let names = |t: &str| ["syscall", "signal", "kprocess"].iter().any(|w| t.contains(w));
         let syscalls = opts.dump.is_some()
             || !opts.include_dirs.is_empty()
-            || opts.scripts.iter().any(|s| s.text.contains("syscall"))
-            || opts.args.iter().any(|a| a.contains("syscall"));
+            || opts.scripts.iter().any(|s| names(&s.text))
+            || opts.args.iter().any(|a| names(a));
         for i in 0..library.files.len() {
             if !syscalls && library.files.get(i).is_some_and(|f| tapset::is_generated_syscalls(&f.name)) {
                 continue;

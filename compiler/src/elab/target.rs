@@ -133,12 +133,17 @@ pub enum ContextVar {
 /// The arguments of a tracepoint as its BTF probe function declares them
 /// (`__bpf_trace_NAME`, the leading `void *` left out).
 fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
-    let f = KFunc { name: format!("__bpf_trace_{name}"), module: None };
-    if let Some(mut proto) = kernel.function_proto(&f) {
-        if !proto.params.is_empty() {
-            proto.params.remove(0);
+    // `__bpf_trace_NAME` exists for an event class's first event only;
+    // `__probestub_NAME` (kernels since 6.5) for every event, its
+    // parameters named too.
+    for stub in [format!("__bpf_trace_{name}"), format!("__probestub_{name}")] {
+        let f = KFunc { name: stub, module: None };
+        if let Some(mut proto) = kernel.function_proto(&f) {
+            if !proto.params.is_empty() {
+                proto.params.remove(0);
+            }
+            return Some(proto);
         }
-        return Some(proto);
     }
     kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })
 }
