@@ -165,6 +165,9 @@ fn function_of(kind: &ProbeKind) -> Option<(KFunc, bool)> {
 
 /// Everything `-L` lists for a point: `(name, C type)`.
 pub fn context_vars(kernel: &Kernel, point: &ResolvedPoint) -> Vec<(String, String)> {
+    if let Some(g) = &point.guard {
+        return super::points::process::context_vars(g);
+    }
     if let Some((func, ret)) = function_of(&point.kind) {
         let Some(proto) = kernel.function_proto(&func) else { return Vec::new() };
         let mut v: Vec<(String, String)> =
@@ -605,6 +608,10 @@ fn start_var(
                 }
                 None => Err(unknown(proto.params.iter().map(|p| p.0.clone()).collect())),
             }
+        }
+        ProbeKind::Tracepoint { tp } if let Some(g) = &point.guard => {
+            let fields = kernel.tracepoint_fields(tp).map_err(|e| Diagnostic::semantic_error(e.0, span))?;
+            super::points::process::syscall_field(&fields, g, name, span).map(Start::Field)
         }
         ProbeKind::Tracepoint { tp } => {
             // The handler reads one source (see `tp_source`).
