@@ -744,6 +744,8 @@ mod cleanup;
 mod concurrency;
 #[path = "runtime/context.rs"]
 mod context;
+#[path = "runtime/families_proc.rs"]
+mod families_proc;
 #[path = "runtime/faults.rs"]
 mod faults;
 #[path = "runtime/foreach.rs"]
