@@ -224,7 +224,7 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         // A script's text names them where its arguments ($1) do not;
         // `-I` tapsets may build on them, and so do the `signal.sys*`,
         // `signal.pending` and `kprocess.exec*` aliases.
-        let names = |t: &str| ["syscall", "signal", "kprocess"].iter().any(|w| t.contains(w));
+        let names = |t: &str| ["syscall", "signal.", "kprocess."].iter().any(|w| t.contains(w));
         let syscalls = opts.dump.is_some()
             || !opts.include_dirs.is_empty()
             || opts.scripts.iter().any(|s| names(&s.text))

@@ -334,3 +334,57 @@ fn every_alias_of_the_families_resolves() {
     let (status, _, err) = stp_run(&["-p2", "-e", script]);
     assert_eq!(status, 1, "{err}");
 }
+
+/// The aliases built on kernel functions (kprobes or fentry: the VM), and
+/// the tracepoint aliases whose arguments a 6.1 kernel names only through
+/// their event class, fired by the same program, built static.
+#[test]
+fn function_aliases_in_the_vm() {
+    let Some(prog) =
+        c_program::build("process families in the VM", "famproc", FAMPROC, &["-O2", "-pthread", "-static"])
+    else {
+        return;
+    };
+    let mut vm = super::common::vm::Vm::new();
+    vm.case_timeout(std::time::Duration::from_secs(100));
+    vm.copy(std::path::Path::new(&prog.text()), "/famproc");
+    let f = "execname() == \"famproc\"";
+    let script = format!(
+        "probe signal.do_action {{ if ({f} && sig == 10) printf(\"do_action %d %s %d\\n\", pid(), sig_name, sa_handler != 0) }}\n\
+         probe signal.checkperm {{ if ({f} && sig == 10) printf(\"checkperm %d %s %d %s\\n\", pid(), sig_name, sig_pid, pid_name) }}\n\
+         probe signal.wakeup {{ if (pid_name == \"famproc\") printf(\"wakeup %d\\n\", sig_pid) }}\n\
+         probe kprocess.start {{ if ({f}) printf(\"start %d %d\\n\", pid(), tid()) }}\n\
+         probe kprocess.release {{ if (task_execname(task) == \"famproc\") printf(\"release %d %d\\n\", released_pid, released_tid) }}\n\
+         probe scheduler.wakeup_new {{ if ({f}) printf(\"wakeup_new %d %d\\n\", task_pid, task_tid) }}\n\
+         probe scheduler.tick {{ if (!ticked++) printf(\"tick %s %d\\n\", name, idle == (pid() == 0)) }}\n\
+         global ticked\n"
+    );
+    let case = vm.case(format!(
+        "stp -e {} -c '/famproc /tmp/did' | sort -u\necho ---\ncat /tmp/did",
+        super::common::vm::quote(&script)
+    ));
+    let Some(run) = vm.run("process families in the VM") else { return };
+    let o = &run.outcomes[case];
+    assert_eq!(o.status, Some(0), "stderr:\n{}", o.stderr);
+    let (events, did) = o.stdout.split_once("---\n").expect("the program's record");
+    let kv: BTreeMap<&str, i64> =
+        did.lines().filter_map(|l| l.split_once(' ')).filter_map(|(k, v)| Some((k, v.trim().parse().ok()?))).collect();
+    let (p, c, t) = (kv["parent"], kv["child"], kv["thread"]);
+    let mut lines: Vec<&str> = events.lines().collect();
+    // The parent's SIGCHLD wakes it, and it may be released before stp
+    // stops: whether either is seen depends on timing.
+    lines.retain(|l| *l != format!("wakeup {p}") && *l != format!("release {p} {p}"));
+    let want = sorted(vec![
+        format!("do_action {p} SIGUSR1 1"),
+        format!("checkperm {p} SIGUSR1 {c} famproc"),
+        format!("wakeup {c}"),
+        format!("start {c} {c}"),
+        format!("start {c} {t}"),
+        format!("release {c} {t}"),
+        format!("release {c} {c}"),
+        format!("wakeup_new {c} {c}"),
+        format!("wakeup_new {c} {t}"),
+        "tick tick 1".to_string(),
+    ]);
+    assert_eq!(sorted(lines.iter().map(|l| l.to_string()).collect()), want, "{}", o.stderr);
+}
