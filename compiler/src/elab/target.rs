@@ -145,39 +145,7 @@ fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
             return Some(proto);
         }
     }
-    let proto =
-        kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })?;
-    if proto.params.iter().all(|(n, _)| !n.is_empty()) {
-        return Some(proto);
-    }
-    Some(class_names(kernel, name, &proto).unwrap_or(proto))
-}
-
-/// Names for a tracepoint's unnamed BTF arguments, on kernels without
-/// `__probestub_NAME`: its event class's `__bpf_trace_CLASS` names them.
-/// The class is a `__bpf_trace_` function with the same argument types
-/// whose name shares the longest `_`-separated prefix with the event's
-/// (`sched_wakeup_new` is of `sched_wakeup_template`).
-fn class_names(kernel: &Kernel, name: &str, proto: &FuncProto) -> Option<FuncProto> {
-    let types: Vec<TypeId> = proto.params.iter().map(|p| p.1).collect();
-    let mut prefix = name;
-    while let Some((head, _)) = prefix.rsplit_once('_') {
-        prefix = head;
-        let funcs = kernel.match_functions(None, &format!("__bpf_trace_{prefix}_*")).ok()?;
-        for f in funcs {
-            let Some(mut class) = kernel.function_proto(&f) else { continue };
-            if class.params.is_empty() {
-                continue;
-            }
-            class.params.remove(0);
-            if class.params.iter().map(|p| p.1).eq(types.iter().copied())
-                && class.params.iter().all(|p| !p.0.is_empty())
-            {
-                return Some(class);
-            }
-        }
-    }
-    None
+    kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })
 }
 
 /// The names of a tracepoint's BTF arguments.

@@ -17,7 +17,9 @@
 //!   script starts are not reported (stap reports them once).
 //! - `thread.begin`: the same return, where the child is a thread.
 //! - `end`: `sched_process_exit` of the process's last thread;
-//!   `thread.end`: of any other thread.
+//!   `thread.end`: of any other thread. With a path, only on kernels
+//!   whose tracepoint fires while the task still has its memory map
+//!   (those with its `group_dead` field, 6.16 on); refused elsewhere.
 //! - `syscall`, `syscall.return`: `raw_syscalls:sys_enter`/`sys_exit`.
 
 use std::os::unix::fs::MetadataExt;
@@ -89,12 +91,18 @@ pub struct Guard {
     pub pid: Option<u32>,
     /// `process.*` under `-c`/`-x`: the target process and its descendants.
     pub tree: bool,
+    /// The exit tracepoint says whether the thread group died with it
+    /// (its `group_dead` field); else the guard reads the group's count
+    /// of live threads, which other threads' exits may have changed by
+    /// then.
+    pub group_dead: bool,
 }
 
 /// Names the guard's own reads of the syscall record go by: no script can
 /// write them, so a user's `$return` in `process.begin` is still refused.
 const NR: &str = " nr";
 const RET: &str = " ret";
+const DEAD: &str = " dead";
 
 /// The kernel's `dev_t` (major << 20 | minor) of a device number as
 /// `stat` gives it (glibc's encoding).
@@ -106,7 +114,7 @@ fn kernel_dev(dev: u64) -> u64 {
 
 pub(super) fn lifecycle(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<Vec<ResolvedPoint>, Diagnostic> {
     let span = path.span("process");
-    let mut guard = Guard { event: LifeEvent::Exec, exe: None, pid: None, tree: false };
+    let mut guard = Guard { event: LifeEvent::Exec, exe: None, pid: None, tree: false, group_dead: false };
     let shown = match path.step("process").and_then(|s| s.arg) {
         Some(Literal::Number(n)) => {
             let pid = u32::try_from(*n)
@@ -161,10 +169,23 @@ pub(super) fn lifecycle(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Resul
                 span,
             ));
         }
+        // The kernel that added `group_dead` to sched_process_exit also
+        // moved it before the task lets go of its memory map: before
+        // that, the executable is gone when it fires.
+        let exit = matches!(event, LifeEvent::ProcessExit | LifeEvent::ThreadExit);
+        let group_dead =
+            exit && ctx.kernel.tracepoint_fields(&tp).is_ok_and(|f| f.iter().any(|f| f.name == "group_dead"));
+        if exit && guard.exe.is_some() && !group_dead {
+            return Err(Diagnostic::semantic_error(
+                format!("{name} is not supported on this kernel: its sched_process_exit fires after the task has let go of its executable"),
+                span,
+            )
+            .with_help("use process(PID).end, or process.end with a test of execname()"));
+        }
         out.push(ResolvedPoint {
             kind: ProbeKind::Tracepoint { tp },
             name: name.clone(),
-            guard: Some(Guard { event, ..guard.clone() }),
+            guard: Some(Guard { event, group_dead, ..guard.clone() }),
         });
     }
     Ok(out)
@@ -183,7 +204,13 @@ fn field(name: &str) -> Expr {
 pub fn guard_stmt(g: &Guard) -> Stmt {
     let (dev, ino) = g.exe.unwrap_or((0, 0));
     let as_long = |v: u64| i64::try_from(v).unwrap_or(-1);
-    let (nr, ret) = if g.event.reads_syscall() { (field(NR), field(RET)) } else { (num(0), num(0)) };
+    let (nr, ret) = if g.event.reads_syscall() {
+        (field(NR), field(RET))
+    } else if g.group_dead {
+        (num(1), field(DEAD))
+    } else {
+        (num(0), num(0))
+    };
     let args = vec![
         num(g.event.code()),
         num(as_long(dev)),
@@ -228,6 +255,7 @@ pub fn syscall_field(fields: &[TpField], g: &Guard, name: &str, span: Span) -> R
             find("id").map(|f| long(name, f.offset))
         }
         (_, RET) | (LifeEvent::SyscallReturn, "return") => find("ret").map(|f| long(name, f.offset)),
+        (_, DEAD) => find("group_dead"),
         (LifeEvent::Syscall, _) => name
             .strip_prefix("arg")
             .and_then(|n| n.parse::<u32>().ok())
@@ -356,7 +384,7 @@ mod tests {
                 array_len: Some(6),
             },
         ];
-        let g = Guard { event: LifeEvent::Syscall, exe: None, pid: None, tree: false };
+        let g = Guard { event: LifeEvent::Syscall, exe: None, pid: None, tree: false, group_dead: false };
         let at = |n: &str| syscall_field(&fields, &g, n, Span::DUMMY).map(|f| (f.offset, f.size, f.signed));
         assert_eq!(at("syscall").ok(), Some((8, 8, true)));
         assert_eq!(at("arg1").ok(), Some((16, 8, true)));
