@@ -758,6 +758,8 @@ mod families_resolve;
 mod families_vfs;
 #[path = "runtime/families_vm.rs"]
 mod families_vm;
+#[path = "runtime/families_proc.rs"]
+mod families_proc;
 #[path = "runtime/faults.rs"]
 mod faults;
 #[path = "runtime/foreach.rs"]

@@ -258,8 +258,12 @@ impl<'a> Session<'a> {
         let mut seen: std::collections::HashSet<(usize, String)> = std::collections::HashSet::new();
         for x in expansions {
             let place = placement_of(&x.point.kind);
-            let cond_key: String =
+            let mut cond_key: String =
                 x.conditions.iter().map(crate::parse::printer::print_expr).collect::<Vec<_>>().join("&&");
+            // Each guarded point (process life-cycle) tests its own event.
+            if let Some(g) = &x.point.guard {
+                cond_key.push_str(&format!(" guard {g:?}"));
+            }
             match groups.iter().position(|g| g.0 == x.path && g.1 == place && g.2 == cond_key) {
                 Some(i) => {
                     if seen.insert((i, x.point.key()))
@@ -299,6 +303,9 @@ impl<'a> Session<'a> {
                     stmts.push(Stmt { span: b.span, kind: StmtKind::Block(b.clone()) });
                 }
                 body = Block { stmts, span: p.probe.body.span };
+            }
+            if let Some(g) = points.first().and_then(|pt| pt.guard.as_ref()) {
+                body = points::process::guarded(g, body);
             }
             let condition = conditions.into_iter().reduce(|a, b| {
                 let span = a.span;

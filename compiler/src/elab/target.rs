@@ -133,12 +133,17 @@ pub enum ContextVar {
 /// The arguments of a tracepoint as its BTF probe function declares them
 /// (`__bpf_trace_NAME`, the leading `void *` left out).
 fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
-    let f = KFunc { name: format!("__bpf_trace_{name}"), module: None };
-    if let Some(mut proto) = kernel.function_proto(&f) {
-        if !proto.params.is_empty() {
-            proto.params.remove(0);
+    // `__bpf_trace_NAME` exists for an event class's first event only;
+    // `__probestub_NAME` (kernels since 6.5) for every event, its
+    // parameters named too.
+    for stub in [format!("__bpf_trace_{name}"), format!("__probestub_{name}")] {
+        let f = KFunc { name: stub, module: None };
+        if let Some(mut proto) = kernel.function_proto(&f) {
+            if !proto.params.is_empty() {
+                proto.params.remove(0);
+            }
+            return Some(proto);
         }
-        return Some(proto);
     }
     let mut proto =
         kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })?;
@@ -196,6 +201,9 @@ fn function_of(kind: &ProbeKind) -> Option<(KFunc, bool)> {
 
 /// Everything `-L` lists for a point: `(name, C type)`.
 pub fn context_vars(kernel: &Kernel, point: &ResolvedPoint) -> Vec<(String, String)> {
+    if let Some(g) = &point.guard {
+        return super::points::process::context_vars(g);
+    }
     if let Some((func, ret)) = function_of(&point.kind) {
         let Some(proto) = kernel.function_proto(&func) else { return Vec::new() };
         let mut v: Vec<(String, String)> =
@@ -636,6 +644,10 @@ fn start_var(
                 }
                 None => Err(unknown(proto.params.iter().map(|p| p.0.clone()).collect())),
             }
+        }
+        ProbeKind::Tracepoint { tp } if let Some(g) = &point.guard => {
+            let fields = kernel.tracepoint_fields(tp).map_err(|e| Diagnostic::semantic_error(e.0, span))?;
+            super::points::process::syscall_field(&fields, g, name, span).map(Start::Field)
         }
         ProbeKind::Tracepoint { tp } => {
             // The handler reads one source (see `tp_source`).

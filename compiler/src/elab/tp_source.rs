@@ -32,6 +32,11 @@ pub fn choose(kernel: &Kernel, points: &[ResolvedPoint], body: &Block) -> Result
     let Some(ProbeKind::Tracepoint { tp }) = points.first().map(|p| &p.kind) else {
         return Ok(TpSource::Args);
     };
+    // A process life-cycle point's `$syscall`, `$argN` and `$return` are
+    // record fields.
+    if points.iter().any(|p| p.guard.is_some()) {
+        return Ok(TpSource::Fields);
+    }
     let args: Vec<String> = super::target::tracepoint_arg_names(kernel, &tp.name);
     let fields: Vec<String> = kernel.tracepoint_fields(tp).unwrap_or_default().into_iter().map(|f| f.name).collect();
     let mut names = Vec::new();

@@ -72,6 +72,8 @@ pub(super) enum Family {
     Timer,
     Profile,
     Perf,
+    /// `process(...).begin`, `.end`, `.thread.*`, `.syscall[.return]`.
+    Lifecycle,
     /// A SystemTap family stp does not implement; the text names it.
     Unsupported(&'static str),
 }
@@ -197,10 +199,15 @@ fn build_tree() -> Node {
     ];
     process_kids.extend(usdt_nodes());
     process_kids.extend([
-        unsup("begin", Arg::None, "process lifecycle probes"),
-        unsup("end", Arg::None, "process lifecycle probes"),
-        unsup("thread", Arg::None, "thread lifecycle probes"),
-        unsup("syscall", Arg::None, "process syscall probes"),
+        leaf("begin", Arg::None, Family::Lifecycle),
+        leaf("end", Arg::None, Family::Lifecycle),
+        node(
+            "thread",
+            Arg::None,
+            None,
+            vec![leaf("begin", Arg::None, Family::Lifecycle), leaf("end", Arg::None, Family::Lifecycle)],
+        ),
+        node("syscall", Arg::None, Some(Family::Lifecycle), vec![leaf("return", Arg::None, Family::Lifecycle)]),
         unsup("plt", Arg::OptStr, "PLT probes"),
         unsup("insn", Arg::None, "single-step (insn) probes"),
         unsup("statement", Arg::NumOrStr, DWARF_STATEMENT),
@@ -557,10 +564,6 @@ mod tests {
             "kernel.mark(\"x\")",
             "python3.module(\"m\").function(\"f\")",
             "java(\"org.x\").class(\"C\").method(\"m\")",
-            "process.begin",
-            "process(\"/bin/true\").end",
-            "process.thread.begin",
-            "process.syscall",
             "process(\"/bin/true\").plt",
             "process(\"/bin/true\").insn",
             "process(\"/bin/true\").statement(\"main@x.c:3\")",

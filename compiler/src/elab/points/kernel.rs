@@ -30,7 +30,7 @@ pub(super) fn lsm(point: &ProbePoint, ctx: &PointContext<'_>) -> Option<Result<V
         Ok(funcs) => Ok(funcs
             .into_iter()
             .filter_map(|f| f.name.strip_prefix("bpf_lsm_").map(str::to_string))
-            .map(|hook| ResolvedPoint { name: format!("lsm.{hook}"), kind: ProbeKind::Lsm { hook } })
+            .map(|hook| ResolvedPoint { name: format!("lsm.{hook}"), kind: ProbeKind::Lsm { hook }, guard: None })
             .collect()),
     })
 }
@@ -80,7 +80,7 @@ pub(super) fn kernel_function(
         if let Some(m) = maxactive {
             name.push_str(&format!(".maxactive({m})"));
         }
-        out.push(ResolvedPoint { kind: ProbeKind::KernelFunction { func, ret, maxactive }, name });
+        out.push(ResolvedPoint { kind: ProbeKind::KernelFunction { func, ret, maxactive }, name, guard: None });
     }
     Ok(out)
 }
@@ -106,6 +106,7 @@ pub(super) fn kernel_statement(
     Ok(vec![ResolvedPoint {
         kind: ProbeKind::KernelStatement { addr },
         name: format!("{prefix}.statement({addr:#x}).absolute"),
+        guard: None,
     }])
 }
 
@@ -117,7 +118,7 @@ pub(super) fn tracepoints(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Res
         .into_iter()
         .map(|tp| {
             let name = format!("kernel.trace({})", quote(&format!("{}:{}", tp.system, tp.name)));
-            ResolvedPoint { kind: ProbeKind::Tracepoint { tp }, name }
+            ResolvedPoint { kind: ProbeKind::Tracepoint { tp }, name, guard: None }
         })
         .collect())
 }
@@ -139,7 +140,8 @@ mod tests {
             r,
             vec![ResolvedPoint {
                 kind: ProbeKind::KernelStatement { addr: 0xffff },
-                name: "kernel.statement(0xffff).absolute".into()
+                name: "kernel.statement(0xffff).absolute".into(),
+                guard: None,
             }]
         );
     }

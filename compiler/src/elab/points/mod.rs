@@ -17,6 +17,7 @@
 mod grammar;
 mod kernel;
 mod perf;
+pub mod process;
 #[cfg(test)]
 mod testing;
 mod timers;
@@ -25,6 +26,7 @@ mod user;
 use grammar::{Family, MatchedPath, Walker, mismatch, tree, written};
 use kernel::{kernel_function, kernel_statement, lsm, tracepoints};
 use perf::perf;
+use process::lifecycle;
 use timers::timer;
 use user::{usdt, user_functions};
 
@@ -121,14 +123,19 @@ pub struct ResolvedPoint {
     /// The point as `pp()` names it: `kernel.function("vfs_read@fs/read_write.c:450").return`
     /// where stap would print a file, else `kernel.function("vfs_read").return`.
     pub name: String,
+    /// A process life-cycle point's test of the event and the task
+    /// (`process("PATH").begin` and its kin); the handler runs only
+    /// where it holds.
+    pub guard: Option<process::Guard>,
 }
 
 impl ResolvedPoint {
     /// What tells two points apart: the name, and for a mark, which of its
     /// sites (they share the name).
     pub fn key(&self) -> String {
-        match &self.kind {
-            ProbeKind::Usdt { offset, .. } => format!("{}@{offset:#x}", self.name),
+        match (&self.kind, &self.guard) {
+            (ProbeKind::Usdt { offset, .. }, _) => format!("{}@{offset:#x}", self.name),
+            (_, Some(g)) => format!("{}@{:?}", self.name, g.event),
             _ => self.name.clone(),
         }
     }
@@ -185,7 +192,7 @@ pub fn resolve(point: &ProbePoint, ctx: &PointContext<'_>) -> Result<Vec<Resolve
 }
 
 fn build(family: Family, path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<Vec<ResolvedPoint>, Diagnostic> {
-    let one = |kind: ProbeKind| Ok(vec![ResolvedPoint { kind, name: path.canonical() }]);
+    let one = |kind: ProbeKind| Ok(vec![ResolvedPoint { kind, name: path.canonical(), guard: None }]);
     match family {
         Family::Begin => one(ProbeKind::Begin { priority: path.num("begin").unwrap_or(0) }),
         Family::End => one(ProbeKind::End { priority: path.num("end").unwrap_or(0) }),
@@ -199,6 +206,7 @@ fn build(family: Family, path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Resu
         Family::Usdt => usdt(path, ctx),
         Family::Timer => timer(path, ctx).and_then(one),
         Family::Perf => perf(path, ctx).and_then(one),
+        Family::Lifecycle => lifecycle(path, ctx),
         Family::Unsupported(what) => {
             let shown = written(path.point);
             Err(Diagnostic::semantic_error(format!("probe point not supported by stp: {shown}"), path.point.span)
@@ -238,8 +246,14 @@ mod tests {
 
     #[test]
     fn begin_end_error_priorities() {
-        assert_eq!(only("begin"), ResolvedPoint { kind: ProbeKind::Begin { priority: 0 }, name: "begin".into() });
-        assert_eq!(only("begin(5)"), ResolvedPoint { kind: ProbeKind::Begin { priority: 5 }, name: "begin(5)".into() });
+        assert_eq!(
+            only("begin"),
+            ResolvedPoint { kind: ProbeKind::Begin { priority: 0 }, name: "begin".into(), guard: None }
+        );
+        assert_eq!(
+            only("begin(5)"),
+            ResolvedPoint { kind: ProbeKind::Begin { priority: 5 }, name: "begin(5)".into(), guard: None }
+        );
         assert_eq!(only("end(-3)").kind, ProbeKind::End { priority: -3 });
         assert_eq!(only("error").kind, ProbeKind::Error { priority: 0 });
         assert_eq!(only("never").kind, ProbeKind::Never);

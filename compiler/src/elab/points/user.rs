@@ -91,7 +91,11 @@ pub(super) fn user_functions(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> 
             if ret {
                 name.push_str(".return");
             }
-            out.push(ResolvedPoint { kind: ProbeKind::Uprobe { path: shown.clone(), symbol, offset, ret, pid }, name });
+            out.push(ResolvedPoint {
+                kind: ProbeKind::Uprobe { path: shown.clone(), symbol, offset, ret, pid },
+                name,
+                guard: None,
+            });
         }
     }
     Ok(out)
@@ -136,6 +140,7 @@ pub(super) fn usdt(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<Vec
                     pid,
                 },
                 name,
+                guard: None,
             });
         }
     }
