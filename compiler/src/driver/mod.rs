@@ -249,7 +249,8 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         let needed = if opts.dump.is_some() {
             (0..library.files.len()).collect()
         } else {
-            let mut roots: Vec<String> = Vec::new();
+            // The functions elaboration itself calls are needed too.
+            let mut roots: Vec<String> = vec![elab::points::process::GUARD_FUNCTION.to_string()];
             for s in &opts.scripts {
                 roots.extend(tapset::scan::mentioned(&s.text));
             }

@@ -199,6 +199,9 @@ fn field(name: &str) -> Expr {
     Expr::new(ExprKind::Target(Box::new(Target::bare(TargetBase::Var(name.to_string())))), Span::DUMMY)
 }
 
+/// The tapset function a guarded point's handler calls first.
+pub const GUARD_FUNCTION: &str = "__stp_proc_guard";
+
 /// `if (!__stp_proc_guard(...)) next`: the test a guarded point's handler
 /// starts with.
 pub fn guard_stmt(g: &Guard) -> Stmt {
@@ -221,7 +224,7 @@ pub fn guard_stmt(g: &Guard) -> Stmt {
         ret,
     ];
     let call = Expr::new(
-        ExprKind::Call { name: Ident { name: "__stp_proc_guard".to_string(), span: Span::DUMMY }, args },
+        ExprKind::Call { name: Ident { name: GUARD_FUNCTION.to_string(), span: Span::DUMMY }, args },
         Span::DUMMY,
     );
     let cond = Expr::new(ExprKind::Unary { op: UnaryOp::Not, operand: Box::new(call) }, Span::DUMMY);
