@@ -69,6 +69,11 @@ pub enum Which {
     Randint,
     EnvVar,
     Pid2Execname,
+    /// `__tz_gmtoff()`, `__tz_name()`: the local time zone now (seconds
+    /// west of UTC, its abbreviation), which tzinfo.stp keeps from its
+    /// `begin` probe as stap keeps what staprun passed at start.
+    TzGmtoff,
+    TzName,
     PrintStack,
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
@@ -138,6 +143,8 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("randint", 1) => Randint,
         ("env_var", 1) => EnvVar,
         ("pid2execname", 1) => Pid2Execname,
+        ("__tz_gmtoff", 0) => TzGmtoff,
+        ("__tz_name", 0) => TzName,
         ("print_stack" | "print_syms", 1) => PrintStack,
         ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
             MemoryFault("kernel string copy fault")
@@ -192,6 +199,32 @@ fn comm(path: &str) -> Vec<u8> {
 fn scaled(d: std::time::Duration, digits: u32) -> i64 {
     let ns = d.as_nanos();
     i64::try_from(ns / 10u128.pow(9 - digits.min(9))).unwrap_or(i64::MAX)
+}
+
+unsafe extern "C" {
+    /// libc's: reads `TZ` (the libc crate does not declare it).
+    fn tzset();
+}
+
+/// The local time zone now: its offset east of UTC in seconds and its
+/// abbreviation, from `localtime_r` (`TZ`, else /etc/localtime).
+fn local_zone() -> (i64, Vec<u8>) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as libc::time_t;
+    // SAFETY: an all-zero `tm` is a valid value for localtime_r to fill.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: tzset reads the environment; localtime_r fills `tm` from
+    // `now`, both valid for the call.
+    let ok = unsafe {
+        tzset();
+        !libc::localtime_r(&now, &mut tm).is_null()
+    };
+    if !ok || tm.tm_zone.is_null() {
+        return (0, b"UTC".to_vec());
+    }
+    // SAFETY: localtime_r set tm_zone to a NUL-terminated string that
+    // lives as long as the time zone data.
+    let zone = unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) }.to_bytes().to_vec();
+    (tm.tm_gmtoff, zone)
 }
 
 fn monotonic() -> std::time::Duration {
@@ -477,6 +510,8 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
             Str(std::env::var_os(name).map(|v| v.into_encoded_bytes()).unwrap_or_default())
         }
         Pid2Execname => Str(comm(&format!("/proc/{}/comm", long(args, 0)))),
+        TzGmtoff => Long(-local_zone().0),
+        TzName => Str(local_zone().1),
         MemoryFault(what) => {
             return Err(format!("{what} at 0x{:x} [man error::fault]", long(args, 0)));
         }

@@ -1,0 +1,73 @@
+//! More of the tapset library: the local time zone (stdlib/tzinfo.stp),
+//! and the functions added after library.rs, each run in a `begin` probe
+//! (the user side) and in a kernel handler, checked against what the test
+//! computes on its own.
+
+use std::process::Command;
+
+use super::{PASS5, as_root, assert_nothing_left, bpf_objects, getppid_command};
+
+/// Runs `body` in a `begin` probe and on `syscalls:sys_enter_getppid` of
+/// the `-c` command, with `TZ` set to `tz`; the two outputs.
+fn both_sides_in_zone(tz: &str, body: &str) -> (String, String) {
+    let script = format!(
+        "global once\n\
+         probe begin {{ {body}\n println(\"--\") }}\n\
+         probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (pid() != target() || execname() != \"perl\" || once++) next\n\
+           {body}\n\
+           println(\"--\")\n\
+         }}\n"
+    );
+    let cwd = tempfile::tempdir().expect("a directory");
+    let before = bpf_objects();
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(cwd.path())
+        .env("TZ", tz)
+        .args(["-c", &getppid_command(1, 0), "-e", &script])
+        .output()
+        .expect("stp runs");
+    assert_nothing_left(&before, "tz");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut parts = stdout.split("--\n");
+    let user = parts.next().unwrap_or_default().to_string();
+    let kernel = parts.next().unwrap_or_default().to_string();
+    (user, kernel)
+}
+
+/// What C's ctime() prints for `secs` in UTC, without the newline.
+fn utc_ctime(secs: i64) -> String {
+    // SAFETY: tm is plain data; gmtime_r and strftime get valid pointers
+    // and the buffer's true size.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        assert!(!libc::gmtime_r(&secs, &mut tm).is_null(), "gmtime_r({secs})");
+        let mut buf = [0u8; 64];
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), c"%a %b %e %H:%M:%S %Y".as_ptr(), &tm);
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+}
+
+#[test]
+fn the_time_zone_is_the_one_stp_started_in() {
+    if !as_root("tz_ctime") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // POSIX zones need no tzdata: five and a half hours east of UTC, and
+    // three west; the offset is stap's, seconds west of UTC.
+    for (tz, west, name) in [("XYZ-5:30", -19800i64, "XYZ"), ("ABC+3", 10800, "ABC"), ("UTC0", 0, "UTC")] {
+        let secs = [0i64, 1_700_000_000, 951_868_799];
+        let body: Vec<String> = secs.iter().map(|s| format!("println(tz_ctime({s}))")).collect();
+        let body = format!("println(tz_gmtoff(), \" \", tz_name())\n{}", body.join("\n"));
+        let want: String = secs.iter().map(|&s| format!("{} {name}\n", utc_ctime(s - west))).collect();
+        let want = format!("{west} {name}\n{want}");
+        let (user, kernel) = both_sides_in_zone(tz, &body);
+        assert_eq!(user, want, "TZ={tz}, the user side");
+        assert_eq!(kernel, want, "TZ={tz}, the kernel");
+    }
+}
