@@ -16,6 +16,7 @@ pub mod run;
 pub mod signals;
 pub mod stats;
 pub mod symbols;
+mod system;
 pub mod sys;
 pub mod verify;
 

@@ -71,3 +71,36 @@ fn the_time_zone_is_the_one_stp_started_in() {
         assert_eq!(kernel, want, "TZ={tz}, the kernel");
     }
 }
+
+#[test]
+fn system_runs_the_command_after_the_output_before_it() {
+    if !as_root("system()") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("ran");
+    // Each command prints a line and leaves a file the test reads: the
+    // commands ran, with the arguments given, after what came before.
+    let script = format!(
+        "global once\n\
+         probe begin {{ println(\"user before\"); system(\"echo user command; echo u >> {m}\") }}\n\
+         probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (pid() != target() || execname() != \"perl\" || once++) next\n\
+           println(\"kernel before\"); system(sprintf(\"echo kernel command %d; echo k >> {m}\", pid()))\n\
+         }}\n",
+        m = mark.display()
+    );
+    let (status, out, err) = super::stp_run_clean(&["-c", &getppid_command(1, 1), "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |l: &str| lines.iter().position(|x| *x == l).unwrap_or_else(|| panic!("{l:?} in {out:?}"));
+    assert!(at("user before") < at("user command"), "{out:?}");
+    let kernel = lines.iter().position(|l| l.starts_with("kernel command ")).expect("the kernel's command");
+    assert!(at("kernel before") < kernel, "{out:?}");
+    let pid: u32 = lines[kernel]["kernel command ".len()..].parse().unwrap();
+    assert!(pid > 0, "the pid of the traced perl");
+    let mut ran: Vec<String> = std::fs::read_to_string(&mark).unwrap().lines().map(String::from).collect();
+    ran.sort();
+    assert_eq!(ran, ["k", "u"], "both commands ran before stp ended");
+}

@@ -42,6 +42,7 @@ pub enum Which {
     NoFunction,
     Log,
     Warn,
+    System,
     Exit,
     Abort,
     Assert,
@@ -107,6 +108,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("ppfunc" | "probefunc" | "probemod", 0) => NoFunction,
         ("log", 1) => Log,
         ("warn", 1) => Warn,
+        ("system", 1) => System,
         ("exit", 0) => Exit,
         ("abort", 0) => Abort,
         ("assert", 1 | 2) => Assert,
@@ -418,6 +420,10 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         }
         Warn => {
             c.host.warn(&String::from_utf8_lossy(string(args, 0)));
+            Long(0)
+        }
+        System => {
+            c.host.system(string(args, 0));
             Long(0)
         }
         Exit => {

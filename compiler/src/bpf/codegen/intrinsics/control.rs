@@ -1,4 +1,5 @@
 //! Errors, the end of the script and messages: `assert()`, `exit()`,
+//! `system()` (a record the runtime starts the command from),
 //! `abort()`, `warn()`, `log()`, `ftrace()` (the trace buffer); `printk()`
 //! is refused (eBPF programs cannot write the kernel's log).
 
@@ -17,6 +18,7 @@ pub(super) const ROWS: &[Row] = &[
     Row { names: &["ftrace"], result: false, args: (1, 1), lower: ftrace },
     Row { names: &["printk"], result: false, args: ANY, lower: printk },
     Row { names: &["warn"], result: false, args: (1, 1), lower: warn },
+    Row { names: &["system"], result: false, args: (1, 1), lower: system },
     Row { names: &["log"], result: false, args: (1, 1), lower: log },
     Row { names: &["abort"], result: false, args: (0, 0), lower: abort },
 ];
@@ -71,6 +73,13 @@ fn printk(_: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
 
 fn warn(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
     let tag = g.record(RecordKind::Warn);
+    g.write_record(tag, &[(c.arg(0)?.clone(), Ty::Str)], c.span)
+}
+
+/// The runtime starts the command when it reads the record, in order
+/// with the output before it.
+fn system(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
+    let tag = g.record(RecordKind::System);
     g.write_record(tag, &[(c.arg(0)?.clone(), Ty::Str)], c.span)
 }
 
