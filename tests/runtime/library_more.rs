@@ -104,3 +104,21 @@ fn system_runs_the_command_after_the_output_before_it() {
     ran.sort();
     assert_eq!(ran, ["k", "u"], "both commands ran before stp ended");
 }
+
+#[test]
+fn raise_signals_the_current_thread() {
+    if !as_root("raise()") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // The traced perl reports the SIGUSR1 it catches, with its number as
+    // its own %SIG names it; the probe raises it in perl only.
+    let cmd = "perl -e '$SIG{USR1} = sub { print \"caught $_[0]\\n\" }; getppid(); sleep 1; print \"end\\n\"'";
+    let script = format!(
+        "probe kernel.trace(\"syscalls:sys_enter_getppid\") {{ if (pid() == target()) raise({}) }}",
+        libc::SIGUSR1
+    );
+    let (status, out, err) = super::stp_run_clean(&["-g", "-c", cmd, "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "caught USR1\nend\n", "{err}");
+}

@@ -47,6 +47,7 @@ pub const HELPER_PROBE_READ_KERNEL: i32 = 113;
 pub const HELPER_PROBE_READ_USER_STR: i32 = 114;
 pub const HELPER_PROBE_READ_KERNEL_STR: i32 = 115;
 pub const HELPER_JIFFIES: i32 = 118;
+pub const HELPER_SEND_SIGNAL_THREAD: i32 = 117;
 pub const HELPER_RINGBUF_RESERVE: i32 = 131;
 /// `bpf_for_each_map_elem` (Linux 5.13) and `bpf_loop` (5.17): calls of
 /// a callback subprogram.
@@ -79,6 +80,7 @@ pub fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_PRANDOM => "bpf_get_prandom_u32",
         HELPER_GET_STACK => "bpf_get_stack",
         HELPER_JIFFIES => "bpf_jiffies64",
+        HELPER_SEND_SIGNAL_THREAD => "bpf_send_signal_thread",
         HELPER_PROBE_READ_USER => "bpf_probe_read_user",
         HELPER_PROBE_READ_USER_STR => "bpf_probe_read_user_str",
         HELPER_PROBE_READ_KERNEL => "bpf_probe_read_kernel",

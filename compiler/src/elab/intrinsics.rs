@@ -57,7 +57,7 @@ print_syms(callers:string) sprint_syms:string(callers:string) print_usyms(caller
 !u32_arg:long(n:long) !s64_arg:long(n:long) !u64_arg:long(n:long) !register:long(name:string)
 !u_register:long(name:string) !returnval:long() !returnstr:string(format:long)
 #set_returnval(val:long)
-log(msg:string) warn(msg:string) system(cmd:string) exit() abort() error(msg:string) #printk(level:long,msg:string) ftrace(msg:string)
+log(msg:string) warn(msg:string) system(cmd:string) #raise(signo:long) exit() abort() error(msg:string) #printk(level:long,msg:string) ftrace(msg:string)
 assert(expression:long) assert(expression:long,msg:string)
 strlen:long(s:string) substr:string(str:string,start:long,length:long) stringat:long(str:string,pos:long)
 isinstr:long(s1:string,s2:string) strpos:long(s1:string,s2:string) text_str:string(input:string)
