@@ -122,3 +122,79 @@ fn raise_signals_the_current_thread() {
     assert_eq!(status, 0, "{err}");
     assert_eq!(out, "caught USR1\nend\n", "{err}");
 }
+
+/// A program that prints where its functions `work` and `ask` are, then
+/// calls both; `ask` makes the getppid system call itself (x86_64).
+const WHERE: &str = r#"
+#include <stdio.h>
+__attribute__((noinline)) int work(int x) { return x * 3; }
+__attribute__((noinline)) long ask(void) {
+    long r;
+    __asm__ volatile ("syscall" : "=a"(r) : "a"(110L) : "rcx", "r11", "memory");
+    return r;
+}
+int main(void) {
+    printf("%lx %lx\n", (unsigned long)&work, (unsigned long)&ask);
+    fflush(stdout);
+    volatile int r = work(5);
+    ask();
+    return r == 15 ? 0 : 1;
+}
+"#;
+
+#[test]
+fn addr_uaddr_and_user_mode_name_the_interrupted_code() {
+    if !as_root("addr(), uaddr(), user_mode()") {
+        return;
+    }
+    let Some(prog) = super::c_program::build("addr()", "where", WHERE, &["-O1", "-no-pie"]) else { return };
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = format!(
+        "probe process(\"{p}\").function(\"work\") {{\n\
+           if (pid() == target()) printf(\"uprobe %x %x %d %d\\n\", addr(), uaddr(), user_mode(), registers_valid())\n\
+         }}\n\
+         probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (pid() == target()) printf(\"tracepoint %x %d %d %d\\n\", uaddr(), user_mode(), addr(), registers_valid())\n\
+         }}\n\
+         probe begin {{ printf(\"begin %d %d %d %d\\n\", addr(), uaddr(), user_mode(), registers_valid()) }}\n",
+        p = prog.text()
+    );
+    let (status, out, err) = super::stp_run_clean(&["-c", &prog.text(), "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let (begin, rest): (Vec<&str>, Vec<&str>) = lines.iter().partition(|l| l.starts_with("begin"));
+    assert_eq!(begin, ["begin 0 0 0 0"], "{out}");
+    let own: Vec<&str> = rest.iter().find(|l| !l.starts_with("uprobe") && !l.starts_with("tracepoint")).unwrap().split(' ').collect();
+    let work = u64::from_str_radix(own[0], 16).unwrap();
+    let ask = u64::from_str_radix(own[1], 16).unwrap();
+    // The uprobe stops at work's first instruction, in user mode.
+    assert!(rest.contains(&format!("uprobe {work:x} {work:x} 1 1").as_str()), "work at {work:x}: {out}");
+    // The system call came from inside ask, a few instructions on.
+    let tp: Vec<&str> = rest.iter().find(|l| l.starts_with("tracepoint")).expect("the tracepoint fired").split(' ').collect();
+    let at = u64::from_str_radix(tp[1], 16).unwrap();
+    assert!((ask..ask + 64).contains(&at), "ask at {ask:x}, the call from {at:x}: {out}");
+    assert_eq!(tp[2..], ["0", "0", "0"], "a tracepoint: kernel mode, no registers: {out}");
+}
+
+#[test]
+fn user_mode_in_profiling_samples_follows_the_address_space() {
+    if !as_root("user_mode() in timer.profile") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // x86_64 splits the address space: user addresses below 2^47, the
+    // kernel's from 0xffff800000000000.
+    let script = "global user, kernel, wrong\n\
+         probe timer.profile {\n\
+           if (pid() != target()) next\n\
+           a = addr(); u = user_mode()\n\
+           if (u && a > 0 && a < 0x800000000000) user++\n\
+           else if (!u && a < 0) kernel++\n\
+           else wrong++\n\
+         }\n\
+         probe end { printf(\"%d %d\\n\", user > 0, wrong) }\n";
+    let cmd = "perl -e '1 for 1..20000000; getppid() for 1..200000'";
+    let (status, out, err) = super::stp_run_clean(&["-c", cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "1 0\n", "samples in user mode, none contradicting their address: {err}");
+}

@@ -39,7 +39,7 @@ execname:string() pexecname:string() pid:long() tid:long() ppid:long() pgrp:long
 ns_pid:long() ns_tid:long() ns_ppid:long() ns_pgrp:long() ns_sid:long()
 gid:long() egid:long() uid:long() euid:long() ns_gid:long() ns_egid:long() ns_uid:long() ns_euid:long()
 is_myproc:long() cpu:long() cpuid:long() target:long() stp_pid:long() is_return:long()
-!registers_valid:long() !user_mode:long() !addr:long() !uaddr:long()
+registers_valid:long() user_mode:long() addr:long() uaddr:long()
 module_name:string() remote_id:long() remote_uri:string()
 !stack_size:long() !stack_used:long() !stack_unused:long()
 cmdline_args:string(n:long,m:long,delim:string) cmdline_arg:string(n:long) cmdline_str:string()

@@ -40,6 +40,9 @@ pub enum Which {
     Pp,
     /// `ppfunc()`, `probefunc()`, `probemod()`: no function here.
     NoFunction,
+    /// `addr()`, `uaddr()`, `user_mode()`, `registers_valid()`: no
+    /// registers were interrupted here.
+    NoRegisters,
     Log,
     Warn,
     System,
@@ -106,6 +109,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("is_return", 0) => IsReturn,
         ("pp", 0) => Pp,
         ("ppfunc" | "probefunc" | "probemod", 0) => NoFunction,
+        ("addr" | "uaddr" | "user_mode" | "registers_valid", 0) => NoRegisters,
         ("log", 1) => Log,
         ("warn", 1) => Warn,
         ("system", 1) => System,
@@ -406,6 +410,7 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         IsReturn => Long(0),
         Pp => Str(c.point.as_bytes().to_vec()),
         NoFunction => Str(Vec::new()),
+        NoRegisters => Long(0),
         PrintStack => {
             let addrs = crate::symbols::hex_addresses(string(args, 0));
             let text = crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs);
