@@ -198,3 +198,115 @@ fn user_mode_in_profiling_samples_follows_the_address_space() {
     assert_eq!(status, 0, "{err}");
     assert_eq!(out, "1 0\n", "samples in user mode, none contradicting their address: {err}");
 }
+
+/// A program that reads its own /proc/self/statm just before and just
+/// after a getppid system call (nothing allocated between), burns about
+/// 0.3 s of user time first, and prints both readings and its thread's
+/// user and system time (getrusage) as of the call.
+const STATM: &str = r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+static char before[128], after[128];
+int main(void) {
+    volatile unsigned long x = 0;
+    struct rusage ru;
+    int fd = open("/proc/self/statm", O_RDONLY);
+    for (unsigned long i = 0; i < 300000000UL; i++) x += i;
+    getrusage(RUSAGE_THREAD, &ru);
+    long n = pread(fd, before, sizeof before - 1, 0);
+    syscall(SYS_getppid);
+    long m = pread(fd, after, sizeof after - 1, 0);
+    printf("%ld %ld\n%.*s%.*s", (long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+           (long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, (int)n, before, (int)m, after);
+    return 0;
+}
+"#;
+
+/// What bytes_to_string() makes of `pages` pages of `page` bytes.
+fn pages_text(pages: i64, page: i64) -> String {
+    let bytes = pages * page;
+    let post = |x: i64, y: i64, p: &str| {
+        if x < 10 {
+            format!("{x}.{:02}{p}", y * 100 / 1024)
+        } else if x < 100 {
+            format!("{x:2}.{}{p}", y * 10 / 1024)
+        } else {
+            format!("{x:4}{p}")
+        }
+    };
+    match bytes {
+        b if b < 1024 => format!("{b:5}"),
+        b if b < 1024 * 1024 => post(b / 1024, b % 1024, "K"),
+        b if b < 1024 * 1024 * 1024 => post(b / (1024 * 1024), (b / 1024) % 1024, "M"),
+        b => post(b / (1024 * 1024 * 1024), (b / (1024 * 1024)) % 1024, "G"),
+    }
+}
+
+#[test]
+fn proc_mem_and_task_time_agree_with_proc() {
+    if !as_root("proc_mem_*, task_utime") {
+        return;
+    }
+    let Some(prog) = super::c_program::build("proc_mem", "statm", STATM, &["-O1"]) else { return };
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+           if (pid() != target()) next\n\
+           printf(\"%d %d %d %d %d\\n%s\\n\", proc_mem_size(), proc_mem_rss(), proc_mem_shr(), proc_mem_txt(), proc_mem_data(), proc_mem_string())\n\
+           printf(\"%d %d\\n%s\\n%d %d %s\\n\", task_utime(), task_stime(), task_time_string(), cputime_to_msecs(task_utime()), cputime_to_usecs(task_utime()), cputime_to_string(61234567890))\n\
+         }\n";
+    let (status, out, err) = super::stp_run_clean(&["-c", &prog.text(), "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let nums_ok = |l: &str| -> Option<usize> {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.iter().all(|w| w.parse::<i64>().is_ok()).then_some(w.len())
+    };
+    let nums = |l: &str| -> Vec<i64> {
+        if nums_ok(l).is_none() {
+            return Vec::new();
+        }
+        l.split_whitespace().map(|w| w.parse().unwrap()).collect()
+    };
+    // The program's lines (its rusage, then statm twice) and the probe's
+    // (five numbers first), found by their shapes.
+    let statm = lines.iter().position(|l| nums(l).len() == 7).expect("statm");
+    let (rusage, before, after) = (nums(lines[statm - 1]), nums(lines[statm]), nums(lines[statm + 1]));
+    let at = lines.iter().position(|l| nums_ok(l) == Some(5)).expect("the probe's line");
+    let probe = nums(lines[at]);
+    let lines = &lines[at..];
+    let (utime, stime) = (nums(lines[2])[0], nums(lines[2])[1]);
+    assert_eq!(before, after, "nothing changed around the call");
+    // statm: size resident shared text lib data dt.
+    assert_eq!(probe[0], before[0], "size: {out}");
+    assert_eq!(probe[3], before[3], "text: {out}");
+    assert_eq!(probe[4], before[5], "data: {out}");
+    // Resident and shared pages: the kernel's counters keep per-CPU
+    // deltas of at most a batch (max(32, 2 * CPUs)) each, which statm
+    // adds in and stap's reading, as stp's, does not.
+    let cpus = std::thread::available_parallelism().unwrap().get() as i64;
+    let slack = 3 * cpus * 32.max(2 * cpus);
+    assert!((probe[1] - before[1]).abs() <= slack, "rss {} vs statm {}: {out}", probe[1], before[1]);
+    assert!((probe[2] - before[2]).abs() <= slack, "shr {} vs statm {}: {out}", probe[2], before[2]);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as i64;
+    let want: Vec<String> = probe.iter().map(|&p| pages_text(p, page)).collect();
+    assert_eq!(
+        lines[1],
+        format!("size: {}, rss: {}, shr: {}, txt: {}, data: {}", want[0], want[1], want[2], want[3], want[4])
+    );
+    // User and system time in nanoseconds: the kernel samples them by the
+    // tick, getrusage scales them to the exact runtime; they differ by
+    // some ticks. The 0.3 s of user time tells the unit.
+    assert!((utime / 1000 - rusage[0]).abs() <= 50_000, "utime {utime} ns vs getrusage {} us: {out}", rusage[0]);
+    assert!((stime / 1000 - rusage[1]).abs() <= 50_000, "stime {stime} ns vs getrusage {} us: {out}", rusage[1]);
+    let as_text = |ns: i64| {
+        let ms = ns / 1_000_000;
+        format!("{}m{}.{:03}s", ms / 60_000, ms / 1000 % 60, ms % 1000)
+    };
+    assert_eq!(lines[3], format!("usr: {}, sys: {}", as_text(utime), as_text(stime)));
+    assert_eq!(lines[4], format!("{} {} 1m1.234s", utime / 1_000_000, utime / 1000));
+}
