@@ -310,3 +310,123 @@ fn proc_mem_and_task_time_agree_with_proc() {
     assert_eq!(lines[3], format!("usr: {}, sys: {}", as_text(utime), as_text(stime)));
     assert_eq!(lines[4], format!("{} {} 1m1.234s", utime / 1_000_000, utime / 1000));
 }
+
+#[test]
+fn socket_ports_and_addresses_agree_with_the_sockets() {
+    if !as_root("inet_get_local_port, inet_get_ip_source") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // Over IPv4 and IPv6 loopback, a connection to a listener: both ends
+    // become established in perl's context; perl prints each end's port.
+    let cmd = "perl -MIO::Socket::IP -e 'for my $h (\"127.0.0.1\", \"::1\") { \
+        my $l = IO::Socket::IP->new(Listen => 1, LocalHost => $h, LocalPort => 0) or die \"$h: $@\"; \
+        my $c = IO::Socket::IP->new(PeerHost => $h, PeerPort => $l->sockport) or die \"$h: $@\"; \
+        my $a = $l->accept; print \"ends $h \", $c->sockport, \" \", $a->sockport, \"\\n\" }'";
+    let script = "probe kernel.trace(\"sock:inet_sock_set_state\") {\n\
+           if (pid() == target() && $newstate == 1)\n\
+             printf(\"%d %d %s\\n\", $family, inet_get_local_port($skaddr), inet_get_ip_source($skaddr))\n\
+         }\n\
+         probe begin { println(format_ipaddr(0x0100007f, 2), \" \", format_ipaddr(0, 1)) }\n";
+    let (status, out, err) = super::stp_run_clean(&["-c", cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let v6 = std::net::Ipv6Addr::LOCALHOST.segments().iter().map(|s| format!("{s:04x}")).collect::<Vec<_>>().join(":");
+    let mut want = vec![format!("{} *unknown address family*", std::net::Ipv4Addr::LOCALHOST)];
+    let mut got: Vec<String> = Vec::new();
+    for line in out.lines() {
+        let w: Vec<&str> = line.split(' ').collect();
+        if w[0] == "ends" {
+            let (family, addr) = if w[1] == "::1" { (libc::AF_INET6, v6.as_str()) } else { (libc::AF_INET, "127.0.0.1") };
+            want.push(format!("{family} {} {addr}", w[2]));
+            want.push(format!("{family} {} {addr}", w[3]));
+        } else {
+            got.push(line.to_string());
+        }
+    }
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "{out}{err}");
+}
+
+/// A program with two more threads that blocks SIGUSR1, sets a SIGUSR2
+/// handler, and prints what it set (the kernel's flags as sigaction
+/// reads them back), its thread count, and its address space in pages
+/// before it makes a getppid call.
+const SIGNALS: &str = r#"
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+static void on_usr2(int s, siginfo_t *i, void *c) { (void)s; (void)i; (void)c; }
+static void *idle(void *a) { (void)a; pause(); return 0; }
+int main(void) {
+    sigset_t set;
+    struct sigaction sa = {0}, now;
+    pthread_t t;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, 0);
+    sa.sa_sigaction = on_usr2;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigaction(SIGUSR2, &sa, 0);
+    sigaction(SIGUSR2, 0, &now);
+    pthread_create(&t, 0, idle, 0);
+    pthread_create(&t, 0, idle, 0);
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0;
+    fscanf(f, "%ld", &size);
+    printf("%lx %lx %ld\n", (unsigned long)now.sa_flags, (unsigned long)on_usr2, size);
+    fflush(stdout);
+    syscall(SYS_getppid);
+    return 0;
+}
+"#;
+
+#[test]
+fn signal_state_and_atomics_agree_with_the_task() {
+    if !as_root("is_sig_blocked, get_sa_flags, atomic_read") {
+        return;
+    }
+    let Some(prog) = super::c_program::build("is_sig_blocked", "signals", SIGNALS, &["-O1", "-pthread"]) else {
+        return;
+    };
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = format!(
+        "probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (pid() != target()) next\n\
+           t = task_current()\n\
+           act = &@cast(t, \"task_struct\")->sighand->action[{usr2} - 1]\n\
+           printf(\"probe %x %x %d %d %d\\n\", get_sa_flags(act), get_sa_handler(act),\n\
+                  is_sig_blocked(t, {usr1}), is_sig_blocked(t, {usr2}), atomic_read(&@cast(t, \"task_struct\")->signal->live))\n\
+           printf(\"probe %d\\n\", atomic_long_read(&@cast(t, \"task_struct\")->mm->total_vm))\n\
+         }}\n",
+        usr1 = libc::SIGUSR1,
+        usr2 = libc::SIGUSR2
+    );
+    let (status, out, err) = super::stp_run_clean(&["-c", &prog.text(), "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    let own: Vec<&str> = out.lines().find(|l| !l.starts_with("probe")).expect("the program's line").split(' ').collect();
+    let probe: Vec<&str> = out.lines().filter(|l| l.starts_with("probe")).collect();
+    // The flags and handler the program set, SIGUSR1 blocked and SIGUSR2
+    // not, three live threads, and the statm size it read.
+    assert_eq!(probe, [format!("probe {} {} 1 0 3", own[0], own[1]), format!("probe {}", own[2])], "{out}");
+}
+
+#[test]
+fn calling_conventions_are_x86_64s() {
+    if !as_root("asmlinkage, regparm") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let body = "asmlinkage(); fastcall(); regparm(6); println(\"six\")\n\
+        try { regparm(7) } catch (e) { println(e) }\n\
+        try { regparm(2) } catch (e) { println(e) }\n";
+    let (status, user, kernel, err) = super::foreach::on_both_sides("x", body, &[]);
+    assert_eq!(status, 0, "{err}");
+    let want = "six\nFor x86_64, regparm value must be in the range 0-6.\n\
+        regparm(2): stp reads the arguments from the six argument registers only\n";
+    assert_eq!(user, want, "{err}");
+    assert_eq!(kernel, want, "{err}");
+}
