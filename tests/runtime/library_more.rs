@@ -430,3 +430,82 @@ fn calling_conventions_are_x86_64s() {
     assert_eq!(user, want, "{err}");
     assert_eq!(kernel, want, "{err}");
 }
+
+/// The chain " comm(pid) ..." from `pid` up to, not including, init, as
+/// /proc tells it.
+fn proc_chain(mut pid: u32) -> String {
+    let mut out = String::new();
+    while pid > 1 {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        out.push_str(&format!(" {}({pid})", comm.trim_end()));
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // The fields after the command's closing parenthesis: state, ppid.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        pid = rest.split(' ').nth(1).unwrap().parse().unwrap();
+    }
+    out
+}
+
+#[test]
+fn pstrace_follows_the_parents_to_init() {
+    if !as_root("pstrace") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+           if (pid() == target()) printf(\"%d|%s\\n\", pid(), pstrace(task_current()))\n\
+         }\n";
+    let (status, out, err) = super::stp_run_clean(&["-c", &getppid_command(1, 0), "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let (pid, chain) = out.trim_end().split_once('|').expect("one line");
+    // perl, then stp (this test's child), then this test (named as the
+    // thread that started stp) and its parents.
+    let me = std::process::id();
+    let ppid = std::os::unix::process::parent_id();
+    let rest = format!("({me}){}", proc_chain(ppid));
+    let want_head = format!(" perl({pid}) stp(");
+    assert!(chain.starts_with(&want_head) && chain.ends_with(&rest), "{chain:?} vs ...{rest:?}");
+    assert_eq!(chain.matches(" stp(").count(), 1, "{chain:?}");
+}
+
+#[test]
+fn vm_fault_reasons_follow_the_kernels_enum() {
+    if !as_root("vm_fault_contains") {
+        return;
+    }
+    // The kernel's own values of enum vm_fault_reason, from its BTF.
+    let dump = std::process::Command::new("bpftool")
+        .args(["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"])
+        .output();
+    let Ok(dump) = dump else {
+        assert!(!super::in_ci(), "CI has bpftool");
+        return;
+    };
+    let text = String::from_utf8_lossy(&dump.stdout);
+    let value = |name: &str| -> i64 {
+        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{name} ="))).unwrap();
+        line.split('=').nth(1).unwrap().trim().trim_end_matches(',').parse().unwrap()
+    };
+    let [oom, sigbus, major, nopage, locked] =
+        ["VM_FAULT_OOM", "VM_FAULT_SIGBUS", "VM_FAULT_MAJOR", "VM_FAULT_NOPAGE", "VM_FAULT_LOCKED"].map(value);
+    let error = oom
+        | sigbus
+        | value("VM_FAULT_SIGSEGV")
+        | value("VM_FAULT_HWPOISON")
+        | value("VM_FAULT_HWPOISON_LARGE")
+        | value("VM_FAULT_FALLBACK");
+    let values = [0, oom, sigbus, major, nopage, locked, major | locked, value("VM_FAULT_SIGSEGV"), 0x400];
+    let mut body = String::new();
+    let mut want = String::new();
+    for v in values {
+        body.push_str(&format!("for (t = 0; t < 8; t++) print(vm_fault_contains({v}, t)); println()\n"));
+        let bits = [v & oom, v & sigbus, i64::from(v & (oom | sigbus | major) == 0), v & major, v & nopage, v & locked, v & error, 0];
+        want.extend(bits.iter().map(|b| if *b != 0 { '1' } else { '0' }));
+        want.push('\n');
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let (status, user, kernel, err) = super::foreach::on_both_sides("x", &body, &[]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(user, want, "{err}");
+    assert_eq!(kernel, want, "{err}");
+}

@@ -97,6 +97,48 @@ inode_path:string(inode:long) d_name:string(dentry:long) task_dentry_path:string
 fullpath_struct_path:string(path:long) fullpath_struct_file:string(task:long,file:long)
 ";
 
+/// Functions of SystemTap's tapset reference that stp cannot offer, with
+/// the reason, given where a script calls one (rather than "unresolved").
+const REFUSED: &[(&[&str], &str)] = &[
+    (
+        &[
+            "symfile",
+            "symline",
+            "symfileline",
+            "usymfile",
+            "usymline",
+            "usymfileline",
+            "print_backtrace_fileline",
+            "print_ubacktrace_fileline",
+        ],
+        "it needs DWARF line tables, and stp reads only BTF and ELF symbol tables",
+    ),
+    (
+        &[
+            "set_int_arg",
+            "set_uint_arg",
+            "set_long_arg",
+            "set_ulong_arg",
+            "set_longlong_arg",
+            "set_ulonglong_arg",
+            "set_pointer_arg",
+            "set_s32_arg",
+            "set_u32_arg",
+            "set_s64_arg",
+            "set_u64_arg",
+        ],
+        "eBPF programs cannot write the probed code's registers",
+    ),
+    (&["mdelay", "udelay"], "eBPF programs cannot wait or sleep in a probe handler"),
+    (&["panic"], "eBPF programs cannot panic the kernel"),
+    (&["dump_stack"], "eBPF programs cannot write the kernel's log (print_backtrace() prints the stack)"),
+];
+
+/// Why stp cannot offer `name`, if it is one of those it refuses.
+pub fn refusal(name: &str) -> Option<&'static str> {
+    REFUSED.iter().find(|(names, _)| names.contains(&name)).map(|(_, why)| *why)
+}
+
 fn parse_type(t: &str) -> Type {
     match t.trim() {
         "long" => Type::Long,
