@@ -509,3 +509,27 @@ fn vm_fault_reasons_follow_the_kernels_enum() {
     assert_eq!(user, want, "{err}");
     assert_eq!(kernel, want, "{err}");
 }
+
+#[test]
+fn the_load_average_is_procs() {
+    if !as_root("sprint_loadavg") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let read = || {
+        let text = std::fs::read_to_string("/proc/loadavg").unwrap();
+        let f: Vec<String> = text.split_whitespace().take(3).map(String::from).collect();
+        let ints: Vec<&str> = f.iter().map(|x| x.split('.').next().unwrap()).collect();
+        format!("{}\n{}\nInvalid loadavg index -1 specified.\n", f.join(" "), ints.join(" "))
+    };
+    let before = read();
+    let script = "probe begin { print(sprint_loadavg())\n\
+           println(get_loadavg_index(0), \" \", get_loadavg_index(1), \" \", get_loadavg_index(2))\n\
+           try { println(get_loadavg_index(-1)) } catch (e) { println(e) }\n\
+           exit() }";
+    let (status, out, err) = super::stp_run_clean(&["-e", script]);
+    let after = read();
+    assert_eq!(status, 0, "{err}");
+    // The averages change every five seconds: the run saw one of the two.
+    assert!(out == before || out == after, "{out:?} vs /proc/loadavg {before:?} / {after:?}");
+}

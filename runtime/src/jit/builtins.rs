@@ -78,6 +78,10 @@ pub enum Which {
     /// `begin` probe as stap keeps what staprun passed at start.
     TzGmtoff,
     TzName,
+    /// `sprint_loadavg()`, `get_loadavg_index(i)`: the kernel's load
+    /// averages as /proc/loadavg writes them (the same rounding).
+    SprintLoadavg,
+    LoadavgIndex,
     PrintStack,
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
@@ -151,6 +155,8 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("pid2execname", 1) => Pid2Execname,
         ("__tz_gmtoff", 0) => TzGmtoff,
         ("__tz_name", 0) => TzName,
+        ("sprint_loadavg", 0) => SprintLoadavg,
+        ("get_loadavg_index", 1) => LoadavgIndex,
         ("print_stack" | "print_syms", 1) => PrintStack,
         ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
             MemoryFault("kernel string copy fault")
@@ -210,6 +216,12 @@ fn scaled(d: std::time::Duration, digits: u32) -> i64 {
 unsafe extern "C" {
     /// libc's: reads `TZ` (the libc crate does not declare it).
     fn tzset();
+}
+
+/// The three load averages of /proc/loadavg, as it writes them.
+fn loadavg() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).map(str::to_string).collect()
 }
 
 /// The local time zone now: its offset east of UTC in seconds and its
@@ -523,6 +535,19 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         Pid2Execname => Str(comm(&format!("/proc/{}/comm", long(args, 0)))),
         TzGmtoff => Long(-local_zone().0),
         TzName => Str(local_zone().1),
+        SprintLoadavg => {
+            let mut s = loadavg().join(" ").into_bytes();
+            s.push(b'\n');
+            Str(s)
+        }
+        LoadavgIndex => {
+            let i = long(args, 0);
+            let field = usize::try_from(i).ok().filter(|&i| i < 3).and_then(|i| loadavg().into_iter().nth(i));
+            match field {
+                Some(f) => Long(f.split('.').next().and_then(|n| n.parse().ok()).unwrap_or(0)),
+                None => return Err(format!("Invalid loadavg index {i} specified.")),
+            }
+        }
         MemoryFault(what) => {
             return Err(format!("{what} at 0x{:x} [man error::fault]", long(args, 0)));
         }
