@@ -533,3 +533,75 @@ fn the_load_average_is_procs() {
     // The averages change every five seconds: the run saw one of the two.
     assert!(out == before || out == after, "{out:?} vs /proc/loadavg {before:?} / {after:?}");
 }
+
+/// `path` relative to the root of the file system holding it, from
+/// /proc/self/mountinfo: the mount with the longest mount point that
+/// holds it, and the directory of its file system that mount shows.
+fn within_its_file_system(path: &str) -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let (root, point) = info
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[3].to_string(), f[4].to_string())
+        })
+        .filter(|(_, point)| point == "/" || path.starts_with(&format!("{point}/")))
+        .max_by_key(|(_, point)| point.len())
+        .unwrap();
+    let rest = path.strip_prefix(point.trim_end_matches('/')).unwrap();
+    format!("{}{rest}", root.trim_end_matches('/')).trim_start_matches('/').to_string()
+}
+
+#[test]
+fn dentry_paths_agree_with_the_files_opened() {
+    if !as_root("task_cwd_path, fullpath_struct_file, d_name") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap().display().to_string();
+    let file = format!("{dir_path}/input.txt");
+    std::fs::write(&file, "x\n").unwrap();
+    // perl runs in the directory, its stdin the file and its stdout a
+    // pipe, whose name it prints.
+    let cmd = format!("cd {dir_path} && perl -e 'print readlink(\"/proc/self/fd/1\"), \"\\n\"; getppid()' < input.txt | cat");
+    // One probe per walk: each is a program of its own for the verifier.
+    let calls = [
+        "printf(\"cwd %s\\n\", task_cwd_path(t))",
+        "printf(\"in %s\\n\", fullpath_struct_file(t, f))",
+        "printf(\"path %s\\n\", fullpath_struct_path(&@cast(f, \"file\")->f_path))",
+        "printf(\"name %s\\n\", d_name(@cast(f, \"file\")->f_path->dentry))",
+        "printf(\"walk %s\\n\", reverse_path_walk(@cast(f, \"file\")->f_path->dentry))",
+        "printf(\"inode %s\\n\", inode_name(@cast(f, \"file\")->f_inode))",
+        "printf(\"out %s\\n\", fullpath_struct_file(t, @cast(t, \"task_struct\")->files->fdt->fd[1]))",
+    ];
+    let script: String = calls
+        .iter()
+        .map(|c| {
+            format!(
+                "probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+                   if (ppid() != target() || execname() != \"perl\") next\n\
+                   t = task_current(); f = @cast(t, \"task_struct\")->files->fdt->fd[0]\n\
+                   {c}\n\
+                 }}\n"
+            )
+        })
+        .collect();
+    let (status, out, err) = super::stp_run_clean(&["-c", &cmd, "-e", &script]);
+    assert_eq!(status, 0, "{err}");
+    let pipe = out.lines().find(|l| l.starts_with("pipe:[")).expect("perl's stdout");
+    let mut got: Vec<&str> = out.lines().filter(|l| !l.starts_with("pipe:[")).collect();
+    got.sort();
+    let walk = within_its_file_system(&file);
+    let mut want = vec![
+        format!("cwd {dir_path}"),
+        format!("in {file}"),
+        format!("path {file}"),
+        "name input.txt".to_string(),
+        format!("walk {walk}"),
+        format!("inode {walk}"),
+        format!("out {pipe}"),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{out}{err}");
+}

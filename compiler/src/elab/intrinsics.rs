@@ -93,8 +93,6 @@ pid2execname:string(pid:long) task_open_file_handles:long(task:long) task_max_fi
 current_exe_file:long() task_exe_file:long(task:long)
 env_var:string(name:string)
 sprint_ustack:string(stk:string) umodname:string(addr:long)
-inode_path:string(inode:long) d_name:string(dentry:long) task_dentry_path:string(task:long,dentry:long,vfsmnt:long)
-fullpath_struct_path:string(path:long) fullpath_struct_file:string(task:long,file:long)
 ";
 
 /// Functions of SystemTap's tapset reference that stp cannot offer, with
