@@ -605,3 +605,22 @@ fn dentry_paths_agree_with_the_files_opened() {
     want.sort();
     assert_eq!(got, want, "{out}{err}");
 }
+
+#[test]
+fn quiet_and_warning_user_strings_and_colour_overloads() {
+    if !as_root("user_string_nofault, ansi_set_color") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // Address 16 is never mapped: each read faults.
+    let body = "println(\"[\", user_string_nofault(16), \"][\", user_string_n_nofault(16, 3), \"]\")\n\
+        println(user_string_n_warn(16, 3, \"bad\"), \"|\", user_string_n_warn(16, 3))\n\
+        ansi_set_color(31); ansi_set_color(31, 42); ansi_set_color(31, 42, 1); ansi_set_color(31, 42, 0); println()\n";
+    let (status, user, kernel, err) = super::foreach::on_both_sides("x", body, &[]);
+    assert_eq!(status, 0, "{err}");
+    let want = "[][]\nbad|\n\x1b[31m\x1b[42;31m\x1b[42;31;1m\x1b[42;31m\n";
+    assert_eq!(user, want, "{err}");
+    assert_eq!(kernel, want, "{err}");
+    let warning = "WARNING: user string copy fault -14 at 0x10 [man error::fault]";
+    assert_eq!(err.lines().filter(|l| *l == warning).count(), 4, "two warnings on each side: {err}");
+}
