@@ -39,8 +39,15 @@ struct Form {
 
 /// Pages of the reference that leave out the return type of a function
 /// that has one.
-const UNTYPED_RESULTS: &[&str] =
-    &["tz_ctime", "signal_str", "sa_handler_str", "target_set_pid", "fullpath_struct_nameidata", "sprint_syms", "sprint_usyms"];
+const UNTYPED_RESULTS: &[&str] = &[
+    "tz_ctime",
+    "signal_str",
+    "sa_handler_str",
+    "target_set_pid",
+    "fullpath_struct_nameidata",
+    "sprint_syms",
+    "sprint_usyms",
+];
 
 fn parse_form(name: &str, text: &str) -> Form {
     let open = text.find('(').unwrap();
@@ -176,7 +183,8 @@ fn cell(f: &Function, verdicts: &[Verdict]) -> String {
     if verdicts.iter().all(|v| *v == verdicts[0]) {
         return verdicts[0].cell();
     }
-    let forms: Vec<String> = f.forms.iter().zip(verdicts).map(|(form, v)| format!("`{}`: {}", form.text, v.cell())).collect();
+    let forms: Vec<String> =
+        f.forms.iter().zip(verdicts).map(|(form, v)| format!("`{}`: {}", form.text, v.cell())).collect();
     forms.join("; ")
 }
 

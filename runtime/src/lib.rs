@@ -16,8 +16,8 @@ pub mod run;
 pub mod signals;
 pub mod stats;
 pub mod symbols;
-mod system;
 pub mod sys;
+mod system;
 pub mod verify;
 
 use stp_compiler::artifact::MapDef;

@@ -19,11 +19,7 @@ static STARTED: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 pub(crate) fn start(cmd: &[u8], out: &mut dyn Write) {
     let _ = out.flush();
     let _ = std::io::stdout().flush();
-    let started = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(std::ffi::OsStr::from_bytes(cmd))
-        .stdin(Stdio::null())
-        .spawn();
+    let started = Command::new("/bin/sh").arg("-c").arg(std::ffi::OsStr::from_bytes(cmd)).stdin(Stdio::null()).spawn();
     match started {
         Ok(child) => {
             let mut list = STARTED.lock().unwrap_or_else(|e| e.into_inner());

@@ -164,13 +164,15 @@ fn addr_uaddr_and_user_mode_name_the_interrupted_code() {
     let lines: Vec<&str> = out.lines().collect();
     let (begin, rest): (Vec<&str>, Vec<&str>) = lines.iter().partition(|l| l.starts_with("begin"));
     assert_eq!(begin, ["begin 0 0 0 0"], "{out}");
-    let own: Vec<&str> = rest.iter().find(|l| !l.starts_with("uprobe") && !l.starts_with("tracepoint")).unwrap().split(' ').collect();
+    let own: Vec<&str> =
+        rest.iter().find(|l| !l.starts_with("uprobe") && !l.starts_with("tracepoint")).unwrap().split(' ').collect();
     let work = u64::from_str_radix(own[0], 16).unwrap();
     let ask = u64::from_str_radix(own[1], 16).unwrap();
     // The uprobe stops at work's first instruction, in user mode.
     assert!(rest.contains(&format!("uprobe {work:x} {work:x} 1 1").as_str()), "work at {work:x}: {out}");
     // The system call came from inside ask, a few instructions on.
-    let tp: Vec<&str> = rest.iter().find(|l| l.starts_with("tracepoint")).expect("the tracepoint fired").split(' ').collect();
+    let tp: Vec<&str> =
+        rest.iter().find(|l| l.starts_with("tracepoint")).expect("the tracepoint fired").split(' ').collect();
     let at = u64::from_str_radix(tp[1], 16).unwrap();
     assert!((ask..ask + 64).contains(&at), "ask at {ask:x}, the call from {at:x}: {out}");
     assert_eq!(tp[2..], ["0", "0", "0"], "a tracepoint: kernel mode, no registers: {out}");
@@ -336,7 +338,8 @@ fn socket_ports_and_addresses_agree_with_the_sockets() {
     for line in out.lines() {
         let w: Vec<&str> = line.split(' ').collect();
         if w[0] == "ends" {
-            let (family, addr) = if w[1] == "::1" { (libc::AF_INET6, v6.as_str()) } else { (libc::AF_INET, "127.0.0.1") };
+            let (family, addr) =
+                if w[1] == "::1" { (libc::AF_INET6, v6.as_str()) } else { (libc::AF_INET, "127.0.0.1") };
             want.push(format!("{family} {} {addr}", w[2]));
             want.push(format!("{family} {} {addr}", w[3]));
         } else {
@@ -407,7 +410,8 @@ fn signal_state_and_atomics_agree_with_the_task() {
     );
     let (status, out, err) = super::stp_run_clean(&["-c", &prog.text(), "-e", &script]);
     assert_eq!(status, 0, "{err}");
-    let own: Vec<&str> = out.lines().find(|l| !l.starts_with("probe")).expect("the program's line").split(' ').collect();
+    let own: Vec<&str> =
+        out.lines().find(|l| !l.starts_with("probe")).expect("the program's line").split(' ').collect();
     let probe: Vec<&str> = out.lines().filter(|l| l.starts_with("probe")).collect();
     // The flags and handler the program set, SIGUSR1 blocked and SIGUSR2
     // not, three live threads, and the statm size it read.
@@ -499,7 +503,16 @@ fn vm_fault_reasons_follow_the_kernels_enum() {
     let mut want = String::new();
     for v in values {
         body.push_str(&format!("for (t = 0; t < 8; t++) print(vm_fault_contains({v}, t)); println()\n"));
-        let bits = [v & oom, v & sigbus, i64::from(v & (oom | sigbus | major) == 0), v & major, v & nopage, v & locked, v & error, 0];
+        let bits = [
+            v & oom,
+            v & sigbus,
+            i64::from(v & (oom | sigbus | major) == 0),
+            v & major,
+            v & nopage,
+            v & locked,
+            v & error,
+            0,
+        ];
         want.extend(bits.iter().map(|b| if *b != 0 { '1' } else { '0' }));
         want.push('\n');
     }
@@ -564,7 +577,8 @@ fn dentry_paths_agree_with_the_files_opened() {
     std::fs::write(&file, "x\n").unwrap();
     // perl runs in the directory, its stdin the file and its stdout a
     // pipe, whose name it prints.
-    let cmd = format!("cd {dir_path} && perl -e 'print readlink(\"/proc/self/fd/1\"), \"\\n\"; getppid()' < input.txt | cat");
+    let cmd =
+        format!("cd {dir_path} && perl -e 'print readlink(\"/proc/self/fd/1\"), \"\\n\"; getppid()' < input.txt | cat");
     // One probe per walk: each is a program of its own for the verifier.
     let calls = [
         "printf(\"cwd %s\\n\", task_cwd_path(t))",
@@ -623,4 +637,24 @@ fn quiet_and_warning_user_strings_and_colour_overloads() {
     assert_eq!(kernel, want, "{err}");
     let warning = "WARNING: user string copy fault -14 at 0x10 [man error::fault]";
     assert_eq!(err.lines().filter(|l| *l == warning).count(), 4, "two warnings on each side: {err}");
+}
+
+#[test]
+fn the_command_line_is_the_one_given() {
+    if !as_root("cmdline_str") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let args = ["perl", "-e", "getppid()", "one", "two words", "", "last"];
+    // The shell gets the arguments quoted; perl gets them as given.
+    let cmd: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+           if (pid() != target()) next\n\
+           printf(\"%s|%s|%s|%s|%s\\n\", cmdline_str(), cmdline_arg(0), cmdline_arg(4), cmdline_args(3, 5, \",\"), cmdline_args(5, -1, \"+\"))\n\
+         }\n";
+    let (status, out, err) = super::stp_run_clean(&["-c", &cmd.join(" "), "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let want =
+        format!("{}|{}|{}|{}|{}\n", args.join(" "), args[0], args[4], args[3..=5].join(","), args[5..].join("+"));
+    assert_eq!(out, want, "{err}");
 }

@@ -42,7 +42,6 @@ is_myproc:long() cpu:long() cpuid:long() target:long() stp_pid:long() is_return:
 registers_valid:long() user_mode:long() addr:long() uaddr:long()
 module_name:string() remote_id:long() remote_uri:string()
 !stack_size:long() !stack_used:long() !stack_unused:long()
-cmdline_args:string(n:long,m:long,delim:string) cmdline_arg:string(n:long) cmdline_str:string()
 pp:string() ppfunc:string() probefunc:string() probemod:string() !probe_type:string()
 modname:string(addr:long) symname:string(addr:long) symdata:string(addr:long)
 usymname:string(addr:long) usymdata:string(addr:long)
