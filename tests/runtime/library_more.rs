@@ -456,10 +456,12 @@ fn pstrace_follows_the_parents_to_init() {
         return;
     }
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // (A long chain of parents needs longer strings than the default.)
     let script = "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
            if (pid() == target()) printf(\"%d|%s\\n\", pid(), pstrace(task_current()))\n\
          }\n";
-    let (status, out, err) = super::stp_run_clean(&["-c", &getppid_command(1, 0), "-e", script]);
+    let (status, out, err) =
+        super::stp_run_clean(&["-D", "MAXSTRINGLEN=1024", "-c", &getppid_command(1, 0), "-e", script]);
     assert_eq!(status, 0, "{err}");
     let (pid, chain) = out.trim_end().split_once('|').expect("one line");
     // perl, then stp (this test's child), then this test (named as the
