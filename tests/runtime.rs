@@ -774,6 +774,8 @@ mod kernel_regex;
 mod kernel_strings;
 #[path = "runtime/library.rs"]
 mod library;
+#[path = "runtime/library_more.rs"]
+mod library_more;
 #[path = "runtime/operands.rs"]
 mod operands;
 #[path = "runtime/perf.rs"]

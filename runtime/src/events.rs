@@ -183,6 +183,11 @@ pub(crate) fn drain(
                 st.exit = true;
                 st.aborted = true;
             }
+            RecordKind::System => {
+                if let Some(Value::Str(cmd)) = values.first() {
+                    crate::system::start(cmd, &mut *st.out);
+                }
+            }
             RecordKind::Warn => {
                 if let Some(Value::Str(m)) = values.first() {
                     let _ = st.out.flush();

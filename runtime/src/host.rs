@@ -75,6 +75,10 @@ pub trait Host {
     }
     /// `target()`: the pid of `-x PID` or of the `-c CMD` process, else 0.
     fn target(&self) -> i64;
+    /// `system(cmd)`: starts the command (see [`crate::system`]).
+    fn system(&mut self, cmd: &[u8]) {
+        crate::system::start(cmd, &mut std::io::sink());
+    }
 }
 
 /// Every entry of an array, a lookup per key.
@@ -251,6 +255,10 @@ impl Host for State<'_> {
 
     fn exit(&mut self) {
         self.exit = true;
+    }
+
+    fn system(&mut self, cmd: &[u8]) {
+        crate::system::start(cmd, &mut *self.out);
     }
 
     fn abort(&mut self) {

@@ -17,6 +17,7 @@ pub mod signals;
 pub mod stats;
 pub mod symbols;
 pub mod sys;
+mod system;
 pub mod verify;
 
 use stp_compiler::artifact::MapDef;

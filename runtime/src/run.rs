@@ -303,6 +303,7 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         crate::globals::print_unread(&mut st);
     }
     let _ = st.out.flush();
+    crate::system::wait_all();
     if let Some(mut ch) = child {
         ch.finish();
     }

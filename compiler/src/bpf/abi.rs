@@ -47,6 +47,10 @@ pub const HELPER_PROBE_READ_KERNEL: i32 = 113;
 pub const HELPER_PROBE_READ_USER_STR: i32 = 114;
 pub const HELPER_PROBE_READ_KERNEL_STR: i32 = 115;
 pub const HELPER_JIFFIES: i32 = 118;
+pub const HELPER_SEND_SIGNAL_THREAD: i32 = 117;
+pub const HELPER_CURRENT_TASK_BTF: i32 = 158;
+pub const HELPER_GET_FUNC_IP: i32 = 173;
+pub const HELPER_TASK_PT_REGS: i32 = 175;
 pub const HELPER_RINGBUF_RESERVE: i32 = 131;
 /// `bpf_for_each_map_elem` (Linux 5.13) and `bpf_loop` (5.17): calls of
 /// a callback subprogram.
@@ -79,6 +83,10 @@ pub fn helper_name(h: i32) -> Option<&'static str> {
         HELPER_PRANDOM => "bpf_get_prandom_u32",
         HELPER_GET_STACK => "bpf_get_stack",
         HELPER_JIFFIES => "bpf_jiffies64",
+        HELPER_SEND_SIGNAL_THREAD => "bpf_send_signal_thread",
+        HELPER_CURRENT_TASK_BTF => "bpf_get_current_task_btf",
+        HELPER_GET_FUNC_IP => "bpf_get_func_ip",
+        HELPER_TASK_PT_REGS => "bpf_task_pt_regs",
         HELPER_PROBE_READ_USER => "bpf_probe_read_user",
         HELPER_PROBE_READ_USER_STR => "bpf_probe_read_user_str",
         HELPER_PROBE_READ_KERNEL => "bpf_probe_read_kernel",

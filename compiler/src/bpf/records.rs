@@ -35,6 +35,8 @@ pub enum RecordKind {
     Abort,
     /// `warn(msg)`: its one string argument.
     Warn,
+    /// `system(cmd)`: the command, which the runtime starts.
+    System,
     /// A runtime error at `span`: `message`, or the record's one string
     /// argument (`error(msg)`).
     Error { message: Option<String>, span: Span },
@@ -65,7 +67,7 @@ impl RecordKind {
                 })
                 .collect(),
             RecordKind::Exit | RecordKind::Abort => Vec::new(),
-            RecordKind::Warn => vec![Ty::Str],
+            RecordKind::Warn | RecordKind::System => vec![Ty::Str],
             RecordKind::Error { message: Some(_), .. } => Vec::new(),
             RecordKind::Error { message: None, .. } => vec![Ty::Str],
             RecordKind::Fault { .. } => vec![Ty::Long],

@@ -128,7 +128,12 @@ pub fn finish(program: &mut Program, opts: &ElabOptions<'_>) -> Vec<Diagnostic> 
             );
         }
         program.functions.retain(|f| f.used);
-        program.globals.retain(|g| g.var.read || g.var.written || g.var.arity.is_some());
+        // A tapset's global that only its unused functions name goes with
+        // them (it would have no type).
+        let named = names_in_use(program);
+        program.globals.retain(|g| {
+            (g.var.read || g.var.written || g.var.arity.is_some()) && (!g.from_tapset || named.contains(&g.var.name))
+        });
     }
     diags.extend(check_foreach_writes(program));
     // `global x%` is for arrays; what its uses made a scalar cannot wrap.
@@ -175,6 +180,37 @@ fn collect_calls_expr(e: &Expr, out: &mut Vec<String>) {
         }
         true
     });
+}
+
+/// The variable names the probes and the remaining functions use.
+fn names_in_use(program: &Program) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let mut add = |e: &Expr| {
+        visit::walk_expr(e, &mut |e| {
+            match &e.kind {
+                ExprKind::Var(n) => {
+                    names.insert(n.clone());
+                }
+                ExprKind::ProbeWrite(n) => {
+                    names.insert(n.name.clone());
+                }
+                _ => {}
+            }
+            true
+        });
+    };
+    for p in &program.probes {
+        visit::block_exprs(&p.body, &mut add);
+        if let Some(c) = &p.condition {
+            add(c);
+        }
+    }
+    for f in &program.functions {
+        if let FunctionBody::Script(b) = &f.def.body {
+            visit::block_exprs(b, &mut add);
+        }
+    }
+    names
 }
 
 /// Whether a body says `next` anywhere.

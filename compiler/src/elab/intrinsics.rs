@@ -39,10 +39,9 @@ execname:string() pexecname:string() pid:long() tid:long() ppid:long() pgrp:long
 ns_pid:long() ns_tid:long() ns_ppid:long() ns_pgrp:long() ns_sid:long()
 gid:long() egid:long() uid:long() euid:long() ns_gid:long() ns_egid:long() ns_uid:long() ns_euid:long()
 is_myproc:long() cpu:long() cpuid:long() target:long() stp_pid:long() is_return:long()
-!registers_valid:long() !user_mode:long() !addr:long() !uaddr:long()
+registers_valid:long() user_mode:long() addr:long() uaddr:long()
 module_name:string() remote_id:long() remote_uri:string()
 !stack_size:long() !stack_used:long() !stack_unused:long()
-cmdline_args:string(n:long,m:long,delim:string) cmdline_arg:string(n:long) cmdline_str:string()
 pp:string() ppfunc:string() probefunc:string() probemod:string() !probe_type:string()
 modname:string(addr:long) symname:string(addr:long) symdata:string(addr:long)
 usymname:string(addr:long) usymdata:string(addr:long)
@@ -57,7 +56,7 @@ print_syms(callers:string) sprint_syms:string(callers:string) print_usyms(caller
 !u32_arg:long(n:long) !s64_arg:long(n:long) !u64_arg:long(n:long) !register:long(name:string)
 !u_register:long(name:string) !returnval:long() !returnstr:string(format:long)
 #set_returnval(val:long)
-log(msg:string) warn(msg:string) exit() abort() error(msg:string) #printk(level:long,msg:string) ftrace(msg:string)
+log(msg:string) warn(msg:string) system(cmd:string) #raise(signo:long) exit() abort() error(msg:string) #printk(level:long,msg:string) ftrace(msg:string)
 assert(expression:long) assert(expression:long,msg:string)
 strlen:long(s:string) substr:string(str:string,start:long,length:long) stringat:long(str:string,pos:long)
 isinstr:long(s1:string,s2:string) strpos:long(s1:string,s2:string) text_str:string(input:string)
@@ -83,7 +82,7 @@ user_buffer_quoted:string(addr:long,inlen:long,outlen:long)
 get_cycles:long() jiffies:long() HZ:long() gettimeofday_s:long() gettimeofday_ms:long() gettimeofday_us:long()
 gettimeofday_ns:long() local_clock_ns:long() local_clock_us:long() local_clock_ms:long() local_clock_s:long()
 cpu_clock_ns:long(cpu:long) cpu_clock_us:long(cpu:long) cpu_clock_ms:long(cpu:long) cpu_clock_s:long(cpu:long)
-ktime_get_ns:long()
+ktime_get_ns:long() __tz_gmtoff:long() __tz_name:string() sprint_loadavg:string() get_loadavg_index:long(indx:long)
 randint:long(n:long)
 task_current:long() task_parent:long(task:long) task_state:long(task:long) task_execname:string(task:long)
 task_pid:long(task:long) #task_ns_pid:long(task:long) task_tid:long(task:long) #task_ns_tid:long(task:long)
@@ -93,9 +92,49 @@ pid2execname:string(pid:long) task_open_file_handles:long(task:long) task_max_fi
 current_exe_file:long() task_exe_file:long(task:long)
 env_var:string(name:string)
 sprint_ustack:string(stk:string) umodname:string(addr:long)
-inode_path:string(inode:long) d_name:string(dentry:long) task_dentry_path:string(task:long,dentry:long,vfsmnt:long)
-fullpath_struct_path:string(path:long) fullpath_struct_file:string(task:long,file:long)
 ";
+
+/// Functions of SystemTap's tapset reference that stp cannot offer, with
+/// the reason, given where a script calls one (rather than "unresolved").
+const REFUSED: &[(&[&str], &str)] = &[
+    (
+        &[
+            "symfile",
+            "symline",
+            "symfileline",
+            "usymfile",
+            "usymline",
+            "usymfileline",
+            "print_backtrace_fileline",
+            "print_ubacktrace_fileline",
+        ],
+        "it needs DWARF line tables, and stp reads only BTF and ELF symbol tables",
+    ),
+    (
+        &[
+            "set_int_arg",
+            "set_uint_arg",
+            "set_long_arg",
+            "set_ulong_arg",
+            "set_longlong_arg",
+            "set_ulonglong_arg",
+            "set_pointer_arg",
+            "set_s32_arg",
+            "set_u32_arg",
+            "set_s64_arg",
+            "set_u64_arg",
+        ],
+        "eBPF programs cannot write the probed code's registers",
+    ),
+    (&["mdelay", "udelay"], "eBPF programs cannot wait or sleep in a probe handler"),
+    (&["panic"], "eBPF programs cannot panic the kernel"),
+    (&["dump_stack"], "eBPF programs cannot write the kernel's log (print_backtrace() prints the stack)"),
+];
+
+/// Why stp cannot offer `name`, if it is one of those it refuses.
+pub fn refusal(name: &str) -> Option<&'static str> {
+    REFUSED.iter().find(|(names, _)| names.contains(&name)).map(|(_, why)| *why)
+}
 
 fn parse_type(t: &str) -> Type {
     match t.trim() {

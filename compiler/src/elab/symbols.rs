@@ -513,6 +513,11 @@ impl<'a> Session<'a> {
             scope.failed = true;
             return;
         }
+        if let Some(why) = intrinsics::refusal(name) {
+            let msg = format!("function '{name}' is not available in stp: {why}");
+            self.error(Diagnostic::semantic_error(msg, span));
+            return;
+        }
         let mut candidates: Vec<String> = self.functions.iter().map(|f| f.def.name.name.clone()).collect();
         candidates.extend(self.lib_functions.keys().cloned());
         candidates.extend(intrinsics::names().map(str::to_string));

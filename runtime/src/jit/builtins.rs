@@ -40,8 +40,12 @@ pub enum Which {
     Pp,
     /// `ppfunc()`, `probefunc()`, `probemod()`: no function here.
     NoFunction,
+    /// `addr()`, `uaddr()`, `user_mode()`, `registers_valid()`: no
+    /// registers were interrupted here.
+    NoRegisters,
     Log,
     Warn,
+    System,
     Exit,
     Abort,
     Assert,
@@ -69,6 +73,15 @@ pub enum Which {
     Randint,
     EnvVar,
     Pid2Execname,
+    /// `__tz_gmtoff()`, `__tz_name()`: the local time zone now (seconds
+    /// west of UTC, its abbreviation), which tzinfo.stp keeps from its
+    /// `begin` probe as stap keeps what staprun passed at start.
+    TzGmtoff,
+    TzName,
+    /// `sprint_loadavg()`, `get_loadavg_index(i)`: the kernel's load
+    /// averages as /proc/loadavg writes them (the same rounding).
+    SprintLoadavg,
+    LoadavgIndex,
     PrintStack,
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
@@ -100,8 +113,10 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("is_return", 0) => IsReturn,
         ("pp", 0) => Pp,
         ("ppfunc" | "probefunc" | "probemod", 0) => NoFunction,
+        ("addr" | "uaddr" | "user_mode" | "registers_valid", 0) => NoRegisters,
         ("log", 1) => Log,
         ("warn", 1) => Warn,
+        ("system", 1) => System,
         ("exit", 0) => Exit,
         ("abort", 0) => Abort,
         ("assert", 1 | 2) => Assert,
@@ -138,6 +153,10 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("randint", 1) => Randint,
         ("env_var", 1) => EnvVar,
         ("pid2execname", 1) => Pid2Execname,
+        ("__tz_gmtoff", 0) => TzGmtoff,
+        ("__tz_name", 0) => TzName,
+        ("sprint_loadavg", 0) => SprintLoadavg,
+        ("get_loadavg_index", 1) => LoadavgIndex,
         ("print_stack" | "print_syms", 1) => PrintStack,
         ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
             MemoryFault("kernel string copy fault")
@@ -192,6 +211,38 @@ fn comm(path: &str) -> Vec<u8> {
 fn scaled(d: std::time::Duration, digits: u32) -> i64 {
     let ns = d.as_nanos();
     i64::try_from(ns / 10u128.pow(9 - digits.min(9))).unwrap_or(i64::MAX)
+}
+
+unsafe extern "C" {
+    /// libc's: reads `TZ` (the libc crate does not declare it).
+    fn tzset();
+}
+
+/// The three load averages of /proc/loadavg, as it writes them.
+fn loadavg() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).map(str::to_string).collect()
+}
+
+/// The local time zone now: its offset east of UTC in seconds and its
+/// abbreviation, from `localtime_r` (`TZ`, else /etc/localtime).
+fn local_zone() -> (i64, Vec<u8>) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as libc::time_t;
+    // SAFETY: an all-zero `tm` is a valid value for localtime_r to fill.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: tzset reads the environment; localtime_r fills `tm` from
+    // `now`, both valid for the call.
+    let ok = unsafe {
+        tzset();
+        !libc::localtime_r(&now, &mut tm).is_null()
+    };
+    if !ok || tm.tm_zone.is_null() {
+        return (0, b"UTC".to_vec());
+    }
+    // SAFETY: localtime_r set tm_zone to a NUL-terminated string that
+    // lives as long as the time zone data.
+    let zone = unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) }.to_bytes().to_vec();
+    (tm.tm_gmtoff, zone)
 }
 
 fn monotonic() -> std::time::Duration {
@@ -371,6 +422,7 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         IsReturn => Long(0),
         Pp => Str(c.point.as_bytes().to_vec()),
         NoFunction => Str(Vec::new()),
+        NoRegisters => Long(0),
         PrintStack => {
             let addrs = crate::symbols::hex_addresses(string(args, 0));
             let text = crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs);
@@ -385,6 +437,10 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         }
         Warn => {
             c.host.warn(&String::from_utf8_lossy(string(args, 0)));
+            Long(0)
+        }
+        System => {
+            c.host.system(string(args, 0));
             Long(0)
         }
         Exit => {
@@ -477,6 +533,21 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
             Str(std::env::var_os(name).map(|v| v.into_encoded_bytes()).unwrap_or_default())
         }
         Pid2Execname => Str(comm(&format!("/proc/{}/comm", long(args, 0)))),
+        TzGmtoff => Long(-local_zone().0),
+        TzName => Str(local_zone().1),
+        SprintLoadavg => {
+            let mut s = loadavg().join(" ").into_bytes();
+            s.push(b'\n');
+            Str(s)
+        }
+        LoadavgIndex => {
+            let i = long(args, 0);
+            let field = usize::try_from(i).ok().filter(|&i| i < 3).and_then(|i| loadavg().into_iter().nth(i));
+            match field {
+                Some(f) => Long(f.split('.').next().and_then(|n| n.parse().ok()).unwrap_or(0)),
+                None => return Err(format!("Invalid loadavg index {i} specified.")),
+            }
+        }
         MemoryFault(what) => {
             return Err(format!("{what} at 0x{:x} [man error::fault]", long(args, 0)));
         }

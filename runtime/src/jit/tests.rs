@@ -363,9 +363,9 @@ fn user_string_warn_warns_and_goes_on() {
 
 #[test]
 fn unsupported_intrinsics_are_refused_at_compile_time() {
-    let err = try_compile("probe begin { println(inode_path(2)) }", &[]).err().expect("refused");
+    let err = try_compile("probe begin { println(pid2task(2)) }", &[]).err().expect("refused");
     let d = err.first().expect("one diagnostic");
-    assert!(d.message.contains("'inode_path' is not available in user-placed handlers"), "{}", d.message);
+    assert!(d.message.contains("'pid2task' is not available in user-placed handlers"), "{}", d.message);
     assert!(d.span().is_some(), "the diagnostic points at the call");
 }
 

@@ -109,6 +109,9 @@ pub(super) enum Ctx {
     RawArgs,
     /// `struct pt_regs` (kprobes, uprobes).
     Regs,
+    /// `struct bpf_perf_event_data`, which opens with the registers of
+    /// the interrupted code (perf events, `timer.profile`).
+    PerfRegs,
     Other,
 }
 

@@ -202,6 +202,7 @@ pub(crate) fn generate(
                 | ProbeKind::KernelStatement { .. }
                 | ProbeKind::Uprobe { .. }
                 | ProbeKind::Usdt { .. } => Ctx::Regs,
+                ProbeKind::Profile | ProbeKind::Perf { .. } => Ctx::PerfRegs,
                 _ => Ctx::Other,
             };
             // A kernel function with a BTF prototype also gets an fentry

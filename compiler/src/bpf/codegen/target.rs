@@ -260,7 +260,7 @@ impl Gen<'_> {
         match self.facts.ctx {
             Ctx::RawArgs => i16::try_from(8 * i).ok(),
             Ctx::Regs => [112, 104, 96, 88, 72, 64].get(i).copied(),
-            Ctx::Record | Ctx::Other => None,
+            Ctx::Record | Ctx::PerfRegs | Ctx::Other => None,
         }
     }
 

@@ -1,9 +1,10 @@
 //! Errors, the end of the script and messages: `assert()`, `exit()`,
+//! `system()` (a record the runtime starts the command from), `raise()`,
 //! `abort()`, `warn()`, `log()`, `ftrace()` (the trace buffer); `printk()`
 //! is refused (eBPF programs cannot write the kernel's log).
 
 use super::{ANY, Call, Row};
-use crate::bpf::abi::HELPER_TRACE_PRINTK;
+use crate::bpf::abi::{HELPER_SEND_SIGNAL_THREAD, HELPER_TRACE_PRINTK};
 use crate::bpf::codegen::{Gen, VALUE_SLOT};
 use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
 use crate::bpf::records::{RecordArg, RecordKind};
@@ -17,6 +18,8 @@ pub(super) const ROWS: &[Row] = &[
     Row { names: &["ftrace"], result: false, args: (1, 1), lower: ftrace },
     Row { names: &["printk"], result: false, args: ANY, lower: printk },
     Row { names: &["warn"], result: false, args: (1, 1), lower: warn },
+    Row { names: &["system"], result: false, args: (1, 1), lower: system },
+    Row { names: &["raise"], result: false, args: (1, 1), lower: raise },
     Row { names: &["log"], result: false, args: (1, 1), lower: log },
     Row { names: &["abort"], result: false, args: (0, 0), lower: abort },
 ];
@@ -72,6 +75,26 @@ fn printk(_: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
 fn warn(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
     let tag = g.record(RecordKind::Warn);
     g.write_record(tag, &[(c.arg(0)?.clone(), Ty::Str)], c.span)
+}
+
+/// The runtime starts the command when it reads the record, in order
+/// with the output before it.
+fn system(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
+    let tag = g.record(RecordKind::System);
+    g.write_record(tag, &[(c.arg(0)?.clone(), Ty::Str)], c.span)
+}
+
+/// `raise(signo)` (guru mode): the signal goes to the current thread,
+/// delivered when it returns to user space; the helper's failure is
+/// stap's error.
+fn raise(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
+    g.load(Reg::R1, c.arg(0)?, c.span)?;
+    g.emit(Insn::call(HELPER_SEND_SIGNAL_THREAD));
+    let ok = g.label();
+    g.jump_imm_to(Cond::Eq, Reg::R0, 0, ok);
+    g.fail(Ok("raise/send_sig error"), c.span)?;
+    g.bind(ok);
+    Ok(())
 }
 
 fn log(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
