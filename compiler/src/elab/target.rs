@@ -131,14 +131,19 @@ pub enum ContextVar {
 }
 
 /// The arguments of a tracepoint as its BTF probe function declares them
-/// (`__bpf_trace_NAME`, the leading `void *` left out).
+/// (`__bpf_trace_NAME`, the leading `void *` left out). A tracepoint of an
+/// event class has that function under the class's name only
+/// (`__bpf_trace_sched_wakeup_template`); its iterator
+/// (`__traceiter_NAME`) has the same arguments under the event's own name.
 fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
-    let f = KFunc { name: format!("__bpf_trace_{name}"), module: None };
-    if let Some(mut proto) = kernel.function_proto(&f) {
-        if !proto.params.is_empty() {
-            proto.params.remove(0);
+    for prefix in ["__bpf_trace_", "__traceiter_"] {
+        let f = KFunc { name: format!("{prefix}{name}"), module: None };
+        if let Some(mut proto) = kernel.function_proto(&f) {
+            if !proto.params.is_empty() {
+                proto.params.remove(0);
+            }
+            return Some(proto);
         }
-        return Some(proto);
     }
     kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })
 }
