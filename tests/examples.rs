@@ -166,9 +166,10 @@ impl Sandbox {
 fn run_example(dir: &Path, ex: &Example) -> Output {
     let meta = dir.join(&ex.meta);
     let sandbox = Sandbox::new(meta.parent().expect("a directory"));
-    // `$$` means the shell that runs the check, alive while it runs: this
-    // process stands in for it.
-    let line = ex.check.replace("$$", &std::process::id().to_string());
+    // A word `$$` means the shell that runs the check, alive while it
+    // runs: this process stands in for it (`'$$vars'` stays as it is).
+    let me = std::process::id().to_string();
+    let line = ex.check.split(' ').map(|w| if w == "$$" { me.as_str() } else { w }).collect::<Vec<_>>().join(" ");
     match line.strip_prefix("stap ") {
         Some(rest) => {
             let args = map_options(sandbox.words(rest));

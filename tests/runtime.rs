@@ -783,6 +783,8 @@ mod vm_kprobes;
 mod raw_tracepoints;
 #[path = "runtime/stat_bounds.rs"]
 mod stat_bounds;
-#[cfg(target_arch = "x86_64")]
 #[path = "runtime/syscall_dispatch.rs"]
 mod syscall_dispatch;
+#[cfg(target_arch = "x86_64")]
+#[path = "runtime/syscall_entry.rs"]
+mod syscall_entry;
