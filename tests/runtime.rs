@@ -742,6 +742,8 @@ mod c_program;
 mod cleanup;
 #[path = "runtime/concurrency.rs"]
 mod concurrency;
+#[path = "runtime/constant_casts.rs"]
+mod constant_casts;
 #[path = "runtime/context.rs"]
 mod context;
 #[path = "runtime/faults.rs"]
