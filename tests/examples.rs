@@ -216,7 +216,8 @@ fn cause(out: &Output) -> String {
         return if msg.starts_with("probe point mismatch") {
             format!("unresolved probe alias: {}.*", quoted(msg))
         } else if let Some(p) = msg.strip_prefix("probe point not supported by stp: ") {
-            format!("probe point not supported: {}", family(p))
+            let why = if stderr.contains("which need DWARF debuginfo") { "needs DWARF" } else { "not supported" };
+            format!("probe point {why}: {}", family(p))
         } else if let Some(p) = msg.strip_prefix("probe point needs DWARF debuginfo, which stp does not use: ") {
             format!("probe point needs DWARF: {}", family(p))
         } else if msg.contains("' matched nothing") {
