@@ -40,3 +40,27 @@ fn entry_values_of_a_syscall_reach_its_return() {
         }
     }
 }
+
+/// `int_arg(n)` at a system call's entry tracepoint is the call's n-th
+/// argument, as at a kprobe on the call; in `@entry` of the return probe
+/// too. The process calls getpgid(BAD) and getsid(BAD2) with pids no
+/// process has (ESRCH), so the arguments are the test's own numbers.
+#[test]
+fn int_arg_at_a_syscall_entry_is_its_argument() {
+    if !as_root("int_arg at sys_enter") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe kernel.trace(\"syscalls:sys_enter_getpgid\") { if (pid() == target()) printf(\"enter %d\\n\", int_arg(1)) }\n\
+         probe kernel.trace(\"syscalls:sys_exit_getsid\") {\n\
+           if (pid() == target()) printf(\"exit %d %d\\n\", @entry(pointer_arg(1)), $ret)\n\
+         }\n";
+    let cmd = format!("perl -e 'syscall({}, 999999001); syscall({}, 999999002)'", libc::SYS_getpgid, libc::SYS_getsid);
+    for extra in [&[][..], &["-D", "SYSCALL_DISPATCH_MIN=1"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["-c", &cmd, "-e", script]);
+        let (status, out, err) = stp_run_clean(&args);
+        assert_eq!(status, 0, "{extra:?}: {err}");
+        assert_eq!(out, format!("enter 999999001\nexit 999999002 {}\n", -libc::ESRCH), "{extra:?}: {err}");
+    }
+}

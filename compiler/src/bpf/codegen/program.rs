@@ -232,6 +232,11 @@ pub(crate) fn generate(
                 g.facts.task = task;
                 g.facts.ret_slot = ret_slot;
                 g.facts.typed_ctx = is_fentry || matches!(point.kind, ProbeKind::Lsm { .. });
+                // A system call's entry, or the entry function of `@entry`
+                // in its return probe.
+                g.facts.syscall_args = ctx == Ctx::Record
+                    && matches!(&point.kind, ProbeKind::Tracepoint { tp } if tp.system == "syscalls"
+                        && (tp.name.starts_with("sys_enter_") || (h.at_entry && tp.syscall_entry().is_some())));
                 g.facts.point = point.name.clone();
                 g.facts.func = match &point.kind {
                     ProbeKind::KernelFunction { func, .. } => func.name.clone(),
