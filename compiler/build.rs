@@ -9,6 +9,16 @@ use std::path::{Path, PathBuf};
 #[allow(dead_code)]
 mod syscall_table;
 
+#[path = "src/tapset/scan.rs"]
+#[allow(dead_code)]
+mod scan;
+
+/// One `(defines, uses)` row of the embedded library's index, as Rust.
+fn index_row(text: &str) -> String {
+    let scan::Scan { defines, uses } = scan::scan(text);
+    format!("    (&{defines:?}, &{uses:?}),\n")
+}
+
 fn collect(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -35,14 +45,21 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let stdlib = manifest.join("../stdlib").canonicalize().expect("stdlib/ exists beside compiler/");
     println!("cargo:rerun-if-changed={}", stdlib.display());
+    println!("cargo:rerun-if-changed=src/tapset/scan.rs");
     let mut files = Vec::new();
     collect(&stdlib, &stdlib, &mut files);
     let mut code = String::from(
         "/// The embedded tapset library: (path under stdlib/, text).\npub static FILES: &[(&str, &str)] = &[\n",
     );
+    let mut index = String::from(
+        "/// What each file of [`FILES`] defines and mentions (see `scan`).\n\
+         pub static INDEX: &[(&[&str], &[&str])] = &[\n",
+    );
     for (rel, path) in &files {
         println!("cargo:rerun-if-changed={}", path.display());
         writeln!(code, "    ({rel:?}, include_str!({:?})),", path.display().to_string()).expect("write to string");
+        let text = std::fs::read_to_string(path).expect("stdlib files are readable");
+        index.push_str(&index_row(&text));
     }
     // The syscall tapset, generated from its table.
     let table_path = stdlib.join("linux/syscalls.tsv");
@@ -52,9 +69,13 @@ fn main() {
         syscall_table::parse(&table).expect("stdlib/linux/syscalls.tsv parses (its unit test names the bad line)");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
     let generated = out_dir.join("syscalls.stp");
-    std::fs::write(&generated, syscall_table::tapset(&calls)).expect("OUT_DIR is writable");
+    let syscalls = syscall_table::tapset(&calls);
+    index.push_str(&index_row(&syscalls));
+    std::fs::write(&generated, syscalls).expect("OUT_DIR is writable");
     writeln!(code, "    (\"linux/syscalls.stp\", include_str!({:?})),", generated.display().to_string())
         .expect("write to string");
+    code.push_str("];\n");
+    code.push_str(&index);
     code.push_str("];\n");
     let out = out_dir.join("stdlib.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");

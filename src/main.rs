@@ -335,19 +335,6 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     })
 }
 
-/// Processor time of this process so far: (user, system) in milliseconds.
-fn cpu_times() -> (u128, u128) {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
-        return (0, 0);
-    }
-    // SAFETY: zeroed, then filled by a successful getrusage.
-    let usage = unsafe { usage.assume_init() };
-    let ms = |t: libc::timeval| (t.tv_sec as u128) * 1000 + (t.tv_usec as u128) / 1000;
-    (ms(usage.ru_utime), ms(usage.ru_stime))
-}
-
 /// The Cranelift back end, as pass 3 checks the user-placed handlers:
 /// they compile to native code (the runtime compiles them again to run
 /// them). With `dump` (`--clif`), it also gives their Cranelift IR for
@@ -402,10 +389,9 @@ fn compile(session: Session) -> u8 {
     let rendered = render_all(&outcome.diagnostics, &sm, RenderOptions { color });
     let _ = stderr.write_all(rendered.as_bytes());
     if opts.verbose > 0 {
-        let (usr, sys) = cpu_times();
-        for (pass, what, time) in &outcome.timings {
-            let _ = writeln!(stderr, "Pass {pass}: {what} in {usr}usr/{sys}sys/{}real ms.", time.as_millis());
-            if *pass == 2 {
+        for timing in &outcome.timings {
+            let _ = writeln!(stderr, "{timing}");
+            if timing.pass == 2 {
                 print_matched(&mut stderr, &outcome.matched, opts.verbose);
             }
         }
@@ -481,12 +467,12 @@ fn run_script(
     if opts.verbose > 0 {
         eprint!("{}", stp_runtime::report::PASS5_STARTING);
     }
-    let start = std::time::Instant::now();
+    let mut clock = driver::PassClock::start();
     let result = stp_runtime::run::run(compiled, &jit, sm, &run_opts);
     if opts.verbose > 0 {
-        let (usr, sys) = cpu_times();
-        let real = start.elapsed().as_millis() as u64;
-        eprint!("{}", stp_runtime::report::pass5_completed(usr as u64, sys as u64, real));
+        let t = clock.lap(5, String::new());
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        eprint!("{}", stp_runtime::report::pass5_completed(ms(t.usr), ms(t.sys), ms(t.real)));
     }
     match result {
         Ok(0) => 0,

@@ -586,3 +586,38 @@ fn event_class_tracepoints_have_named_arguments() {
     let out = run_stp(&["-p2", "-e", "probe kernel.trace(\"sched_wakeup\") { println($p->pid) }"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `-v` gives stap's pass lines: what each pass made (counted as stap
+/// counts: `1 probe`, `2 functions`), the memory at its end and its own
+/// user, system and wall time.
+#[test]
+fn verbose_pass_lines_are_stap_s() {
+    let script = "global n\nfunction twice(x) { return 2 * x }\nfunction once(x) { return x }\n\
+                  probe begin { n = twice(once(1)) }\nprobe end { println(n) }";
+    let out = run_stp(&["-v", "-p4", "--kernel", "tests/kernel", "-e", script]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let line = |pass: &str| {
+        err.lines()
+            .find(|l| l.starts_with(&format!("Pass {pass}: ")))
+            .unwrap_or_else(|| panic!("no pass {pass}:\n{err}"))
+    };
+    assert!(
+        line("2").starts_with("Pass 2: analyzed script: 2 probes, 2 functions, 0 embeds, 1 global using "),
+        "{err}"
+    );
+    for pass in ["1", "2", "3", "4"] {
+        let l = line(pass);
+        let (_, tail) = l.split_once(" using ").unwrap_or_else(|| panic!("{l}"));
+        let (memory, times) = tail.split_once(" kb, in ").unwrap_or_else(|| panic!("{l}"));
+        let fields: Vec<&str> = memory.split('/').collect();
+        assert_eq!(fields.len(), 4, "{l}");
+        for (f, unit) in fields.iter().zip(["virt", "res", "shr", "data"]) {
+            let n: u64 = f.strip_suffix(unit).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{l}"));
+            assert!(unit == "shr" || n > 0, "{l}");
+        }
+        let times = times.strip_suffix("real ms.").unwrap_or_else(|| panic!("{l}"));
+        let parts: Vec<&str> = times.split('/').collect();
+        assert!(parts.len() == 3 && parts[0].ends_with("usr") && parts[1].ends_with("sys"), "{l}");
+    }
+}

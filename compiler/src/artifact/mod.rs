@@ -340,7 +340,9 @@ impl Artifact {
             object,
             format: FORMAT,
             stp_version: crate::VERSION.to_string(),
-            kernel: KernelIdentity::of(kernel),
+            // Its BTF digest (a read of all of it) is taken only for an
+            // object that is written out (see `stamp_kernel`).
+            kernel: KernelIdentity { release: kernel.release.clone(), btf: None },
             programs,
             records: code.records.clone(),
             layout,

@@ -223,7 +223,7 @@ fn effect_free_within(e: &Expr, s: &Session<'_>, depth: u32) -> bool {
     }
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
     /// Whether a call of the script function `name` with `arity`
     /// arguments changes nothing, whichever definition it reaches: each
     /// definition of that name and arity (the user's and the library's)
@@ -232,18 +232,44 @@ impl Session<'_> {
     /// functions, `depth` calls deep at most. A name with no definition,
     /// or an embedded-C body, has effects.
     fn pure_function(&self, name: &str, arity: usize, depth: u32) -> bool {
-        let Some(depth) = depth.checked_sub(1) else { return false };
-        let user = self.user.iter().flat_map(|sc| sc.functions.iter());
-        let library = self.library.files.iter().filter_map(|f| f.script.as_ref()).flat_map(|sc| sc.functions.iter());
-        let mut found = false;
-        for f in user.chain(library).filter(|f| f.name.name == name && f.params.len() == arity) {
-            found = true;
-            let crate::parse::ast::FunctionBody::Script(body) = &f.body else { return false };
-            if !self.pure_body(body, depth) {
-                return false;
-            }
+        let key = (name.to_owned(), arity);
+        if let Some(&known) = self.pure_memo.borrow().get(&key) {
+            return known;
         }
-        found
+        let Some(depth) = depth.checked_sub(1) else {
+            // Cut off, not known: an answer not to remember.
+            self.pure_cut.set(true);
+            return false;
+        };
+        let (user, library): (&'a [crate::parse::ast::Script], &'a crate::tapset::Library) = (self.user, self.library);
+        let index = self.function_index.get_or_init(|| {
+            let mut index: super::symbols::FunctionIndex<'a> = HashMap::new();
+            let library = library.files.iter().filter_map(|f| f.script.as_ref());
+            for f in user.iter().chain(library).flat_map(|sc| sc.functions.iter()) {
+                index.entry((f.name.name.as_str(), f.params.len())).or_default().push(f);
+            }
+            index
+        });
+        let Some(defs) = index.get(&(name, arity)) else {
+            self.pure_memo.borrow_mut().insert(key, false);
+            return false;
+        };
+        // While its body is looked at, a call back into it (recursion)
+        // counts as having effects.
+        self.pure_memo.borrow_mut().insert(key.clone(), false);
+        let outer_cut = self.pure_cut.replace(false);
+        let pure = defs.iter().all(|f| match &f.body {
+            crate::parse::ast::FunctionBody::Script(body) => self.pure_body(body, depth),
+            _ => false,
+        });
+        let cut = self.pure_cut.replace(outer_cut || self.pure_cut.get());
+        let mut memo = self.pure_memo.borrow_mut();
+        if cut && !pure {
+            memo.remove(&key);
+        } else {
+            memo.insert(key, pure);
+        }
+        pure
     }
 
     fn pure_body(&self, body: &Block, depth: u32) -> bool {

@@ -89,7 +89,17 @@ pub(crate) struct Session<'a> {
     pub(super) dropped_points: Vec<super::ResolvedPoint>,
     /// Every target expression's resolution, by [`TargetId`].
     pub targets: Vec<super::target::Resolved>,
+    /// Script functions by name and arity, the user's and the library's
+    /// (private ones too), built when the optimizer first asks.
+    pub(super) function_index: std::cell::OnceCell<FunctionIndex<'a>>,
+    /// Which functions are known pure (see `optimize`), or known not.
+    pub(super) pure_memo: std::cell::RefCell<HashMap<(String, usize), bool>>,
+    /// The purity check being made was cut off by its depth limit.
+    pub(super) pure_cut: std::cell::Cell<bool>,
 }
+
+/// Every definition of a script function, by name and arity.
+pub(super) type FunctionIndex<'a> = HashMap<(&'a str, usize), Vec<&'a crate::parse::ast::Function>>;
 
 /// Which body a local belongs to: a derived probe or a function, by index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -141,6 +151,9 @@ impl<'a> Session<'a> {
             probe_writes: HashSet::new(),
             dropped_points: Vec::new(),
             targets: Vec::new(),
+            function_index: std::cell::OnceCell::new(),
+            pure_memo: std::cell::RefCell::new(HashMap::new()),
+            pure_cut: std::cell::Cell::new(false),
         }
     }
 

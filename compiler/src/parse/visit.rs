@@ -100,33 +100,23 @@ pub fn walk_block<'a>(b: &'a Block, f: &mut dyn FnMut(&'a Stmt)) {
 /// Calls `f` on `s`, then on every statement inside it.
 pub fn walk_stmt<'a>(s: &'a Stmt, f: &mut dyn FnMut(&'a Stmt)) {
     f(s);
-    match &s.kind {
-        StmtKind::Null
-        | StmtKind::Next
-        | StmtKind::Break
-        | StmtKind::Continue
-        | StmtKind::Expr(_)
-        | StmtKind::Delete(_)
-        | StmtKind::Return(_) => {}
-        StmtKind::Block(b) => walk_block(b, f),
-        StmtKind::If { then, otherwise, .. } => {
-            walk_stmt(then, f);
-            if let Some(o) = otherwise {
-                walk_stmt(o, f);
-            }
-        }
-        StmtKind::For { body, .. } => walk_stmt(body, f),
-        StmtKind::Foreach(fe) => walk_stmt(&fe.body, f),
-        StmtKind::Try { body, catch, .. } => {
-            walk_block(body, f);
-            walk_block(catch, f);
-        }
+    for c in child_stmts(s) {
+        walk_stmt(c, f);
     }
 }
 
 /// Calls `f` on every statement inside `s`, then on `s`: the order in
 /// which effects inside a statement are gathered before its own.
 pub fn walk_stmt_post<'a>(s: &'a Stmt, f: &mut dyn FnMut(&'a Stmt)) {
+    for c in child_stmts(s) {
+        walk_stmt_post(c, f);
+    }
+    f(s);
+}
+
+/// The statements directly inside `s`, in source order: a block's, an
+/// `if`'s branches, a loop's body, a `try`'s body then its `catch`.
+pub fn child_stmts(s: &Stmt) -> Vec<&Stmt> {
     match &s.kind {
         StmtKind::Null
         | StmtKind::Next
@@ -134,19 +124,13 @@ pub fn walk_stmt_post<'a>(s: &'a Stmt, f: &mut dyn FnMut(&'a Stmt)) {
         | StmtKind::Continue
         | StmtKind::Expr(_)
         | StmtKind::Delete(_)
-        | StmtKind::Return(_) => {}
-        StmtKind::Block(b) => b.stmts.iter().for_each(|s| walk_stmt_post(s, f)),
-        StmtKind::If { then, otherwise, .. } => {
-            walk_stmt_post(then, f);
-            if let Some(o) = otherwise {
-                walk_stmt_post(o, f);
-            }
-        }
-        StmtKind::For { body, .. } => walk_stmt_post(body, f),
-        StmtKind::Foreach(fe) => walk_stmt_post(&fe.body, f),
-        StmtKind::Try { body, catch, .. } => body.stmts.iter().chain(&catch.stmts).for_each(|s| walk_stmt_post(s, f)),
+        | StmtKind::Return(_) => Vec::new(),
+        StmtKind::Block(b) => b.stmts.iter().collect(),
+        StmtKind::If { then, otherwise, .. } => std::iter::once(&**then).chain(otherwise.as_deref()).collect(),
+        StmtKind::For { body, .. } => vec![&**body],
+        StmtKind::Foreach(fe) => vec![&fe.body],
+        StmtKind::Try { body, catch, .. } => body.stmts.iter().chain(&catch.stmts).collect(),
     }
-    f(s);
 }
 
 /// The expressions a statement holds itself (not those of the statements

@@ -150,6 +150,12 @@ pub(crate) fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Ke
             found.push((i, side, nr));
         }
     }
+    // The task's layout is read from BTF only where a dispatcher may be
+    // built: indexing BTF costs more than the rest of a small compile.
+    let enough = |side: Side| found.iter().filter(|f| f.1 == side).count() as u64 >= min;
+    if !enough(Side::Enter) && !enough(Side::Exit) {
+        return;
+    }
     let Some(status) = status_offset(kernel) else { return };
     let count = syscall_nr::count();
     for side in [Side::Enter, Side::Exit] {

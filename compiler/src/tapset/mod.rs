@@ -4,10 +4,16 @@
 //! `*.stpm`, then the `linux/`, `ARCH/` and `linux/ARCH/` subdirectories.
 //! Macro libraries (`.stpm`) are read at once, since any script may use
 //! their macros. Tapset scripts of the embedded library are parsed only
-//! when elaboration needs what they define; those of `-I` directories are
-//! parsed when loaded, so that their syntax errors are reported (as
-//! warnings, or errors under `-W`, like stap).
+//! when the script may need what they define: an index made when stp is
+//! built ([`scan`], from `build.rs`) says which names each file defines
+//! and mentions, and [`Library::needed`] follows them from the user's
+//! script. Those of `-I` directories are parsed when loaded, so that their
+//! syntax errors are reported (as warnings, or errors under `-W`, like
+//! stap).
 
+pub mod scan;
+
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Severity};
@@ -22,6 +28,31 @@ mod embedded {
 /// The files of the embedded library: (path under `stdlib/`, text).
 pub fn embedded_files() -> &'static [(&'static str, &'static str)] {
     embedded::FILES
+}
+
+/// What a library file defines and mentions, known without parsing it.
+#[derive(Debug, Clone)]
+pub enum FileIndex {
+    /// The embedded library's, made by `build.rs`.
+    Embedded { defines: &'static [&'static str], uses: &'static [&'static str] },
+    /// A `SYSTEMTAP_TAPSET` directory's, scanned when loaded.
+    Scanned(scan::Scan),
+}
+
+impl FileIndex {
+    fn defines(&self) -> Vec<&str> {
+        match self {
+            FileIndex::Embedded { defines, .. } => defines.to_vec(),
+            FileIndex::Scanned(s) => s.defines.iter().map(String::as_str).collect(),
+        }
+    }
+
+    fn uses(&self) -> Vec<&str> {
+        match self {
+            FileIndex::Embedded { uses, .. } => uses.to_vec(),
+            FileIndex::Scanned(s) => s.uses.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// The syscall table of a tapset directory (under `linux/`), and the
@@ -42,6 +73,9 @@ pub struct TapsetFile {
     pub file: FileId,
     /// Set once the file is parsed.
     pub script: Option<Script>,
+    /// Where known, what the file defines and mentions: it is parsed only
+    /// when needed. A file without one is parsed at once.
+    pub index: Option<FileIndex>,
 }
 
 /// The library a session compiles against.
@@ -92,12 +126,16 @@ fn as_warning(mut d: Diagnostic) -> Diagnostic {
 /// library, and parses the tapset scripts of `-I` directories.
 pub fn load(opts: &LibraryOptions<'_>, env: &PpEnv<'_>, sm: &mut SourceMap) -> (Library, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let mut sources: Vec<(String, String, bool)> = Vec::new();
+    // (name, text, index): a file with an index is parsed when needed.
+    let mut sources: Vec<(String, String, Option<FileIndex>)> = Vec::new();
     match opts.tapset_dir {
         Some(dir) => {
             for path in files_in(dir, opts.arch) {
                 match std::fs::read_to_string(&path) {
-                    Ok(text) => sources.push((path.display().to_string(), text, false)),
+                    Ok(text) => {
+                        let index = FileIndex::Scanned(scan::scan(&text));
+                        sources.push((path.display().to_string(), text, Some(index)));
+                    }
                     Err(e) => diags.push(Diagnostic::warning(format!("cannot read tapset {}: {e}", path.display()))),
                 }
             }
@@ -109,15 +147,18 @@ pub fn load(opts: &LibraryOptions<'_>, env: &PpEnv<'_>, sm: &mut SourceMap) -> (
                 match crate::syscall_table::parse(&text) {
                     Ok(calls) => {
                         let name = dir.join("linux").join(SYSCALL_TAPSET).display().to_string();
-                        sources.push((name, crate::syscall_table::tapset(&calls), true));
+                        let text = crate::syscall_table::tapset(&calls);
+                        let index = FileIndex::Scanned(scan::scan(&text));
+                        sources.push((name, text, Some(index)));
                     }
                     Err(e) => diags.push(Diagnostic::warning(format!("cannot read {}: {e}", table.display()))),
                 }
             }
         }
         None => {
-            for (name, text) in embedded_files() {
-                sources.push((format!("stdlib/{name}"), (*text).to_string(), true));
+            for (i, (name, text)) in embedded_files().iter().enumerate() {
+                let index = embedded::INDEX.get(i).map(|&(defines, uses)| FileIndex::Embedded { defines, uses });
+                sources.push((format!("stdlib/{name}"), (*text).to_string(), index));
             }
         }
     }
@@ -128,7 +169,7 @@ pub fn load(opts: &LibraryOptions<'_>, env: &PpEnv<'_>, sm: &mut SourceMap) -> (
         }
         for path in files_in(dir, opts.arch) {
             match std::fs::read_to_string(&path) {
-                Ok(text) => sources.push((path.display().to_string(), text, false)),
+                Ok(text) => sources.push((path.display().to_string(), text, None)),
                 Err(e) => diags.push(Diagnostic::warning(format!("cannot read tapset {}: {e}", path.display()))),
             }
         }
@@ -136,7 +177,7 @@ pub fn load(opts: &LibraryOptions<'_>, env: &PpEnv<'_>, sm: &mut SourceMap) -> (
 
     let mut lib = Library::default();
     let mut pending = Vec::new();
-    for (name, text, embedded) in sources {
+    for (name, text, index) in sources {
         if is_macro_file(&name) {
             let file = sm.add(name, text, FileKind::Macros);
             let (macros, d) = parse::parse_macro_file(sm, file, env);
@@ -146,10 +187,10 @@ pub fn load(opts: &LibraryOptions<'_>, env: &PpEnv<'_>, sm: &mut SourceMap) -> (
             }
         } else {
             let file = sm.add(name.clone(), text, FileKind::Tapset);
-            if !embedded {
+            if index.is_none() {
                 pending.push(lib.files.len());
             }
-            lib.files.push(TapsetFile { name, file, script: None });
+            lib.files.push(TapsetFile { name, file, script: None, index });
         }
     }
     // Parse what is not ours, once the macros are known.
@@ -172,6 +213,44 @@ pub fn tapset_options(env: &PpEnv<'_>) -> ParseOptions {
 }
 
 impl Library {
+    /// The files not parsed yet that a script may need: those defining a
+    /// name in `roots` (the identifiers of the user's scripts), or a
+    /// probe alias whose first component matches one of `patterns` (the
+    /// user's wildcard first components), and, in turn, those defining a
+    /// name a needed file mentions. Files without an index are needed.
+    pub fn needed<'s>(&'s self, roots: impl IntoIterator<Item = &'s str>, patterns: &[&str]) -> Vec<usize> {
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut need = vec![false; self.files.len()];
+        for (i, f) in self.files.iter().enumerate().filter(|(_, f)| f.script.is_none()) {
+            match &f.index {
+                Some(index) => index.defines().into_iter().for_each(|d| by_name.entry(d).or_default().push(i)),
+                None => {
+                    if let Some(n) = need.get_mut(i) {
+                        *n = true;
+                    }
+                }
+            }
+        }
+        let mut queue: Vec<&str> = roots.into_iter().collect();
+        for p in patterns {
+            queue.extend(by_name.keys().filter(|name| crate::glob::glob_match(p, name)));
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
+        while let Some(word) = queue.pop() {
+            if !seen.insert(word) {
+                continue;
+            }
+            for &i in by_name.get(word).map(Vec::as_slice).unwrap_or_default() {
+                if let Some(n) = need.get_mut(i).filter(|n| !**n) {
+                    *n = true;
+                    let uses = self.files.get(i).and_then(|f| f.index.as_ref()).map(FileIndex::uses);
+                    queue.extend(uses.unwrap_or_default());
+                }
+            }
+        }
+        need.iter().enumerate().filter(|(_, n)| **n).map(|(i, _)| i).collect()
+    }
+
     /// Parses a tapset file if that has not happened yet.
     pub fn ensure_parsed(&mut self, index: usize, env: &PpEnv<'_>, sm: &mut SourceMap) -> Vec<Diagnostic> {
         let Some(f) = self.files.get(index) else {
@@ -186,5 +265,43 @@ impl Library {
             f.script = Some(script);
         }
         diags
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn library(texts: &[&str]) -> Library {
+        let mut sm = SourceMap::new();
+        let files = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| TapsetFile {
+                name: format!("t{i}.stp"),
+                file: sm.add(format!("t{i}.stp"), *text, FileKind::Tapset),
+                script: None,
+                index: Some(FileIndex::Scanned(scan::scan(text))),
+            })
+            .collect();
+        Library { files, macros: MacroLibrary::default() }
+    }
+
+    #[test]
+    fn needed_follows_names_from_the_script_through_the_library() {
+        let lib = library(&[
+            "function f() { return g() + limit }",
+            "function g() { return 1 }",
+            "global limit = 3",
+            "function unrelated() { return 2 }",
+            "probe sys.open = kernel.trace(\"x\") { v = f() }",
+            "private function h() { } probe begin { h() }",
+        ]);
+        assert_eq!(lib.needed(["f"], &[]), [0, 1, 2]);
+        assert_eq!(lib.needed(["x", "y"], &[]), Vec::<usize>::new());
+        // A wildcard first component reaches the aliases it matches, and
+        // what they use; private names and plain probes define nothing.
+        assert_eq!(lib.needed([], &["s*"]), [0, 1, 2, 4]);
+        assert_eq!(lib.needed(["h", "begin"], &[]), Vec::<usize>::new());
     }
 }

@@ -4,16 +4,18 @@
 //! warning policy (`-w`, `-W`).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use crate::artifact::Artifact;
 use crate::diag::{Diagnostic, Severity, has_errors};
 use crate::elab;
 use crate::kernel::Kernel;
-use crate::parse::ast::Script;
+use crate::parse::ast::{FunctionBody, Script};
 use crate::parse::{self, ParseOptions, PpEnv, printer};
 use crate::source::{FileKind, SourceMap};
 use crate::tapset::{self, Library, LibraryOptions};
+
+pub mod clock;
+pub use clock::{PassClock, PassTiming};
 
 /// The SystemTap version whose language stp speaks by default.
 pub const SYSTEMTAP_VERSION: &str = "5.0";
@@ -159,7 +161,7 @@ pub struct Outcome {
     /// The dump a `-pN` run prints.
     pub output: String,
     /// One line per pass run, for `-v`.
-    pub timings: Vec<(u8, String, Duration)>,
+    pub timings: Vec<PassTiming>,
     /// Pass 4's object: where it was written, and for each program its
     /// name and where each script line's code starts (slot, span).
     pub object: Option<Built>,
@@ -216,23 +218,6 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
         };
         let (mut library, mut diags) = tapset::load(&lib_opts, env, sm);
         add_kernel_syscalls(opts, kernel, &mut library, sm);
-        // Pass 1 parses the whole library, as stap's does, so that every
-        // tapset is known to parse (and `-W` holds for it); but the
-        // generated syscall tapset (thousands of aliases, a third of a
-        // megabyte) only for scripts that name syscall probes or
-        // functions, and for the dumps of the whole library.
-        // A script's text names them where its arguments ($1) do not;
-        // `-I` tapsets may build on them.
-        let syscalls = opts.dump.is_some()
-            || !opts.include_dirs.is_empty()
-            || opts.scripts.iter().any(|s| s.text.contains("syscall"))
-            || opts.args.iter().any(|a| a.contains("syscall"));
-        for i in 0..library.files.len() {
-            if !syscalls && library.files.get(i).is_some_and(|f| tapset::is_generated_syscalls(&f.name)) {
-                continue;
-            }
-            diags.extend(library.ensure_parsed(i, env, sm));
-        }
         let tapset_dirs: Vec<PathBuf> =
             opts.tapset_dir.iter().chain(&opts.include_dirs).filter_map(|d| d.canonicalize().ok()).collect();
         let popts = ParseOptions {
@@ -259,6 +244,38 @@ pub fn parse_pass(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> (Parse
             diags.extend(d);
             user.push(script);
         }
+        // The library files the scripts may need (stap's pass 1 parses
+        // them all; the dumps still do): see `Library::needed`.
+        let needed = if opts.dump.is_some() {
+            (0..library.files.len()).collect()
+        } else {
+            let mut roots: Vec<&str> = Vec::new();
+            for s in &opts.scripts {
+                roots.extend(tapset::scan::identifiers(&s.text));
+            }
+            for a in &opts.args {
+                roots.extend(tapset::scan::identifiers(a));
+            }
+            let mut texts: Vec<&str> = Vec::new();
+            for (_, f) in sm.files().filter(|(_, f)| f.kind == FileKind::Macros) {
+                texts.push(&f.text);
+            }
+            for f in library.files.iter().filter(|f| f.script.is_some()) {
+                texts.push(sm.text(f.file));
+            }
+            roots.extend(texts.into_iter().flat_map(tapset::scan::identifiers));
+            let parsed = user.iter().chain(library.files.iter().filter_map(|f| f.script.as_ref()));
+            let patterns: Vec<&str> = parsed
+                .flat_map(|s| s.probes.iter().flat_map(|p| &p.points).chain(s.aliases.iter().flat_map(|a| &a.points)))
+                .filter_map(|p| p.components.first())
+                .map(|c| c.name.as_str())
+                .filter(|n| crate::glob::has_glob(n))
+                .collect();
+            library.needed(roots, &patterns)
+        };
+        for i in needed {
+            diags.extend(library.ensure_parsed(i, env, sm));
+        }
         (Parsed { user, library }, diags)
     })
 }
@@ -277,7 +294,7 @@ fn add_kernel_syscalls(opts: &Options, kernel: &Kernel, library: &mut tapset::Li
     }
     let name = "stdlib/linux/syscalls_kernel.stp".to_string();
     let file = sm.add(name.clone(), crate::syscall_table::aliases(&missing), FileKind::Tapset);
-    library.files.push(tapset::TapsetFile { name, file, script: None });
+    library.files.push(tapset::TapsetFile { name, file, script: None, index: None });
 }
 
 /// Applies `-w` and `-W` to a pass's diagnostics.
@@ -311,17 +328,18 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         matched: Vec::new(),
     };
     let interrupted = || opts.interrupted.is_some_and(|f| f());
-    let start = Instant::now();
+    let mut clock = PassClock::start();
     let (parsed, diags) = parse_pass(opts, kernel, sm);
     let diags = apply_warning_mode(diags, opts.warnings);
     let failed = has_errors(&diags);
     outcome.diagnostics.extend(diags);
     let library_parsed = parsed.library.files.iter().filter(|f| f.script.is_some()).count();
-    outcome.timings.push((
-        1,
-        format!("parsed user script and {} library scripts", parsed.library.files.len().max(library_parsed)),
-        start.elapsed(),
-    ));
+    outcome.timings.push(
+        clock.lap(
+            1,
+            format!("parsed user script and {} library scripts", parsed.library.files.len().max(library_parsed)),
+        ),
+    );
     if failed {
         outcome.failed_pass = Some(1);
         return outcome;
@@ -343,13 +361,12 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         };
         return outcome;
     }
-    let start = Instant::now();
     if let Some(vars) = opts.list {
         let (lines, diags) = elab::list::list(&parsed.user, &parsed.library, &elab_options(opts, kernel), vars);
         let failed = has_errors(&diags);
         outcome.diagnostics.extend(apply_warning_mode(diags, opts.warnings));
         outcome.output = lines.iter().map(|l| format!("{l}\n")).collect();
-        outcome.timings.push((2, format!("listed {} probe points", lines.len()), start.elapsed()));
+        outcome.timings.push(clock.lap(2, format!("listed {} probe points", lines.len())));
         if failed {
             outcome.failed_pass = Some(2);
         }
@@ -359,16 +376,16 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     let diags = apply_warning_mode(diags, opts.warnings);
     let failed = has_errors(&diags);
     outcome.diagnostics.extend(diags);
-    outcome.timings.push((
+    let embeds = program.functions.iter().filter(|f| matches!(f.def.body, FunctionBody::Embedded(_))).count();
+    outcome.timings.push(clock.lap(
         2,
         format!(
-            "analyzed script: {} probes, {} functions, {} globals, {} tapsets",
-            program.probes.iter().map(|p| p.points.len()).sum::<usize>(),
-            program.functions.len(),
-            program.globals.len(),
-            program.tapsets.len()
+            "analyzed script: {}, {}, {}, {}",
+            clock::count(program.probes.iter().map(|p| p.points.len()).sum::<usize>(), "probe"),
+            clock::count(program.functions.len(), "function"),
+            clock::count(embeds, "embed"),
+            clock::count(program.globals.len(), "global"),
         ),
-        start.elapsed(),
     ));
     if failed {
         outcome.failed_pass = Some(2);
@@ -386,7 +403,6 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         outcome.output = elab::print::print_program(&program, opts.verbose > 0);
         return outcome;
     }
-    let start = Instant::now();
     let module = match crate::ir::lower::lower(&program) {
         Ok(m) => m,
         Err(diags) => {
@@ -444,15 +460,17 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
             return outcome;
         }
     };
-    outcome.timings.push((
+    let mut translated = clock.lap(
         3,
         format!(
-            "translated to IR ({} functions) and {} eBPF programs",
-            module.functions.len(),
-            built.code.programs.len()
+            "translated to IR ({}) and {}",
+            clock::count(module.functions.len(), "function"),
+            clock::count(built.code.programs.len(), "eBPF program")
         ),
-        start.elapsed().saturating_sub(built.object_time),
-    ));
+    );
+    // Writing the object is pass 4's.
+    clock.move_to_next(&mut translated, built.object_time);
+    outcome.timings.push(translated);
     let user_code =
         match opts.user_side.as_ref().map(|back_end| back_end.check(&module, &layout, &point_names(&program))) {
             Some(Err(d)) => {
@@ -480,7 +498,6 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     // Pass 4: the object (written by the back end above); -p4 writes it
     // to NAME.o here (`-m NAME`, else stp_PID) and prints its path, -k
     // keeps it in a temporary directory.
-    let start = Instant::now();
     let bytes = std::mem::take(&mut built.bytes);
     // The object a file keeps carries the artifact, for `stp --run`.
     let settings = crate::artifact::Settings {
@@ -488,8 +505,10 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         defines: opts.defines.clone(),
         ringbuf_default: opts.buffer_size.is_none(),
     };
-    let artifact = Artifact::new(bytes, &program, module, layout, &built.code, kernel, settings);
+    let mut artifact = Artifact::new(bytes, &program, module, layout, &built.code, kernel, settings);
     let bytes = if opts.last_pass == 4 || opts.save_temps {
+        // An object kept for `stp --run` names the kernel it is for.
+        artifact.kernel = crate::artifact::KernelIdentity::of(kernel);
         match artifact.to_object(sm) {
             Ok(b) => b,
             Err(e) => {
@@ -519,7 +538,7 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
         }
     };
     let shown = path.as_ref().map_or_else(|| "memory".to_string(), |p| p.display().to_string());
-    outcome.timings.push((4, format!("compiled to {shown}"), start.elapsed() + built.object_time));
+    outcome.timings.push(clock.lap(4, format!("compiled to {shown}")));
     outcome.object = Some(Built {
         path: path.clone(),
         kept_dir,
