@@ -126,6 +126,10 @@ pub struct Cli {
     /// Same as --prologue-searching=always.
     #[arg(short = 'P')]
     pub prologue: bool,
+    /// Symbols of all loaded kernel modules for backtraces: stp always has
+    /// them, from /proc/kallsyms.
+    #[arg(long = "all-modules")]
+    pub all_modules: bool,
     /// Colour diagnostics: always, auto or never.
     #[arg(long = "color", visible_alias = "colour", value_name = "WHEN", num_args = 0..=1, default_missing_value = "always", require_equals = true)]
     pub color: Option<String>,
@@ -194,7 +198,6 @@ const UNSUPPORTED: &[(Option<char>, Option<&str>, Value)] = &[
     (None, Some("vp"), Value::Required),
     (None, Some("modinfo"), Value::Required),
     (None, Some("ldd"), Value::None),
-    (None, Some("all-modules"), Value::None),
     (None, Some("suppress-handler-errors"), Value::None),
     (None, Some("check-version"), Value::None),
     (None, Some("clean-cache"), Value::None),

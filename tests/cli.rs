@@ -125,6 +125,7 @@ fn accepted_options_are_kept_for_later_passes() {
         "-P",
         "--prologue-searching=never",
         "--rlimit-fsize=1000000000",
+        "--all-modules",
         "-e",
         "probe begin {}",
     ]);
@@ -568,6 +569,22 @@ fn a_snapshot_records_the_possible_cpus_and_the_user() {
     let old = p3(&root().join("tests/kernel"));
     assert!(old.contains("if r4 >= 0x40 goto"), "{old}");
     std::fs::remove_dir_all(&dir).expect("remove the copy");
+}
+
+/// A tracepoint of an event class (`sched_wakeup` of
+/// `sched_wakeup_template`) has no BTF probe function of its own name; its
+/// arguments are still named as its TP_PROTO names them
+/// (`include/trace/events/sched.h`: `struct task_struct *p`).
+#[test]
+fn event_class_tracepoints_have_named_arguments() {
+    if !common::as_root("reading tracefs") {
+        return;
+    }
+    let out = run_stp(&["-L", "kernel.trace(\"sched:sched_wakeup\")"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(" $p:struct task_struct*"), "{}", stdout(&out));
+    let out = run_stp(&["-p2", "-e", "probe kernel.trace(\"sched_wakeup\") { println($p->pid) }"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 /// `-v` gives stap's pass lines: what each pass made (counted as stap

@@ -27,6 +27,10 @@ fi
 if [ ! -f /usr/include/sys/sdt.h ] && [ ! -f /usr/include/x86_64-linux-gnu/sys/sdt.h ]; then
     missing="${missing:-} systemtap-sdt-dev"
 fi
+# SystemTap's example scripts, which tests/examples.rs compiles.
+if [ ! -d /usr/share/systemtap/examples ]; then
+    missing="${missing:-} systemtap-doc"
+fi
 if [ -n "${missing:-}" ]; then
     echo "installing:${missing}"
     apt-get update -qq

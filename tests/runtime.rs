@@ -742,6 +742,8 @@ mod c_program;
 mod cleanup;
 #[path = "runtime/concurrency.rs"]
 mod concurrency;
+#[path = "runtime/constant_casts.rs"]
+mod constant_casts;
 #[path = "runtime/context.rs"]
 mod context;
 #[path = "runtime/families_block.rs"]
@@ -801,6 +803,8 @@ mod vm_kprobes;
 mod raw_tracepoints;
 #[path = "runtime/stat_bounds.rs"]
 mod stat_bounds;
-#[cfg(target_arch = "x86_64")]
 #[path = "runtime/syscall_dispatch.rs"]
 mod syscall_dispatch;
+#[cfg(target_arch = "x86_64")]
+#[path = "runtime/syscall_entry.rs"]
+mod syscall_entry;

@@ -210,7 +210,15 @@ impl ProgramSpec {
 }
 
 impl Attach {
-    fn of(kind: &ProbeKind) -> Attach {
+    /// Where a program of a point of `kind` in `section` attaches. A
+    /// tracepoint program attaches where its section says: `@entry` of a
+    /// system call's exit runs at the call's entry tracepoint.
+    fn of(kind: &ProbeKind, section: &str) -> Attach {
+        if let ProbeKind::Tracepoint { .. } = kind
+            && let Some((system, name)) = section.strip_prefix("tracepoint/").and_then(|s| s.split_once('/'))
+        {
+            return Attach::Tracepoint { system: system.to_string(), name: name.to_string() };
+        }
         match kind {
             ProbeKind::KernelFunction { func, ret, maxactive } => {
                 Attach::KernelFunction { func: func.name.clone(), ret: *ret, maxactive: *maxactive }
@@ -283,7 +291,7 @@ impl Artifact {
                 ProgramSpec {
                     name: p.name.clone(),
                     section: p.section.clone(),
-                    attach: resolved.map_or(Attach::None, |pt| Attach::of(&pt.kind)),
+                    attach: resolved.map_or(Attach::None, |pt| Attach::of(&pt.kind, &p.section)),
                     point: resolved.map(|pt| pt.name.clone()).unwrap_or_default(),
                     span: derived.map_or(Span::DUMMY, |pr| pr.span),
                     twin: code.alt.get(i).copied().flatten(),

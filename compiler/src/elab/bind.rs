@@ -539,6 +539,12 @@ fn defined_value(e: &Expr) -> bool {
     }
 }
 
+/// Whether `@entry` means something at a point: a function's return, or
+/// a system call's exit, whose entry is its `sys_enter_` twin.
 fn is_return_point(k: &ProbeKind) -> bool {
-    matches!(k, ProbeKind::KernelFunction { ret: true, .. } | ProbeKind::Uprobe { ret: true, .. })
+    match k {
+        ProbeKind::KernelFunction { ret, .. } | ProbeKind::Uprobe { ret, .. } => *ret,
+        ProbeKind::Tracepoint { tp } => tp.syscall_entry().is_some(),
+        _ => false,
+    }
 }

@@ -131,13 +131,16 @@ pub enum ContextVar {
 }
 
 /// The arguments of a tracepoint as its BTF probe function declares them
-/// (`__bpf_trace_NAME`, the leading `void *` left out).
+/// (`__bpf_trace_NAME`, the leading `void *` left out). A tracepoint of an
+/// event class has that function under the class's name only
+/// (`__bpf_trace_sched_wakeup_template`); its iterator
+/// (`__traceiter_NAME`) has the same arguments under the event's own name.
 fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
     // `__bpf_trace_NAME` exists for an event class's first event only;
-    // `__probestub_NAME` (kernels since 6.5) for every event, its
-    // parameters named too.
-    for stub in [format!("__bpf_trace_{name}"), format!("__probestub_{name}")] {
-        let f = KFunc { name: stub, module: None };
+    // `__traceiter_NAME` for every event (kernels since 5.10), and
+    // `__probestub_NAME` (since 6.5): both with named parameters.
+    for prefix in ["__bpf_trace_", "__traceiter_", "__probestub_"] {
+        let f = KFunc { name: format!("{prefix}{name}"), module: None };
         if let Some(mut proto) = kernel.function_proto(&f) {
             if !proto.params.is_empty() {
                 proto.params.remove(0);

@@ -211,6 +211,15 @@ pub struct Tracepoint {
     pub name: String,
 }
 
+impl Tracepoint {
+    /// The entry tracepoint of a system call's exit tracepoint:
+    /// `syscalls:sys_enter_NAME` for `syscalls:sys_exit_NAME`.
+    pub fn syscall_entry(&self) -> Option<Tracepoint> {
+        let name = self.name.strip_prefix("sys_exit_").filter(|_| self.system == "syscalls")?;
+        Some(Tracepoint { system: self.system.clone(), name: format!("sys_enter_{name}") })
+    }
+}
+
 /// A field of a tracepoint's tracefs `format` (the `common_` fields left out).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TpField {

@@ -157,6 +157,7 @@ impl Kernel {
                 }
                 for tp in &events {
                     roots.extend(file.func(&format!("__bpf_trace_{}", tp.name)));
+                    roots.extend(file.func(&format!("__traceiter_{}", tp.name)));
                     roots.extend(file.type_named(&format!("btf_trace_{}", tp.name)));
                 }
                 for t in &p.types {

@@ -16,6 +16,21 @@ use crate::source::Span;
 /// How many probe points one brace expansion may produce.
 const MAX_EXPANSION: usize = 10_000;
 
+/// One probe point a dotted point with brace expansions stands for: its
+/// components, its span, and the `?` or `!` its alternative inside braces
+/// carries.
+pub type PointAlt = (Vec<Component>, Span, Option<char>);
+
+/// The mark of a point whose alternative carries `inner` and which is
+/// written with `outer`: `!` (sufficient, so also optional) wins over `?`.
+pub fn merge_marks(outer: Option<char>, inner: Option<char>) -> Option<char> {
+    match (outer, inner) {
+        (Some('!'), _) | (_, Some('!')) => Some('!'),
+        (Some('?'), _) | (_, Some('?')) => Some('?'),
+        _ => None,
+    }
+}
+
 /// A top-level item, before the items are sorted by kind.
 pub enum Item {
     Probe(Probe),
@@ -121,7 +136,7 @@ impl Ctx<'_> {
     #[allow(clippy::too_many_arguments)]
     pub fn alias(
         &self,
-        names: Vec<(Vec<Component>, Span)>,
+        names: Vec<PointAlt>,
         epilogue: bool,
         points: Vec<ProbePoint>,
         body: Block,
@@ -132,10 +147,15 @@ impl Ctx<'_> {
         if epilogue && let Some(b) = &after {
             self.parse_error("an epilogue-style ('+=') alias cannot have a second block", b.span);
         }
+        for (_, span, mark) in &names {
+            if mark.is_some() {
+                self.parse_error("a probe alias name cannot be optional or sufficient", *span);
+            }
+        }
         ProbeAlias {
             names: names
                 .into_iter()
-                .map(|(components, span)| ProbePoint {
+                .map(|(components, span, _)| ProbePoint {
                     components,
                     optional: false,
                     sufficient: false,
@@ -276,11 +296,7 @@ impl Ctx<'_> {
     }
 
     /// Every combination of a dotted point's parts (brace expansion).
-    pub fn product(
-        &self,
-        a: Vec<(Vec<Component>, Span)>,
-        b: Vec<(Vec<Component>, Span)>,
-    ) -> Vec<(Vec<Component>, Span)> {
+    pub fn product(&self, a: Vec<PointAlt>, b: Vec<PointAlt>) -> Vec<PointAlt> {
         if a.len().saturating_mul(b.len()) > MAX_EXPANSION {
             let span = a.first().map_or(self.eof, |p| p.1);
             self.error(
@@ -290,11 +306,11 @@ impl Ctx<'_> {
             return a;
         }
         let mut out = Vec::with_capacity(a.len() * b.len());
-        for (pa, sa) in &a {
-            for (pb, sb) in &b {
+        for (pa, sa, ma) in &a {
+            for (pb, sb, mb) in &b {
                 let mut comps = pa.clone();
                 comps.extend(pb.iter().cloned());
-                out.push((comps, sa.to(*sb)));
+                out.push((comps, sa.to(*sb), merge_marks(*ma, *mb)));
             }
         }
         out

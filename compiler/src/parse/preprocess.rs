@@ -415,6 +415,9 @@ impl Pp<'_, '_> {
             let mut args: Vec<std::ops::Range<usize>> = Vec::new();
             args.push(i..i);
             let mut depth = 0usize;
+            // Conditionals an argument holds (`@m(a %( c %? ->b %: %))`)
+            // are part of it: they are evaluated when it is.
+            let mut pp_depth = 0usize;
             loop {
                 let Some(t) = toks.get(i) else {
                     self.error(format!("unterminated invocation of macro '@{name}': missing ')'"), call);
@@ -422,6 +425,10 @@ impl Pp<'_, '_> {
                 };
                 i += 1;
                 match t.tok {
+                    Tok::PpOpen => pp_depth += 1,
+                    Tok::PpClose if pp_depth > 0 => pp_depth -= 1,
+                    Tok::PpThen | Tok::PpElse if pp_depth > 0 => {}
+                    _ if pp_depth > 0 => {}
                     Tok::LParen | Tok::LBracket | Tok::LBrace => depth += 1,
                     Tok::RParen if depth == 0 => break,
                     Tok::RParen | Tok::RBracket | Tok::RBrace => depth = depth.saturating_sub(1),
@@ -429,7 +436,7 @@ impl Pp<'_, '_> {
                         args.push(i..i);
                         continue;
                     }
-                    Tok::PpOpen | Tok::PpClose | Tok::PpThen | Tok::PpElse if depth == 0 => {
+                    Tok::PpClose | Tok::PpThen | Tok::PpElse if depth == 0 => {
                         // A preprocessor bracket cannot sit inside a call.
                         self.error(format!("unterminated invocation of macro '@{name}': missing ')'"), t.span);
                         return i;

@@ -19,12 +19,50 @@ use elf::needed_libraries;
 
 /// Looks `name` up like a shell: as a path when it has a `/`, else in `$PATH`.
 pub fn find_executable(name: &str) -> Option<PathBuf> {
+    if name.contains('/') && has_glob(name) {
+        return match glob_files(name).as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+    }
     if name.contains('/') {
         let p = Path::new(name);
         return p.is_file().then(|| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()));
     }
     let dirs = std::env::var_os("PATH")?;
     std::env::split_paths(&dirs).map(|d| d.join(name)).find(|p| p.is_file()).map(|p| p.canonicalize().unwrap_or(p))
+}
+
+/// The files an absolute path with wildcards in any of its components
+/// names (`/usr/lib/*/libssl.so.*`), canonical and sorted.
+pub fn glob_files(pattern: &str) -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/")];
+    let parts: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let mut next = Vec::new();
+        for d in &dirs {
+            if has_glob(part) {
+                let mut names: Vec<PathBuf> = std::fs::read_dir(d)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| file_glob(part, &e.file_name().to_string_lossy()))
+                    .map(|e| e.path())
+                    .collect();
+                names.sort();
+                next.extend(names);
+            } else {
+                next.push(d.join(part));
+            }
+        }
+        next.retain(|p| if last { p.is_file() } else { p.is_dir() });
+        dirs = next;
+    }
+    let mut out: Vec<PathBuf> = dirs.into_iter().map(|p| p.canonicalize().unwrap_or(p)).collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The executable of process `pid`, as `/proc/PID/exe` links to it.
@@ -102,4 +140,33 @@ pub fn libraries(spec: &str, exe: &Path, span: Span) -> Result<Vec<PathBuf>, Dia
         )));
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// Wildcards in a directory and in the file name; directories and
+    /// missing files are not executables; two matches are not one.
+    #[test]
+    fn a_wildcard_path_names_the_files_it_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("lib/x86_64/sub")).unwrap();
+        std::fs::create_dir_all(root.join("lib32")).unwrap();
+        std::fs::write(root.join("lib/x86_64/libssl.so.3"), b"").unwrap();
+        std::fs::create_dir(root.join("lib/x86_64/libssl.so.dir")).unwrap();
+        let one = format!("{}/lib*/*/libssl.so.*", root.display());
+        assert_eq!(glob_files(&one), [root.join("lib/x86_64/libssl.so.3")]);
+        assert_eq!(find_executable(&one), Some(root.join("lib/x86_64/libssl.so.3")));
+        std::fs::write(root.join("lib32/libssl.so.1"), b"").unwrap();
+        let two = format!("{}/lib*/libssl.so.*", root.display());
+        assert_eq!(glob_files(&two), [root.join("lib32/libssl.so.1")]);
+        std::fs::write(root.join("lib/libssl.so.2"), b"").unwrap();
+        assert_eq!(glob_files(&two), [root.join("lib/libssl.so.2"), root.join("lib32/libssl.so.1")]);
+        assert_eq!(find_executable(&two), None);
+        assert!(glob_files(&format!("{}/nothing*/x", root.display())).is_empty());
+    }
 }

@@ -55,8 +55,10 @@ impl Gen<'_> {
         let Operand::Long(n) = n else {
             return Err(not_yet("a computed argument number in kernel handlers", span));
         };
-        let slot =
-            usize::try_from(*n - 1).ok().and_then(|i| self.arg_slot(i)).filter(|_| self.facts.ctx != Ctx::Record);
+        let slot = usize::try_from(*n - 1)
+            .ok()
+            .and_then(|i| self.arg_slot(i))
+            .filter(|_| self.facts.ctx != Ctx::Record || self.facts.syscall_args);
         let Some(off) = slot else {
             return Err(Diagnostic::semantic_error(
                 format!("argument {n} is not available in this probe: its arguments are not in registers"),

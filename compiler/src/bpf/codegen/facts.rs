@@ -138,6 +138,11 @@ pub(super) struct ProgramFacts {
     /// A tracing program's context (fentry, fexit, tp_btf, LSM), whose
     /// pointer arguments the verifier types: see `Gen::ctx_u64`.
     pub(super) typed_ctx: bool,
+    /// The program runs at a system call's entry tracepoint
+    /// (`syscalls:sys_enter_NAME`, or the raw `sys_enter` record a
+    /// dispatcher passes on, of the same layout): the call's arguments
+    /// are the record's, 8 bytes each from offset 16, for `int_arg(n)`.
+    pub(super) syscall_args: bool,
 }
 
 impl ProgramFacts {
@@ -154,6 +159,7 @@ impl ProgramFacts {
             ringbuf: DEFAULT_RINGBUF,
             ret_slot: None,
             typed_ctx: false,
+            syscall_args: false,
         }
     }
 }

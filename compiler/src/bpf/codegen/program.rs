@@ -233,6 +233,11 @@ pub(crate) fn generate(
                 g.facts.task = task;
                 g.facts.ret_slot = ret_slot;
                 g.facts.typed_ctx = is_fentry || matches!(point.kind, ProbeKind::Lsm { .. });
+                // A system call's entry, or the entry function of `@entry`
+                // in its return probe.
+                g.facts.syscall_args = ctx == Ctx::Record
+                    && matches!(&point.kind, ProbeKind::Tracepoint { tp } if tp.system == "syscalls"
+                        && (tp.name.starts_with("sys_enter_") || (h.at_entry && tp.syscall_entry().is_some())));
                 g.facts.point = point.name.clone();
                 g.facts.func = match &point.kind {
                     ProbeKind::KernelFunction { func, .. } => func.name.clone(),
@@ -265,6 +270,21 @@ pub(crate) fn generate(
                         Some(format!("kprobe/{}", func.name))
                     }
                     ProbeKind::Uprobe { ret: true, .. } if h.at_entry => Some("uprobe".to_string()),
+                    // A system call's exit: where the call entered. Its
+                    // record is not the exit's, so target variables (which
+                    // were resolved against the exit) are refused there.
+                    ProbeKind::Tracepoint { tp } if h.at_entry && !raw => match tp.syscall_entry() {
+                        Some(_)
+                            if f.blocks
+                                .iter()
+                                .flat_map(|b| &b.insts)
+                                .any(|i| matches!(i.kind, InstKind::Target { .. })) =>
+                        {
+                            return Err(not_yet("target variables in @entry of a system call's return", probe.span));
+                        }
+                        Some(enter) => Some(format!("tracepoint/{}/{}", enter.system, enter.name)),
+                        None => return Err(not_yet("@entry on this kind of probe", probe.span)),
+                    },
                     _ if h.at_entry => return Err(not_yet("@entry on this kind of probe", probe.span)),
                     kind => section(kind),
                 };

@@ -260,6 +260,7 @@ impl Gen<'_> {
         match self.facts.ctx {
             Ctx::RawArgs => i16::try_from(8 * i).ok(),
             Ctx::Regs => [112, 104, 96, 88, 72, 64].get(i).copied(),
+            Ctx::Record if self.facts.syscall_args && i < 6 => i16::try_from(16 + 8 * i).ok(),
             Ctx::Record | Ctx::PerfRegs | Ctx::Other => None,
         }
     }

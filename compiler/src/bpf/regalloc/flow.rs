@@ -56,7 +56,12 @@ pub fn bit(r: u8) -> Regs {
 
 /// The registers of a set, lowest first.
 pub fn members(set: Regs) -> impl Iterator<Item = u8> {
-    (0..128u8).filter(move |r| set & bit(*r) != 0)
+    let mut rest = set;
+    std::iter::from_fn(move || {
+        let r = u8::try_from(rest.trailing_zeros()).ok().filter(|r| *r < 128)?;
+        rest &= rest.wrapping_sub(1);
+        Some(r)
+    })
 }
 
 /// One instruction.

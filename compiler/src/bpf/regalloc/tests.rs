@@ -524,3 +524,13 @@ fn random_programs_keep_their_meaning() {
     assert!(programs > 2500, "{programs} programs ran");
     assert!(after * 10 < before * 8, "{before} -> {after}");
 }
+
+/// A register set's members, lowest first, at both ends of its range.
+#[test]
+fn members_lists_a_set_lowest_first() {
+    use super::flow::{bit, members};
+    let set = bit(127) | bit(0) | bit(5) | bit(64);
+    assert_eq!(members(set).collect::<Vec<u8>>(), [0, 5, 64, 127]);
+    assert_eq!(members(0).count(), 0);
+    assert_eq!(members(u128::MAX).count(), 128);
+}

@@ -102,10 +102,10 @@ fn unsup(name: &'static str, arg: Arg, what: &'static str) -> Node {
     Node { name, arg, end: Some(Family::Unsupported(what)), rest: true, kids: Vec::new() }
 }
 
-const DWARF_INLINE: &str = "inline-instance probes need DWARF debuginfo";
-const DWARF_LABEL: &str = "label probes need DWARF debuginfo";
-const DWARF_CALLEE: &str = "callee probes need DWARF debuginfo";
-const DWARF_STATEMENT: &str = "statement probes need DWARF debuginfo";
+const DWARF_INLINE: &str = "inline-instance probes, which need DWARF debuginfo";
+const DWARF_LABEL: &str = "label probes, which need DWARF debuginfo";
+const DWARF_CALLEE: &str = "callee probes, which need DWARF debuginfo";
+const DWARF_STATEMENT: &str = "statement probes, which need DWARF debuginfo";
 const EXPORTED: &str = "'.exported' function filtering";
 
 /// The suffixes of a kernel `function(...)`.

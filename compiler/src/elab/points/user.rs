@@ -15,7 +15,7 @@ use crate::diag::Diagnostic;
 use crate::glob::glob_match;
 use crate::parse::ast::Literal;
 use crate::userspace::elf::{elf_functions, read_elf, sdt_notes};
-use crate::userspace::{find_executable, libraries, pid_exe};
+use crate::userspace::{find_executable, glob_files, libraries, pid_exe};
 
 /// The executable a `process` point names, and the pid it is limited to.
 struct Target {
@@ -35,9 +35,11 @@ fn process_target(path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Result<Targ
         }
         Some(Literal::String(s)) => {
             let name = String::from_utf8_lossy(s).into_owned();
-            let found = find_executable(&name).ok_or_else(|| {
-                Diagnostic::semantic_error(format!("cannot find executable '{name}'"), span)
-                    .with_help("give an absolute path, or a command found in $PATH")
+            let found = find_executable(&name).ok_or_else(|| match glob_files(&name).as_slice() {
+                [_, _, ..] => Diagnostic::semantic_error(format!("'{name}' matches several files"), span)
+                    .with_help("stp probes one executable per point: name one"),
+                _ => Diagnostic::semantic_error(format!("cannot find executable '{name}'"), span)
+                    .with_help("give an absolute path, or a command found in $PATH"),
             })?;
             Ok(Target { path: found, pid: None })
         }

@@ -209,6 +209,9 @@ impl Lower<'_> {
                 if let crate::elab::target::Base::Parts(parts) = &resolved.base {
                     return Ok(self.context_text(parts, span));
                 }
+                if let Some(address) = constant_address(t, &resolved) {
+                    return Ok((Operand::Long(address), Ty::Long));
+                }
                 let mut operands = Vec::new();
                 if let TargetBase::Cast { operand, .. } | TargetBase::Autocast(operand) = &t.base {
                     operands.push(self.expr(operand)?.0);
@@ -350,4 +353,29 @@ impl Lower<'_> {
         probe.names = self.names.clone();
         probe.expr(e).map_or(Ty::Long, |(_, t)| t)
     }
+}
+
+/// The value of `&@cast(N, "type")->member[K]...` where N and every index
+/// are numbers: an address computed from the type alone (`@offsetof`,
+/// `@cast_sizeof`), with nothing to read, so that it is a constant in
+/// every handler, user-placed ones included.
+fn constant_address(t: &crate::parse::ast::Target, resolved: &crate::elab::target::Resolved) -> Option<i64> {
+    use crate::elab::target::{Base, Load, Step};
+    let TargetBase::Cast { operand, .. } = &t.base else { return None };
+    let ExprKind::Number(mut address) = operand.kind else { return None };
+    if resolved.base != Base::Cast || resolved.load != Load::Address {
+        return None;
+    }
+    for step in &resolved.steps {
+        match step {
+            Step::Offset(off) => address = address.wrapping_add(i64::from(*off)),
+            Step::Index { op, elem_size } => {
+                let TargetOp::Index(i) = t.ops.get(*op)? else { return None };
+                let ExprKind::Number(k) = i.kind else { return None };
+                address = address.wrapping_add(k.wrapping_mul(i64::from(*elem_size)));
+            }
+            Step::LoadPointer => return None,
+        }
+    }
+    Some(address)
 }
