@@ -754,14 +754,14 @@ mod families_irq;
 mod families_memory;
 #[path = "runtime/families_net.rs"]
 mod families_net;
+#[path = "runtime/families_proc.rs"]
+mod families_proc;
 #[path = "runtime/families_resolve.rs"]
 mod families_resolve;
 #[path = "runtime/families_vfs.rs"]
 mod families_vfs;
 #[path = "runtime/families_vm.rs"]
 mod families_vm;
-#[path = "runtime/families_proc.rs"]
-mod families_proc;
 #[path = "runtime/faults.rs"]
 mod faults;
 #[path = "runtime/foreach.rs"]
