@@ -9,6 +9,7 @@
 //! BTF line info. The eBPF back end lowers kernel-placed functions; the
 //! Cranelift back end lowers user-placed ones.
 
+pub mod fold;
 pub mod inline;
 pub mod lower;
 pub mod parse;

@@ -23,7 +23,7 @@
 //!   `ftrace_syscall_enter`/`perf_syscall_enter` drop a call when
 //!   `in_32bit_syscall()`, i.e. the task's `thread_info.status` has
 //!   `TS_COMPAT`, or the number has the x32 bit. The dispatcher drops the
-//!   same calls: it reads the status through the task's BTF offsets, and a
+//!   same calls: it reads the status through the task's BTF pointer and offsets, and a
 //!   number with the x32 bit is past the table.
 //! - A handler's `pp()`, `probefunc()` and target variables are those of
 //!   its own point's program, unchanged.
@@ -35,10 +35,10 @@
 //! system call: its points keep their own tracepoints.
 
 use super::Output;
-use crate::bpf::abi::{HELPER_CURRENT_TASK, HELPER_PROBE_READ_KERNEL, HELPER_TAIL_CALL, MAP_PROG_ARRAY};
+use crate::bpf::abi::{HELPER_CURRENT_TASK_BTF, HELPER_TAIL_CALL, MAP_PROG_ARRAY};
 use crate::bpf::btf::MapDef;
 use crate::bpf::elf::Program;
-use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
+use crate::bpf::insn::{Cond, Insn, Reg, Size};
 use crate::elab::points::ProbeKind;
 use crate::kernel::{Kernel, TpField, Tracepoint, syscall_nr};
 
@@ -115,7 +115,7 @@ fn raw_fits(kernel: &Kernel, side: Side) -> bool {
 }
 
 /// The offset of `thread_info.status` in the task.
-fn status_offset(kernel: &Kernel) -> Option<i32> {
+fn status_offset(kernel: &Kernel) -> Option<i16> {
     let task = kernel.find_type("task_struct", None)?;
     let ti = kernel.member(task, "thread_info")?;
     let info = kernel.find_type("thread_info", None)?;
@@ -123,7 +123,7 @@ fn status_offset(kernel: &Kernel) -> Option<i32> {
     if kernel.type_size(status.ty)? != 4 {
         return None;
     }
-    i32::try_from(ti.bit_offset / 8 + status.bit_offset / 8).ok()
+    i16::try_from(ti.bit_offset / 8 + status.bit_offset / 8).ok()
 }
 
 /// Sends the syscall tracepoints of `out` through dispatchers where there
@@ -220,7 +220,7 @@ pub(crate) fn plan(out: &mut Output, program: &crate::elab::Program, kernel: &Ke
 
 /// The dispatcher: the call's number from the raw record, the calls out
 /// of `lo..=hi` and compat calls dropped, then a tail call into `map`.
-fn dispatcher(map: &str, lo: u32, hi: u32, status: i32) -> (Vec<Insn>, Vec<(usize, String)>) {
+fn dispatcher(map: &str, lo: u32, hi: u32, status: i16) -> (Vec<Insn>, Vec<(usize, String)>) {
     let mut code = vec![Insn::mov64_reg(Reg::R6, Reg::R1), Insn::load(Size::DW, Reg::R7, Reg::R6, 8)];
     // Jumps to the exit are patched once its place is known.
     let mut to_exit = Vec::new();
@@ -231,16 +231,10 @@ fn dispatcher(map: &str, lo: u32, hi: u32, status: i32) -> (Vec<Insn>, Vec<(usiz
     // Unsigned: a negative number (no call) is past the table too.
     to_exit.push(code.len());
     code.push(Insn::jump_imm(Cond::Gt, Reg::R7, hi as i32, 0));
-    code.push(Insn::call(HELPER_CURRENT_TASK));
-    code.push(Insn::mov64_reg(Reg::R1, Reg::FP));
-    code.push(Insn::alu64_imm(AluOp::Add, Reg::R1, -8));
-    code.push(Insn::mov64_imm(Reg::R2, 4));
-    code.push(Insn::mov64_reg(Reg::R3, Reg::R0));
-    code.push(Insn::alu64_imm(AluOp::Add, Reg::R3, status));
-    code.push(Insn::call(HELPER_PROBE_READ_KERNEL));
-    to_exit.push(code.len());
-    code.push(Insn::jump_imm(Cond::Ne, Reg::R0, 0, 0));
-    code.push(Insn::load(Size::W, Reg::R1, Reg::FP, -8));
+    // The task as a BTF pointer: its status is one load (the verifier
+    // makes it a fault-safe read), not a helper call.
+    code.push(Insn::call(HELPER_CURRENT_TASK_BTF));
+    code.push(Insn::load(Size::W, Reg::R1, Reg::R0, status));
     to_exit.push(code.len());
     code.push(Insn::jump_imm(Cond::Set, Reg::R1, TS_COMPAT, 0));
     code.push(Insn::mov64_reg(Reg::R1, Reg::R6));
@@ -309,15 +303,15 @@ mod tests {
         let (code, loads) = dispatcher("dispatch_sys_enter_0", 3, 300, 24);
         let exit = code.len() - 2;
         let jumps: Vec<(usize, &Insn)> = code.iter().enumerate().filter(|(_, i)| i.is_branch()).collect();
-        assert_eq!(jumps.len(), 4);
+        assert_eq!(jumps.len(), 3);
         for (j, insn) in &jumps {
             assert_eq!(j + 1 + insn.off as usize, exit, "jump at {j}");
         }
         let compat = code.iter().position(|i| *i == Insn::jump_imm(Cond::Set, Reg::R1, TS_COMPAT, i.off)).unwrap();
         let tail = code.iter().position(|i| *i == Insn::call(HELPER_TAIL_CALL)).unwrap();
         assert!(compat < tail);
-        assert!(code.contains(&Insn::alu64_imm(AluOp::Add, Reg::R3, 24)));
-        assert!(code.contains(&Insn::call(HELPER_PROBE_READ_KERNEL)));
+        assert!(code.contains(&Insn::call(HELPER_CURRENT_TASK_BTF)));
+        assert!(code.contains(&Insn::load(Size::W, Reg::R1, Reg::R0, 24)));
         assert_eq!(loads, vec![(tail - 3, "dispatch_sys_enter_0".to_string())]);
         // Unsigned bounds: a negative number is past the table.
         assert!(code.contains(&Insn::jump_imm(Cond::Gt, Reg::R7, 300, code[3].off)));

@@ -176,7 +176,8 @@ pub(crate) fn generate(
                 flags: 0,
             });
         }
-        let inlined = crate::ir::inline::inline_calls(m, f)?;
+        let mut inlined = crate::ir::inline::inline_calls(m, f)?;
+        crate::ir::fold::forward_literal_strings(&mut inlined);
         let f = &inlined;
         tokens |= search::uses_tokenize(f);
         let raw = uses_args(f);
