@@ -152,6 +152,33 @@ fn read_modify_write_of_an_entry_updates_it_in_place() {
     assert_eq!(out, "perl 5\nx 10\naaaaa\n", "{err}");
 }
 
+/// Process names as map keys are copied from where `execname()` put them
+/// (NUL-padded to 16 bytes) rather than as strings: the keys must still
+/// be the names, in maps whose keys are wider than a name, beside other
+/// keys, and where a variable holds a name on one path only.
+#[test]
+fn process_names_as_keys_are_the_names() {
+    if !as_root("process names as keys") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global c, d, e\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() != target()) next\n\
+          n = execname(); c[n]++; c[\"a key longer than sixteen bytes\"]++\n\
+          d[execname(), 7] += 2\n\
+          m = \"other\"; if (c[n] % 2) m = execname(); e[m]++\n\
+        }\n\
+        probe end { printf(\"%d %d %d %d %d\\n\", c[\"perl\"], c[\"a key longer than sixteen bytes\"], d[\"perl\", 7], e[\"perl\"], e[\"other\"])\n\
+          foreach ([k, i] in d) printf(\"%s|%d\\n\", k, i) }\n";
+    let cmd = getppid_command(5, 0);
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    // Five calls by perl: c counts each, d adds 2 each; e's name is perl
+    // on the odd counts (1, 3, 5), "other" on the even ones.
+    assert_eq!(out, "5 5 10 3 2\nperl|7\n", "{err}");
+}
+
 #[test]
 fn verbose_runs_report_pass_5() {
     if !as_root("pass 5 -v") {

@@ -89,12 +89,9 @@ fn live_out(b: &Block, live_in: &[BTreeSet<u32>]) -> BTreeSet<u32> {
     live
 }
 
-/// A place for each variable (its colour), by variable; places count
-/// separately for longs and strings.
-pub(super) fn places(f: &Function) -> Vec<u32> {
-    let n = f.vars.len();
+/// The variables live at each block's start, to a fixed point.
+fn live_in(f: &Function) -> Vec<BTreeSet<u32>> {
     let blocks = &f.blocks;
-    // Live variables at each block's start, to a fixed point.
     let mut live_in: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); blocks.len()];
     let mut changed = true;
     while changed {
@@ -116,6 +113,54 @@ pub(super) fn places(f: &Function) -> Vec<u32> {
             }
         }
     }
+    live_in
+}
+
+/// The string variables that hold a process name as `bpf_get_current_comm`
+/// wrote it, NUL-padded to its 16 bytes, wherever they are read: every
+/// write of one is `execname()`, and none is read before it is written
+/// (nor is it a parameter or a `catch` message). A map key copies such a
+/// name with two loads and stores, not a string copy.
+pub(super) fn comm_strings(f: &Function) -> Vec<bool> {
+    let n = f.vars.len();
+    let mut comm: Vec<bool> = f.vars.iter().map(|d| d.ty == Ty::Str).collect();
+    let mut written = vec![false; n];
+    let clear = |v: u32, comm: &mut Vec<bool>| {
+        if let Some(c) = comm.get_mut(v as usize) {
+            *c = false;
+        }
+    };
+    for p in &f.params {
+        clear(p.0, &mut comm);
+    }
+    for b in &f.blocks {
+        if let Some(Catch { message: Some(m), .. }) = b.on_error {
+            clear(m.0, &mut comm);
+        }
+        for inst in &b.insts {
+            let execname = matches!(&inst.kind, InstKind::Intrinsic { name, dst: Some(_), .. } if name == "execname");
+            for d in defs_uses(&inst.kind).0 {
+                if let Some(w) = written.get_mut(d as usize) {
+                    *w = true;
+                }
+                if !execname {
+                    clear(d, &mut comm);
+                }
+            }
+        }
+    }
+    for v in live_in(f).first().into_iter().flatten() {
+        clear(*v, &mut comm);
+    }
+    comm.iter().zip(&written).map(|(c, w)| *c && *w).collect()
+}
+
+/// A place for each variable (its colour), by variable; places count
+/// separately for longs and strings.
+pub(super) fn places(f: &Function) -> Vec<u32> {
+    let n = f.vars.len();
+    let blocks = &f.blocks;
+    let live_in = live_in(f);
     // Interference.
     let mut with: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); n];
     let mut add = |a: u32, b: u32| {
@@ -253,6 +298,8 @@ pub(super) struct Frame {
     pub(super) back_edges: BTreeSet<(u32, u32)>,
     /// The function's `foreach` loops, which run through callbacks.
     pub(super) fe_loops: Vec<loops::Loop>,
+    /// By variable: a process name NUL-padded to 16 bytes ([`comm_strings`]).
+    pub(super) comm: Vec<bool>,
 }
 
 impl Frame {
@@ -349,6 +396,7 @@ impl Frame {
             loops,
             back_edges,
             fe_loops,
+            comm: if s >= 16 { comm_strings(f) } else { vec![false; f.vars.len()] },
         }
     }
 }

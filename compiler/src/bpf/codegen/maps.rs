@@ -12,7 +12,7 @@ use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
 use crate::bpf::records;
 use crate::bpf::records::RecordKind;
 use crate::diag::Diagnostic;
-use crate::ir::{GlobalId, Operand, Ty, VarId};
+use crate::ir::{GlobalId, InstKind, Module, Operand, StatOp, Ty, VarId};
 use crate::layout::{HistLayout, MapLayout, STAT_FIELDS, ValueLayout};
 use crate::source::Span;
 
@@ -325,6 +325,11 @@ impl Gen<'_> {
                         self.store_literal(Reg::R8, at, &bytes, Some(slot.size));
                         continue;
                     }
+                    if let Operand::Var(v) = k
+                        && self.copy_comm_key(*v, at, slot.size)?
+                    {
+                        continue;
+                    }
                     for i in 0..slot.size / 8 {
                         self.emit(Insn::store_imm(Size::DW, Reg::R8, (at + 8 * i as i32) as i16, 0));
                     }
@@ -336,6 +341,29 @@ impl Gen<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A process name ([`super::frame::comm_strings`]) as a string key of
+    /// `size` bytes at `at`: its 16 bytes copied as two words, the rest
+    /// zeroed. False (nothing written) where `v` is not one or the key
+    /// is narrower.
+    fn copy_comm_key(&mut self, v: VarId, at: i32, size: u32) -> Result<bool, Diagnostic> {
+        if !self.frame.comm.get(v.0 as usize).copied().unwrap_or(false) || size < 16 {
+            return Ok(false);
+        }
+        let from = self.str_off(v)?;
+        let (Ok(from), Ok(to), Ok(end)) = (i16::try_from(from), i16::try_from(at), i16::try_from(at + size as i32))
+        else {
+            return Ok(false);
+        };
+        for word in [0, 8] {
+            self.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, from + word));
+            self.emit(Insn::store(Size::DW, Reg::R8, to + word, Reg::R1));
+        }
+        for off in (to + 16..end).step_by(8) {
+            self.emit(Insn::store_imm(Size::DW, Reg::R8, off, 0));
+        }
+        Ok(true)
     }
 
     /// r0 = the entry of the key in the key area, or 0.
@@ -477,36 +505,44 @@ impl Gen<'_> {
         self.emit(Insn::load(Size::DW, Reg::R3, Reg::R0, 24));
         self.emit(Insn::jump_reg(Cond::Sge, Reg::R3, Reg::R1, 1));
         self.emit(Insn::store(Size::DW, Reg::R0, 24, Reg::R1));
-        // r3 = delta = (v - avg_s) as a 32-bit int, sign-extended.
-        self.emit(Insn::load(Size::DW, Reg::R4, Reg::R0, 32));
-        self.emit(Insn::mov64_reg(Reg::R3, Reg::R1));
-        self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R3, Reg::R4));
-        self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R3, 32));
-        self.emit(Insn::alu64_imm(AluOp::Arsh, Reg::R3, 32));
-        // r5 = delta / count, truncating towards zero.
-        self.emit(Insn::mov64_reg(Reg::R5, Reg::R3));
-        self.emit(Insn::jump_imm(Cond::Sge, Reg::R5, 0, 3));
-        self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R5, 0));
-        self.emit(Insn::alu64_reg(AluOp::Div, Reg::R5, Reg::R2));
-        self.emit(Insn::jump(1));
-        self.emit(Insn::alu64_reg(AluOp::Div, Reg::R5, Reg::R2));
-        self.emit(Insn::jump_imm(Cond::Sge, Reg::R3, 0, 1));
-        self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R5, 0));
-        // avg_s += r5; m2 += delta * (v - avg_s).
-        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R4, Reg::R5));
-        self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R4));
-        self.emit(Insn::mov64_reg(Reg::R5, Reg::R1));
-        self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R5, Reg::R4));
-        self.emit(Insn::alu64_reg(AluOp::Mul, Reg::R5, Reg::R3));
-        self.emit(Insn::load(Size::DW, Reg::R4, Reg::R0, 40));
-        self.emit(Insn::alu64_reg(AluOp::Add, Reg::R4, Reg::R5));
-        self.emit(Insn::store(Size::DW, Reg::R0, 40, Reg::R4));
+        // The running mean and squared differences serve `@variance`
+        // only (their divisions are most of the update): kept where the
+        // script asks for it.
+        let variance = variance_used(self.m, stat);
+        if variance {
+            // r3 = delta = (v - avg_s) as a 32-bit int, sign-extended.
+            self.emit(Insn::load(Size::DW, Reg::R4, Reg::R0, 32));
+            self.emit(Insn::mov64_reg(Reg::R3, Reg::R1));
+            self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R3, Reg::R4));
+            self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R3, 32));
+            self.emit(Insn::alu64_imm(AluOp::Arsh, Reg::R3, 32));
+            // r5 = delta / count, truncating towards zero.
+            self.emit(Insn::mov64_reg(Reg::R5, Reg::R3));
+            self.emit(Insn::jump_imm(Cond::Sge, Reg::R5, 0, 3));
+            self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R5, 0));
+            self.emit(Insn::alu64_reg(AluOp::Div, Reg::R5, Reg::R2));
+            self.emit(Insn::jump(1));
+            self.emit(Insn::alu64_reg(AluOp::Div, Reg::R5, Reg::R2));
+            self.emit(Insn::jump_imm(Cond::Sge, Reg::R3, 0, 1));
+            self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R5, 0));
+            // avg_s += r5; m2 += delta * (v - avg_s).
+            self.emit(Insn::alu64_reg(AluOp::Add, Reg::R4, Reg::R5));
+            self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R4));
+            self.emit(Insn::mov64_reg(Reg::R5, Reg::R1));
+            self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R5, Reg::R4));
+            self.emit(Insn::alu64_reg(AluOp::Mul, Reg::R5, Reg::R3));
+            self.emit(Insn::load(Size::DW, Reg::R4, Reg::R0, 40));
+            self.emit(Insn::alu64_reg(AluOp::Add, Reg::R4, Reg::R5));
+            self.emit(Insn::store(Size::DW, Reg::R0, 40, Reg::R4));
+        }
         self.jump_to(updated);
         self.bind(first);
         self.emit(Insn::store(Size::DW, Reg::R0, 16, Reg::R1));
         self.emit(Insn::store(Size::DW, Reg::R0, 24, Reg::R1));
-        self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R1));
-        self.emit(Insn::store_imm(Size::DW, Reg::R0, 40, 0));
+        if variance {
+            self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R1));
+            self.emit(Insn::store_imm(Size::DW, Reg::R0, 40, 0));
+        }
         self.bind(updated);
         // The bucket, in r2.
         match hist {
@@ -569,4 +605,15 @@ impl Gen<'_> {
         self.emit(Insn::jump(1));
         self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R2, Reg::R4));
     }
+}
+
+/// Whether any handler or function of `m`, in either placement, reads
+/// `@variance` of statistic `g` (or sorts a `foreach` on it).
+fn variance_used(m: &Module, g: GlobalId) -> bool {
+    m.functions.iter().flat_map(|f| &f.blocks).flat_map(|b| &b.insts).any(|i| {
+        matches!(&i.kind,
+            InstKind::StatGet { stat, op: StatOp::Variance, .. } if *stat == g)
+            || matches!(&i.kind,
+                InstKind::IterStart { map, aggregate: Some(StatOp::Variance), .. } if *map == g)
+    })
 }
