@@ -20,8 +20,15 @@
 #               and paced at each rate of $RATES (per second, for half
 #               a second each), the events delivered and lost.
 #
-# Needs root, a C compiler and bpftool; installs bpftrace when missing
-# (apt-get). The tools run on CPU 0, the event source on CPU 1.
+# The overhead and output figures also run the programs a kernel engineer
+# would write by hand for the same workloads (bench/c/*.bpf.c: libbpf
+# style, per-CPU maps, the name in a fixed key, a ring-buffer record for
+# the printf), built with clang and run by bench/c/loader.c (libbpf; it
+# prints the printf records through stdio as the libbpf tools do): the
+# "C" column, the limit stp's code generator is held to.
+#
+# Needs root, a C compiler and bpftool; installs bpftrace, clang and
+# libbpf-dev when missing (apt-get). The tools run on CPU 0, the event source on CPU 1.
 #
 #   bench/run.sh                  (about 5 minutes on 2 cores)
 #   RUNS=3 CALLS=500000 bench/run.sh
@@ -59,6 +66,11 @@ if ! command -v "$BPFTRACE" >/dev/null; then
 		die "cannot install bpftrace"
 fi
 BPFTRACE=$(command -v "$BPFTRACE")
+if ! command -v clang >/dev/null || [ ! -e /usr/include/bpf/libbpf.h ]; then
+	echo "installing clang and libbpf-dev..." >&2
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libbpf-dev >/dev/null ||
+		die "cannot install clang and libbpf-dev"
+fi
 for t in cc bpftool taskset awk; do command -v $t >/dev/null || die "needs $t"; done
 taskset=$(command -v taskset)
 
@@ -77,6 +89,13 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# The hand-written programs and their loader.
+mkdir -p "$work/c"
+for c in empty counter keyed hist printf; do
+	clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c "bench/c/$c.bpf.c" -o "$work/c/$c.bpf.o" ||
+		die "cannot build bench/c/$c.bpf.c"
+done
+cc -O2 -Wall -o "$work/c/loader" bench/c/loader.c -lbpf || die "cannot build bench/c/loader.c"
 # The programs' run_time_ns and run_cnt. Every traced run pays for them,
 # the floor included, so figures above the floor are not changed.
 sysctl -q -w kernel.bpf_stats_enabled=1
@@ -155,6 +174,7 @@ traced() {
 			local u=; [ "$case" = empty ] && u=-u
 			run "$out" "$STP" $u -c "/bin/sh $work/job.sh $tag $calls $rate" "bench/workloads/$case.stp" ;;
 		bpftrace) run "$out" "$BPFTRACE" -c "/bin/sh $work/job.sh $tag $calls $rate" "bench/workloads/$case.bt" ;;
+		c) run "$out" "$work/c/loader" "$work/c/$case.bpf.o" -c "/bin/sh $work/job.sh $tag $calls $rate" ;;
 		esac
 		[ -s "$gen" ] || die "$tool on $case: the event source did not run; output:
 $(head -20 "$out")"
@@ -210,7 +230,7 @@ for i in $(seq 0 "$RUNS"); do
 	traced none none "$CALLS"
 	[ "$i" -gt 0 ] && record overhead none none ns "$(field ns_per_call "$gen")"
 	for c in empty counter keyed hist; do
-		for tool in stp bpftrace; do
+		for tool in stp bpftrace c; do
 			traced $tool $c "$CALLS"
 			[ "$i" -gt 0 ] || continue
 			record overhead $c $tool ns "$(field ns_per_call "$gen")"
@@ -225,12 +245,13 @@ lost_of() {
 	case $1 in
 	stp) sed -n 's/.*There were \([0-9]*\) transport failures.*/\1/p' "$2" | awk '{ s += $1 } END { print s + 0 }' ;;
 	bpftrace) sed -n 's/.*Lost \([0-9]*\) events.*/\1/p' "$2" | awk '{ s += $1 } END { print s + 0 }' ;;
+	c) sed -n 's/^lost \([0-9]*\)$/\1/p' "$2" | awk '{ s += $1 } END { print s + 0 }' ;;
 	esac
 }
 for i in $(seq 0 "$RUNS"); do
 	for rate in full $RATES; do
 		if [ $rate = full ]; then n=$TPUT_CALLS r=""; else n=$((rate / 2)) r=$rate; fi
-		for tool in stp bpftrace; do
+		for tool in stp bpftrace c; do
 			traced $tool printf "$n" $r
 			[ "$i" -gt 0 ] || continue
 			pid=$(field pid "$gen")
@@ -327,17 +348,36 @@ report() {
 		echo "| $c | $(fmt "$xs" 1) ($(range overhead $c stp ns)) | $(fmt "$xb" 1) ($(range overhead $c bpftrace ns)) | $as | $ab | $([ "$c" = empty ] && echo - || ratio "$as" "$ab") | $(fmt "$ps" 1) | $(fmt "$pb" 1) | $(ratio "$ps" "$pb") |"
 	done
 	echo
+	echo "## Per-event cost against hand-written C (bench/c/)"
+	echo
+	echo "The same workloads as a kernel engineer would write them in C (clang -O2),"
+	echo "run in the same runs. \"in program\" is run_time_ns / run_cnt; \"above"
+	echo "floor\" subtracts each one's empty handler from its ns/call."
+	echo
+	echo "| workload | C ns/call | stp in program | C in program | stp / C in program | stp above floor | C above floor | stp / C above floor |"
+	echo "|---|---|---|---|---|---|---|---|"
+	local fc
+	fc=$(stat overhead empty c ns)
+	for c in empty counter keyed hist; do
+		local xc ps pc as ac
+		xc=$(stat overhead $c c ns) ps=$(stat overhead $c stp prog_ns) pc=$(stat overhead $c c prog_ns)
+		as=$(sub_ "$(stat overhead $c stp ns)" "$fs") ac=$(sub_ "$xc" "$fc")
+		echo "| $c | $(fmt "$xc" 1) ($(range overhead $c c ns)) | $(fmt "$ps" 1) | $(fmt "$pc" 1) | $(ratio "$ps" "$pc") | $([ "$c" = empty ] && echo - || echo "$as") | $([ "$c" = empty ] && echo - || echo "$ac") | $([ "$c" = empty ] && echo - || ratio "$as" "$ac") |"
+	done
+	echo
 	echo "## Output: printf(\"%d %s\\n\", pid, name) per event"
 	echo
 	echo "| rate | tool | generated/s | delivered/s | delivered | lost | in program (ns) | peak RSS (KiB) |"
 	echo "|---|---|---|---|---|---|---|---|"
 	for rate in full $RATES; do
-		for tool in stp bpftrace; do
+		for tool in stp bpftrace c; do
 			D=0
 			echo "| $rate | $tool | $(fmt "$(stat output $rate $tool generated_per_s)" 0) | $(fmt "$(stat output $rate $tool delivered_per_s)" 0) ($(range output $rate $tool delivered_per_s)) | $(fmt "$(stat output $rate $tool delivered)" 0) | $(fmt "$(stat output $rate $tool lost)" 0) ($(range output $rate $tool lost)) | $(fmt "$(stat output $rate $tool prog_ns)" 1) | $(fmt "$(stat output $rate $tool rss)" 0) |"
 		done
 		a=$(stat output $rate stp delivered_per_s) b=$(stat output $rate bpftrace delivered_per_s)
 		echo "| $rate | stp/bpftrace | | $(ratio "$a" "$b") | | | | |"
+		b=$(stat output $rate c delivered_per_s)
+		echo "| $rate | stp/C | | $(ratio "$a" "$b") | | | | |"
 	done
 	echo
 	echo "## Memory: peak RSS while tracing (KiB)"
