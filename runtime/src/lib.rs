@@ -7,6 +7,7 @@ pub mod command;
 mod events;
 mod globals;
 pub mod host;
+pub mod json;
 pub mod jit;
 pub mod output;
 pub mod overload;
