@@ -26,7 +26,11 @@
 //! Strings are the script's bytes read as UTF-8; a byte that is not
 //! UTF-8 becomes U+FFFD.
 
-use serde_json::{Map, Value as Json, json};
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value as Json;
 use stp_compiler::layout::{HistLayout, LOG_BUCKETS};
 
 use crate::report::{Global, Value};
@@ -42,10 +46,80 @@ pub enum OutputFormat {
     Json,
 }
 
+/// One line of the stream. `type` comes first, then the members in the
+/// order given here.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Event<'a> {
+    Output {
+        text: String,
+    },
+    Hist {
+        name: &'a str,
+        key: Vec<Json>,
+        buckets: Vec<Bucket>,
+    },
+    Map {
+        name: &'a str,
+        entries: Vec<Entry>,
+    },
+    Warning {
+        message: &'a str,
+    },
+    Error {
+        message: &'a str,
+        text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        file: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        line: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        column: Option<usize>,
+    },
+    Lost {
+        count: u64,
+    },
+    Exit {
+        status: i32,
+    },
+}
+
+#[derive(Serialize)]
+struct Bucket {
+    min: i64,
+    max: i64,
+    count: i64,
+}
+
+#[derive(Serialize)]
+struct Entry {
+    key: Vec<Json>,
+    value: EntryValue,
+}
+
+/// A long, a string, or a statistic's summary.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EntryValue {
+    Plain(Json),
+    Stat(Summary),
+}
+
+/// A statistic's summary; with no values, `min`, `max` and `avg` are
+/// null.
+#[derive(Serialize)]
+struct Summary {
+    count: i64,
+    sum: i64,
+    min: Option<i64>,
+    max: Option<i64>,
+    avg: Option<i64>,
+}
+
 /// One object as a line.
-fn line(v: &Json) -> String {
-    // A `Value` built from strings and integers always serializes.
-    let mut s = serde_json::to_string(v).unwrap_or_default();
+fn line(e: &Event<'_>) -> String {
+    // Strings, integers and arrays of them always serialize.
+    let mut s = serde_json::to_string(e).unwrap_or_default();
     s.push('\n');
     s
 }
@@ -56,28 +130,31 @@ fn text(bytes: &[u8]) -> String {
 
 fn value(v: &Value) -> Json {
     match v {
-        Value::Long(n) => json!(n),
-        Value::Str(s) => json!(text(s)),
+        Value::Long(n) => Json::from(*n),
+        Value::Str(s) => Json::from(text(s)),
     }
 }
 
-fn keys(k: &[Value]) -> Json {
-    Json::Array(k.iter().map(value).collect())
+fn keys(k: &[Value]) -> Vec<Json> {
+    k.iter().map(value).collect()
 }
 
 /// A statistic's summary: `count`, `sum`, `min`, `max` and `avg` (stap's
-/// integer `sum / count`); with no values, `min`, `max` and `avg` are
-/// null.
-pub fn stat_summary(s: &Stat) -> Json {
-    if s.count == 0 {
-        return json!({"count": 0, "sum": 0, "min": null, "max": null, "avg": null});
-    }
-    json!({"count": s.count, "sum": s.sum, "min": s.min, "max": s.max, "avg": s.sum.wrapping_div(s.count)})
+/// integer `sum / count`).
+fn stat_summary(s: &Stat) -> EntryValue {
+    let known = |v: i64| (s.count != 0).then_some(v);
+    EntryValue::Stat(Summary {
+        count: s.count,
+        sum: s.sum,
+        min: known(s.min),
+        max: known(s.max),
+        avg: known(if s.count == 0 { 0 } else { s.sum.wrapping_div(s.count) }),
+    })
 }
 
 /// What one call of the print family wrote.
 pub fn output(bytes: &[u8]) -> String {
-    line(&json!({"type": "output", "text": text(bytes)}))
+    line(&Event::Output { text: text(bytes) })
 }
 
 /// The values bucket `i` of a histogram holds, lowest and highest.
@@ -128,27 +205,28 @@ pub fn bucket_range(hist: HistLayout, i: usize) -> Option<(i64, i64)> {
 /// `print(@hist_*(name[key]))`: the statistic's non-empty buckets, each
 /// with the range of values it holds.
 pub fn hist(name: &str, key: &[Value], stat: &Stat, hist: HistLayout) -> String {
-    let buckets: Vec<Json> = stat
+    let buckets = stat
         .buckets
         .iter()
         .enumerate()
         .filter(|(_, c)| **c != 0)
-        .filter_map(|(i, c)| bucket_range(hist, i).map(|(min, max)| json!({"min": min, "max": max, "count": c})))
+        .filter_map(|(i, &count)| bucket_range(hist, i).map(|(min, max)| Bucket { min, max, count }))
         .collect();
-    line(&json!({"type": "hist", "name": name, "key": keys(key), "buckets": buckets}))
+    line(&Event::Hist { name, key: keys(key), buckets })
 }
 
 /// A global shown at exit. The entries come in the order stap's text
 /// shows them (by value, largest first; statistics by count).
 pub fn global(name: &str, g: &Global) -> String {
-    let entry = |k: &[Value], v: Json| json!({"key": keys(k), "value": v});
-    let entries: Vec<Json> = match g {
-        Global::Scalar(v) => vec![entry(&[], value(v))],
+    let entry = |k: &[Value], value: EntryValue| Entry { key: keys(k), value };
+    let plain = |v: &Value| EntryValue::Plain(value(v));
+    let entries = match g {
+        Global::Scalar(v) => vec![entry(&[], plain(v))],
         Global::Stat(s) => vec![entry(&[], stat_summary(s))],
         Global::Array(all) => {
             let mut sorted: Vec<&(Vec<Value>, Value)> = all.iter().collect();
             sorted.sort_by(|a, b| crate::report::compare_values(&b.1, &a.1));
-            sorted.into_iter().map(|(k, v)| entry(k, value(v))).collect()
+            sorted.into_iter().map(|(k, v)| entry(k, plain(v))).collect()
         }
         Global::StatArray(all) => {
             let mut sorted: Vec<&(Vec<Value>, Stat)> = all.iter().collect();
@@ -156,13 +234,13 @@ pub fn global(name: &str, g: &Global) -> String {
             sorted.into_iter().map(|(k, s)| entry(k, stat_summary(s))).collect()
         }
     };
-    line(&json!({"type": "map", "name": name, "entries": entries}))
+    line(&Event::Map { name, entries })
 }
 
 /// A warning (`warn()`, a probe that could not attach, the errors count
 /// at the end, ...), without stap's `WARNING: `.
 pub fn warning(message: &str) -> String {
-    line(&json!({"type": "warning", "message": message.trim_end_matches('\n')}))
+    line(&Event::Warning { message: message.trim_end_matches('\n') })
 }
 
 /// Where in the script an error happened.
@@ -176,28 +254,54 @@ pub struct Location {
 /// A runtime error: its message alone, stap's whole line (without
 /// `ERROR: `) and, when known, where.
 pub fn error(message: &str, stap_line: &str, at: Option<&Location>) -> String {
-    let mut o = Map::new();
-    o.insert("type".into(), json!("error"));
-    o.insert("message".into(), json!(message));
     let shown = stap_line.trim_end_matches('\n');
-    o.insert("text".into(), json!(shown.strip_prefix("ERROR: ").unwrap_or(shown)));
-    if let Some(l) = at {
-        o.insert("file".into(), json!(l.file));
-        o.insert("line".into(), json!(l.line));
-        o.insert("column".into(), json!(l.column));
-    }
-    line(&Json::Object(o))
+    line(&Event::Error {
+        message,
+        text: shown.strip_prefix("ERROR: ").unwrap_or(shown),
+        file: at.map(|l| l.file.as_str()),
+        line: at.map(|l| l.line),
+        column: at.map(|l| l.column),
+    })
 }
 
 /// Records the kernel's handlers could not write (the ring buffer was
 /// full).
 pub fn lost(count: u64) -> String {
-    line(&json!({"type": "lost", "count": count}))
+    line(&Event::Lost { count })
 }
 
 /// The run's exit status; the last object.
 pub fn exit(status: i32) -> String {
-    line(&json!({"type": "exit", "status": status}))
+    line(&Event::Exit { status })
+}
+
+/// Ends a stream whose run did not happen or could not go on (the
+/// script did not compile, the kernel refused it, ...): one `error` object
+/// for each of `errors`, then `{"type":"exit","status":1}`, on stdout or
+/// in `-o FILE`. `append`: the run opened `FILE` already (and may have
+/// written to it); else it is created anew.
+pub fn write_failure(output: Option<&Path>, append: bool, errors: &[(String, Option<Location>)]) {
+    let mut text = String::new();
+    for (message, at) in errors {
+        text += &error(message, message, at.as_ref());
+    }
+    text += &exit(1);
+    let written = match output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        }
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes())),
+    };
+    // The errors are on stderr as well; a stream that cannot be written
+    // has no reader to tell.
+    let _ = written;
 }
 
 #[cfg(test)]

@@ -123,7 +123,10 @@ fn globals_are_maps_and_scalars_one_entry_without_a_key() {
         (vec![Value::Long(2), Value::Str(b"b".to_vec())], collect(&[5, 7], HistLayout::None)),
     ]);
     let v = parse(&global("lat", &sa));
-    assert_eq!(v["entries"][0], json!({"key": [2, "b"], "value": {"count": 2, "sum": 12, "min": 5, "max": 7, "avg": 6}}));
+    assert_eq!(
+        v["entries"][0],
+        json!({"key": [2, "b"], "value": {"count": 2, "sum": 12, "min": 5, "max": 7, "avg": 6}})
+    );
     assert_eq!(v["entries"][1]["key"], json!([1, "a"]));
 }
 
@@ -141,4 +144,20 @@ fn warnings_errors_lost_and_exit() {
     assert_eq!(v, json!({"type": "error", "message": "oops", "text": "oops"}));
     assert_eq!(parse(&lost(12)), json!({"type": "lost", "count": 12}));
     assert_eq!(parse(&exit(1)), json!({"type": "exit", "status": 1}));
+}
+
+#[test]
+fn the_type_comes_first_and_members_keep_their_order() {
+    assert_eq!(output(b"x"), "{\"type\":\"output\",\"text\":\"x\"}\n");
+    let s = collect(&[5], HistLayout::Log);
+    assert_eq!(
+        hist("h", &[Value::Long(2)], &s, HistLayout::Log),
+        "{\"type\":\"hist\",\"name\":\"h\",\"key\":[2],\"buckets\":[{\"min\":4,\"max\":7,\"count\":1}]}\n"
+    );
+    assert_eq!(
+        global("t", &Global::Stat(s)),
+        "{\"type\":\"map\",\"name\":\"t\",\"entries\":[{\"key\":[],\"value\":\
+         {\"count\":1,\"sum\":5,\"min\":5,\"max\":5,\"avg\":5}}]}\n"
+    );
+    assert_eq!(exit(0), "{\"type\":\"exit\",\"status\":0}\n");
 }
