@@ -96,6 +96,7 @@ pub(crate) fn event_loop(
                 }
             }
         }
+        st.print_captured();
         let _ = st.out.flush();
         if let Some(o) = w.overload.as_mut()
             && !*failed
@@ -186,7 +187,7 @@ pub(crate) fn drain(
             }
             RecordKind::System => {
                 if let Some(Value::Str(cmd)) = values.first() {
-                    crate::system::start(cmd, &mut *st.out);
+                    st.start_command(cmd);
                 }
             }
             RecordKind::Warn => {

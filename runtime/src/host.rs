@@ -84,7 +84,9 @@ pub trait Host {
     fn target(&self) -> i64;
     /// `system(cmd)`: starts the command (see [`crate::system`]).
     fn system(&mut self, cmd: &[u8]) {
-        crate::system::start(cmd, &mut std::io::sink());
+        if let Some(w) = crate::system::start(cmd, &mut std::io::sink(), false) {
+            self.warn(&w);
+        }
     }
 }
 
@@ -214,6 +216,25 @@ impl State<'_> {
         }
     }
 
+    /// `system(cmd)`: starts the command; as NDJSON, what it prints
+    /// comes back through [`State::print_captured`].
+    pub(crate) fn start_command(&mut self, cmd: &[u8]) {
+        let capture = self.format == OutputFormat::Json;
+        if let Some(w) = crate::system::start(cmd, &mut *self.out, capture) {
+            self.warning(&w);
+        }
+    }
+
+    /// The lines `system()` commands printed since the last call, one
+    /// `output` object each.
+    pub(crate) fn print_captured(&mut self) {
+        if self.format == OutputFormat::Json {
+            for line in crate::system::captured() {
+                self.print(&line);
+            }
+        }
+    }
+
     /// The bytes a lookup of a (per-CPU) map fills.
     pub(crate) fn value_buf(&self, g: GlobalId) -> Vec<u8> {
         let Some(ml) = self.layout().map(g) else { return Vec::new() };
@@ -327,7 +348,7 @@ impl Host for State<'_> {
     }
 
     fn system(&mut self, cmd: &[u8]) {
-        crate::system::start(cmd, &mut *self.out);
+        self.start_command(cmd);
     }
 
     fn abort(&mut self) {

@@ -321,6 +321,7 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     }
     let _ = st.out.flush();
     crate::system::wait_all();
+    st.print_captured();
     if let Some(mut ch) = child {
         ch.finish();
     }
