@@ -231,3 +231,37 @@ fn a_script_that_does_not_compile_ends_the_stream_with_its_error() {
     // The rendered diagnostic stays on stderr.
     assert!(err.contains("parse error"), "{err}");
 }
+
+#[test]
+fn a_compiled_object_runs_with_format_json() {
+    if !as_root("--run with --format json") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let object = dir.path().join("jt.o");
+    let built = std::process::Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(dir.path())
+        .args([
+            "-p4",
+            "-m",
+            "jt",
+            "-e",
+            "global n, s; probe begin { n = 7; s = \"seven\"; printf(\"%d\\n\", 6 * 7); exit() }",
+        ])
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let (status, out, err) = stp_run_clean(&["--run", object.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(status, 0, "{err}");
+    let all = objects(&out);
+    assert_eq!(
+        all,
+        [
+            json!({"type": "output", "text": "42\n"}),
+            json!({"type": "map", "name": "n", "entries": [{"key": [], "value": 7}]}),
+            json!({"type": "map", "name": "s", "entries": [{"key": [], "value": "seven"}]}),
+            json!({"type": "exit", "status": 0}),
+        ]
+    );
+}
