@@ -188,7 +188,7 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         None => open_output(opts)?,
     };
     let mut child = match &opts.command {
-        Some(cmd) => Some(Child::spawn(cmd)?),
+        Some(cmd) => Some(Child::spawn(cmd, opts.format == OutputFormat::Json && opts.output.is_none())?),
         None => None,
     };
     let target = child.as_ref().map(|ch| ch.pid).or(opts.target_pid.map(|p| p as i32)).unwrap_or(0);

@@ -61,8 +61,11 @@ fn writes_of_known_sizes_as_output_histogram_and_globals() {
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let sizes = [3i64, 100, 4097, 7, 100];
     let list: Vec<String> = sizes.iter().map(i64::to_string).collect();
-    let cmd =
-        format!("perl -e 'open(my $f, \">\", \"/dev/null\") or die; syswrite($f, \"x\" x $_) for {}'", list.join(", "));
+    // It prints too: its stdout goes to stderr, out of the stream.
+    let cmd = format!(
+        "perl -e 'open(my $f, \">\", \"/dev/null\") or die; syswrite($f, \"x\" x $_) for {}; print \"noise\\n\"'",
+        list.join(", ")
+    );
     // Kernel handlers print and collect; the end probe (user side) draws
     // the histogram; `last`, `last_by` and `by_name` are written and
     // never read, so they are shown at exit.
@@ -104,6 +107,7 @@ fn writes_of_known_sizes_as_output_histogram_and_globals() {
     assert_eq!(entries[0]["value"], json!({"count": n, "sum": sum, "min": min, "max": max, "avg": sum / n}));
     assert_eq!(all.last().unwrap()["status"], 0);
     assert!(!err.contains("WARNING") && !err.contains("ERROR"), "{err}");
+    assert!(err.contains("noise\n"), "the command's stdout: {err}");
 }
 
 #[test]
