@@ -139,6 +139,19 @@ fn begin_prints_in_order_then_a_warning_an_error_and_the_exit_status() {
     // The run's events are in the stream, not on stderr (where the
     // compiler's warning about `zero` is).
     assert!(!err.contains("careful") && !err.contains("ERROR") && !err.contains("Number of errors"), "{err}");
+
+    // The text: the same prints, stap's lines on stderr; `--format text`
+    // is the default.
+    let (status, text, text_err) = stp_run_clean(&["-e", script]);
+    assert_eq!(status, 1);
+    assert_eq!(text, texts(&all).concat());
+    let (status, named, named_err) = stp_run_clean(&["--format", "text", "-e", script]);
+    assert_eq!((status, &named, &named_err), (1, &text, &text_err));
+    for line in
+        ["WARNING: careful\n", "ERROR: division by 0 near operator '/' at <input>:4:", "WARNING: Number of errors: 1"]
+    {
+        assert!(text_err.contains(line), "{line:?} in {text_err}");
+    }
 }
 
 #[test]
