@@ -155,7 +155,7 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     }
     // As NDJSON, the output is opened first, so that whatever stops the
     // run from here on can end the stream with its error and exit
-    // status (see `json::append_failure`).
+    // status (`json::write_failure`, which the caller calls).
     let mut opened = match opts.format {
         OutputFormat::Json => Some(open_output(opts)?),
         OutputFormat::Text => None,
