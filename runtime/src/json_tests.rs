@@ -161,3 +161,29 @@ fn the_type_comes_first_and_members_keep_their_order() {
     );
     assert_eq!(exit(0), "{\"type\":\"exit\",\"status\":0}\n");
 }
+
+#[test]
+fn a_failure_ends_a_new_or_opened_stream() {
+    let path = std::env::temp_dir().join(format!("stp-json-failure-{}.json", std::process::id()));
+    std::fs::write(&path, "stale\n").unwrap();
+    let at = Location { file: "s.stp".into(), line: 2, column: 5 };
+    write_failure(Some(&path), false, &[("semantic error: no match".into(), Some(at))]);
+    let lines = |p: &std::path::Path| -> Vec<Json> {
+        std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let first = lines(&path);
+    assert_eq!(
+        first,
+        [
+            json!({"type": "error", "message": "semantic error: no match", "text": "semantic error: no match",
+                   "file": "s.stp", "line": 2, "column": 5}),
+            json!({"type": "exit", "status": 1}),
+        ]
+    );
+    // A run that opened the file and failed later appends.
+    write_failure(Some(&path), true, &[("cannot attach".into(), None)]);
+    let second = lines(&path);
+    assert_eq!(second.len(), 4);
+    assert_eq!(second[2], json!({"type": "error", "message": "cannot attach", "text": "cannot attach"}));
+    let _ = std::fs::remove_file(&path);
+}
