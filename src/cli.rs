@@ -17,6 +17,16 @@ pub enum FunctionProbes {
     Kprobe,
 }
 
+/// `--format`: how a run writes what it prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// stap's text.
+    #[default]
+    Text,
+    /// NDJSON: one JSON object per line for each output, histogram, global shown at exit, warning, error and lost-record count, then the exit status.
+    Json,
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "stp",
@@ -68,6 +78,9 @@ pub struct Cli {
     /// With -p4: load the object's programs into the kernel so that its verifier checks them, then unload them.
     #[arg(long = "verify")]
     pub verify: bool,
+    /// How a run writes what it prints: stap's text, or NDJSON (one JSON object per line; see docs/json-output.md).
+    #[arg(long = "format", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     /// How kernel.function probes attach: fentry/fexit where the kernel allows them, else kprobes (auto), or always one of the two; kprobe also keeps BTF tracepoints (tp_btf) to their raw tracepoints.
     #[arg(long = "function-probes", value_name = "MODE", value_enum, default_value_t = FunctionProbes::Auto)]
     pub function_probes: FunctionProbes,

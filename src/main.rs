@@ -15,6 +15,7 @@ use stp_compiler::diag::{RenderOptions, render_all};
 use stp_compiler::driver::{self, Options, ScriptInput, WarningMode};
 use stp_compiler::kernel::Kernel;
 use stp_compiler::source::SourceMap;
+use stp_runtime::json::OutputFormat;
 
 /// Exit status for an internal error (a bug in stp), as sysexits' EX_SOFTWARE.
 const EXIT_INTERNAL: u8 = 70;
@@ -133,6 +134,8 @@ struct Session {
     clif: bool,
     /// `--run OBJECT`: run a compiled object instead of compiling.
     run_object: Option<std::path::PathBuf>,
+    /// `--format`.
+    format: OutputFormat,
 }
 
 fn session(cli: cli::Cli) -> Result<Session, UsageError> {
@@ -294,6 +297,21 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     opts.output = cli.output;
     opts.command = cli.command;
     opts.target_pid = cli.target_pid.and_then(|x| x.parse().ok());
+    let format = match cli.format {
+        cli::Format::Text => OutputFormat::Text,
+        cli::Format::Json => OutputFormat::Json,
+    };
+    if format == OutputFormat::Json {
+        let stops = match (&opts.list, &opts.dump) {
+            (Some(_), _) => Some("-l/-L, which list probe points".to_string()),
+            (None, Some(_)) => Some("--dump-*, which list the library".to_string()),
+            (None, None) if opts.last_pass < 5 => Some(format!("-p{}, which stops before the run", opts.last_pass)),
+            (None, None) => None,
+        };
+        if let Some(stops) = stops {
+            return fail(format!("--format json formats what a run prints: it cannot be used with {stops}."));
+        }
+    }
     if opts.last_pass == 5 && opts.list.is_none() && opts.dump.is_none() {
         // Only a warning: SystemTap's own tests run every script with
         // `-x 12345` and expect it to run, target() being 12345.
@@ -309,6 +327,9 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         if cli.run.is_none()
             && let Some(refusal) = privilege::run_refusal()
         {
+            if format == OutputFormat::Json {
+                stp_runtime::json::write_failure(opts.output.as_deref(), false, &[(refusal.clone(), None)]);
+            }
             return fail(refusal);
         }
     }
@@ -332,6 +353,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         suppress_time_limits: cli.suppress_time_limits,
         clif: cli.clif,
         run_object: cli.run,
+        format,
     })
 }
 
@@ -360,10 +382,20 @@ impl driver::UserSide for Cranelift {
 }
 
 fn compile(session: Session) -> u8 {
-    let Session { mut opts, color, kernel_dir, cache, verify, function_probes, suppress_time_limits, clif, run_object } =
-        session;
+    let Session {
+        mut opts,
+        color,
+        kernel_dir,
+        cache,
+        verify,
+        function_probes,
+        suppress_time_limits,
+        clif,
+        run_object,
+        format,
+    } = session;
     if let Some(path) = run_object {
-        return object_run::run(&path, &opts, color, function_probes, suppress_time_limits);
+        return object_run::run(&path, &opts, color, (function_probes, format), suppress_time_limits);
     }
     let overload = if suppress_time_limits { None } else { stp_runtime::overload::Limit::from_defines(&opts.defines) };
     // Pass 5 compiles the user-placed handlers to run them (and reports
@@ -407,7 +439,7 @@ fn compile(session: Session) -> u8 {
     if let (Some(compiled), None) = (&outcome.compiled, outcome.failed_pass) {
         drop(stdout);
         drop(stderr);
-        return keeping(run_script(compiled, &sm, &opts, color, function_probes, overload));
+        return keeping(run_script(compiled, &sm, &opts, color, (function_probes, format), overload));
     }
     if opts.list.is_some()
         && outcome.failed_pass.is_none()
@@ -418,6 +450,9 @@ fn compile(session: Session) -> u8 {
         if outcome.output.is_empty() {
             return keeping(1);
         }
+    }
+    if format == OutputFormat::Json && (outcome.interrupted.is_some() || outcome.failed_pass.is_some()) {
+        json_failure(&opts, &outcome.diagnostics, &sm, false);
     }
     const PASS_NAMES: [&str; 6] = ["", "parse", "semantic analysis", "translation", "compilation", "run"];
     if let Some(pass) = outcome.interrupted {
@@ -444,10 +479,11 @@ fn run_script(
     sm: &SourceMap,
     opts: &Options,
     color: bool,
-    function_probes: stp_runtime::run::FunctionProbes,
+    (function_probes, format): (stp_runtime::run::FunctionProbes, OutputFormat),
     overload: Option<stp_runtime::overload::Limit>,
 ) -> u8 {
     let run_opts = stp_runtime::run::RunOptions {
+        format,
         output: opts.output.clone(),
         command: opts.command.clone(),
         target_pid: opts.target_pid,
@@ -460,6 +496,9 @@ fn run_script(
     let jit = match stp_runtime::jit::Jit::compile(&compiled.module, &compiled.layout, &compiled.points) {
         Ok(j) => j,
         Err(d) => {
+            if format == OutputFormat::Json {
+                json_failure(opts, std::slice::from_ref(&d), sm, false);
+            }
             eprintln!("{}Pass 3: translation failed.", render_all(&[d], sm, RenderOptions { color }));
             return 1;
         }
@@ -481,6 +520,10 @@ fn run_script(
             1
         }
         Err(f) => {
+            if format == OutputFormat::Json {
+                let at = f.span.and_then(|span| location(sm, span));
+                stp_runtime::json::write_failure(opts.output.as_deref(), true, &[(f.message.clone(), at)]);
+            }
             let mut d = if f.log.is_some() {
                 Diagnostic::internal(format!("{}; this is a bug in stp", f.message))
             } else {
@@ -498,6 +541,24 @@ fn run_script(
             1
         }
     }
+}
+
+/// `--format json`: the errors that stopped stp before or at the start of
+/// the run end the stream, with exit status 1.
+fn json_failure(opts: &Options, diagnostics: &[Diagnostic], sm: &SourceMap, append: bool) {
+    let errors: Vec<(String, Option<stp_runtime::json::Location>)> = diagnostics
+        .iter()
+        .filter(|d| d.severity >= Severity::Error)
+        .map(|d| (d.message.clone(), d.primary.as_ref().and_then(|l| location(sm, l.span))))
+        .collect();
+    stp_runtime::json::write_failure(opts.output.as_deref(), append, &errors);
+}
+
+/// A script location as the JSON output gives it.
+fn location(sm: &SourceMap, span: stp_compiler::source::Span) -> Option<stp_runtime::json::Location> {
+    let file = sm.get(span.file)?;
+    let (line, column) = file.line_col(span.start);
+    Some(stp_runtime::json::Location { file: file.name.clone(), line, column })
 }
 
 /// `--verify`: the kernel's verifier checks the object's programs. A

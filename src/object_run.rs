@@ -2,7 +2,8 @@
 //! script, as staprun runs a module stap built.
 //!
 //! In: the object's path and the run-time options (`-o`, `-c`, `-x`,
-//! `-T`, `-v`, `--function-probes`, `--suppress-time-limits`). Out: the
+//! `-T`, `-v`, `--function-probes`, `--suppress-time-limits`,
+//! `--format`). Out: the
 //! run's exit status. The object must carry an stp artifact
 //! (`.stp.artifact`) built for this very kernel: stp refuses an object
 //! built for another (its release or its BTF differ) rather than
@@ -60,20 +61,26 @@ pub fn run(
     path: &Path,
     opts: &Options,
     color: bool,
-    function_probes: stp_runtime::run::FunctionProbes,
+    (function_probes, format): (stp_runtime::run::FunctionProbes, stp_runtime::json::OutputFormat),
     suppress_time_limits: bool,
 ) -> u8 {
     let start = std::time::Instant::now();
+    let refused = |message: String| {
+        if format == stp_runtime::json::OutputFormat::Json {
+            stp_runtime::json::write_failure(opts.output.as_deref(), false, &[(message, None)]);
+        }
+        1
+    };
     let artifact = match load(path) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("ERROR: {e}");
-            return 1;
+            return refused(e);
         }
     };
     if let Some(refusal) = crate::privilege::run_refusal() {
         eprintln!("{refusal}");
-        return 1;
+        return refused(refusal);
     }
     if opts.verbose > 0 {
         eprintln!(
@@ -87,5 +94,5 @@ pub fn run(
     let overload =
         if suppress_time_limits { None } else { stp_runtime::overload::Limit::from_defines(&artifact.defines) };
     let sm = artifact.source_map();
-    crate::run_script(&artifact, &sm, opts, color, function_probes, overload)
+    crate::run_script(&artifact, &sm, opts, color, (function_probes, format), overload)
 }

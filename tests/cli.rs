@@ -621,3 +621,30 @@ fn verbose_pass_lines_are_stap_s() {
         assert!(parts.len() == 3 && parts[0].ends_with("usr") && parts[1].ends_with("sys"), "{l}");
     }
 }
+
+#[test]
+fn format_json_is_for_runs_and_refused_without_one() {
+    for (args, named) in [
+        (&["-p1"][..], "-p1, which stops before the run"),
+        (&["-p4"][..], "-p4, which stops before the run"),
+        (&["-l", "begin"][..], "-l/-L"),
+        (&["--dump-functions"][..], "--dump-*"),
+    ] {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        if !args.contains(&"-l") && !args.contains(&"--dump-functions") {
+            all.extend(["-e", "probe begin { exit() }"]);
+        }
+        let out = run_stp(&all);
+        assert_eq!(out.status.code(), Some(1), "{all:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{all:?}");
+        let err = stderr(&out);
+        assert!(err.contains("--format json formats what a run prints") && err.contains(named), "{all:?}: {err}");
+    }
+    // Text is the default, and may be named with any pass.
+    let out = run_stp(&["--format", "text", "-p1", "-e", "probe begin { exit() }"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_stp(&["--format", "yaml", "-p1", "-e", "probe begin {}"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("yaml"), "{}", stderr(&out));
+}

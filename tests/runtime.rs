@@ -768,6 +768,8 @@ mod faults;
 mod foreach;
 #[path = "runtime/handlers.rs"]
 mod handlers;
+#[path = "runtime/json_output.rs"]
+mod json_output;
 #[path = "runtime/kernel_hist.rs"]
 mod kernel_hist;
 #[path = "runtime/kernel_regex.rs"]

@@ -97,7 +97,10 @@ pub(crate) struct Child {
 }
 
 impl Child {
-    pub(crate) fn spawn(cmd: &str) -> Result<Child, crate::run::Failure> {
+    /// `stdout_to_stderr`: the command writes its stdout on stp's stderr
+    /// (under `--format json` without `-o`, where stp's stdout is the
+    /// JSON stream).
+    pub(crate) fn spawn(cmd: &str, stdout_to_stderr: bool) -> Result<Child, crate::run::Failure> {
         // The shell stops itself, then becomes the command: its pid is
         // the command's (target()). A list (`a; b`, `a && b`, `a | b`)
         // runs in a shell of its own to its end, as under stap's
@@ -106,8 +109,14 @@ impl Child {
         // reads already attached.
         let list = is_list(cmd);
         let script = if list { "kill -STOP $$; exec /bin/sh -c \"$1\"" } else { "kill -STOP $$; eval \"exec $1\"" };
+        let stdout = if stdout_to_stderr {
+            std::process::Stdio::from(std::io::stderr())
+        } else {
+            std::process::Stdio::inherit()
+        };
         let child = std::process::Command::new("/bin/sh")
             .args(["-c", script, "sh", cmd])
+            .stdout(stdout)
             .spawn()
             .map_err(|e| crate::run::Failure(format!("cannot start the command '{cmd}': {e}")))?;
         let pid = child.id() as i32;
@@ -202,7 +211,7 @@ mod child_tests {
 
     #[test]
     fn a_command_never_released_is_killed_when_the_run_fails() {
-        let child = Child::spawn("sleep 1000").ok();
+        let child = Child::spawn("sleep 1000", false).ok();
         let pid = child.as_ref().map_or(0, |c| c.pid);
         assert!(child.as_ref().is_some_and(|c| c.held), "the command is held stopped");
         drop(child);
@@ -221,7 +230,7 @@ mod child_tests {
 
     #[test]
     fn a_released_command_ends_with_the_run() {
-        let mut child = Child::spawn("sleep 1000").ok();
+        let mut child = Child::spawn("sleep 1000", false).ok();
         let pid = child.as_ref().map_or(0, |c| c.pid);
         if let Some(c) = child.as_mut() {
             c.release();

@@ -96,6 +96,7 @@ pub(crate) fn event_loop(
                 }
             }
         }
+        st.print_captured();
         let _ = st.out.flush();
         if let Some(o) = w.overload.as_mut()
             && !*failed
@@ -132,8 +133,9 @@ impl XorShift {
 
 pub(crate) fn report(st: &mut State<'_>, sm: &SourceMap, message: &str, span: Option<Span>) {
     st.errors += 1;
-    let _ = st.out.flush();
-    eprint!("{}", crate::run::error_text(sm, message, span, None, st.c.layout.limits.max_string_len as usize));
+    let max = st.c.layout.limits.max_string_len as usize;
+    let (line, at) = crate::run::error_report(sm, message, span, None, max);
+    st.error(message, &line, at.as_ref());
 }
 
 /// Prints what the ring buffer holds; how many records that was.
@@ -176,7 +178,7 @@ pub(crate) fn drain(
                 let pieces = st.formats.get(tag as usize).and_then(Option::as_deref);
                 text.clear();
                 format::render_print(*kind, pieces, delimiter.as_deref().unwrap_or_default(), &argv, &mut text);
-                let _ = st.out.write_all(&text);
+                st.print(&text);
             }
             RecordKind::Exit => st.exit = true,
             RecordKind::Abort => {
@@ -185,13 +187,12 @@ pub(crate) fn drain(
             }
             RecordKind::System => {
                 if let Some(Value::Str(cmd)) = values.first() {
-                    crate::system::start(cmd, &mut *st.out);
+                    st.start_command(cmd);
                 }
             }
             RecordKind::Warn => {
                 if let Some(Value::Str(m)) = values.first() {
-                    let _ = st.out.flush();
-                    eprintln!("WARNING: {}", String::from_utf8_lossy(m));
+                    st.warning(&String::from_utf8_lossy(m));
                 }
             }
             RecordKind::Backtrace { .. } => {
@@ -206,17 +207,18 @@ pub(crate) fn drain(
                     Value::Str(_) => None,
                 });
                 let text = crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs);
-                let _ = st.out.write_all(text.as_bytes());
+                st.print(text.as_bytes());
             }
             RecordKind::PrintStack => {
                 if let Some(Value::Str(stk)) = values.first() {
                     let addrs = crate::symbols::hex_addresses(stk);
                     let text = crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs);
-                    let _ = st.out.write_all(text.as_bytes());
+                    st.print(text.as_bytes());
                 }
             }
             RecordKind::HistPrint { stat } => {
-                // The CPUs' records of the statistic, as a lookup fills them.
+                // The CPUs' records of the statistic, as a lookup fills
+                // them, then (of an array's element) its key record.
                 let stat = GlobalId(*stat);
                 let at = records::HEADER as usize;
                 let n = bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_ne_bytes);
@@ -227,8 +229,10 @@ pub(crate) fn drain(
                 let per_cpu = bytes.get(at + 8..).unwrap_or_default();
                 let stride = st.layout().map(stat).map_or(0, |m| m.value_size.div_ceil(8) as usize * 8);
                 let used = per_cpu.get(..stride * n as usize).unwrap_or(per_cpu);
+                let key_size = st.layout().map(stat).filter(|m| !m.keys.is_empty()).map_or(0, |m| m.key_size as usize);
+                let key = per_cpu.get(stride * n as usize..).and_then(|k| k.get(..key_size));
                 let s = st.combine(stat, used).unwrap_or_else(|| Stat::empty(hist, 0));
-                let _ = st.out.write_all(crate::stats::render_hist(&s, hist).as_bytes());
+                st.print_hist(stat, key, &s, hist);
             }
             RecordKind::Fault { message, span } => {
                 let addr = match values.first() {

@@ -14,6 +14,7 @@ use stp_compiler::ir::{GlobalId, GlobalKind, Operand, Ty};
 use stp_compiler::layout::{Layout, MapLayout, ValueLayout};
 
 use crate::host::{Host, State};
+use crate::json::OutputFormat;
 use crate::report::{self, Global};
 use crate::run::Failure;
 use crate::stats::Stat;
@@ -90,7 +91,7 @@ pub(crate) fn init_globals(st: &mut State<'_>) {
 }
 
 /// Globals the script writes and never reads, printed at exit as stap
-/// does.
+/// does (or, with `--format json`, one `map` object each).
 pub(crate) fn print_unread(st: &mut State<'_>) {
     let m = &st.c.module;
     let mut text = Vec::new();
@@ -124,7 +125,10 @@ pub(crate) fn print_unread(st: &mut State<'_>) {
                 Global::StatArray(entries)
             }
         };
-        text.extend(report::global_display(&g.name, &shown, st.numbers));
+        match st.format {
+            OutputFormat::Text => text.extend(report::global_display(&g.name, &shown, st.numbers)),
+            OutputFormat::Json => text.extend(crate::json::global(&g.name, &shown).bytes()),
+        }
     }
     let _ = st.out.write_all(&text);
 }

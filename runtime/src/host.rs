@@ -12,9 +12,10 @@ use std::os::fd::RawFd;
 
 use stp_compiler::artifact::Artifact;
 use stp_compiler::ir::GlobalId;
-use stp_compiler::layout::{Layout, ValueLayout};
+use stp_compiler::layout::{HistLayout, Layout, ValueLayout};
 
 use crate::globals::Globals;
+use crate::json::{self, OutputFormat};
 use crate::report;
 use crate::stats::Stat;
 use crate::sys;
@@ -64,6 +65,12 @@ pub trait Host {
     fn stat_get(&mut self, stat: GlobalId, key: &[u8]) -> Option<Stat>;
     /// The script's output (stdout or `-o FILE`).
     fn output(&mut self, bytes: &[u8]);
+    /// `print(@hist_*(stat[key]))`: the statistic `s` of the key record
+    /// `key`, drawn (as stap draws it) into the output.
+    fn hist(&mut self, stat: GlobalId, key: &[u8], s: &Stat, hist: HistLayout) {
+        let _ = (stat, key);
+        self.output(crate::stats::render_hist(s, hist).as_bytes());
+    }
     /// `warn(msg)`: printed on stderr as `WARNING: msg`.
     fn warn(&mut self, message: &str);
     /// `exit()`: the script stops once this handler returns.
@@ -77,7 +84,9 @@ pub trait Host {
     fn target(&self) -> i64;
     /// `system(cmd)`: starts the command (see [`crate::system`]).
     fn system(&mut self, cmd: &[u8]) {
-        crate::system::start(cmd, &mut std::io::sink());
+        if let Some(w) = crate::system::start(cmd, &mut std::io::sink(), false) {
+            self.warn(&w);
+        }
     }
 }
 
@@ -109,6 +118,8 @@ pub(crate) struct State<'a> {
     pub(crate) aborted: bool,
     /// Each record kind's format, parsed once.
     pub(crate) formats: Vec<Option<Vec<stp_compiler::format::Piece>>>,
+    /// stap's text, or NDJSON ([`crate::json`]).
+    pub(crate) format: OutputFormat,
 }
 
 impl State<'_> {
@@ -146,6 +157,82 @@ impl State<'_> {
             Stat::aggregate(&cpus)
         };
         (total.count > 0).then_some(total)
+    }
+
+    /// What the script printed.
+    pub(crate) fn print(&mut self, bytes: &[u8]) {
+        match self.format {
+            OutputFormat::Text => {
+                let _ = self.out.write_all(bytes);
+            }
+            OutputFormat::Json if bytes.is_empty() => {}
+            OutputFormat::Json => {
+                let _ = self.out.write_all(json::output(bytes).as_bytes());
+            }
+        }
+    }
+
+    /// `print(@hist_*(stat[key]))`; `key` is the key record.
+    pub(crate) fn print_hist(&mut self, stat: GlobalId, key: Option<&[u8]>, s: &Stat, hist: HistLayout) {
+        let shown = match self.format {
+            OutputFormat::Text => crate::stats::render_hist(s, hist),
+            OutputFormat::Json => {
+                let keys = match (self.layout().map(stat), key) {
+                    (Some(ml), Some(k)) => crate::globals::decode_key(self.layout(), ml, k),
+                    _ => Vec::new(),
+                };
+                let name = self.c.module.global(stat).map_or("", |g| g.name.as_str());
+                json::hist(name, &keys, s, hist)
+            }
+        };
+        let _ = self.out.write_all(shown.as_bytes());
+    }
+
+    /// A warning: on stderr as stap's `WARNING: message`, after the
+    /// output so far; in the stream as JSON.
+    pub(crate) fn warning(&mut self, message: &str) {
+        match self.format {
+            OutputFormat::Text => {
+                let _ = self.out.flush();
+                eprintln!("WARNING: {message}");
+            }
+            OutputFormat::Json => {
+                let _ = self.out.write_all(json::warning(message).as_bytes());
+            }
+        }
+    }
+
+    /// A runtime error: stap's `ERROR: ...` line on stderr, or its JSON
+    /// in the stream.
+    pub(crate) fn error(&mut self, message: &str, stap_line: &str, at: Option<&json::Location>) {
+        match self.format {
+            OutputFormat::Text => {
+                let _ = self.out.flush();
+                eprint!("{stap_line}");
+            }
+            OutputFormat::Json => {
+                let _ = self.out.write_all(json::error(message, stap_line, at).as_bytes());
+            }
+        }
+    }
+
+    /// `system(cmd)`: starts the command; as NDJSON, what it prints
+    /// comes back through [`State::print_captured`].
+    pub(crate) fn start_command(&mut self, cmd: &[u8]) {
+        let capture = self.format == OutputFormat::Json;
+        if let Some(w) = crate::system::start(cmd, &mut *self.out, capture) {
+            self.warning(&w);
+        }
+    }
+
+    /// The lines `system()` commands printed since the last call, one
+    /// `output` object each.
+    pub(crate) fn print_captured(&mut self) {
+        if self.format == OutputFormat::Json {
+            for line in crate::system::captured() {
+                self.print(&line);
+            }
+        }
     }
 
     /// The bytes a lookup of a (per-CPU) map fills.
@@ -245,12 +332,15 @@ impl Host for State<'_> {
     }
 
     fn output(&mut self, bytes: &[u8]) {
-        let _ = self.out.write_all(bytes);
+        self.print(bytes);
+    }
+
+    fn hist(&mut self, stat: GlobalId, key: &[u8], s: &Stat, hist: HistLayout) {
+        self.print_hist(stat, Some(key), s, hist);
     }
 
     fn warn(&mut self, message: &str) {
-        let _ = self.out.flush();
-        eprintln!("WARNING: {message}");
+        self.warning(message);
     }
 
     fn exit(&mut self) {
@@ -258,7 +348,7 @@ impl Host for State<'_> {
     }
 
     fn system(&mut self, cmd: &[u8]) {
-        crate::system::start(cmd, &mut *self.out);
+        self.start_command(cmd);
     }
 
     fn abort(&mut self) {

@@ -147,7 +147,7 @@ pub fn global_display(name: &str, global: &Global, numbers: StatNumbers) -> Vec<
 }
 
 /// stap's value order in a sort: longs by number, strings by `strcmp`.
-fn compare_values(a: &Value, b: &Value) -> std::cmp::Ordering {
+pub(crate) fn compare_values(a: &Value, b: &Value) -> std::cmp::Ordering {
     match (a, b) {
         (Value::Long(x), Value::Long(y)) => x.cmp(y),
         (Value::Str(x), Value::Str(y)) => x.cmp(y),

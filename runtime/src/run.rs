@@ -23,6 +23,7 @@ use crate::command::Child;
 use crate::events::{Timer, Watch, XorShift, drain, event_loop, report};
 use crate::globals::Globals;
 use crate::host::{Host, RuntimeError, State};
+use crate::json::OutputFormat;
 use crate::output::PipeGuard;
 use crate::report;
 
@@ -58,6 +59,8 @@ pub struct RunOptions {
     /// The overload limit (`None`: `--suppress-time-limits` or
     /// `-D STP_NO_OVERLOAD`).
     pub overload: Option<crate::overload::Limit>,
+    /// `--format`: stap's text, or NDJSON.
+    pub format: OutputFormat,
 }
 
 /// How `kernel.function` probes attach (`--function-probes`).
@@ -89,7 +92,20 @@ pub(crate) fn Failure(message: String) -> Failure {
 /// stap's line for a runtime error: the message, the token it happened
 /// near and where, and the probe.
 pub fn error_text(sm: &SourceMap, message: &str, span: Option<Span>, probe: Option<&str>, max: usize) -> String {
-    let Some(mut span) = span.filter(|s| !s.is_dummy()) else { return report::error_line(message, &[], None, max) };
+    error_report(sm, message, span, probe, max).0
+}
+
+/// [`error_text`], and the place it names.
+pub fn error_report(
+    sm: &SourceMap,
+    message: &str,
+    span: Option<Span>,
+    probe: Option<&str>,
+    max: usize,
+) -> (String, Option<crate::json::Location>) {
+    let Some(mut span) = span.filter(|s| !s.is_dummy()) else {
+        return (report::error_line(message, &[], None, max), None);
+    };
     // An operator's span is the text between its operands: trim it to
     // the operator.
     let text = sm.snippet(span);
@@ -120,7 +136,8 @@ pub fn error_text(sm: &SourceMap, message: &str, span: Option<Span>, probe: Opti
     let file = sm.get(span.file).map(|f| f.name.as_str()).unwrap_or("<input>");
     let (line, column) = sm.get(span.file).map(|f| f.line_col(span.start)).unwrap_or((0, 0));
     let near = report::Near { kind, text: shown, file, line, column };
-    report::error_line(message, &[near], probe, max)
+    let at = crate::json::Location { file: file.to_string(), line, column };
+    (report::error_line(message, &[near], probe, max), Some(at))
 }
 
 /// Runs the script; returns its exit status.
@@ -136,6 +153,13 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     if stale > 0 && opts.verbose > 0 {
         eprintln!("Removed {stale} kprobe events left by stp runs that were killed");
     }
+    // As NDJSON, the output is opened first, so that whatever stops the
+    // run from here on can end the stream with its error and exit
+    // status (`json::write_failure`, which the caller calls).
+    let mut opened = match opts.format {
+        OutputFormat::Json => Some(open_output(opts)?),
+        OutputFormat::Text => None,
+    };
     let mut ebpf = crate::sys::load_object_with(&c.object, crate::ringbuf::load_size(c))
         .map_err(|e| Failure(crate::load_failure(&e, &c.maps)))?;
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| Failure(format!("{what}: {e}")))?;
@@ -159,20 +183,12 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         };
         maps.insert(i as u32, fd);
     }
-    let (out, broken): (Box<dyn Write>, _) = match &opts.output {
-        Some(path) => {
-            let file =
-                std::fs::File::create(path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display())))?;
-            let (w, broken) = PipeGuard::new(file);
-            (Box::new(std::io::BufWriter::new(w)), broken)
-        }
-        None => {
-            let (w, broken) = PipeGuard::new(std::io::stdout());
-            (Box::new(std::io::BufWriter::new(w)), broken)
-        }
+    let (out, broken) = match opened.take() {
+        Some(o) => o,
+        None => open_output(opts)?,
     };
     let mut child = match &opts.command {
-        Some(cmd) => Some(Child::spawn(cmd)?),
+        Some(cmd) => Some(Child::spawn(cmd, opts.format == OutputFormat::Json && opts.output.is_none())?),
         None => None,
     };
     let target = child.as_ref().map(|ch| ch.pid).or(opts.target_pid.map(|p| p as i32)).unwrap_or(0);
@@ -197,6 +213,7 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         errors: 0,
         numbers,
         formats,
+        format: opts.format,
     };
     crate::globals::init_globals(&mut st);
     let mut status = 0;
@@ -233,7 +250,7 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
             Ok(warnings) => {
                 let _ = st.out.flush();
                 for w in &warnings {
-                    eprintln!("WARNING: {w}");
+                    st.warning(w);
                 }
                 skipped = warnings.len() as u64;
             }
@@ -263,7 +280,7 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
             match crate::overload::Overload::start(limit, &ebpf) {
                 Ok(o) => Some(o),
                 Err(e) => {
-                    eprintln!("WARNING: no probe run-time statistics ({e}): the overload check is off");
+                    st.warning(&format!("no probe run-time statistics ({e}): the overload check is off"));
                     None
                 }
             }
@@ -304,18 +321,50 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     }
     let _ = st.out.flush();
     crate::system::wait_all();
+    st.print_captured();
     if let Some(mut ch) = child {
         ch.finish();
     }
     let lost = st.globals.bytes(c.layout.lost_offset, 8).try_into().map(u64::from_ne_bytes).unwrap_or(0);
-    if lost > 0 {
-        eprintln!("WARNING: There were {lost} transport failures. Try stap -s to increase the buffer size.");
-    }
-    if let Some(w) = report::errors_warning(st.errors, skipped) {
-        eprint!("{w}");
-    }
     if st.errors > 0 {
         status = 1;
     }
+    match st.format {
+        OutputFormat::Text => {
+            if lost > 0 {
+                eprintln!("WARNING: There were {lost} transport failures. Try stap -s to increase the buffer size.");
+            }
+            if let Some(w) = report::errors_warning(st.errors, skipped) {
+                eprint!("{w}");
+            }
+        }
+        OutputFormat::Json => {
+            if lost > 0 {
+                let _ = st.out.write_all(crate::json::lost(lost).as_bytes());
+            }
+            if let Some(w) = report::errors_warning(st.errors, skipped) {
+                st.warning(w.trim_start_matches("WARNING: "));
+            }
+            let _ = st.out.write_all(crate::json::exit(status).as_bytes());
+            let _ = st.out.flush();
+        }
+    }
     Ok(status)
+}
+
+/// The script's output stream (stdout, or `-o FILE` created), and the
+/// flag it raises when its reader is gone.
+fn open_output(opts: &RunOptions) -> Result<(Box<dyn Write>, std::sync::Arc<std::sync::atomic::AtomicBool>), Failure> {
+    Ok(match &opts.output {
+        Some(path) => {
+            let file =
+                std::fs::File::create(path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display())))?;
+            let (w, broken) = PipeGuard::new(file);
+            (Box::new(std::io::BufWriter::new(w)), broken)
+        }
+        None => {
+            let (w, broken) = PipeGuard::new(std::io::stdout());
+            (Box::new(std::io::BufWriter::new(w)), broken)
+        }
+    })
 }

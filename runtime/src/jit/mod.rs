@@ -44,7 +44,6 @@
 
 mod builtins;
 mod clif;
-mod hist;
 mod output;
 mod rt;
 mod strings;

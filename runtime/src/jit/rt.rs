@@ -453,8 +453,7 @@ pub unsafe extern "C" fn hist_print(ctx: *mut Ctx<'_>, stat: i64, keys: *const i
         ValueLayout::Stat(h) => h,
         _ => stp_compiler::layout::HistLayout::None,
     };
-    let text = super::hist::render(&s, hist);
-    c.host.output(text.as_bytes());
+    c.host.hist(GlobalId(stat as u32), &rec, &s, hist);
 }
 
 /// `@hist_log(s[k...])[i]`: bucket `i` as the layout numbers them.

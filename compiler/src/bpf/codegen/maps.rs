@@ -45,7 +45,8 @@ impl Gen<'_> {
 
     /// `print(@hist_*(s[keys]))`: every CPU's record of the statistic in
     /// a record, which the runtime combines and draws as the user side
-    /// does, in its place among the output.
+    /// does, in its place among the output; an array element's key
+    /// record follows them (for `--format json`).
     pub(super) fn hist_print(&mut self, stat: GlobalId, keys: &[Operand], span: Span) -> Result<(), Diagnostic> {
         let ml = self.map_layout(stat, span)?;
         self.build_key(&ml, keys, span)?;
@@ -53,7 +54,8 @@ impl Gen<'_> {
         let cpus = if self.facts.task.cpus == 0 { MAX_CPUS } else { self.facts.task.cpus.min(MAX_CPUS) };
         let stride = ml.value_size.div_ceil(8) * 8;
         let first = records::HEADER + 8;
-        let size = first + cpus * stride;
+        let key_bytes = if ml.keys.is_empty() { 0 } else { ml.key_size };
+        let size = first + cpus * stride + key_bytes;
         if size > self.facts.ringbuf / 4 {
             return Err(not_yet("printing a histogram this large on this many CPUs in kernel handlers", span));
         }
@@ -88,6 +90,13 @@ impl Gen<'_> {
         self.emit(Insn::store(Size::DW, Reg::FP, cpu_at, Reg::R4));
         self.jump_to(top);
         self.bind(out);
+        if key_bytes > 0 {
+            self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+            self.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, (first + cpus * stride) as i32));
+            self.emit(Insn::mov64_imm(Reg::R2, key_bytes as i32));
+            self.scratch_addr(Reg::R3, self.frame.key);
+            self.emit(Insn::call(HELPER_PROBE_READ_KERNEL));
+        }
         self.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
         self.emit(Insn::mov64_imm(Reg::R2, 0));
         self.emit(Insn::call(HELPER_RINGBUF_SUBMIT));
