@@ -191,6 +191,8 @@ pub enum When {
     Error { priority: i64 },
     Timer { period_ns: u64, randomize_ns: u64 },
     Never,
+    /// At each scrape of `--metrics`.
+    Prometheus,
 }
 
 /// A script text the artifact's spans point into.
@@ -249,6 +251,7 @@ impl Attach {
             | ProbeKind::End { .. }
             | ProbeKind::Error { .. }
             | ProbeKind::Never
+            | ProbeKind::Prometheus
             | ProbeKind::Timer { .. } => Attach::None,
         }
     }
@@ -263,6 +266,7 @@ impl When {
             ProbeKind::Timer { period_ns, randomize_ns } => {
                 When::Timer { period_ns: *period_ns, randomize_ns: *randomize_ns }
             }
+            ProbeKind::Prometheus => When::Prometheus,
             _ => When::Never,
         }
     }
