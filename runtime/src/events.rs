@@ -44,6 +44,8 @@ pub(crate) struct Watch<'a> {
     /// Whether anything can happen after `begin` (kernel probes, timers,
     /// `-c`, `-T`); else the loop does not run.
     pub(crate) endless: bool,
+    /// `--metrics`: scrapes to answer.
+    pub(crate) metrics: Option<crate::metrics::Exporter<'a>>,
 }
 
 /// Runs until the script is to end; `failed` says whether errors ended it.
@@ -95,6 +97,12 @@ pub(crate) fn event_loop(
                     *failed = st.errors > st.c.layout.limits.max_errors;
                 }
             }
+        }
+        if let Some(m) = &w.metrics
+            && !st.exit
+            && !*failed
+        {
+            m.serve(st, sm, user, failed);
         }
         let _ = st.out.flush();
         if let Some(o) = w.overload.as_mut()

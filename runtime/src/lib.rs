@@ -8,6 +8,7 @@ mod events;
 mod globals;
 pub mod host;
 pub mod jit;
+pub mod metrics;
 pub mod output;
 pub mod overload;
 pub mod report;

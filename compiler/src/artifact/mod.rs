@@ -186,10 +186,19 @@ pub struct UserHandler {
 /// When a user-placed handler runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum When {
-    Begin { priority: i64 },
-    End { priority: i64 },
-    Error { priority: i64 },
-    Timer { period_ns: u64, randomize_ns: u64 },
+    Begin {
+        priority: i64,
+    },
+    End {
+        priority: i64,
+    },
+    Error {
+        priority: i64,
+    },
+    Timer {
+        period_ns: u64,
+        randomize_ns: u64,
+    },
     Never,
     /// At each scrape of `--metrics`.
     Prometheus,
