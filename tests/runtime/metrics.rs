@@ -112,7 +112,9 @@ fn prometheus_scrapes_what_the_script_counted() {
     }
     let Ok(prometheus) = which("prometheus") else {
         assert!(!in_ci(), "CI needs Debian's prometheus package (tests/run.sh installs it)");
-        eprintln!("skipped stp --metrics under Prometheus: no prometheus server installed (apt-get install prometheus)");
+        eprintln!(
+            "skipped stp --metrics under Prometheus: no prometheus server installed (apt-get install prometheus)"
+        );
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -183,6 +185,72 @@ fn prometheus_scrapes_what_the_script_counted() {
     let text = get(globals_port, "/metrics").expect("stp answers a scrape");
     assert!(text.contains("# TYPE stp_sizes histogram\n"), "{text}");
     assert!(text.contains("# TYPE stp_writes gauge\n"), "{text}");
+}
+
+/// The macros of the prometheus tapset, `$value` and printing, scraped
+/// with curl: the answer is the text the script built, keys escaped as
+/// label values are (`\\`, `\"`, `\n`), and none of it on stdout.
+#[test]
+fn the_prometheus_probe_answers_a_scrape_with_what_it_printed() {
+    if !as_root("probe prometheus") {
+        return;
+    }
+    let port = free_port();
+    let script = r#"global one, two, three
+        function pname(n) { return sprintf("p%d", n) }
+        function quoted(s) { return sprintf("\"<%s>\"", s) }
+        probe begin { one["a\"b\\c\nd"] = 3; one["e"] = -4; two["x", 7] = 5; three["q"] = 6; printf("started\n") }
+        probe prometheus {
+          @prometheus_dump_array1(one, "one", "k")
+          $value .= "lit{x=\"1\"} 1\n"
+          printf("printed %d\n", 2)
+        }
+        probe prometheus {
+          @prometheus_dump_array2_map(two, "two", "s", "n", sprint, sprint, pname)
+          @prometheus_dump_array1_map_unquoted(three, "three", "k", sprint, quoted)
+        }"#;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out_path = dir.path().join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(["--metrics", &format!("127.0.0.1:{port}"), "-T", "30", "-o"])
+        .arg(&out_path)
+        .args(["-e", script])
+        .spawn()
+        .expect("stp starts");
+    let mut stp = Reaped(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        if let Some(t) = get(port, "/metrics") {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "stp never answered on port {port}");
+        assert!(stp.0.try_wait().expect("stp's status").is_none(), "stp ended before it answered");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // An array's entries come in no particular order; the handlers run
+    // in the script's order.
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert!(lines.get(3..).is_some_and(|l| l.starts_with(&["printed 2"])), "{text}");
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "lit{x=\"1\"} 1",
+            "one{k=\"a\\\"b\\\\c\\nd\"} 3",
+            "one{k=\"e\"} -4",
+            "printed 2",
+            "three{k=\"<q>\"} 6",
+            "two{s=\"x\",n=\"p7\"} 5",
+        ],
+        "{text}"
+    );
+    assert!(text.ends_with('\n'));
+    // Another scrape runs the handlers again.
+    assert_eq!(get(port, "/metrics").as_deref(), Some(text.as_str()));
+    assert_eq!(get(port, "/other"), None, "only /metrics is served");
+    drop(stp);
+    let printed = std::fs::read_to_string(&out_path).expect("the output file");
+    assert_eq!(printed, "started\n", "what the prometheus probes print goes to the scrapes alone");
 }
 
 fn which(cmd: &str) -> Result<std::path::PathBuf, ()> {

@@ -72,3 +72,48 @@ fn rewrite(s: &mut Stmt) {
         | StmtKind::Continue => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::printer::print_block;
+    use crate::parse::{ParseOptions, lexer, parse_tokens};
+    use crate::source::{FileKind, SourceMap, Span};
+
+    fn body(src: &str) -> Block {
+        let text = format!("probe prometheus {{ {src} }}");
+        let mut sm = SourceMap::new();
+        let f = sm.add("<input>", text.as_str(), FileKind::User);
+        let (toks, _) = lexer::lex(f, &text);
+        let eof = Span::new(f, text.len() as u32, text.len() as u32);
+        let (script, diags) = parse_tokens(f, &toks, eof, ParseOptions::default());
+        assert!(diags.is_empty(), "{diags:?}");
+        script.probes.into_iter().next().expect("one probe").body
+    }
+
+    #[test]
+    fn appends_to_value_are_prints_at_any_depth() {
+        let mut b = body(
+            "$value .= \"a 1\\n\"; if (x) { $value .= sprint(x) } else $value .= \"none\" \
+             foreach (k in arr) { $value .= k } try { $value .= \"t\" } catch { $value .= \"c\" }",
+        );
+        let diags = value_appends(&mut b);
+        assert!(diags.is_empty(), "{diags:?}");
+        let text = print_block(&b);
+        assert!(!text.contains("$value"), "{text}");
+        assert_eq!(text.matches("print(").count() - text.matches("sprint(").count(), 6, "{text}");
+        assert!(text.contains("print(\"a 1\\n\")"), "{text}");
+    }
+
+    #[test]
+    fn other_uses_of_value_are_refused_where_they_are() {
+        let mut b = body("$value = \"x\"; print($value); $value .= \"ok\"");
+        let diags = value_appends(&mut b);
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert!(diags.iter().all(|d| d.message.contains("only as `$value .= EXPR`")), "{diags:?}");
+        assert!(b.stmts.is_empty());
+        // Another target variable is not ours to judge.
+        let mut b = body("$count .= \"x\"");
+        assert!(value_appends(&mut b).is_empty());
+    }
+}
