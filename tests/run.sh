@@ -33,6 +33,7 @@ if [ ! -d /usr/share/systemtap/examples ]; then
 fi
 # A Prometheus server, which scrapes `stp --metrics` in tests/runtime/metrics.rs.
 need prometheus prometheus
+need curl curl
 if [ -n "${missing:-}" ]; then
     echo "installing:${missing}"
     apt-get update -qq
