@@ -75,6 +75,10 @@ pub struct Artifact {
     pub map_names: Vec<Option<String>>,
     /// The globals the script writes and never reads (printed at exit).
     pub unread: Vec<GlobalId>,
+    /// The globals the tapset library declares rather than the script
+    /// (`--metrics` leaves them out).
+    #[serde(default)]
+    pub tapset_globals: Vec<GlobalId>,
     /// The texts the spans point into.
     pub sources: Vec<Source>,
     /// `--compatible`: the SystemTap version whose output formats to use.
@@ -370,6 +374,10 @@ impl Artifact {
             ringbuf_default: settings.ringbuf_default,
             map_names,
             unread,
+            tapset_globals: (0..program.globals.len())
+                .filter(|&i| program.globals.get(i).is_some_and(|g| g.from_tapset))
+                .map(|i| GlobalId(i as u32))
+                .collect(),
             sources: Vec::new(),
             compatible: settings.compatible,
             defines: settings.defines,

@@ -119,17 +119,17 @@ impl Write for Capture {
     }
 }
 
-/// The script's numeric globals as metric families, read now. Globals
-/// named with a leading `__` (the library's own) and strings are left
-/// out.
+/// The script's numeric globals as metric families, read now. The
+/// library's globals (and any named with a leading `__`) and strings are
+/// left out.
 pub(crate) fn exposition(st: &mut State<'_>) -> Vec<Family> {
     let c = st.c;
     let mut out = Vec::new();
     for (i, g) in c.module.globals.iter().enumerate() {
-        if g.name.starts_with("__") {
+        let id = GlobalId(i as u32);
+        if g.name.starts_with("__") || c.tapset_globals.contains(&id) {
             continue;
         }
-        let id = GlobalId(i as u32);
         let name = format!("stp_{}", g.name);
         match &g.kind {
             GlobalKind::Scalar(Ty::Long) => {
