@@ -253,6 +253,27 @@ fn the_prometheus_probe_answers_a_scrape_with_what_it_printed() {
     assert_eq!(printed, "started\n", "what the prometheus probes print goes to the scrapes alone");
 }
 
+/// An address stp cannot listen on ends the run before the script is
+/// loaded, with one line saying why, and exit status 1.
+#[test]
+fn an_address_stp_cannot_listen_on_is_refused() {
+    if !as_root("--metrics") {
+        return;
+    }
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let port = taken.local_addr().expect("its address").port();
+    for (addr, why) in [(format!("127.0.0.1:{port}"), "Address already in use"), ("nowhere".into(), "invalid")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+            .args(["--metrics", &addr, "-e", "probe begin { println(\"ran\") exit() }"])
+            .output()
+            .expect("stp runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("cannot serve metrics on {addr}: ")) && err.contains(why), "{err}");
+        assert!(out.stdout.is_empty(), "the script did not run");
+    }
+}
+
 fn which(cmd: &str) -> Result<std::path::PathBuf, ()> {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|d| d.join(cmd))
