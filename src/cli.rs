@@ -117,6 +117,9 @@ pub struct Cli {
     /// Do not stop the script when its probes take too much processor time.
     #[arg(long = "suppress-time-limits")]
     pub suppress_time_limits: bool,
+    /// Serve the script's metrics to Prometheus at http://ADDR:PORT/metrics while it runs: what its `prometheus` probes print at each scrape, else its numeric globals and statistics.
+    #[arg(long = "metrics", value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
     /// Use NUM megabyte buffers for output (by default 2, and 64 KiB when
     /// the kernel's handlers print nothing).
     #[arg(short = 's', value_name = "NUM")]

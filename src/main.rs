@@ -334,6 +334,7 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         }
     }
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
+    opts.metrics = cli.metrics;
     opts.module = cli.module;
     opts.save_temps = cli.save_temps;
     opts.interrupted = Some(stp_runtime::signals::pending);
@@ -492,6 +493,7 @@ fn run_script(
         verbose: opts.verbose,
         function_probes,
         overload,
+        metrics: opts.metrics.clone(),
     };
     let jit = match stp_runtime::jit::Jit::compile(&compiled.module, &compiled.layout, &compiled.points) {
         Ok(j) => j,

@@ -31,6 +31,9 @@ fi
 if [ ! -d /usr/share/systemtap/examples ]; then
     missing="${missing:-} systemtap-doc"
 fi
+# A Prometheus server, which scrapes `stp --metrics` in tests/runtime/metrics.rs.
+need prometheus prometheus
+need curl curl
 if [ -n "${missing:-}" ]; then
     echo "installing:${missing}"
     apt-get update -qq

@@ -780,6 +780,8 @@ mod kernel_strings;
 mod library;
 #[path = "runtime/library_more.rs"]
 mod library_more;
+#[path = "runtime/metrics.rs"]
+mod metrics;
 #[path = "runtime/operands.rs"]
 mod operands;
 #[path = "runtime/perf.rs"]

@@ -44,6 +44,8 @@ pub(crate) struct Watch<'a> {
     /// Whether anything can happen after `begin` (kernel probes, timers,
     /// `-c`, `-T`); else the loop does not run.
     pub(crate) endless: bool,
+    /// `--metrics`: scrapes to answer.
+    pub(crate) metrics: Option<crate::metrics::Exporter<'a>>,
 }
 
 /// Runs until the script is to end; `failed` says whether errors ended it.
@@ -97,6 +99,12 @@ pub(crate) fn event_loop(
             }
         }
         st.print_captured();
+        if let Some(m) = &w.metrics
+            && !st.exit
+            && !*failed
+        {
+            m.serve(st, sm, user, failed);
+        }
         let _ = st.out.flush();
         if let Some(o) = w.overload.as_mut()
             && !*failed

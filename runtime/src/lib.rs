@@ -9,6 +9,7 @@ mod globals;
 pub mod host;
 pub mod jit;
 pub mod json;
+pub mod metrics;
 pub mod output;
 pub mod overload;
 pub mod report;

@@ -61,6 +61,9 @@ pub struct RunOptions {
     pub overload: Option<crate::overload::Limit>,
     /// `--format`: stap's text, or NDJSON.
     pub format: OutputFormat,
+    /// `--metrics ADDR:PORT`: serve `GET /metrics` there while the script
+    /// runs.
+    pub metrics: Option<String>,
 }
 
 /// How `kernel.function` probes attach (`--function-probes`).
@@ -148,6 +151,17 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     if crate::signals::pending() {
         return Err(Failure("interrupted before the script was loaded".into()));
     }
+    let metrics = match &opts.metrics {
+        Some(addr) => {
+            let handlers = user_handlers
+                .iter()
+                .filter(|(_, _, k, _)| *k == When::Prometheus)
+                .map(|(_, f, _, name)| (*f, *name))
+                .collect();
+            Some(crate::metrics::Exporter::bind(addr, handlers)?)
+        }
+        None => None,
+    };
     // What a run killed by SIGKILL left in tracefs.
     let stale = crate::cleanup::remove_stale_events();
     if stale > 0 && opts.verbose > 0 {
@@ -288,8 +302,9 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
         _ => None,
     };
     let has_kernel = !c.programs.is_empty();
-    let endless = has_kernel || !timers.is_empty() || child.is_some() || opts.timeout.is_some();
-    let mut watch = Watch { timers, rng: XorShift::seeded(), deadline, overload, child: &mut child, broken, endless };
+    let endless = has_kernel || !timers.is_empty() || child.is_some() || opts.timeout.is_some() || metrics.is_some();
+    let mut watch =
+        Watch { timers, rng: XorShift::seeded(), deadline, overload, child: &mut child, broken, endless, metrics };
     event_loop(&mut st, &mut ring, sm, user, &ebpf, &mut watch, &mut failed);
     // The kernel's handlers stop at once (detaching takes a while).
     st.stop_kernel();

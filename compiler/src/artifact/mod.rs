@@ -75,6 +75,10 @@ pub struct Artifact {
     pub map_names: Vec<Option<String>>,
     /// The globals the script writes and never reads (printed at exit).
     pub unread: Vec<GlobalId>,
+    /// The globals the tapset library declares rather than the script
+    /// (`--metrics` leaves them out).
+    #[serde(default)]
+    pub tapset_globals: Vec<GlobalId>,
     /// The texts the spans point into.
     pub sources: Vec<Source>,
     /// `--compatible`: the SystemTap version whose output formats to use.
@@ -186,11 +190,22 @@ pub struct UserHandler {
 /// When a user-placed handler runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum When {
-    Begin { priority: i64 },
-    End { priority: i64 },
-    Error { priority: i64 },
-    Timer { period_ns: u64, randomize_ns: u64 },
+    Begin {
+        priority: i64,
+    },
+    End {
+        priority: i64,
+    },
+    Error {
+        priority: i64,
+    },
+    Timer {
+        period_ns: u64,
+        randomize_ns: u64,
+    },
     Never,
+    /// At each scrape of `--metrics`.
+    Prometheus,
 }
 
 /// A script text the artifact's spans point into.
@@ -249,6 +264,7 @@ impl Attach {
             | ProbeKind::End { .. }
             | ProbeKind::Error { .. }
             | ProbeKind::Never
+            | ProbeKind::Prometheus
             | ProbeKind::Timer { .. } => Attach::None,
         }
     }
@@ -263,6 +279,7 @@ impl When {
             ProbeKind::Timer { period_ns, randomize_ns } => {
                 When::Timer { period_ns: *period_ns, randomize_ns: *randomize_ns }
             }
+            ProbeKind::Prometheus => When::Prometheus,
             _ => When::Never,
         }
     }
@@ -357,6 +374,10 @@ impl Artifact {
             ringbuf_default: settings.ringbuf_default,
             map_names,
             unread,
+            tapset_globals: (0..program.globals.len())
+                .filter(|&i| program.globals.get(i).is_some_and(|g| g.from_tapset))
+                .map(|i| GlobalId(i as u32))
+                .collect(),
             sources: Vec::new(),
             compatible: settings.compatible,
             defines: settings.defines,

@@ -70,6 +70,8 @@ pub struct Options {
     pub target_pid: Option<u32>,
     /// `-T SECONDS`: stop after this long.
     pub timeout: Option<u64>,
+    /// `--metrics ADDR:PORT`: serve the script's metrics there (pass 5).
+    pub metrics: Option<String>,
     /// `-m NAME`: the name of the compiled object.
     pub module: Option<String>,
     /// `-k`/`--save-temps`: keep the object of a run in a temporary
@@ -133,6 +135,7 @@ impl Default for Options {
             command: None,
             target_pid: None,
             timeout: None,
+            metrics: None,
             module: None,
             save_temps: false,
             buffer_size: None,

@@ -41,6 +41,7 @@ pub fn placement_of(kind: &ProbeKind) -> Placement {
         | ProbeKind::End { .. }
         | ProbeKind::Error { .. }
         | ProbeKind::Never
+        | ProbeKind::Prometheus
         | ProbeKind::Timer { .. } => Placement::User,
         _ => Placement::Kernel,
     }

@@ -26,6 +26,7 @@ pub mod list;
 pub mod optimize;
 pub mod points;
 pub mod print;
+pub mod prometheus;
 pub mod regex;
 pub mod symbols;
 pub mod target;

@@ -310,6 +310,11 @@ impl<'a> Session<'a> {
     /// Resolves a derived probe's body in place.
     pub fn resolve_probe_body(&mut self, probe: &mut DerivedProbe) {
         let points = probe.points.clone();
+        if !points.is_empty() && points.iter().all(|p| p.kind == super::points::ProbeKind::Prometheus) {
+            for d in super::prometheus::value_appends(&mut probe.body) {
+                self.error(d);
+            }
+        }
         self.simplify(&mut probe.body, probe.file, &points);
         let points = probe.points.clone();
         let tp_source = match super::tp_source::choose(self.opts.kernel, &points, &probe.body) {

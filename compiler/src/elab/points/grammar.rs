@@ -64,6 +64,8 @@ pub(super) enum Family {
     End,
     Error,
     Never,
+    /// `prometheus`: run on the user side at each scrape of `--metrics`.
+    Prometheus,
     KFunc,
     KStatement,
     Trace,
@@ -233,6 +235,7 @@ fn build_tree() -> Node {
             leaf("end", Arg::OptNum, Family::End),
             leaf("error", Arg::OptNum, Family::Error),
             leaf("never", Arg::None, Family::Never),
+            leaf("prometheus", Arg::None, Family::Prometheus),
             node(
                 "kernel",
                 Arg::None,

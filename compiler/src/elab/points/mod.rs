@@ -60,6 +60,9 @@ pub enum ProbeKind {
         priority: i64,
     },
     Never,
+    /// `prometheus`: run on the user side each time `--metrics` is
+    /// scraped; what it prints (and appends to `$value`) is the answer.
+    Prometheus,
     /// `kernel.function`, `module().function`, `kprobe.function`.
     KernelFunction {
         func: KFunc,
@@ -198,6 +201,7 @@ fn build(family: Family, path: &MatchedPath<'_>, ctx: &PointContext<'_>) -> Resu
         Family::End => one(ProbeKind::End { priority: path.num("end").unwrap_or(0) }),
         Family::Error => one(ProbeKind::Error { priority: path.num("error").unwrap_or(0) }),
         Family::Never => one(ProbeKind::Never),
+        Family::Prometheus => one(ProbeKind::Prometheus),
         Family::Profile => one(ProbeKind::Profile),
         Family::KFunc => kernel_function(path, ctx),
         Family::KStatement => kernel_statement(path, ctx),
