@@ -135,7 +135,16 @@ pub enum ContextVar {
 /// event class has that function under the class's name only
 /// (`__bpf_trace_sched_wakeup_template`); its iterator
 /// (`__traceiter_NAME`) has the same arguments under the event's own name.
-fn tracepoint_args(kernel: &Kernel, name: &str) -> Option<FuncProto> {
+///
+/// The `syscalls` events (`sys_enter_NAME`, `sys_exit_NAME`) are not
+/// tracepoints but ftrace's syscall events: no BTF declares them, and
+/// their fields are their format's. Not looking for them spares loading
+/// the kernel's function index for every syscall alias.
+fn tracepoint_args(kernel: &Kernel, tp: &crate::kernel::Tracepoint) -> Option<FuncProto> {
+    if tp.system == "syscalls" {
+        return None;
+    }
+    let name = tp.name.as_str();
     // `__bpf_trace_NAME` exists for an event class's first event only;
     // `__traceiter_NAME` for every event (kernels since 5.10), and
     // `__probestub_NAME` (since 6.5): both with named parameters.
@@ -188,8 +197,8 @@ fn class_arg_names(kernel: &Kernel, proto: &FuncProto) -> Option<Vec<String>> {
 }
 
 /// The names of a tracepoint's BTF arguments.
-pub(crate) fn tracepoint_arg_names(kernel: &Kernel, name: &str) -> Vec<String> {
-    tracepoint_args(kernel, name).map(|p| p.params.into_iter().map(|(n, _)| n).collect()).unwrap_or_default()
+pub(crate) fn tracepoint_arg_names(kernel: &Kernel, tp: &crate::kernel::Tracepoint) -> Vec<String> {
+    tracepoint_args(kernel, tp).map(|p| p.params.into_iter().map(|(n, _)| n).collect()).unwrap_or_default()
 }
 
 /// The kernel function whose arguments a point's `$vars` are: the probed
@@ -218,7 +227,7 @@ pub fn context_vars(kernel: &Kernel, point: &ResolvedPoint) -> Vec<(String, Stri
     }
     match &point.kind {
         ProbeKind::Tracepoint { tp } => {
-            if let Some(proto) = tracepoint_args(kernel, &tp.name) {
+            if let Some(proto) = tracepoint_args(kernel, tp) {
                 return proto.params.iter().map(|(n, t)| (n.clone(), kernel.type_name(*t))).collect();
             }
             kernel
@@ -538,9 +547,7 @@ fn context_names(kernel: &Kernel, point: &ResolvedPoint, c: ContextVars) -> Opti
             }
             proto.params.into_iter().map(|p| p.0).collect()
         }
-        (ProbeKind::Tracepoint { tp }, None) => {
-            tracepoint_args(kernel, &tp.name)?.params.into_iter().map(|p| p.0).collect()
-        }
+        (ProbeKind::Tracepoint { tp }, None) => tracepoint_args(kernel, tp)?.params.into_iter().map(|p| p.0).collect(),
         _ => return None,
     };
     // Locals need DWARF: there are none to list.
@@ -655,7 +662,7 @@ fn start_var(
         ProbeKind::Tracepoint { tp } => {
             // The handler reads one source (see `tp_source`).
             if source == super::tp_source::TpSource::Args
-                && let Some(proto) = tracepoint_args(kernel, &tp.name)
+                && let Some(proto) = tracepoint_args(kernel, tp)
                 && let Some(i) = proto.params.iter().position(|(n, _)| n == name)
             {
                 let ty = proto.params.get(i).map(|p| p.1).unwrap_or(TypeId { btf: 0, id: 0 });

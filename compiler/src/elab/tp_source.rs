@@ -37,7 +37,7 @@ pub fn choose(kernel: &Kernel, points: &[ResolvedPoint], body: &Block) -> Result
     if points.iter().any(|p| p.guard.is_some()) {
         return Ok(TpSource::Fields);
     }
-    let args: Vec<String> = super::target::tracepoint_arg_names(kernel, &tp.name);
+    let args: Vec<String> = super::target::tracepoint_arg_names(kernel, tp);
     let fields: Vec<String> = kernel.tracepoint_fields(tp).unwrap_or_default().into_iter().map(|f| f.name).collect();
     let mut names = Vec::new();
     for s in &body.stmts {
