@@ -9,6 +9,11 @@
 
 /// Matches `name` against a glob pattern: `*` (not across `.`), `**` (across anything), `?`, `[...]`.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
+    // A pattern without wildcards is the name itself (most lookups: a
+    // probe alias's own tracepoint, a function by name).
+    if !pattern.bytes().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+        return pattern == name;
+    }
     fn go(p: &[u8], n: &[u8]) -> bool {
         match p.split_first() {
             None => n.is_empty(),

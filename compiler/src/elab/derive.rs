@@ -77,6 +77,15 @@ impl<'a> Session<'a> {
                 self.aliases.push(AliasDef { names: names_of(a), def: a, lib: Some(i) });
             }
         }
+        self.alias_first.clear();
+        for (ai, a) in self.aliases.iter().enumerate() {
+            for first in a.names.iter().filter_map(|n| n.first()) {
+                let list = self.alias_first.entry(first.clone()).or_default();
+                if list.last() != Some(&ai) {
+                    list.push(ai);
+                }
+            }
+        }
     }
 
     /// Aliases a point names, each with how many of the point's leading
@@ -89,7 +98,16 @@ impl<'a> Session<'a> {
         // name's first component exactly: a cheap test that skips most of
         // a large library (the syscall family has thousands of aliases).
         let first = point.components.first().map(|c| c.name.as_str()).filter(|n| !super::has_glob(n));
-        for (ai, a) in self.aliases.iter().enumerate() {
+        let all: Vec<usize>;
+        let candidates: &[usize] = match first {
+            Some(f) => self.alias_first.get(f).map_or(&[], Vec::as_slice),
+            None => {
+                all = (0..self.aliases.len()).collect();
+                &all
+            }
+        };
+        for &ai in candidates {
+            let Some(a) = self.aliases.get(ai) else { continue };
             for name in &a.names {
                 if name.is_empty() || first.is_some_and(|f| name.first().is_some_and(|n| n != f)) {
                     continue;

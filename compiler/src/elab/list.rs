@@ -32,17 +32,20 @@ pub fn list(user: &[Script], library: &Library, opts: &ElabOptions<'_>, vars: bo
         // One list of aliases, lent to each name's session in turn: a
         // family such as syscall.* has thousands.
         let mut aliases = std::mem::take(&mut session.aliases);
+        let mut alias_first = std::mem::take(&mut session.alias_first);
         for (_, name) in names {
             let text = name.join(".");
             let Ok(alias_point) = parse_point(&text, probe) else { continue };
             let mut sub = Session::new(user, library, opts);
             sub.keep_all = true;
             sub.aliases = std::mem::take(&mut aliases);
+            sub.alias_first = std::mem::take(&mut alias_first);
             let body = Block { stmts: Vec::new(), span: probe.body.span };
             let pending = Probe { points: vec![alias_point], body, span: probe.span };
             let file = user.first().map(|s| s.file).unwrap_or_default();
             sub.derive(PendingProbe { probe: pending, file, from_tapset: false });
             aliases = std::mem::take(&mut sub.aliases);
+            alias_first = std::mem::take(&mut sub.alias_first);
             if sub.probes.is_empty() || crate::diag::has_errors(&sub.diags) {
                 continue;
             }
@@ -64,6 +67,7 @@ pub fn list(user: &[Script], library: &Library, opts: &ElabOptions<'_>, vars: bo
             lines.insert(if locals.is_empty() { text } else { format!("{text} {}", locals.join(" ")) });
         }
         session.aliases = aliases;
+        session.alias_first = alias_first;
         let ctx =
             PointContext { kernel: opts.kernel, guru: opts.guru, target_pid: opts.target_pid, command: opts.command };
         if let Ok(found) = points::resolve(point, &ctx) {

@@ -66,6 +66,10 @@ pub(crate) struct Session<'a> {
     pub(super) lib_globals: HashMap<String, Vec<usize>>,
     /// Every alias the session can see.
     pub aliases: Vec<super::derive::AliasDef<'a>>,
+    /// The aliases by the first component of their names (an alias
+    /// under each first component it has), for points that spell theirs
+    /// without wildcards.
+    pub alias_first: HashMap<String, Vec<usize>>,
     /// Alias expansions left to the probe being derived (see
     /// `derive::MAX_ALIAS_STEPS`).
     pub alias_steps: usize,
@@ -141,6 +145,7 @@ impl<'a> Session<'a> {
             lib_functions,
             lib_globals,
             aliases: Vec::new(),
+            alias_first: HashMap::new(),
             alias_steps: 0,
             resolved_functions: 0,
             reported: HashSet::new(),
