@@ -84,6 +84,13 @@ fn statements_maxactive_and_backtraces_in_the_vm() {
     let dispatch = vm.case(format!(
         "stp -e 'global counted\nprobe syscall.* {{ if (pid() == target()) counted[name]++ }}\nprobe end {{ println(counted[\"read\"] > 0) }}' {READER}"
     ));
+    // A process name as a map key is copied as its 16 bytes: on this
+    // kernel `bpf_get_current_comm` does not pad the name, so the place
+    // must be zeroed first. The long string written before execname()
+    // leaves bytes after the name's NUL if it is not.
+    let comm_key = vm.case(format!(
+        "stp -e 'global k, m, n\nprobe syscall.* {{ if (pid() == target()) {{ a = sprintf(\"%s%s%s%s\", name, name, name, name); k[a] = 1; m[execname()] += 1; n++ }} }}\nprobe end {{ foreach (x in m) printf(\"%s=%d\\n\", x, m[x]); printf(\"n=%d\\n\", n) }}' {READER}"
+    ));
     let Some(run) = vm.run("kernel statements and backtraces in the VM") else { return };
     let out = |i: usize| {
         let o = &run.outcomes[i];
@@ -108,6 +115,12 @@ fn statements_maxactive_and_backtraces_in_the_vm() {
     assert_eq!(out(numbers), "1 1 1\n");
     assert_eq!(out(lsm_number), "1\n");
     assert_eq!(out(dispatch), "1\n");
+    // Every call of the target (sh) counted under its name, and only
+    // under it.
+    let counts = out(comm_key);
+    let n = counts.lines().find_map(|l| l.strip_prefix("n=")).unwrap_or_default();
+    assert!(n.parse::<u32>().is_ok_and(|n| n > 0), "{counts}");
+    assert_eq!(counts, format!("sh={n}\nn={n}\n"));
     assert!(out(lsm).ends_with("busybox\nversion\n"), "{}", out(lsm));
     let hits = out(wildcard);
     assert!(hits.ends_with("vfs_read\n"), "{hits}");

@@ -116,8 +116,9 @@ fn live_in(f: &Function) -> Vec<BTreeSet<u32>> {
     live_in
 }
 
-/// The string variables that hold a process name as `bpf_get_current_comm`
-/// wrote it, NUL-padded to its 16 bytes, wherever they are read: every
+/// The string variables that hold a process name as `execname()` wrote
+/// it, NUL-padded to its 16 bytes (zeroed before `bpf_get_current_comm`,
+/// which pads only on newer kernels), wherever they are read: every
 /// write of one is `execname()`, and none is read before it is written
 /// (nor is it a parameter or a `catch` message). A map key copies such a
 /// name with two loads and stores, not a string copy.

@@ -7,7 +7,7 @@
 use super::{Call, Row};
 use crate::bpf::abi::{HELPER_COMM, HELPER_CPU, HELPER_PID_TGID, HELPER_UID_GID};
 use crate::bpf::codegen::{Gen, not_yet};
-use crate::bpf::insn::{AluOp, Cond, Insn, Reg};
+use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
 use crate::diag::Diagnostic;
 
 pub(super) const ROWS: &[Row] = &[
@@ -48,6 +48,15 @@ fn read_task(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
 
 fn execname(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
     let off = g.str_off(c.dst()?)?;
+    // Zeroed first: older kernels (6.1 among them) copy the name with
+    // `strscpy`, which leaves what follows its NUL as it was, and a name
+    // used as a map key is copied as its whole 16 bytes
+    // (`frame::comm_strings`).
+    if let Ok(at) = i16::try_from(off) {
+        for word in [0, 8] {
+            g.emit(Insn::store_imm(Size::DW, Reg::R8, at + word, 0));
+        }
+    }
     g.scratch_addr(Reg::R1, off);
     g.emit(Insn::mov64_imm(Reg::R2, 16));
     g.emit(Insn::call(HELPER_COMM));
