@@ -16,7 +16,9 @@ Three checks, each counted:
   name, made by the same function (a decoder such as _dfd_str, or
   user_string_quoted, __get_argv, ...); numbers read as they are.
 - variables: the variables stap's entry probes set (its REGARGS macro and
-  dw_syscall body; the `*_unquoted` strings included) that the row lacks.
+  the bodies of its probes on the call; the `*_unquoted` strings
+  included) that the row lacks; those set only for scripts written for
+  stap's old versions (`%( systemtap_v <= "2.8" %? ...`) left out.
 The same format does not prove the same text: the values are checked by
 tests/runtime/syscalls.rs.
 
@@ -93,7 +95,10 @@ def assignments(text):
 stap = {}
 for path in sorted(glob.glob(os.path.join(tapset, "sysc_*.stp"))) + \
         sorted(glob.glob(os.path.join(tapset, "x86_64", "sysc_*.stp"))):
-    text = open(path).read()
+    # What stap sets for scripts written for its old versions
+    # (%( systemtap_v <= "2.8" %? ... %: ... %)) is left out.
+    text = re.sub(r'%\(\s*systemtap_v\s*<=?\s*"[\d.]+"\s*%\?(.*?)(?:%:(.*?))?%\)',
+                  lambda m: m.group(2) or "", open(path).read(), flags=re.S)
     for m in re.finditer(r"@define _SYSCALL_(\w+)_ARGSTR\s*\n%\((.*?)%\)", text, re.S):
         name = m.group(1)
         if name.startswith(("COMPAT", "SOCKETCALL")) or name.lower() in stap:
@@ -182,7 +187,7 @@ for line in open(table):
     theirs = stap_shown(stap[name][0])
     sdefs = stap[name][1]
     ours, values, defs = row_facts(fields)
-    lacking = sorted(v for v in sdefs if v not in defs and not v.startswith("__"))
+    lacking = sorted(v for v in sdefs if v not in defs and not v.startswith("_"))
     if lacking:
         missing_vars += 1
         listing.append(f"{name:24} lacks {' '.join(lacking)}")
