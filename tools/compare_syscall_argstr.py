@@ -15,6 +15,9 @@ Three checks, each counted:
 - arguments: each value argstr shows must be stap's variable of the same
   name, made by the same function (a decoder such as _dfd_str, or
   user_string_quoted, __get_argv, ...); numbers read as they are.
+- return: retstr made by the function stap's return probes use (its
+  return_str, or _adjtimex_return_str, ...) and the further variables they
+  set (wait4's status_str).
 - variables: the variables stap's entry probes set (its REGARGS macro and
   the bodies of its probes on the call; the `*_unquoted` strings
   included) that the row lacks; those set only for scripts written for
@@ -113,7 +116,34 @@ for path in sorted(glob.glob(os.path.join(tapset, "sysc_*.stp"))) + \
                 defs.setdefault(v, e)
         defs.pop("name", None)
         defs.pop("argstr", None)
-        stap[low] = (" ".join(m.group(2).split()), defs)
+        rdefs = {}
+        for body in re.finditer(r"probe (?:dw|nd1)_syscall\.%s\.return\s*=[^{]*\{(.*?)\n\}" % low, text, re.S):
+            for v, e in assignments(body.group(1)).items():
+                rdefs.setdefault(v, e)
+        rdefs.pop("name", None)
+        rdefs.pop("retval", None)
+        stap[low] = (" ".join(m.group(2).split()), defs, rdefs)
+
+
+# Calls whose file sets argstr in the probe itself, without the macro
+# (stap's older style): the dw_syscall probe's assignment stands for it.
+for path in sorted(glob.glob(os.path.join(tapset, "sysc_*.stp"))):
+    text = re.sub(r'%\(\s*systemtap_v\s*<=?\s*"[\d.]+"\s*%\?(.*?)(?:%:(.*?))?%\)',
+                  lambda m: m.group(2) or "", open(path).read(), flags=re.S)
+    for m in re.finditer(r"probe dw_syscall\.(\w+)\s*=[^{]*\{(.*?)\n\}", text, re.S):
+        low = m.group(1)
+        defs = assignments(m.group(2))
+        if low in stap or low.startswith("compat") or "argstr" not in defs:
+            continue
+        argstr = "argstr = " + defs.pop("argstr")
+        defs.pop("name", None)
+        rdefs = {}
+        for body in re.finditer(r"probe (?:dw|nd1)_syscall\.%s\.return\s*=[^{]*\{(.*?)\n\}" % low, text, re.S):
+            for v, e in assignments(body.group(1)).items():
+                rdefs.setdefault(v, e)
+        rdefs.pop("name", None)
+        rdefs.pop("retval", None)
+        stap[low] = (argstr, defs, rdefs)
 
 
 def sprintf_parts(expr):
@@ -173,7 +203,7 @@ def row_facts(fields):
     return fmt, values, defs
 
 
-rows = compared = same = raw = args_same = 0
+rows = compared = same = raw = args_same = ret_differ = 0
 missing_vars = 0
 listing = []
 for line in open(table):
@@ -186,6 +216,17 @@ for line in open(table):
         continue
     theirs = stap_shown(stap[name][0])
     sdefs = stap[name][1]
+    # The return side: retstr's function (return_str unless the row names
+    # one) and the further variables.
+    rfn = fields[2].split(":")[1] if ":" in fields[2] else None
+    rvars = {t[1:].split("=", 1)[0] for t in (fields[5].split() if len(fields) > 5 else [])}
+    rdefs = stap[name][2]
+    rbad = [v for v in rdefs if v != "retstr" and not v.startswith("_") and v not in rvars]
+    if function(rdefs.get("retstr", "")) != rfn:
+        rbad.append(f"retstr={rdefs.get('retstr')}")
+    if rbad:
+        ret_differ += 1
+        listing.append(f"{name:24} return lacks {' '.join(rbad)}")
     ours, values, defs = row_facts(fields)
     lacking = sorted(v for v in sdefs if v not in defs and not v.startswith("_"))
     if lacking:
@@ -206,7 +247,9 @@ for line in open(table):
     for s, o in zip(svalues, values):
         sf = function(s) or function(sdefs.get(s, ""))
         made = SAME.get(function(s) or "", function(s))
-        if s != o and not (made and made in (function(o), (defs.get(o) or (None, None))[0])):
+        # stap's older files read the number in argstr itself.
+        reads = s.startswith("$") or made in RAW
+        if s != o and not reads and not (made and made in (function(o), (defs.get(o) or (None, None))[0])):
             bad.append(f"{o} for {s}")
             continue
         of = function(o) or (defs.get(o) or (None, None))[0]
@@ -222,6 +265,7 @@ for line in open(table):
         args_same += 1
 print(f"{rows} rows; {compared} with a stap argstr to compare; {same} match stap's format; "
       f"{raw} raw where stap decodes; {args_same} show stap's variables made by stap's functions; "
-      f"{missing_vars} lack variables stap's entry probes set")
+      f"{missing_vars} lack variables stap's entry probes set; "
+      f"{ret_differ} differ on return (retstr's function, variables)")
 if listing_wanted:
     print("\n".join(listing))

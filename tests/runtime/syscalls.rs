@@ -179,6 +179,7 @@ const DECODED_CALLS: &[&str] = &[
     "mq_open",
     "mq_unlink",
     "wait4",
+    "sysfs",
 ];
 
 /// What the decoders' part prints besides `name(argstr) = retstr`: the

@@ -892,6 +892,19 @@ decoders:;
 	r = syscall(SYS_adjtimex, NULL);
 	expect_state(r, "adjtimex(NULL)");
 
+	/* sysfs shows what its option reads: a name, an index, nothing. */
+	char fsname[] = "proc", nofs[] = "nonexistent_fs";
+	r = syscall(SYS_sysfs, 1, fsname);
+	expect(r, 0, "sysfs(1, \"proc\")");
+	r = syscall(SYS_sysfs, 1, nofs);
+	expect(r, 0, "sysfs(1, \"nonexistent_fs\")");
+	r = syscall(SYS_sysfs, 2, 0, buf);
+	expect(r, 0, "sysfs(2, 0, 0x%lx)", (long)buf);
+	r = syscall(SYS_sysfs, 3);
+	expect(r, 0, "sysfs(3)");
+	r = syscall(SYS_sysfs, 9, 7, 8);
+	expect(r, 0, "sysfs(9, 0x7, 0x8)");
+
 	/* arch_prctl by code; an unknown code in decimal. */
 	unsigned long fsbase = 0;
 	r = syscall(SYS_arch_prctl, ARCH_GET_FS, &fsbase);
