@@ -323,6 +323,53 @@ fn every_syscall_alias_passes_the_verifier() {
     }
 }
 
+/// The variables `-L` lists that the argstr and retstr test above do not
+/// read (the unquoted strings, and what the return probes set beside
+/// retstr) work in kernel handlers: a script printing each of them, for
+/// every alias that has them, passes the verifier.
+#[test]
+fn the_unquoted_and_return_variables_pass_the_verifier() {
+    if !as_root("the syscall tapset's further variables under the verifier") {
+        return;
+    }
+    let _one = super::PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let mut script = String::new();
+    for pattern in ["syscall.*", "syscall.*.return"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stp")).args(["-L", pattern]).output().expect("stp -L runs");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut words = line.split_whitespace();
+            let Some(point) = words.next() else { continue };
+            let vars: Vec<(&str, &str)> = words
+                .filter_map(|w| w.split_once(':'))
+                .filter(|(v, _)| {
+                    v.ends_with("_unquoted")
+                        || (point.ends_with(".return") && !["name", "retval", "retstr"].contains(v))
+                })
+                .collect();
+            if vars.is_empty() {
+                continue;
+            }
+            let format: Vec<&str> = vars.iter().map(|(_, t)| if *t == "string" { "%s" } else { "%d" }).collect();
+            let names: Vec<&str> = vars.iter().map(|(v, _)| *v).collect();
+            script.push_str(&format!(
+                "probe {point} {{ printf(\"{}\\n\", {}) }}\n",
+                format.join(" "),
+                names.join(", ")
+            ));
+        }
+    }
+    for want in ["syscall.openat {", "syscall.wait4.return {", "syscall.ptrace.return {", "syscall.mount {"] {
+        assert!(script.contains(&format!("probe {want}")), "{want}: {script}");
+    }
+    let cwd = tempfile::tempdir().expect("a directory");
+    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(cwd.path())
+        .args(["-p4", "--verify", "-e", &script])
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// The first script of the SystemTap Beginners' Guide, as printed there.
 #[test]
 fn the_beginners_guide_open_script_runs() {
