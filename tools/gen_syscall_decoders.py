@@ -229,6 +229,18 @@ def lookup(name, doc, items, wide=False):
     return "\n".join(out)
 
 
+def lookup10(name, doc, items):
+    """Exact match, else the value in decimal (stap's _stp_lookup_str2 with
+    base 10), of the value as an int."""
+    out = [f"/** {doc} */", f"function {name}:string (v:long) {{", "  v = __int32(v)"]
+    tests = [f'if (v == {val}) return "{s}"' for val, s in items]
+    for i in range(0, len(tests), 4):
+        out.append("  " + "; ".join(tests[i:i + 4]))
+    out.append('  return sprintf("%d", v)')
+    out.append("}")
+    return "\n".join(out)
+
+
 def bits(name, items, u32=False):
     """The names of set bits joined with |, what is left in hex, a zero
     as "0x0" (stap's _stp_lookup_or_str); every helper takes the value and
@@ -492,6 +504,10 @@ PTRACE_OPTIONS = [(1 << 20, "PTRACE_O_EXITKILL"), (8, "PTRACE_O_TRACECLONE"), (0
                   (0x40, "PTRACE_O_TRACEEXIT"), (2, "PTRACE_O_TRACEFORK"), (1, "PTRACE_O_TRACESYSGOOD"),
                   (4, "PTRACE_O_TRACEVFORK"), (0x20, "PTRACE_O_TRACEVFORKDONE"), (0x80, "PTRACE_O_TRACESECCOMP")]
 ARCH_PRCTL = [(0x1001, "ARCH_SET_GS"), (0x1002, "ARCH_SET_FS"), (0x1003, "ARCH_GET_FS"), (0x1004, "ARCH_GET_GS")]
+# arch_prctl's codes in stap's order (its lookup shows unknown ones in decimal).
+ARCH_PRCTL_FUNC = [(0x1002, "ARCH_SET_FS"), (0x1003, "ARCH_GET_FS"), (0x1001, "ARCH_SET_GS"), (0x1004, "ARCH_GET_GS")]
+# TIME_BAD is TIME_ERROR's other name: the first wins.
+TIME_STATES = [(0, "TIME_OK"), (1, "TIME_INS"), (2, "TIME_DEL"), (3, "TIME_OOP"), (4, "TIME_WAIT"), (5, "TIME_ERROR")]
 ELF_NOTES = [(1, "NT_PRSTATUS"), (2, "NT_PRFPREG"), (3, "NT_PRPSINFO"), (4, "NT_TASKSTRUCT"), (6, "NT_AUXV"),
              (0x53494749, "NT_SIGINFO"), (0x46494c45, "NT_FILE"), (0x46e62b7f, "NT_PRXFPREG"), (0x100, "NT_PPC_VMX"),
              (0x101, "NT_PPC_SPE"), (0x102, "NT_PPC_VSX"), (0x200, "NT_386_TLS"), (0x201, "NT_386_IOPERM"),
@@ -574,6 +590,13 @@ parts.append(lookup("__arch_ptrace_request_str", "A request of ptrace of x86: PT
                     wide=True))
 parts.append(bits("_ptrace_options_str", PTRACE_OPTIONS))
 parts.append(lookup("_arch_ptrace_prctl_str", "PTRACE_ARCH_PRCTL's code: ARCH_GET_FS.", ARCH_PRCTL))
+parts.append(lookup10("_stp_arch_prctl_func_str", "arch_prctl's code: ARCH_SET_FS.", ARCH_PRCTL_FUNC))
+parts.append(lookup10("__adjtimex_state_name", "A clock state adjtimex returns: TIME_OK.", TIME_STATES))
+parts.append("""/** adjtimex's result as its retstr shows it: the number, then the clock
+ *  state it names: 0 (TIME_OK), 5 (TIME_ERROR), -1 (-1). */
+function _adjtimex_return_str:string (ret:long) {
+  return sprintf("%d (%s)", __int32(ret), __adjtimex_state_name(ret))
+}""")
 parts.append(lookup("_stp_elf_notes_str", "A note type of PTRACE_GETREGSET: NT_PRSTATUS.", ELF_NOTES, wide=True))
 parts.append(lookup("__siginfo_code_name", "A siginfo's si_code of any signal: SI_QUEUE.", SI_CODE, wide=True))
 sc = ["/** A siginfo's si_code as stap's _stp_siginfo_u shows it: by its generic",

@@ -2,7 +2,8 @@
 //! generated from it: the probe aliases `syscall.NAME` and
 //! `syscall.NAME.return` with their synonyms (`nd_syscall`, `nd1_syscall`,
 //! `nd2_syscall`, `tp_syscall`, `dw_syscall`), `syscall_any` with
-//! `_syscall_name()`, and the reference page `docs/syscalls.md`.
+//! `syscall_name()` and `syscall_num()`, and the reference page
+//! `docs/syscalls.md`.
 //!
 //! build.rs includes this file to write the tapset text that is embedded
 //! as `linux/syscalls.stp`, so the library's lazy loading and `-L`,
@@ -123,7 +124,15 @@ pub struct Syscall {
     pub tracepoint: String,
     /// The x86_64 number, if it has one.
     pub nr: Option<u32>,
+    /// The kernel's name of the number (`syscall_name()`), where it
+    /// differs from `name` (`umount2` for `umount`).
+    pub kernel_name: Option<String>,
     pub ret: Ret,
+    /// The function of `retval` that makes retstr, where `ret`'s
+    /// `return_str` format does not (`_adjtimex_return_str`).
+    pub ret_fn: Option<String>,
+    /// Further variables of the return probe: (name, script expression).
+    pub ret_extras: Vec<(String, String)>,
     pub args: Vec<Arg>,
     /// Further variables: (name, script expression).
     pub extras: Vec<(String, String)>,
@@ -151,6 +160,11 @@ fn parse_arg(tok: &str) -> Option<Arg> {
     Some(Arg { var, field, kind, decoder, shown })
 }
 
+fn is_ident(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Parses the table; an error names the line.
 pub fn parse(text: &str) -> Result<Vec<Syscall>, String> {
     let mut out = Vec::new();
@@ -163,15 +177,23 @@ pub fn parse(text: &str) -> Result<Vec<Syscall>, String> {
         let names = cols.next().filter(|n| !n.is_empty()).ok_or_else(|| bad("no name"))?;
         let (name, tracepoint) = names.split_once('=').unwrap_or((names, names));
         let (name, tracepoint) = (name.to_string(), tracepoint.to_string());
-        let nr = match cols.next() {
-            Some("-1") => None,
-            Some(n) => Some(n.parse::<u32>().map_err(|_| bad("bad number"))?),
+        let (nr, kernel_name) = match cols.next().map(|n| n.split_once('=').unwrap_or((n, ""))) {
+            Some(("-1", "")) => (None, None),
+            Some((n, k)) => {
+                (Some(n.parse::<u32>().map_err(|_| bad("bad number"))?), Some(k.to_string()).filter(|k| !k.is_empty()))
+            }
             None => return Err(bad("no number")),
         };
-        let ret = match cols.next() {
-            Some("d") => Ret::Decimal,
-            Some("x") => Ret::Hex,
-            Some("o") => Ret::Octal,
+        let (ret, ret_fn) = match cols.next().map(|r| r.split_once(':').map_or((r, None), |(r, f)| (r, Some(f)))) {
+            Some((r, f)) if f.is_none_or(is_ident) => (
+                match r {
+                    "d" => Ret::Decimal,
+                    "x" => Ret::Hex,
+                    "o" => Ret::Octal,
+                    _ => return Err(bad("bad return kind")),
+                },
+                f.map(str::to_string),
+            ),
             _ => return Err(bad("bad return kind")),
         };
         let mut args = Vec::new();
@@ -185,10 +207,16 @@ pub fn parse(text: &str) -> Result<Vec<Syscall>, String> {
             }
         }
         let argstr = cols.next().filter(|s| !s.trim().is_empty()).map(str::to_string);
+        let mut ret_extras = Vec::new();
+        for tok in cols.next().unwrap_or("").split_whitespace() {
+            let extra = tok.strip_prefix('+').and_then(|e| e.split_once('='));
+            let (v, e) = extra.ok_or_else(|| bad(&format!("bad return variable '{tok}'")))?;
+            ret_extras.push((v.to_string(), e.to_string()));
+        }
         if cols.next().is_some() {
             return Err(bad("too many columns"));
         }
-        out.push(Syscall { name, tracepoint, nr, ret, args, extras, argstr });
+        out.push(Syscall { name, tracepoint, nr, kernel_name, ret, ret_fn, ret_extras, args, extras, argstr });
     }
     Ok(out)
 }
@@ -268,7 +296,15 @@ pub fn aliases(calls: &[Syscall]) -> String {
         let argstr = c.argstr.clone().unwrap_or_else(|| c.default_argstr());
         let _ = writeln!(s, "  argstr = {argstr}\n}}");
         let _ = writeln!(s, "probe syscall.{n}.return = kernel.trace(\"syscalls:sys_exit_{tp}\") {{");
-        let _ = writeln!(s, "  name = \"{n}\"\n  retval = $ret\n  retstr = return_str({}, retval)\n}}", c.ret.format());
+        let _ = writeln!(s, "  name = \"{n}\"\n  retval = $ret");
+        match &c.ret_fn {
+            Some(f) => _ = writeln!(s, "  retstr = {f}(retval)"),
+            None => _ = writeln!(s, "  retstr = return_str({}, retval)", c.ret.format()),
+        }
+        for (v, e) in &c.ret_extras {
+            let _ = writeln!(s, "  {v} = {e}");
+        }
+        s.push_str("}\n");
         for syn in SYNONYMS {
             let _ = writeln!(s, "probe {syn}.{n} = syscall.{n} {{ }}");
             let _ = writeln!(s, "probe {syn}.{n}.return = syscall.{n}.return {{ }}");
@@ -277,21 +313,34 @@ pub fn aliases(calls: &[Syscall]) -> String {
     s
 }
 
-/// `syscall_any` and `_syscall_name()`, from the calls' numbers.
+/// `syscall_any`, `syscall_name()` and `syscall_num()`, from the calls'
+/// numbers and the kernel's names of them.
 fn any(calls: &[Syscall]) -> String {
     let mut s = String::new();
     // Any system call, on the raw syscall tracepoints.
     s.push_str(
         "\nprobe syscall_any = kernel.trace(\"raw_syscalls:sys_enter\") {\n  syscall_nr = $id\n  \
-         name = _syscall_name(syscall_nr)\n}\n\
+         name = syscall_name(syscall_nr)\n}\n\
          probe syscall_any.return = kernel.trace(\"raw_syscalls:sys_exit\") {\n  syscall_nr = $regs->orig_ax\n  \
-         name = _syscall_name(syscall_nr)\n  retval = $ret\n}\n",
+         name = syscall_name(syscall_nr)\n  retval = $ret\n}\n",
     );
-    let mut numbered: Vec<(u32, &str)> = calls.iter().filter_map(|c| Some((c.nr?, c.name.as_str()))).collect();
+    let mut numbered: Vec<(u32, &str)> =
+        calls.iter().filter_map(|c| Some((c.nr?, c.kernel_name.as_deref().unwrap_or(&c.name)))).collect();
     numbered.sort_unstable();
-    s.push_str("\n/** The name of x86_64 system call number nr, or its number. */\nfunction _syscall_name:string (nr:long) {\n");
+    s.push_str(
+        "\n/** The kernel's name of x86_64 system call number nr (mmap, umount2), or \"\" for none. */\n\
+         function syscall_name:string (nr:long) {\n",
+    );
     name_tree(&mut s, &numbered, "  ");
-    s.push_str("  return sprintf(\"syscall_%d\", nr)\n}\n");
+    s.push_str("  return \"\"\n}\n");
+    let mut named: Vec<(&str, u32)> = numbered.iter().map(|&(nr, name)| (name, nr)).collect();
+    named.sort_unstable();
+    s.push_str(
+        "\n/** The x86_64 number of the system call the kernel names name, or -1 for none. */\n\
+         function syscall_num:long (name:string) {\n",
+    );
+    num_tree(&mut s, &named, "  ");
+    s.push_str("  return -1\n}\n");
     s
 }
 
@@ -307,8 +356,24 @@ fn name_tree(s: &mut String, items: &[(u32, &str)], indent: &str) {
     let Some((mid, _)) = hi.first() else { return };
     let _ = writeln!(s, "{indent}if (nr < {mid}) {{");
     name_tree(s, lo, &format!("{indent}  "));
-    let _ = writeln!(s, "{indent}  return sprintf(\"syscall_%d\", nr)\n{indent}}}");
+    let _ = writeln!(s, "{indent}  return \"\"\n{indent}}}");
     name_tree(s, hi, indent);
+}
+
+/// The same over names, for `syscall_num()`.
+fn num_tree(s: &mut String, items: &[(&str, u32)], indent: &str) {
+    if items.len() <= 8 {
+        for (name, nr) in items {
+            let _ = writeln!(s, "{indent}if (name == \"{name}\") return {nr}");
+        }
+        return;
+    }
+    let (lo, hi) = items.split_at(items.len() / 2);
+    let Some((mid, _)) = hi.first() else { return };
+    let _ = writeln!(s, "{indent}if (name < \"{mid}\") {{");
+    num_tree(s, lo, &format!("{indent}  "));
+    let _ = writeln!(s, "{indent}  return -1\n{indent}}}");
+    num_tree(s, hi, indent);
 }
 
 /// The reference page: every system call with its variables and argstr.
@@ -323,8 +388,10 @@ pub fn docs(calls: &[Syscall]) -> String {
          `retstr` (`3`, `-2 (ENOENT)`, or hex for calls returning addresses). \
          `nd_syscall`, `nd1_syscall`, `nd2_syscall`, `tp_syscall` and `dw_syscall` are synonyms. \
          `syscall_any` and `syscall_any.return` fire for every system call with `name`, \
-         `syscall_nr` (and `retval`).\n\n\
-         | syscall | tracepoints | nr | variables (from the tracepoint's fields) | retstr |\n|---|---|---|---|---|\n",
+         `syscall_nr` (and `retval`); `syscall_name(nr)` is the kernel's name of a number, \
+         `syscall_num(name)` the number of a name.\n\n\
+         | syscall | tracepoints | nr | variables (from the tracepoint's fields) | retstr (and return variables) |\n\
+         |---|---|---|---|---|\n",
     );
     for c in calls {
         let vars: Vec<String> = c
@@ -339,12 +406,20 @@ pub fn docs(calls: &[Syscall]) -> String {
             })
             .chain(c.extras.iter().map(|(v, e)| format!("`{v}` = `{e}`")))
             .collect();
-        let nr = c.nr.map_or_else(|| "-".to_string(), |n| n.to_string());
-        let ret = match c.ret {
-            Ret::Decimal => "decimal",
-            Ret::Hex => "hex",
-            Ret::Octal => "octal",
+        let nr = match (c.nr, &c.kernel_name) {
+            (Some(n), Some(k)) => format!("{n} (`{k}`)"),
+            (Some(n), None) => n.to_string(),
+            (None, _) => "-".to_string(),
         };
+        let mut ret = match (&c.ret_fn, c.ret) {
+            (Some(f), _) => format!("`{f}(retval)`"),
+            (None, Ret::Decimal) => "decimal".to_string(),
+            (None, Ret::Hex) => "hex".to_string(),
+            (None, Ret::Octal) => "octal".to_string(),
+        };
+        for (v, e) in &c.ret_extras {
+            let _ = write!(ret, ", `{v}` = `{e}`");
+        }
         let _ = writeln!(s, "| {} | `{}` | {nr} | {} | {ret} |", c.name, c.tracepoint, vars.join(", "));
     }
     s
@@ -369,7 +444,10 @@ mod tests {
         assert_eq!(n, names.len(), "a syscall appears twice");
         let openat = calls.iter().find(|c| c.name == "openat").expect("openat");
         let vars: Vec<String> = openat.variables().into_iter().map(|(v, _)| v).collect();
-        assert_eq!(vars, ["name", "dfd", "dfd_str", "filename", "flags", "flags_str", "mode", "argstr"]);
+        assert_eq!(
+            vars,
+            ["name", "dfd", "dfd_str", "filename", "flags", "flags_str", "mode", "filename_unquoted", "argstr"]
+        );
     }
 
     #[test]
@@ -381,6 +459,12 @@ mod tests {
         assert_eq!(parse("# c\n\nx\t-1\td").map(|v| v.len()), Ok(1));
         let stat = parse("stat=newstat\t4\td\tpath:filename:s").expect("parses");
         assert_eq!(stat.first().map(|c| (c.name.as_str(), c.tracepoint.as_str())), Some(("stat", "newstat")));
+        let umount = parse("umount\t166=umount2\td:_f\tflags:flags:d\t\t+x=@entry(int_arg(2)) +y=1").expect("parses");
+        let text = tapset(&umount);
+        assert!(text.contains("if (nr == 166) return \"umount2\""), "{text}");
+        assert!(text.contains("retstr = _f(retval)\n  x = @entry(int_arg(2))\n  y = 1\n}"), "{text}");
+        assert!(parse("x\t1\td:\t").is_err());
+        assert!(parse("x\t1\td\t\t\ty=1").is_err());
         assert!(tapset(&stat).contains("probe syscall.stat = kernel.trace(\"syscalls:sys_enter_newstat\")"));
     }
 
@@ -396,6 +480,7 @@ mod tests {
         assert!(text.contains("argstr = sprintf(\"%d, %s\", pid, sig_name)"), "{text}");
         assert!(text.contains("probe nd_syscall.kill.return = syscall.kill.return { }"), "{text}");
         assert!(text.contains("if (nr == 62) return \"kill\""), "{text}");
+        assert!(text.contains("if (name == \"kill\") return 62"), "{text}");
     }
 
     /// docs/syscalls.md is what the table generates.

@@ -174,15 +174,29 @@ const DECODED_CALLS: &[&str] = &[
     "sched_setattr",
     "sched_getattr",
     "utime",
+    "adjtimex",
+    "arch_prctl",
+    "mq_open",
+    "mq_unlink",
+    "wait4",
+    "sysfs",
 ];
 
-fn script(calls: &[&str]) -> String {
+/// What the decoders' part prints besides `name(argstr) = retstr`: the
+/// variables stap sets on ptrace's and wait4's return, and mq_open's
+/// unquoted name on entry.
+const DECODED_EXTRA: &str = "probe syscall.ptrace.return { if (pid() == target()) \
+     printf(\"ptrace geteventmsg_data=%d arch_prctl_addr=0x%x\\n\", geteventmsg_data, arch_prctl_addr) }\n\
+     probe syscall.wait4.return { if (pid() == target()) printf(\"wait4 status_str=%s\\n\", status_str) }\n\
+     probe syscall.mq_open { if (pid() == target()) printf(\"mq_open filename_unquoted=%s\\n\", filename_unquoted) }\n";
+
+fn script(calls: &[&str], extra: &str) -> String {
     let entries: Vec<String> = calls.iter().map(|c| format!("syscall.{c}")).collect();
     let returns: Vec<String> = calls.iter().map(|c| format!("syscall.{c}.return")).collect();
     format!(
         "global seen\n\
          probe {} {{ if (pid() == target()) seen[tid()] = argstr }}\n\
-         probe {} {{ if (pid() == target()) printf(\"%s(%s) = %s\\n\", name, seen[tid()], retstr) }}\n",
+         probe {} {{ if (pid() == target()) printf(\"%s(%s) = %s\\n\", name, seen[tid()], retstr) }}\n{extra}",
         entries.join(", "),
         returns.join(", ")
     )
@@ -202,6 +216,7 @@ fn between_markers(text: &str) -> Vec<String> {
 fn run_calls(
     what: &str,
     calls: &[&str],
+    extra: &str,
     part: Option<&str>,
 ) -> Option<(c_program::CProgram, tempfile::TempDir, String)> {
     if !as_root(what) {
@@ -214,7 +229,7 @@ fn run_calls(
     std::fs::create_dir(&work).expect("a work directory");
     let expected = dir.path().join("expected");
     let cmd = format!("{} {} {} {}", prog.text(), expected.display(), work.display(), part.unwrap_or(""));
-    let (status, out, err) = stp_run_clean(&["-c", cmd.trim_end(), "-e", &script(calls)]);
+    let (status, out, err) = stp_run_clean(&["-c", cmd.trim_end(), "-e", &script(calls, extra)]);
     assert_eq!(status, 0, "{err}");
     let want = std::fs::read_to_string(&expected).expect("the program wrote its lines");
     let want: Vec<&str> = want.lines().collect();
@@ -232,12 +247,12 @@ fn run_calls(
 /// and buffers cut as stap's user_buffer_quoted cuts them.
 #[test]
 fn syscall_probes_decode_what_stap_decodes() {
-    run_calls("syscall tapset decoders", DECODED_CALLS, Some("decoders"));
+    run_calls("syscall tapset decoders", DECODED_CALLS, DECODED_EXTRA, Some("decoders"));
 }
 
 #[test]
 fn syscall_probes_show_the_arguments_and_results_as_stap_does() {
-    let Some((prog, dir, out)) = run_calls("syscall tapset", CALLS, None) else {
+    let Some((prog, dir, out)) = run_calls("syscall tapset", CALLS, "", None) else {
         return;
     };
     let work = dir.path().join("w");
@@ -308,6 +323,53 @@ fn every_syscall_alias_passes_the_verifier() {
     }
 }
 
+/// The variables `-L` lists that the argstr and retstr test above do not
+/// read (the unquoted strings, and what the return probes set beside
+/// retstr) work in kernel handlers: a script printing each of them, for
+/// every alias that has them, passes the verifier.
+#[test]
+fn the_unquoted_and_return_variables_pass_the_verifier() {
+    if !as_root("the syscall tapset's further variables under the verifier") {
+        return;
+    }
+    let _one = super::PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let mut script = String::new();
+    for pattern in ["syscall.*", "syscall.*.return"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stp")).args(["-L", pattern]).output().expect("stp -L runs");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut words = line.split_whitespace();
+            let Some(point) = words.next() else { continue };
+            let vars: Vec<(&str, &str)> = words
+                .filter_map(|w| w.split_once(':'))
+                .filter(|(v, _)| {
+                    v.ends_with("_unquoted")
+                        || (point.ends_with(".return") && !["name", "retval", "retstr"].contains(v))
+                })
+                .collect();
+            if vars.is_empty() {
+                continue;
+            }
+            let format: Vec<&str> = vars.iter().map(|(_, t)| if *t == "string" { "%s" } else { "%d" }).collect();
+            let names: Vec<&str> = vars.iter().map(|(v, _)| *v).collect();
+            script.push_str(&format!(
+                "probe {point} {{ printf(\"{}\\n\", {}) }}\n",
+                format.join(" "),
+                names.join(", ")
+            ));
+        }
+    }
+    for want in ["syscall.openat {", "syscall.wait4.return {", "syscall.ptrace.return {", "syscall.mount {"] {
+        assert!(script.contains(&format!("probe {want}")), "{want}: {script}");
+    }
+    let cwd = tempfile::tempdir().expect("a directory");
+    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .current_dir(cwd.path())
+        .args(["-p4", "--verify", "-e", &script])
+        .output()
+        .expect("stp runs");
+    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// The first script of the SystemTap Beginners' Guide, as printed there.
 #[test]
 fn the_beginners_guide_open_script_runs() {
@@ -323,6 +385,31 @@ fn the_beginners_guide_open_script_runs() {
     assert_eq!(status, 0, "{err}");
     let pid = out.lines().find_map(|l| l.strip_prefix("pid ")).expect("perl's pid");
     assert!(out.lines().any(|l| l == format!("perl({pid}) open")), "{out}");
+}
+
+/// syscall_any's name is the kernel's name of the number (mmap, umount2,
+/// pread64, not the tapset's mmap2, umount, pread), as stap's
+/// syscall_name() gives it; syscall_num() maps it back.
+#[test]
+fn syscall_any_names_calls_as_the_kernel_does() {
+    if !as_root("syscall_any's kernel names") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe syscall_any.return { if (pid() == target() && (syscall_nr == 9 || syscall_nr == 17 || syscall_nr == 166)) \
+                  printf(\"%d %s %d %d\\n\", syscall_nr, name, syscall_num(name), retval) }\n";
+    let cmd = format!(
+        "perl -e 'my $p = \"/nonexistent/x\"; syscall({}, 0, 4096, 1, 0x22, -1, 0); syscall({}, -1, 0, 0, 0); syscall({}, $p, 0)'",
+        libc::SYS_mmap,
+        libc::SYS_pread64,
+        libc::SYS_umount2
+    );
+    let (status, out, err) = stp_run_clean(&["-c", &cmd, "-e", script]);
+    assert_eq!(status, 0, "{err}");
+    let n = |nr: i64, name: &str| format!("{nr} {name} {nr}");
+    assert!(out.lines().any(|l| l.starts_with(&format!("{} ", n(libc::SYS_mmap, "mmap")))), "{out}");
+    assert!(out.lines().any(|l| l == format!("{} {}", n(libc::SYS_pread64, "pread64"), -libc::EBADF)), "{out}");
+    assert!(out.lines().any(|l| l == format!("{} {}", n(libc::SYS_umount2, "umount2"), -libc::ENOENT)), "{out}");
 }
 
 /// syscall_any names the call by its number, on entry and return.

@@ -35,6 +35,8 @@
 #include <sys/uio.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/timex.h>
+#include <asm/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -76,6 +78,58 @@ static void expect_cut(long ret, const char *name, const char *fmt, ...) {
 	va_end(ap);
 	argstr[127] = 0;
 	expect(ret, 0, "%s(%s)", name, argstr);
+}
+
+/* adjtimex's line: its retstr is the number and the clock state it
+ * names, an error as the number twice (no state has its value). */
+static void expect_state(long ret, const char *call) {
+	static const char *states[] = {"TIME_OK", "TIME_INS", "TIME_DEL", "TIME_OOP", "TIME_WAIT", "TIME_ERROR"};
+	_Static_assert(TIME_OK == 0 && TIME_INS == 1 && TIME_DEL == 2 && TIME_OOP == 3 && TIME_WAIT == 4 && TIME_ERROR == 5,
+		       "the states in order");
+	if (ret == -1)
+		fprintf(out, "%s = %d (%d)\n", call, -errno, -errno);
+	else if (ret >= 0 && ret <= 5)
+		fprintf(out, "%s = %ld (%s)\n", call, ret, states[ret]);
+	else
+		fprintf(out, "%s = %ld (%ld)\n", call, ret, ret);
+}
+
+/* The line the script prints on ptrace's return besides retstr: what
+ * stap's geteventmsg_data and arch_prctl_addr hold, the words a
+ * PTRACE_GETEVENTMSG or PTRACE_ARCH_PRCTL (ARCH_GET_FS/GS) call's
+ * pointer argument points to (0 for other requests). */
+static void ptrace_return_vars(long req, long addr, long data) {
+	long ev = 0, base = 0;
+	if (req == PTRACE_GETEVENTMSG)
+		ev = *(long *)data;
+	if (req == 30 /* PTRACE_ARCH_PRCTL */ && (data == ARCH_GET_FS || data == ARCH_GET_GS))
+		base = *(long *)addr;
+	fprintf(out, "ptrace geteventmsg_data=%ld arch_prctl_addr=0x%lx\n", ev, base);
+}
+
+/* The line the script prints on wait4's return besides retstr: stap's
+ * status_str of the status the call stored (as wait(2)'s macros read
+ * it), N/A when it reaped no child. */
+static void wait4_return_vars(long ret, const int *status) {
+	char s[64];
+	int f = status ? *status : 0;
+	if (ret <= 0)
+		strcpy(s, "N/A");
+	else if (!status)
+		strcpy(s, "NULL");
+	else if (WIFEXITED(f))
+		snprintf(s, sizeof s, "WEXITSTATUS=%d", WEXITSTATUS(f));
+	else if (WIFSIGNALED(f) && WCOREDUMP(f))
+		strcpy(s, "WCOREDUMP");
+	else if (WIFSIGNALED(f))
+		snprintf(s, sizeof s, "WTERMSIG=SIG%s", sigabbrev_np(WTERMSIG(f)));
+	else if (WIFSTOPPED(f))
+		snprintf(s, sizeof s, "WSTOPSIG=SIG%s", sigabbrev_np(WSTOPSIG(f)));
+	else
+		snprintf(s, sizeof s, "?=0x%x", f);
+	if (ret > 0 && status && (f >> 16))
+		snprintf(s + strlen(s), sizeof s - strlen(s), " | 0x%x", f & ~0xffff);
+	fprintf(out, "wait4 status_str=%s\n", s);
 }
 
 /* stap's user_buffer_quoted(buf, inlen, outlen) of ASCII bytes, as its
@@ -746,20 +800,26 @@ decoders:;
 	expect(r, 0, "rt_sigtimedwait([SIGUSR2], {si_signo=SIG_0, si_code=SI_USER, si_pid=0, si_uid=0}, [0.000000000], 8)");
 
 	/* ptrace by request, on a process that does not exist. */
-	long word;
+	long word = 0x5eed;
 	struct iovec regs_iov = {buf, 64};
 	r = syscall(SYS_ptrace, PTRACE_PEEKDATA, 0x7ffffff0, 0x1000, &word);
 	expect(r, 0, "ptrace(PTRACE_PEEKDATA, %d, 0x1000, [0x%lx])", 0x7ffffff0, (long)&word);
+	ptrace_return_vars(PTRACE_PEEKDATA, 0x1000, (long)&word);
 	r = syscall(SYS_ptrace, PTRACE_CONT, 0x7ffffff0, 0, SIGUSR1);
 	expect(r, 0, "ptrace(PTRACE_CONT, %d, 0x0, SIGUSR1)", 0x7ffffff0);
+	ptrace_return_vars(PTRACE_CONT, 0, SIGUSR1);
 	r = syscall(SYS_ptrace, PTRACE_SETOPTIONS, 0x7ffffff0, 0, PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC);
 	expect(r, 0, "ptrace(PTRACE_SETOPTIONS, %d, 0x0, PTRACE_O_TRACECLONE|PTRACE_O_TRACEEXEC)", 0x7ffffff0);
+	ptrace_return_vars(PTRACE_SETOPTIONS, 0, PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC);
 	r = syscall(SYS_ptrace, 0x4204 /* PTRACE_GETREGSET */, 0x7ffffff0, 1 /* NT_PRSTATUS */, &regs_iov);
 	expect(r, 0, "ptrace(PTRACE_GETREGSET, %d, NT_PRSTATUS, [{0x%lx, 64}])", 0x7ffffff0, (long)buf);
+	ptrace_return_vars(0x4204, 1, (long)&regs_iov);
 	r = syscall(SYS_ptrace, 30 /* PTRACE_ARCH_PRCTL */, 0x7ffffff0, &word, 0x1003 /* ARCH_GET_FS */);
 	expect(r, 0, "ptrace(PTRACE_ARCH_PRCTL, %d, 0x%lx, ARCH_GET_FS)", 0x7ffffff0, (long)&word);
+	ptrace_return_vars(30, (long)&word, 0x1003);
 	r = syscall(SYS_ptrace, 0x7777, 0x7ffffff0, 0, 0);
 	expect(r, 0, "ptrace(0x7777, %d, 0x0, 0x0)", 0x7ffffff0);
+	ptrace_return_vars(0x7777, 0, 0);
 
 	/* reboot with a wrong second magic number does nothing. */
 	r = syscall(SYS_reboot, 0xfee1dead, 0, 0x89ABCDEF /* LINUX_REBOOT_CMD_CAD_ON */, NULL);
@@ -823,6 +883,77 @@ decoders:;
 	long times2[2] = {0, 86400 + 3661};
 	r = syscall(SYS_utime, path, times2);
 	expect(r, 0, "utime(\"%s\", [%s, %s])", path, stap_ctime(times2[0]), stap_ctime(times2[1]));
+
+	/* adjtimex's retstr names the clock state; an error is a number. */
+	long tx0[26];
+	memset(tx0, 0, sizeof tx0);
+	r = syscall(SYS_adjtimex, tx0);
+	expect_state(r, "adjtimex({0x0, constant=0, esterror=0, freq=0, maxerror=0, offset=0, precision=0, status=0, tick=0, tolerance=0})");
+	r = syscall(SYS_adjtimex, NULL);
+	expect_state(r, "adjtimex(NULL)");
+
+	/* sysfs shows what its option reads: a name, an index, nothing. */
+	char fsname[] = "proc", nofs[] = "nonexistent_fs";
+	r = syscall(SYS_sysfs, 1, fsname);
+	expect(r, 0, "sysfs(1, \"proc\")");
+	r = syscall(SYS_sysfs, 1, nofs);
+	expect(r, 0, "sysfs(1, \"nonexistent_fs\")");
+	r = syscall(SYS_sysfs, 2, 0, buf);
+	expect(r, 0, "sysfs(2, 0, 0x%lx)", (long)buf);
+	r = syscall(SYS_sysfs, 3);
+	expect(r, 0, "sysfs(3)");
+	r = syscall(SYS_sysfs, 9, 7, 8);
+	expect(r, 0, "sysfs(9, 0x7, 0x8)");
+
+	/* arch_prctl by code; an unknown code in decimal. */
+	unsigned long fsbase = 0;
+	r = syscall(SYS_arch_prctl, ARCH_GET_FS, &fsbase);
+	expect(r, 0, "arch_prctl(ARCH_GET_FS, %lu)", (unsigned long)&fsbase);
+	r = syscall(SYS_arch_prctl, 0x3999, 0);
+	expect(r, 0, "arch_prctl(%d, 0)", 0x3999);
+
+	/* A message queue: its name, flags and (with O_CREAT) mode and
+	 * attributes; the entry's filename_unquoted before the line. */
+	char qname[64];
+	snprintf(qname, sizeof qname, "stp_q_%d", (int)pid);
+	r = syscall(SYS_mq_open, qname, O_RDONLY, 0, NULL);
+	fprintf(out, "mq_open filename_unquoted=%s\n", qname);
+	expect(r, 0, "mq_open(\"%s\", O_RDONLY)", qname);
+	r = syscall(SYS_mq_open, qname, O_RDWR | O_CREAT | O_EXCL, 0600, NULL);
+	fprintf(out, "mq_open filename_unquoted=%s\n", qname);
+	expect(r, 0, "mq_open(\"%s\", O_RDWR|O_CREAT|O_EXCL, 0600, 0x0)", qname);
+	if (r >= 0)
+		expect(syscall(SYS_close, r), 0, "close(%ld)", r);
+	r = syscall(SYS_mq_unlink, qname);
+	expect(r, 0, "mq_unlink(\"%s\")", qname);
+
+	/* A child stopped under ptrace: wait4's status_str on return, and
+	 * what ptrace's return reads from the words it was pointed to. */
+	pid_t child = fork();
+	if (child == 0) {
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		raise(SIGSTOP);
+		_exit(3);
+	}
+	int wstatus = 0;
+	r = syscall(SYS_wait4, child, &wstatus, 0, NULL);
+	expect(r, 0, "wait4(%d, 0x%lx, 0x0, 0x0)", (int)child, (long)&wstatus);
+	wait4_return_vars(r, &wstatus);
+	long child_fs = 0x5eed;
+	r = syscall(SYS_ptrace, 30 /* PTRACE_ARCH_PRCTL */, child, &child_fs, ARCH_GET_FS);
+	expect(r, 0, "ptrace(PTRACE_ARCH_PRCTL, %d, 0x%lx, ARCH_GET_FS)", (int)child, (long)&child_fs);
+	ptrace_return_vars(30, (long)&child_fs, ARCH_GET_FS);
+	unsigned long msg = 0x5eed;
+	r = syscall(SYS_ptrace, PTRACE_GETEVENTMSG, child, 0, &msg);
+	expect(r, 0, "ptrace(PTRACE_GETEVENTMSG, %d, 0x0, 0x%lx)", (int)child, (long)&msg);
+	ptrace_return_vars(PTRACE_GETEVENTMSG, 0, (long)&msg);
+	syscall(SYS_kill, child, SIGKILL);
+	r = syscall(SYS_wait4, child, &wstatus, 0, NULL);
+	expect(r, 0, "wait4(%d, 0x%lx, 0x0, 0x0)", (int)child, (long)&wstatus);
+	wait4_return_vars(r, &wstatus);
+	r = syscall(SYS_wait4, -1, &wstatus, 0, NULL);
+	expect(r, 0, "wait4(-1, 0x%lx, 0x0, 0x0)", (long)&wstatus);
+	wait4_return_vars(r, &wstatus);
 	goto done;
 
 rest:;
@@ -830,9 +961,20 @@ rest:;
 	char *args[] = {"/nonexistent/prog", "one", "two words", "tab\there", NULL};
 	char *env[] = {"A=1", "B=2", NULL};
 	r = syscall(SYS_execve, args[0], args, env);
-	expect(r, 0, "execve(\"/nonexistent/prog\", [\"/nonexistent/prog\", \"one\", \"two words\", \"tab\\there\"], [/* 2 vars */])");
+	expect(r, 0, "execve(\"/nonexistent/prog\", [\"/nonexistent/prog\", \"one\", \"two words\", \"tab\\there\"], [\"A=1\", \"B=2\"])");
+	/* More strings than 16: stap lists them until MAXSTRINGLEN fills. */
+	char *many[21], names[20][2], list[256] = "";
+	for (int i = 0; i < 20; i++) {
+		names[i][0] = i ? 'a' + i : '/';
+		names[i][1] = 0;
+		many[i] = names[i];
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", names[i]);
+	}
+	many[20] = NULL;
+	r = syscall(SYS_execve, "/", many, env);
+	expect_cut(r, "execve", "\"/\", [%s], [\"A=1\", \"B=2\"]", list);
 	r = syscall(SYS_execveat, AT_FDCWD, args[0], args, env, AT_SYMLINK_NOFOLLOW);
-	expect(r, 0, "execveat(AT_FDCWD, \"/nonexistent/prog\", [\"/nonexistent/prog\", \"one\", \"two words\", \"tab\\there\"], [/* 2 vars */], AT_SYMLINK_NOFOLLOW)");
+	expect(r, 0, "execveat(AT_FDCWD, \"/nonexistent/prog\", [\"/nonexistent/prog\", \"one\", \"two words\", \"tab\\there\"], [\"A=1\", \"B=2\"], AT_SYMLINK_NOFOLLOW)");
 	r = syscall(SYS_getpid);
 	expect(r, 0, "getpid()");
 
