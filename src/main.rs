@@ -231,6 +231,18 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     } else if cli.dump_probe_aliases {
         opts.dump = Some(driver::Dump::ProbeAliases);
     }
+    // A run needs privileges: without them, that is the one line stp
+    // prints, before it reads the script or looks at -c and -x. (`--run`
+    // says first whether the object is one it can run.)
+    if opts.last_pass == 5
+        && listing.is_none()
+        && opts.dump.is_none()
+        && cli.run.is_none()
+        && (!cli.script.is_empty() || !cli.positional.is_empty())
+        && let Some(refusal) = privilege::run_refusal()
+    {
+        return fail(refusal);
+    }
 
     let mut positional = cli.positional.into_iter();
     if let Some((pattern, vars)) = listing {
@@ -304,12 +316,6 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         }
         if let Some(problem) = opts.command.as_deref().and_then(stp_runtime::command::command_problem) {
             return fail(format!("ERROR: {problem}"));
-        }
-        // `--run` says first whether the object is one it can run.
-        if cli.run.is_none()
-            && let Some(refusal) = privilege::run_refusal()
-        {
-            return fail(refusal);
         }
     }
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());

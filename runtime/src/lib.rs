@@ -10,6 +10,7 @@ pub mod host;
 pub mod jit;
 pub mod output;
 pub mod overload;
+pub mod progress;
 pub mod report;
 pub mod ringbuf;
 pub mod run;
