@@ -782,6 +782,8 @@ mod library_more;
 mod operands;
 #[path = "runtime/perf.rs"]
 mod perf;
+#[path = "runtime/progress.rs"]
+mod progress;
 #[path = "runtime/privilege.rs"]
 mod privilege;
 #[path = "runtime/syscalls.rs"]

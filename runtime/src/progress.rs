@@ -10,16 +10,25 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use stp_compiler::artifact::{Artifact, Attach};
+use stp_compiler::artifact::{Artifact, Attach, Dispatch};
 
 /// How long attaching runs before the line appears.
 pub const DELAY: Duration = Duration::from_millis(500);
 
 /// The probes a run attaches: each kernel-placed program with an attach
-/// point, not counting the fallback twins of others.
+/// point, not counting the fallback twins of others nor the syscall
+/// dispatchers that serve some of them.
 pub fn probe_count(c: &Artifact) -> usize {
     let twins: std::collections::HashSet<usize> = c.programs.iter().filter_map(|p| p.twin).collect();
-    c.programs.iter().enumerate().filter(|(i, p)| p.attach != Attach::None && !twins.contains(i)).count()
+    c.programs
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| {
+            p.attach != Attach::None
+                && !twins.contains(i)
+                && !matches!(p.dispatch, Some(Dispatch::Dispatcher { .. }))
+        })
+        .count()
 }
 
 /// The line, as it is shown.
