@@ -3,6 +3,7 @@
 //! `stp-compiler` and `stp-runtime` crates.
 
 mod cli;
+mod manual;
 mod object_run;
 mod privilege;
 
@@ -583,6 +584,14 @@ fn main() -> ExitCode {
     };
     if cli.version {
         println!("stp {} (SystemTap {} language, eBPF runtime)", stp_compiler::VERSION, driver::SYSTEMTAP_VERSION);
+        return ExitCode::SUCCESS;
+    }
+    if cli.man {
+        print!("{}", manual::man_page());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(shell) = cli.completions {
+        print!("{}", manual::completions(shell));
         return ExitCode::SUCCESS;
     }
     if let Some(dir) = &cli.snapshot_kernel {
