@@ -17,6 +17,9 @@ need timeout coreutils
 need python3 python3
 need bpftool bpftool
 need gcc gcc
+# The shells whose completion scripts tests/docs.rs tries.
+need zsh zsh
+need fish fish
 # The VM: qemu, and a static busybox and cpio for its initramfs.
 need qemu-system-x86_64 qemu-system-x86
 need cpio cpio
