@@ -14,7 +14,9 @@
 //!   host has no kprobes, and fentry is refused) are compiled with `-p4`
 //!   instead of run;
 //! - [`SKIPPED`]: the whole test suite and the benchmarks (minutes of
-//!   runs; CI runs the suite itself);
+//!   runs; CI runs the suite itself), and the release builds of the
+//!   package and the static stp (tools/check_install.sh and tests/vm/stp-vm
+//!   make them);
 //! - `cargo build --release && ...`: the release build is left out (the
 //!   start-up gate of tests/run.sh builds it), the command runs with this
 //!   build's stp;
@@ -41,6 +43,8 @@ const SKIPPED: &[(&str, &str)] = &[
     ("tests/run.sh", "the whole test suite, which .ci/run runs"),
     ("bench/run.sh", "the benchmarks, minutes of runs"),
     ("RUNS=", "the benchmarks, minutes of runs"),
+    ("cargo install --locked cargo-deb", "release builds: tools/check_install.sh builds and checks the package"),
+    ("RUSTFLAGS='-C target-feature=+crt-static'", "a release build: tests/vm/stp-vm makes it for the VM tests"),
 ];
 
 /// What a command prints, where the README says so: (a part of the

@@ -54,3 +54,8 @@ if [ "$(id -u)" -eq 0 ]; then
 else
     echo "tests/run.sh: the start-up gate needs root (pass 5 loads a program); skipped"
 fi
+
+# The installs, from the release build above: cargo install --path . into
+# a scratch directory, and the Debian package (cargo-deb), its contents
+# listed by dpkg-deb -c.
+tools/check_install.sh
