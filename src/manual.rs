@@ -313,9 +313,13 @@ pub fn completions(shell: Shell) -> String {
         Shell::Bash => text.push_str(BASH_PROBES),
         Shell::Zsh => {
             // clap's spec of -l and -L completes anything; ours, probe points.
-            for (flag, help) in [("-l", "List matching probes"), ("-L", "List matching probes and their context variables")]
+            for (flag, help) in
+                [("-l", "List matching probes"), ("-L", "List matching probes and their context variables")]
             {
-                text = text.replace(&format!("'{flag}+[{help}]:PROBE:_default'"), &format!("'{flag}+[{help}]:PROBE:_stp_probes'"));
+                text = text.replace(
+                    &format!("'{flag}+[{help}]:PROBE:_default'"),
+                    &format!("'{flag}+[{help}]:PROBE:_stp_probes'"),
+                );
             }
             // Defined before clap's function is called at the end of the file.
             text = text.replacen("\n_stp() {", &format!("{ZSH_PROBES}\n_stp() {{"), 1);
@@ -325,7 +329,9 @@ pub fn completions(shell: Shell) -> String {
             text = text
                 .lines()
                 .map(|l| match l.strip_suffix(" -r") {
-                    Some(head) if head.starts_with("complete -c stp -s l ") || head.starts_with("complete -c stp -s L ") => {
+                    Some(head)
+                        if head.starts_with("complete -c stp -s l ") || head.starts_with("complete -c stp -s L ") =>
+                    {
                         format!("{head} -x -a '(__stp_probes)'\n")
                     }
                     _ => format!("{l}\n"),

@@ -231,10 +231,7 @@ fn fish_completes_probe_points() {
     let script = root().join("docs/completions/stp.fish");
     let out = Command::new("fish")
         .arg("-c")
-        .arg(format!(
-            "source {}; complete -C \"stp -l 'kernel.trace(\\\"sched:sched_wak\"",
-            script.display()
-        ))
+        .arg(format!("source {}; complete -C \"stp -l 'kernel.trace(\\\"sched:sched_wak\"", script.display()))
         .env("PATH", path_with_stp())
         .output()
         .unwrap();

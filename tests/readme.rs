@@ -138,10 +138,7 @@ fn the_readme_lists_its_commands() {
     assert!(found.len() >= 8, "{found:?}");
     assert!(found.iter().any(|(_, c)| c.starts_with("stp -c 'cat /etc/hostname'")), "{found:?}");
     assert_eq!(as_run("RUNS=3 CALLS=500000 bench/run.sh"), Err("the benchmarks, minutes of runs"));
-    assert_eq!(
-        as_run("cargo build --release && ./target/release/stp x.stp"),
-        Ok(("stp x.stp".to_string(), false))
-    );
+    assert_eq!(as_run("cargo build --release && ./target/release/stp x.stp"), Ok(("stp x.stp".to_string(), false)));
 }
 
 #[test]

@@ -782,10 +782,10 @@ mod library_more;
 mod operands;
 #[path = "runtime/perf.rs"]
 mod perf;
-#[path = "runtime/progress.rs"]
-mod progress;
 #[path = "runtime/privilege.rs"]
 mod privilege;
+#[path = "runtime/progress.rs"]
+mod progress;
 #[path = "runtime/syscalls.rs"]
 mod syscalls;
 #[path = "runtime/timer.rs"]

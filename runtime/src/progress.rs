@@ -24,9 +24,7 @@ pub fn probe_count(c: &Artifact) -> usize {
         .iter()
         .enumerate()
         .filter(|(i, p)| {
-            p.attach != Attach::None
-                && !twins.contains(i)
-                && !matches!(p.dispatch, Some(Dispatch::Dispatcher { .. }))
+            p.attach != Attach::None && !twins.contains(i) && !matches!(p.dispatch, Some(Dispatch::Dispatcher { .. }))
         })
         .count()
 }

@@ -49,9 +49,13 @@ fn the_privilege_line_comes_before_any_other_error() {
         assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
         assert!(err.starts_with("ERROR: stp needs root privileges (or CAP_BPF, CAP_PERFMON"), "{args:?}: {err}");
         // As root the same command has something else to say.
-        let own = Command::new("timeout").arg("60").arg(env!("CARGO_BIN_EXE_stp")).args(args).output().expect("stp runs");
+        let own =
+            Command::new("timeout").arg("60").arg(env!("CARGO_BIN_EXE_stp")).args(args).output().expect("stp runs");
         let own_err = String::from_utf8_lossy(&own.stderr);
-        assert!(own_err.contains("error") || own_err.contains("ERROR") || own_err.contains("WARNING"), "{args:?}: {own_err}");
+        assert!(
+            own_err.contains("error") || own_err.contains("ERROR") || own_err.contains("WARNING"),
+            "{args:?}: {own_err}"
+        );
     }
 }
 

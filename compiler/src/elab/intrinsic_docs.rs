@@ -180,13 +180,17 @@ umodname	The user-space module (library or executable) holding an address.
 /// The description of an intrinsic, by name.
 pub fn description(name: &str) -> Option<&'static str> {
     let rows = || TABLE.lines().filter_map(|l| l.split_once('\t'));
-    rows().find(|(n, _)| *n == name).or_else(|| {
-        rows().find(|(n, _)| match n.split_once('*') {
-            Some((head, tail)) => name.len() > head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail),
-            None => false,
+    rows()
+        .find(|(n, _)| *n == name)
+        .or_else(|| {
+            rows().find(|(n, _)| match n.split_once('*') {
+                Some((head, tail)) => {
+                    name.len() > head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+                }
+                None => false,
+            })
         })
-    })
-    .map(|(_, d)| d)
+        .map(|(_, d)| d)
 }
 
 #[cfg(test)]
@@ -198,7 +202,10 @@ mod tests {
         let missing: Vec<&str> =
             super::super::intrinsics::names().filter(|n| !n.starts_with("__") && description(n).is_none()).collect();
         assert!(missing.is_empty(), "intrinsics without a description: {missing:?}");
-        assert_eq!(description("user_uint16_error"), Some("A value of that type read from user memory; a fault is an error."));
+        assert_eq!(
+            description("user_uint16_error"),
+            Some("A value of that type read from user memory; a fault is an error.")
+        );
         assert_eq!(description("set_kernel_long"), Some("Writes a value to kernel memory (-g)."));
     }
 }

@@ -36,8 +36,7 @@ pub fn description(text: &str, start: usize) -> Option<String> {
     }
     lines.reverse();
     // The first paragraph, then its first sentence.
-    let paragraph: Vec<&str> =
-        lines.into_iter().skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+    let paragraph: Vec<&str> = lines.into_iter().skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
     let joined = paragraph.join(" ");
     let sentence = match joined.find(". ") {
         Some(at) => joined.get(..=at).unwrap_or(&joined),
