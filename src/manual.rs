@@ -124,8 +124,9 @@ const SECTIONS: &[(&str, &[Para])] = &[
         &[Text(
             "Running a script needs root, or the capabilities CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE and read \
              access to tracefs. Without them stp says so in one line and exits with status 1 before it reads \
-             the script. Passes 1 to 4 (-p1 ... -p4), -l and the --dump options need no privileges, though \
-             tracepoints are listed only where tracefs can be read.",
+             the script. Passes 1 to 4 (-p1 ... -p4), -l and the --dump options need no privileges, but \
+             tracepoints (and the aliases on them, such as syscall.*) are read from tracefs, which is \
+             often readable by root alone.",
         )],
     ),
     (

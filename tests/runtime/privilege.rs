@@ -76,4 +76,18 @@ fn an_unprivileged_listing_says_what_it_could_not_read() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot read /sys/kernel/tracing"), "{err}");
     assert!(out.stdout.is_empty());
+    // Compiling a tracepoint's script says the same, not that tracefs is
+    // not mounted (it is).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_stp")])
+        .args(["-p4", "-e", "probe syscall.openat { exit() }"])
+        .current_dir(dir.path())
+        .output()
+        .expect("setpriv runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot read /sys/kernel/tracing: Permission denied"), "{err}");
+    assert!(!err.contains("not mounted"), "{err}");
 }
