@@ -171,7 +171,7 @@ def read(seconds, until=None):
             break
     return out
 os.write(fd, b'source ' + script.encode() + b'; echo sourced\n')
-read(10, b'sourced\r\n$ ')
+read(10, b'\rsourced\r\n')
 os.write(fd, typed.encode() + b'\t\t')
 out = read(30)
 os.kill(pid, 9)

@@ -43,7 +43,7 @@ if ! command -v cargo-deb >/dev/null 2>&1; then
     echo "tools/check_install.sh: installing cargo-deb"
     cargo install -q --locked cargo-deb --version 3.8.0
 fi
-cargo deb -q --no-build -o "$scratch/deb/" >/dev/null
+cargo deb -q --no-build --fast -o "$scratch/deb/" >/dev/null
 deb=$(find "$scratch/deb" -name 'stp_*.deb' -print -quit)
 [ -n "$deb" ] || die "cargo deb made no package"
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./||' >"$scratch/contents"
