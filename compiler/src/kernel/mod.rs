@@ -548,7 +548,7 @@ impl Kernel {
         self.lazy
             .events
             .get_or_init(|| {
-                let dir = self.tracefs().ok_or_else(tracefs_missing)?;
+                let dir = self.tracefs().ok_or_else(tracefs::missing)?;
                 tracefs::events(dir)
             })
             .as_ref()
@@ -584,7 +584,7 @@ impl Kernel {
     }
 
     fn read_tracepoint_fields(&self, tp: &Tracepoint) -> Result<Vec<TpField>, KernelError> {
-        let dir = self.tracefs().ok_or_else(tracefs_missing)?;
+        let dir = self.tracefs().ok_or_else(tracefs::missing)?;
         let path = dir.join("events").join(&tp.system).join(&tp.name).join("format");
         let text = std::fs::read_to_string(&path).map_err(|e| {
             KernelError(format!(
@@ -832,22 +832,6 @@ pub fn parse_config(text: &str) -> HashMap<String, String> {
             (k.to_string(), v.to_string())
         })
         .collect()
-}
-
-/// Why tracefs cannot be used: a place of it this user may not read
-/// (tracefs is root's on most systems), else it is not mounted.
-fn tracefs_missing() -> KernelError {
-    for d in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
-        if let Err(e) = std::fs::read_dir(d)
-            && e.kind() == std::io::ErrorKind::PermissionDenied
-        {
-            return KernelError(format!(
-                "cannot read {d}: {e}; the kernel's tracepoints are listed in tracefs, which needs root (or read \
-                 access to it)"
-            ));
-        }
-    }
-    KernelError("tracefs is not mounted and cannot be mounted".into())
 }
 
 #[cfg(test)]
