@@ -146,7 +146,7 @@ pub struct Cli {
     /// them, from /proc/kallsyms.
     #[arg(long = "all-modules")]
     pub all_modules: bool,
-    /// Colour diagnostics: always, auto or never.
+    /// Colour diagnostics: always, auto or never (also spelled --colour).
     #[arg(long = "color", visible_alias = "colour", value_name = "WHEN", num_args = 0..=1, default_missing_value = "always", require_equals = true)]
     pub color: Option<String>,
     /// Limit the address space of stp to NUM bytes.
@@ -185,6 +185,12 @@ pub struct Cli {
     /// Run OBJECT, written by -p4 (-m NAME writes NAME.o), without its script, as staprun runs stap's modules; only run-time options (-o, -c, -x, -T, -v) apply.
     #[arg(long = "run", value_name = "OBJECT")]
     pub run: Option<PathBuf>,
+    /// Print the manual page stp(1) (roff; `stp --man | man -l -`) and exit.
+    #[arg(long = "man")]
+    pub man: bool,
+    /// Print the completion script for SHELL (bash, zsh or fish) and exit.
+    #[arg(long = "completions", value_name = "SHELL", value_enum)]
+    pub completions: Option<crate::manual::Shell>,
     /// FILE (or - for stdin) then the script's arguments; with -e, only arguments.
     #[arg(value_name = "FILE [ARGS]", allow_hyphen_values = false)]
     pub positional: Vec<String>,

@@ -3,6 +3,7 @@
 //! `stp-compiler` and `stp-runtime` crates.
 
 mod cli;
+mod manual;
 mod object_run;
 mod privilege;
 
@@ -234,6 +235,21 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
     } else if cli.dump_probe_aliases {
         opts.dump = Some(driver::Dump::ProbeAliases);
     }
+    // A run needs privileges: without them, that is the one line stp
+    // prints, before it reads the script or looks at -c and -x. (`--run`
+    // says first whether the object is one it can run.)
+    if opts.last_pass == 5
+        && listing.is_none()
+        && opts.dump.is_none()
+        && cli.run.is_none()
+        && (!cli.script.is_empty() || !cli.positional.is_empty())
+        && let Some(refusal) = privilege::run_refusal()
+    {
+        if matches!(cli.format, cli::Format::Json) {
+            stp_runtime::json::write_failure(cli.output.as_deref(), false, &[(refusal.clone(), None)]);
+        }
+        return fail(refusal);
+    }
 
     let mut positional = cli.positional.into_iter();
     if let Some((pattern, vars)) = listing {
@@ -322,15 +338,6 @@ fn session(cli: cli::Cli) -> Result<Session, UsageError> {
         }
         if let Some(problem) = opts.command.as_deref().and_then(stp_runtime::command::command_problem) {
             return fail(format!("ERROR: {problem}"));
-        }
-        // `--run` says first whether the object is one it can run.
-        if cli.run.is_none()
-            && let Some(refusal) = privilege::run_refusal()
-        {
-            if format == OutputFormat::Json {
-                stp_runtime::json::write_failure(opts.output.as_deref(), false, &[(refusal.clone(), None)]);
-            }
-            return fail(refusal);
         }
     }
     opts.timeout = cli.timeout.and_then(|t| t.parse().ok());
@@ -640,6 +647,14 @@ fn main() -> ExitCode {
     };
     if cli.version {
         println!("stp {} (SystemTap {} language, eBPF runtime)", stp_compiler::VERSION, driver::SYSTEMTAP_VERSION);
+        return ExitCode::SUCCESS;
+    }
+    if cli.man {
+        print!("{}", manual::man_page());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(shell) = cli.completions {
+        print!("{}", manual::completions(shell));
         return ExitCode::SUCCESS;
     }
     if let Some(dir) = &cli.snapshot_kernel {

@@ -17,6 +17,9 @@ need timeout coreutils
 need python3 python3
 need bpftool bpftool
 need gcc gcc
+# The shells whose completion scripts tests/docs.rs tries.
+need zsh zsh
+need fish fish
 # The VM: qemu, and a static busybox and cpio for its initramfs.
 need qemu-system-x86_64 qemu-system-x86
 need cpio cpio
@@ -54,3 +57,8 @@ if [ "$(id -u)" -eq 0 ]; then
 else
     echo "tests/run.sh: the start-up gate needs root (pass 5 loads a program); skipped"
 fi
+
+# The installs, from the release build above: cargo install --path . into
+# a scratch directory, and the Debian package (cargo-deb), its contents
+# listed by dpkg-deb -c.
+tools/check_install.sh

@@ -788,6 +788,8 @@ mod operands;
 mod perf;
 #[path = "runtime/privilege.rs"]
 mod privilege;
+#[path = "runtime/progress.rs"]
+mod progress;
 #[path = "runtime/syscalls.rs"]
 mod syscalls;
 #[path = "runtime/timer.rs"]

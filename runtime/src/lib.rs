@@ -12,6 +12,7 @@ pub mod json;
 pub mod metrics;
 pub mod output;
 pub mod overload;
+pub mod progress;
 pub mod report;
 pub mod ringbuf;
 pub mod run;

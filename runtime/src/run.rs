@@ -260,7 +260,10 @@ pub fn run(c: &Artifact, user: &dyn UserCode, sm: &SourceMap, opts: &RunOptions)
     // with a maxactive); closing them detaches.
     let mut own_probes = OwnProbes::default();
     if !failed && !st.exit {
-        match crate::attach::attach(&mut ebpf, c, target, opts, &mut own_probes) {
+        let progress = crate::progress::Progress::start(crate::progress::probe_count(c));
+        let attached = crate::attach::attach(&mut ebpf, c, target, opts, &mut own_probes);
+        drop(progress);
+        match attached {
             Ok(warnings) => {
                 let _ = st.out.flush();
                 for w in &warnings {

@@ -370,8 +370,8 @@ pub fn run(opts: &Options, kernel: &Kernel, sm: &mut SourceMap) -> Outcome {
     }
     if let Some(dump) = opts.dump {
         outcome.output = match dump {
-            Dump::Functions => elab::list::dump_functions(&parsed.library),
-            Dump::ProbeAliases => elab::list::dump_aliases(&parsed.library),
+            Dump::Functions => elab::list::dump_functions(&parsed.library, sm),
+            Dump::ProbeAliases => elab::list::dump_aliases(&parsed.library, sm),
         };
         return outcome;
     }

@@ -5,10 +5,11 @@ use std::collections::BTreeSet;
 
 use super::points::{self, PointContext};
 use super::symbols::{PendingProbe, Session};
-use super::{ElabOptions, Type, glob_match, infer, intrinsics, target};
+use super::{ElabOptions, Type, glob_match, infer, intrinsic_docs, intrinsics, target};
 use crate::diag::Diagnostic;
 use crate::parse::ast::{Block, Probe, Script};
 use crate::parse::printer;
+use crate::source::{SourceMap, Span};
 use crate::tapset::Library;
 
 /// The lines `stp -l PATTERN` (or `-L` with `vars`) prints, sorted.
@@ -93,43 +94,96 @@ fn parse_point(text: &str, probe: &Probe) -> Result<crate::parse::ast::ProbePoin
     Ok(crate::parse::ast::ProbePoint { components, optional: false, sufficient: false, condition: None, span })
 }
 
-/// `--dump-probe-aliases`: every alias of the library, `name = points`.
-pub fn dump_aliases(library: &Library) -> String {
+/// `--dump-probe-aliases`: every alias of the library, `name = points`,
+/// then ` // ` and its description where the comment above it has one.
+pub fn dump_aliases(library: &Library, sm: &SourceMap) -> String {
     let mut lines = BTreeSet::new();
     for f in &library.files {
         let Some(s) = &f.script else { continue };
         for a in &s.aliases {
             let points: Vec<String> = a.points.iter().map(printer::print_point).collect();
+            let about = describe(sm, a.span);
             for n in &a.names {
                 let op = if a.epilogue { "+=" } else { "=" };
-                lines.insert(format!("{} {op} {}", printer::print_point(n), points.join(", ")));
+                let name = printer::print_point(n);
+                let about = about.clone().or_else(|| syscall_description(&name));
+                lines.insert(with_description(format!("{name} {op} {}", points.join(", ")), &about));
             }
         }
     }
     lines.into_iter().map(|l| l + "\n").collect()
 }
 
+/// The aliases of the syscall tapset, made from its table, describe
+/// themselves by name: `syscall.NAME[.return]`, `syscall_any[.return]`,
+/// and their synonyms (`nd_syscall`, `tp_syscall`, ...).
+fn syscall_description(alias: &str) -> Option<String> {
+    let (family, rest) = alias.split_once('.').unwrap_or((alias, ""));
+    let (call, ret) = match rest.strip_suffix(".return") {
+        Some(c) => (c, true),
+        None => (rest, rest == "return"),
+    };
+    let what = if ret { "The return of" } else { "A call of" };
+    match family {
+        "syscall_any" => Some(format!("{what} any system call, with name and syscall_nr.")),
+        "syscall" if !call.is_empty() => Some(format!("{what} the {call} system call, with stap's variables.")),
+        "nd_syscall" | "nd1_syscall" | "nd2_syscall" | "tp_syscall" | "dw_syscall" if !call.is_empty() => {
+            Some(format!("The same as syscall.{rest}."))
+        }
+        _ => None,
+    }
+}
+
+/// The description of the definition at `span`, from its comment, else
+/// its file's.
+fn describe(sm: &SourceMap, span: Span) -> Option<String> {
+    let text = sm.get(span.file).map(|_| sm.text(span.file))?;
+    crate::tapset::doc::description(text, usize::try_from(span.start).ok()?)
+        .or_else(|| crate::tapset::doc::file_description(text))
+}
+
+fn with_description(line: String, about: &Option<String>) -> String {
+    match about {
+        Some(d) => format!("{line} // {d}"),
+        None => line,
+    }
+}
+
 /// `--dump-functions`: the library's functions and the intrinsics, with
-/// their signatures.
-pub fn dump_functions(library: &Library) -> String {
+/// their signatures, then ` // ` and a description: the comment above a
+/// tapset function (or above another form of the same name), an
+/// intrinsic's from [`intrinsics::description`].
+pub fn dump_functions(library: &Library, sm: &SourceMap) -> String {
     let ty = |t: Option<(crate::parse::ast::TypeName, crate::source::Span)>| match t.map(|t| t.0) {
         Some(crate::parse::ast::TypeName::Long) => "long",
         Some(crate::parse::ast::TypeName::String) => "string",
         None => "unknown",
     };
-    let mut lines = BTreeSet::new();
+    let mut forms: Vec<(String, String, Option<String>)> = Vec::new();
     for f in &library.files {
         let Some(s) = &f.script else { continue };
         for func in s.functions.iter().filter(|f| !f.private) {
             let params: Vec<String> = func.params.iter().map(|p| format!("{}:{}", p.name.name, ty(p.ty))).collect();
-            lines.insert(format!("{}:{} ({})", func.name.name, ty(func.ret), params.join(", ")));
+            let line = format!("{}:{} ({})", func.name.name, ty(func.ret), params.join(", "));
+            forms.push((func.name.name.clone(), line, describe(sm, func.span)));
         }
     }
     for name in intrinsics::names() {
         for i in intrinsics::lookup(name).unwrap_or_default() {
             let params: Vec<String> = i.params.iter().map(|(n, t)| format!("{n}:{}", t.name())).collect();
-            lines.insert(format!("{}:{} ({})", i.name, i.ret.name(), params.join(", ")));
+            let line = format!("{}:{} ({})", i.name, i.ret.name(), params.join(", "));
+            forms.push((i.name.to_string(), line, intrinsic_docs::description(i.name).map(str::to_string)));
         }
     }
+    let mut by_name: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for (name, _, about) in &forms {
+        if let Some(d) = about {
+            by_name.entry(name.clone()).or_insert_with(|| d.clone());
+        }
+    }
+    let lines: BTreeSet<String> = forms
+        .into_iter()
+        .map(|(name, line, about)| with_description(line, &about.or_else(|| by_name.get(&name).cloned())))
+        .collect();
     lines.into_iter().map(|l| l + "\n").collect()
 }

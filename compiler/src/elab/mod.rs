@@ -21,6 +21,7 @@ pub mod derive;
 pub mod elide;
 pub mod foreach_writes;
 pub mod infer;
+mod intrinsic_docs;
 pub mod intrinsics;
 pub mod list;
 pub mod optimize;

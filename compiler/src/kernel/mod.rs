@@ -548,8 +548,7 @@ impl Kernel {
         self.lazy
             .events
             .get_or_init(|| {
-                let dir =
-                    self.tracefs().ok_or_else(|| KernelError("tracefs is not mounted and cannot be mounted".into()))?;
+                let dir = self.tracefs().ok_or_else(tracefs::missing)?;
                 tracefs::events(dir)
             })
             .as_ref()
@@ -585,7 +584,7 @@ impl Kernel {
     }
 
     fn read_tracepoint_fields(&self, tp: &Tracepoint) -> Result<Vec<TpField>, KernelError> {
-        let dir = self.tracefs().ok_or_else(|| KernelError("tracefs is not mounted and cannot be mounted".into()))?;
+        let dir = self.tracefs().ok_or_else(tracefs::missing)?;
         let path = dir.join("events").join(&tp.system).join(&tp.name).join("format");
         let text = std::fs::read_to_string(&path).map_err(|e| {
             KernelError(format!(

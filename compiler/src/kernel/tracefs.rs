@@ -15,6 +15,22 @@ pub(super) fn mount(dir: &str) -> bool {
     rc == 0 && Path::new(dir).join("events").is_dir()
 }
 
+/// Why tracefs cannot be used: a place of it this user may not read
+/// (tracefs is root's on most systems), else it is not mounted.
+pub(super) fn missing() -> KernelError {
+    for d in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        if let Err(e) = std::fs::read_dir(d)
+            && e.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return KernelError(format!(
+                "cannot read {d}: {e}; the kernel's tracepoints are listed in tracefs, which needs root (or read \
+                 access to it)"
+            ));
+        }
+    }
+    KernelError("tracefs is not mounted and cannot be mounted".into())
+}
+
 /// Every tracepoint: `available_events` where it exists, else the
 /// `events/SYSTEM/NAME/format` files. Sorted.
 pub(super) fn events(dir: &Path) -> Result<Vec<Tracepoint>, KernelError> {

@@ -11,6 +11,7 @@
 //! syntax errors are reported (as warnings, or errors under `-W`, like
 //! stap).
 
+pub mod doc;
 pub mod scan;
 
 use std::collections::{HashMap, HashSet};
