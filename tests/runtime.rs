@@ -808,3 +808,5 @@ mod syscall_dispatch;
 #[cfg(target_arch = "x86_64")]
 #[path = "runtime/syscall_entry.rs"]
 mod syscall_entry;
+#[path = "runtime/examples_collection.rs"]
+mod examples_collection;
