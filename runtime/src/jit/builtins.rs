@@ -447,7 +447,9 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
             let addr = long(args, 0) as u64;
             let name = crate::symbols::KernelSymbols::live().locate(addr).map(|(n, _)| n);
             // `locate` names a module's symbols `module:name`.
-            Str(name.map_or_else(|| format!("0x{addr:x}"), |n| n.rsplit(':').next().unwrap_or_default().to_string()).into_bytes())
+            Str(name
+                .map_or_else(|| format!("0x{addr:x}"), |n| n.rsplit(':').next().unwrap_or_default().to_string())
+                .into_bytes())
         }
         Symdata => {
             let frame = crate::symbols::KernelSymbols::live().frame(long(args, 0) as u64);
