@@ -25,7 +25,8 @@ const IN_VM: &[&str] = &["tcp-send-sizes", "vfs-reads"];
 const OWN_TEST: &[&str] = &["prometheus-exporter"];
 
 /// The host scripts that take longest (the verifier's time, mostly).
-const SLOW: &[&str] = &["exec-args", "tcp-connections", "tcp-retransmits", "offcpu-stacks", "kmalloc-sizes", "slow-syscalls"];
+const SLOW: &[&str] =
+    &["exec-args", "tcp-connections", "tcp-retransmits", "offcpu-stacks", "kmalloc-sizes", "slow-syscalls"];
 
 /// How many stp runs go at once.
 const AT_ONCE: usize = 8;
@@ -584,7 +585,7 @@ fn examples_with_kernel_functions_run_in_the_vm() {
         .copy(data.path(), "/root/data1000")
         .case_timeout(Duration::from_secs(150));
     let stp = |name: &str, cmd: &str| command_line(&["stp", &format!("examples/{name}.stp"), "-c", cmd]);
-    let reads = vm.case(stp("vfs-reads", "head -c 777 /root/data1000"));
+    let reads = vm.case(stp("vfs-reads", "sh -c 'head -c 777 /root/data1000 > /dev/null'"));
     // A listener that reads everything, and a client that sends 30000
     // bytes from a file.
     let sends = vm.case(format!(
@@ -601,7 +602,17 @@ fn examples_with_kernel_functions_run_in_the_vm() {
         }
     };
     let out = &run.outcomes[reads].stdout;
-    check(reads, "vfs-reads", some_line(out, "head's 777 bytes", |r| r == ["head", "777", "1", "data1000"]));
+    check(
+        reads,
+        "vfs-reads",
+        some_line(out, "head's read of the file", |r| {
+            // busybox head reads a buffer's worth: the whole file.
+            r.first() == Some(&"head")
+                && r.get(3) == Some(&"data1000")
+                && num(r, 1) == Some(1000)
+                && num(r, 2) >= Some(1)
+        }),
+    );
     let out = &run.outcomes[sends].stdout;
     check(
         sends,
