@@ -198,7 +198,7 @@ fn host_cases(f: &Files) -> Vec<Case> {
     let fsync = format!("dd if=/dev/zero of={} bs=4k count=4 conv=fsync", f.on_disk("synced"));
     let (gone, never) = (f.on_disk("gone"), f.on_disk("never-there"));
     let deletes = format!("sh -c 'touch {gone}; rm -f {gone}; rm {never}; true'");
-    let tcp_work = format!("python3 {} 1000000", f.path("tcpwork.py"));
+    let tcp_work = format!("/usr/bin/python3 {} 1000000", f.path("tcpwork.py"));
     // Ahead of the other runs' compiles on a busy machine.
     let busy = "nice -n -10 timeout 3 perl -e '1 while 1'";
     vec![
@@ -363,7 +363,7 @@ fn host_cases(f: &Files) -> Vec<Case> {
                 r.first() == Some(&"TCP_LISTEN") && r.get(2) == Some(&"TCP_SYN_RECV")
             })
         }),
-        case("tcp-retransmits", &["-c", &format!("python3 {}", f.path("synretry.py"))], |out| {
+        case("tcp-retransmits", &["-c", &format!("/usr/bin/python3 {}", f.path("synretry.py"))], |out| {
             let port = workload_port(out)?;
             let remote = format!("127.0.0.1:{port}");
             some_line(out, "the SYN sent again", |r| {
@@ -385,7 +385,7 @@ fn host_cases(f: &Files) -> Vec<Case> {
                 r.get(1) == Some(&"python3") && r.get(2) == Some(&"lo") && num(r, 5) >= Some(1_000_000 / 1024)
             })
         }),
-        case("futex-contention", &["-c", &format!("python3 {}", f.path("gil.py"))], |out| {
+        case("futex-contention", &["-c", &format!("/usr/bin/python3 {}", f.path("gil.py"))], |out| {
             has(out, "FUTEX")?;
             some_line(out, "python's waits", |r| {
                 r.first() == Some(&"python3") && r.get(2).is_some_and(|a| a.starts_with("0x")) && num(r, 3) >= Some(1)
@@ -415,7 +415,7 @@ fn host_cases(f: &Files) -> Vec<Case> {
             some_line(out, "json", |r| r.len() == 2 && num(r, 0) > Some(0) && r.get(1) == Some(&"json"))?;
             some_line(out, "json.decoder", |r| r.get(1) == Some(&"json.decoder"))
         }),
-        case("dns-lookups", &["-c", &format!("python3 {}", f.path("lookup.py"))], |out| {
+        case("dns-lookups", &["-c", &format!("/usr/bin/python3 {}", f.path("lookup.py"))], |out| {
             some_line(out, "the lookup of localhost", |r| {
                 r.first().is_some_and(|p| p.starts_with("python3"))
                     && num(r, 3) == Some(0)
