@@ -808,3 +808,5 @@ mod syscall_dispatch;
 #[cfg(target_arch = "x86_64")]
 #[path = "runtime/syscall_entry.rs"]
 mod syscall_entry;
+#[path = "runtime/example_support.rs"]
+mod example_support;

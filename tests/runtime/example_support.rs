@@ -1,0 +1,58 @@
+//! Tapset pieces that SystemTap's example scripts use and that no family
+//! test covers: the `argv` tapset (the script's arguments as an array)
+//! and the TCP socket readers of `stdlib/tcp_info.stp`, each checked
+//! against what the test itself passed or the kernel's own record said.
+
+use super::{PASS5, as_root, stp_run_clean};
+
+#[test]
+fn argv_holds_the_script_arguments() {
+    if !as_root("argv in a begin probe") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "probe begin { printf(\"%d\\n\", argc); for (i = 1; i <= argc; i++) println(argv[i]); exit() }";
+    let (code, out, err) = stp_run_clean(&["-e", script, "first", "two words", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "3\nfirst\ntwo words\n3\n");
+    let script = "probe begin { printf(\"%d %d [%s]\\n\", argc, 32 in argv, argv[32]); exit() }";
+    let (code, out, err) = stp_run_clean(&["-e", script]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0 1 []\n");
+}
+
+/// A loopback TCP connection: a listener, a client that connects, and
+/// both sides closed.
+const CONNECT: &str = "perl -MIO::Socket::INET -e '\
+    my $l = IO::Socket::INET->new(Listen => 1, LocalAddr => \"127.0.0.1\", LocalPort => 0) or die;\
+    my $c = IO::Socket::INET->new(PeerAddr => \"127.0.0.1\", PeerPort => $l->sockport) or die;\
+    my $a = $l->accept; close $c; close $a; close $l'";
+
+#[test]
+fn tcp_state_and_rto_are_read_from_the_socket() {
+    if !as_root("sock:inet_sock_set_state") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // The tracepoint fires before the socket takes its new state, so
+    // tcp_ts_get_info_state() is the record's oldstate.
+    let script = "probe kernel.trace(\"sock:inet_sock_set_state\") {\n\
+        if ($protocol != 6 || pid() != target()) next\n\
+        printf(\"%d %d %d %d\\n\", $oldstate, $newstate, tcp_ts_get_info_state($skaddr), tcp_get_info_rto($skaddr))\n\
+      }";
+    let (code, out, err) = stp_run_clean(&["-e", script, "-c", CONNECT]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Vec<i64>> =
+        out.lines().map(|l| l.split(' ').map(|w| w.parse().expect("a number")).collect()).collect();
+    assert!(rows.len() >= 4, "transitions of the three sockets: {out}");
+    for r in &rows {
+        assert_eq!(r[2], r[0], "the socket's state is the tracepoint's oldstate: {out}");
+    }
+    // TCP_TIMEOUT_INIT (1 s) until an RTT is measured; the listener
+    // never measures one. A connected socket has at least TCP_RTO_MIN
+    // (200 ms) and, over loopback, less than the initial second.
+    let listener = rows.iter().find(|r| r[0] == 10 && r[1] == 7).unwrap_or_else(|| panic!("LISTEN -> CLOSE: {out}"));
+    assert_eq!(listener[3], 1_000_000, "{out}");
+    let established = rows.iter().find(|r| r[0] == 1).unwrap_or_else(|| panic!("ESTABLISHED -> ...: {out}"));
+    assert!((200_000..1_000_000).contains(&established[3]), "{out}");
+}
