@@ -56,3 +56,30 @@ fn tcp_state_and_rto_are_read_from_the_socket() {
     let established = rows.iter().find(|r| r[0] == 1).unwrap_or_else(|| panic!("ESTABLISHED -> ...: {out}"));
     assert!((200_000..1_000_000).contains(&established[3]), "{out}");
 }
+
+/// The address of a kernel text symbol, from /proc/kallsyms.
+fn kallsyms_address(name: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/kallsyms").expect("/proc/kallsyms");
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 3 && f[2] == name && f[1].eq_ignore_ascii_case("t")).then(|| u64::from_str_radix(f[0], 16).ok())?
+        })
+        .unwrap_or_else(|| panic!("{name} in /proc/kallsyms"))
+}
+
+#[test]
+fn symname_and_symdata_in_a_begin_probe() {
+    if !as_root("reading kallsyms addresses") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let at = kallsyms_address("vfs_read") + 5;
+    let script = format!("probe begin {{ println(symname({at})); println(symdata({at})); println(symname(16)); exit() }}");
+    let (code, out, err) = stp_run_clean(&["-e", &script]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "vfs_read", "{out}");
+    assert!(lines[1].starts_with("vfs_read+0x5/0x") && lines[1].ends_with(" [kernel]"), "{out}");
+    assert_eq!(lines[2], "0x0000000000000010", "{out}");
+}

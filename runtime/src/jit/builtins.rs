@@ -83,6 +83,10 @@ pub enum Which {
     SprintLoadavg,
     LoadavgIndex,
     PrintStack,
+    /// `symname(addr)`, `symdata(addr)`: the kernel text symbol holding
+    /// an address, from /proc/kallsyms (`true`: with offset, size and
+    /// module).
+    Symbol(bool),
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
     /// A fault that warns and returns "".
@@ -158,6 +162,8 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("sprint_loadavg", 0) => SprintLoadavg,
         ("get_loadavg_index", 1) => LoadavgIndex,
         ("print_stack" | "print_syms", 1) => PrintStack,
+        ("symname", 1) => Symbol(false),
+        ("symdata", 1) => Symbol(true),
         ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
             MemoryFault("kernel string copy fault")
         }
@@ -532,6 +538,7 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
             let name = String::from_utf8_lossy(string(args, 0)).into_owned();
             Str(std::env::var_os(name).map(|v| v.into_encoded_bytes()).unwrap_or_default())
         }
+        Symbol(data) => Str(crate::symbols::KernelSymbols::live().describe(long(args, 0) as u64, data).into_bytes()),
         Pid2Execname => Str(comm(&format!("/proc/{}/comm", long(args, 0)))),
         TzGmtoff => Long(-local_zone().0),
         TzName => Str(local_zone().1),
