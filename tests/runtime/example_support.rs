@@ -83,3 +83,50 @@ fn symname_and_symdata_in_a_begin_probe() {
     assert!(lines[1].starts_with("vfs_read+0x5/0x") && lines[1].ends_with(" [kernel]"), "{out}");
     assert_eq!(lines[2], "0x0000000000000010", "{out}");
 }
+
+/// stap's `@variance` of `values` added on one CPU with bit shift
+/// `shift`, as the test computes it on its own: the CPU's running mean
+/// and sum of squared differences (Welford's update, the difference kept
+/// in a C int, divisions truncating), then the statistic's variance about
+/// the mean of the sum, as stap combines the CPUs' records.
+fn one_cpu_variance(values: impl IntoIterator<Item = i64>, shift: u32) -> i64 {
+    let (mut count, mut sum, mut avg, mut m2) = (0i64, 0i64, 0i64, 0i64);
+    for v in values {
+        let vs = v << shift;
+        count += 1;
+        sum += v;
+        if count == 1 {
+            avg = vs;
+            continue;
+        }
+        let delta = i64::from((vs - avg) as i32);
+        avg += delta / count;
+        m2 += delta * (vs - avg);
+    }
+    let mean = (sum << shift) / count;
+    let spread = count * (avg - mean) * (avg - mean);
+    ((spread + m2 / (count - 1) * (count - 1)) / (count - 1)) >> (2 * shift)
+}
+
+#[test]
+fn variance_with_a_bit_shift_in_kernel_and_user_handlers() {
+    if !as_root("syscalls:sys_enter_getppid") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // 1 to 10 added on one CPU: the true variance is 9.17; the shift
+    // keeps the running mean's fraction, without it the CPU's running
+    // mean stays 1 and its variance is far off.
+    let script = "global s, t, n\n\
+      probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+        if (pid() != target()) next\n\
+        n++; s <<< n; t <<< n\n\
+        if (n == 10) printf(\"kernel %d %d\\n\", @variance(s, 3), @variance(t))\n\
+      }\n\
+      probe end { printf(\"user %d %d\\n\", @variance(s, 3), @variance(t)) }";
+    let (code, out, err) = stp_run_clean(&["-e", script, "-c", "taskset -c 0 perl -e 'getppid() for 1..10'"]);
+    assert_eq!(code, 0, "{err}");
+    let (shifted, plain) = (one_cpu_variance(1..=10, 3), one_cpu_variance(1..=10, 0));
+    assert_eq!((shifted, plain), (9, 48), "the test's own arithmetic");
+    assert_eq!(out, format!("kernel {shifted} {plain}\nuser {shifted} {plain}\n"));
+}
