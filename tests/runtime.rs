@@ -799,6 +799,8 @@ mod vm;
 #[path = "runtime/vm_kprobes.rs"]
 mod vm_kprobes;
 
+#[path = "runtime/example_support.rs"]
+mod example_support;
 #[path = "runtime/raw_tracepoints.rs"]
 mod raw_tracepoints;
 #[path = "runtime/stat_bounds.rs"]
@@ -808,5 +810,3 @@ mod syscall_dispatch;
 #[cfg(target_arch = "x86_64")]
 #[path = "runtime/syscall_entry.rs"]
 mod syscall_entry;
-#[path = "runtime/example_support.rs"]
-mod example_support;

@@ -63,7 +63,8 @@ fn kallsyms_address(name: &str) -> u64 {
     text.lines()
         .find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 3 && f[2] == name && f[1].eq_ignore_ascii_case("t")).then(|| u64::from_str_radix(f[0], 16).ok())?
+            (f.len() == 3 && f[2] == name && f[1].eq_ignore_ascii_case("t"))
+                .then(|| u64::from_str_radix(f[0], 16).ok())?
         })
         .unwrap_or_else(|| panic!("{name} in /proc/kallsyms"))
 }
@@ -75,7 +76,8 @@ fn symname_and_symdata_in_a_begin_probe() {
     }
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let at = kallsyms_address("vfs_read") + 5;
-    let script = format!("probe begin {{ println(symname({at})); println(symdata({at})); println(symname(16)); exit() }}");
+    let script =
+        format!("probe begin {{ println(symname({at})); println(symdata({at})); println(symname(16)); exit() }}");
     let (code, out, err) = stp_run_clean(&["-e", &script]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -129,4 +131,56 @@ fn variance_with_a_bit_shift_in_kernel_and_user_handlers() {
     let (shifted, plain) = (one_cpu_variance(1..=10, 3), one_cpu_variance(1..=10, 0));
     assert_eq!((shifted, plain), (9, 48), "the test's own arithmetic");
     assert_eq!(out, format!("kernel {shifted} {plain}\nuser {shifted} {plain}\n"));
+}
+
+/// The protocol keyword /etc/protocols gives number `n` (its second
+/// column's alias).
+fn etc_protocol(n: i64) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/protocols").ok()?;
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 3 && f[1].parse() == Ok(n)).then(|| f[2].to_string())
+    })
+}
+
+#[test]
+fn protocol_names_and_numbers() {
+    if !as_root("a begin probe") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    // Every number to its name and back; a number without a name is
+    // UNDEF and a name without a number -1.
+    let script = "probe begin {\n\
+        for (n = 0; n < 140; n++) {\n\
+          s = sock_prot_num2str(n)\n\
+          printf(\"%d %s %d\\n\", n, s, sock_prot_str2num(s))\n\
+        }\n\
+        printf(\"%d\\n\", sock_prot_str2num(\"NO-SUCH\"))\n\
+        exit()\n\
+      }";
+    let (code, out, err) = stp_run_clean(&["-e", script]);
+    assert_eq!(code, 0, "{err}");
+    let mut named = 0;
+    for line in out.lines().take(140) {
+        let f: Vec<&str> = line.split(' ').collect();
+        let n: i64 = f[0].parse().unwrap();
+        if f[1] == "UNDEF" {
+            assert_eq!(f[2], "-1", "{line}");
+            continue;
+        }
+        named += 1;
+        assert_eq!(f[2], f[0], "the name of {n} gives {n} back: {line}");
+    }
+    assert!(named > 100, "{out}");
+    assert_eq!(out.lines().last(), Some("-1"));
+    // The protocols sockets carry, as /etc/protocols names them.
+    for n in [0, 1, 2, 6, 17, 47, 58, 132, 136] {
+        if let Some(name) = etc_protocol(n) {
+            let line = out.lines().nth(n as usize).unwrap();
+            let ours = line.split(' ').nth(1).unwrap();
+            let ours_ok = ours.eq_ignore_ascii_case(&name) || (n == 0 && ours == "IP");
+            assert!(ours_ok, "protocol {n}: /etc/protocols says {name}, stp {ours}");
+        }
+    }
 }
