@@ -216,7 +216,7 @@ pub enum InstKind {
         op: StatOp,
         /// `@variance(s, shift)`'s bit shift (0 otherwise): every value
         /// the statistic accumulates is scaled by `2^shift` for its
-        /// running mean (see [`crate::layout::STAT_FIELDS`]).
+        /// running mean (see `STAT_FIELDS` in the layout).
         #[serde(default)]
         shift: u32,
     },

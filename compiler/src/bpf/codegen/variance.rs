@@ -25,13 +25,7 @@ impl Gen<'_> {
     /// element; `shift` its bit shift (the records' means are scaled by
     /// `2^shift`, their variances by `4^shift`). Of an empty statistic:
     /// stap's error. Uses r9.
-    pub(super) fn stat_variance(
-        &mut self,
-        name: &str,
-        keyed: bool,
-        shift: u32,
-        span: Span,
-    ) -> Result<(), Diagnostic> {
+    pub(super) fn stat_variance(&mut self, name: &str, keyed: bool, shift: u32, span: Span) -> Result<(), Diagnostic> {
         let shift = shift.min(62) as i32;
         // Work: the count, sum, mean and variance so far, then a CPU's
         // variance, the count and mean before this CPU, and a sum.
