@@ -805,6 +805,8 @@ mod vm;
 #[path = "runtime/vm_kprobes.rs"]
 mod vm_kprobes;
 
+#[path = "runtime/example_support.rs"]
+mod example_support;
 #[path = "runtime/examples_collection.rs"]
 mod examples_collection;
 #[path = "runtime/raw_tracepoints.rs"]

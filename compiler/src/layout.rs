@@ -216,6 +216,9 @@ pub struct MapLayout {
     pub max_entries: u32,
     /// `%`: full, it drops its least recently used entries.
     pub wrap: bool,
+    /// A statistic's `@variance` bit shift (see [`STAT_FIELDS`]).
+    #[serde(default)]
+    pub shift: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -294,6 +297,7 @@ impl Layout {
     /// for the same histogram.
     pub fn new(m: &Module, limits: Limits) -> Result<Layout, Diagnostic> {
         let hists = histograms(m)?;
+        let shifts = variance_shifts(m)?;
         let bounds = key_bounds(m, limits.max_string_len);
         let no_bounds = Vec::new();
         let mut l = Layout {
@@ -325,6 +329,7 @@ impl Layout {
                         value_size,
                         max_entries: entries(g.size, limits),
                         wrap: g.wrap,
+                        shift: 0,
                     }));
                 }
                 GlobalKind::Stats { keys } => {
@@ -342,6 +347,7 @@ impl Layout {
                         value_size: (STAT_FIELDS + hist.buckets()) * 8,
                         max_entries: if keys.is_empty() { 1 } else { entries(g.size, limits) },
                         wrap: g.wrap,
+                        shift: shifts.get(i).copied().flatten().unwrap_or(0),
                     }));
                 }
             }
@@ -498,6 +504,33 @@ fn histograms(m: &Module) -> Result<Vec<Option<HistLayout>>, Diagnostic> {
                 Some(_) => {
                     return Err(Diagnostic::semantic_error(
                         "this statistic is already used with another histogram",
+                        inst.span,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Each statistic's `@variance` bit shift, where an extractor gives one;
+/// every `@variance` of one statistic must give the same, as in stap (a
+/// `@variance` without one leaves it to the others).
+fn variance_shifts(m: &Module) -> Result<Vec<Option<u32>>, Diagnostic> {
+    let mut out: Vec<Option<u32>> = vec![None; m.globals.len()];
+    for f in &m.functions {
+        for inst in f.blocks.iter().flat_map(|b| &b.insts) {
+            let InstKind::StatGet { stat, shift, .. } = &inst.kind else { continue };
+            if *shift == 0 {
+                continue;
+            }
+            let Some(slot) = out.get_mut(stat.0 as usize) else { continue };
+            match slot {
+                None => *slot = Some(*shift),
+                Some(have) if have == shift => {}
+                Some(have) => {
+                    return Err(Diagnostic::semantic_error(
+                        format!("this statistic is already used with another @variance bit shift ({have})"),
                         inst.span,
                     ));
                 }

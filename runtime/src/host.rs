@@ -141,9 +141,10 @@ impl State<'_> {
     /// or `None` when it has no values.
     pub(crate) fn combine(&self, stat: GlobalId, buf: &[u8]) -> Option<Stat> {
         let size = self.layout().map(stat)?.value_size as usize;
+        let shift = self.layout().map(stat)?.shift;
         let stride = size.div_ceil(8) * 8;
         let cpus: Vec<Stat> =
-            buf.chunks(stride).map(|cpu| Stat::from_record(cpu.get(..size).unwrap_or_default(), 0)).collect();
+            buf.chunks(stride).map(|cpu| Stat::from_record(cpu.get(..size).unwrap_or_default(), shift)).collect();
         // stap combines a statistic without keys in one step, an array
         // element CPU by CPU.
         let keyed = self.layout().map(stat).is_some_and(|m| !m.keys.is_empty());
@@ -294,7 +295,7 @@ impl Host for State<'_> {
             buf.fill(0);
         }
         // User-side additions go to CPU 0's record.
-        let mut st = Stat::from_record(buf.get(..size).unwrap_or_default(), 0);
+        let mut st = Stat::from_record(buf.get(..size).unwrap_or_default(), ml.shift);
         st.add(value, hist);
         let mut record = Vec::with_capacity(size);
         for v in [st.count, st.sum, st.min, st.max, st.avg_s, st.m2].iter().chain(&st.buckets) {

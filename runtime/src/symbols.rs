@@ -61,6 +61,20 @@ impl KernelSymbols {
         k.checked_sub(1).and_then(|i| self.syms.get(i)).is_some_and(|s| s.2.as_deref() == Some("bpf"))
     }
 
+    /// What `symname(addr)` (`data` false) and `symdata(addr)` (`data`
+    /// true) return: the name of the text symbol holding `addr`, with
+    /// `+0xOFFSET/0xSIZE [MODULE]` for symdata, else the address as
+    /// `0x` and 16 hexadecimal digits.
+    pub fn describe(&self, addr: u64, data: bool) -> String {
+        let frame = self.frame(addr);
+        let frame = frame.trim();
+        match frame.split_once(" : ") {
+            Some((_, sym)) if data => sym.to_string(),
+            Some((_, sym)) => sym.split('+').next().unwrap_or(sym).to_string(),
+            None => frame.to_string(),
+        }
+    }
+
     /// One frame as stap prints it:
     /// ` 0xffffffff8120d9c0 : vfs_read+0x0/0x190 [kernel]`, or the bare
     /// address where no symbol holds it.
@@ -102,6 +116,17 @@ mod tests {
         ffffffff8120db50 t vfs_readv\n\
         ffffffffc0100000 t ext4_open\t[ext4]\n\
         ffffffffc0100080 t ext4_close\t[ext4]\n";
+
+    #[test]
+    fn symname_and_symdata_describe_an_address() {
+        let k = KernelSymbols::parse(KALLSYMS);
+        assert_eq!(k.describe(0xffffffff8120d9d5, false), "vfs_read");
+        assert_eq!(k.describe(0xffffffff8120d9d5, true), "vfs_read+0x15/0x190 [kernel]");
+        assert_eq!(k.describe(0xffffffffc0100004, false), "ext4_open");
+        assert_eq!(k.describe(0xffffffffc0100004, true), "ext4_open+0x4/0x80 [ext4]");
+        assert_eq!(k.describe(0x1000, false), "0x0000000000001000");
+        assert_eq!(k.describe(0x1000, true), "0x0000000000001000");
+    }
 
     #[test]
     fn frames_name_the_function_its_offset_size_and_module() {

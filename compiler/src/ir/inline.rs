@@ -193,8 +193,8 @@ pub(crate) fn rename_kind(k: &InstKind, v: &dyn Fn(VarId) -> VarId, o: &dyn Fn(&
             value: o(value),
         },
         InstKind::StatAdd { stat, keys, value } => InstKind::StatAdd { stat: *stat, keys: os(keys), value: o(value) },
-        InstKind::StatGet { dst, stat, keys, op } => {
-            InstKind::StatGet { dst: v(*dst), stat: *stat, keys: os(keys), op: *op }
+        InstKind::StatGet { dst, stat, keys, op, shift } => {
+            InstKind::StatGet { dst: v(*dst), stat: *stat, keys: os(keys), op: *op, shift: *shift }
         }
         InstKind::Target { dst, resolved, operands } => {
             InstKind::Target { dst: v(*dst), resolved: resolved.clone(), operands: os(operands) }

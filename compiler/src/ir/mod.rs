@@ -215,6 +215,11 @@ pub enum InstKind {
         stat: GlobalId,
         keys: Vec<Operand>,
         op: StatOp,
+        /// `@variance(s, shift)`'s bit shift (0 otherwise): every value
+        /// the statistic accumulates is scaled by `2^shift` for its
+        /// running mean (see `STAT_FIELDS` in the layout).
+        #[serde(default)]
+        shift: u32,
     },
     /// A target variable read: the walk elaboration resolved, with the
     /// operands it takes: an `@cast`'s address, then one per operation

@@ -234,9 +234,10 @@ fn inst(f: &Function, i: &Inst) -> String {
             let k = if keys.is_empty() { String::new() } else { format!("[{}]", list(f, keys)) };
             format!("@{}{k} <<< {}", stat.0, o(value))
         }
-        InstKind::StatGet { dst, stat, keys, op } => {
+        InstKind::StatGet { dst, stat, keys, op, shift } => {
             let k = if keys.is_empty() { String::new() } else { format!("[{}]", list(f, keys)) };
-            format!("{} = @{}(@{}{k})", v(dst), op.name(), stat.0)
+            let shift = if *shift == 0 { String::new() } else { format!(", {shift}") };
+            format!("{} = @{}(@{}{k}{shift})", v(dst), op.name(), stat.0)
         }
         InstKind::Target { dst, resolved, operands } => {
             let args = if operands.is_empty() { String::new() } else { format!(" ({})", list(f, operands)) };

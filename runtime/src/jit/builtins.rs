@@ -85,11 +85,10 @@ pub enum Which {
     PrintStack,
     /// `sprint_syms(stk)`: what `print_syms` prints, as a string.
     SprintSyms,
-    /// `symname(addr)`, `symdata(addr)`: the kernel symbol holding an
-    /// address, as a name or as `name+0xOFF/0xSIZE [module]`; the address
-    /// in hexadecimal where none holds it.
-    Symname,
-    Symdata,
+    /// `symname(addr)`, `symdata(addr)`: the kernel text symbol holding
+    /// an address, from /proc/kallsyms (`true`: with offset, size and
+    /// module).
+    Symbol(bool),
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
     /// A fault that warns and returns "".
@@ -166,8 +165,8 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("get_loadavg_index", 1) => LoadavgIndex,
         ("print_stack" | "print_syms", 1) => PrintStack,
         ("sprint_syms" | "sprint_stack", 1) => SprintSyms,
-        ("symname", 1) => Symname,
-        ("symdata", 1) => Symdata,
+        ("symname", 1) => Symbol(false),
+        ("symdata", 1) => Symbol(true),
         ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
             MemoryFault("kernel string copy fault")
         }
@@ -443,20 +442,6 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
             let addrs = crate::symbols::hex_addresses(string(args, 0));
             Str(crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs).into_bytes())
         }
-        Symname => {
-            let addr = long(args, 0) as u64;
-            let name = crate::symbols::KernelSymbols::live().locate(addr).map(|(n, _)| n);
-            // `locate` names a module's symbols `module:name`.
-            Str(name
-                .map_or_else(|| format!("0x{addr:x}"), |n| n.rsplit(':').next().unwrap_or_default().to_string())
-                .into_bytes())
-        }
-        Symdata => {
-            let frame = crate::symbols::KernelSymbols::live().frame(long(args, 0) as u64);
-            // ` 0xADDR : name+0x../0x.. [module]\n` without the address.
-            let data = frame.split_once(" : ").map_or(frame.trim(), |(_, d)| d.trim_end());
-            Str(data.as_bytes().to_vec())
-        }
         Log => {
             let mut line = string(args, 0).to_vec();
             line.push(b'\n');
@@ -560,6 +545,7 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
             let name = String::from_utf8_lossy(string(args, 0)).into_owned();
             Str(std::env::var_os(name).map(|v| v.into_encoded_bytes()).unwrap_or_default())
         }
+        Symbol(data) => Str(crate::symbols::KernelSymbols::live().describe(long(args, 0) as u64, data).into_bytes()),
         Pid2Execname => Str(comm(&format!("/proc/{}/comm", long(args, 0)))),
         TzGmtoff => Long(-local_zone().0),
         TzName => Str(local_zone().1),

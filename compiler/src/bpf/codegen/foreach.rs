@@ -456,7 +456,7 @@ impl Gen<'_> {
                     self.emit(Insn::mov64_imm(Reg::R2, ml.key_size as i32));
                     self.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
                     self.emit(Insn::call(HELPER_PROBE_READ_KERNEL));
-                    self.stat_extract(map, op, true, span)?;
+                    self.stat_extract(map, op, true, ml.shift, span)?;
                     self.emit(Insn::load(Size::DW, Reg::R2, Reg::FP, CB_ENTRY));
                     self.emit(Insn::store(Size::DW, Reg::R2, at as i16, Reg::R1));
                 }

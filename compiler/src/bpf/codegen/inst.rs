@@ -153,7 +153,7 @@ impl Gen<'_> {
             }
             InstKind::IterNext { iter, found, keys, value, .. } => self.iter_next(*iter, *found, keys, *value, span)?,
             InstKind::StatAdd { stat, keys, value } => self.stat_add(*stat, keys, value, span)?,
-            InstKind::StatGet { dst, stat, keys, op } => self.stat_get(*dst, *stat, keys, *op, span)?,
+            InstKind::StatGet { dst, stat, keys, op, .. } => self.stat_get(*dst, *stat, keys, *op, span)?,
             InstKind::HistPrint { stat, keys, .. } => self.hist_print(*stat, keys, span)?,
             InstKind::EntrySave { slot, value } => self.entry_save(*slot, value, span)?,
             InstKind::EntryLoad { dst, slot } => self.entry_load(*dst, *slot, span)?,

@@ -39,7 +39,7 @@ impl Gen<'_> {
         let ml = self.map_layout(stat, span)?;
         self.build_key(&ml, keys, span)?;
         let name = map_name(self.m, stat);
-        self.stat_extract(&name, op, !ml.keys.is_empty(), span)?;
+        self.stat_extract(&name, op, !ml.keys.is_empty(), ml.shift, span)?;
         self.store(dst, Reg::R1, span)
     }
 
@@ -112,11 +112,12 @@ impl Gen<'_> {
         name: &str,
         op: crate::parse::ast::StatOp,
         keyed: bool,
+        shift: u32,
         span: Span,
     ) -> Result<(), Diagnostic> {
         use crate::parse::ast::StatOp;
         if op == StatOp::Variance {
-            return self.stat_variance(name, keyed, span);
+            return self.stat_variance(name, keyed, shift, span);
         }
         // LEN_SLOT: count; VALUE_SLOT: sum; r9: min or max.
         self.emit(Insn::store_imm(Size::DW, Reg::FP, LEN_SLOT, 0));
@@ -516,12 +517,17 @@ impl Gen<'_> {
         self.emit(Insn::store(Size::DW, Reg::R0, 24, Reg::R1));
         // The running mean and squared differences serve `@variance`
         // only (their divisions are most of the update): kept where the
-        // script asks for it.
+        // script asks for it. With a `@variance` bit shift, they are of
+        // `vs = v << shift`.
         let variance = variance_used(self.m, stat);
+        let shift = ml.shift.min(63) as i32;
         if variance {
-            // r3 = delta = (v - avg_s) as a 32-bit int, sign-extended.
+            // r3 = delta = (vs - avg_s) as a 32-bit int, sign-extended.
             self.emit(Insn::load(Size::DW, Reg::R4, Reg::R0, 32));
             self.emit(Insn::mov64_reg(Reg::R3, Reg::R1));
+            if shift != 0 {
+                self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R3, shift));
+            }
             self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R3, Reg::R4));
             self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R3, 32));
             self.emit(Insn::alu64_imm(AluOp::Arsh, Reg::R3, 32));
@@ -534,10 +540,13 @@ impl Gen<'_> {
             self.emit(Insn::alu64_reg(AluOp::Div, Reg::R5, Reg::R2));
             self.emit(Insn::jump_imm(Cond::Sge, Reg::R3, 0, 1));
             self.emit(Insn::alu64_imm(AluOp::Neg, Reg::R5, 0));
-            // avg_s += r5; m2 += delta * (v - avg_s).
+            // avg_s += r5; m2 += delta * (vs - avg_s).
             self.emit(Insn::alu64_reg(AluOp::Add, Reg::R4, Reg::R5));
             self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R4));
             self.emit(Insn::mov64_reg(Reg::R5, Reg::R1));
+            if shift != 0 {
+                self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R5, shift));
+            }
             self.emit(Insn::alu64_reg(AluOp::Sub, Reg::R5, Reg::R4));
             self.emit(Insn::alu64_reg(AluOp::Mul, Reg::R5, Reg::R3));
             self.emit(Insn::load(Size::DW, Reg::R4, Reg::R0, 40));
@@ -549,7 +558,13 @@ impl Gen<'_> {
         self.emit(Insn::store(Size::DW, Reg::R0, 16, Reg::R1));
         self.emit(Insn::store(Size::DW, Reg::R0, 24, Reg::R1));
         if variance {
-            self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R1));
+            if shift != 0 {
+                self.emit(Insn::mov64_reg(Reg::R3, Reg::R1));
+                self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R3, shift));
+                self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R3));
+            } else {
+                self.emit(Insn::store(Size::DW, Reg::R0, 32, Reg::R1));
+            }
             self.emit(Insn::store_imm(Size::DW, Reg::R0, 40, 0));
         }
         self.bind(updated);

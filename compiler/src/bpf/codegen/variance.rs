@@ -22,8 +22,11 @@ const M2: i16 = 40;
 impl Gen<'_> {
     /// r1 = `@variance` of the statistic of map `name` under the key in
     /// the key area; `keyed` says whether the statistic is an array's
-    /// element. Of an empty statistic: stap's error. Uses r9.
-    pub(super) fn stat_variance(&mut self, name: &str, keyed: bool, span: Span) -> Result<(), Diagnostic> {
+    /// element; `shift` its bit shift (the records' means are scaled by
+    /// `2^shift`, their variances by `4^shift`). Of an empty statistic:
+    /// stap's error. Uses r9.
+    pub(super) fn stat_variance(&mut self, name: &str, keyed: bool, shift: u32, span: Span) -> Result<(), Diagnostic> {
+        let shift = shift.min(62) as i32;
         // Work: the count, sum, mean and variance so far, then a CPU's
         // variance, the count and mean before this CPU, and a sum.
         let (count, sum, avg, var) = (self.w(0), self.w(1), self.w(2), self.w(3));
@@ -53,6 +56,9 @@ impl Gen<'_> {
                 g.add_field(count, COUNT);
                 g.add_field(sum, SUM);
                 g.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, sum));
+                if shift != 0 {
+                    g.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R1, shift));
+                }
                 g.emit(Insn::load(Size::DW, Reg::R2, Reg::R8, count));
                 g.div64();
                 g.emit(Insn::store(Size::DW, Reg::R8, avg, Reg::R1));
@@ -88,6 +94,9 @@ impl Gen<'_> {
                 Ok(())
             })?;
             self.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, sum));
+            if shift != 0 {
+                self.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R1, shift));
+            }
             self.emit(Insn::load(Size::DW, Reg::R2, Reg::R8, count));
             self.div64();
             self.emit(Insn::store(Size::DW, Reg::R8, avg, Reg::R1));
@@ -113,6 +122,9 @@ impl Gen<'_> {
         self.fail(Ok("empty aggregate"), span)?;
         self.bind(ok);
         self.emit(Insn::load(Size::DW, Reg::R1, Reg::R8, var));
+        if shift != 0 {
+            self.emit(Insn::alu64_imm(AluOp::Arsh, Reg::R1, (2 * shift).min(63)));
+        }
         Ok(())
     }
 

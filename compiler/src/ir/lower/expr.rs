@@ -192,14 +192,21 @@ impl Lower<'_> {
                 (Operand::Var(dst), Ty::Long)
             }
             ExprKind::Stat { op, operand, extra } => {
-                // A bit shift of 0 is the default; others scale the
-                // statistic's accumulation, which is not translated yet.
-                if extra.iter().any(|x| !matches!(x.kind, ExprKind::Number(0))) {
-                    return Err(not_yet("@variance with a nonzero bit shift", span));
+                // `@variance(s, shift)`: a literal from 0 to 62, as in
+                // stap; it scales the statistic's running mean.
+                let mut shift = 0;
+                if let Some(x) = extra.first() {
+                    match x.kind {
+                        ExprKind::Number(n) if (0..=62).contains(&n) => shift = n as u32,
+                        ExprKind::Number(_) => {
+                            return Err(Diagnostic::semantic_error("bit shift out of range [0,62]", x.span));
+                        }
+                        _ => return Err(Diagnostic::semantic_error("expected literal number as bit shift", x.span)),
+                    }
                 }
                 let (stat, keys) = self.stat_place(operand)?;
                 let dst = self.temp(Ty::Long);
-                self.emit(InstKind::StatGet { dst, stat, keys, op: *op }, span);
+                self.emit(InstKind::StatGet { dst, stat, keys, op: *op, shift }, span);
                 (Operand::Var(dst), Ty::Long)
             }
             ExprKind::Target(t) => {

@@ -176,8 +176,17 @@ pub(super) fn value(f: &Function, c: &mut Cursor<'_>, dst: VarId) -> Res<InstKin
         c.expect("(")?;
         let stat = c.global()?;
         let keys = if c.peek("[") { c.keys()? } else { Vec::new() };
+        let shift = if c.peek(",") {
+            c.expect(",")?;
+            match c.operand()? {
+                Operand::Long(n) => u32::try_from(n).map_err(|_| format!("bad bit shift {n}"))?,
+                _ => return Err("a bit shift must be a number".into()),
+            }
+        } else {
+            0
+        };
         c.expect(")")?;
-        return Ok(InstKind::StatGet { dst, stat, keys, op });
+        return Ok(InstKind::StatGet { dst, stat, keys, op, shift });
     }
     if c.peek("@") {
         let map = c.global()?;

@@ -616,7 +616,7 @@ impl<'a, 'b> Gen<'a, 'b> {
                 let m = self.map_id(*stat);
                 self.helper(rt::stat_add as *const (), &[self.ctx, m, k, v], false);
             }
-            InstKind::StatGet { dst, stat, keys, op } => {
+            InstKind::StatGet { dst, stat, keys, op, .. } => {
                 let k = self.full_keys(keys)?;
                 let m = self.map_id(*stat);
                 let op = self.b.ins().iconst(I64, rt::stat_op_code(*op));
