@@ -23,7 +23,7 @@ _stp() {
 
     case "${cmd}" in
         stp)
-            opts="-p -e -E -I -D -v -w -W -u -g -V -o -c -x -T -G -m -k -s -l -L -P -b -t -q -F -i -B -a -R -r -d -S -h --skip-badvars --disable-cache --verify --function-probes --version --compatible --save-temps --suppress-time-limits --runtime --bpf --prologue-searching --all-modules --colour --color --rlimit-as --rlimit-cpu --rlimit-nproc --rlimit-stack --rlimit-fsize --dump-probe-aliases --dump-functions --clif --kernel --snapshot-kernel --snapshot-prune --run --man --completions --interactive --vp --modinfo --ldd --suppress-handler-errors --check-version --clean-cache --poison-cache --privilege --unprivileged --use-server --use-server-on-error --list-servers --trust-servers --sign-module --dump-probe-types --remote --remote-prefix --tmpdir --download-debuginfo --sysroot --sysenv --dyninst --save-uprobes --target-namespaces --monitor --example --no-global-var-display --benchmark-sdt --benchmark-sdt-loops --benchmark-sdt-threads --help"
+            opts="-p -e -E -I -D -v -w -W -u -g -V -o -c -x -T -G -m -k -s -l -L -P -b -t -q -F -i -B -a -R -r -d -S -h --skip-badvars --disable-cache --verify --format --function-probes --version --compatible --save-temps --suppress-time-limits --metrics --runtime --bpf --prologue-searching --all-modules --colour --color --rlimit-as --rlimit-cpu --rlimit-nproc --rlimit-stack --rlimit-fsize --dump-probe-aliases --dump-functions --clif --kernel --snapshot-kernel --snapshot-prune --run --man --completions --interactive --vp --modinfo --ldd --suppress-handler-errors --check-version --clean-cache --poison-cache --privilege --unprivileged --use-server --use-server-on-error --list-servers --trust-servers --sign-module --dump-probe-types --remote --remote-prefix --tmpdir --download-debuginfo --sysroot --sysenv --dyninst --save-uprobes --target-namespaces --monitor --example --no-global-var-display --benchmark-sdt --benchmark-sdt-loops --benchmark-sdt-threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -47,6 +47,10 @@ _stp() {
                     ;;
                 -D)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --function-probes)
@@ -78,6 +82,10 @@ _stp() {
                     return 0
                     ;;
                 -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

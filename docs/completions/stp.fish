@@ -14,6 +14,8 @@ complete -c stp -s e -d 'Run the given script' -r
 complete -c stp -s E -d 'Run SCRIPT in addition to the main script' -r
 complete -c stp -s I -d 'Look in DIR for additional tapset scripts (*.stp) and macros (*.stpm)' -r -F
 complete -c stp -s D -d 'Define a limit or setting such as MAXSTRINGLEN=256' -r
+complete -c stp -l format -d 'How a run writes what it prints: stap\'s text, or NDJSON (one JSON object per line; see docs/json-output.md)' -r -f -a "text\t'stap\'s text'
+json\t'NDJSON: one JSON object per line for each output, histogram, global shown at exit, warning, error and lost-record count, then the exit status'"
 complete -c stp -l function-probes -d 'How kernel.function probes attach: fentry/fexit where the kernel allows them, else kprobes (auto), or always one of the two; kprobe also keeps BTF tracepoints (tp_btf) to their raw tracepoints' -r -f -a "auto\t''
 fentry\t''
 kprobe\t''"
@@ -24,6 +26,7 @@ complete -c stp -s x -d 'Set target() to PID' -r
 complete -c stp -s T -d 'Terminate the script after TIME seconds' -r
 complete -c stp -s G -d 'Set global variable VAR to VALUE' -r
 complete -c stp -s m -d 'Name the compiled object MODULE' -r
+complete -c stp -l metrics -d 'Serve the script\'s metrics to Prometheus at http://ADDR:PORT/metrics while it runs: what its `prometheus` probes print at each scrape, else its numeric globals and statistics' -r
 complete -c stp -s s -d 'Use NUM megabyte buffers for output (by default 2, and 64 KiB when the kernel\'s handlers print nothing)' -r
 complete -c stp -s l -d 'List matching probes' -x -a '(__stp_probes)'
 complete -c stp -s L -d 'List matching probes and their context variables' -x -a '(__stp_probes)'
@@ -101,4 +104,4 @@ complete -c stp -l save-uprobes
 complete -c stp -l example
 complete -c stp -l no-global-var-display
 complete -c stp -l benchmark-sdt
-complete -c stp -s h -l help -d 'Print help'
+complete -c stp -s h -l help -d 'Print help (see more with \'--help\')'
