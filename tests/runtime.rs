@@ -778,6 +778,8 @@ mod kernel_strings;
 mod library;
 #[path = "runtime/library_more.rs"]
 mod library_more;
+#[path = "runtime/library_fp.rs"]
+mod library_fp;
 #[path = "runtime/operands.rs"]
 mod operands;
 #[path = "runtime/perf.rs"]
