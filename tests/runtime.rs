@@ -780,6 +780,8 @@ mod library;
 mod library_more;
 #[path = "runtime/library_fp.rs"]
 mod library_fp;
+#[path = "runtime/library_names.rs"]
+mod library_names;
 #[path = "runtime/operands.rs"]
 mod operands;
 #[path = "runtime/perf.rs"]

@@ -43,6 +43,8 @@ pub const HELPER_UID_GID: i32 = 15;
 pub const HELPER_COMM: i32 = 16;
 pub const HELPER_CURRENT_TASK: i32 = 35;
 pub const HELPER_PROBE_READ_USER: i32 = 112;
+/// `bpf_probe_write_user(dst, src, len)`.
+pub const HELPER_PROBE_WRITE_USER: i32 = 36;
 pub const HELPER_PROBE_READ_KERNEL: i32 = 113;
 pub const HELPER_PROBE_READ_USER_STR: i32 = 114;
 pub const HELPER_PROBE_READ_KERNEL_STR: i32 = 115;

@@ -180,6 +180,13 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
             MemoryFault("user long copy fault")
         }
         ("user_buffer_quoted", 3) => MemoryFault("user read fault"),
+        // No user memory of a probed process here: a write faults too.
+        ("set_user_long", 2) => MemoryFault("user long copy fault"),
+        ("set_user_int", 2) => MemoryFault("user int copy fault"),
+        ("set_user_short", 2) => MemoryFault("user short copy fault"),
+        ("set_user_char", 2) => MemoryFault("user char copy fault"),
+        ("set_user_pointer", 2) => MemoryFault("user pointer copy fault"),
+        ("set_user_string", 2) | ("set_user_string_n", 3) => MemoryFault("user string copy fault"),
         ("kernel_string" | "kernel_string2" | "user_string" | "user_string2", 2) | ("user_string_n", 3) => MemoryErrMsg,
         _ => return None,
     })

@@ -1,0 +1,87 @@
+//! Name tables and constants of the library: `sock_prot_num2str()` and
+//! `sock_prot_str2num()` (stdlib/sock_prot.stp) against libc's
+//! `getprotobynumber` (the system's /etc/protocols), `remote_id()` and
+//! `remote_uri()` outside a `--remote` swarm, and `task_ns_uid()` and
+//! `task_ns_pid()` of the traced process against its own ids.
+
+use std::ffi::CStr;
+use std::process::Command;
+
+use super::{PASS5, as_root, assert_nothing_left, bpf_objects, getppid_command};
+
+/// The upper-case name of IP protocol `n` in /etc/protocols, if listed.
+fn protocol_name(n: i32) -> Option<String> {
+    // SAFETY: getprotobynumber returns null or a valid entry, read at
+    // once in this single-threaded use.
+    unsafe {
+        let p = libc::getprotobynumber(n);
+        if p.is_null() {
+            return None;
+        }
+        Some(CStr::from_ptr((*p).p_name).to_string_lossy().to_uppercase())
+    }
+}
+
+#[test]
+fn protocol_names_are_the_systems() {
+    if !as_root("sock_prot_num2str") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    if !std::path::Path::new("/etc/protocols").exists() {
+        println!("skipped: no /etc/protocols");
+        return;
+    }
+    let nums = [0, 1, 2, 6, 17, 41, 47, 50, 58, 132, 136];
+    let known: Vec<(i32, String)> = nums.iter().filter_map(|&n| Some((n, protocol_name(n)?))).collect();
+    assert!(known.len() >= 5, "/etc/protocols names the common protocols");
+    let body: String = known
+        .iter()
+        .map(|(n, name)| format!("println(sock_prot_num2str({n}), \" \", sock_prot_str2num(\"{name}\"))\n"))
+        .collect();
+    let script = format!(
+        "probe begin {{ {body} println(sock_prot_num2str(99999), \" \", sock_prot_str2num(\"NOPE\"))\n\
+         println(remote_id(), \" [\", remote_uri(), \"]\") exit() }}"
+    );
+    let before = bpf_objects();
+    let out = Command::new(env!("CARGO_BIN_EXE_stp")).args(["-e", &script]).output().expect("stp runs");
+    assert_nothing_left(&before, "sock_prot");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want: String = known.iter().map(|(n, name)| format!("{name} {n}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{want}UNDEF -1\n-1 []\n"));
+}
+
+#[test]
+fn namespace_ids_from_the_first_namespaces_are_the_plain_ones() {
+    if !as_root("task_ns_*") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "global once\n\
+        probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n\
+          if (pid() != target() || once++) next\n\
+          t = task_current()\n\
+          printf(\"%d %d %d %d\\n\", task_ns_pid(t), task_ns_tid(t), task_ns_uid(t), task_ns_egid(t))\n\
+        }";
+    let before = bpf_objects();
+    let child = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(["-g", "-c", &getppid_command(1, 0), "-e", script])
+        .output()
+        .expect("stp runs");
+    assert_nothing_left(&before, "task_ns");
+    let err = String::from_utf8_lossy(&child.stderr);
+    if err.contains("outside the first pid and user namespaces") {
+        println!("skipped: stp runs outside the first namespaces");
+        return;
+    }
+    assert!(child.status.success(), "{err}");
+    let out = String::from_utf8_lossy(&child.stdout);
+    let f: Vec<i64> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
+    assert_eq!(f.len(), 4, "{out}");
+    // The perl child's pid is its tid; it runs as this test's user.
+    assert_eq!(f[0], f[1], "{out}");
+    assert!(f[0] > 0);
+    // SAFETY: getuid and getegid have no preconditions.
+    let (uid, egid) = unsafe { (libc::getuid(), libc::getegid()) };
+    assert_eq!((f[2], f[3]), (i64::from(uid), i64::from(egid)), "{out}");
+}
