@@ -782,6 +782,8 @@ mod library_more;
 mod library_fp;
 #[path = "runtime/library_names.rs"]
 mod library_names;
+#[path = "runtime/library_symbols.rs"]
+mod library_symbols;
 #[path = "runtime/operands.rs"]
 mod operands;
 #[path = "runtime/perf.rs"]

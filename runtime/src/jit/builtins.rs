@@ -83,6 +83,14 @@ pub enum Which {
     SprintLoadavg,
     LoadavgIndex,
     PrintStack,
+    /// `symname(addr)`, `symdata(addr)`, `modname(addr)`: the kernel's
+    /// symbol holding the address, from kallsyms.
+    Symname,
+    Symdata,
+    Modname,
+    /// `sprint_stack(stk)`, `sprint_syms(stk)`: what `print_stack(stk)`
+    /// prints, as whole lines that fit a string.
+    SprintSyms,
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
     /// A fault that warns and returns "".
@@ -158,6 +166,10 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("sprint_loadavg", 0) => SprintLoadavg,
         ("get_loadavg_index", 1) => LoadavgIndex,
         ("print_stack" | "print_syms", 1) => PrintStack,
+        ("symname", 1) => Symname,
+        ("symdata", 1) => Symdata,
+        ("modname", 1) => Modname,
+        ("sprint_stack" | "sprint_syms", 1) => SprintSyms,
         ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
             MemoryFault("kernel string copy fault")
         }
@@ -435,6 +447,30 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
             let text = crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs);
             c.host.output(text.as_bytes());
             Long(0)
+        }
+        Symname | Symdata | Modname => {
+            let syms = crate::symbols::KernelSymbols::live();
+            let addr = long(args, 0) as u64;
+            let found = syms.symbol(addr);
+            match (which, found) {
+                (Symname, Some((name, ..))) => Str(name.as_bytes().to_vec()),
+                (Symdata, _) => Str(syms.data(addr).into_bytes()),
+                (Modname, Some((.., module))) => Str(module.as_bytes().to_vec()),
+                (Modname, None) => return Err(format!("No module found for address 0x{addr:x}")),
+                _ => Str(format!("0x{addr:x}").into_bytes()),
+            }
+        }
+        SprintSyms => {
+            let syms = crate::symbols::KernelSymbols::live();
+            let mut text = Vec::new();
+            for addr in crate::symbols::hex_addresses(string(args, 0)) {
+                let line = format!(" 0x{addr:x} : {}\n", syms.data(addr));
+                if text.len() + line.len() > max_len.saturating_sub(1) {
+                    break;
+                }
+                text.extend_from_slice(line.as_bytes());
+            }
+            Str(text)
         }
         Log => {
             let mut line = string(args, 0).to_vec();

@@ -1,11 +1,12 @@
 //! Stacks: `print_backtrace()` (the kernel stack's addresses in a record
 //! the runtime prints with the kernel's symbols), `print_stack()` and
-//! `print_syms()` of a stack string, and `backtrace()` (the addresses as
-//! hex text).
+//! `print_syms()` of a stack string, `backtrace()` (the addresses as
+//! hex text), and `symname()` and `symdata()` of an address, written by
+//! the kernel's own `%ps`/`%pS` formats (`bpf_snprintf`).
 
 use super::{Call, Row};
-use crate::bpf::abi::{HELPER_GET_STACK, HELPER_RINGBUF_SUBMIT};
-use crate::bpf::codegen::Gen;
+use crate::bpf::abi::{HELPER_GET_STACK, HELPER_RINGBUF_SUBMIT, HELPER_SNPRINTF};
+use crate::bpf::codegen::{Gen, VALUE_SLOT};
 use crate::bpf::insn::{AluOp, Cond, Insn, Reg, Size};
 use crate::bpf::records::{self, RecordKind};
 use crate::diag::Diagnostic;
@@ -15,7 +16,55 @@ pub(super) const ROWS: &[Row] = &[
     Row { names: &["print_backtrace"], result: false, args: (0, 0), lower: print_backtrace },
     Row { names: &["print_stack", "print_syms"], result: false, args: (1, 1), lower: print_stack },
     Row { names: &["backtrace"], result: true, args: (0, 0), lower: hex_backtrace },
+    Row { names: &["symname", "symdata"], result: true, args: (1, 1), lower: symbol },
 ];
+
+/// `symname(addr)`: the kernel's `%ps` of the address (the function's
+/// name, else the address in hex); `symdata(addr)`: its `%pS`
+/// (`vfs_read+0x5/0x3d0`, a module's with ` [ext4]`), with stap's
+/// ` [kernel]` after a symbol of the kernel's own.
+fn symbol(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
+    let data = c.name == "symdata";
+    let off = g.str_off(c.dst()?)?;
+    let fmt: &[u8] = if data { b"%pS\0" } else { b"%ps\0" };
+    let at = g.rodata_base + g.rodata.len() as u32;
+    g.rodata.extend_from_slice(fmt);
+    g.load(Reg::R1, c.arg(0)?, c.span)?;
+    g.emit(Insn::store(Size::DW, Reg::FP, VALUE_SLOT, Reg::R1));
+    g.scratch_addr(Reg::R1, off);
+    g.emit(Insn::mov64_imm(Reg::R2, g.frame.s as i32));
+    g.rodata_load(Reg::R3, at);
+    g.emit(Insn::mov64_reg(Reg::R4, Reg::FP));
+    g.emit(Insn::alu64_imm(AluOp::Add, Reg::R4, i32::from(VALUE_SLOT)));
+    g.emit(Insn::mov64_imm(Reg::R5, 8));
+    g.emit(Insn::call(HELPER_SNPRINTF));
+    let done = g.label();
+    // An error leaves an empty string.
+    let ok = g.label();
+    g.jump_imm_to(Cond::Sgt, Reg::R0, 0, ok);
+    g.emit(Insn::store_imm(Size::B, Reg::R8, off as i16, 0));
+    g.jump_to(done);
+    g.bind(ok);
+    if data {
+        // r0: the text's length with its NUL. No module named at its end
+        // (and room for one): the kernel's.
+        const KERNEL: &[u8] = b" [kernel]\0";
+        g.jump_imm_to(Cond::Slt, Reg::R0, 2, done);
+        g.jump_imm_to(Cond::Sgt, Reg::R0, g.frame.s as i32 - KERNEL.len() as i32, done);
+        // An address without a symbol prints as `0x...`.
+        g.emit(Insn::load(Size::H, Reg::R2, Reg::R8, off as i16));
+        g.jump_imm_to(Cond::Eq, Reg::R2, i32::from(u16::from_le_bytes(*b"0x")), done);
+        g.scratch_addr(Reg::R1, off);
+        g.emit(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R0));
+        g.emit(Insn::load(Size::B, Reg::R2, Reg::R1, -2));
+        g.jump_imm_to(Cond::Eq, Reg::R2, i32::from(b']'), done);
+        for (i, &b) in KERNEL.iter().enumerate() {
+            g.emit(Insn::store_imm(Size::B, Reg::R1, i as i16 - 1, i32::from(b)));
+        }
+    }
+    g.bind(done);
+    Ok(())
+}
 
 fn print_backtrace(g: &mut Gen<'_>, _: &Call<'_>) -> Result<(), Diagnostic> {
     // The stack's addresses in a record, which the runtime prints with
