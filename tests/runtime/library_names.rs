@@ -2,7 +2,9 @@
 //! `sock_prot_str2num()` (stdlib/sock_prot.stp) against libc's
 //! `getprotobynumber` (the system's /etc/protocols), `remote_id()` and
 //! `remote_uri()` outside a `--remote` swarm, and `task_ns_uid()` and
-//! `task_ns_pid()` of the traced process against its own ids.
+//! `task_ns_pid()` of the traced process against its own ids, and
+//! `stringat()`, `kernel_string_quoted()`, `user_string_warn()` and
+//! `probe_type()` in both placements.
 
 use std::ffi::CStr;
 use std::process::Command;
@@ -105,4 +107,39 @@ fn namespace_ids_from_the_first_namespaces_are_the_plain_ones() {
     // SAFETY: getuid and getegid have no preconditions.
     let (uid, egid) = unsafe { (libc::getuid(), libc::getegid()) };
     assert_eq!((f[2], f[3]), (i64::from(uid), i64::from(egid)), "{out}");
+}
+
+#[test]
+fn small_functions_agree_in_both_placements() {
+    if !as_root("stringat() in the kernel") {
+        return;
+    }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
+    let body = "println(stringat(\"abc\", 2), \" \", stringat(execname(), 0), \" \", kernel_string_quoted(0), \" \", \
+                user_string_warn(1, \"w\"), \" \", probe_type())\n\
+                try { println(stringat(\"abc\", 3)) } catch (e) { println(e) }";
+    let script = format!(
+        "global once\n\
+         probe begin {{ {body} }}\n\
+         probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n\
+           if (pid() != target() || once++) next\n\
+           {body}\n\
+         }}\n"
+    );
+    let before = bpf_objects();
+    let out = Command::new(env!("CARGO_BIN_EXE_stp"))
+        .args(["-c", &getppid_command(1, 0), "-e", &script])
+        .output()
+        .expect("stp runs");
+    assert_nothing_left(&before, "stringat");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // The first byte of the names: stp's own in `begin`, perl's there.
+    let (stp, perl) = (i64::from(b's'), i64::from(b'p'));
+    let c = i64::from(b'c');
+    let want = format!(
+        "{c} {stp} 0x0 w begin_end\nPosition out of range\n{c} {perl} 0x0 w kernel_tracepoint\nPosition out of range\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    assert_eq!(err.matches("user string copy fault -14 at 0x1 [man error::fault]").count(), 2, "{err}");
 }

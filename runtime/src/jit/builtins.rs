@@ -38,6 +38,7 @@ pub enum Which {
     StpPid,
     IsReturn,
     Pp,
+    ProbeType,
     /// `ppfunc()`, `probefunc()`, `probemod()`: no function here.
     NoFunction,
     /// `addr()`, `uaddr()`, `user_mode()`, `registers_valid()`: no
@@ -93,8 +94,6 @@ pub enum Which {
     SprintSyms,
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
-    /// A fault that warns and returns "".
-    MemoryWarn(&'static str),
     /// `kernel_string(addr, err_msg)`: the message.
     MemoryErrMsg,
 }
@@ -120,6 +119,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("stp_pid", 0) => StpPid,
         ("is_return", 0) => IsReturn,
         ("pp", 0) => Pp,
+        ("probe_type", 0) => ProbeType,
         ("ppfunc" | "probefunc" | "probemod", 0) => NoFunction,
         ("addr" | "uaddr" | "user_mode" | "registers_valid", 0) => NoRegisters,
         ("log", 1) => Log,
@@ -170,7 +170,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("symdata", 1) => Symdata,
         ("modname", 1) => Modname,
         ("sprint_stack" | "sprint_syms", 1) => SprintSyms,
-        ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
+        ("kernel_string", 1) | ("kernel_string_n", 2) => {
             MemoryFault("kernel string copy fault")
         }
         ("kernel_long", 1) => MemoryFault("kernel long copy fault"),
@@ -180,7 +180,6 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("kernel_pointer", 1) => MemoryFault("kernel pointer copy fault"),
         ("kernel_buffer_quoted", 2 | 3) => MemoryFault("kernel read fault"),
         // A warning and "" (stap 2.3 on), not an error.
-        ("user_string_warn", 1) => MemoryWarn("user string copy fault -14"),
         ("user_string", 1) | ("user_string_n", 2) => MemoryFault("user string copy fault"),
         // As the kernel side words it, by the size read.
         ("user_char_error" | "user_int8_error" | "user_uint8_error", 1) => MemoryFault("user char copy fault"),
@@ -440,6 +439,7 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         StpPid => Long(i64::from(std::process::id())),
         IsReturn => Long(0),
         Pp => Str(c.point.as_bytes().to_vec()),
+        ProbeType => Str(stp_compiler::ir::probe_type::probe_type(c.point).as_bytes().to_vec()),
         NoFunction => Str(Vec::new()),
         NoRegisters => Long(0),
         PrintStack => {
@@ -593,10 +593,6 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         }
         MemoryFault(what) => {
             return Err(format!("{what} at 0x{:x} [man error::fault]", long(args, 0)));
-        }
-        MemoryWarn(what) => {
-            c.host.warn(&format!("{what} at 0x{:x} [man error::fault]", long(args, 0)));
-            Str(Vec::new())
         }
         MemoryErrMsg => Str(string(args, args.len().saturating_sub(1)).to_vec()),
     })
