@@ -784,6 +784,8 @@ mod library_fp;
 mod library_names;
 #[path = "runtime/library_symbols.rs"]
 mod library_symbols;
+#[path = "runtime/library_tasks.rs"]
+mod library_tasks;
 #[path = "runtime/operands.rs"]
 mod operands;
 #[path = "runtime/perf.rs"]
@@ -802,6 +804,8 @@ mod usdt;
 mod verify;
 #[path = "runtime/vm.rs"]
 mod vm;
+#[path = "runtime/vm_library.rs"]
+mod vm_library;
 #[path = "runtime/vm_kprobes.rs"]
 mod vm_kprobes;
 

@@ -92,8 +92,7 @@ task_pid:long(task:long) #task_ns_pid:long(task:long) task_tid:long(task:long) #
 task_gid:long(task:long) task_egid:long(task:long) task_uid:long(task:long) task_euid:long(task:long)
 #task_ns_gid:long(task:long) #task_ns_egid:long(task:long) #task_ns_uid:long(task:long) #task_ns_euid:long(task:long)
 task_prio:long(task:long) task_nice:long(task:long) task_cpu:long(task:long) pid2task:long(pid:long)
-pid2execname:string(pid:long) task_open_file_handles:long(task:long) task_max_file_handles:long(task:long)
-current_exe_file:long() task_exe_file:long(task:long)
+pid2execname:string(pid:long)
 env_var:string(name:string)
 sprint_ustack:string(stk:string) umodname:string(addr:long)
 ";
@@ -133,6 +132,19 @@ const REFUSED: &[(&[&str], &str)] = &[
     (&["mdelay", "udelay"], "eBPF programs cannot wait or sleep in a probe handler"),
     (&["panic"], "eBPF programs cannot panic the kernel"),
     (&["dump_stack"], "eBPF programs cannot write the kernel's log (print_backtrace() prints the stack)"),
+    (
+        &[
+            "json_set_prefix",
+            "json_add_numeric_metric",
+            "json_add_string_metric",
+            "json_add_array",
+            "json_add_array_numeric_metric",
+            "json_add_array_string_metric",
+        ],
+        "the JSON tapset serves its metrics as procfs files (/proc/systemtap/MODULE/*.json), which stp does not \
+         offer",
+    ),
+    (&["module_size"], "stp loads eBPF programs, not a kernel module with sections to measure"),
 ];
 
 /// Why stp cannot offer `name`, if it is one of those it refuses.
@@ -210,7 +222,6 @@ pub fn is_pure(name: &str, arity: usize) -> bool {
 pub fn points_to(name: &str, arity: usize) -> Option<&'static str> {
     match (name, arity) {
         ("task_current", 0) | ("task_parent", 1) => Some("struct task_struct"),
-        ("task_exe_file", 1) => Some("struct file"),
         _ => None,
     }
 }
