@@ -776,10 +776,10 @@ mod kernel_regex;
 mod kernel_strings;
 #[path = "runtime/library.rs"]
 mod library;
-#[path = "runtime/library_more.rs"]
-mod library_more;
 #[path = "runtime/library_fp.rs"]
 mod library_fp;
+#[path = "runtime/library_more.rs"]
+mod library_more;
 #[path = "runtime/library_names.rs"]
 mod library_names;
 #[path = "runtime/library_symbols.rs"]
@@ -804,10 +804,10 @@ mod usdt;
 mod verify;
 #[path = "runtime/vm.rs"]
 mod vm;
-#[path = "runtime/vm_library.rs"]
-mod vm_library;
 #[path = "runtime/vm_kprobes.rs"]
 mod vm_kprobes;
+#[path = "runtime/vm_library.rs"]
+mod vm_library;
 
 #[path = "runtime/raw_tracepoints.rs"]
 mod raw_tracepoints;

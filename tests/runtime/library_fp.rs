@@ -86,10 +86,21 @@ fn floating_point_matches_the_hosts_in_user_handlers() {
             "probe begin {{ printf(\"%d %d %d %d %d %d\\n\", fp_add({a},{b}), fp_sub({a},{b}), fp_mul({a},{b}), \
              fp_lt({a},{b}), fp_le({a},{b}), fp_eq({a},{b})) }}\n"
         );
-        want.push(vec![x + y, x - y, x * y, f64::from(u8::from(x < y)), f64::from(u8::from(x <= y)), f64::from(u8::from(x == y))]);
+        want.push(vec![
+            x + y,
+            x - y,
+            x * y,
+            f64::from(u8::from(x < y)),
+            f64::from(u8::from(x <= y)),
+            f64::from(u8::from(x == y)),
+        ]);
         if x.is_finite() {
             let ax = bits(x.abs());
-            probes += &format!("probe begin {{ printf(\"%d %d %d\\n\", fp_sqrt({ax}), fp_rem({a},{}), long_to_fp({})) }}\n", bits(3.5), x as i64);
+            probes += &format!(
+                "probe begin {{ printf(\"%d %d %d\\n\", fp_sqrt({ax}), fp_rem({a},{}), long_to_fp({})) }}\n",
+                bits(3.5),
+                x as i64
+            );
             want.push(vec![x.abs().sqrt(), remainder(x, 3.5), (x as i64) as f64]);
         }
     }
@@ -120,13 +131,8 @@ fn conversions_round_as_stap_does() {
     let mut probes = String::new();
     let mut want = String::new();
     for x in xs {
-        let r: [i64; 5] = [
-            x.round_ties_even() as i64,
-            x.trunc() as i64,
-            x.floor() as i64,
-            x.ceil() as i64,
-            x.round() as i64,
-        ];
+        let r: [i64; 5] =
+            [x.round_ties_even() as i64, x.trunc() as i64, x.floor() as i64, x.ceil() as i64, x.round() as i64];
         let calls: Vec<String> = (0..5).map(|m| format!("fp_to_long({}, {m}, 0)", bits(x))).collect();
         probes += &format!("probe begin {{ println({}) }}\n", calls.join(", \" \", "));
         want += &format!("{}\n", r.map(|n| n.to_string()).join(" "));

@@ -57,7 +57,8 @@ fn protocol_names_are_the_systems() {
     }
     assert_eq!(names.last(), Some(&"UNDEF"));
     // The inverse, of the names stap gave.
-    let body: String = names.iter().take(known.len()).map(|name| format!("println(sock_prot_str2num(\"{name}\"))\n")).collect();
+    let body: String =
+        names.iter().take(known.len()).map(|name| format!("println(sock_prot_str2num(\"{name}\"))\n")).collect();
     let script = format!(
         "probe begin {{ {body} println(sock_prot_str2num(\"NOPE\"))\n println(remote_id(), \" [\", remote_uri(), \"]\") exit() }}"
     );

@@ -36,9 +36,7 @@ fn symbols_are_the_kernels_in_both_placements() {
     let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let (start, size) = kernel_symbol("vfs_read").expect("vfs_read in /proc/kallsyms");
     let a = start + 5;
-    let body = format!(
-        "a = {a}\n println(symname(a), \"|\", symdata(a), \"|\", symname(1), \"|\", symdata(1))"
-    );
+    let body = format!("a = {a}\n println(symname(a), \"|\", symdata(a), \"|\", symname(1), \"|\", symdata(1))");
     let script = format!(
         "global once\n\
          probe begin {{ {body}\n println(modname(a)) print(sprint_stack(sprintf(\"0x%x 0x%x\", a, a + 1))) }}\n\
@@ -58,9 +56,6 @@ fn symbols_are_the_kernels_in_both_placements() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let data = format!("vfs_read+0x5/0x{size:x} [kernel]");
     let line = format!("vfs_read|{data}|0x1|0x1\n");
-    let want = format!(
-        "{line}kernel\n 0x{a:x} : {data}\n 0x{:x} : vfs_read+0x6/0x{size:x} [kernel]\n{line}",
-        a + 1
-    );
+    let want = format!("{line}kernel\n 0x{a:x} : {data}\n 0x{:x} : vfs_read+0x6/0x{size:x} [kernel]\n{line}", a + 1);
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
 }

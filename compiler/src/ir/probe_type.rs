@@ -6,7 +6,13 @@
 /// The handler kind of `point`.
 pub fn probe_type(point: &str) -> &'static str {
     let ret = point.ends_with(".return");
-    if point == "begin" || point == "end" || point == "error" || point.starts_with("begin(") || point.starts_with("end(") || point.starts_with("error(") {
+    if point == "begin"
+        || point == "end"
+        || point == "error"
+        || point.starts_with("begin(")
+        || point.starts_with("end(")
+        || point.starts_with("error(")
+    {
         "begin_end"
     } else if point.starts_with("kernel.trace") {
         "kernel_tracepoint"

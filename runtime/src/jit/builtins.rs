@@ -170,9 +170,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("symdata", 1) => Symdata,
         ("modname", 1) => Modname,
         ("sprint_stack" | "sprint_syms", 1) => SprintSyms,
-        ("kernel_string", 1) | ("kernel_string_n", 2) => {
-            MemoryFault("kernel string copy fault")
-        }
+        ("kernel_string", 1) | ("kernel_string_n", 2) => MemoryFault("kernel string copy fault"),
         ("kernel_long", 1) => MemoryFault("kernel long copy fault"),
         ("kernel_int", 1) => MemoryFault("kernel int copy fault"),
         ("kernel_short", 1) => MemoryFault("kernel short copy fault"),
