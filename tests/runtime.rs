@@ -786,6 +786,8 @@ mod library_names;
 mod library_symbols;
 #[path = "runtime/library_tasks.rs"]
 mod library_tasks;
+#[path = "runtime/library_ustack.rs"]
+mod library_ustack;
 #[path = "runtime/operands.rs"]
 mod operands;
 #[path = "runtime/perf.rs"]
