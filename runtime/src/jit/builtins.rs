@@ -84,11 +84,10 @@ pub enum Which {
     SprintLoadavg,
     LoadavgIndex,
     PrintStack,
-    /// `symname(addr)`, `symdata(addr)`, `modname(addr)`: the kernel's
-    /// symbol holding the address, from kallsyms.
+    /// `symname(addr)`, `symdata(addr)`: the kernel's symbol holding the
+    /// address, from kallsyms.
     Symname,
     Symdata,
-    Modname,
     /// `sprint_stack(stk)`, `sprint_syms(stk)`: what `print_stack(stk)`
     /// prints, as whole lines that fit a string.
     SprintSyms,
@@ -168,7 +167,6 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("print_stack" | "print_syms", 1) => PrintStack,
         ("symname", 1) => Symname,
         ("symdata", 1) => Symdata,
-        ("modname", 1) => Modname,
         ("sprint_stack" | "sprint_syms", 1) => SprintSyms,
         ("kernel_string", 1) | ("kernel_string_n", 2) => MemoryFault("kernel string copy fault"),
         ("kernel_long", 1) => MemoryFault("kernel long copy fault"),
@@ -446,15 +444,13 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
             c.host.output(text.as_bytes());
             Long(0)
         }
-        Symname | Symdata | Modname => {
+        Symname | Symdata => {
             let syms = crate::symbols::KernelSymbols::live();
             let addr = long(args, 0) as u64;
             let found = syms.symbol(addr);
             match (which, found) {
                 (Symname, Some((name, ..))) => Str(name.as_bytes().to_vec()),
                 (Symdata, _) => Str(syms.data(addr).into_bytes()),
-                (Modname, Some((.., module))) => Str(module.as_bytes().to_vec()),
-                (Modname, None) => return Err(format!("No module found for address 0x{addr:x}")),
                 _ => Str(format!("0x{addr:x}").into_bytes()),
             }
         }
