@@ -778,8 +778,18 @@ mod kernel_regex;
 mod kernel_strings;
 #[path = "runtime/library.rs"]
 mod library;
+#[path = "runtime/library_fp.rs"]
+mod library_fp;
 #[path = "runtime/library_more.rs"]
 mod library_more;
+#[path = "runtime/library_names.rs"]
+mod library_names;
+#[path = "runtime/library_symbols.rs"]
+mod library_symbols;
+#[path = "runtime/library_tasks.rs"]
+mod library_tasks;
+#[path = "runtime/library_ustack.rs"]
+mod library_ustack;
 #[path = "runtime/metrics.rs"]
 mod metrics;
 #[path = "runtime/operands.rs"]
@@ -804,6 +814,8 @@ mod verify;
 mod vm;
 #[path = "runtime/vm_kprobes.rs"]
 mod vm_kprobes;
+#[path = "runtime/vm_library.rs"]
+mod vm_library;
 
 #[path = "runtime/example_support.rs"]
 mod example_support;

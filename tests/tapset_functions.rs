@@ -47,6 +47,9 @@ const UNTYPED_RESULTS: &[&str] = &[
     "fullpath_struct_nameidata",
     "sprint_syms",
     "sprint_usyms",
+    "tz_gmtoff",
+    "tz_name",
+    "user_string_n_nofault",
 ];
 
 fn parse_form(name: &str, text: &str) -> Form {
@@ -83,11 +86,12 @@ fn argument(name: &str, string: bool) -> &'static str {
 }
 
 /// The statement calling `form`, its value used (else the optimizer could
-/// drop it).
+/// drop it); a call without a value is followed by a print, so that a
+/// handler whose call changes nothing (`asmlinkage()`) is not empty.
 fn call(f: &Function, form: &Form) -> String {
     let args: Vec<&str> = form.args.iter().map(|s| argument(&f.name, *s)).collect();
     let call = format!("{}({})", f.name, args.join(", "));
-    if form.value { format!("println({call})") } else { call }
+    if form.value { format!("println({call})") } else { format!("{call} println(\"\")") }
 }
 
 /// What stp says of one script: `Ok` when it translates, else its first

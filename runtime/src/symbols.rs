@@ -61,17 +61,34 @@ impl KernelSymbols {
         k.checked_sub(1).and_then(|i| self.syms.get(i)).is_some_and(|s| s.2.as_deref() == Some("bpf"))
     }
 
+    /// The text symbol holding `addr`: its name, `addr`'s offset in it,
+    /// its size (up to the next symbol at a higher address; 0 for the
+    /// last) and its module (`kernel` for the kernel's own).
+    pub fn symbol(&self, addr: u64) -> Option<(&str, u64, u64, &str)> {
+        let k = self.syms.partition_point(|s| s.0 <= addr);
+        let (start, name, module) = k.checked_sub(1).and_then(|i| self.syms.get(i))?;
+        let size = self.syms.get(k..).and_then(|rest| rest.iter().find(|s| s.0 > *start)).map_or(0, |s| s.0 - start);
+        Some((name, addr - start, size, module.as_deref().unwrap_or("kernel")))
+    }
+
+    /// `symdata(addr)`: `vfs_read+0x0/0x190 [kernel]`, or the address in
+    /// hex where no symbol holds it (`0x1000`, as the kernel's `%pS`).
+    pub fn data(&self, addr: u64) -> String {
+        match self.symbol(addr) {
+            Some((name, off, size, module)) => format!("{name}+0x{off:x}/0x{size:x} [{module}]"),
+            None => format!("0x{addr:x}"),
+        }
+    }
+
     /// What `symname(addr)` (`data` false) and `symdata(addr)` (`data`
     /// true) return: the name of the text symbol holding `addr`, with
     /// `+0xOFFSET/0xSIZE [MODULE]` for symdata, else the address as
-    /// `0x` and 16 hexadecimal digits.
+    /// `0x` and 16 hexadecimal digits (stap's `%p`).
     pub fn describe(&self, addr: u64, data: bool) -> String {
-        let frame = self.frame(addr);
-        let frame = frame.trim();
-        match frame.split_once(" : ") {
-            Some((_, sym)) if data => sym.to_string(),
-            Some((_, sym)) => sym.split('+').next().unwrap_or(sym).to_string(),
-            None => frame.to_string(),
+        match self.symbol(addr) {
+            Some(_) if data => self.data(addr),
+            Some((name, ..)) => name.to_string(),
+            None => format!("0x{addr:016x}"),
         }
     }
 
@@ -79,14 +96,10 @@ impl KernelSymbols {
     /// ` 0xffffffff8120d9c0 : vfs_read+0x0/0x190 [kernel]`, or the bare
     /// address where no symbol holds it.
     pub fn frame(&self, addr: u64) -> String {
-        let k = self.syms.partition_point(|s| s.0 <= addr);
-        let Some((start, name, module)) = k.checked_sub(1).and_then(|i| self.syms.get(i)) else {
-            return format!(" 0x{addr:016x}\n");
-        };
-        // A symbol's size: up to the next one at a higher address.
-        let size = self.syms.get(k..).and_then(|rest| rest.iter().find(|s| s.0 > *start)).map_or(0, |s| s.0 - start);
-        let module = module.as_deref().unwrap_or("kernel");
-        format!(" 0x{addr:016x} : {name}+0x{:x}/0x{size:x} [{module}]\n", addr - start)
+        match self.symbol(addr) {
+            Some(_) => format!(" 0x{addr:016x} : {}\n", self.data(addr)),
+            None => format!(" 0x{addr:016x}\n"),
+        }
     }
 }
 
@@ -139,6 +152,9 @@ mod tests {
         // Before every symbol: the bare address. The last one: no size known.
         assert_eq!(k.frame(0x1000), " 0x0000000000001000\n");
         assert_eq!(k.frame(0xffffffffc0100090), " 0xffffffffc0100090 : ext4_close+0x10/0x0 [ext4]\n");
+        assert_eq!(k.data(0xffffffff8120d9d5), "vfs_read+0x15/0x190 [kernel]");
+        assert_eq!(k.symbol(0xffffffffc0100010).map(|s| (s.0, s.3)), Some(("ext4_open", "ext4")));
+        assert_eq!(k.data(0x1000), "0x1000");
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub const HELPER_KTIME: i32 = 5;
 pub const HELPER_TRACE_PRINTK: i32 = 6;
 pub const HELPER_PRANDOM: i32 = 7;
 pub const HELPER_GET_STACK: i32 = 67;
+/// `bpf_snprintf(str, size, fmt, data, data_len)`: `%ps`/`%pS` name kernel
+/// addresses.
+pub const HELPER_SNPRINTF: i32 = 165;
 pub const HELPER_CPU: i32 = 8;
 pub const HELPER_TAIL_CALL: i32 = 12;
 /// `bpf_get_current_pid_tgid`: tgid in the high half, pid in the low.
@@ -43,6 +46,8 @@ pub const HELPER_UID_GID: i32 = 15;
 pub const HELPER_COMM: i32 = 16;
 pub const HELPER_CURRENT_TASK: i32 = 35;
 pub const HELPER_PROBE_READ_USER: i32 = 112;
+/// `bpf_probe_write_user(dst, src, len)`.
+pub const HELPER_PROBE_WRITE_USER: i32 = 36;
 pub const HELPER_PROBE_READ_KERNEL: i32 = 113;
 pub const HELPER_PROBE_READ_USER_STR: i32 = 114;
 pub const HELPER_PROBE_READ_KERNEL_STR: i32 = 115;

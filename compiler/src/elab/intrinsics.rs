@@ -40,21 +40,21 @@ ns_pid:long() ns_tid:long() ns_ppid:long() ns_pgrp:long() ns_sid:long()
 gid:long() egid:long() uid:long() euid:long() ns_gid:long() ns_egid:long() ns_uid:long() ns_euid:long()
 is_myproc:long() cpu:long() cpuid:long() target:long() stp_pid:long() is_return:long()
 registers_valid:long() user_mode:long() addr:long() uaddr:long()
-module_name:string() remote_id:long() remote_uri:string()
+module_name:string()
 !stack_size:long() !stack_used:long() !stack_unused:long()
-pp:string() ppfunc:string() probefunc:string() probemod:string() !probe_type:string()
-modname:string(addr:long) symname:string(addr:long) symdata:string(addr:long)
+pp:string() ppfunc:string() probefunc:string() probemod:string() probe_type:string()
+symname:string(addr:long) symdata:string(addr:long)
 usymname:string(addr:long) usymdata:string(addr:long)
 !backtrace:string() !ubacktrace:string() !print_backtrace() !print_ubacktrace() !sprint_backtrace:string()
-!sprint_ubacktrace:string() !callers:string(n:long) !ucallers:string(n:long) !caller:string() !caller_addr:long()
-!stack:long(n:long) !ustack:long(n:long) print_stack(stk:string) sprint_stack:string(stk:string)
+!sprint_ubacktrace:string() !callers:string(n:long) !caller:string() !caller_addr:long()
+!stack:long(n:long) !__ustack_raw:long(n:long) print_stack(stk:string) sprint_stack:string(stk:string)
 print_syms(callers:string) sprint_syms:string(callers:string) print_usyms(callers:string) sprint_usyms:string(callers:string)
 !task_backtrace:string(task:long)
 !print_regs() !print_uregs()
 !int_arg:long(n:long) !uint_arg:long(n:long) !long_arg:long(n:long) !ulong_arg:long(n:long)
 !longlong_arg:long(n:long) !ulonglong_arg:long(n:long) !pointer_arg:long(n:long) !s32_arg:long(n:long)
 !u32_arg:long(n:long) !s64_arg:long(n:long) !u64_arg:long(n:long) !register:long(name:string)
-!u_register:long(name:string) !returnval:long() !returnstr:string(format:long)
+!u_register:long(name:string) !returnval:long()
 #set_returnval(val:long)
 log(msg:string) warn(msg:string) system(cmd:string) #raise(signo:long) exit() abort() error(msg:string) #printk(level:long,msg:string) ftrace(msg:string)
 assert(expression:long) assert(expression:long,msg:string)
@@ -64,15 +64,18 @@ text_strn:string(input:string,len:long,quoted:long) str_replace:string(prnt_str:
 strtol:long(str:string,base:long) isdigit:long(str:string) string_quoted:string(str:string)
 tokenize:string(input:string,delim:string) matched:string(n:long) matched_str:string() ngroups:long()
 kernel_string:string(addr:long) kernel_string:string(addr:long,err_msg:string) kernel_string2:string(addr:long,err_msg:string)
-kernel_string_quoted:string(addr:long) kernel_string_n:string(addr:long,n:long)
+kernel_string_n:string(addr:long,n:long)
 kernel_long:long(addr:long) kernel_int:long(addr:long) kernel_short:long(addr:long) kernel_char:long(addr:long)
 kernel_pointer:long(addr:long) kernel_buffer_quoted:string(addr:long,inlen:long)
 kernel_buffer_quoted:string(addr:long,inlen:long,outlen:long)
 #set_kernel_string(addr:long,val:string) #set_kernel_string_n(addr:long,n:long,val:string) #set_kernel_long(addr:long,val:long)
 #set_kernel_int(addr:long,val:long) #set_kernel_short(addr:long,val:long) #set_kernel_char(addr:long,val:long)
 #set_kernel_pointer(addr:long,val:long)
+#set_user_string(addr:long,val:string) #set_user_string_n(addr:long,n:long,val:string) #set_user_long(addr:long,val:long)
+#set_user_int(addr:long,val:long) #set_user_short(addr:long,val:long) #set_user_char(addr:long,val:long)
+#set_user_pointer(addr:long,val:long)
 user_string:string(addr:long) user_string:string(addr:long,err_msg:string) user_string2:string(addr:long,err_msg:string)
-user_string_warn:string(addr:long) user_string_n:string(addr:long,n:long)
+user_string_n:string(addr:long,n:long)
 user_string_n:string(addr:long,n:long,err_msg:string)
 user_char_error:long(addr:long) user_short_error:long(addr:long) user_ushort_error:long(addr:long) user_int_error:long(addr:long)
 user_long_error:long(addr:long) user_ulong_error:long(addr:long) user_int8_error:long(addr:long) user_uint8_error:long(addr:long)
@@ -87,9 +90,9 @@ randint:long(n:long)
 task_current:long() task_parent:long(task:long) task_state:long(task:long) task_execname:string(task:long)
 task_pid:long(task:long) #task_ns_pid:long(task:long) task_tid:long(task:long) #task_ns_tid:long(task:long)
 task_gid:long(task:long) task_egid:long(task:long) task_uid:long(task:long) task_euid:long(task:long)
+#task_ns_gid:long(task:long) #task_ns_egid:long(task:long) #task_ns_uid:long(task:long) #task_ns_euid:long(task:long)
 task_prio:long(task:long) task_nice:long(task:long) task_cpu:long(task:long) pid2task:long(pid:long)
-pid2execname:string(pid:long) task_open_file_handles:long(task:long) task_max_file_handles:long(task:long)
-current_exe_file:long() task_exe_file:long(task:long)
+pid2execname:string(pid:long)
 env_var:string(name:string)
 sprint_ustack:string(stk:string) umodname:string(addr:long)
 ";
@@ -129,6 +132,19 @@ const REFUSED: &[(&[&str], &str)] = &[
     (&["mdelay", "udelay"], "eBPF programs cannot wait or sleep in a probe handler"),
     (&["panic"], "eBPF programs cannot panic the kernel"),
     (&["dump_stack"], "eBPF programs cannot write the kernel's log (print_backtrace() prints the stack)"),
+    (
+        &[
+            "json_set_prefix",
+            "json_add_numeric_metric",
+            "json_add_string_metric",
+            "json_add_array",
+            "json_add_array_numeric_metric",
+            "json_add_array_string_metric",
+        ],
+        "the JSON tapset serves its metrics as procfs files (/proc/systemtap/MODULE/*.json), which stp does not \
+         offer",
+    ),
+    (&["module_size"], "stp loads eBPF programs, not a kernel module with sections to measure"),
 ];
 
 /// Why stp cannot offer `name`, if it is one of those it refuses.
@@ -206,7 +222,6 @@ pub fn is_pure(name: &str, arity: usize) -> bool {
 pub fn points_to(name: &str, arity: usize) -> Option<&'static str> {
     match (name, arity) {
         ("task_current", 0) | ("task_parent", 1) => Some("struct task_struct"),
-        ("task_exe_file", 1) => Some("struct file"),
         _ => None,
     }
 }

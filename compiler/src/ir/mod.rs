@@ -14,6 +14,7 @@ pub mod inline;
 pub mod lower;
 pub mod parse;
 pub mod print;
+pub mod probe_type;
 pub mod races;
 pub mod verify;
 

@@ -38,6 +38,7 @@ pub enum Which {
     StpPid,
     IsReturn,
     Pp,
+    ProbeType,
     /// `ppfunc()`, `probefunc()`, `probemod()`: no function here.
     NoFunction,
     /// `addr()`, `uaddr()`, `user_mode()`, `registers_valid()`: no
@@ -83,7 +84,8 @@ pub enum Which {
     SprintLoadavg,
     LoadavgIndex,
     PrintStack,
-    /// `sprint_syms(stk)`: what `print_syms` prints, as a string.
+    /// `sprint_stack(stk)`, `sprint_syms(stk)`: what `print_stack(stk)`
+    /// prints, as whole lines that fit a string.
     SprintSyms,
     /// `symname(addr)`, `symdata(addr)`: the kernel text symbol holding
     /// an address, from /proc/kallsyms (`true`: with offset, size and
@@ -91,8 +93,6 @@ pub enum Which {
     Symbol(bool),
     /// `kernel_string(addr)` and the other readers of memory: a fault.
     MemoryFault(&'static str),
-    /// A fault that warns and returns "".
-    MemoryWarn(&'static str),
     /// `kernel_string(addr, err_msg)`: the message.
     MemoryErrMsg,
 }
@@ -118,6 +118,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("stp_pid", 0) => StpPid,
         ("is_return", 0) => IsReturn,
         ("pp", 0) => Pp,
+        ("probe_type", 0) => ProbeType,
         ("ppfunc" | "probefunc" | "probemod", 0) => NoFunction,
         ("addr" | "uaddr" | "user_mode" | "registers_valid", 0) => NoRegisters,
         ("log", 1) => Log,
@@ -167,9 +168,7 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("sprint_syms" | "sprint_stack", 1) => SprintSyms,
         ("symname", 1) => Symbol(false),
         ("symdata", 1) => Symbol(true),
-        ("kernel_string" | "kernel_string_quoted", 1) | ("kernel_string_n", 2) => {
-            MemoryFault("kernel string copy fault")
-        }
+        ("kernel_string", 1) | ("kernel_string_n", 2) => MemoryFault("kernel string copy fault"),
         ("kernel_long", 1) => MemoryFault("kernel long copy fault"),
         ("kernel_int", 1) => MemoryFault("kernel int copy fault"),
         ("kernel_short", 1) => MemoryFault("kernel short copy fault"),
@@ -177,7 +176,6 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
         ("kernel_pointer", 1) => MemoryFault("kernel pointer copy fault"),
         ("kernel_buffer_quoted", 2 | 3) => MemoryFault("kernel read fault"),
         // A warning and "" (stap 2.3 on), not an error.
-        ("user_string_warn", 1) => MemoryWarn("user string copy fault -14"),
         ("user_string", 1) | ("user_string_n", 2) => MemoryFault("user string copy fault"),
         // As the kernel side words it, by the size read.
         ("user_char_error" | "user_int8_error" | "user_uint8_error", 1) => MemoryFault("user char copy fault"),
@@ -189,6 +187,13 @@ pub fn resolve(name: &str, arity: usize) -> Option<Which> {
             MemoryFault("user long copy fault")
         }
         ("user_buffer_quoted", 3) => MemoryFault("user read fault"),
+        // No user memory of a probed process here: a write faults too.
+        ("set_user_long", 2) => MemoryFault("user long copy fault"),
+        ("set_user_int", 2) => MemoryFault("user int copy fault"),
+        ("set_user_short", 2) => MemoryFault("user short copy fault"),
+        ("set_user_char", 2) => MemoryFault("user char copy fault"),
+        ("set_user_pointer", 2) => MemoryFault("user pointer copy fault"),
+        ("set_user_string", 2) | ("set_user_string_n", 3) => MemoryFault("user string copy fault"),
         ("kernel_string" | "kernel_string2" | "user_string" | "user_string2", 2) | ("user_string_n", 3) => MemoryErrMsg,
         _ => return None,
     })
@@ -430,6 +435,7 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         StpPid => Long(i64::from(std::process::id())),
         IsReturn => Long(0),
         Pp => Str(c.point.as_bytes().to_vec()),
+        ProbeType => Str(stp_compiler::ir::probe_type::probe_type(c.point).as_bytes().to_vec()),
         NoFunction => Str(Vec::new()),
         NoRegisters => Long(0),
         PrintStack => {
@@ -440,7 +446,15 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         }
         SprintSyms => {
             let addrs = crate::symbols::hex_addresses(string(args, 0));
-            Str(crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs).into_bytes())
+            let all = crate::symbols::stack_text(crate::symbols::KernelSymbols::live(), addrs);
+            let mut text = Vec::new();
+            for line in all.split_inclusive('\n') {
+                if text.len() + line.len() > max_len.saturating_sub(1) {
+                    break;
+                }
+                text.extend_from_slice(line.as_bytes());
+            }
+            Str(text)
         }
         Log => {
             let mut line = string(args, 0).to_vec();
@@ -564,10 +578,6 @@ pub fn call(c: &mut Ctx<'_>, which: Which, args: &[Scalar]) -> Result<Scalar, St
         }
         MemoryFault(what) => {
             return Err(format!("{what} at 0x{:x} [man error::fault]", long(args, 0)));
-        }
-        MemoryWarn(what) => {
-            c.host.warn(&format!("{what} at 0x{:x} [man error::fault]", long(args, 0)));
-            Str(Vec::new())
         }
         MemoryErrMsg => Str(string(args, args.len().saturating_sub(1)).to_vec()),
     })

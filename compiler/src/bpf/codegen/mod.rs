@@ -565,7 +565,11 @@ impl<'a> Gen<'a> {
                         | InstKind::Print { .. }
                 )
             })
-            || f.blocks.iter().any(|b| matches!(b.term, Terminator::Error(_)));
+            || f.blocks.iter().any(|b| matches!(b.term, Terminator::Error(_)))
+            // A literal string passed to an intrinsic is written there.
+            || self.uses(|k| {
+                matches!(k, InstKind::Intrinsic { args, .. } if args.iter().any(|a| matches!(a, Operand::Str(_))))
+            });
         if strings {
             self.array_value("scratch");
             self.emit(Insn::mov64_reg(Reg::R8, Reg::R0));

@@ -48,7 +48,7 @@ pub(super) fn reads_task(name: &str) -> bool {
             | "task_nice"
             | "task_state"
             | "task_cpu"
-    )
+    ) || name.strip_prefix("task_ns_").is_some_and(|rest| reads_task(&format!("task_{rest}")))
 }
 
 /// Where a field is: the pointers to follow from the task (byte offsets),

@@ -1,7 +1,8 @@
 //! The probe's context: the arguments of the probed function
 //! (`int_arg(n)` and its family), `returnval()`, `is_return()`,
 //! `cpuid()` (read by [`crate::bpf::codegen::context`]), and what the
-//! program knows of its point: `pp()`, `probefunc()`, `probemod()`, and
+//! program knows of its point: `pp()`, `probe_type()`, `probefunc()`,
+//! `probemod()`, and
 //! `target()` (`-x PID`); the registers the probe interrupted:
 //! `addr()`, `uaddr()`, `user_mode()`, `registers_valid()`.
 
@@ -34,6 +35,7 @@ pub(super) const ROWS: &[Row] = &[
     },
     Row { names: &["returnval", "is_return", "cpuid"], result: true, args: (0, 0), lower: read_context },
     Row { names: &["pp"], result: true, args: (0, 0), lower: pp },
+    Row { names: &["probe_type"], result: true, args: (0, 0), lower: probe_type },
     Row { names: &["probefunc", "ppfunc"], result: true, args: (0, 0), lower: probefunc },
     Row { names: &["probemod"], result: true, args: (0, 0), lower: probemod },
     Row { names: &["target"], result: true, args: (0, 0), lower: target },
@@ -122,6 +124,11 @@ fn read_context(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
 fn pp(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
     let p = Operand::Str(g.facts.point.clone().into_bytes());
     g.set_str(c.dst()?, &p)
+}
+
+fn probe_type(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
+    let t = crate::ir::probe_type::probe_type(&g.facts.point);
+    g.set_str(c.dst()?, &Operand::Str(t.as_bytes().to_vec()))
 }
 
 fn probefunc(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {

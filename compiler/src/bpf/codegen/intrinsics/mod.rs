@@ -7,8 +7,9 @@
 //! In: an `Intrinsic` instruction of the IR (name, result, arguments).
 //! Out: its code, appended to the generator's; a name no row takes, or a
 //! call of a shape its rows do not take, is refused at the call's span as
-//! not translated yet. `ns_NAME()` is `NAME()` where stp runs in the
-//! kernel's first pid and user namespaces, and refused elsewhere.
+//! not translated yet. `ns_NAME()` is `NAME()` (and `task_ns_NAME(t)` is
+//! `task_NAME(t)`) where stp runs in the kernel's first pid and user
+//! namespaces, and refused elsewhere.
 //!
 //! The families, a file each: [`context`] (the probe's arguments and
 //! point), [`task`] (the current task and others'), [`time`] (clocks),
@@ -105,8 +106,10 @@ impl Gen<'_> {
         args: &[Operand],
         span: Span,
     ) -> Result<(), Diagnostic> {
-        // From stp's first namespaces, `ns_pid()` reads what `pid()` does.
-        let name = match name.strip_prefix("ns_") {
+        // From stp's first namespaces, `ns_pid()` reads what `pid()` does
+        // and `task_ns_pid(t)` what `task_pid(t)` does.
+        let plain_task = name.strip_prefix("task_ns_").map(|rest| format!("task_{rest}"));
+        let name = match plain_task.as_deref().or_else(|| name.strip_prefix("ns_")) {
             Some(plain) if self.facts.task.initial_namespaces => plain,
             Some(_) => {
                 return Err(not_yet(

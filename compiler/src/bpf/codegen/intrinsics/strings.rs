@@ -1,7 +1,7 @@
 //! Strings: `isinstr()` (a short literal needle compared unrolled, else
 //! the search of [`crate::bpf::codegen::search`]), `strpos()`,
 //! `str_replace()`, `tokenize()`, `text_str()`, `string_quoted()`,
-//! `text_strn()`, `strlen()` and `substr()`.
+//! `text_strn()`, `strlen()`, `substr()` and `stringat()`.
 
 use super::{Call, Row};
 use crate::bpf::abi::HELPER_PROBE_READ_KERNEL_STR;
@@ -18,7 +18,35 @@ pub(super) const ROWS: &[Row] = &[
     Row { names: &["text_strn"], result: true, args: (3, 3), lower: text_strn },
     Row { names: &["strlen"], result: true, args: (1, 1), lower: strlen },
     Row { names: &["substr"], result: true, args: (3, 3), lower: substr },
+    Row { names: &["stringat"], result: true, args: (2, 2), lower: stringat },
 ];
+
+/// `stringat(s, pos)`: the byte at `pos`, an error past the string's
+/// ends (as the user side's).
+fn stringat(g: &mut Gen<'_>, c: &Call<'_>) -> Result<(), Diagnostic> {
+    let (dst, s, pos) = (c.dst()?, c.arg(0)?, c.arg(1)?);
+    g.string_length(Reg::R5, s)?;
+    g.load(Reg::R3, pos, c.span)?;
+    let (bad, read) = (g.label(), g.label());
+    g.jump_imm_to(Cond::Slt, Reg::R3, 0, bad);
+    g.jump_reg_to(Cond::Sge, Reg::R3, Reg::R5, bad);
+    g.jump_imm_to(Cond::Sgt, Reg::R3, g.frame.s as i32 - 1, bad);
+    g.jump_to(read);
+    g.bind(bad);
+    g.fail(Ok("Position out of range"), c.span)?;
+    g.bind(read);
+    // The string's place, then its byte at pos (below its size).
+    g.emit(Insn::store(Size::DW, Reg::FP, crate::bpf::codegen::VALUE_SLOT, Reg::R3));
+    g.str_ptr(Reg::R1, s, 0)?;
+    g.emit(Insn::load(Size::DW, Reg::R3, Reg::FP, crate::bpf::codegen::VALUE_SLOT));
+    g.emit(Insn::jump_imm(Cond::Sle, Reg::R3, g.frame.s as i32 - 1, 1));
+    g.emit(Insn::mov64_imm(Reg::R3, 0));
+    g.emit(Insn::jump_imm(Cond::Sge, Reg::R3, 0, 1));
+    g.emit(Insn::mov64_imm(Reg::R3, 0));
+    g.emit(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R3));
+    g.emit(Insn::load(Size::B, Reg::R1, Reg::R1, 0));
+    g.store(dst, Reg::R1, c.span)
+}
 
 /// Whether `isinstr` compares this literal needle unrolled (else it runs
 /// the search of [`crate::bpf::codegen::search`]).
