@@ -343,7 +343,13 @@ impl Artifact {
                 layout.map(g).map(|_| crate::bpf::codegen::map_name(&module, g))
             })
             .collect();
-        let unread = unread_globals(&module);
+        let tapset_globals: Vec<GlobalId> = (0..program.globals.len())
+            .filter(|&i| program.globals.get(i).is_some_and(|g| g.from_tapset))
+            .map(|i| GlobalId(i as u32))
+            .collect();
+        // As stap, only the script's own globals are printed at exit: a
+        // table the library fills and the script never looks up is not.
+        let unread = unread_globals(&module).into_iter().filter(|g| !tapset_globals.contains(g)).collect();
         let maps = crate::bpf::mapmem::owners(&code.maps, &module);
         // Only user-placed code runs from the IR.
         for f in &mut module.functions {
@@ -374,10 +380,7 @@ impl Artifact {
             ringbuf_default: settings.ringbuf_default,
             map_names,
             unread,
-            tapset_globals: (0..program.globals.len())
-                .filter(|&i| program.globals.get(i).is_some_and(|g| g.from_tapset))
-                .map(|i| GlobalId(i as u32))
-                .collect(),
+            tapset_globals,
             sources: Vec::new(),
             compatible: settings.compatible,
             defines: settings.defines,
