@@ -146,7 +146,9 @@ pub(super) fn value(f: &Function, c: &mut Cursor<'_>, dst: VarId) -> Res<InstKin
         };
         return Ok(InstKind::IterNext { iter, map: GlobalId(u32::MAX), found: dst, keys, value });
     }
-    if c.eat_word("target") {
+    // `target ...` reads a target variable; `target()` is the intrinsic.
+    if c.peek_word("target") && !c.rest().starts_with("target(") {
+        c.expect_word("target")?;
         return super::target::target(f, c, dst);
     }
     if c.peek_word("entry") && c.rest().starts_with("entry[") {
