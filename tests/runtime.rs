@@ -752,6 +752,8 @@ mod families_block;
 mod families_irq;
 #[path = "runtime/families_memory.rs"]
 mod families_memory;
+#[path = "runtime/families_mib.rs"]
+mod families_mib;
 #[path = "runtime/families_net.rs"]
 mod families_net;
 #[path = "runtime/families_proc.rs"]
