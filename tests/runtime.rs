@@ -754,6 +754,8 @@ mod families_irq;
 mod families_memory;
 #[path = "runtime/families_mib.rs"]
 mod families_mib;
+#[path = "runtime/families_misc.rs"]
+mod families_misc;
 #[path = "runtime/families_net.rs"]
 mod families_net;
 #[path = "runtime/families_proc.rs"]
