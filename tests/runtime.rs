@@ -766,6 +766,8 @@ mod families_resolve;
 mod families_vfs;
 #[path = "runtime/families_vm.rs"]
 mod families_vm;
+#[path = "runtime/families_vm_more.rs"]
+mod families_vm_more;
 #[path = "runtime/faults.rs"]
 mod faults;
 #[path = "runtime/foreach.rs"]

@@ -38,7 +38,7 @@ fn hw_cache_aliases_are_the_perf_events_of_their_ids() {
         let parts: Vec<&str> = alias.split('.').collect();
         let id = |table: &[(&str, u64)], name: &str| table.iter().find(|(n, _)| *n == name).unwrap().1;
         let config = id(&caches, parts[2]) | id(&ops, parts[3]) << 8 | id(&results, parts[4]) << 16;
-        script.push_str(&format!("probe {alias} {{ }}\n"));
+        script.push_str(&format!("probe {alias} {{ print(1) }}\n"));
         want.push(format!("perf.type(3).config({config})"));
     }
     let (status, out, err) = stp(&["-p2", "-e", &script]);
