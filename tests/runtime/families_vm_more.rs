@@ -80,11 +80,13 @@ fn mib_scsi_and_nfs_aliases_in_the_vm() {
     for file in [
         include_str!("../../stdlib/linux/sunrpc.stp"),
         include_str!("../../stdlib/linux/nfsd.stp"),
+        include_str!("../../stdlib/linux/nfsd_proc.stp"),
         include_str!("../../stdlib/linux/nfs.stp"),
     ] {
         for (alias, vars) in aliases_with_vars(file) {
             nfs_aliases += 1;
-            nfs_script.push_str(&format!("probe {alias} {{ printdln(\" \", pp(), {}) }}\n", vars.join(", ")));
+            let args: String = vars.iter().map(|v| format!(", {v}")).collect();
+            nfs_script.push_str(&format!("probe {alias} {{ printdln(\" \", pp(), \"-\"{args}) }}\n"));
         }
     }
     let mut vm = Vm::new();
