@@ -121,6 +121,10 @@ impl Vm {
         for c in &self.copies {
             cmd.arg("--copy").arg(c);
         }
+        // A static stp built already (else stp-vm builds this tree's).
+        if let Some(stp) = std::env::var_os("STP_VM_STP") {
+            cmd.arg("--stp").arg(stp);
+        }
         for m in &self.modules {
             cmd.arg("--module").arg(m);
         }
