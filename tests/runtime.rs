@@ -752,6 +752,10 @@ mod families_block;
 mod families_irq;
 #[path = "runtime/families_memory.rs"]
 mod families_memory;
+#[path = "runtime/families_mib.rs"]
+mod families_mib;
+#[path = "runtime/families_misc.rs"]
+mod families_misc;
 #[path = "runtime/families_net.rs"]
 mod families_net;
 #[path = "runtime/families_proc.rs"]
@@ -762,6 +766,8 @@ mod families_resolve;
 mod families_vfs;
 #[path = "runtime/families_vm.rs"]
 mod families_vm;
+#[path = "runtime/families_vm_more.rs"]
+mod families_vm_more;
 #[path = "runtime/faults.rs"]
 mod faults;
 #[path = "runtime/foreach.rs"]

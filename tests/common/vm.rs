@@ -30,6 +30,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 pub struct Vm {
     cases: Vec<String>,
     copies: Vec<String>,
+    modules: Vec<String>,
     case_timeout: Duration,
     timeout: Duration,
 }
@@ -66,6 +67,7 @@ impl Vm {
         Vm {
             cases: Vec::new(),
             copies: Vec::new(),
+            modules: Vec::new(),
             case_timeout: Duration::from_secs(120),
             timeout: Duration::from_secs(900),
         }
@@ -75,6 +77,13 @@ impl Vm {
     /// `guest` in the guest.
     pub fn copy(&mut self, host: &Path, guest: &str) -> &mut Vm {
         self.copies.push(format!("{}:{guest}", host.display()));
+        self
+    }
+
+    /// Puts the kernel package's module `name` and those it depends on in
+    /// the guest, for `modprobe NAME`.
+    pub fn module(&mut self, name: &str) -> &mut Vm {
+        self.modules.push(name.to_string());
         self
     }
 
@@ -111,6 +120,13 @@ impl Vm {
             .arg(self.timeout.as_secs().to_string());
         for c in &self.copies {
             cmd.arg("--copy").arg(c);
+        }
+        // A static stp built already (else stp-vm builds this tree's).
+        if let Some(stp) = std::env::var_os("STP_VM_STP") {
+            cmd.arg("--stp").arg(stp);
+        }
+        for m in &self.modules {
+            cmd.arg("--module").arg(m);
         }
         for c in &self.cases {
             cmd.arg("--case").arg(c);

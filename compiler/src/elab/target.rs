@@ -157,6 +157,17 @@ fn tracepoint_args(kernel: &Kernel, tp: &crate::kernel::Tracepoint) -> Option<Fu
             return Some(proto);
         }
     }
+    // A module's tracepoint (scsi:*, nfs:*...): its iterator is in the
+    // module's BTF.
+    for prefix in ["__traceiter_", "__probestub_"] {
+        let Ok(funcs) = kernel.match_functions(Some("*"), &format!("{prefix}{name}")) else { break };
+        if let Some(mut proto) = funcs.first().and_then(|f| kernel.function_proto(f)) {
+            if !proto.params.is_empty() {
+                proto.params.remove(0);
+            }
+            return Some(proto);
+        }
+    }
     let mut proto =
         kernel.tracepoint_proto(&crate::kernel::Tracepoint { system: String::new(), name: name.to_string() })?;
     if proto.params.iter().any(|(n, _)| n.is_empty())

@@ -619,9 +619,19 @@ impl Kernel {
         let name = normalize_type_name(name);
         if let Some(m) = module
             && let Some(i) = self.module_index(m)
-            && let Some(id) = self.btf_file(i)?.type_named(&name)
+            && let Some(file) = self.btf_file(i)
         {
-            return Some(TypeId { btf: i, id });
+            if let Some(id) = file.type_named(&name) {
+                return Some(TypeId { btf: i, id });
+            }
+            // A bare tag name, as for vmlinux below.
+            if !name.contains(' ') {
+                for tag in ["struct", "union", "enum"] {
+                    if let Some(id) = file.type_named(&format!("{tag} {name}")) {
+                        return Some(TypeId { btf: i, id });
+                    }
+                }
+            }
         }
         let vmlinux = self.btf_file(0)?;
         if let Some(id) = vmlinux.type_named(&name) {

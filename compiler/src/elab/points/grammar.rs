@@ -286,14 +286,37 @@ fn build_tree() -> Node {
                     unsup("raw", Arg::None, "raw perf events"),
                 ],
             ),
-            unsup("procfs", Arg::OptStr, "procfs probes"),
-            unsup("netfilter", Arg::None, "netfilter hooks"),
+            unsup("procfs", Arg::OptStr, PROCFS),
+            unsup("netfilter", Arg::None, NETFILTER),
+            unsup("input", Arg::None, INPUT),
+            unsup("stap", Arg::None, STAP_MARKS),
+            unsup("staprun", Arg::None, STAP_MARKS),
+            unsup("stapio", Arg::None, STAP_MARKS),
             unsup("python2", Arg::None, "Python probes"),
             unsup("python3", Arg::None, "Python probes"),
             unsup("java", Arg::Str, "Java probes"),
         ],
     )
 }
+
+/// Why `procfs(...)` probes are refused, and what to use instead.
+const PROCFS: &str = "procfs probes: they are files a kernel module serves under \
+/proc/systemtap/MODULE, and stp loads no module; publish values with `probe prometheus` \
+(--metrics ADDR:PORT) or print them from a timer probe";
+
+/// Why `netfilter.*` probes are refused.
+const NETFILTER: &str = "netfilter hooks yet: they need BPF netfilter programs \
+(BPF_PROG_TYPE_NETFILTER, kernel 6.4 and later), which stp does not load yet; \
+observe packets with the netdev.*, tcp.* and udp.* probes or kernel.trace(\"net:*\")";
+
+/// Why `input.char` and `input.line` are refused.
+const INPUT: &str = "input.char and input.line: SystemTap feeds them its standard \
+input through a procfs file of its module, and stp has no module; pass data as script \
+arguments ($1, @1) instead";
+
+/// Why `stap.*`, `staprun.*` and `stapio.*` are refused.
+const STAP_MARKS: &str = "the stap.*, staprun.* and stapio.* probes: they are static \
+marks in SystemTap's own programs, which stp does not run (stp's passes are timed by -v)";
 
 // ---------------------------------------------------------------------------
 // Matching a point against the tree
@@ -563,6 +586,9 @@ mod tests {
             "procfs(\"x\").read",
             "procfs",
             "netfilter.hook(\"NF_INET_PRE_ROUTING\")",
+            "input.char",
+            "stap.pass0",
+            "staprun.insert_module",
             "kernel.data(4096).write",
             "kernel.mark(\"x\")",
             "python3.module(\"m\").function(\"f\")",

@@ -50,6 +50,13 @@ pub(super) fn kernel_function(
         .kernel
         .match_functions(module.as_deref(), &pattern)
         .map_err(|e| Diagnostic::semantic_error(e.to_string(), fspan))?;
+    if funcs.is_empty()
+        && let Some(m) = module.as_deref()
+        && !crate::glob::has_glob(m)
+        && ctx.kernel.match_modules(m).is_ok_and(|loaded| loaded.is_empty())
+    {
+        return Err(module_not_loaded(m, path.span("module")));
+    }
     let ret = path.has("return");
     let call = path.has("call");
     let maxactive = path.num("maxactive");
@@ -83,6 +90,15 @@ pub(super) fn kernel_function(
         out.push(ResolvedPoint { kind: ProbeKind::KernelFunction { func, ret, maxactive }, name, guard: None });
     }
     Ok(out)
+}
+
+/// `module("NAME")` names a module the kernel has not loaded: its
+/// functions and types come from its BTF, which the kernel shows only
+/// while it is loaded.
+fn module_not_loaded(module: &str, span: crate::source::Span) -> Diagnostic {
+    Diagnostic::semantic_error(format!("module '{module}' is not loaded"), span)
+        .with_note(format!("stp finds a module's functions in its BTF, /sys/kernel/btf/{module}, while it is loaded"))
+        .with_help(format!("load it first (modprobe {module}), or add '?' to the probe point if it may be absent"))
 }
 
 pub(super) fn kernel_statement(
