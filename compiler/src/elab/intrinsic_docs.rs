@@ -157,6 +157,17 @@ task_state	The scheduling state of a task.
 task_execname	The executable name of a task.
 task_pid	The process ID of a task.
 task_ns_pid	The process ID of a task in its PID namespace.
+task_ns_uid	The real user ID of a task in its user namespace (-g).
+task_ns_euid	The effective user ID of a task in its user namespace (-g).
+task_ns_gid	The real group ID of a task in its user namespace (-g).
+task_ns_egid	The effective group ID of a task in its user namespace (-g).
+set_user_char	Writes a char to user memory at an address (-g).
+set_user_short	Writes a short to user memory at an address (-g).
+set_user_int	Writes an int to user memory at an address (-g).
+set_user_long	Writes a long to user memory at an address (-g).
+set_user_pointer	Writes a pointer to user memory at an address (-g).
+set_user_string	Writes a string, with its NUL, to user memory at an address (-g).
+set_user_string_n	Writes at most n bytes of a string to user memory at an address (-g).
 task_tid	The thread ID of a task.
 task_ns_tid	The thread ID of a task in its PID namespace.
 task_gid	The real group ID of a task.
