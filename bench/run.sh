@@ -204,7 +204,11 @@ echo "== compile ($RUNS runs each, after one warm-up)" >&2
 awk -v kind=stp -v lines="$LINES" -f bench/generate.awk >"$work/generated.stp"
 awk -v kind=bt -v lines="$LINES" -f bench/generate.awk >"$work/generated.bt"
 compile_cases=""
-for f in examples/*.stp; do compile_cases+=" $(basename "$f" .stp)"; done
+# The examples that have a bpftrace equivalent.
+for f in examples/*.stp; do
+	c=$(basename "$f" .stp)
+	[ -e "bench/equivalents/$c.bt" ] && compile_cases+=" $c"
+done
 compile_cases+=" generated"
 for i in $(seq 0 "$RUNS"); do
 	for c in $compile_cases; do
