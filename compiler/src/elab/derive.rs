@@ -342,7 +342,11 @@ impl<'a> Session<'a> {
                 from_tapset: p.from_tapset,
             };
             self.probe_writes = super::uses::assigned_names(&p.probe.body);
+            // A library's own probe (not an alias of it) sees only the
+            // library's globals, as its functions do.
+            self.in_library_function = p.from_tapset;
             self.resolve_probe_body(&mut probe);
+            self.in_library_function = false;
             self.probes.push(probe);
         }
     }

@@ -85,6 +85,12 @@ pub(crate) struct Session<'a> {
     pub autocast_pending: bool,
     /// Keep every statement (listing: `-L` shows what aliases set).
     pub keep_all: bool,
+    /// A library function's body (or a library's own probe) is being
+    /// resolved: the script's own globals are not visible there, so that a user global named like
+    /// one of its locals (`global r` against `ustack`'s `r`) cannot take
+    /// the local over. (An alias body, spliced into the user's probe,
+    /// still sees them, as in stap.)
+    pub(super) in_library_function: bool,
     /// The variables the user's handler of the probe being resolved writes
     /// (`@probewrite`).
     pub probe_writes: HashSet<String>,
@@ -153,6 +159,7 @@ impl<'a> Session<'a> {
             autocast_final: true,
             autocast_pending: false,
             keep_all: false,
+            in_library_function: false,
             probe_writes: HashSet::new(),
             dropped_points: Vec::new(),
             targets: Vec::new(),
@@ -290,8 +297,13 @@ impl<'a> Session<'a> {
         };
         let mut body = body.clone();
         let file = f.file;
+        let library = f.from_tapset;
+        self.in_library_function = library;
         self.simplify(&mut body, file, &[]);
-        let Some(f) = self.functions.get(i) else { return };
+        let Some(f) = self.functions.get(i) else {
+            self.in_library_function = false;
+            return;
+        };
         let mut scope = Scope {
             file: f.file,
             locals: f.params.clone(),
@@ -304,6 +316,7 @@ impl<'a> Session<'a> {
             tp_source: super::tp_source::TpSource::Args,
         };
         self.block(&mut body, &mut scope);
+        self.in_library_function = false;
         if let Some(f) = self.functions.get_mut(i) {
             let nparams = f.params.len();
             f.params = scope.locals.get(..nparams).map(<[Var]>::to_vec).unwrap_or_default();
@@ -454,11 +467,11 @@ impl<'a> Session<'a> {
     }
 
     pub(super) fn find_global(&mut self, name: &str, file: FileId) -> Option<usize> {
-        let found = self
-            .globals
-            .iter()
-            .position(|g| g.var.name == name && g.private_to == Some(file))
-            .or_else(|| self.globals.iter().position(|g| g.var.name == name && g.private_to.is_none()));
+        let visible = |g: &GlobalVar| g.from_tapset || !self.in_library_function;
+        let found =
+            self.globals.iter().position(|g| g.var.name == name && g.private_to == Some(file) && visible(g)).or_else(
+                || self.globals.iter().position(|g| g.var.name == name && g.private_to.is_none() && visible(g)),
+            );
         if found.is_some() {
             return found;
         }
