@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{as_root, in_ci};
+use super::{PASS5, as_root, in_ci};
 
 /// dd's one-byte writes.
 const WRITES: u64 = 37;
@@ -110,6 +110,8 @@ fn prometheus_scrapes_what_the_script_counted() {
     if !as_root("stp --metrics") {
         return;
     }
+    // Its programs are not another test's leftovers.
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let Ok(prometheus) = which("prometheus") else {
         assert!(!in_ci(), "CI needs Debian's prometheus package (tests/run.sh installs it)");
         eprintln!(
@@ -195,6 +197,7 @@ fn the_prometheus_probe_answers_a_scrape_with_what_it_printed() {
     if !as_root("probe prometheus") {
         return;
     }
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let port = free_port();
     let script = r#"global one, two, three
         function pname(n) { return sprintf("p%d", n) }

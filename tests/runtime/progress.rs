@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use super::as_root;
+use super::{PASS5, as_root};
 
 const SCRIPT: &str = "global n probe syscall.* { n++ } probe end { printf(\"counted %d\\n\", n > 0) }";
 
@@ -29,6 +29,8 @@ fn a_slow_attach_shows_a_progress_line_on_a_terminal() {
     if !as_root("attaching syscall.*") {
         return;
     }
+    // Its programs are not another test's leftovers.
+    let _one = PASS5.lock().unwrap_or_else(|e| e.into_inner());
     let stp = env!("CARGO_BIN_EXE_stp");
     let line = format!("{} -T 1 -e {}", quoted(stp), quoted(SCRIPT));
     // `script` runs the command on a new pty: stdout and stderr are both
